@@ -1,0 +1,213 @@
+"""Streaming message bodies with flow control across the two legs of a proxied exchange.
+
+A :class:`StreamBody` is fed by a *source* (a downstream or upstream protocol) and drained by exactly one consumer,
+in one of two modes:
+
+* **push** (the hot path): :meth:`StreamBody.pump` hands every chunk straight to a :class:`BodySink`, which writes it
+  to the other leg's transport. When that transport's buffer fills, the sink calls :meth:`StreamBody.pause`, which
+  pauses reading on the source; :meth:`StreamBody.resume` undoes it. No task, no queue, no await per chunk.
+* **pull**: ``async for chunk in body`` or :meth:`StreamBody.read` for middlewares that inspect or buffer bodies.
+  The source is paused while more than ``high_water`` bytes wait unread.
+
+Invariants: chunks are delivered in order and at most once; ``length`` is the declared Content-Length (None when the
+body is chunked or close-delimited); a body ends with exactly one of EOF or an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+__all__ = ["EMPTY_BODY", "BodyError", "BodySink", "BodySource", "StreamBody", "body_bytes"]
+
+
+class BodyError(Exception):
+    """The body ended abnormally (peer reset, truncated, or parse error). ``args[0]`` says why."""
+
+
+class BodySource(Protocol):
+    """Whatever produces a body's bytes: its reading can be paused and resumed."""
+
+    def pause_reading(self) -> None:
+        """Stop delivering bytes until :meth:`resume_reading`."""
+
+    def resume_reading(self) -> None:
+        """Start delivering bytes again."""
+
+
+class BodySink(Protocol):
+    """Receives a pumped body."""
+
+    def write(self, chunk: bytes) -> None:
+        """Consume one non-empty chunk."""
+
+    def write_eof(self) -> None:
+        """The body is complete."""
+
+    def abort(self, exc: BaseException) -> None:
+        """The body failed; the sink must not expect more data."""
+
+
+class StreamBody:
+    """A body that arrives over time. See the module docstring for the two consumption modes."""
+
+    __slots__ = (
+        "_buffer",
+        "_buffered",
+        "_error",
+        "_eof",
+        "_paused",
+        "_sink",
+        "_source",
+        "_waiter",
+        "high_water",
+        "length",
+        "received",
+    )
+
+    def __init__(self, source: BodySource | None, length: int | None = None, high_water: int = 256 * 1024) -> None:
+        self._source = source
+        self.length = length
+        self.high_water = high_water
+        self.received = 0
+        self._buffer: deque[bytes] = deque()
+        self._buffered = 0
+        self._eof = False
+        self._error: BaseException | None = None
+        self._sink: BodySink | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+
+    # -- feeding side (called by the protocol that reads the bytes) -------------------------------------------------
+    def feed(self, chunk: bytes) -> None:
+        """Deliver one chunk from the source."""
+        self.received += len(chunk)
+        sink = self._sink
+        if sink is not None:
+            sink.write(chunk)
+            return
+        self._buffer.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered > self.high_water:
+            self.pause()
+        self._wake()
+
+    def feed_eof(self) -> None:
+        """The source delivered the whole body."""
+        if self._eof or self._error is not None:
+            return
+        self._eof = True
+        if self._sink is not None:
+            self._sink.write_eof()
+        else:
+            self._wake()
+
+    def feed_error(self, exc: BaseException) -> None:
+        """The source failed before the end of the body."""
+        if self._eof or self._error is not None:
+            return
+        self._error = exc
+        if self._sink is not None:
+            self._sink.abort(exc)
+        else:
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- flow control -------------------------------------------------------------------------------------------------
+    def pause(self) -> None:
+        """Ask the source to stop reading (called by a sink whose transport is full)."""
+        if not self._paused and self._source is not None:
+            self._paused = True
+            self._source.pause_reading()
+
+    def resume(self) -> None:
+        """Ask the source to read again."""
+        if self._paused and self._source is not None:
+            self._paused = False
+            self._source.resume_reading()
+
+    # -- state --------------------------------------------------------------------------------------------------------
+    @property
+    def at_eof(self) -> bool:
+        """True once the whole body arrived (buffered chunks may still be unread)."""
+        return self._eof
+
+    @property
+    def error(self) -> BaseException | None:
+        """The failure that ended the body, if any."""
+        return self._error
+
+    @property
+    def consumed(self) -> bool:
+        """True once a consumer has taken the body (pumped, or read to the end)."""
+        return self._sink is not None or (self._eof and not self._buffer)
+
+    # -- push mode ----------------------------------------------------------------------------------------------------
+    def pump(self, sink: BodySink) -> None:
+        """Send everything (buffered and future chunks) to ``sink``. Call at most once."""
+        self._sink = sink
+        while self._buffer:
+            chunk = self._buffer.popleft()
+            sink.write(chunk)
+        self._buffered = 0
+        if self._error is not None:
+            sink.abort(self._error)
+        elif self._eof:
+            sink.write_eof()
+        else:
+            self.resume()
+
+    # -- pull mode ----------------------------------------------------------------------------------------------------
+    async def read_chunk(self) -> bytes:
+        """Return the next chunk, or ``b""`` at the end. Raises :class:`BodyError` if the body failed."""
+        while True:
+            if self._buffer:
+                chunk = self._buffer.popleft()
+                self._buffered -= len(chunk)
+                if self._buffered <= self.high_water:
+                    self.resume()
+                return chunk
+            if self._error is not None:
+                raise BodyError(str(self._error)) from self._error
+            if self._eof:
+                return b""
+            self.resume()
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """Read the whole body. Raises :class:`BodyError` on failure or when more than ``limit`` bytes arrive."""
+        parts: list[bytes] = []
+        total = 0
+        while chunk := await self.read_chunk():
+            total += len(chunk)
+            if limit is not None and total > limit:
+                raise BodyError(f"body larger than {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        while chunk := await self.read_chunk():
+            yield chunk
+
+
+EMPTY_BODY = b""
+"""The body of a message without one. Bodies are ``bytes`` when fully known, else a :class:`StreamBody`."""
+
+
+async def body_bytes(body: bytes | StreamBody, limit: int | None = None) -> bytes:
+    """Return the whole of ``body``. Raises :class:`BodyError` as :meth:`StreamBody.read` does."""
+    if isinstance(body, bytes):
+        return body
+    return await body.read(limit)
