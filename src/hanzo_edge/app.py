@@ -1,0 +1,250 @@
+"""The composition root of ``ingress``: static config in, listeners, providers and routing tables out.
+
+Lifecycle on SIGTERM/SIGINT (Traefik's ``server.Stop``): ``/ping`` starts answering ``terminatingStatusCode``; the
+entrypoints keep accepting for ``requestAcceptGraceTimeout``; then they stop accepting, close idle keep-alive
+connections, let in-flight requests finish (their responses carry ``Connection: close``) for up to ``graceTimeOut``,
+and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+from hanzo_edge.config.static import EntryPoint, StaticConfig
+from hanzo_edge.http.forwarded import ForwardedHeaders
+from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.http.paths import denied_escapes
+from hanzo_edge.http.pool import PoolRegistry
+from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
+from hanzo_edge.routing.build import BuildResult, build_tables, transport_options
+from hanzo_edge.routing.switch import HandlerSwitch
+from hanzo_edge.routing.table import Route, RoutingTable
+from hanzo_edge.server.listener import Listener
+
+__all__ = ["IngressApp", "entrypoint_settings"]
+
+log = logging.getLogger("hanzo_edge")
+
+MAX_PRIORITY = 2**63 - 1
+
+
+def entrypoint_settings(name: str, ep: EntryPoint) -> EntrypointSettings:
+    """Translate a static ``entryPoints.<name>`` model into the protocol's settings."""
+    transport = ep.transport
+    http = ep.http
+    enc = http.encoded_characters
+    return EntrypointSettings(
+        name=name,
+        max_header_bytes=http.max_header_bytes,
+        read_timeout=transport.responding_timeouts.read_timeout,
+        write_timeout=transport.responding_timeouts.write_timeout,
+        idle_timeout=transport.responding_timeouts.idle_timeout,
+        keep_alive_max_requests=transport.keep_alive_max_requests,
+        keep_alive_max_time=transport.keep_alive_max_time,
+        sanitize_path=http.sanitize_path,
+        denied_escapes=denied_escapes(
+            allow_encoded_slash=enc.allow_encoded_slash,
+            allow_encoded_back_slash=enc.allow_encoded_back_slash,
+            allow_encoded_null_character=enc.allow_encoded_null_character,
+            allow_encoded_semicolon=enc.allow_encoded_semicolon,
+            allow_encoded_percent=enc.allow_encoded_percent,
+            allow_encoded_question_mark=enc.allow_encoded_question_mark,
+            allow_encoded_hash=enc.allow_encoded_hash,
+        ),
+        encode_query_semicolons=http.encode_query_semicolons,
+        tls=False,
+        forwarded=ForwardedHeaders(ep.forwarded_headers.insecure, tuple(ep.forwarded_headers.trusted_ips)),
+    )
+
+
+class PingHandler:
+    """``ping@internal``: ``200 OK`` while serving, ``terminatingStatusCode`` once shutdown started."""
+
+    __slots__ = ("terminating", "terminating_status")
+
+    def __init__(self, terminating_status: int = 503) -> None:
+        self.terminating = False
+        self.terminating_status = terminating_status
+
+    async def __call__(self, req: Request) -> Response:
+        from hanzo_edge.http.status import status_text
+
+        status = self.terminating_status if self.terminating else 200
+        return Response(status, body=status_text(status).encode("latin-1"))
+
+
+def _ping_matches(req: Request) -> bool:
+    path = req.routing_path
+    return path.startswith("/ping") or path == "/healthz"
+
+
+class IngressApp:
+    """One ingress process (or one worker of several)."""
+
+    def __init__(self, static: StaticConfig, *, reuse_port: bool = False) -> None:
+        self.static = static
+        self.reuse_port = reuse_port
+        self.pools = PoolRegistry()
+        self.default_transport = transport_options(static.servers_transport)
+        self.ping = PingHandler(static.ping.terminating_status_code if static.ping is not None else 503)
+        self.switches: dict[str, HandlerSwitch] = {}
+        self.contexts: dict[str, ConnectionContext] = {}
+        self.listeners: dict[str, Listener] = {}
+        self.snapshots: dict[str, Any] = {}
+        self.last_build: BuildResult | None = None
+        self.generation = 0
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    # -- routing -------------------------------------------------------------------------------------------------------
+    def _internal_routes(self) -> dict[str, list[Route]]:
+        routes: dict[str, list[Route]] = {}
+        ping = self.static.ping
+        if ping is not None and not ping.manual_routing:
+            routes.setdefault(ping.entry_point, []).append(
+                Route("ping@internal", MAX_PRIORITY, _ping_matches, self.ping, rule="PathPrefix(`/ping`)")
+            )
+        return routes
+
+    def default_entry_points(self) -> list[str]:
+        """Entrypoints a router without ``entryPoints`` attaches to (Traefik's ``asDefault`` rule)."""
+        eps = self.static.entry_points
+        chosen = [name for name, ep in eps.items() if ep.as_default]
+        return chosen or [name for name in eps if name != "traefik"]
+
+    def rebuild(self) -> BuildResult:
+        """Build tables from the current provider snapshots and swap them in (one assignment per entrypoint)."""
+        self.generation += 1
+        result = build_tables(
+            self.snapshots,
+            list(self.static.entry_points),
+            self.default_entry_points(),
+            self.pools,
+            self.default_transport,
+            internal_routes=self._internal_routes(),
+            generation=self.generation,
+        )
+        for name, table in result.tables.items():
+            switch = self.switches.get(name)
+            if switch is None:
+                self.switches[name] = HandlerSwitch(table)
+            else:
+                switch.swap(table)
+        for name, errors in result.errors.items():
+            for message in errors:
+                log.error("%s: %s", name, message)
+        self.last_build = result
+        return result
+
+    def apply_snapshot(self, provider: str, config: Any) -> None:
+        """Replace one provider's snapshot and rebuild (an unchanged snapshot is dropped)."""
+        if self.snapshots.get(provider) == config:
+            return
+        self.snapshots[provider] = config
+        self.rebuild()
+        log.info("configuration generation %d applied (provider %s)", self.generation, provider)
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------------
+    async def start(self, initial: Mapping[str, Any] | None = None) -> None:
+        """Load the initial configuration, bind every entrypoint and start watching providers.
+
+        Raises OSError when an address cannot be bound, ConfigError when the initial configuration is invalid.
+        """
+        loop = asyncio.get_running_loop()
+        self.snapshots.update(initial or {})
+        file_cfg = self.static.providers.file
+        provider = None
+        if file_cfg is not None and (file_cfg.filename or file_cfg.directory):
+            from hanzo_edge.providers.file import FileProvider
+
+            provider = FileProvider(file_cfg.filename, file_cfg.directory, file_cfg.watch)
+            watcher = provider.watch()
+            first = await watcher.__anext__()
+            self.snapshots["file"] = first
+            self._tasks.append(loop.create_task(self._follow("file", watcher)))
+        self.rebuild()
+        for name, ep in self.static.entry_points.items():
+            host, port = ep.parsed_address()
+            settings = entrypoint_settings(name, ep)
+            switch = self.switches[name]
+            ctx = ConnectionContext(settings, switch.lookup, loop)
+            self.contexts[name] = ctx
+            listener = Listener(ctx, host, port, reuse_port=ep.reuse_port or self.reuse_port)
+            await listener.start()
+            self.listeners[name] = listener
+        self._schedule_sweep()
+
+    async def _follow(self, provider: str, watcher: Any) -> None:
+        async for config in watcher:
+            try:
+                self.apply_snapshot(provider, config)
+            except Exception:
+                log.exception("applying the %s configuration failed; the previous one keeps serving", provider)
+
+    def _schedule_sweep(self) -> None:
+        self.pools.sweep()
+        self._sweeper = asyncio.get_running_loop().call_later(1.0, self._schedule_sweep)
+
+    def request_stop(self) -> None:
+        """Begin a graceful shutdown (what SIGTERM does)."""
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        """Make SIGTERM and SIGINT start a graceful shutdown."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+
+    async def serve_until_stopped(self) -> int:
+        """Serve until :meth:`request_stop`, then drain gracefully. Returns the exit code (0)."""
+        await self._stop.wait()
+        await self.shutdown()
+        return 0
+
+    async def shutdown(self) -> None:
+        """Stop gracefully: terminate ping, accept for the grace period, then drain up to ``graceTimeOut``."""
+        self.ping.terminating = True
+        loop = asyncio.get_running_loop()
+        eps = self.static.entry_points
+        accept_grace = max((ep.transport.life_cycle.request_accept_grace_timeout for ep in eps.values()), default=0)
+        if accept_grace > 0:
+            log.info("shutting down: still accepting for %.3gs", accept_grace)
+            await asyncio.sleep(accept_grace)
+        for listener in self.listeners.values():
+            listener.stop_accepting()
+        for ctx in self.contexts.values():
+            ctx.draining = True
+            ctx.close_idle()
+        grace = max((ep.transport.life_cycle.grace_time_out for ep in eps.values()), default=10.0)
+        deadline = loop.time() + grace
+        while loop.time() < deadline and any(ctx.connections for ctx in self.contexts.values()):
+            for ctx in self.contexts.values():
+                ctx.close_idle()
+            await asyncio.sleep(0.02)
+        for ctx in self.contexts.values():
+            ctx.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self.pools.close()
+        for listener in self.listeners.values():
+            if listener.server is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(listener.server.wait_closed(), 1.0)
+        log.info("stopped")
+
+    def lookup(self, entry_point: str) -> RoutingTable:
+        """Return the live table of ``entry_point`` (for tests and ``explain``)."""
+        return self.switches[entry_point].current
+

@@ -1,0 +1,133 @@
+"""Parse YAML/TOML configuration documents and map option paths back to ``file:line`` for messages.
+
+YAML is parsed with libyaml (`yaml.CSafeLoader`). Line numbers are found lazily: only when a message needs one do we
+compose the node tree and walk it, so the common (valid) case pays nothing extra. TOML (stdlib `tomllib`) keeps no
+positions, so TOML messages name the file only, except syntax errors, which carry tomllib's line.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from hanzo_edge.config.errors import ConfigError
+
+__all__ = ["DOCUMENT_SUFFIXES", "Document", "parse_document", "read_document"]
+
+DOCUMENT_SUFFIXES = (".yml", ".yaml", ".toml")
+_TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+
+Path = tuple[str | int, ...]
+
+
+class Document:
+    """Parsed data of one configuration file plus a path → ``file:line`` locator.
+
+    Attributes:
+        name: the file name as given (used in messages).
+        data: the parsed content (None for an empty file).
+    """
+
+    __slots__ = ("_root", "_text", "data", "is_yaml", "name")
+
+    def __init__(self, name: str, data: Any, text: str, *, is_yaml: bool) -> None:
+        self.name = name
+        self.data = data
+        self.is_yaml = is_yaml
+        self._text = text
+        self._root: yaml.Node | None = None
+
+    def locate(self, path: Path) -> str:
+        """Return ``name:line`` of the deepest node of `path` found in the file (``name`` if unknown)."""
+        line = self.line_of(path) if self.is_yaml else None
+        return f"{self.name}:{line}" if line else self.name
+
+    def line_of(self, path: Path) -> int | None:
+        """Return the 1-based line where the option at `path` is written, or the nearest enclosing one; None if none."""
+        if self._root is None:
+            try:
+                self._root = yaml.compose(self._text, Loader=yaml.CSafeLoader)
+            except yaml.YAMLError:
+                return None
+            if self._root is None:
+                return None
+        node: yaml.Node = self._root
+        line: int | None = None
+        for part in path:
+            found = _child(node, part)
+            if found is None:
+                break
+            mark_node, node = found
+            line = mark_node.start_mark.line + 1
+        return line
+
+
+def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        wanted = str(part)
+        fallback = None
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value == wanted:
+                    return key, value
+                if fallback is None and key.value.lower() == wanted.lower():
+                    fallback = (key, value)
+        return fallback
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        item: yaml.Node = node.value[part]
+        return item, item
+    return None
+
+
+def parse_document(text: str, name: str) -> Document:
+    """Return the `Document` parsed from `text`; the format comes from the suffix of `name` (.yml/.yaml/.toml).
+
+    Raises:
+        ConfigError: unsupported suffix, or a syntax error (location ``name:line``, message ``invalid YAML: ...``
+            or ``invalid TOML: ...``).
+    """
+    lowered = name.lower()
+    if lowered.endswith((".yml", ".yaml")):
+        try:
+            data = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - CSafeLoader is the safe loader
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            location = f"{name}:{mark.line + 1}" if mark is not None else name
+            problem = exc.problem or exc.context or "syntax error"
+            raise ConfigError("", f"invalid YAML: {problem}", location=location) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError("", f"invalid YAML: {exc}", location=name) from None
+        return Document(name, data, text, is_yaml=True)
+    if lowered.endswith(".toml"):
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            message = str(exc)
+            match = _TOML_LINE.search(message)
+            location = f"{name}:{match.group(1)}" if match else name
+            message = _TOML_LINE.sub("", message).strip()
+            raise ConfigError("", f"invalid TOML: {message}", location=location) from None
+        return Document(name, data, text, is_yaml=False)
+    raise ConfigError("", "unsupported file extension (expected .yml, .yaml or .toml)", location=name)
+
+
+def read_document(filename: str, *, reader: Callable[[str], str] | None = None) -> Document:
+    """Return the `Document` read from `filename` (UTF-8).
+
+    Raises:
+        ConfigError: the file cannot be read or parsed (location = the file name).
+    """
+    try:
+        if reader is not None:
+            text = reader(filename)
+        else:
+            with open(filename, encoding="utf-8") as handle:
+                text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError("", f"cannot read file: {reason}", location=filename) from None
+    return parse_document(text, filename)

@@ -1,0 +1,172 @@
+"""Keep-alive connection pools to backends, keyed by servers-transport settings and origin.
+
+Pools outlive configuration generations (Traefik's ``transportManager``): a reload that keeps a server keeps its warm
+connections. Idle connections are reused most-recently-used first, at most ``max_idle`` are kept, and those idle
+longer than ``idle_timeout`` are closed by :meth:`PoolRegistry.sweep`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+from hanzo_edge.http.errors import ConnectError, UpstreamTimeout
+from hanzo_edge.http.upstream import UpstreamConnection
+
+__all__ = ["ConnectionPool", "PoolRegistry", "TransportOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """How connections to backends are made (a servers transport, Traefik's ``forwardingTimeouts`` and TLS)."""
+
+    max_idle_conns_per_host: int = 200
+    dial_timeout: float = 30.0
+    response_header_timeout: float = 0.0
+    idle_conn_timeout: float = 90.0
+    insecure_skip_verify: bool = False
+    server_name: str = ""
+
+
+class ConnectionPool:
+    """Connections to one origin (scheme, host, port) under one :class:`TransportOptions`."""
+
+    __slots__ = ("_idle", "_loop", "_ssl", "active", "host", "options", "port", "scheme")
+
+    def __init__(self, scheme: str, host: str, port: int, options: TransportOptions) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.options = options
+        self.active = 0
+        self._idle: list[UpstreamConnection] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ssl: ssl.SSLContext | None = None
+        if scheme == "https":
+            ctx = ssl.create_default_context()
+            if options.insecure_skip_verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            self._ssl = ctx
+
+    async def acquire(self) -> UpstreamConnection:
+        """Return an idle connection, or dial a new one.
+
+        Raises :class:`ConnectError` when the backend refuses or is unreachable, :class:`UpstreamTimeout` when
+        dialling exceeds ``dial_timeout``.
+        """
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                self.active += 1
+                return conn
+        conn = await self._dial()
+        self.active += 1
+        return conn
+
+    def release(self, conn: UpstreamConnection) -> None:
+        """Return a healthy connection after a complete exchange (closed when the pool is full)."""
+        self.active -= 1
+        if conn.closed:
+            return
+        if len(self._idle) >= max(self.options.max_idle_conns_per_host, 0):
+            conn.pool = None
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        self._idle.append(conn)
+
+    def discard(self, conn: UpstreamConnection) -> None:
+        """Forget a connection that closed or cannot be reused."""
+        if conn in self._idle:
+            self._idle.remove(conn)
+        elif conn.pool is self:
+            self.active -= 1
+        conn.pool = None
+
+    def sweep(self, now: float) -> None:
+        """Close connections idle for longer than ``idle_conn_timeout``."""
+        timeout = self.options.idle_conn_timeout
+        if timeout <= 0 or not self._idle:
+            return
+        keep = [c for c in self._idle if now - c.idle_since < timeout and not c.closed]
+        for conn in self._idle:
+            if conn not in keep:
+                conn.pool = None
+                conn.close()
+        self._idle = keep
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        for conn in self._idle:
+            conn.pool = None
+            conn.close()
+        self._idle = []
+
+    @property
+    def idle(self) -> int:
+        """Number of idle connections."""
+        return len(self._idle)
+
+    async def _dial(self) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        timeout = self.options.dial_timeout
+        try:
+            coro = loop.create_connection(
+                lambda: UpstreamConnection(self),
+                self.host,
+                self.port,
+                ssl=self._ssl,
+                server_hostname=(self.options.server_name or self.host) if self._ssl else None,
+            )
+            if timeout > 0:
+                _, conn = await asyncio.wait_for(coro, timeout)
+            else:
+                _, conn = await coro
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"dial tcp {self.host}:{self.port}: i/o timeout") from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectError(f"dial tcp {self.host}:{self.port}: {exc}") from exc
+        sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        return conn
+
+    def __repr__(self) -> str:
+        return f"<ConnectionPool {self.scheme}://{self.host}:{self.port} active={self.active} idle={len(self._idle)}>"
+
+
+class PoolRegistry:
+    """Every pool of the process, created on first use and kept across configuration generations."""
+
+    __slots__ = ("_pools",)
+
+    def __init__(self) -> None:
+        self._pools: dict[tuple[TransportOptions, str, str, int], ConnectionPool] = {}
+
+    def get(self, options: TransportOptions, scheme: str, host: str, port: int) -> ConnectionPool:
+        """Return the pool for this transport and origin."""
+        key = (options, scheme, host, port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = ConnectionPool(scheme, host, port, options)
+            self._pools[key] = pool
+        return pool
+
+    def sweep(self) -> None:
+        """Close idle connections past their transport's idle timeout, in every pool."""
+        now = time.monotonic()
+        for pool in self._pools.values():
+            pool.sweep(now)
+
+    def close(self) -> None:
+        """Close every idle connection of every pool."""
+        for pool in self._pools.values():
+            pool.close()

@@ -1,0 +1,154 @@
+"""Forwarding one request to one backend server: Traefik's reverse-proxy semantics on our pools.
+
+What goes upstream (``pkg/proxy/httputil`` in Traefik, Go's ``ReverseProxy``):
+
+* hop-by-hop headers are removed, and so is every header the client named in ``Connection``; an upgrade keeps
+  ``Connection: Upgrade`` and its ``Upgrade`` header;
+* ``Host`` is the client's (``passHostHeader: true``, the default) or the server's;
+* the client IP is appended to ``X-Forwarded-For`` (the entrypoint already dropped untrusted ``X-Forwarded-*``);
+* the server URL's path is ignored unless ``preservePath`` is set;
+* the body keeps its framing: a known length is sent with ``Content-Length``, an unknown one chunked.
+
+A failure before the response head becomes an :class:`~hanzo_edge.http.errors.UpstreamError`; a stale keep-alive
+connection that fails before answering is retried once on a fresh one when the body can be replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+from hanzo_edge.http.body import StreamBody
+from hanzo_edge.http.errors import ClientClosed, UpstreamError
+from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.http.pool import ConnectionPool, PoolRegistry, TransportOptions
+from hanzo_edge.http.forwarded import MANAGED_HEADERS
+from hanzo_edge.http.upstream import HOP_BY_HOP, connection_tokens
+
+__all__ = ["ServerTarget", "build_request_head"]
+
+_STRIP = HOP_BY_HOP | {b"host", b"content-length", b"x-forwarded-for"}
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class ServerTarget:
+    """A backend server URL bound to its connection pool: ``await target(request)`` proxies the request."""
+
+    __slots__ = ("host_header", "hostport", "pass_host_header", "path_prefix", "pool", "response_header_timeout", "url")
+
+    def __init__(
+        self,
+        url: str,
+        pools: PoolRegistry,
+        options: TransportOptions,
+        *,
+        pass_host_header: bool = True,
+        preserve_path: bool = False,
+    ) -> None:
+        parts = urlsplit(url)
+        scheme = (parts.scheme or "http").lower()
+        if scheme not in ("http", "https"):
+            raise ValueError(f"unsupported server URL scheme {scheme!r} in {url!r}")
+        if not parts.hostname:
+            raise ValueError(f"server URL {url!r} has no host")
+        port = parts.port or (443 if scheme == "https" else 80)
+        self.url = url
+        self.pool: ConnectionPool = pools.get(options, scheme, parts.hostname, port)
+        self.pass_host_header = pass_host_header
+        self.host_header = parts.netloc.rsplit("@", 1)[-1].encode("latin-1")
+        self.hostport = f"{parts.hostname}:{port}"
+        path = parts.path.rstrip("/") if preserve_path else ""
+        self.path_prefix = path
+        self.response_header_timeout = options.response_header_timeout
+
+    async def __call__(self, req: Request) -> Response:
+        """Proxy ``req`` to this server and return its response head (the body streams behind it).
+
+        Raises :class:`~hanzo_edge.http.errors.UpstreamError` when no response head could be had.
+        """
+        head, chunked = build_request_head(req, self.host_header, self.pass_host_header, self.path_prefix)
+        body = req.body
+        pool = self.pool
+        for attempt in (0, 1):
+            conn = await pool.acquire()
+            future = conn.send(
+                head,
+                body,
+                chunked=chunked,
+                head_request=req.method == "HEAD",
+                response_header_timeout=self.response_header_timeout,
+            )
+            try:
+                response = await future
+            except UpstreamError:
+                if attempt == 0 and conn.reused and not conn.got_response_bytes and _replayable(body):
+                    continue
+                raise
+            except asyncio.CancelledError:
+                conn.close()
+                raise ClientClosed("client disconnected") from None
+            return response
+        raise UpstreamError("unreachable")  # pragma: no cover - the loop always returns or raises
+
+    def __repr__(self) -> str:
+        return f"<ServerTarget {self.url}>"
+
+
+def _replayable(body: bytes | StreamBody) -> bool:
+    # bytes can be sent again; a stream can only if nothing of it was consumed yet.
+    return isinstance(body, bytes) or (body.received == 0 and not body.consumed)
+
+
+def build_request_head(req: Request, server_host: bytes, pass_host_header: bool, path_prefix: str) -> tuple[bytes, bool]:
+    """Return the upstream request head for ``req`` and whether its body is sent chunked."""
+    path = req.path
+    if path_prefix:
+        path = path_prefix + path if path.startswith("/") else f"{path_prefix}/{path}"
+    target = f"{path}?{req.query}" if req.query else path
+    parts: list[bytes] = [f"{req.method} {target} HTTP/1.1\r\n".encode("latin-1")]
+    host = server_host
+    prior_xff: list[bytes] = []
+    tokens: set[bytes] | None = None
+    upgrade_value: bytes | None = None
+    raw = req.headers.raw
+    for name, value in raw:
+        lname = name.lower()
+        if lname in _STRIP:
+            if lname == b"host":
+                if pass_host_header:
+                    host = value
+            elif lname == b"x-forwarded-for":
+                prior_xff.append(value)
+            elif lname == b"connection":
+                tokens = connection_tokens(value) - MANAGED_HEADERS
+            elif lname == b"upgrade":
+                upgrade_value = value
+            continue
+        parts.append(name + b": " + value + b"\r\n")
+    if tokens:
+        # Headers the client named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+        keep = [parts[0]]
+        for part in parts[1:]:
+            if part.split(b":", 1)[0].lower() not in tokens:
+                keep.append(part)
+        parts = keep
+    parts.insert(1, b"Host: " + host + b"\r\n")
+    client = req.client_ip.encode("latin-1")
+    if prior_xff:
+        parts.append(b"X-Forwarded-For: " + b", ".join(prior_xff) + b", " + client + b"\r\n")
+    else:
+        parts.append(b"X-Forwarded-For: " + client + b"\r\n")
+    if req.upgrade and upgrade_value is not None:
+        parts.append(b"Connection: Upgrade\r\nUpgrade: " + upgrade_value + b"\r\n")
+    body = req.body
+    chunked = False
+    if isinstance(body, bytes):
+        if body or req.method in _BODY_METHODS:
+            parts.append(b"Content-Length: %d\r\n" % len(body))
+    elif body.length is not None:
+        parts.append(b"Content-Length: %d\r\n" % body.length)
+    else:
+        parts.append(b"Transfer-Encoding: chunked\r\n")
+        chunked = True
+    parts.append(b"\r\n")
+    return b"".join(parts), chunked

@@ -1,0 +1,621 @@
+"""The downstream HTTP/1.1 protocol: httptools callbacks on a raw ``asyncio.Protocol`` (the hot path).
+
+Invariants:
+
+1. Responses go out in request order. One request is handled at a time; pipelined requests wait in ``_queue`` and
+   reading pauses while any wait, so memory stays bounded.
+2. Nothing ambiguous is forwarded. llhttp runs strict: CL+TE together, duplicate Content-Length, bad chunk sizes,
+   obsolete line folding and bad tokens are all a 400 followed by close. A request head over ``maxHeaderBytes`` is a
+   431, a request-target over it a 414, a ``Transfer-Encoding`` other than ``chunked`` a 501.
+3. After an error answer, or when a request body was not read to its end, the connection closes: the next bytes on
+   it cannot be trusted to start a request.
+4. Flow control crosses the legs: a full client socket pauses the upstream reader (through the response body), a
+   full upstream socket pauses this reader (through the request body).
+5. Timeouts are deadlines checked by the entrypoint's ticker, so there is no timer per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import httptools
+
+from hanzo_edge.http.body import StreamBody
+from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
+from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.http.paths import PathError, encoded_character_violation, normalize_path, routing_path, sanitize_path
+from hanzo_edge.http.status import DATE, status_line, status_text
+
+if TYPE_CHECKING:
+    from hanzo_edge.http.settings import ConnectionContext
+
+__all__ = ["HttpProtocol", "RequestRejected"]
+
+log = logging.getLogger("hanzo_edge.http")
+
+_SPECIAL = {
+    b"host": 1,
+    b"transfer-encoding": 2,
+    b"expect": 3,
+    b"upgrade": 4,
+    b"content-length": 5,
+}
+_NO_BODY_STATUS = frozenset({204, 304})
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class RequestRejected(Exception):
+    """The request cannot be served; the client gets ``status`` and the connection closes."""
+
+    def __init__(self, status: int, detail: str = "") -> None:
+        super().__init__(detail or status_text(status))
+        self.status = status
+
+
+def _error_bytes(status: int) -> bytes:
+    # Go's net/http answers unparseable requests like this, and closes.
+    text = f"{status} {status_text(status)}".encode("latin-1")
+    return (
+        status_line(status)
+        + b"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(text)
+        + text
+    )
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One client connection on one entrypoint."""
+
+    def __init__(self, ctx: ConnectionContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.loop = ctx.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.client_ip = ""
+        self.client_ip_bytes = b""
+        self.client_port = 0
+        self.requests = 0
+        self.opened_at = 0.0
+        self.closing = False
+        # parse state of the request being read
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0
+        self._host: bytes | None = None
+        self._host_count = 0
+        self._managed = False
+        self._expect = False
+        self._upgrade = False
+        self._bad_te = False
+        self._content_length: int | None = None
+        self._upgrade_rest = b""
+        self._reading_body: StreamBody | None = None
+        # pipeline and handling state
+        self._queue: deque[Request] = deque()
+        self._active: Request | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._resp_body: StreamBody | None = None
+        self._resp_chunked = False
+        self._resp_keep_alive = True
+        self._head_request = False
+        # flow control
+        self._pause_reasons = 0
+        self._expect_pending: Request | None = None
+        # deadlines (loop.time() based; 0 = none)
+        self.read_deadline = 0.0
+        self.idle_deadline = 0.0
+        self.write_deadline = 0.0
+        self._tunnel: Any = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.client_ip = str(peer[0])
+            self.client_port = int(peer[1])
+        self.client_ip_bytes = self.client_ip.encode("latin-1")
+        now = self.loop.time()
+        self.opened_at = now
+        settings = self.settings
+        if settings.read_timeout > 0:
+            self.read_deadline = now + settings.read_timeout
+        self.ctx.connection_opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._tunnel is not None:
+            self._tunnel.to_upstream(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
+            self._on_parser_upgrade(data[offset:])
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, RequestRejected):
+                self._reject(cause.status)
+            else:
+                log.exception("request callback failed", exc_info=cause)
+                self._reject(500)
+        except httptools.HttpParserInvalidURLError:
+            self._reject(400)
+        except httptools.HttpParserError:
+            body = self._reading_body
+            if body is not None:
+                self._reading_body = None
+                body.feed_error(ValueError("malformed request body"))
+            self._reject(400)
+
+    def eof_received(self) -> bool | None:
+        body = self._reading_body
+        if body is not None:
+            self._reading_body = None
+            body.feed_error(ConnectionResetError("client closed before the end of the body"))
+        if self._active is None and not self._queue:
+            return None  # close now
+        # Half-closed client: finish the responses it already asked for, then close.
+        self._resp_keep_alive = False
+        self.closing = True
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.ctx.connection_closed(self)
+        body = self._reading_body
+        if body is not None:
+            self._reading_body = None
+            body.feed_error(ConnectionResetError("client disconnected"))
+        if self._tunnel is not None:
+            self._tunnel.downstream_closed()
+            self._tunnel = None
+        resp_body = self._resp_body
+        if resp_body is not None:
+            self._resp_body = None
+            resp_body.feed_error(ConnectionResetError("client disconnected"))
+            upstream = resp_body._source
+            if upstream is not None and hasattr(upstream, "close"):
+                upstream.close()
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+        self._queue.clear()
+
+    def pause_writing(self) -> None:
+        if self._resp_body is not None:
+            self._resp_body.pause()
+        elif self._tunnel is not None:
+            self._tunnel.conn.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._resp_body is not None:
+            self._resp_body.resume()
+        elif self._tunnel is not None:
+            self._tunnel.conn.resume_reading()
+
+    # -- flow control of the request body (BodySource) ---------------------------------------------------------------
+    def pause_reading(self) -> None:
+        """Pause the client socket because the request body's consumer is behind."""
+        self._set_paused(1, True)
+
+    def resume_reading(self) -> None:
+        """Resume the client socket (sends ``100 Continue`` first when the client is waiting for it)."""
+        pending = self._expect_pending
+        if pending is not None and pending is self._active and self.transport is not None:
+            self._expect_pending = None
+            self.transport.write(_CONTINUE)
+            self._set_paused(4, False)
+        self._set_paused(1, False)
+
+    def _set_paused(self, reason: int, on: bool) -> None:
+        before = self._pause_reasons
+        after = before | reason if on else before & ~reason
+        self._pause_reasons = after
+        transport = self.transport
+        if transport is None or self.closing:
+            return
+        if before == 0 and after != 0:
+            transport.pause_reading()
+        elif before != 0 and after == 0:
+            transport.resume_reading()
+
+    # -- parser callbacks --------------------------------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._head_bytes = 0
+        self._host = None
+        self._host_count = 0
+        self._managed = False
+        self._expect = False
+        self._upgrade = False
+        self._bad_te = False
+        self._content_length: int | None = None
+        self.idle_deadline = 0.0
+        if self.read_deadline == 0.0 and self.settings.read_timeout > 0:
+            self.read_deadline = self.loop.time() + self.settings.read_timeout
+
+    def on_url(self, url: bytes) -> None:
+        url = self._url + url if self._url else url
+        if len(url) > self.settings.max_header_bytes:
+            raise RequestRejected(414)
+        self._url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        size = self._head_bytes + len(name) + len(value) + 4
+        if size + len(self._url) > self.settings.max_header_bytes:
+            raise RequestRejected(431)
+        self._head_bytes = size
+        self._headers.append((name, value))
+        lname = name.lower()
+        kind = _SPECIAL.get(lname)
+        if kind is None:
+            if lname[:2] == b"x-" or lname[:2] == b"x_":
+                if lname in self.settings.managed_headers:
+                    self._managed = True
+            return
+        if kind == 1:
+            self._host = value
+            self._host_count += 1
+        elif kind == 2:
+            if value.strip().lower() != b"chunked":
+                self._bad_te = True
+        elif kind == 3:
+            if value.lower() == b"100-continue":
+                self._expect = True
+        elif kind == 4:
+            self._upgrade = True
+        else:
+            try:
+                self._content_length = int(value)
+            except ValueError:
+                raise RequestRejected(400, "invalid Content-Length") from None
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        if self._bad_te:
+            raise RequestRejected(501)
+        version = parser.get_http_version()
+        if self._host_count > 1 or (self._host_count == 0 and version == "1.1"):
+            raise RequestRejected(400, "missing or repeated Host header")
+        method = parser.get_method().decode("latin-1")
+        req = self._make_request(method, version)
+        self.requests += 1
+        keep_alive = parser.should_keep_alive() and not self.ctx.draining
+        settings = self.settings
+        if settings.keep_alive_max_requests and self.requests >= settings.keep_alive_max_requests:
+            keep_alive = False
+        if settings.keep_alive_max_time and self.loop.time() - self.opened_at >= settings.keep_alive_max_time:
+            keep_alive = False
+        req.keep_alive = keep_alive
+        # A body exists when the request is chunked or declares a non-zero length.
+        clen = self._content_length
+        if clen is not None and clen > 0 or self._chunked_seen():
+            body = StreamBody(self, clen)
+            req.body = body
+            self._reading_body = body
+            if self._expect:
+                # Hold the body until someone reads it; then send 100 Continue (Go's expectContinueReader).
+                self._expect_pending = req
+                body._paused = True
+                self._set_paused(4, True)
+        if self._active is None:
+            self._start(req)
+        else:
+            self._queue.append(req)
+            self._set_paused(2, True)
+
+    def on_body(self, body: bytes) -> None:
+        stream = self._reading_body
+        if stream is not None:
+            stream.feed(body)
+
+    def on_message_complete(self) -> None:
+        self.read_deadline = 0.0
+        body = self._reading_body
+        if body is not None:
+            self._reading_body = None
+            body.feed_eof()
+
+    # -- request assembly --------------------------------------------------------------------------------------------
+    def _chunked_seen(self) -> bool:
+        # llhttp accepted the head, so a Transfer-Encoding header here means a chunked body.
+        return self._content_length is None and any(n.lower() == b"transfer-encoding" for n, _ in self._headers)
+
+    def _make_request(self, method: str, version: str) -> Request:
+        settings = self.settings
+        raw_url = self._url.decode("latin-1")
+        host_raw = self._host or b""
+        if raw_url.startswith("/"):
+            path, _, query = raw_url.partition("?")
+        elif raw_url == "*":
+            path, query = "*", ""
+        else:
+            # absolute-form (a proxy-style request): the URL's authority is the host (RFC 9112 §3.2.2)
+            try:
+                parsed = httptools.parse_url(self._url)
+            except httptools.HttpParserInvalidURLError:
+                raise RequestRejected(400, "malformed request-target") from None
+            path = (parsed.path or b"/").decode("latin-1")
+            query = (parsed.query or b"").decode("latin-1")
+            if parsed.host:
+                host_raw = parsed.host + (b":%d" % parsed.port if parsed.port else b"")
+        if "#" in path:
+            raise RequestRejected(400, "fragment in request path")
+        try:
+            path = normalize_path(path)
+        except PathError:
+            raise RequestRejected(400, "invalid URL escape") from None
+        if settings.denied_escapes and encoded_character_violation(path, settings.denied_escapes):
+            raise RequestRejected(400, "denied encoded character")
+        if settings.sanitize_path and path != "*":
+            path = sanitize_path(path)
+        if query and ";" in query and not settings.encode_query_semicolons:
+            query = query.replace(";", "&")
+        elif query and ";" in query:
+            query = query.replace(";", "%3B")
+        headers = Headers(self._headers)
+        settings.forwarded.apply(
+            headers,
+            self._managed,
+            self.client_ip_bytes,
+            host_raw,
+            settings.tls,
+            self._upgrade and b"websocket" in (headers.get_raw(b"upgrade") or b"").lower(),
+        )
+        return Request(
+            method,
+            raw_url,
+            headers,
+            path=path,
+            query=query,
+            version=version,
+            host=_canonical_host(host_raw),
+            client_ip=self.client_ip,
+            client_port=self.client_port,
+            scheme="https" if settings.tls else "http",
+            entry_point=settings.name,
+            routing_path=routing_path(path),
+            upgrade=self._upgrade,
+        )
+
+    # -- handling ----------------------------------------------------------------------------------------------------
+    def _start(self, req: Request) -> None:
+        self._active = req
+        if self.settings.write_timeout > 0:
+            self.write_deadline = self.loop.time() + self.settings.write_timeout
+        self._task = self.loop.create_task(self._handle(req))
+
+    async def _handle(self, req: Request) -> None:
+        ctx = self.ctx
+        ctx.in_flight += 1
+        try:
+            try:
+                handler = ctx.lookup(req)
+                response = await handler(req)
+            except NoAvailableServer:
+                response = Response.text(503, "no available server\n")
+            except ClientClosed:
+                return
+            except UpstreamError as exc:
+                response = _proxy_error(exc.status)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("handler failed for %r", req)
+                response = _proxy_error(500)
+            if self.transport is None or self.transport.is_closing():
+                _discard(response)
+                return
+            self._send(req, response)
+        finally:
+            ctx.in_flight -= 1
+
+    def _send(self, req: Request, response: Response) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        status = response.status
+        keep_alive = req.keep_alive and not self.ctx.draining
+        request_body = req.body
+        if isinstance(request_body, StreamBody) and not request_body.at_eof:
+            keep_alive = False  # the rest of the body would be read as a new request
+        if req.upgrade:
+            if response.tunnel is not None and status == 101:
+                self._open_tunnel(req, response)
+                return
+            keep_alive = False  # the parser stopped at the upgrade; the connection cannot carry another request
+        parts = [status_line(status, response.reason)]
+        saw_date = False
+        for name, value in response.headers.raw:
+            if not saw_date and len(name) == 4 and name.lower() == b"date":
+                saw_date = True
+            parts.append(name + b": " + value + b"\r\n")
+        if not saw_date:
+            parts.append(DATE.line())
+        body = response.body
+        head_only = req.method == "HEAD" or status in _NO_BODY_STATUS or status < 200
+        chunked = False
+        payload = b""
+        if isinstance(body, bytes):
+            if status >= 200 and status not in _NO_BODY_STATUS:
+                parts.append(b"Content-Length: %d\r\n" % len(body))
+            if not head_only:
+                payload = body
+        elif body.length is None and not head_only:
+            if req.version == "1.1":
+                parts.append(b"Transfer-Encoding: chunked\r\n")
+                chunked = True
+            else:
+                keep_alive = False  # HTTP/1.0: the body ends when the connection closes
+        if not keep_alive:
+            parts.append(b"Connection: close\r\n")
+        elif req.version == "1.0":
+            parts.append(b"Connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        if payload:
+            parts.append(payload)
+        transport.write(b"".join(parts))
+        self._resp_keep_alive = keep_alive
+        if isinstance(body, StreamBody):
+            if head_only:
+                # Nothing to relay; let the upstream finish (its body is empty) and move on.
+                if not body.at_eof:
+                    body.pump(_NullSink())
+                self._response_done()
+                return
+            self._resp_chunked = chunked
+            self._resp_body = body
+            self._head_request = False
+            body.pump(self)
+            return
+        self._response_done()
+
+    # -- response body sink (BodySink) ---------------------------------------------------------------------------------
+    def write(self, chunk: bytes) -> None:
+        """Relay one chunk of the response body to the client."""
+        transport = self.transport
+        if transport is None or self.closing:
+            return
+        if self._resp_chunked:
+            transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        else:
+            transport.write(chunk)
+
+    def write_eof(self) -> None:
+        """The response body is complete."""
+        self._resp_body = None
+        if self._resp_chunked and self.transport is not None and not self.closing:
+            self.transport.write(b"0\r\n\r\n")
+        self._response_done()
+
+    def abort(self, exc: BaseException) -> None:
+        """The upstream failed mid-body: the client can only learn it from a closed connection."""
+        self._resp_body = None
+        self._resp_keep_alive = False
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- between requests --------------------------------------------------------------------------------------------
+    def _response_done(self) -> None:
+        self._active = None
+        self._task = None
+        self.write_deadline = 0.0
+        transport = self.transport
+        if transport is None or self.closing:
+            return
+        if not self._resp_keep_alive or self.ctx.draining:
+            transport.close()
+            return
+        if self._queue:
+            nxt = self._queue.popleft()
+            if not self._queue:
+                self._set_paused(2, False)
+            self._start(nxt)
+            return
+        if self._reading_body is None and self.settings.idle_timeout > 0:
+            self.idle_deadline = self.loop.time() + self.settings.idle_timeout
+
+    def _reject(self, status: int) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self.closing = True
+        if self._active is None:
+            transport.write(_error_bytes(status))
+        transport.close()
+
+    def check_deadlines(self, now: float) -> None:
+        """Close the connection if a read, write or idle deadline passed (called by the entrypoint ticker)."""
+        if self.read_deadline and now >= self.read_deadline:
+            if self._active is None or self._reading_body is not None:
+                self._close_now()
+                return
+            self.read_deadline = 0.0
+        if self.idle_deadline and now >= self.idle_deadline and self._active is None:
+            self._close_now()
+            return
+        if self.write_deadline and now >= self.write_deadline and self._active is not None:
+            self._close_now()
+
+    def close_if_idle(self) -> bool:
+        """Close now when no request is in progress (graceful shutdown). Returns True if it closed."""
+        if self._active is None and self._reading_body is None and not self._queue:
+            self._close_now()
+            return True
+        return False
+
+    def _close_now(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    # -- upgrades ------------------------------------------------------------------------------------------------------
+    def _on_parser_upgrade(self, rest: bytes) -> None:
+        # httptools stops at the end of an Upgrade request's head; the bytes after it belong to the new protocol.
+        # Hold them (and further reads) until the backend accepts the upgrade with a 101.
+        self._set_paused(8, True)
+        self._upgrade_rest = rest
+
+    def _open_tunnel(self, req: Request, response: Response) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        parts = [status_line(101, response.reason)]
+        for name, value in response.headers.raw:
+            parts.append(name + b": " + value + b"\r\n")
+        parts.append(b"Connection: Upgrade\r\n\r\n")
+        transport.write(b"".join(parts))
+        tunnel = response.tunnel
+        self._tunnel = tunnel
+        self.read_deadline = self.idle_deadline = self.write_deadline = 0.0
+        tunnel.attach(transport)
+        rest = self._upgrade_rest
+        if rest:
+            tunnel.to_upstream(rest)
+        self._upgrade_rest = b""
+        self._set_paused(8 | 1 | 2 | 4, False)
+
+
+class _NullSink:
+    __slots__ = ()
+
+    def write(self, chunk: bytes) -> None:
+        pass
+
+    def write_eof(self) -> None:
+        pass
+
+    def abort(self, exc: BaseException) -> None:
+        pass
+
+
+def _discard(response: Response) -> None:
+    body = response.body
+    if isinstance(body, StreamBody) and not body.consumed:
+        body.pump(_NullSink())
+        source = body._source
+        if source is not None and hasattr(source, "close"):
+            source.close()
+
+
+def _proxy_error(status: int) -> Response:
+    # Traefik's proxy ErrorHandler writes the bare status text.
+    return Response(status, Headers([(b"Content-Type", b"text/plain; charset=utf-8")]), status_text(status).encode())
+
+
+def _canonical_host(host: bytes) -> str:
+    """Lower-case host without port, IPv6 brackets or trailing dot (Traefik's ``CanonicalDomain(parseHost)``)."""
+    if not host:
+        return ""
+    text = host.decode("latin-1").lower()
+    if text.startswith("["):
+        end = text.find("]")
+        return text[1:end] if end > 0 else text
+    if text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    return text[:-1] if text.endswith(".") else text
+

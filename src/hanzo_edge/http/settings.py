@@ -1,0 +1,102 @@
+"""What the downstream protocol needs to know about its entrypoint, independent of the config layer.
+
+``EntrypointSettings`` is immutable and built once from the static configuration; ``ConnectionContext`` is the live
+state the connections of one listener share (routing lookup, drain flag, open connections, the deadline ticker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from hanzo_edge.http.forwarded import MANAGED_HEADERS, ForwardedHeaders
+
+if TYPE_CHECKING:
+    from hanzo_edge.http.messages import Handler, Request
+    from hanzo_edge.http.server import HttpProtocol
+
+__all__ = ["ConnectionContext", "EntrypointSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class EntrypointSettings:
+    """Per-entrypoint protocol settings (Traefik's ``entryPoints.<name>`` transport and http options)."""
+
+    name: str = "web"
+    max_header_bytes: int = 16384
+    read_timeout: float = 60.0
+    write_timeout: float = 0.0
+    idle_timeout: float = 180.0
+    keep_alive_max_requests: int = 0
+    keep_alive_max_time: float = 0.0
+    sanitize_path: bool = True
+    denied_escapes: tuple[str, ...] = ()
+    encode_query_semicolons: bool = False
+    tls: bool = False
+    forwarded: ForwardedHeaders = field(default_factory=ForwardedHeaders)
+    managed_headers: frozenset[bytes] = MANAGED_HEADERS
+
+    def tick_interval(self) -> float:
+        """Return how often deadlines must be checked to honour the shortest timeout within ~20%."""
+        timeouts = [t for t in (self.read_timeout, self.write_timeout, self.idle_timeout) if t > 0]
+        if not timeouts:
+            return 1.0
+        return max(0.01, min(1.0, min(timeouts) / 5))
+
+
+class ConnectionContext:
+    """Shared state of one listener's connections."""
+
+    __slots__ = ("_ticker", "connections", "draining", "in_flight", "lookup", "loop", "settings")
+
+    def __init__(
+        self,
+        settings: EntrypointSettings,
+        lookup: Callable[[Request], Handler],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.settings = settings
+        self.lookup = lookup
+        self.loop = loop
+        self.connections: set[HttpProtocol] = set()
+        self.draining = False
+        self.in_flight = 0
+        self._ticker: asyncio.TimerHandle | None = None
+
+    def connection_opened(self, conn: HttpProtocol) -> None:
+        """Track a new connection (and start the deadline ticker with the first one)."""
+        self.connections.add(conn)
+        if self._ticker is None:
+            self._ticker = self.loop.call_later(self.settings.tick_interval(), self._tick)
+
+    def connection_closed(self, conn: HttpProtocol) -> None:
+        """Forget a closed connection."""
+        self.connections.discard(conn)
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        for conn in list(self.connections):
+            conn.check_deadlines(now)
+        if self.connections:
+            self._ticker = self.loop.call_later(self.settings.tick_interval(), self._tick)
+        else:
+            self._ticker = None
+
+    def close_idle(self) -> int:
+        """Close every connection with no request in progress; return how many remain busy."""
+        busy = 0
+        for conn in list(self.connections):
+            if not conn.close_if_idle():
+                busy += 1
+        return busy
+
+    def stop(self) -> None:
+        """Stop the ticker and close every connection."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()

@@ -1,0 +1,413 @@
+"""One HTTP/1.1 connection to a backend, on a raw ``asyncio.Protocol`` with httptools' response parser.
+
+One exchange at a time (no upstream pipelining). The connection is at once:
+
+* the sink of the request body (``write``/``write_eof``/``abort``): chunks go straight to the socket, and when the
+  socket buffer fills (``pause_writing``) the request body's source (the client socket) is paused;
+* the source of the response body (``pause_reading``/``resume_reading``): the downstream pumps it and pauses this
+  socket when the client is slow.
+
+httptools quirks handled here (see ENGINEERING.md §4): HEAD responses are framed by hand (a fresh parser after the
+head), close-delimited bodies are ended on EOF, a ``101`` is detected from the status before the parser complains, and
+trailers (reported through ``on_header`` after the body started) are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import httptools
+
+from hanzo_edge.http.body import BodyError, StreamBody
+from hanzo_edge.http.errors import UpstreamProtocolError, UpstreamTimeout
+from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.messages import Response
+
+if TYPE_CHECKING:
+    from hanzo_edge.http.pool import ConnectionPool
+
+__all__ = ["HOP_BY_HOP", "UpstreamConnection"]
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+"""Hop-by-hop header names (RFC 9110 §7.6.1 plus Go's list), lower-case."""
+
+_NO_BODY_STATUS = frozenset({204, 304})
+
+
+def connection_tokens(value: bytes) -> set[bytes]:
+    """Return the lower-case header names listed in a ``Connection`` header value."""
+    return {t.strip().lower() for t in value.split(b",") if t.strip()}
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """A pooled connection to one backend origin. Use through :class:`~hanzo_edge.http.pool.ConnectionPool`."""
+
+    def __init__(self, pool: ConnectionPool | None = None) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.requests_sent = 0
+        self.idle_since = 0.0
+        self._loop = asyncio.get_event_loop()
+        self._future: asyncio.Future[Response] | None = None
+        self._response: Response | None = None
+        self._resp_body: StreamBody | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._conn_tokens: set[bytes] | None = None
+        self._content_length: int | None = None
+        self._head_only = False
+        self._got_bytes = False
+        self._in_body = False
+        self._req_body: StreamBody | None = None
+        self._req_chunked = False
+        self._req_done = True
+        self._resp_done = True
+        self._keep_alive = True
+        self._reading_paused = False
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._upgraded = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._got_bytes = True
+        if self._upgraded:
+            tunnel = self._response.tunnel if self._response is not None else None
+            if tunnel is not None:
+                tunnel.from_upstream(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._on_upgrade(data[exc.args[0] :] if exc.args and isinstance(exc.args[0], int) else b"")
+        except httptools.HttpParserError as exc:
+            if self._response is not None and self._response.status == 101:
+                end = data.find(b"\r\n\r\n")
+                self._on_upgrade(data[end + 4 :] if end >= 0 else b"")
+                return
+            self._fail(UpstreamProtocolError(f"malformed response from backend: {exc}"))
+
+    def eof_received(self) -> bool | None:
+        # A close-delimited body (no Content-Length, not chunked) ends at EOF: httptools never completes it.
+        body = self._resp_body
+        if body is not None and self._in_body and self._content_length is None and not self._resp_done:
+            self._keep_alive = False
+            self._finish_response()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._cancel_header_timer()
+        if self._upgraded:
+            tunnel = self._response.tunnel if self._response is not None else None
+            if tunnel is not None:
+                tunnel.upstream_closed()
+            return
+        if not self._resp_done:
+            self._fail(UpstreamProtocolError("backend closed the connection" + (f": {exc}" if exc else "")))
+        if self.pool is not None:
+            self.pool.discard(self)
+
+    def pause_writing(self) -> None:
+        if self._req_body is not None:
+            self._req_body.pause()
+
+    def resume_writing(self) -> None:
+        if self._req_body is not None:
+            self._req_body.resume()
+
+    # -- response body source ----------------------------------------------------------------------------------------
+    def pause_reading(self) -> None:
+        """Stop reading the response (the client is slow)."""
+        if not self._reading_paused and self.transport is not None and not self.closed:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read the response again."""
+        if self._reading_paused and self.transport is not None and not self.closed:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    # -- request body sink -------------------------------------------------------------------------------------------
+    def write(self, chunk: bytes) -> None:
+        """Send one request-body chunk upstream (framed when the request is chunked)."""
+        transport = self.transport
+        if transport is None or self.closed or self._resp_done and self._future is None:
+            return
+        if self._req_chunked:
+            transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        else:
+            transport.write(chunk)
+
+    def write_eof(self) -> None:
+        """The request body is complete."""
+        if self._req_chunked and self.transport is not None and not self.closed:
+            self.transport.write(b"0\r\n\r\n")
+        self._req_done = True
+        self._req_body = None
+        if self._resp_done and self._future is None:
+            self._release()
+
+    def abort(self, exc: BaseException) -> None:
+        """The client's request body failed: this connection cannot be reused."""
+        self._req_body = None
+        self._keep_alive = False
+        self.close()
+
+    # -- exchange ----------------------------------------------------------------------------------------------------
+    def send(
+        self,
+        head: bytes,
+        body: bytes | StreamBody,
+        *,
+        chunked: bool,
+        head_request: bool,
+        response_header_timeout: float = 0.0,
+    ) -> asyncio.Future[Response]:
+        """Write a request and return a future for the response head (the body streams behind it).
+
+        The future fails with an :class:`~hanzo_edge.http.errors.UpstreamError` subclass.
+        """
+        transport = self.transport
+        future: asyncio.Future[Response] = self._loop.create_future()
+        if transport is None or self.closed:
+            future.set_exception(UpstreamProtocolError("backend connection is closed"))
+            return future
+        self.requests_sent += 1
+        self._future = future
+        self._response = None
+        self._resp_body = None
+        self._headers = []
+        self._conn_tokens = None
+        self._content_length = None
+        self._head_only = head_request
+        self._got_bytes = False
+        self._in_body = False
+        self._resp_done = False
+        self._keep_alive = True
+        self._req_chunked = chunked
+        if response_header_timeout > 0:
+            self._header_timer = self._loop.call_later(response_header_timeout, self._on_header_timeout)
+        if isinstance(body, bytes):
+            self._req_done = True
+            self._req_body = None
+            if chunked:
+                transport.write(head + (b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"))
+            else:
+                transport.write(head + body if body else head)
+        else:
+            self._req_done = False
+            self._req_body = body
+            transport.write(head)
+            body.pump(self)
+        return future
+
+    def close(self) -> None:
+        """Close the socket; any exchange in progress fails."""
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+        if self.pool is not None:
+            self.pool.discard(self)
+
+    @property
+    def reused(self) -> bool:
+        """True when this connection served an earlier request (a stale keep-alive may fail the next one)."""
+        return self.requests_sent > 1
+
+    @property
+    def got_response_bytes(self) -> bool:
+        """True once any byte of the current response arrived."""
+        return self._got_bytes
+
+    # -- parser callbacks --------------------------------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_body:
+            return  # a trailer: dropped, as Traefik does not forward trailers it did not announce
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._cancel_header_timer()
+        parser = self.parser
+        status = parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            # Interim response (100 Continue, 103 Early Hints): the final head follows on the same connection.
+            self._headers = []
+            return
+        headers = self._filter_headers(status)
+        if not parser.should_keep_alive():
+            self._keep_alive = False
+        response = Response(status, Headers(headers))
+        self._response = response
+        if status == 101:
+            return  # _on_upgrade completes the future
+        no_body = self._head_only or status in _NO_BODY_STATUS
+        body = StreamBody(self, None if no_body else self._content_length)
+        if no_body:
+            body.length = self._content_length if self._head_only else None
+        response.body = body
+        self._resp_body = body
+        self._in_body = True
+        future = self._future
+        self._future = None
+        if future is not None and not future.done():
+            future.set_result(response)
+        if no_body:
+            # llhttp cannot know a HEAD response has no body; restart it for the next exchange.
+            if self._head_only:
+                self.parser = httptools.HttpResponseParser(self)
+            self._finish_response()
+
+    def on_body(self, body: bytes) -> None:
+        if self._resp_body is not None:
+            self._resp_body.feed(body)
+
+    def on_message_complete(self) -> None:
+        if self._in_body and not self._resp_done:
+            self._finish_response()
+
+    # -- internals ---------------------------------------------------------------------------------------------------
+    def _filter_headers(self, status: int) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        tokens: set[bytes] | None = None
+        for name, value in self._headers:
+            lname = name.lower()
+            if lname in HOP_BY_HOP:
+                if lname == b"connection":
+                    tokens = (tokens or set()) | connection_tokens(value)
+                    continue
+                if status == 101 and lname == b"upgrade":
+                    out.append((name, value))
+                continue
+            if lname == b"content-length":
+                try:
+                    self._content_length = int(value)
+                except ValueError:
+                    self._content_length = None
+            out.append((name, value))
+        if tokens:
+            out = [(n, v) for n, v in out if n.lower() not in tokens or (status == 101 and n.lower() == b"upgrade")]
+        return out
+
+    def _finish_response(self) -> None:
+        self._resp_done = True
+        self._in_body = False
+        body = self._resp_body
+        self._resp_body = None
+        if body is not None:
+            body.feed_eof()
+        if self._req_done:
+            self._release()
+        else:
+            # The backend answered before reading the whole request body: the connection cannot be reused.
+            self._keep_alive = False
+            self._release()
+
+    def _release(self) -> None:
+        if self._reading_paused and self.transport is not None and not self.closed:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        if self.pool is not None and self._keep_alive and self._req_done and not self.closed:
+            self.pool.release(self)
+        else:
+            self.close()
+
+    def _fail(self, exc: Exception) -> None:
+        self._cancel_header_timer()
+        future = self._future
+        self._future = None
+        self._resp_done = True
+        if future is not None and not future.done():
+            future.set_exception(exc)
+        body = self._resp_body
+        self._resp_body = None
+        if body is not None:
+            body.feed_error(BodyError(str(exc)))
+        self._keep_alive = False
+        self.close()
+
+    def _on_header_timeout(self) -> None:
+        self._header_timer = None
+        self._fail(UpstreamTimeout("timeout awaiting response headers"))
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _on_upgrade(self, rest: bytes) -> None:
+        response = self._response
+        if response is None or response.status != 101:
+            self._fail(UpstreamProtocolError("unexpected upgrade from backend"))
+            return
+        self._upgraded = True
+        self._resp_done = True
+        if self.pool is not None:
+            self.pool.discard(self)
+        response.body = b""
+        response.tunnel = _PendingTunnel(self, rest)
+        future = self._future
+        self._future = None
+        if future is not None and not future.done():
+            future.set_result(response)
+
+
+class _PendingTunnel:
+    """Upstream bytes that arrive after a 101 and before the downstream attaches its tunnel end."""
+
+    __slots__ = ("buffer", "closed", "conn", "peer")
+
+    def __init__(self, conn: UpstreamConnection, rest: bytes) -> None:
+        self.conn = conn
+        self.buffer: list[bytes] = [rest] if rest else []
+        self.closed = False
+        self.peer: asyncio.Transport | None = None
+
+    def attach(self, downstream: asyncio.Transport) -> None:
+        """Join the two sockets: everything from now on is copied byte for byte."""
+        self.peer = downstream
+        for chunk in self.buffer:
+            downstream.write(chunk)
+        self.buffer.clear()
+        if self.closed:
+            downstream.close()
+
+    def from_upstream(self, data: bytes) -> None:
+        """Bytes from the backend side of the tunnel."""
+        if self.peer is not None:
+            self.peer.write(data)
+        else:
+            self.buffer.append(data)
+
+    def to_upstream(self, data: bytes) -> None:
+        """Bytes from the client side of the tunnel."""
+        transport = self.conn.transport
+        if transport is not None and not self.conn.closed:
+            transport.write(data)
+
+    def upstream_closed(self) -> None:
+        """The backend closed its side: close the client side too."""
+        self.closed = True
+        if self.peer is not None:
+            self.peer.close()
+
+    def downstream_closed(self) -> None:
+        """The client closed its side: close the backend side too."""
+        self.conn.close()

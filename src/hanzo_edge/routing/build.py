@@ -1,0 +1,200 @@
+"""Build one routing table per entrypoint from the merged dynamic configuration.
+
+Errors stay local, as in Traefik: a router whose rule does not compile, whose service is missing or broken, or whose
+middleware cannot be built is *disabled* and reported in :attr:`BuildResult.errors`; every other router serves.
+Services are built once per generation and shared by the routers that use them; upstream pools come from the
+process-wide :class:`~hanzo_edge.http.pool.PoolRegistry` and so outlive generations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hanzo_edge.http.messages import Handler, Request, Response
+from hanzo_edge.http.pool import PoolRegistry, TransportOptions
+from hanzo_edge.http.proxy import ServerTarget
+from hanzo_edge.routing.table import Route, RoutingTable
+from hanzo_edge.rules.compile import compile_rule
+from hanzo_edge.services.wrr import WeightedRoundRobin
+
+__all__ = ["BuildResult", "build_tables", "not_found", "qualify"]
+
+_NOT_FOUND = b"404 page not found\n"
+
+
+async def not_found(req: Request) -> Response:
+    """Go's ``NotFoundHandler``: 404 with ``404 page not found``."""
+    return Response.text(404, "404 page not found\n")
+
+
+@dataclass(slots=True)
+class BuildResult:
+    """The tables of one generation and what went wrong while building them."""
+
+    tables: dict[str, RoutingTable]
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    services: dict[str, Handler] = field(default_factory=dict)
+
+    def add_error(self, name: str, message: str) -> None:
+        """Record an error against a router, service or middleware (qualified name)."""
+        self.errors.setdefault(name, []).append(message)
+
+
+def qualify(name: str, provider: str) -> str:
+    """Return ``name@provider`` unless ``name`` is already qualified."""
+    return name if "@" in name else f"{name}@{provider}"
+
+
+def transport_options(transport: Any) -> TransportOptions:
+    """Map a (static or dynamic) servers transport model to the pool's :class:`TransportOptions`."""
+    timeouts = getattr(transport, "forwarding_timeouts", None)
+    max_idle = getattr(transport, "max_idle_conns_per_host", 200)
+    return TransportOptions(
+        max_idle_conns_per_host=200 if max_idle is None else int(max_idle),
+        dial_timeout=float(getattr(timeouts, "dial_timeout", 30.0)),
+        response_header_timeout=float(getattr(timeouts, "response_header_timeout", 0.0)),
+        idle_conn_timeout=float(getattr(timeouts, "idle_conn_timeout", 90.0)),
+        insecure_skip_verify=bool(getattr(transport, "insecure_skip_verify", False)),
+        server_name=str(getattr(transport, "server_name", "") or ""),
+    )
+
+
+def build_tables(
+    providers: Mapping[str, Any],
+    entry_points: Sequence[str],
+    default_entry_points: Sequence[str],
+    pools: PoolRegistry,
+    default_transport: TransportOptions,
+    *,
+    internal_routes: Mapping[str, Sequence[Route]] | None = None,
+    generation: int = 0,
+) -> BuildResult:
+    """Build a :class:`RoutingTable` per entrypoint from ``{provider: Configuration}``.
+
+    Never raises for a bad router or service: it is disabled and its error recorded in the result.
+    """
+    result = BuildResult(tables={})
+    routes: dict[str, list[Route]] = {ep: list((internal_routes or {}).get(ep, ())) for ep in entry_points}
+    transports: dict[str, TransportOptions] = {}
+    for provider, config in providers.items():
+        http = getattr(config, "http", None)
+        if http is None:
+            continue
+        for name, transport in (getattr(http, "servers_transports", None) or {}).items():
+            transports[qualify(name, provider)] = transport_options(transport)
+    service_defs: dict[str, tuple[str, Any]] = {}
+    for provider, config in providers.items():
+        http = getattr(config, "http", None)
+        for name, service in ((getattr(http, "services", None) or {}) if http is not None else {}).items():
+            service_defs[qualify(name, provider)] = (provider, service)
+
+    def get_service(qualified: str) -> Handler | None:
+        if qualified in result.services:
+            return result.services[qualified]
+        entry = service_defs.get(qualified)
+        if entry is None:
+            return None
+        provider, service = entry
+        try:
+            handler = _build_service(qualified, provider, service, pools, transports, default_transport)
+        except ValueError as exc:
+            result.add_error(qualified, str(exc))
+            return None
+        result.services[qualified] = handler
+        return handler
+
+    for provider, config in providers.items():
+        http = getattr(config, "http", None)
+        for name, router in ((getattr(http, "routers", None) or {}) if http is not None else {}).items():
+            qname = qualify(name, provider)
+            route_or_error = _build_route(qname, provider, router, get_service, service_defs)
+            if isinstance(route_or_error, str):
+                result.add_error(qname, route_or_error)
+                continue
+            if getattr(router, "tls", None) is not None:
+                # TLS routers serve only TLS requests; TLS entrypoints arrive with the TLS work.
+                result.add_error(qname, "TLS routers are not served yet (no TLS entrypoint)")
+                continue
+            eps = tuple(getattr(router, "entry_points", ()) or ()) or tuple(default_entry_points)
+            for ep in eps:
+                if ep not in routes:
+                    result.add_error(qname, f"entryPoint {ep!r} doesn't exist")
+                    continue
+                routes[ep].append(route_or_error)
+    for ep, ep_routes in routes.items():
+        result.tables[ep] = RoutingTable(ep_routes, not_found, generation)
+    return result
+
+
+def _build_route(
+    qname: str,
+    provider: str,
+    router: Any,
+    get_service: Callable[[str], Handler | None],
+    service_defs: Mapping[str, Any],
+) -> Route | str:
+    rule_text = getattr(router, "rule", "") or ""
+    try:
+        compiled = compile_rule(rule_text, getattr(router, "rule_syntax", "") or "v3")
+    except ValueError as exc:
+        return f"invalid rule {rule_text!r}: {exc}"
+    service_name = qualify(getattr(router, "service", "") or "", provider)
+    if not getattr(router, "service", ""):
+        return "the service is missing on the router"
+    if service_name not in service_defs:
+        return f"the service {service_name!r} does not exist"
+    handler = get_service(service_name)
+    if handler is None:
+        return f"the service {service_name!r} could not be built"
+    middlewares = tuple(qualify(m, provider) for m in (getattr(router, "middlewares", ()) or ()))
+    if middlewares:
+        return f"middlewares are not supported yet: {', '.join(middlewares)}"
+    priority = int(getattr(router, "priority", 0) or 0) or len(rule_text.encode("utf-8"))
+    hosts = compiled.hosts
+    return Route(
+        name=qname,
+        priority=priority,
+        matches=compiled.matches,
+        handler=handler,
+        hosts=hosts,
+        host_only=bool(getattr(compiled, "host_only", False)),
+        rule=rule_text,
+        service=service_name,
+        middlewares=middlewares,
+    )
+
+
+def _build_service(
+    qname: str,
+    provider: str,
+    service: Any,
+    pools: PoolRegistry,
+    transports: Mapping[str, TransportOptions],
+    default_transport: TransportOptions,
+) -> Handler:
+    lb = getattr(service, "load_balancer", None)
+    if lb is None:
+        raise ValueError("only loadBalancer services are supported yet")
+    transport_name = getattr(lb, "servers_transport", "") or ""
+    options = default_transport
+    if transport_name:
+        qualified = qualify(transport_name, provider)
+        if qualified not in transports:
+            raise ValueError(f"serversTransport {qualified!r} does not exist")
+        options = transports[qualified]
+    pass_host = getattr(lb, "pass_host_header", True)
+    children: list[tuple[str, float, Handler]] = []
+    for server in getattr(lb, "servers", ()) or ():
+        url = getattr(server, "url", "")
+        weight = getattr(server, "weight", 1)
+        target = ServerTarget(
+            url,
+            pools,
+            options,
+            pass_host_header=True if pass_host is None else bool(pass_host),
+            preserve_path=bool(getattr(server, "preserve_path", False)),
+        )
+        children.append((url, 1.0 if weight is None else float(weight), target))
+    return WeightedRoundRobin(children, name=qname)

@@ -1,0 +1,95 @@
+"""The per-entrypoint routing table: routers sorted by priority, indexed by host, compiled once per generation.
+
+Traefik scans every router of an entrypoint in priority order. We keep exactly that order but skip the routers that
+cannot match: a router whose rule requires ``Host(x)`` on every branch is filed under each such host, and each host's
+list is merged in advance with the host-independent routers. A lookup is then one dict probe plus a scan of only the
+candidates, so its cost does not grow with the number of hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hanzo_edge.http.messages import Handler, Request
+
+__all__ = ["Route", "RoutingTable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One enabled router on one entrypoint.
+
+    ``matches`` is the compiled rule; ``hosts`` the canonical hosts the rule requires (None when it can match any
+    host); ``host_only`` is True when the rule is nothing but those hosts, so a host hit needs no further check.
+    """
+
+    name: str
+    priority: int
+    matches: Callable[[Any], bool]
+    handler: Handler
+    hosts: frozenset[str] | None = None
+    host_only: bool = False
+    rule: str = ""
+    service: str = ""
+    middlewares: tuple[str, ...] = field(default=())
+
+
+_Candidate = tuple[Callable[[Any], bool] | None, Handler]
+
+
+def _order(routes: Iterable[Route]) -> list[Route]:
+    # Highest priority first; ties broken stably by router name (Traefik leaves them undefined).
+    return sorted(routes, key=lambda r: (-r.priority, r.name))
+
+
+class RoutingTable:
+    """Immutable routing table of one entrypoint. :meth:`lookup` returns the handler for a request."""
+
+    __slots__ = ("_any", "_by_host", "generation", "not_found", "routes")
+
+    def __init__(self, routes: Sequence[Route], not_found: Handler, generation: int = 0) -> None:
+        ordered = _order(routes)
+        self.routes: tuple[Route, ...] = tuple(ordered)
+        self.not_found = not_found
+        self.generation = generation
+        self._any: tuple[_Candidate, ...] = tuple((r.matches, r.handler) for r in ordered if r.hosts is None)
+        hosts: set[str] = set()
+        for route in ordered:
+            if route.hosts is not None:
+                hosts.update(route.hosts)
+        by_host: dict[str, tuple[_Candidate, ...]] = {}
+        for host in hosts:
+            cands: list[_Candidate] = []
+            for route in ordered:
+                if route.hosts is None:
+                    cands.append((route.matches, route.handler))
+                elif host in route.hosts:
+                    cands.append((None if route.host_only else route.matches, route.handler))
+                    if route.host_only:
+                        break  # nothing below an unconditional match can win
+            by_host[host] = tuple(cands)
+        self._by_host = by_host
+
+    def lookup(self, req: Request) -> Handler:
+        """Return the handler of the highest-priority router matching ``req``, else the not-found handler."""
+        for matches, handler in self._by_host.get(req.host, self._any):
+            if matches is None or matches(req):
+                return handler
+        return self.not_found
+
+    def match(self, req: Request) -> Route | None:
+        """Return the matching :class:`Route` itself (for ``explain`` and tests), scanning in priority order."""
+        for route in self.routes:
+            if route.hosts is not None and req.host not in route.hosts:
+                continue
+            if route.matches(req):
+                return route
+        return None
+
+    def __len__(self) -> int:
+        return len(self.routes)
+
+    def __repr__(self) -> str:
+        return f"<RoutingTable gen={self.generation} routes={len(self.routes)} hosts={len(self._by_host)}>"
