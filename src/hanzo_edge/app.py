@@ -247,4 +247,3 @@ class IngressApp:
     def lookup(self, entry_point: str) -> RoutingTable:
         """Return the live table of ``entry_point`` (for tests and ``explain``)."""
         return self.switches[entry_point].current
-

@@ -7,7 +7,6 @@ command that does not exist yet.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys

@@ -35,6 +35,9 @@ class Kind(enum.Enum):
     ANY = "any"
 
 
+_SCALAR_KINDS = frozenset({Kind.STR, Kind.INT, Kind.FLOAT, Kind.BOOL, Kind.DURATION, Kind.CHOICE})
+
+
 @dataclass(frozen=True, slots=True)
 class TypeSpec:
     """A field's type: its `kind`, whether `None` is allowed, the element type of a list/map, the struct class."""
@@ -44,6 +47,10 @@ class TypeSpec:
     item: TypeSpec | None = None
     cls: type[msgspec.Struct] | None = None
     choices: tuple[str, ...] = ()
+    scalar: bool = field(default=False, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scalar", self.kind in _SCALAR_KINDS)
 
     @property
     def struct(self) -> StructSpec:
@@ -65,7 +72,7 @@ class TypeSpec:
             return f"map of {self.item.describe()}"
         if self.kind is Kind.CHOICE:
             return " | ".join(self.choices)
-        return self.kind.value
+        return str(self.kind.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +109,14 @@ class StructSpec:
     by_key: dict[str, FieldSpec] = field(repr=False)
     exactly_one: bool = False
     aliases: dict[str, str] = field(default_factory=dict, repr=False)
+    by_wire: dict[str, FieldSpec] = field(default_factory=dict, repr=False)
+    required: tuple[FieldSpec, ...] = ()
 
     def lookup(self, key: str) -> FieldSpec | None:
         """Return the field whose wire name (or alias) equals `key` case-insensitively, or None."""
+        found = self.by_wire.get(key)  # fast path: the exact camelCase spelling
+        if found is not None:
+            return found
         lowered = key.lower()
         found = self.by_key.get(lowered)
         if found is None and lowered in self.aliases:
@@ -194,5 +206,6 @@ def struct_spec(cls: type[msgspec.Struct]) -> StructSpec:
         by_key={f.wire.lower(): f for f in fields},
         exactly_one=bool(getattr(cls, "__exactly_one__", False)),
         aliases=aliases,
+        by_wire={f.wire: f for f in fields},
+        required=tuple(f for f in fields if f.required),
     )
-

@@ -25,7 +25,6 @@ Path = tuple[str | int, ...]
 
 _TRUE = frozenset({"true", "t", "1", "yes", "on"})
 _FALSE = frozenset({"false", "f", "0", "no", "off"})
-_SCALAR_KINDS = frozenset({Kind.STR, Kind.INT, Kind.FLOAT, Kind.BOOL, Kind.DURATION, Kind.CHOICE})
 
 
 def dotted(path: Path) -> str:
@@ -108,10 +107,11 @@ def decode_into(cls: type[msgspec.Struct], raw: Any, ctx: DecodeContext, path: P
 
 
 def _decode_struct(spec: StructSpec, raw: Any, path: Path, ctx: DecodeContext) -> Any:
-    if raw is None or raw is True or (isinstance(raw, str) and raw.strip().lower() == "true"):
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ctx.error(path, f"expected a section, got {_describe(raw)}")
+    if type(raw) is not dict:
+        if raw is None or raw is True or (isinstance(raw, str) and raw.strip().lower() == "true"):
+            raw = {}
+        elif not isinstance(raw, Mapping):
+            raise ctx.error(path, f"expected a section, got {_describe(raw)}")
     kwargs: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     for key, value in raw.items():
@@ -128,8 +128,8 @@ def _decode_struct(spec: StructSpec, raw: Any, path: Path, ctx: DecodeContext) -
             kwargs.pop(field.attr, None)  # an explicit null keeps the default, as in Traefik
             continue
         kwargs[field.attr] = _decode_value(field.type, value, sub, ctx)
-    for field in spec.fields:
-        if field.required and field.attr not in kwargs:
+    for field in spec.required:
+        if field.attr not in kwargs:
             raise ctx.error((*path, field.shown), "missing required option")
     if spec.exactly_one:
         present = [f.wire for f in spec.fields if kwargs.get(f.attr) is not None]
@@ -145,13 +145,15 @@ def _decode_struct(spec: StructSpec, raw: Any, path: Path, ctx: DecodeContext) -
 
 def _decode_value(spec: TypeSpec, raw: Any, path: Path, ctx: DecodeContext) -> Any:
     kind = spec.kind
+    if kind is Kind.STR and type(raw) is str:
+        return raw  # the common case, first
     if raw is None and spec.optional and kind is not Kind.STRUCT:
         return None
     if kind is Kind.STRUCT:
         if spec.optional and (raw is False or (isinstance(raw, str) and raw.strip().lower() == "false")):
             return None
         return _decode_struct(spec.struct, raw, path, ctx)
-    if kind in _SCALAR_KINDS:
+    if spec.scalar:
         return _decode_scalar(spec, raw, path, ctx)
     if kind is Kind.LIST:
         return _decode_list(spec, raw, path, ctx)
@@ -182,14 +184,16 @@ def _decode_list(spec: TypeSpec, raw: Any, path: Path, ctx: DecodeContext) -> tu
     if item is None:  # pragma: no cover - _schema always sets it
         raise ctx.error(path, "untyped list")
     if isinstance(raw, (list, tuple)):
+        if item.kind is Kind.STR and all(type(v) is str for v in raw):
+            return tuple(raw)
         return tuple(_decode_value(item, v, (*path, i), ctx) for i, v in enumerate(raw))
     if isinstance(raw, Mapping) and all(isinstance(k, int) for k in raw):
         # Indexed flags (--x.domains[0].main=...) arrive as {index: value}.
         return tuple(_decode_value(item, raw[i], (*path, i), ctx) for i in sorted(raw))
-    if item.kind in _SCALAR_KINDS and isinstance(raw, str):
+    if item.scalar and isinstance(raw, str):
         parts = [p.strip() for p in raw.split(",")]
         return tuple(_decode_value(item, p, path, ctx) for p in parts if p)
-    if item.kind in _SCALAR_KINDS and isinstance(raw, (int, float)):
+    if item.scalar and isinstance(raw, (int, float)):
         return (_decode_value(item, raw, path, ctx),)
     raise ctx.error(path, f"expected a list, got {_describe(raw)}")
 

@@ -56,7 +56,7 @@ class Document:
             if self._root is None:
                 return None
         node: yaml.Node = self._root
-        line: int | None = None
+        line: int | None = node.start_mark.line + 1
         for part in path:
             found = _child(node, part)
             if found is None:
@@ -93,7 +93,7 @@ def parse_document(text: str, name: str) -> Document:
     lowered = name.lower()
     if lowered.endswith((".yml", ".yaml")):
         try:
-            data = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - CSafeLoader is the safe loader
+            data = yaml.load(text, Loader=yaml.CSafeLoader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             location = f"{name}:{mark.line + 1}" if mark is not None else name

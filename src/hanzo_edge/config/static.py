@@ -19,6 +19,8 @@ from hanzo_edge.config.errors import ConfigError, quote
 from hanzo_edge.config.types import Duration, FrozenDict, doc, flag
 
 __all__ = [
+    "OTLPGRPC",
+    "OTLPHTTP",
     "AccessLog",
     "AccessLogFields",
     "AccessLogFilters",
@@ -48,8 +50,6 @@ __all__ = [
     "LifeCycle",
     "Log",
     "Metrics",
-    "OTLPGRPC",
-    "OTLPHTTP",
     "OTLPExporter",
     "OTLPMetrics",
     "Ping",
@@ -57,8 +57,8 @@ __all__ = [
     "Providers",
     "ProxyProtocol",
     "PushMetrics",
-    "Redirections",
     "RedirectEntryPoint",
+    "Redirections",
     "RespondingTimeouts",
     "Rest",
     "Spiffe",
@@ -84,7 +84,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 # --------------------------------------------------------------------------------------------------- shared pieces
 
 
-class TLSClientConfig(_Section):
+class TLSClientConfig(_Section, frozen=True, kw_only=True):
     """Client TLS files for an outgoing connection (a provider endpoint, an OTLP collector)."""
 
     ca: Annotated[str, doc("TLS CA")] = ""
@@ -93,21 +93,21 @@ class TLSClientConfig(_Section):
     insecure_skip_verify: Annotated[bool, doc("TLS insecure skip verify")] = False
 
 
-class Spiffe(_Section):
+class Spiffe(_Section, frozen=True, kw_only=True):
     """Allowed SPIFFE identities of upstream servers."""
 
     ids: Annotated[tuple[str, ...], doc("Allowed SPIFFE IDs (take precedence over the trust domain).")] = ()
     trust_domain: Annotated[str, doc("Allowed SPIFFE trust domain.")] = ""
 
 
-class TLSDomain(_Section):
+class TLSDomain(_Section, frozen=True, kw_only=True):
     """A certificate domain: main name and subject alternative names."""
 
     main: Annotated[str, doc("Default subject name.")] = ""
     sans: Annotated[tuple[str, ...], doc("Subject alternative names.")] = ()
 
 
-class OTLPGRPC(_Section):
+class OTLPGRPC(_Section, frozen=True, kw_only=True):
     """OTLP exporter over gRPC."""
 
     endpoint: Annotated[str, doc("gRPC endpoint (host:port) of the collector.")] = "localhost:4317"
@@ -118,7 +118,7 @@ class OTLPGRPC(_Section):
     tls: TLSClientConfig | None = None
 
 
-class OTLPHTTP(_Section):
+class OTLPHTTP(_Section, frozen=True, kw_only=True):
     """OTLP exporter over HTTP."""
 
     endpoint: Annotated[str, doc("HTTP endpoint (scheme://host:port/path) of the collector.")] = (
@@ -130,7 +130,7 @@ class OTLPHTTP(_Section):
     tls: TLSClientConfig | None = None
 
 
-class OTLPExporter(_Section):
+class OTLPExporter(_Section, frozen=True, kw_only=True):
     """OpenTelemetry exporter settings (logs, access logs, tracing)."""
 
     grpc: Annotated[OTLPGRPC | None, doc("gRPC configuration for the OpenTelemetry collector.")] = None
@@ -144,7 +144,7 @@ class OTLPExporter(_Section):
 # ------------------------------------------------------------------------------------------------------ entryPoints
 
 
-class RespondingTimeouts(_Section):
+class RespondingTimeouts(_Section, frozen=True, kw_only=True):
     """Timeouts for incoming requests."""
 
     read_timeout: Annotated[Duration, doc("Maximum duration for reading the entire request, body included.")] = 60.0
@@ -152,14 +152,14 @@ class RespondingTimeouts(_Section):
     idle_timeout: Annotated[Duration, doc("Maximum time an idle keep-alive connection stays open.")] = 180.0
 
 
-class LifeCycle(_Section):
+class LifeCycle(_Section, frozen=True, kw_only=True):
     """Graceful shutdown timings."""
 
     request_accept_grace_timeout: Annotated[Duration, doc("Keep accepting requests this long after SIGTERM.")] = 0.0
     grace_time_out: Annotated[Duration, doc("Time given to active requests to finish on shutdown.")] = 10.0
 
 
-class EntryPointTransport(_Section):
+class EntryPointTransport(_Section, frozen=True, kw_only=True):
     """Transport settings of an entry point."""
 
     responding_timeouts: RespondingTimeouts = msgspec.field(default_factory=RespondingTimeouts)
@@ -168,17 +168,17 @@ class EntryPointTransport(_Section):
     keep_alive_max_time: Annotated[Duration, doc("Maximum age of a keep-alive connection (0: no limit).")] = 0.0
 
 
-class ForwardedHeaders(_Section):
+class ForwardedHeaders(_Section, frozen=True, kw_only=True):
     """Trust settings for incoming X-Forwarded-* headers."""
 
     insecure: Annotated[bool, doc("Trust all forwarded headers.")] = False
-    trusted_ips: Annotated[tuple[str, ...], doc("Trust forwarded headers only from these IPs/CIDRs.")] = (
-        msgspec.field(default=(), name="trustedIPs")
+    trusted_ips: Annotated[tuple[str, ...], doc("Trust forwarded headers only from these IPs/CIDRs.")] = msgspec.field(
+        default=(), name="trustedIPs"
     )
     connection: Annotated[tuple[str, ...], doc("Connection-listed headers kept through the middleware chain.")] = ()
 
 
-class ProxyProtocol(_Section):
+class ProxyProtocol(_Section, frozen=True, kw_only=True):
     """PROXY protocol acceptance (enabled by presence)."""
 
     insecure: Annotated[bool, doc("Trust PROXY headers from anyone.")] = False
@@ -187,7 +187,7 @@ class ProxyProtocol(_Section):
     )
 
 
-class RedirectEntryPoint(_Section):
+class RedirectEntryPoint(_Section, frozen=True, kw_only=True):
     """Redirect every request of this entry point to another one."""
 
     to: Annotated[str, doc("Target entry point name or :port.")] = ""
@@ -196,13 +196,13 @@ class RedirectEntryPoint(_Section):
     priority: Annotated[int, doc("Priority of the generated router.")] = MAX_PRIORITY - 1
 
 
-class Redirections(_Section):
+class Redirections(_Section, frozen=True, kw_only=True):
     """Entry-point level redirections."""
 
     entry_point: RedirectEntryPoint | None = None
 
 
-class EncodedCharacters(_Section):
+class EncodedCharacters(_Section, frozen=True, kw_only=True):
     """Which percent-encoded characters are allowed in request paths (a forbidden one gives 400)."""
 
     allow_encoded_slash: Annotated[bool, doc("Allow %2F in paths.")] = True
@@ -214,7 +214,7 @@ class EncodedCharacters(_Section):
     allow_encoded_hash: Annotated[bool, doc("Allow %23 in paths.")] = True
 
 
-class EntryPointTLS(_Section):
+class EntryPointTLS(_Section, frozen=True, kw_only=True):
     """Default TLS for the routers of an entry point (enabled by presence)."""
 
     options: Annotated[str, doc("Default TLS options for the routers of the entry point.")] = ""
@@ -222,7 +222,7 @@ class EntryPointTLS(_Section):
     domains: Annotated[tuple[TLSDomain, ...], doc("Default TLS domains.")] = ()
 
 
-class EntryPointHTTP(_Section):
+class EntryPointHTTP(_Section, frozen=True, kw_only=True):
     """HTTP settings of an entry point.
 
     `max_header_bytes` defaults to 16384 (Hanzo spec); Traefik's default is 1048576 (Go's DefaultMaxHeaderBytes).
@@ -240,7 +240,7 @@ class EntryPointHTTP(_Section):
     tls: Annotated[EntryPointTLS | None, doc("Default TLS configuration for the routers of the entry point.")] = None
 
 
-class EntryPointHTTP2(_Section):
+class EntryPointHTTP2(_Section, frozen=True, kw_only=True):
     """HTTP/2 settings of an entry point."""
 
     max_concurrent_streams: Annotated[int, doc("Concurrent streams per connection.")] = 250
@@ -248,19 +248,19 @@ class EntryPointHTTP2(_Section):
     max_encoder_header_table_size: Annotated[int, doc("HPACK encoder table size.")] = 4096
 
 
-class EntryPointHTTP3(_Section):
+class EntryPointHTTP3(_Section, frozen=True, kw_only=True):
     """HTTP/3 settings of an entry point (enabled by presence; not implemented yet)."""
 
     advertised_port: Annotated[int, doc("UDP port to advertise for HTTP/3 (0: the entry point port).")] = 0
 
 
-class EntryPointUDP(_Section):
+class EntryPointUDP(_Section, frozen=True, kw_only=True):
     """UDP settings of an entry point."""
 
     timeout: Annotated[Duration, doc("Idle UDP session timeout.")] = 3.0
 
 
-class EntryPointObservability(_Section):
+class EntryPointObservability(_Section, frozen=True, kw_only=True):
     """Per-entry-point observability switches."""
 
     access_logs: Annotated[bool, doc("Enable access logs for this entry point.")] = True
@@ -301,7 +301,7 @@ def parse_address(address: str) -> tuple[str, int, str]:
     return host, port, protocol
 
 
-class EntryPoint(_Section):
+class EntryPoint(_Section, frozen=True, kw_only=True):
     """One entry point (`entryPoints.<name>`): a listener and its HTTP settings."""
 
     address: Annotated[str, doc("Entry point address: [host]:port[/tcp|/udp].")]
@@ -334,7 +334,7 @@ class EntryPoint(_Section):
 # ----------------------------------------------------------------------------------------------------- providers
 
 
-class FileProviderConfig(_Section):
+class FileProviderConfig(_Section, frozen=True, kw_only=True):
     """The file provider (`providers.file`)."""
 
     filename: Annotated[str, doc("Load dynamic configuration from a file.")] = ""
@@ -343,7 +343,7 @@ class FileProviderConfig(_Section):
     debug_log_generated_template: Annotated[bool, doc("Log the generated template (templates unsupported).")] = False
 
 
-class IngressEndpoint(_Section):
+class IngressEndpoint(_Section, frozen=True, kw_only=True):
     """Address written to Ingress status."""
 
     ip: Annotated[str, doc("IP used for Kubernetes Ingress endpoints.")] = ""
@@ -351,7 +351,7 @@ class IngressEndpoint(_Section):
     published_service: Annotated[str, doc("Published Kubernetes Service (namespace/name) to copy status from.")] = ""
 
 
-class _KubernetesCommon(_Section):
+class _KubernetesCommon(_Section, frozen=True, kw_only=True):
     endpoint: Annotated[str, doc("Kubernetes server endpoint (required for an external cluster client).")] = ""
     token: Annotated[str, doc("Kubernetes bearer token, or a path to a file holding it.")] = ""
     cert_auth_file_path: Annotated[str, doc("Kubernetes certificate authority file path.")] = ""
@@ -364,7 +364,7 @@ class _KubernetesCommon(_Section):
     cross_provider_namespaces: Annotated[tuple[str, ...], doc("Namespaces allowed to reference other providers.")] = ()
 
 
-class KubernetesIngress(_KubernetesCommon):
+class KubernetesIngress(_KubernetesCommon, frozen=True, kw_only=True):
     """The Kubernetes Ingress provider (`providers.kubernetesIngress`)."""
 
     ingress_class: Annotated[str, doc("IngressClass name or kubernetes.io/ingress.class value to watch.")] = ""
@@ -376,7 +376,7 @@ class KubernetesIngress(_KubernetesCommon):
     strict_prefix_matching: Annotated[bool, doc("Path-element-wise Prefix matching as in the Ingress spec.")] = False
 
 
-class KubernetesCRD(_KubernetesCommon):
+class KubernetesCRD(_KubernetesCommon, frozen=True, kw_only=True):
     """The Kubernetes CRD provider (`providers.kubernetesCRD`)."""
 
     ingress_class: Annotated[str, doc("kubernetes.io/ingress.class annotation value to watch.")] = ""
@@ -386,7 +386,7 @@ class KubernetesCRD(_KubernetesCommon):
     disable_cluster_scope_resources: Annotated[bool, doc("Disable the lookup of cluster scope resources.")] = False
 
 
-class KubernetesGateway(_KubernetesCommon):
+class KubernetesGateway(_KubernetesCommon, frozen=True, kw_only=True):
     """The Kubernetes Gateway API provider (`providers.kubernetesGateway`; parsed, not implemented)."""
 
     experimental_channel: Annotated[bool, doc("Support Experimental Channel resources.")] = False
@@ -395,7 +395,7 @@ class KubernetesGateway(_KubernetesCommon):
     burst: Annotated[int, doc("Maximum burst to the Kubernetes API server.")] = 100
 
 
-class Docker(_Section):
+class Docker(_Section, frozen=True, kw_only=True):
     """The Docker provider (`providers.docker`)."""
 
     endpoint: Annotated[str, doc("Docker server endpoint.")] = "unix:///var/run/docker.sock"
@@ -414,13 +414,13 @@ class Docker(_Section):
     tls: TLSClientConfig | None = None
 
 
-class Rest(_Section):
+class Rest(_Section, frozen=True, kw_only=True):
     """The REST provider (`providers.rest`)."""
 
     insecure: Annotated[bool, doc("Serve the REST provider on the traefik entry point.")] = False
 
 
-class Providers(_Section):
+class Providers(_Section, frozen=True, kw_only=True):
     """The providers section. Unimplemented providers are accepted as raw data."""
 
     providers_throttle_duration: Annotated[Duration, doc("Minimum time between two applied configurations.")] = 2.0
@@ -453,7 +453,7 @@ class Providers(_Section):
 # ----------------------------------------------------------------------------------------- api, ping, log, metrics
 
 
-class Api(_Section):
+class Api(_Section, frozen=True, kw_only=True):
     """The API and dashboard (enabled by presence)."""
 
     insecure: Annotated[bool, doc("Serve the API directly on the entry point named traefik.")] = False
@@ -463,7 +463,7 @@ class Api(_Section):
     disable_dashboard_ad: Annotated[bool, doc("Disable the ad in the dashboard.")] = False
 
 
-class Ping(_Section):
+class Ping(_Section, frozen=True, kw_only=True):
     """The /ping health endpoint (enabled by presence)."""
 
     entry_point: Annotated[str, doc("Entry point serving /ping.")] = INTERNAL_ENTRYPOINT
@@ -471,12 +471,10 @@ class Ping(_Section):
     terminating_status_code: Annotated[int, doc("Status code returned while shutting down.")] = 503
 
 
-class Log(_Section):
+class Log(_Section, frozen=True, kw_only=True):
     """Application log settings."""
 
-    level: Annotated[
-        Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "PANIC"], doc("Log level.")
-    ] = "ERROR"
+    level: Annotated[Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "PANIC"], doc("Log level.")] = "ERROR"
     format: Annotated[Literal["common", "json"], doc("Log format: common or json.")] = "common"
     file_path: Annotated[str, doc("Log file path (stdout when empty).")] = ""
     no_color: Annotated[bool, doc("Disable colours in the common format.")] = False
@@ -487,7 +485,7 @@ class Log(_Section):
     otlp: Annotated[OTLPExporter | None, doc("OpenTelemetry logs.")] = None
 
 
-class Prometheus(_Section):
+class Prometheus(_Section, frozen=True, kw_only=True):
     """The Prometheus exporter (enabled by presence).
 
     `prefix` is a Hanzo addition: metric names are ``<prefix>_...`` (default ``hanzo_ingress``; set ``traefik`` for
@@ -508,7 +506,7 @@ class Prometheus(_Section):
     prefix: Annotated[str, doc("Metric name prefix (Hanzo addition; Traefik uses traefik).")] = "hanzo_ingress"
 
 
-class PushMetrics(_Section):
+class PushMetrics(_Section, frozen=True, kw_only=True):
     """A push-based metrics exporter (Datadog, StatsD; parsed, not implemented)."""
 
     address: Annotated[str, doc("Exporter address.")] = "localhost:8125"
@@ -519,7 +517,7 @@ class PushMetrics(_Section):
     prefix: Annotated[str, doc("Metric prefix.")] = "traefik"
 
 
-class OTLPMetrics(_Section):
+class OTLPMetrics(_Section, frozen=True, kw_only=True):
     """The OpenTelemetry metrics exporter (parsed, not implemented)."""
 
     add_entry_points_labels: Annotated[bool, doc("Enable metrics on entry points.")] = True
@@ -550,7 +548,7 @@ class OTLPMetrics(_Section):
     http: OTLPHTTP | None = None
 
 
-class Metrics(_Section):
+class Metrics(_Section, frozen=True, kw_only=True):
     """Metrics settings (enabled by presence)."""
 
     add_internals: Annotated[bool, doc("Enable metrics for internal services.")] = False
@@ -559,13 +557,13 @@ class Metrics(_Section):
     stats_d: Annotated[PushMetrics | None, doc("StatsD metrics exporter (not implemented).")] = msgspec.field(
         default=None, name="statsD"
     )
-    influx_db2: Annotated[FrozenDict[str, Any] | None, doc("InfluxDB v2 exporter (not implemented).")] = (
-        msgspec.field(default=None, name="influxDB2")
+    influx_db2: Annotated[FrozenDict[str, Any] | None, doc("InfluxDB v2 exporter (not implemented).")] = msgspec.field(
+        default=None, name="influxDB2"
     )
     otlp: Annotated[OTLPMetrics | None, doc("OpenTelemetry metrics exporter (not implemented).")] = None
 
 
-class AccessLogFilters(_Section):
+class AccessLogFilters(_Section, frozen=True, kw_only=True):
     """Which requests are logged; the filters are OR-ed."""
 
     status_codes: Annotated[tuple[str, ...], doc("Keep lines with a status in these ranges (e.g. 200-299).")] = ()
@@ -573,16 +571,14 @@ class AccessLogFilters(_Section):
     min_duration: Annotated[Duration, doc("Keep lines for requests slower than this.")] = 0.0
 
 
-class AccessLogHeaders(_Section):
+class AccessLogHeaders(_Section, frozen=True, kw_only=True):
     """Header fields of access log lines."""
 
     default_mode: Annotated[Literal["keep", "drop", "redact"], doc("Default mode for headers.")] = "drop"
-    names: Annotated[FrozenDict[str, str], doc("Override mode per header.")] = msgspec.field(
-        default_factory=FrozenDict
-    )
+    names: Annotated[FrozenDict[str, str], doc("Override mode per header.")] = msgspec.field(default_factory=FrozenDict)
 
 
-class AccessLogQuery(_Section):
+class AccessLogQuery(_Section, frozen=True, kw_only=True):
     """Query parameters of access log lines."""
 
     default_mode: Annotated[Literal["keep", "drop", "redact"], doc("Default mode for query parameters.")] = "keep"
@@ -591,18 +587,16 @@ class AccessLogQuery(_Section):
     )
 
 
-class AccessLogFields(_Section):
+class AccessLogFields(_Section, frozen=True, kw_only=True):
     """Fields of access log lines."""
 
     default_mode: Annotated[Literal["keep", "drop"], doc("Default mode for fields.")] = "keep"
-    names: Annotated[FrozenDict[str, str], doc("Override mode per field.")] = msgspec.field(
-        default_factory=FrozenDict
-    )
+    names: Annotated[FrozenDict[str, str], doc("Override mode per field.")] = msgspec.field(default_factory=FrozenDict)
     headers: AccessLogHeaders = msgspec.field(default_factory=AccessLogHeaders)
     query_parameters: AccessLogQuery = msgspec.field(default_factory=AccessLogQuery)
 
 
-class AccessLog(_Section):
+class AccessLog(_Section, frozen=True, kw_only=True):
     """Access log settings (enabled by presence)."""
 
     file_path: Annotated[str, doc("Access log file path (stdout when empty).")] = ""
@@ -614,14 +608,14 @@ class AccessLog(_Section):
     otlp: Annotated[OTLPExporter | None, doc("OpenTelemetry access logs.")] = None
 
 
-class TracingOTLP(_Section):
+class TracingOTLP(_Section, frozen=True, kw_only=True):
     """OTLP exporter of traces (HTTP is the default when `tracing` is set)."""
 
     grpc: Annotated[OTLPGRPC | None, doc("gRPC configuration for the OpenTelemetry collector.")] = None
     http: Annotated[OTLPHTTP | None, doc("HTTP configuration for the OpenTelemetry collector.")] = None
 
 
-class Tracing(_Section):
+class Tracing(_Section, frozen=True, kw_only=True):
     """Tracing settings (enabled by presence)."""
 
     service_name: Annotated[str, doc("Service name resource attribute.")] = "traefik"
@@ -642,7 +636,7 @@ class Tracing(_Section):
 # ------------------------------------------------------------------------------------------- transports and misc
 
 
-class ForwardingTimeouts(_Section):
+class ForwardingTimeouts(_Section, frozen=True, kw_only=True):
     """Timeouts for requests forwarded to upstream servers (the static default transport)."""
 
     dial_timeout: Annotated[Duration, doc("Time to establish a connection to a server (0: none).")] = 30.0
@@ -650,7 +644,7 @@ class ForwardingTimeouts(_Section):
     idle_conn_timeout: Annotated[Duration, doc("Time an idle keep-alive upstream connection stays open.")] = 90.0
 
 
-class StaticServersTransport(_Section):
+class StaticServersTransport(_Section, frozen=True, kw_only=True):
     """The default upstream HTTP transport (`default@internal`)."""
 
     insecure_skip_verify: Annotated[bool, doc("Disable upstream TLS certificate verification.")] = False
@@ -662,7 +656,7 @@ class StaticServersTransport(_Section):
     spiffe: Annotated[Spiffe | None, doc("SPIFFE verification of upstream servers.")] = None
 
 
-class TCPServersTransportTLS(_Section):
+class TCPServersTransportTLS(_Section, frozen=True, kw_only=True):
     """TLS settings of the default TCP transport."""
 
     insecure_skip_verify: Annotated[bool, doc("Disable upstream TLS certificate verification.")] = False
@@ -672,7 +666,7 @@ class TCPServersTransportTLS(_Section):
     spiffe: Spiffe | None = None
 
 
-class TCPServersTransport(_Section):
+class TCPServersTransport(_Section, frozen=True, kw_only=True):
     """The default upstream TCP transport."""
 
     dial_keep_alive: Annotated[Duration, doc("Interval between keep-alive probes.")] = 15.0
@@ -681,20 +675,20 @@ class TCPServersTransport(_Section):
     tls: Annotated[TCPServersTransportTLS | None, doc("TLS configuration.")] = None
 
 
-class Global(_Section):
+class Global(_Section, frozen=True, kw_only=True):
     """Global switches."""
 
     check_new_version: Annotated[bool, doc("Periodically check for a new version (never done here).")] = True
     send_anonymous_usage: Annotated[bool, doc("Send anonymous usage statistics (never done here).")] = False
 
 
-class Core(_Section):
+class Core(_Section, frozen=True, kw_only=True):
     """Core settings."""
 
     default_rule_syntax: Annotated[Literal["v2", "v3"], doc("(Deprecated) Default rule syntax: v2 or v3.")] = "v3"
 
 
-class HostResolver(_Section):
+class HostResolver(_Section, frozen=True, kw_only=True):
     """CNAME flattening (enabled by presence; not implemented)."""
 
     cname_flattening: Annotated[bool, doc("Enable CNAME flattening.")] = False
@@ -702,7 +696,7 @@ class HostResolver(_Section):
     resolv_depth: Annotated[int, doc("Maximum depth of recursive DNS resolving.")] = 5
 
 
-class StaticConfig(_Section):
+class StaticConfig(_Section, frozen=True, kw_only=True):
     """The whole static configuration. Build it with `hanzo_edge.config.loader.load_static`."""
 
     global_: Global = msgspec.field(default_factory=Global)

@@ -72,7 +72,7 @@ class FrozenDict(dict[K, V]):
 
     __setitem__ = _readonly
     __delitem__ = _readonly
-    __ior__ = _readonly  # type: ignore[assignment]
+    __ior__ = _readonly
     clear = _readonly
     pop = _readonly
     popitem = _readonly
@@ -94,4 +94,3 @@ def freeze(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return tuple(sorted((freeze(v) for v in value), key=repr))
     return value
-

@@ -56,8 +56,8 @@ class StreamBody:
     __slots__ = (
         "_buffer",
         "_buffered",
-        "_error",
         "_eof",
+        "_error",
         "_paused",
         "_sink",
         "_source",

@@ -27,6 +27,7 @@ class Request:
     """
 
     __slots__ = (
+        "_query_params",
         "body",
         "client_ip",
         "client_port",
@@ -44,7 +45,6 @@ class Request:
         "tls",
         "upgrade",
         "version",
-        "_query_params",
     )
 
     def __init__(

@@ -11,7 +11,11 @@ from __future__ import annotations
 __all__ = [
     "PathError",
     "denied_escapes",
-    "encoded_character_violation", "normalize_path", "routing_path", "sanitize_path"]
+    "encoded_character_violation",
+    "normalize_path",
+    "routing_path",
+    "sanitize_path",
+]
 
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _HEX = frozenset(b"0123456789abcdefABCDEF")

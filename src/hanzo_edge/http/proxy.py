@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.errors import ClientClosed, UpstreamError
+from hanzo_edge.http.forwarded import MANAGED_HEADERS
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.pool import ConnectionPool, PoolRegistry, TransportOptions
-from hanzo_edge.http.forwarded import MANAGED_HEADERS
 from hanzo_edge.http.upstream import HOP_BY_HOP, connection_tokens
 
 __all__ = ["ServerTarget", "build_request_head"]
@@ -99,7 +99,9 @@ def _replayable(body: bytes | StreamBody) -> bool:
     return isinstance(body, bytes) or (body.received == 0 and not body.consumed)
 
 
-def build_request_head(req: Request, server_host: bytes, pass_host_header: bool, path_prefix: str) -> tuple[bytes, bool]:
+def build_request_head(
+    req: Request, server_host: bytes, pass_host_header: bool, path_prefix: str
+) -> tuple[bytes, bool]:
     """Return the upstream request head for ``req`` and whether its body is sent chunked."""
     path = req.path
     if path_prefix:

@@ -234,7 +234,7 @@ class HttpProtocol(asyncio.Protocol):
         self._expect = False
         self._upgrade = False
         self._bad_te = False
-        self._content_length: int | None = None
+        self._content_length = None
         self.idle_deadline = 0.0
         if self.read_deadline == 0.0 and self.settings.read_timeout > 0:
             self.read_deadline = self.loop.time() + self.settings.read_timeout
@@ -254,9 +254,8 @@ class HttpProtocol(asyncio.Protocol):
         lname = name.lower()
         kind = _SPECIAL.get(lname)
         if kind is None:
-            if lname[:2] == b"x-" or lname[:2] == b"x_":
-                if lname in self.settings.managed_headers:
-                    self._managed = True
+            if lname[:2] in (b"x-", b"x_") and lname in self.settings.managed_headers:
+                self._managed = True
             return
         if kind == 1:
             self._host = value
@@ -294,7 +293,7 @@ class HttpProtocol(asyncio.Protocol):
         req.keep_alive = keep_alive
         # A body exists when the request is chunked or declares a non-zero length.
         clen = self._content_length
-        if clen is not None and clen > 0 or self._chunked_seen():
+        if (clen is not None and clen > 0) or self._chunked_seen():
             body = StreamBody(self, clen)
             req.body = body
             self._reading_body = body
@@ -618,4 +617,3 @@ def _canonical_host(host: bytes) -> str:
     if text.count(":") == 1:
         text = text.split(":", 1)[0]
     return text[:-1] if text.endswith(".") else text
-

@@ -149,7 +149,7 @@ class UpstreamConnection(asyncio.Protocol):
     def write(self, chunk: bytes) -> None:
         """Send one request-body chunk upstream (framed when the request is chunked)."""
         transport = self.transport
-        if transport is None or self.closed or self._resp_done and self._future is None:
+        if transport is None or self.closed or (self._resp_done and self._future is None):
             return
         if self._req_chunked:
             transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))

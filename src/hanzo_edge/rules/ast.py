@@ -12,7 +12,7 @@ from typing import TypeAlias
 
 from hanzo_edge.rules.errors import go_quote
 
-__all__ = ["And", "Matcher", "Node", "Not", "Or", "iter_matchers", "render"]
+__all__ = ["And", "Matcher", "Node", "Not", "Or", "iter_matchers", "render", "render_literal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,7 @@ class Not:
 
 
 Node: TypeAlias = Matcher | And | Or | Not
+"""Any rule tree node."""
 
 # Characters a Go raw string literal cannot carry faithfully: the delimiter itself, carriage returns (discarded by
 # the Go scanner inside raw strings), NUL and the byte order mark (both rejected by the Go scanner).

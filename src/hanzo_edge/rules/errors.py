@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["RuleError", "go_quote", "go_list"]
+__all__ = ["RuleError", "go_list", "go_quote"]
 
 _NAMED_ESCAPES = {
     "\a": "\\a",
@@ -22,13 +22,16 @@ class RuleError(ValueError):
 
     ``str(err)`` is the message alone (Traefik's wording where Traefik has one, e.g.
     ``unexpected number of parameters; got 2, expected one of [1]``). ``position`` is the 0-based character offset
-    in the rule text that the error concerns, when there is one.
+    in the rule text that the error concerns, when known (syntax errors). ``matcher`` is the canonical name of the
+    matcher whose arguments were refused, when the error comes from compiling one (Traefik's wrapper reads
+    ``error while adding rule <matcher>: <message>``).
     """
 
-    def __init__(self, message: str, position: int | None = None) -> None:
+    def __init__(self, message: str, position: int | None = None, *, matcher: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.position = position
+        self.matcher = matcher
 
     def __str__(self) -> str:
         return self.message

@@ -7,8 +7,9 @@ module accepts the same language:
   ``primary := '(' expr ')' | NAME '(' [STRING (',' STRING)* [',']] ')'``. So ``!`` binds tighter than ``&&``,
   which binds tighter than ``||``; both binary operators are left-associative.
 * Strings are Go literals: raw ```...``` (carriage returns dropped, as Go does) or ``"..."`` with Go escapes
-  (``\\a \\b \\f \\n \\r \\t \\v \\\\ \\"``, ``\\xHH`` and ``\\OOO`` bytes, ``\\uHHHH``, ``\\UHHHHHHHH``); the unescaped bytes
-  must be UTF-8. Single-quoted (Go rune) literals, numbers and bare identifiers are not arguments.
+  (``\\a \\b \\f \\n \\r \\t \\v \\\\ \\"``, ``\\xHH`` and ``\\OOO`` bytes, ``\\uHHHH``,
+  ``\\UHHHHHHHH``); the unescaped bytes must be UTF-8. Single-quoted (Go rune)
+  literals, numbers and bare identifiers are not arguments.
 * Matcher names are accepted as written in the table, all lower-case, all upper-case and Title-case of the
   lower-case name (``HostRegexp``, ``hostregexp``, ``HOSTREGEXP``, ``Hostregexp``) and normalised to the table
   spelling. Unknown names fail with Traefik's ``unsupported function: <name>``.
@@ -253,7 +254,14 @@ class _Parser:
             raise RuleError("empty rule", 0)
         node = self.parse_or()
         if self.tok.kind == "newline":  # a single trailing line break is what ParseExpr tolerates
+            newline = self.tok
             self.advance()
+            if self.tok.kind != "eof":
+                raise self.error(
+                    f"unexpected {_describe(self.tok)} after the line break (Go ends the expression at a line break "
+                    "that follows a matcher call or ')': end lines with the operator instead)",
+                    newline,
+                )
         if self.tok.kind != "eof":
             raise self.error(f"unexpected {_describe(self.tok)}", self.tok)
         return node
@@ -291,8 +299,11 @@ class _Parser:
             self.advance()
             node = self.parse_or()
             if self.tok.kind != ")":
-                raise self.error(f"expected ')' to close the '(' at {_where(self.text, tok.pos)}, found "
-                                 f"{_describe(self.tok)}", self.tok)
+                raise self.error(
+                    f"unbalanced parentheses: the '(' at {_where(self.text, tok.pos)} is not closed, found "
+                    f"{_describe(self.tok)}",
+                    self.tok,
+                )
             self.advance()
             self.nesting -= 1
             return node
@@ -322,8 +333,9 @@ class _Parser:
             if self.tok.kind == ",":
                 self.advance()
             elif self.tok.kind != ")":
-                raise self.error(f"expected ',' or ')' in the arguments of {name_tok.value}, found "
-                                 f"{_describe(self.tok)}", self.tok)
+                raise self.error(
+                    f"expected ',' or ')' in the arguments of {name_tok.value}, found {_describe(self.tok)}", self.tok
+                )
         self.advance()
         return Matcher(name, tuple(args))
 
