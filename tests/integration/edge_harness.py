@@ -55,16 +55,15 @@ def eventually(
 ) -> T:
     """Poll ``predicate`` until it returns a truthy value and return that value.
 
-    Exceptions raised by the predicate count as "not yet"; the last one is chained when the timeout expires.
+    AssertionError and OSError (e.g. connection refused) raised by the predicate count as "not yet"; the last one
+    is chained to the timeout error. Anything else propagates at once.
     """
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
     while True:
         try:
             value = predicate()
-        except AssertionError as exc:
-            last_exc = exc
-        except OSError as exc:
+        except (AssertionError, OSError) as exc:
             last_exc = exc
         else:
             if value:

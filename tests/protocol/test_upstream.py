@@ -57,7 +57,7 @@ async def body_of(response: Response) -> bytes:
     return body if isinstance(body, bytes) else await asyncio.wait_for(body.read(), 1)
 
 
-# -- writing the request ----------------------------------------------------------------------------------------------
+# -- writing the request -----------------------------------------------------------------------------------------------
 
 
 @async_test
@@ -68,7 +68,9 @@ async def test_request_head_and_bytes_body_go_out_in_one_write() -> None:
     conn.close()
 
 
-@pytest.mark.parametrize(("body", "framed"), [(b"abc", b"3\r\nabc\r\n0\r\n\r\n"), (b"", b"0\r\n\r\n")], ids=["abc", "empty"])
+@pytest.mark.parametrize(
+    ("body", "framed"), [(b"abc", b"3\r\nabc\r\n0\r\n\r\n"), (b"", b"0\r\n\r\n")], ids=["abc", "empty"]
+)
 @async_test
 async def test_chunked_bytes_body_is_framed(body: bytes, framed: bytes) -> None:
     conn, transport = connect()
@@ -106,7 +108,7 @@ async def test_full_upstream_socket_pauses_the_request_body_source() -> None:
     conn.close()
 
 
-# -- reading the response ---------------------------------------------------------------------------------------------
+# -- reading the response ----------------------------------------------------------------------------------------------
 
 
 @async_test
@@ -236,7 +238,7 @@ async def test_interim_100_continue_is_skipped(pieces: list[bytes]) -> None:
 @async_test
 async def test_hop_by_hop_and_connection_listed_headers_are_removed() -> None:
     pool = FakePool()
-    response, conn, transport = await exchange(
+    response, _, transport = await exchange(
         b"HTTP/1.1 200 OK\r\n"
         b"Connection: X-Foo, close\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n"
         b"Proxy-Authenticate: Basic\r\nTrailer: X-T\r\nUpgrade: h2c\r\nTe: trailers\r\n"
@@ -271,7 +273,9 @@ MALFORMED_RESPONSES = {
     "bad-status-code": b"HTTP/1.1 abc OK\r\n\r\n",
     "not-http": b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
     "space-before-colon": b"HTTP/1.1 200 OK\r\nX-A : 1\r\nContent-Length: 0\r\n\r\n",
-    "content-length-and-chunked": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "content-length-and-chunked": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    ),
 }
 
 
@@ -330,7 +334,7 @@ async def test_response_header_timeout_keeps_running_through_100_continue() -> N
     future = conn.send(HEAD, b"", chunked=False, head_request=False, response_header_timeout=0.02)
     conn.data_received(b"HTTP/1.1 100 Continue\r\n\r\n")
     with pytest.raises(UpstreamTimeout):
-        await asyncio.wait_for(future, 0.5)
+        await asyncio.wait_for(future, 0.2)
 
 
 @async_test
@@ -366,7 +370,7 @@ async def test_switching_protocols_sets_a_tunnel() -> None:
     assert client.writes[-1] == b"live"
 
 
-# -- build_request_head ---------------------------------------------------------------------------------------------
+# -- build_request_head ------------------------------------------------------------------------------------------------
 
 
 def make_request(
@@ -471,9 +475,7 @@ def test_request_head_without_client_host_uses_the_server_host() -> None:
 
 
 def test_request_head_appends_client_ip_to_prior_x_forwarded_for() -> None:
-    req = make_request(
-        [(b"Host", b"h"), (b"X-Forwarded-For", b"1.1.1.1"), (b"X-Forwarded-For", b"2.2.2.2, 3.3.3.3")]
-    )
+    req = make_request([(b"Host", b"h"), (b"X-Forwarded-For", b"1.1.1.1"), (b"X-Forwarded-For", b"2.2.2.2, 3.3.3.3")])
     head, _ = build_request_head(req, b"backend", True, "")
     lines = head.split(b"\r\n")
     assert [line for line in lines if line.lower().startswith(b"x-forwarded-for")] == [

@@ -151,6 +151,13 @@ class StreamBody:
         return self._sink is not None or (self._eof and not self._buffer)
 
     # -- push mode ----------------------------------------------------------------------------------------------------
+    def take_buffered(self) -> list[bytes]:
+        """Remove and return the chunks that arrived before a consumer attached (so they can join one write)."""
+        chunks = list(self._buffer)
+        self._buffer.clear()
+        self._buffered = 0
+        return chunks
+
     def pump(self, sink: BodySink) -> None:
         """Send everything (buffered and future chunks) to ``sink``. Call at most once."""
         self._sink = sink

@@ -113,7 +113,7 @@ class Response:
     ``101 Switching Protocols`` from upstream: the upstream connection that becomes a raw byte tunnel.
     """
 
-    __slots__ = ("body", "headers", "reason", "status", "tunnel")
+    __slots__ = ("body", "has_date", "headers", "reason", "status", "tunnel")
 
     def __init__(
         self,
@@ -128,6 +128,7 @@ class Response:
         self.body = body
         self.reason = reason
         self.tunnel: Any = None
+        self.has_date = False  # set by the upstream parser so the writer need not scan for Date
 
     @classmethod
     def text(cls, status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Response:

@@ -52,6 +52,16 @@ class ConnectionPool:
                 ctx.verify_mode = ssl.CERT_NONE
             self._ssl = ctx
 
+    def acquire_idle(self) -> UpstreamConnection | None:
+        """Return an idle connection without awaiting, or None when a new one must be dialled."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                self.active += 1
+                return conn
+        return None
+
     async def acquire(self) -> UpstreamConnection:
         """Return an idle connection, or dial a new one.
 

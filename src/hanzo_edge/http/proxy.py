@@ -70,7 +70,7 @@ class ServerTarget:
         body = req.body
         pool = self.pool
         for attempt in (0, 1):
-            conn = await pool.acquire()
+            conn = pool.acquire_idle() or await pool.acquire()
             future = conn.send(
                 head,
                 body,
@@ -99,6 +99,14 @@ def _replayable(body: bytes | StreamBody) -> bool:
     return isinstance(body, bytes) or (body.received == 0 and not body.consumed)
 
 
+def _without(flat: list[bytes], tokens: set[bytes]) -> list[bytes]:
+    out: list[bytes] = []
+    for i in range(0, len(flat), 4):
+        if flat[i].lower() not in tokens:
+            out += flat[i : i + 4]
+    return out
+
+
 def build_request_head(
     req: Request, server_host: bytes, pass_host_header: bool, path_prefix: str
 ) -> tuple[bytes, bool]:
@@ -122,18 +130,18 @@ def build_request_head(
             elif lname == b"x-forwarded-for":
                 prior_xff.append(value)
             elif lname == b"connection":
-                tokens = connection_tokens(value) - MANAGED_HEADERS
+                tokens = connection_tokens(value) - MANAGED_HEADERS - HOP_BY_HOP
+                if tokens:
+                    # Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1); some may already be out.
+                    parts = [parts[0], *_without(parts[1:], tokens)]
+                else:
+                    tokens = None
             elif lname == b"upgrade":
                 upgrade_value = value
             continue
-        parts.append(name + b": " + value + b"\r\n")
-    if tokens:
-        # Headers the client named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
-        keep = [parts[0]]
-        for part in parts[1:]:
-            if part.split(b":", 1)[0].lower() not in tokens:
-                keep.append(part)
-        parts = keep
+        if tokens is not None and lname in tokens:
+            continue
+        parts += (name, b": ", value, b"\r\n")
     parts.insert(1, b"Host: " + host + b"\r\n")
     client = req.client_ip.encode("latin-1")
     if prior_xff:

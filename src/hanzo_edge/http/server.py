@@ -60,7 +60,7 @@ def _error_bytes(status: int) -> bytes:
     # Go's net/http answers unparseable requests like this, and closes.
     text = f"{status} {status_text(status)}".encode("latin-1")
     return (
-        status_line(status)
+        status_line(status, None, False)
         + b"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(text)
         + text
     )
@@ -91,6 +91,7 @@ class HttpProtocol(asyncio.Protocol):
         self._expect = False
         self._upgrade = False
         self._bad_te = False
+        self._chunked = False
         self._content_length: int | None = None
         self._upgrade_rest = b""
         self._reading_body: StreamBody | None = None
@@ -152,6 +153,10 @@ class HttpProtocol(asyncio.Protocol):
             self._reject(400)
 
     def eof_received(self) -> bool | None:
+        if self._tunnel is not None:
+            # Go's ReverseProxy ends a tunnel when either side closes: close the backend side too.
+            self._tunnel.downstream_closed()
+            return None
         body = self._reading_body
         if body is not None:
             self._reading_body = None
@@ -234,6 +239,7 @@ class HttpProtocol(asyncio.Protocol):
         self._expect = False
         self._upgrade = False
         self._bad_te = False
+        self._chunked = False
         self._content_length = None
         self.idle_deadline = 0.0
         if self.read_deadline == 0.0 and self.settings.read_timeout > 0:
@@ -261,6 +267,7 @@ class HttpProtocol(asyncio.Protocol):
             self._host = value
             self._host_count += 1
         elif kind == 2:
+            self._chunked = True
             if value.strip().lower() != b"chunked":
                 self._bad_te = True
         elif kind == 3:
@@ -293,7 +300,7 @@ class HttpProtocol(asyncio.Protocol):
         req.keep_alive = keep_alive
         # A body exists when the request is chunked or declares a non-zero length.
         clen = self._content_length
-        if (clen is not None and clen > 0) or self._chunked_seen():
+        if (clen is not None and clen > 0) or (self._chunked and clen is None):
             body = StreamBody(self, clen)
             req.body = body
             self._reading_body = body
@@ -321,10 +328,6 @@ class HttpProtocol(asyncio.Protocol):
             body.feed_eof()
 
     # -- request assembly --------------------------------------------------------------------------------------------
-    def _chunked_seen(self) -> bool:
-        # llhttp accepted the head, so a Transfer-Encoding header here means a chunked body.
-        return self._content_length is None and any(n.lower() == b"transfer-encoding" for n, _ in self._headers)
-
     def _make_request(self, method: str, version: str) -> Request:
         settings = self.settings
         raw_url = self._url.decode("latin-1")
@@ -358,6 +361,12 @@ class HttpProtocol(asyncio.Protocol):
         elif query and ";" in query:
             query = query.replace(";", "%3B")
         headers = Headers(self._headers)
+        host = _HOSTS.get(host_raw)
+        if host is None:
+            host = _canonical_host(host_raw)
+            if len(_HOSTS) >= 4096:
+                _HOSTS.clear()
+            _HOSTS[host_raw] = host
         settings.forwarded.apply(
             headers,
             self._managed,
@@ -373,7 +382,7 @@ class HttpProtocol(asyncio.Protocol):
             path=path,
             query=query,
             version=version,
-            host=_canonical_host(host_raw),
+            host=host,
             client_ip=self.client_ip,
             client_port=self.client_port,
             scheme="https" if settings.tls else "http",
@@ -428,13 +437,12 @@ class HttpProtocol(asyncio.Protocol):
                 self._open_tunnel(req, response)
                 return
             keep_alive = False  # the parser stopped at the upgrade; the connection cannot carry another request
-        parts = [status_line(status, response.reason)]
-        saw_date = False
-        for name, value in response.headers.raw:
-            if not saw_date and len(name) == 4 and name.lower() == b"date":
-                saw_date = True
-            parts.append(name + b": " + value + b"\r\n")
-        if not saw_date:
+        http10 = req.version == "1.0"
+        parts = [status_line(status, response.reason, http10)]
+        raw = response.headers.raw
+        for name, value in raw:
+            parts += (name, b": ", value, b"\r\n")
+        if not response.has_date and not any(len(n) == 4 and n.lower() == b"date" for n, _ in raw):
             parts.append(DATE.line())
         body = response.body
         head_only = req.method == "HEAD" or status in _NO_BODY_STATUS or status < 200
@@ -446,18 +454,22 @@ class HttpProtocol(asyncio.Protocol):
             if not head_only:
                 payload = body
         elif body.length is None and not head_only:
-            if req.version == "1.1":
+            if not http10:
                 parts.append(b"Transfer-Encoding: chunked\r\n")
                 chunked = True
             else:
                 keep_alive = False  # HTTP/1.0: the body ends when the connection closes
         if not keep_alive:
             parts.append(b"Connection: close\r\n")
-        elif req.version == "1.0":
+        elif http10:
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
         if payload:
             parts.append(payload)
+        elif not head_only and isinstance(body, StreamBody):
+            # Usually the whole (small) upstream body arrived with its head: send head and body in one write.
+            for chunk in body.take_buffered():
+                parts.append(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
         transport.write(b"".join(parts))
         self._resp_keep_alive = keep_alive
         if isinstance(body, StreamBody):
@@ -604,6 +616,10 @@ def _discard(response: Response) -> None:
 def _proxy_error(status: int) -> Response:
     # Traefik's proxy ErrorHandler writes the bare status text.
     return Response(status, Headers([(b"Content-Type", b"text/plain; charset=utf-8")]), status_text(status).encode())
+
+
+_HOSTS: dict[bytes, str] = {}
+"""Raw ``Host`` value → canonical host; few distinct hosts reach one process, so this stays small (bounded)."""
 
 
 def _canonical_host(host: bytes) -> str:

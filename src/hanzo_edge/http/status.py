@@ -30,16 +30,19 @@ reason_phrase = status_text
 _STATUS_LINES: dict[int, bytes] = {
     code: f"HTTP/1.1 {code} {status_text(code)}\r\n".encode("latin-1") for code in range(100, 600)
 }
+_STATUS_LINES_10: dict[int, bytes] = {code: b"HTTP/1.0" + line[8:] for code, line in _STATUS_LINES.items()}
 
 
-def status_line(status: int, reason: str | None = None) -> bytes:
-    """Return ``HTTP/1.1 <status> <reason>\\r\\n`` (cached for standard reasons)."""
-    if reason is None:
-        line = _STATUS_LINES.get(status)
-        if line is not None:
-            return line
-        reason = status_text(status)
-    return f"HTTP/1.1 {status} {reason}\r\n".encode("latin-1")
+def status_line(status: int, reason: str | None = None, http10: bool = False) -> bytes:
+    """Return ``HTTP/1.1 <status> <reason>\\r\\n`` (``HTTP/1.0`` for 1.0 clients, as Go answers; cached).
+
+    Like Go, the standard reason phrase is always used; ``reason`` only fills in for non-standard codes.
+    """
+    line = (_STATUS_LINES_10 if http10 else _STATUS_LINES).get(status)
+    if line is not None:
+        return line
+    version = "1.0" if http10 else "1.1"
+    return f"HTTP/{version} {status} {reason or status_text(status)}\r\n".encode("latin-1")
 
 
 class DateHeader:

@@ -45,6 +45,7 @@ HOP_BY_HOP = frozenset(
 """Hop-by-hop header names (RFC 9110 §7.6.1 plus Go's list), lower-case."""
 
 _NO_BODY_STATUS = frozenset({204, 304})
+_IMPLIED_TOKENS = HOP_BY_HOP | {b"close"}  # "Connection: keep-alive/close" names nothing extra to remove
 
 
 def connection_tokens(value: bytes) -> set[bytes]:
@@ -80,6 +81,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._reading_paused = False
         self._header_timer: asyncio.TimerHandle | None = None
         self._upgraded = False
+        self._has_date = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -251,10 +253,12 @@ class UpstreamConnection(asyncio.Protocol):
             # Interim response (100 Continue, 103 Early Hints): the final head follows on the same connection.
             self._headers = []
             return
+        self._has_date = False
         headers = self._filter_headers(status)
         if not parser.should_keep_alive():
             self._keep_alive = False
         response = Response(status, Headers(headers))
+        response.has_date = self._has_date
         self._response = response
         if status == 101:
             return  # _on_upgrade completes the future
@@ -287,23 +291,27 @@ class UpstreamConnection(asyncio.Protocol):
     def _filter_headers(self, status: int) -> list[tuple[bytes, bytes]]:
         out: list[tuple[bytes, bytes]] = []
         tokens: set[bytes] | None = None
-        for name, value in self._headers:
-            lname = name.lower()
+        upgrade = status == 101
+        for pair in self._headers:
+            lname = pair[0].lower()
             if lname in HOP_BY_HOP:
                 if lname == b"connection":
-                    tokens = (tokens or set()) | connection_tokens(value)
-                    continue
-                if status == 101 and lname == b"upgrade":
-                    out.append((name, value))
+                    listed = connection_tokens(pair[1]) - _IMPLIED_TOKENS
+                    if listed:
+                        tokens = listed if tokens is None else tokens | listed
+                elif upgrade and lname == b"upgrade":
+                    out.append(pair)
                 continue
             if lname == b"content-length":
                 try:
-                    self._content_length = int(value)
+                    self._content_length = int(pair[1])
                 except ValueError:
                     self._content_length = None
-            out.append((name, value))
+            elif lname == b"date":
+                self._has_date = True
+            out.append(pair)
         if tokens:
-            out = [(n, v) for n, v in out if n.lower() not in tokens or (status == 101 and n.lower() == b"upgrade")]
+            out = [p for p in out if p[0].lower() not in tokens or (upgrade and p[0].lower() == b"upgrade")]
         return out
 
     def _finish_response(self) -> None:

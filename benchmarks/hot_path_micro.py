@@ -1,0 +1,120 @@
+"""Per-request Python cost of the proxy hot path, without sockets (mock transports on both legs).
+
+Drives a real ``HttpProtocol`` → ``RoutingTable`` → ``WeightedRoundRobin`` → ``ServerTarget`` → ``UpstreamConnection``
+with a canned nginx-like response, so the figure is the interpreter's share of a proxied keep-alive GET.
+Run: ``python benchmarks/hot_path_micro.py [N] [--profile]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import pstats
+import sys
+import time
+
+import uvloop
+
+from hanzo_edge.http.pool import PoolRegistry, TransportOptions
+from hanzo_edge.http.proxy import ServerTarget
+from hanzo_edge.http.server import HttpProtocol
+from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
+from hanzo_edge.http.upstream import UpstreamConnection
+from hanzo_edge.routing.build import not_found
+from hanzo_edge.routing.table import Route, RoutingTable
+from hanzo_edge.rules.compile import compile_rule
+from hanzo_edge.services.wrr import WeightedRoundRobin
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sun, 22 Nov 2026 03:54:34 GMT\r\n"
+    b"Content-Type: application/octet-stream\r\nContent-Length: 100\r\nConnection: keep-alive\r\n\r\n" + b"x" * 100
+)
+
+
+class DownTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = 0
+        self.done: asyncio.Future[None] | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.out += 1
+        if self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class UpTransport(DownTransport):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.loop = loop
+        self.conn: UpstreamConnection | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        conn = self.conn
+        if conn is not None:
+            self.loop.call_soon(conn.data_received, RESPONSE)
+
+
+async def run(n: int, profile: bool) -> None:
+    loop = asyncio.get_running_loop()
+    pools = PoolRegistry()
+    options = TransportOptions()
+    target = ServerTarget("http://127.0.0.1:9", pools, options)
+    pool = target.pool
+    conn = UpstreamConnection(pool)
+    up = UpTransport(loop)
+    up.conn = conn
+    conn.connection_made(up)
+    pool.active += 1
+    pool.release(conn)
+    rule = compile_rule("Host(`127.0.0.1`)")
+    route = Route("bench@file", 19, rule.matches, WeightedRoundRobin([("s", 1, target)]), rule.hosts, rule.host_only)
+    table = RoutingTable([route], not_found)
+    ctx = ConnectionContext(EntrypointSettings(), table.lookup, loop)
+    proto = HttpProtocol(ctx)
+    down = DownTransport()
+    proto.connection_made(down)
+
+    async def one() -> None:
+        down.done = loop.create_future()
+        proto.data_received(REQUEST)
+        await down.done
+
+    for _ in range(2000):
+        await one()
+    prof = cProfile.Profile() if profile else None
+    if prof:
+        prof.enable()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await one()
+    dt = time.perf_counter() - t0
+    if prof:
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    print(f"{n} requests: {dt * 1e6 / n:.2f} us/request (python, no syscalls)")
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 50000
+    uvloop.run(run(n, "--profile" in sys.argv))
+
+
+if __name__ == "__main__":
+    main()
