@@ -64,7 +64,7 @@ def sanitize_path(path: str) -> str:
             continue
         segments.append(seg)
     cleaned = "/" + "/".join(segments)
-    if path.endswith(("/", "/.", "/..")) and cleaned != "/":
+    if path.endswith("/") and cleaned != "/":  # Go's URL.JoinPath keeps only a literal trailing slash
         cleaned += "/"
     return cleaned
 

@@ -120,6 +120,7 @@ def build_request_head(
     prior_xff: list[bytes] = []
     tokens: set[bytes] | None = None
     upgrade_value: bytes | None = None
+    keep_te = False
     raw = req.headers.raw
     for name, value in raw:
         lname = name.lower()
@@ -130,14 +131,15 @@ def build_request_head(
             elif lname == b"x-forwarded-for":
                 prior_xff.append(value)
             elif lname == b"connection":
-                tokens = connection_tokens(value) - MANAGED_HEADERS - HOP_BY_HOP
-                if tokens:
-                    # Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1); some may already be out.
+                named = connection_tokens(value) - MANAGED_HEADERS - HOP_BY_HOP
+                if named:
+                    # Headers named in any Connection header are hop-by-hop too (RFC 9110 §7.6.1).
+                    tokens = named if tokens is None else tokens | named
                     parts = [parts[0], *_without(parts[1:], tokens)]
-                else:
-                    tokens = None
             elif lname == b"upgrade":
                 upgrade_value = value
+            elif lname == b"te" and b"trailers" in value.lower():
+                keep_te = True  # Go's ReverseProxy keeps "TE: trailers" (gRPC needs it)
             continue
         if tokens is not None and lname in tokens:
             continue
@@ -148,6 +150,8 @@ def build_request_head(
         parts.append(b"X-Forwarded-For: " + b", ".join(prior_xff) + b", " + client + b"\r\n")
     else:
         parts.append(b"X-Forwarded-For: " + client + b"\r\n")
+    if keep_te:
+        parts.append(b"Te: trailers\r\n")
     if req.upgrade and upgrade_value is not None:
         parts.append(b"Connection: Upgrade\r\nUpgrade: " + upgrade_value + b"\r\n")
     body = req.body

@@ -25,10 +25,12 @@ import httptools
 
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
+from hanzo_edge.http.forwarded import MANAGED_HEADERS
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.paths import PathError, encoded_character_violation, normalize_path, routing_path, sanitize_path
 from hanzo_edge.http.status import DATE, status_line, status_text
+from hanzo_edge.http.upstream import connection_tokens
 
 if TYPE_CHECKING:
     from hanzo_edge.http.settings import ConnectionContext
@@ -43,8 +45,12 @@ _SPECIAL = {
     b"expect": 3,
     b"upgrade": 4,
     b"content-length": 5,
+    b"connection": 6,
 }
 _NO_BODY_STATUS = frozenset({204, 304})
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+_FRAMING_LENGTHS = frozenset(len(n) for n in _FRAMING)
+_ANSWER = "_entrypoint_answer"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -90,13 +96,15 @@ class HttpProtocol(asyncio.Protocol):
         self._managed = False
         self._expect = False
         self._upgrade = False
-        self._bad_te = False
         self._chunked = False
         self._content_length: int | None = None
         self._upgrade_rest = b""
         self._reading_body: StreamBody | None = None
         # pipeline and handling state
-        self._queue: deque[Request] = deque()
+        self._queue: deque[Request | int] = deque()  # an int is a deferred error answer (status)
+        self._failed = False
+        self._response_started = False
+        self._conn_header = False
         self._active: Request | None = None
         self._task: asyncio.Task[None] | None = None
         self._resp_body: StreamBody | None = None
@@ -131,6 +139,8 @@ class HttpProtocol(asyncio.Protocol):
         if self._tunnel is not None:
             self._tunnel.to_upstream(data)
             return
+        if self._failed:
+            return  # the parser is in an error state; the connection closes once earlier answers are out
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -145,12 +155,9 @@ class HttpProtocol(asyncio.Protocol):
                 self._reject(500)
         except httptools.HttpParserInvalidURLError:
             self._reject(400)
-        except httptools.HttpParserError:
-            body = self._reading_body
-            if body is not None:
-                self._reading_body = None
-                body.feed_error(ValueError("malformed request body"))
-            self._reject(400)
+        except httptools.HttpParserError as exc:
+            # Go answers 501 to a Transfer-Encoding it does not implement; llhttp reports those as parse errors.
+            self._reject(501 if "Invalid `Transfer-Encoding`" in str(exc) else 400)
 
     def eof_received(self) -> bool | None:
         if self._tunnel is not None:
@@ -210,9 +217,13 @@ class HttpProtocol(asyncio.Protocol):
     def resume_reading(self) -> None:
         """Resume the client socket (sends ``100 Continue`` first when the client is waiting for it)."""
         pending = self._expect_pending
-        if pending is not None and pending is self._active and self.transport is not None:
+        transport = self.transport
+        if transport is None or self.closing or transport.is_closing():
             self._expect_pending = None
-            self.transport.write(_CONTINUE)
+            return
+        if pending is not None and pending is self._active:
+            self._expect_pending = None
+            transport.write(_CONTINUE)
             self._set_paused(4, False)
         self._set_paused(1, False)
 
@@ -238,8 +249,8 @@ class HttpProtocol(asyncio.Protocol):
         self._managed = False
         self._expect = False
         self._upgrade = False
-        self._bad_te = False
         self._chunked = False
+        self._conn_header = False
         self._content_length = None
         self.idle_deadline = 0.0
         if self.read_deadline == 0.0 and self.settings.read_timeout > 0:
@@ -267,14 +278,17 @@ class HttpProtocol(asyncio.Protocol):
             self._host = value
             self._host_count += 1
         elif kind == 2:
+            # Go answers 501 to any Transfer-Encoding but a single "chunked" (checked before llhttp judges it).
+            if self._chunked or value.strip().lower() != b"chunked":
+                raise RequestRejected(501)
             self._chunked = True
-            if value.strip().lower() != b"chunked":
-                self._bad_te = True
         elif kind == 3:
             if value.lower() == b"100-continue":
                 self._expect = True
         elif kind == 4:
             self._upgrade = True
+        elif kind == 6:
+            self._conn_header = True
         else:
             try:
                 self._content_length = int(value)
@@ -283,8 +297,6 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         parser = self.parser
-        if self._bad_te:
-            raise RequestRejected(501)
         version = parser.get_http_version()
         if self._host_count > 1 or (self._host_count == 0 and version == "1.1"):
             raise RequestRejected(400, "missing or repeated Host header")
@@ -346,8 +358,10 @@ class HttpProtocol(asyncio.Protocol):
             query = (parsed.query or b"").decode("latin-1")
             if parsed.host:
                 host_raw = parsed.host + (b":%d" % parsed.port if parsed.port else b"")
+        answer = 0
         if "#" in path:
-            raise RequestRejected(400, "fragment in request path")
+            answer = 400  # Traefik's denyFragment answers from a handler: empty 400, connection kept
+            path = path.split("#", 1)[0] or "/"
         try:
             path = normalize_path(path)
         except PathError:
@@ -360,7 +374,10 @@ class HttpProtocol(asyncio.Protocol):
             query = query.replace(";", "&")
         elif query and ";" in query:
             query = query.replace(";", "%3B")
-        headers = Headers(self._headers)
+        raw_headers = self._headers
+        if self._conn_header:
+            raw_headers = _strip_connection_listed(raw_headers, self._upgrade)
+        headers = Headers(raw_headers)
         host = _HOSTS.get(host_raw)
         if host is None:
             host = _canonical_host(host_raw)
@@ -375,7 +392,7 @@ class HttpProtocol(asyncio.Protocol):
             settings.tls,
             self._upgrade and b"websocket" in (headers.get_raw(b"upgrade") or b"").lower(),
         )
-        return Request(
+        req = Request(
             method,
             raw_url,
             headers,
@@ -390,10 +407,14 @@ class HttpProtocol(asyncio.Protocol):
             routing_path=routing_path(path),
             upgrade=self._upgrade,
         )
+        if answer:
+            req.ctx = {_ANSWER: answer}
+        return req
 
     # -- handling ----------------------------------------------------------------------------------------------------
     def _start(self, req: Request) -> None:
         self._active = req
+        self._response_started = False
         if self.settings.write_timeout > 0:
             self.write_deadline = self.loop.time() + self.settings.write_timeout
         self._task = self.loop.create_task(self._handle(req))
@@ -403,8 +424,11 @@ class HttpProtocol(asyncio.Protocol):
         ctx.in_flight += 1
         try:
             try:
-                handler = ctx.lookup(req)
-                response = await handler(req)
+                if req.ctx is not None and _ANSWER in req.ctx:
+                    response = Response(req.ctx[_ANSWER])
+                else:
+                    handler = ctx.lookup(req)
+                    response = await handler(req)
             except NoAvailableServer:
                 response = Response.text(503, "no available server\n")
             except ClientClosed:
@@ -437,14 +461,18 @@ class HttpProtocol(asyncio.Protocol):
                 self._open_tunnel(req, response)
                 return
             keep_alive = False  # the parser stopped at the upgrade; the connection cannot carry another request
+        self._response_started = True
         http10 = req.version == "1.0"
         parts = [status_line(status, response.reason, http10)]
         raw = response.headers.raw
+        body = response.body
         for name, value in raw:
+            # Framing headers are re-derived from the body below, so a handler cannot send two.
+            if len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
+                continue
             parts += (name, b": ", value, b"\r\n")
         if not response.has_date and not any(len(n) == 4 and n.lower() == b"date" for n, _ in raw):
             parts.append(DATE.line())
-        body = response.body
         head_only = req.method == "HEAD" or status in _NO_BODY_STATUS or status < 200
         chunked = False
         payload = b""
@@ -453,7 +481,10 @@ class HttpProtocol(asyncio.Protocol):
                 parts.append(b"Content-Length: %d\r\n" % len(body))
             if not head_only:
                 payload = body
-        elif body.length is None and not head_only:
+        elif body.length is not None:
+            if status >= 200 and status not in _NO_BODY_STATUS:
+                parts.append(b"Content-Length: %d\r\n" % body.length)
+        elif not head_only:
             if not http10:
                 parts.append(b"Transfer-Encoding: chunked\r\n")
                 chunked = True
@@ -524,6 +555,11 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self._queue:
             nxt = self._queue.popleft()
+            if isinstance(nxt, int):
+                self.closing = True
+                transport.write(_error_bytes(nxt))
+                transport.close()
+                return
             if not self._queue:
                 self._set_paused(2, False)
             self._start(nxt)
@@ -532,13 +568,41 @@ class HttpProtocol(asyncio.Protocol):
             self.idle_deadline = self.loop.time() + self.settings.idle_timeout
 
     def _reject(self, status: int) -> None:
+        """Answer an unparseable request with ``status`` and close, keeping earlier answers in order."""
         transport = self.transport
+        self._failed = True
         if transport is None or transport.is_closing():
             return
-        self.closing = True
-        if self._active is None:
+        body = self._reading_body
+        self._reading_body = None
+        active = self._active
+        if active is None:
+            self.closing = True
             transport.write(_error_bytes(status))
-        transport.close()
+            transport.close()
+            return
+        if body is not None and body is active.body:
+            # The request being handled is itself broken (e.g. a bad chunk size in its body).
+            body.feed_error(ValueError("malformed request body"))
+            if not self._response_started:
+                self.closing = True
+                task = self._task
+                if task is not None and not task.done():
+                    task.cancel()
+                transport.write(_error_bytes(status))
+                transport.close()
+            else:
+                self._resp_keep_alive = False
+                transport.close()
+            return
+        # A later pipelined request is broken: answer the earlier ones first, then this error, then close.
+        if body is not None and self._queue and self._queue[-1] is not None:
+            last = self._queue[-1]
+            if isinstance(last, Request) and last.body is body:
+                self._queue.pop()
+                body.feed_error(ValueError("malformed request body"))
+        self._queue.append(status)
+        self._set_paused(2, True)
 
     def check_deadlines(self, now: float) -> None:
         """Close the connection if a read, write or idle deadline passed (called by the entrypoint ticker)."""
@@ -614,8 +678,27 @@ def _discard(response: Response) -> None:
 
 
 def _proxy_error(status: int) -> Response:
-    # Traefik's proxy ErrorHandler writes the bare status text.
-    return Response(status, Headers([(b"Content-Type", b"text/plain; charset=utf-8")]), status_text(status).encode())
+    # Traefik's proxy ErrorHandler writes the bare status text; its entrypoint disables content-type sniffing.
+    return Response(status, Headers(), status_text(status).encode())
+
+
+def _strip_connection_listed(raw: list[tuple[bytes, bytes]], upgrade: bool) -> list[tuple[bytes, bytes]]:
+    """Drop ``Connection`` and every header it names, except Traefik's managed X- headers (and the upgrade pair).
+
+    This is Traefik's entrypoint ``removeConnectionHeaders``: rules and middlewares never see hop-by-hop headers.
+    """
+    named: set[bytes] = set()
+    for name, value in raw:
+        if name.lower() == b"connection":
+            named |= connection_tokens(value)
+    named -= MANAGED_HEADERS
+    named.add(b"connection")
+    if upgrade:
+        named.discard(b"upgrade")
+    out = [pair for pair in raw if pair[0].lower() not in named]
+    if upgrade:
+        out.append((b"Connection", b"Upgrade"))
+    return out
 
 
 _HOSTS: dict[bytes, str] = {}

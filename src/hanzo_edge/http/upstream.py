@@ -82,6 +82,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._upgraded = False
         self._has_date = False
+        self._resp_is_chunked = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -108,7 +109,13 @@ class UpstreamConnection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         # A close-delimited body (no Content-Length, not chunked) ends at EOF: httptools never completes it.
         body = self._resp_body
-        if body is not None and self._in_body and self._content_length is None and not self._resp_done:
+        if (
+            body is not None
+            and self._in_body
+            and self._content_length is None
+            and not self._resp_is_chunked
+            and not self._resp_done
+        ):
             self._keep_alive = False
             self._finish_response()
         return None
@@ -246,14 +253,16 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self._cancel_header_timer()
         parser = self.parser
         status = parser.get_status_code()
         if 100 <= status < 200 and status != 101:
-            # Interim response (100 Continue, 103 Early Hints): the final head follows on the same connection.
+            # Interim response (100 Continue, 103 Early Hints): the final head follows on the same connection,
+            # and the response-header timeout keeps running until it does (as Go's transport).
             self._headers = []
             return
+        self._cancel_header_timer()
         self._has_date = False
+        self._resp_is_chunked = False
         headers = self._filter_headers(status)
         if not parser.should_keep_alive():
             self._keep_alive = False
@@ -295,7 +304,9 @@ class UpstreamConnection(asyncio.Protocol):
         for pair in self._headers:
             lname = pair[0].lower()
             if lname in HOP_BY_HOP:
-                if lname == b"connection":
+                if lname == b"transfer-encoding":
+                    self._resp_is_chunked = True
+                elif lname == b"connection":
                     listed = connection_tokens(pair[1]) - _IMPLIED_TOKENS
                     if listed:
                         tokens = listed if tokens is None else tokens | listed
@@ -303,10 +314,7 @@ class UpstreamConnection(asyncio.Protocol):
                     out.append(pair)
                 continue
             if lname == b"content-length":
-                try:
-                    self._content_length = int(pair[1])
-                except ValueError:
-                    self._content_length = None
+                self._content_length = int(pair[1])  # llhttp already validated it
             elif lname == b"date":
                 self._has_date = True
             out.append(pair)
