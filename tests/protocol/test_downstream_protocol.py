@@ -1112,6 +1112,4 @@ def same_message(got: bytes, want: bytes) -> bool:
     got_head, _, got_body = got.partition(b"\r\n\r\n")
     want_head, _, want_body = want.partition(b"\r\n\r\n")
     got_lines, want_lines = got_head.split(b"\r\n"), want_head.split(b"\r\n")
-    return (
-        got_lines[0] == want_lines[0] and sorted(got_lines[1:]) == sorted(want_lines[1:]) and got_body == want_body
-    )
+    return got_lines[0] == want_lines[0] and sorted(got_lines[1:]) == sorted(want_lines[1:]) and got_body == want_body
