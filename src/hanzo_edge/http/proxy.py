@@ -27,7 +27,7 @@ from hanzo_edge.http.upstream import HOP_BY_HOP, connection_tokens
 
 __all__ = ["ServerTarget", "build_request_head"]
 
-_STRIP = HOP_BY_HOP | {b"host", b"content-length", b"x-forwarded-for"}
+_STRIP = HOP_BY_HOP | {b"host", b"content-length", b"x-forwarded-for", b"expect"}  # Expect: answered here
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
