@@ -17,11 +17,12 @@ from typing import Any
 
 from hanzo_edge.config.static import EntryPoint, StaticConfig
 from hanzo_edge.http.forwarded import ForwardedHeaders
-from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.http.messages import Request
 from hanzo_edge.http.paths import denied_escapes
 from hanzo_edge.http.pool import PoolRegistry
 from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
 from hanzo_edge.routing.build import BuildResult, build_tables, transport_options
+from hanzo_edge.routing.internal import PingHandler, entrypoint_redirect_route
 from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.server.listener import Listener
@@ -62,22 +63,6 @@ def entrypoint_settings(name: str, ep: EntryPoint) -> EntrypointSettings:
     )
 
 
-class PingHandler:
-    """``ping@internal``: ``200 OK`` while serving, ``terminatingStatusCode`` once shutdown started."""
-
-    __slots__ = ("terminating", "terminating_status")
-
-    def __init__(self, terminating_status: int = 503) -> None:
-        self.terminating = False
-        self.terminating_status = terminating_status
-
-    async def __call__(self, req: Request) -> Response:
-        from hanzo_edge.http.status import status_text
-
-        status = self.terminating_status if self.terminating else 200
-        return Response(status, body=status_text(status).encode("latin-1"))
-
-
 def _ping_matches(req: Request) -> bool:
     path = req.routing_path
     return path.startswith("/ping") or path == "/healthz"
@@ -110,7 +95,36 @@ class IngressApp:
             routes.setdefault(ping.entry_point, []).append(
                 Route("ping@internal", MAX_PRIORITY, _ping_matches, self.ping, rule="PathPrefix(`/ping`)")
             )
+        for name, ep in self.static.entry_points.items():
+            redirections = ep.http.redirections
+            target = redirections.entry_point if redirections is not None else None
+            if target is None or not target.to:
+                continue
+            if target.to.startswith(":"):
+                target_name, target_port = target.to, target.to[1:]
+            else:
+                target_ep = self.static.entry_points.get(target.to)
+                if target_ep is None:
+                    log.error("entryPoints.%s.http.redirections.entryPoint.to: no entryPoint %r", name, target.to)
+                    continue
+                target_name, target_port = target.to, str(target_ep.parsed_address()[1])
+            routes.setdefault(name, []).append(
+                entrypoint_redirect_route(
+                    name,
+                    target_name,
+                    target_port,
+                    scheme=target.scheme,
+                    permanent=target.permanent,
+                    priority=target.priority,
+                    acme_bypass=ep.allow_acme_by_pass,
+                )
+            )
         return routes
+
+    def entry_point_middlewares(self) -> dict[str, tuple[str, ...]]:
+        """Return ``entryPoints.<ep>.http.middlewares`` per entrypoint (prepended to each of its routers)."""
+        eps = self.static.entry_points
+        return {name: tuple(ep.http.middlewares) for name, ep in eps.items() if ep.http.middlewares}
 
     def default_entry_points(self) -> list[str]:
         """Entrypoints a router without ``entryPoints`` attaches to (Traefik's ``asDefault`` rule)."""
@@ -128,6 +142,7 @@ class IngressApp:
             self.pools,
             self.default_transport,
             internal_routes=self._internal_routes(),
+            entry_point_middlewares=self.entry_point_middlewares(),
             generation=self.generation,
         )
         for name, table in result.tables.items():

@@ -21,8 +21,6 @@ from hanzo_edge.services.wrr import WeightedRoundRobin
 
 __all__ = ["BuildResult", "build_tables", "not_found", "qualify"]
 
-_NOT_FOUND = b"404 page not found\n"
-
 
 async def not_found(req: Request) -> Response:
     """Go's ``NotFoundHandler``: 404 with ``404 page not found``."""
@@ -69,6 +67,7 @@ def build_tables(
     default_transport: TransportOptions,
     *,
     internal_routes: Mapping[str, Sequence[Route]] | None = None,
+    entry_point_middlewares: Mapping[str, Sequence[str]] | None = None,
     generation: int = 0,
 ) -> BuildResult:
     """Build a :class:`RoutingTable` per entrypoint from ``{provider: Configuration}``.
@@ -121,6 +120,12 @@ def build_tables(
             for ep in eps:
                 if ep not in routes:
                     result.add_error(qname, f"entryPoint {ep!r} doesn't exist")
+                    continue
+                ep_middlewares = (entry_point_middlewares or {}).get(ep, ())
+                if ep_middlewares:
+                    # Never serve a router without the middlewares its entrypoint imposes (often auth).
+                    listed = ", ".join(ep_middlewares)
+                    result.add_error(qname, f"entryPoint {ep!r} middlewares are not supported yet: {listed}")
                     continue
                 routes[ep].append(route_or_error)
     for ep, ep_routes in routes.items():
