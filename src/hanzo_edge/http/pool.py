@@ -68,12 +68,9 @@ class ConnectionPool:
         Raises :class:`ConnectError` when the backend refuses or is unreachable, :class:`UpstreamTimeout` when
         dialling exceeds ``dial_timeout``.
         """
-        idle = self._idle
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                self.active += 1
-                return conn
+        conn = self.acquire_idle()
+        if conn is not None:
+            return conn
         conn = await self._dial()
         self.active += 1
         return conn
