@@ -144,6 +144,7 @@ class IngressApp:
             internal_routes=self._internal_routes(),
             entry_point_middlewares=self.entry_point_middlewares(),
             generation=self.generation,
+            previous=self.last_build,
         )
         for name, table in result.tables.items():
             switch = self.switches.get(name)
@@ -196,11 +197,39 @@ class IngressApp:
         self._schedule_sweep()
 
     async def _follow(self, provider: str, watcher: Any) -> None:
-        async for config in watcher:
-            try:
-                self.apply_snapshot(provider, config)
-            except Exception:
-                log.exception("applying the %s configuration failed; the previous one keeps serving", provider)
+        """Apply a provider's snapshots: the newest wins, at most one application per throttle interval.
+
+        The first change after a quiet period applies at once; a burst collapses into its last snapshot.
+        """
+        loop = asyncio.get_running_loop()
+        throttle = self.static.providers.providers_throttle_duration
+        latest: list[Any] = []
+        arrived = asyncio.Event()
+
+        async def pull() -> None:
+            async for config in watcher:
+                latest[:] = [config]
+                arrived.set()
+
+        puller = loop.create_task(pull())
+        last_apply = -float("inf")
+        try:
+            while True:
+                await arrived.wait()
+                wait = last_apply + throttle - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                arrived.clear()
+                if not latest:
+                    continue
+                config = latest.pop()
+                try:
+                    self.apply_snapshot(provider, config)
+                except Exception:
+                    log.exception("applying the %s configuration failed; the previous one keeps serving", provider)
+                last_apply = loop.time()
+        finally:
+            puller.cancel()
 
     def _schedule_sweep(self) -> None:
         self.pools.sweep()

@@ -29,11 +29,17 @@ async def not_found(req: Request) -> Response:
 
 @dataclass(slots=True)
 class BuildResult:
-    """The tables of one generation and what went wrong while building them."""
+    """The tables of one generation and what went wrong while building them.
+
+    ``service_configs`` remembers the configuration each service handler was built from, so the next generation
+    reuses a handler whose configuration is unchanged (and with it its state: balancer position, health).
+    """
 
     tables: dict[str, RoutingTable]
     errors: dict[str, list[str]] = field(default_factory=dict)
     services: dict[str, Handler] = field(default_factory=dict)
+    service_configs: dict[str, Any] = field(default_factory=dict)
+    reused_services: int = 0
 
     def add_error(self, name: str, message: str) -> None:
         """Record an error against a router, service or middleware (qualified name)."""
@@ -50,7 +56,8 @@ def transport_options(transport: Any) -> TransportOptions:
     timeouts = getattr(transport, "forwarding_timeouts", None)
     max_idle = getattr(transport, "max_idle_conns_per_host", 200)
     return TransportOptions(
-        max_idle_conns_per_host=200 if max_idle is None else int(max_idle),
+        # 0 means Go's http.DefaultMaxIdleConnsPerHost (2), as in Traefik's dynamic serversTransports.
+        max_idle_conns_per_host=200 if max_idle is None else (int(max_idle) or 2),
         dial_timeout=float(getattr(timeouts, "dial_timeout", 30.0)),
         response_header_timeout=float(getattr(timeouts, "response_header_timeout", 0.0)),
         idle_conn_timeout=float(getattr(timeouts, "idle_conn_timeout", 90.0)),
@@ -69,10 +76,12 @@ def build_tables(
     internal_routes: Mapping[str, Sequence[Route]] | None = None,
     entry_point_middlewares: Mapping[str, Sequence[str]] | None = None,
     generation: int = 0,
+    previous: BuildResult | None = None,
 ) -> BuildResult:
     """Build a :class:`RoutingTable` per entrypoint from ``{provider: Configuration}``.
 
-    Never raises for a bad router or service: it is disabled and its error recorded in the result.
+    With ``previous`` (the last generation), a service whose configuration (and servers transport) is unchanged keeps
+    its handler instance. Never raises for a bad router or service: it is disabled and its error recorded.
     """
     result = BuildResult(tables={})
     routes: dict[str, list[Route]] = {ep: list((internal_routes or {}).get(ep, ())) for ep in entry_points}
@@ -96,12 +105,19 @@ def build_tables(
         if entry is None:
             return None
         provider, service = entry
-        try:
-            handler = _build_service(qualified, provider, service, pools, transports, default_transport)
-        except ValueError as exc:
-            result.add_error(qualified, str(exc))
-            return None
+        # The transport options are part of the identity: a changed serversTransport must rebuild the service.
+        identity = (service, _transport_of(service, provider, transports, default_transport))
+        if previous is not None and previous.service_configs.get(qualified) == identity:
+            handler = previous.services[qualified]
+            result.reused_services += 1
+        else:
+            try:
+                handler = _build_service(qualified, provider, service, pools, transports, default_transport)
+            except ValueError as exc:
+                result.add_error(qualified, str(exc))
+                return None
         result.services[qualified] = handler
+        result.service_configs[qualified] = identity
         return handler
 
     for provider, config in providers.items():
@@ -169,6 +185,14 @@ def _build_route(
         service=service_name,
         middlewares=middlewares,
     )
+
+
+def _transport_of(
+    service: Any, provider: str, transports: Mapping[str, TransportOptions], default: TransportOptions
+) -> TransportOptions | None:
+    lb = getattr(service, "load_balancer", None)
+    name = getattr(lb, "servers_transport", "") if lb is not None else ""
+    return transports.get(qualify(name, provider)) if name else default
 
 
 def _build_service(
