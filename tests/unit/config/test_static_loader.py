@@ -336,7 +336,7 @@ def test_defaults() -> None:
     assert web.transport.responding_timeouts.write_timeout == 0.0
     assert config.servers_transport.max_idle_conns_per_host == 200
     assert config.servers_transport.forwarding_timeouts.dial_timeout == 30.0
-    assert config.providers.providers_throttle_duration == 2.0
+    assert config.providers.providers_throttle_duration == 0.5  # ours; Traefik: 2s (docs/compat.md)
     assert config.workers == 1
     assert config.ping is None
     assert config.api is None
