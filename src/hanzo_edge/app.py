@@ -23,6 +23,7 @@ from hanzo_edge.http.pool import PoolRegistry
 from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
 from hanzo_edge.routing.build import BuildResult, build_tables, transport_options
 from hanzo_edge.routing.internal import PingHandler, entrypoint_redirect_route
+from hanzo_edge.routing.service_builder import retire
 from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.server.listener import Listener
@@ -86,6 +87,7 @@ class IngressApp:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.TimerHandle | None = None
+        self.running = False  # set once the event loop serves; health checks start only then
 
     # -- routing -------------------------------------------------------------------------------------------------------
     def _internal_routes(self) -> dict[str, list[Route]]:
@@ -152,6 +154,10 @@ class IngressApp:
                 self.switches[name] = HandlerSwitch(table)
             else:
                 switch.swap(table)
+        if self.running:
+            result.activate()
+        if self.last_build is not None:
+            retire(self.last_build.built, result.built)
         for name, errors in result.errors.items():
             for message in errors:
                 log.error("%s: %s", name, message)
@@ -184,6 +190,7 @@ class IngressApp:
             first = await watcher.__anext__()
             self.snapshots["file"] = first
             self._tasks.append(loop.create_task(self._follow("file", watcher)))
+        self.running = True
         self.rebuild()
         for name, ep in self.static.entry_points.items():
             host, port = ep.parsed_address()
@@ -274,6 +281,8 @@ class IngressApp:
             await asyncio.sleep(0.02)
         for ctx in self.contexts.values():
             ctx.stop()
+        if self.last_build is not None:
+            retire(self.last_build.built, {})
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -14,10 +14,10 @@ from typing import Any
 
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
-from hanzo_edge.http.proxy import ServerTarget
+from hanzo_edge.routing.service_builder import ServiceBuilder
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.rules.compile import compile_rule
-from hanzo_edge.services.wrr import WeightedRoundRobin
+from hanzo_edge.services.generation import TaskScope
 
 __all__ = ["BuildResult", "build_tables", "not_found", "qualify"]
 
@@ -31,19 +31,29 @@ async def not_found(req: Request) -> Response:
 class BuildResult:
     """The tables of one generation and what went wrong while building them.
 
-    ``service_configs`` remembers the configuration each service handler was built from, so the next generation
-    reuses a handler whose configuration is unchanged (and with it its state: balancer position, health).
+    ``built`` maps each service to ``(identity, handler, task scope)``; the next generation passes this result as
+    ``previous`` so unchanged services keep their instances. Call :meth:`activate` once the tables are live.
     """
 
     tables: dict[str, RoutingTable]
     errors: dict[str, list[str]] = field(default_factory=dict)
-    services: dict[str, Handler] = field(default_factory=dict)
-    service_configs: dict[str, Any] = field(default_factory=dict)
+    built: dict[str, tuple[Any, Handler, TaskScope | None]] = field(default_factory=dict)
     reused_services: int = 0
+    builder: ServiceBuilder | None = None
+
+    @property
+    def services(self) -> dict[str, Handler]:
+        """Service name → handler."""
+        return {name: entry[1] for name, entry in self.built.items()}
 
     def add_error(self, name: str, message: str) -> None:
         """Record an error against a router, service or middleware (qualified name)."""
         self.errors.setdefault(name, []).append(message)
+
+    def activate(self) -> None:
+        """Start background work (health checks) of the services built new in this generation."""
+        if self.builder is not None:
+            self.builder.activate()
 
 
 def qualify(name: str, provider: str) -> str:
@@ -98,27 +108,11 @@ def build_tables(
         for name, service in ((getattr(http, "services", None) or {}) if http is not None else {}).items():
             service_defs[qualify(name, provider)] = (provider, service)
 
-    def get_service(qualified: str) -> Handler | None:
-        if qualified in result.services:
-            return result.services[qualified]
-        entry = service_defs.get(qualified)
-        if entry is None:
-            return None
-        provider, service = entry
-        # The transport options are part of the identity: a changed serversTransport must rebuild the service.
-        identity = (service, _transport_of(service, provider, transports, default_transport))
-        if previous is not None and previous.service_configs.get(qualified) == identity:
-            handler = previous.services[qualified]
-            result.reused_services += 1
-        else:
-            try:
-                handler = _build_service(qualified, provider, service, pools, transports, default_transport)
-            except ValueError as exc:
-                result.add_error(qualified, str(exc))
-                return None
-        result.services[qualified] = handler
-        result.service_configs[qualified] = identity
-        return handler
+    builder = ServiceBuilder(
+        service_defs, pools, transports, default_transport, previous.built if previous else None, result.add_error
+    )
+    result.builder = builder
+    get_service = builder.get
 
     for provider, config in providers.items():
         http = getattr(config, "http", None)
@@ -146,6 +140,8 @@ def build_tables(
                 routes[ep].append(route_or_error)
     for ep, ep_routes in routes.items():
         result.tables[ep] = RoutingTable(ep_routes, not_found, generation)
+    result.built = builder.built
+    result.reused_services = builder.reused
     return result
 
 
@@ -185,45 +181,3 @@ def _build_route(
         service=service_name,
         middlewares=middlewares,
     )
-
-
-def _transport_of(
-    service: Any, provider: str, transports: Mapping[str, TransportOptions], default: TransportOptions
-) -> TransportOptions | None:
-    lb = getattr(service, "load_balancer", None)
-    name = getattr(lb, "servers_transport", "") if lb is not None else ""
-    return transports.get(qualify(name, provider)) if name else default
-
-
-def _build_service(
-    qname: str,
-    provider: str,
-    service: Any,
-    pools: PoolRegistry,
-    transports: Mapping[str, TransportOptions],
-    default_transport: TransportOptions,
-) -> Handler:
-    lb = getattr(service, "load_balancer", None)
-    if lb is None:
-        raise ValueError("only loadBalancer services are supported yet")
-    transport_name = getattr(lb, "servers_transport", "") or ""
-    options = default_transport
-    if transport_name:
-        qualified = qualify(transport_name, provider)
-        if qualified not in transports:
-            raise ValueError(f"serversTransport {qualified!r} does not exist")
-        options = transports[qualified]
-    pass_host = getattr(lb, "pass_host_header", True)
-    children: list[tuple[str, float, Handler]] = []
-    for server in getattr(lb, "servers", ()) or ():
-        url = getattr(server, "url", "")
-        weight = getattr(server, "weight", 1)
-        target = ServerTarget(
-            url,
-            pools,
-            options,
-            pass_host_header=True if pass_host is None else bool(pass_host),
-            preserve_path=bool(getattr(server, "preserve_path", False)),
-        )
-        children.append((url, 1.0 if weight is None else float(weight), target))
-    return WeightedRoundRobin(children, name=qname)

@@ -1,8 +1,12 @@
 """Weighted round robin with earliest-deadline-first scheduling (Traefik's ``wrr`` balancer).
 
-Each server has a deadline that advances by ``1/weight`` when it is picked; the smallest deadline wins. With equal
-weights this is plain round robin; with weights 3:1 the first server gets three picks for every one of the second,
-interleaved smoothly. Servers with weight ≤ 0 are ignored, as in Traefik. Health is set per server name.
+Each server has a deadline that advances by ``1/weight`` when it is picked; the smallest deadline wins (ties go to
+the child added first). With equal weights this is plain round robin; with weights 3:1 the first server gets three
+picks for every one of the second, interleaved smoothly. Servers with weight ≤ 0 are ignored, as in Traefik.
+
+Health is set per child name with :meth:`WeightedRoundRobin.set_status`; when the balancer's aggregate status flips
+(some child up ⇄ none up) the registered status updaters run (see :mod:`hanzo_edge.services.status`). With a
+:class:`~hanzo_edge.services.sticky.StickyCookie` the balancer honours and writes the sticky cookie.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from collections.abc import Awaitable, Sequence
 
 from hanzo_edge.http.errors import NoAvailableServer
 from hanzo_edge.http.messages import Handler, Request, Response
+from hanzo_edge.services.status import StatusPropagator
+from hanzo_edge.services.sticky import StickyCookie
 
 __all__ = ["WeightedRoundRobin"]
 
@@ -26,29 +32,51 @@ class _Entry:
         self.up = True
 
 
-class WeightedRoundRobin:
+class WeightedRoundRobin(StatusPropagator):
     """A load-balancing handler over named child handlers. Calling it proxies to the next pick.
 
-    Raises :class:`~hanzo_edge.http.errors.NoAvailableServer` when every child is down (or there are none).
+    ``children`` are ``(name, weight, handler)``; more can be added with :meth:`add`. ``sticky`` enables sticky
+    sessions; ``health_check_enabled`` (the service has a ``healthCheck``) lets parents register status updaters.
+
+    Calling raises :class:`~hanzo_edge.http.errors.NoAvailableServer` when every child is down (or there are none).
     """
 
-    __slots__ = ("_current", "_entries", "name")
+    __slots__ = ("_by_name", "_current", "_entries", "_sticky", "_up")
 
-    def __init__(self, children: Sequence[tuple[str, float, Handler]], name: str = "") -> None:
-        self.name = name
+    def __init__(
+        self,
+        children: Sequence[tuple[str, float, Handler]],
+        name: str = "",
+        *,
+        sticky: StickyCookie | None = None,
+        health_check_enabled: bool = False,
+    ) -> None:
+        super().__init__(name, health_check_enabled)
         self._current = 0.0
         self._entries: list[_Entry] = []
+        self._by_name: dict[str, _Entry] = {}
+        self._sticky = sticky
+        self._up = 0
         for child_name, weight, handler in children:
-            if weight > 0:
-                self._entries.append(_Entry(child_name, weight, handler, 1.0 / weight))
+            self.add(child_name, weight, handler)
 
-    def pick(self) -> Handler:
-        """Return the next child's handler. Raises NoAvailableServer when none is up."""
+    def add(self, name: str, weight: float, handler: Handler) -> None:
+        """Add a child (ignored when ``weight`` ≤ 0); it starts up, competing from the current deadline."""
+        if weight <= 0:
+            return
+        entry = _Entry(name, weight, handler, self._current + 1.0 / weight)
+        self._entries.append(entry)
+        self._by_name.setdefault(name, entry)
+        self._up += 1
+        if self._sticky is not None:
+            self._sticky.add(name)
+
+    def _next(self) -> _Entry:
         entries = self._entries
         if len(entries) == 1:
             only = entries[0]
             if only.up:
-                return only.handler
+                return only
             raise NoAvailableServer(self.name)
         best: _Entry | None = None
         for entry in entries:
@@ -58,24 +86,58 @@ class WeightedRoundRobin:
             raise NoAvailableServer(self.name)
         self._current = best.deadline
         best.deadline += 1.0 / best.weight
-        return best.handler
+        return best
+
+    def pick(self) -> Handler:
+        """Return the next child's handler. Raises NoAvailableServer when none is up."""
+        return self._next().handler
 
     def __call__(self, req: Request) -> Awaitable[Response]:
         # Not a coroutine: return the child's awaitable directly, so balancing adds no frame to the request.
-        return self.pick()(req)
+        if self._sticky is None:
+            return self._next().handler(req)
+        return self._call_sticky(self._sticky, req)
+
+    async def _call_sticky(self, sticky: StickyCookie, req: Request) -> Response:
+        child, rewrite = sticky.lookup(req)
+        if child is not None:
+            entry = self._by_name.get(child)
+            if entry is not None and entry.up:
+                resp = await entry.handler(req)
+                if rewrite:
+                    sticky.write(resp, child)
+                return resp
+        entry = self._next()
+        resp = await entry.handler(req)
+        sticky.write(resp, entry.name)
+        return resp
 
     def set_status(self, name: str, up: bool) -> None:
-        """Mark child ``name`` up or down (a recovered child restarts from the current deadline)."""
+        """Mark child ``name`` up or down (a recovered child restarts from the current deadline).
+
+        Runs the status updaters when the balancer's aggregate status flips. Unknown names are ignored.
+        """
+        was_up = self._up > 0
         for entry in self._entries:
             if entry.name == name and entry.up != up:
                 entry.up = up
                 if up:
+                    self._up += 1
                     entry.deadline = self._current + 1.0 / entry.weight
+                else:
+                    self._up -= 1
+        if (self._up > 0) != was_up:
+            self._propagate(not was_up)
+
+    def status(self, name: str) -> bool | None:
+        """Return whether child ``name`` is up, or None when there is no such child."""
+        entry = self._by_name.get(name)
+        return None if entry is None else entry.up
 
     @property
     def any_up(self) -> bool:
         """True when at least one child can take traffic."""
-        return any(e.up for e in self._entries)
+        return self._up > 0
 
     def __repr__(self) -> str:
-        return f"<WeightedRoundRobin {self.name} {[(e.name, e.weight, e.up) for e in self._entries]}>"
+        return f"<{type(self).__name__} {self.name} {[(e.name, e.weight, e.up) for e in self._entries]}>"
