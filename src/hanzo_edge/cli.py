@@ -1,8 +1,9 @@
 """The ``ingress`` and ``gateway`` commands. The only module that decides exit codes.
 
-``ingress [flags]`` serves; ``ingress version`` prints the version; ``ingress --help`` lists every static option.
+``ingress [flags]`` serves; ``ingress version`` prints the version; ``ingress --help`` lists every static option;
+``ingress check`` and ``ingress explain`` report on a configuration without serving (``hanzo_edge.commands``).
 Exit codes: 0 after a clean shutdown, 1 for a configuration error (one line on stderr naming the option), 2 for a
-command that does not exist yet.
+command that does not exist yet. ``check``: 0 clean, 1 any finding; ``explain``: 0 matched, 1 no match, 2 usage error.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def ingress_main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] == "version":
         print(f"hanzo-edge ingress {__version__}")
         return 0
+    if args and args[0] in ("check", "explain"):
+        return _run_command(args[0], args[1:])
     if any(a in ("-h", "--help", "help") for a in args):
         print(render_help())
         return 0
@@ -61,6 +64,27 @@ def ingress_main(argv: Sequence[str] | None = None) -> int:
         grace = max((ep.transport.life_cycle.grace_time_out for ep in static.entry_points.values()), default=10.0)
         return run_supervisor(static.workers, args, grace)
     return _serve(static, reuse_port=WORKER_ENV in os.environ)
+
+
+def _run_command(name: str, args: list[str]) -> int:
+    """Run ``ingress check`` or ``ingress explain``, print what it says and map its outcome to the exit code."""
+    from hanzo_edge.commands import CommandResult, Outcome
+
+    result: CommandResult
+    if name == "check":
+        from hanzo_edge.commands.check import run_check
+
+        result = run_check(args, os.environ)
+    else:
+        from hanzo_edge.commands.explain import run_explain
+
+        result = run_explain(args, os.environ)
+    for line in result.stdout:
+        print(line)
+    for line in result.stderr:
+        print(line, file=sys.stderr)
+    exit_codes = {Outcome.CLEAN: 0, Outcome.MATCHED: 0, Outcome.PROBLEMS: 1, Outcome.UNMATCHED: 1, Outcome.USAGE: 2}
+    return exit_codes[result.outcome]
 
 
 def _serve(static: object, *, reuse_port: bool) -> int:

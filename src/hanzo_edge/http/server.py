@@ -99,6 +99,7 @@ class HttpProtocol(asyncio.Protocol):
         self._chunked = False
         self._content_length: int | None = None
         self._upgrade_rest = b""
+        self._parser_stopped = False
         self._reading_body: StreamBody | None = None
         # pipeline and handling state
         self._queue: deque[Request | int] = deque()  # an int is a deferred error answer (status)
@@ -456,11 +457,12 @@ class HttpProtocol(asyncio.Protocol):
         request_body = req.body
         if isinstance(request_body, StreamBody) and not request_body.at_eof:
             keep_alive = False  # the rest of the body would be read as a new request
-        if req.upgrade:
-            if response.tunnel is not None and status == 101:
+        if req.upgrade or self._parser_stopped:
+            if req.upgrade and response.tunnel is not None and status == 101:
                 self._open_tunnel(req, response)
                 return
-            keep_alive = False  # the parser stopped at the upgrade; the connection cannot carry another request
+            # The parser stopped at an upgrade or CONNECT; the connection cannot carry another request.
+            keep_alive = False
         self._response_started = True
         http10 = req.version == "1.0"
         parts = [status_line(status, response.reason, http10)]
@@ -633,6 +635,7 @@ class HttpProtocol(asyncio.Protocol):
         # httptools stops at the end of an Upgrade request's head; the bytes after it belong to the new protocol.
         # Hold them (and further reads) until the backend accepts the upgrade with a 101.
         self._set_paused(8, True)
+        self._parser_stopped = True
         self._upgrade_rest = rest
 
     def _open_tunnel(self, req: Request, response: Response) -> None:

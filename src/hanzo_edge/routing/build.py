@@ -8,6 +8,7 @@ process-wide :class:`~hanzo_edge.http.pool.PoolRegistry` and so outlive generati
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,39 @@ def build_tables(
     With ``previous`` (the last generation), a service whose configuration (and servers transport) is unchanged keeps
     its handler instance. Never raises for a bad router or service: it is disabled and its error recorded.
     """
+    # A build allocates a few objects per router; with the cyclic GC running, gen-2 passes rescan the whole
+    # configuration again and again (40% of a 10,000-router build). Nothing built here is garbage yet.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_tables(
+            providers,
+            entry_points,
+            default_entry_points,
+            pools,
+            default_transport,
+            internal_routes=internal_routes,
+            entry_point_middlewares=entry_point_middlewares,
+            generation=generation,
+            previous=previous,
+        )
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build_tables(
+    providers: Mapping[str, Any],
+    entry_points: Sequence[str],
+    default_entry_points: Sequence[str],
+    pools: PoolRegistry,
+    default_transport: TransportOptions,
+    *,
+    internal_routes: Mapping[str, Sequence[Route]] | None,
+    entry_point_middlewares: Mapping[str, Sequence[str]] | None,
+    generation: int,
+    previous: BuildResult | None,
+) -> BuildResult:
     result = BuildResult(tables={})
     routes: dict[str, list[Route]] = {ep: list((internal_routes or {}).get(ep, ())) for ep in entry_points}
     transports: dict[str, TransportOptions] = {}

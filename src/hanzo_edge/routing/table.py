@@ -55,20 +55,32 @@ class RoutingTable:
         self.not_found = not_found
         self.generation = generation
         self._any: tuple[_Candidate, ...] = tuple((r.matches, r.handler) for r in ordered if r.hosts is None)
-        hosts: set[str] = set()
-        for route in ordered:
-            if route.hosts is not None:
-                hosts.update(route.hosts)
+        # One pass files each host-bound route under its hosts; then each host's list is merged with the
+        # host-independent routes in priority order. Cost: O(routes + hosts x host-independent routes).
+        per_host: dict[str, list[tuple[int, Route]]] = {}
+        any_routes: list[tuple[int, Route]] = []
+        for index, route in enumerate(ordered):
+            if route.hosts is None:
+                any_routes.append((index, route))
+            else:
+                for host in route.hosts:
+                    per_host.setdefault(host, []).append((index, route))
         by_host: dict[str, tuple[_Candidate, ...]] = {}
-        for host in hosts:
+        for host, own in per_host.items():
             cands: list[_Candidate] = []
-            for route in ordered:
-                if route.hosts is None:
-                    cands.append((route.matches, route.handler))
-                elif host in route.hosts:
-                    cands.append((None if route.host_only else route.matches, route.handler))
+            i = j = 0
+            while i < len(own) or j < len(any_routes):
+                if j >= len(any_routes) or (i < len(own) and own[i][0] < any_routes[j][0]):
+                    route = own[i][1]
+                    i += 1
                     if route.host_only:
+                        cands.append((None, route.handler))
                         break  # nothing below an unconditional match can win
+                    cands.append((route.matches, route.handler))
+                else:
+                    route = any_routes[j][1]
+                    j += 1
+                    cands.append((route.matches, route.handler))
             by_host[host] = tuple(cands)
         self._by_host = by_host
 

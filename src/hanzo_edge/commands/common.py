@@ -1,0 +1,115 @@
+"""What ``check`` and ``explain`` share: load the static and dynamic configuration and build the tables offline.
+
+The tables are built by the same code the server uses (``IngressApp``'s entrypoint choices and internal routers,
+``build_tables``), with a fresh :class:`~hanzo_edge.http.pool.PoolRegistry`: pools only connect when a request is
+proxied, so nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from hanzo_edge.app import IngressApp
+from hanzo_edge.config.dynamic import Configuration, Router, Service
+from hanzo_edge.config.errors import ConfigWarning
+from hanzo_edge.config.loader import load_static
+from hanzo_edge.config.static import StaticConfig
+from hanzo_edge.providers.file import load_file_snapshot
+from hanzo_edge.routing.build import BuildResult, build_tables, qualify
+
+__all__ = ["Loaded", "build_offline", "load_dynamic", "load_static_config", "split_name"]
+
+
+def split_name(qualified: str) -> tuple[str, str]:
+    """Return ``(name, provider)`` of ``name@provider`` (provider "" when unqualified)."""
+    name, _, provider = qualified.rpartition("@")
+    return (name, provider) if name else (qualified, "")
+
+
+def load_static_config(args: Sequence[str], env: Mapping[str, str]) -> StaticConfig:
+    """Load the static configuration from ``args`` and ``env`` exactly as ``ingress`` does (raises ConfigError)."""
+    return load_static(list(args), env)
+
+
+def load_dynamic(static: StaticConfig) -> tuple[dict[str, Configuration], list[ConfigWarning]]:
+    """Return the provider snapshots (``{"file": Configuration}`` when the file provider is set) and the warnings.
+
+    Raises ConfigError when a file cannot be read or decoded (``file:line`` in the message).
+    """
+    file_cfg = static.providers.file
+    if file_cfg is None or not (file_cfg.filename or file_cfg.directory):
+        return {}, []
+    config, warnings = load_file_snapshot(file_cfg.filename, file_cfg.directory)
+    return {"file": config}, list(warnings)
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@dataclass(slots=True)
+class Loaded:
+    """The configuration as the server would hold it after its first build.
+
+    ``routers`` and ``services`` map qualified names to ``(provider, model)``; ``logged`` holds the
+    ``(levelname, message)`` of what the build logged at WARNING or above (e.g. a redirection to a missing
+    entrypoint).
+    """
+
+    static: StaticConfig
+    snapshots: dict[str, Configuration]
+    build: BuildResult
+    default_entry_points: list[str]
+    entry_point_middlewares: dict[str, tuple[str, ...]]
+    routers: dict[str, tuple[str, Router]] = field(default_factory=dict)
+    services: dict[str, tuple[str, Service]] = field(default_factory=dict)
+    logged: list[tuple[str, str]] = field(default_factory=list)
+
+    def router_entry_points(self, qualified: str) -> tuple[str, ...]:
+        """Return the entrypoints router ``qualified`` asks for (its own, else the default ones)."""
+        entry = self.routers.get(qualified)
+        if entry is None:
+            return ()
+        return tuple(entry[1].entry_points) or tuple(self.default_entry_points)
+
+
+def build_offline(static: StaticConfig, snapshots: dict[str, Configuration]) -> Loaded:
+    """Build the routing tables of ``snapshots`` as :meth:`IngressApp.rebuild` would, without serving."""
+    app = IngressApp(static)
+    capture = _Capture()
+    logger = logging.getLogger("hanzo_edge")
+    saved = logger.propagate
+    logger.addHandler(capture)
+    logger.propagate = False
+    try:
+        internal = app._internal_routes()
+        default_eps = app.default_entry_points()
+        ep_middlewares = app.entry_point_middlewares()
+        result = build_tables(
+            snapshots,
+            list(static.entry_points),
+            default_eps,
+            app.pools,
+            app.default_transport,
+            internal_routes=internal,
+            entry_point_middlewares=ep_middlewares,
+        )
+    finally:
+        logger.removeHandler(capture)
+        logger.propagate = saved
+        app.pools.close()
+    loaded = Loaded(static, snapshots, result, default_eps, ep_middlewares)
+    loaded.logged = [(record.levelname, record.getMessage()) for record in capture.records]
+    for provider, config in snapshots.items():
+        for name, router in config.http.routers.items():
+            loaded.routers[qualify(name, provider)] = (provider, router)
+        for name, service in config.http.services.items():
+            loaded.services[qualify(name, provider)] = (provider, service)
+    return loaded
