@@ -16,5 +16,15 @@ http:
         servers:
           - url: http://$upstream
 YAML
+# ROUTERS=N adds N-1 decoy host routers (svc-i.example.com), to measure lookup cost with a large table.
+if [ "${ROUTERS:-1}" -gt 1 ]; then
+  "$root/.venv/bin/python" - "$workdir/dynamic.yml" "$ROUTERS" "$upstream" <<'PY'
+import sys
+path, n, upstream = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+routers = [f"    decoy{i}:\n      rule: Host(`svc-{i}.example.com`)\n      service: backend" for i in range(n - 1)]
+text = open(path).read().replace("  routers:\n", "  routers:\n" + "\n".join(routers) + "\n", 1)
+open(path, "w").write(text)
+PY
+fi
 exec "$root/.venv/bin/ingress" "--entrypoints.web.address=127.0.0.1:$port" \
   "--providers.file.filename=$workdir/dynamic.yml" --providers.file.watch=false "$@"

@@ -17,7 +17,7 @@ from typing import Any
 
 from hanzo_edge.config.static import EntryPoint, StaticConfig
 from hanzo_edge.http.forwarded import ForwardedHeaders
-from hanzo_edge.http.messages import Request
+from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.paths import denied_escapes
 from hanzo_edge.http.pool import PoolRegistry
 from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
@@ -62,6 +62,11 @@ def entrypoint_settings(name: str, ep: EntryPoint) -> EntrypointSettings:
         tls=False,
         forwarded=ForwardedHeaders(ep.forwarded_headers.insecure, tuple(ep.forwarded_headers.trusted_ips)),
     )
+
+
+async def _noop(req: Request) -> Response:
+    # noop@internal: the service of Traefik's internal redirect routers; reached only if a user routes to it.
+    return Response(200)
 
 
 def _ping_matches(req: Request) -> bool:
@@ -145,6 +150,7 @@ class IngressApp:
             self.default_transport,
             internal_routes=self._internal_routes(),
             entry_point_middlewares=self.entry_point_middlewares(),
+            internal_services={"ping@internal": self.ping, "noop@internal": _noop},
             generation=self.generation,
             previous=self.last_build,
         )

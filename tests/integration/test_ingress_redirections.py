@@ -60,4 +60,23 @@ def test_router_on_an_entrypoint_with_unsupported_middlewares_is_disabled_not_se
     proxy = ingress(_app(app.url), "--entrypoints.web.http.middlewares=auth@file")
     resp = http_request(proxy.port, path="/", headers={"Host": "app.test"})
     assert resp.status == 404, "serving without the entrypoint's middlewares (often auth) would be unsafe"
-    assert "middlewares are not supported yet" in proxy.stderr()
+    assert 'middleware "auth@file" does not exist' in proxy.stderr()
+
+
+def test_strip_prefix_middleware_reaches_the_backend_with_x_forwarded_prefix(backend, ingress):
+    app = backend("app")
+    proxy = ingress(
+        {
+            "http": {
+                "routers": {
+                    "api": {"rule": "Host(`app.test`) && PathPrefix(`/api`)", "service": "app", "middlewares": ["s"]}
+                },
+                "middlewares": {"s": {"stripPrefix": {"prefixes": ["/api"]}}},
+                "services": {"app": lb_service(app.url)},
+            }
+        }
+    )
+    resp = http_request(proxy.port, path="/api/users?x=1", headers={"Host": "app.test"})
+    assert resp.status == 200
+    assert app.last().target == "/users?x=1"
+    assert app.last().header("x-forwarded-prefix") == "/api"

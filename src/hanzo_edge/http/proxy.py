@@ -135,7 +135,7 @@ def build_request_head(
     req: Request, server_host: bytes, pass_host_header: bool, path_prefix: str
 ) -> tuple[bytes, bool]:
     """Return the upstream request head for ``req`` and whether its body is sent chunked."""
-    path = req.path
+    path = req.path or "/"  # stripPrefix may leave the empty path; Go sends it as "/"
     if path_prefix:
         path = path_prefix + path if path.startswith("/") else f"{path_prefix}/{path}"
     target = f"{path}?{req.query}" if req.query else path

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
+from hanzo_edge.routing.middleware_builder import MiddlewareBuilder, MiddlewareError
 from hanzo_edge.routing.service_builder import ServiceBuilder
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.rules.compile import compile_rule
@@ -41,6 +42,8 @@ class BuildResult:
     built: dict[str, tuple[Any, Handler, TaskScope | None]] = field(default_factory=dict)
     reused_services: int = 0
     builder: ServiceBuilder | None = None
+    layers: dict[Any, Handler] = field(default_factory=dict)
+    reused_middlewares: int = 0
 
     @property
     def services(self) -> dict[str, Handler]:
@@ -86,6 +89,7 @@ def build_tables(
     *,
     internal_routes: Mapping[str, Sequence[Route]] | None = None,
     entry_point_middlewares: Mapping[str, Sequence[str]] | None = None,
+    internal_services: Mapping[str, Handler] | None = None,
     generation: int = 0,
     previous: BuildResult | None = None,
 ) -> BuildResult:
@@ -107,6 +111,7 @@ def build_tables(
             default_transport,
             internal_routes=internal_routes,
             entry_point_middlewares=entry_point_middlewares,
+            internal_services=internal_services,
             generation=generation,
             previous=previous,
         )
@@ -124,6 +129,7 @@ def _build_tables(
     *,
     internal_routes: Mapping[str, Sequence[Route]] | None,
     entry_point_middlewares: Mapping[str, Sequence[str]] | None,
+    internal_services: Mapping[str, Handler] | None,
     generation: int,
     previous: BuildResult | None,
 ) -> BuildResult:
@@ -148,11 +154,19 @@ def _build_tables(
     result.builder = builder
     get_service = builder.get
 
+    middleware_defs: dict[str, tuple[str, Any]] = {}
+    for provider, config in providers.items():
+        http = getattr(config, "http", None)
+        for name, middleware in ((getattr(http, "middlewares", None) or {}) if http is not None else {}).items():
+            middleware_defs[qualify(name, provider)] = (provider, middleware)
+    chains = MiddlewareBuilder(middleware_defs, previous.layers if previous else None)
+    internal = internal_services or {}
+
     for provider, config in providers.items():
         http = getattr(config, "http", None)
         for name, router in ((getattr(http, "routers", None) or {}) if http is not None else {}).items():
             qname = qualify(name, provider)
-            route_or_error = _build_route(qname, provider, router, get_service, service_defs)
+            route_or_error = _build_route(qname, provider, router, get_service, service_defs, internal)
             if isinstance(route_or_error, str):
                 result.add_error(qname, route_or_error)
                 continue
@@ -165,17 +179,24 @@ def _build_tables(
                 if ep not in routes:
                     result.add_error(qname, f"entryPoint {ep!r} doesn't exist")
                     continue
-                ep_middlewares = (entry_point_middlewares or {}).get(ep, ())
-                if ep_middlewares:
-                    # Never serve a router without the middlewares its entrypoint imposes (often auth).
-                    listed = ", ".join(ep_middlewares)
-                    result.add_error(qname, f"entryPoint {ep!r} middlewares are not supported yet: {listed}")
+                ep_middlewares = tuple((entry_point_middlewares or {}).get(ep, ()))
+                try:
+                    # Entrypoint middlewares must be qualified already; the router's resolve in its provider.
+                    names = chains.resolve(ep_middlewares, "") + chains.resolve(route_or_error.middlewares, provider)
+                    # Traefik splits a router per entrypoint when the entrypoint adds middlewares (<ep>-<router>).
+                    instance = f"{ep}-{qname}" if ep_middlewares else qname
+                    handler = chains.wrap(instance, provider, names, route_or_error.handler)
+                except MiddlewareError as exc:
+                    result.add_error(qname, str(exc))
+                    result.add_error(exc.middleware, str(exc))
                     continue
-                routes[ep].append(route_or_error)
+                routes[ep].append(replace(route_or_error, handler=handler, middlewares=tuple(names)))
     for ep, ep_routes in routes.items():
         result.tables[ep] = RoutingTable(ep_routes, not_found, generation)
     result.built = builder.built
     result.reused_services = builder.reused
+    result.layers = chains.layers
+    result.reused_middlewares = chains.reused
     return result
 
 
@@ -185,6 +206,7 @@ def _build_route(
     router: Any,
     get_service: Callable[[str], Handler | None],
     service_defs: Mapping[str, Any],
+    internal_services: Mapping[str, Handler],
 ) -> Route | str:
     rule_text = getattr(router, "rule", "") or ""
     try:
@@ -194,14 +216,18 @@ def _build_route(
     service_name = qualify(getattr(router, "service", "") or "", provider)
     if not getattr(router, "service", ""):
         return "the service is missing on the router"
-    if service_name not in service_defs:
+    internal = internal_services.get(service_name)
+    if internal is not None:
+        handler: Handler | None = internal
+    elif service_name.endswith("@internal"):
+        return f"the service {service_name!r} does not exist (@internal is reserved)"
+    elif service_name not in service_defs:
         return f"the service {service_name!r} does not exist"
-    handler = get_service(service_name)
+    else:
+        handler = get_service(service_name)
     if handler is None:
         return f"the service {service_name!r} could not be built"
-    middlewares = tuple(qualify(m, provider) for m in (getattr(router, "middlewares", ()) or ()))
-    if middlewares:
-        return f"middlewares are not supported yet: {', '.join(middlewares)}"
+    middlewares = tuple(getattr(router, "middlewares", ()) or ())  # resolved per entrypoint by the caller
     priority = int(getattr(router, "priority", 0) or 0) or len(rule_text.encode("utf-8"))
     hosts = compiled.hosts
     return Route(
