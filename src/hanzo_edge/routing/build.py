@@ -177,7 +177,7 @@ def _build_tables(
             eps = tuple(getattr(router, "entry_points", ()) or ()) or tuple(default_entry_points)
             for ep in eps:
                 if ep not in routes:
-                    result.add_error(qname, f"entryPoint {ep!r} doesn't exist")
+                    result.add_error(qname, 'entryPoint "' + ep + "\" doesn't exist")
                     continue
                 ep_middlewares = tuple((entry_point_middlewares or {}).get(ep, ()))
                 try:
@@ -220,13 +220,13 @@ def _build_route(
     if internal is not None:
         handler: Handler | None = internal
     elif service_name.endswith("@internal"):
-        return f"the service {service_name!r} does not exist (@internal is reserved)"
+        return f'the service "{service_name}" does not exist (@internal is reserved)'
     elif service_name not in service_defs:
-        return f"the service {service_name!r} does not exist"
+        return f'the service "{service_name}" does not exist'
     else:
         handler = get_service(service_name)
     if handler is None:
-        return f"the service {service_name!r} could not be built"
+        return f'the service "{service_name}" could not be built'
     middlewares = tuple(getattr(router, "middlewares", ()) or ())  # resolved per entrypoint by the caller
     priority = int(getattr(router, "priority", 0) or 0) or len(rule_text.encode("utf-8"))
     hosts = compiled.hosts

@@ -95,7 +95,7 @@ class ServiceBuilder:
         child_ids = []
         for child in children:
             if self.get(child) is None:
-                self._fail(qname, f"the service {child!r} does not exist or could not be built")
+                self._fail(qname, f'the service "{child}" does not exist or could not be built')
                 return None
             child_ids.append(self.identity(child))
         identity = (service, self._transport(service, provider), tuple(child_ids))
@@ -166,7 +166,7 @@ class ServiceBuilder:
     def _handler(self, qname: str) -> Handler:
         handler = self.get(qname)
         if handler is None:
-            raise ValueError(f"the service {qname!r} does not exist or could not be built")
+            raise ValueError(f'the service "{qname}" does not exist or could not be built')
         return handler
 
     def _load_balancer(self, qname: str, provider: str, lb: Any, scope: TaskScope) -> Handler:
@@ -218,7 +218,7 @@ class ServiceBuilder:
             return self.default_transport
         options = self.transports.get(_qualify(lb.servers_transport, provider))
         if options is None:
-            raise ValueError(f"serversTransport {_qualify(lb.servers_transport, provider)!r} does not exist")
+            raise ValueError(f'serversTransport "{_qualify(lb.servers_transport, provider)}" does not exist')
         return options
 
 
