@@ -7,6 +7,9 @@ validates and precomputes in its constructor (raising ValueError for a bad confi
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -16,12 +19,27 @@ from hanzo_edge.http.messages import Handler
 __all__ = ["REGISTRY", "BuildContext", "MiddlewareFactory", "factory_for", "register"]
 
 
+def _no_service(name: str) -> Handler | None:
+    return None
+
+
+def _monotonic() -> float:
+    return time.monotonic()
+
+
 @dataclass(frozen=True, slots=True)
 class BuildContext:
-    """What a middleware may know about where it is built: its router and provider."""
+    """What a middleware may know about where it is built.
+
+    ``router`` and ``provider`` name its place; ``service(name)`` returns the handler of a service (resolved in the
+    provider unless qualified; None when missing), for ``errors`` and a circuit breaker's fallback; ``clock`` is the
+    monotonic time source time-based middlewares must use (tests inject a fake one).
+    """
 
     router: str = ""
     provider: str = ""
+    service: Callable[[str], Handler | None] = _no_service
+    clock: Callable[[], float] = _monotonic
 
 
 class MiddlewareFactory(Protocol):
@@ -52,6 +70,17 @@ def factory_for(kind: str) -> MiddlewareFactory | None:
     return REGISTRY.get(kind)
 
 
+_loaded = False
+
+
 def _load_builtin() -> None:
-    # Import the implementations once so their @register decorators run.
-    from hanzo_edge.middlewares import add_prefix, strip_prefix  # noqa: F401
+    # Import every module of this package once so their @register decorators run (one module per middleware).
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import hanzo_edge.middlewares as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name != "base" and not module.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{module.name}")

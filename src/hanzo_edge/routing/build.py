@@ -159,7 +159,7 @@ def _build_tables(
         http = getattr(config, "http", None)
         for name, middleware in ((getattr(http, "middlewares", None) or {}) if http is not None else {}).items():
             middleware_defs[qualify(name, provider)] = (provider, middleware)
-    chains = MiddlewareBuilder(middleware_defs, previous.layers if previous else None)
+    chains = MiddlewareBuilder(middleware_defs, previous.layers if previous else None, service=get_service)
     internal = internal_services or {}
 
     for provider, config in providers.items():

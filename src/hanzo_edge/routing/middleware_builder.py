@@ -11,7 +11,7 @@ parsed but not implemented yet, a ``chain`` cycle, or a configuration its constr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hanzo_edge.http.messages import Handler
@@ -41,8 +41,10 @@ class MiddlewareBuilder:
         self,
         definitions: Mapping[str, tuple[str, Any]],
         previous: Mapping[_LayerKey, Handler] | None = None,
+        service: Callable[[str], Handler | None] | None = None,
     ) -> None:
         self.definitions = definitions
+        self.service = service
         self.previous = previous or {}
         self.layers: dict[_LayerKey, Handler] = {}
         self.reused = 0
@@ -70,6 +72,14 @@ class MiddlewareBuilder:
             else:
                 out.append(qname)
 
+    def _service_resolver(self, provider: str) -> Callable[[str], Handler | None]:
+        lookup = self.service
+
+        def resolve(name: str) -> Handler | None:
+            return None if lookup is None else lookup(_qualify(name, provider))
+
+        return resolve
+
     def wrap(self, router: str, provider: str, qnames: Sequence[str], handler: Handler) -> Handler:
         """Wrap ``handler`` in the middlewares ``qnames`` (outermost first). Raises MiddlewareError."""
         for qname in reversed(qnames):
@@ -83,8 +93,9 @@ class MiddlewareBuilder:
             if built is not None:
                 self.reused += 1
             else:
+                ctx = BuildContext(router, owner, service=self._service_resolver(owner))
                 try:
-                    built = factory(handler, middleware.config, name=qname, ctx=BuildContext(router, owner))
+                    built = factory(handler, middleware.config, name=qname, ctx=ctx)
                 except ValueError as exc:
                     raise MiddlewareError(qname, f'middleware "{qname}": {exc}') from None
             self.layers[key] = built
