@@ -10,7 +10,7 @@ middleware disables only the routers using it.
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -300,6 +300,11 @@ class RedisRateLimit(_Model, frozen=True, kw_only=True):
     read_timeout: Duration = 3.0
     write_timeout: Duration = 3.0
     dial_timeout: Duration = 5.0
+    # Hanzo addition (docs/compat.md): what to do while Redis is unreachable. Traefik can only fail closed (500).
+    failure_policy: Annotated[
+        Literal["open", "closed", "local"],
+        doc("While Redis is down: open (allow), closed (500, Traefik's behaviour) or local (in-memory bucket)."),
+    ] = "closed"
 
 
 class RateLimit(_Model, frozen=True, kw_only=True):
@@ -337,6 +342,8 @@ class CircuitBreaker(_Model, frozen=True, kw_only=True):
     fallback_duration: Duration = 10.0
     recovery_duration: Duration = 10.0
     response_code: int = 503
+    # Hanzo addition (docs/compat.md): serve this service while tripped instead of answering response_code.
+    fallback_service: Annotated[str, doc("Service that answers while the breaker is open (Hanzo addition).")] = ""
 
 
 class Retry(_Model, frozen=True, kw_only=True):
@@ -344,6 +351,12 @@ class Retry(_Model, frozen=True, kw_only=True):
 
     attempts: int = 0
     initial_interval: Duration = 0.0
+    # Traefik 3.7 options (docs/compat.md).
+    timeout: Annotated[Duration, doc("Give up retrying after this long (0: no limit). v3.7.")] = 0.0
+    max_request_body_bytes: Annotated[int, doc("Largest body buffered for replay (v3.7).")] = 2 * 1024 * 1024
+    status: Annotated[tuple[str, ...], doc("Also retry on these status ranges, e.g. 502-504 (v3.7).")] = ()
+    disable_retry_on_network_error: bool = False
+    retry_non_idempotent_method: bool = False
 
 
 # ----------------------------------------------------------------------------------------------------- others
