@@ -26,5 +26,36 @@ text = open(path).read().replace("  routers:\n", "  routers:\n" + "\n".join(rout
 open(path, "w").write(text)
 PY
 fi
+# CHAIN=1 puts five cheap middlewares on the bench router (the issue-4 chain-cost benchmark).
+if [ "${CHAIN:-0}" = 1 ]; then
+  "$root/.venv/bin/python" - "$workdir/dynamic.yml" <<'PY'
+import sys
+path = sys.argv[1]
+text = open(path).read().replace(
+    "      service: backend\n  services:",
+    "      service: backend\n      middlewares: [hdr, strip, allow, limit, retry]\n  services:",
+)
+text += """  middlewares:
+    hdr:
+      headers:
+        customRequestHeaders: {X-Bench: "1"}
+        customResponseHeaders: {X-Served-By: edge}
+    strip:
+      stripPrefix:
+        prefixes: [/nothing-to-strip]
+    allow:
+      ipAllowList:
+        sourceRange: [127.0.0.1/32]
+    limit:
+      rateLimit:
+        average: 100000000
+        burst: 100000000
+    retry:
+      retry:
+        attempts: 2
+"""
+open(path, "w").write(text)
+PY
+fi
 exec "$root/.venv/bin/ingress" "--entrypoints.web.address=127.0.0.1:$port" \
   "--providers.file.filename=$workdir/dynamic.yml" --providers.file.watch=false "$@"
