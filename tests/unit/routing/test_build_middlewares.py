@@ -37,9 +37,9 @@ def _router(*middlewares: str) -> dict[str, Any]:
     [
         pytest.param(["nope"], {}, 'middleware "nope@file" does not exist', id="missing"),
         pytest.param(
-            ["rl"],
-            {"rl": {"rateLimit": {"average": 1}}},
-            'middleware "rl@file": kind "rateLimit" is not implemented yet',
+            ["gw"],
+            {"gw": {"grpcWeb": {}}},
+            'middleware "gw@file": kind "grpcWeb" is not implemented yet',
             id="not-implemented",
         ),
         pytest.param(

@@ -1,0 +1,427 @@
+"""``headers``: custom request/response headers, CORS and security headers (Traefik ``pkg/middlewares/headers``).
+
+Traefik builds two layers, ``Header`` (custom headers + CORS) outside ``secure`` (``unrolled/secure`` v1.0.9), so:
+
+1. A CORS preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``, and CORS options set) is
+   answered ``200`` at once with the ``Access-Control-*`` headers only: no custom or security headers, no host check.
+2. ``customRequestHeaders`` are applied (an empty value deletes the header; ``Host`` sets the request host, which
+   is what goes upstream when ``passHostHeader`` is true and what ``allowedHosts`` then checks).
+3. The security layer checks ``allowedHosts`` (the raw ``Host``, or the first non-empty ``hostsProxyHeaders``
+   header; case-insensitive) and answers ``500 Bad Host`` on a mismatch; it handles the deprecated ``sslRedirect``
+   family; then the backend response gets the security headers (``Strict-Transport-Security`` and
+   ``Public-Key-Pins`` only on HTTPS — TLS or a matching ``sslProxyHeaders`` entry — unless ``forceSTSHeader``;
+   ``isDevelopment`` turns off the host check, the redirects, STS and HPKP).
+4. Every response but an interim one (including ``Bad Host``) then gets ``customResponseHeaders`` and the CORS
+   response headers (``Access-Control-Allow-Origin``, ``-Allow-Credentials``, ``-Expose-Headers``, ``Vary: Origin``).
+
+With ``accessControlAllowCredentials``, wildcards are replaced by the request's values (Traefik PR #13368): a ``*``
+origin echoes ``Origin``, ``*`` methods echo ``Access-Control-Request-Method``, ``*`` headers echo
+``Access-Control-Request-Headers``, and ``*`` expose headers are left out. Lists are joined with ``","``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import secrets
+from typing import Any
+
+from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.messages import Handler, Request, Response
+from hanzo_edge.http.status import status_text
+from hanzo_edge.middlewares.base import BuildContext, register
+from hanzo_edge.rules.goregexp import compile_go_regexp
+
+__all__ = ["HeadersMiddleware", "canonical_header_key"]
+
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+# Custom request header operations.
+_DELETE = 0
+_HOST = 1
+_SET = 2
+
+_NONCE = "$NONCE"
+
+
+def canonical_header_key(name: str) -> str:
+    """Return Go's ``CanonicalMIMEHeaderKey(name)`` (``x-foo-bar`` → ``X-Foo-Bar``); invalid names are unchanged."""
+    if not name or any(c not in _TOKEN_CHARS for c in name):
+        return name
+    out = []
+    upper = True
+    for c in name:
+        if upper and "a" <= c <= "z":
+            c = c.upper()
+        elif not upper and "A" <= c <= "Z":
+            c = c.lower()
+        out.append(c)
+        upper = c == "-"
+    return "".join(out)
+
+
+def _canonical_host(value: str) -> str:
+    text = value.lower()
+    if text.startswith("["):
+        end = text.find("]")
+        return text[1:end] if end > 0 else text
+    if text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    return text[:-1] if text.endswith(".") else text
+
+
+def _attr(config: Any, name: str, default: Any) -> Any:
+    value = getattr(config, name, default)
+    return default if value is None else value
+
+
+def _has_secure(config: Any) -> bool:
+    return bool(
+        _attr(config, "allowed_hosts", ())
+        or _attr(config, "hosts_proxy_headers", ())
+        or _attr(config, "ssl_redirect", False)
+        or _attr(config, "ssl_temporary_redirect", False)
+        or _attr(config, "ssl_force_host", False)
+        or _attr(config, "ssl_proxy_headers", {})
+        or _attr(config, "ssl_host", "")
+        or _attr(config, "sts_seconds", 0)
+        or _attr(config, "sts_include_subdomains", False)
+        or _attr(config, "sts_preload", False)
+        or _attr(config, "force_sts_header", False)
+        or _attr(config, "frame_deny", False)
+        or _attr(config, "custom_frame_options_value", "")
+        or _attr(config, "browser_xss_filter", False)
+        or _attr(config, "custom_browser_xss_value", "")
+        or _attr(config, "content_type_nosniff", False)
+        or _attr(config, "content_security_policy", "")
+        or _attr(config, "content_security_policy_report_only", "")
+        or _attr(config, "public_key", "")
+        or _attr(config, "referrer_policy", "")
+        or _attr(config, "feature_policy", "")
+        or _attr(config, "permissions_policy", "")
+        or _attr(config, "is_development", False)
+    )
+
+
+def _has_cors(config: Any) -> bool:
+    return bool(
+        _attr(config, "access_control_allow_credentials", False)
+        or _attr(config, "access_control_allow_headers", ())
+        or _attr(config, "access_control_allow_methods", ())
+        or _attr(config, "access_control_allow_origin_list", ())
+        or _attr(config, "access_control_allow_origin_list_regex", ())
+        or _attr(config, "access_control_expose_headers", ())
+        or _attr(config, "access_control_max_age", 0)
+        or _attr(config, "add_vary_header", False)
+    )
+
+
+def _redirect(req: Request, url: str, status: int) -> Response:
+    """Go's ``http.Redirect`` to an absolute URL: HTML link body for GET, Content-Type for GET/HEAD."""
+    headers = Headers([(b"Location", url.encode("latin-1"))])
+    body = b""
+    if req.method in ("GET", "HEAD"):
+        headers.add("Content-Type", "text/html; charset=utf-8")
+    if req.method == "GET":
+        escaped = html.escape(url, quote=True).replace("&#x27;", "&#39;").replace("&quot;", "&#34;")
+        body = f'<a href="{escaped}">{status_text(status)}</a>.\n\n'.encode("latin-1")
+    return Response(status, headers, body)
+
+
+@register("headers")
+class HeadersMiddleware:
+    """Custom headers, CORS and security headers.
+
+    Raises ValueError when nothing is configured (``headers configuration not valid``) or an origin regex is
+    invalid.
+    """
+
+    __slots__ = (
+        "_allow_headers",
+        "_allow_headers_echo",
+        "_allow_methods",
+        "_allow_methods_echo",
+        "_allowed_hosts",
+        "_credentials",
+        "_csp_nonce_templates",
+        "_expose_headers",
+        "_force_sts",
+        "_hosts_proxy_headers",
+        "_hpkp",
+        "_max_age",
+        "_origin_list",
+        "_origin_regexes",
+        "_outer",
+        "_request_ops",
+        "_response_ops",
+        "_secure",
+        "_secure_static",
+        "_ssl_force_host",
+        "_ssl_host",
+        "_ssl_proxy_headers",
+        "_ssl_redirect",
+        "_ssl_redirect_status",
+        "_sts",
+        "_vary",
+        "cors",
+        "name",
+        "next",
+    )
+
+    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+        has_secure = _has_secure(config)
+        custom_request = dict(_attr(config, "custom_request_headers", {}))
+        custom_response = dict(_attr(config, "custom_response_headers", {}))
+        has_custom = bool(custom_request or custom_response)
+        has_cors = _has_cors(config)
+        if not (has_secure or has_custom or has_cors):
+            raise ValueError("headers configuration not valid")
+        self.next = next
+        self.name = name
+        self.cors = has_cors
+        self._outer = has_custom or has_cors
+
+        # -- custom headers
+        ops: list[tuple[int, str, str]] = []
+        for header, value in custom_request.items():
+            if value == "":
+                if header.lower() != "host":  # Go keeps the host outside req.Header: deleting it is a no-op
+                    ops.append((_DELETE, header, ""))
+            elif header.lower() == "host":
+                ops.append((_HOST, "Host", value))
+            else:
+                ops.append((_SET, canonical_header_key(header), value))
+        self._request_ops = tuple(ops)
+        self._response_ops = tuple(
+            (canonical_header_key(header), value or None) for header, value in custom_response.items()
+        )
+
+        # -- CORS
+        self._credentials = bool(_attr(config, "access_control_allow_credentials", False))
+        allow_headers = tuple(_attr(config, "access_control_allow_headers", ()))
+        allow_methods = tuple(_attr(config, "access_control_allow_methods", ()))
+        expose = tuple(_attr(config, "access_control_expose_headers", ()))
+        self._allow_headers = ",".join(allow_headers)
+        self._allow_headers_echo = self._credentials and "*" in allow_headers
+        self._allow_methods = ",".join(allow_methods)
+        self._allow_methods_echo = self._credentials and "*" in allow_methods
+        self._expose_headers = "" if (self._credentials and "*" in expose) else ",".join(expose)
+        self._max_age = str(int(_attr(config, "access_control_max_age", 0)))
+        self._origin_list: tuple[str, ...] = tuple(
+            str(item) for item in _attr(config, "access_control_allow_origin_list", ())
+        )
+        regexes: list[re.Pattern[str]] = []
+        for pattern in _attr(config, "access_control_allow_origin_list_regex", ()):
+            try:
+                regexes.append(compile_go_regexp(pattern))
+            except ValueError as exc:
+                raise ValueError(f"error occurred during origin parsing: {exc}") from None
+        self._origin_regexes = tuple(regexes)
+        self._vary = bool(_attr(config, "add_vary_header", False))
+
+        # -- security headers (unrolled/secure)
+        self._secure = has_secure
+        dev = bool(_attr(config, "is_development", False))
+        allowed_hosts = tuple(_attr(config, "allowed_hosts", ()))
+        self._allowed_hosts = frozenset(h.lower() for h in allowed_hosts) if allowed_hosts and not dev else None
+        self._hosts_proxy_headers = tuple(_attr(config, "hosts_proxy_headers", ()))
+        self._ssl_proxy_headers = tuple(dict(_attr(config, "ssl_proxy_headers", {})).items())
+        self._ssl_redirect = bool(_attr(config, "ssl_redirect", False)) and not dev
+        temporary = bool(_attr(config, "ssl_temporary_redirect", False))
+        self._ssl_redirect_status = 307 if temporary else 301
+        self._ssl_host = str(_attr(config, "ssl_host", ""))
+        self._ssl_force_host = bool(_attr(config, "ssl_force_host", False))
+
+        sts_seconds = int(_attr(config, "sts_seconds", 0))
+        sts: str | None = None
+        if sts_seconds != 0 and not dev:
+            sts = f"max-age={sts_seconds}"
+            if _attr(config, "sts_include_subdomains", False):
+                sts += "; includeSubDomains"
+            if _attr(config, "sts_preload", False):
+                sts += "; preload"
+        self._sts = sts
+        self._force_sts = bool(_attr(config, "force_sts_header", False))
+        public_key = str(_attr(config, "public_key", ""))
+        self._hpkp = public_key if public_key and not dev else None
+
+        static: list[tuple[str, str]] = []
+        frame = str(_attr(config, "custom_frame_options_value", "")) or (
+            "DENY" if _attr(config, "frame_deny", False) else ""
+        )
+        if frame:
+            static.append(("X-Frame-Options", frame))
+        if _attr(config, "content_type_nosniff", False):
+            static.append(("X-Content-Type-Options", "nosniff"))
+        xss = str(_attr(config, "custom_browser_xss_value", "")) or (
+            "1; mode=block" if _attr(config, "browser_xss_filter", False) else ""
+        )
+        if xss:
+            static.append(("X-Xss-Protection", xss))
+        nonce_templates: list[tuple[str, str]] = []
+        for header, attr in (
+            ("Content-Security-Policy", "content_security_policy"),
+            ("Content-Security-Policy-Report-Only", "content_security_policy_report_only"),
+        ):
+            policy = str(_attr(config, attr, ""))
+            if policy:
+                (nonce_templates if _NONCE in policy else static).append((header, policy))
+        for header, attr in (
+            ("Referrer-Policy", "referrer_policy"),
+            ("Feature-Policy", "feature_policy"),
+            ("Permissions-Policy", "permissions_policy"),
+        ):
+            value = str(_attr(config, attr, ""))
+            if value:
+                static.append((header, value))
+        self._secure_static = tuple(static)
+        self._csp_nonce_templates = tuple(nonce_templates)
+
+    # -- request side ----------------------------------------------------------------------------------------------
+    async def __call__(self, req: Request) -> Response:
+        if self.cors and req.method == "OPTIONS":
+            origin = req.headers.get("Origin")
+            method = req.headers.get("Access-Control-Request-Method")
+            if origin and method:
+                return self._preflight(req, origin, method)
+        if self._request_ops:
+            self._modify_request(req)
+        if self._secure:
+            response = await self._serve_secure(req)
+        else:
+            response = await self.next(req)
+        if self._outer and not 100 <= response.status < 200:
+            self._modify_response(req, response)
+        return response
+
+    def _modify_request(self, req: Request) -> None:
+        headers = req.headers
+        for op, header, value in self._request_ops:
+            if op == _SET:
+                headers.set(header, value)
+            elif op == _DELETE:
+                headers.remove(header)
+            else:
+                headers.set(header, value)
+                req.host = _canonical_host(value)
+
+    def _allow_origin(self, origin: str) -> str | None:
+        """Return the ``Access-Control-Allow-Origin`` value for ``origin``, or None when it is not allowed."""
+        for item in self._origin_list:
+            if item == "*":
+                if not self._credentials:
+                    return "*"
+                return origin or None  # credentials forbid the wildcard: echo the origin
+            if item == origin:
+                return item
+        for regex in self._origin_regexes:
+            if regex.search(origin):
+                return origin
+        return None
+
+    def _preflight(self, req: Request, origin: str, method: str) -> Response:
+        headers = Headers()
+        if self._credentials:
+            headers.add("Access-Control-Allow-Credentials", "true")
+        if self._allow_headers_echo:
+            requested = req.headers.get("Access-Control-Request-Headers")
+            if requested:
+                headers.add("Access-Control-Allow-Headers", requested)
+        elif self._allow_headers:
+            headers.add("Access-Control-Allow-Headers", self._allow_headers)
+        if self._allow_methods_echo:
+            headers.add("Access-Control-Allow-Methods", method)
+        elif self._allow_methods:
+            headers.add("Access-Control-Allow-Methods", self._allow_methods)
+        allowed = self._allow_origin(origin)
+        if allowed is not None:
+            headers.add("Access-Control-Allow-Origin", allowed)
+        headers.add("Access-Control-Max-Age", self._max_age)
+        if self._expose_headers:
+            headers.add("Access-Control-Expose-Headers", self._expose_headers)
+        return Response(200, headers, b"")
+
+    # -- security layer --------------------------------------------------------------------------------------------
+    def _is_ssl(self, req: Request) -> bool:
+        if req.tls or req.scheme == "https":
+            return True
+        headers = req.headers
+        return any((headers.get(name) or "") == value for name, value in self._ssl_proxy_headers)
+
+    def _request_host(self, req: Request) -> str:
+        headers = req.headers
+        for name in self._hosts_proxy_headers:
+            value = headers.get(name)
+            if value:
+                return value
+        host = headers.get("Host")
+        return req.host if host is None else host
+
+    async def _serve_secure(self, req: Request) -> Response:
+        host = ""
+        allowed_hosts = self._allowed_hosts
+        if allowed_hosts is not None or self._ssl_redirect or self._ssl_force_host:
+            host = self._request_host(req)
+            if allowed_hosts is not None and host.lower() not in allowed_hosts:
+                return Response.text(500, "Bad Host\n")
+        ssl = self._is_ssl(req)
+        redirect = self._ssl_redirect_target(req, host, ssl)
+        if redirect is not None:
+            return _redirect(req, redirect, self._ssl_redirect_status)
+        response = await self.next(req)
+        if 100 <= response.status < 200:
+            return response
+        headers = response.headers
+        if self._ssl_host and ssl:
+            self._fix_location(headers)
+        if self._sts is not None and (ssl or self._force_sts):
+            headers.set("Strict-Transport-Security", self._sts)
+        for name, value in self._secure_static:
+            headers.set(name, value)
+        if self._hpkp is not None and ssl:
+            headers.set("Public-Key-Pins", self._hpkp)
+        if self._csp_nonce_templates:
+            nonce = f"'nonce-{base64.b64encode(secrets.token_bytes(16)).decode('ascii')}'"
+            for name, template in self._csp_nonce_templates:
+                headers.set(name, template.replace(_NONCE, nonce))
+        return response
+
+    def _ssl_redirect_target(self, req: Request, host: str, ssl: bool) -> str | None:
+        """The deprecated ``sslRedirect`` / ``sslForceHost`` redirect target, or None to go on."""
+        if self._ssl_redirect and not ssl:
+            return f"https://{self._ssl_host or host}{req.url_path or '/'}"
+        if self._ssl_force_host:
+            target = self._ssl_host or host
+            if target != host:
+                return f"https://{target}{req.url_path or '/'}"
+        return None
+
+    def _fix_location(self, headers: Headers) -> None:
+        location = headers.get("Location") or ""
+        plain = f"http://{self._ssl_host}"
+        if location == plain or location.startswith(plain + "/"):
+            headers.set("Location", "https:" + location[5:])
+
+    # -- response side ---------------------------------------------------------------------------------------------
+    def _modify_response(self, req: Request, response: Response) -> None:
+        headers = response.headers
+        for name, value in self._response_ops:
+            if value is None:
+                headers.remove(name)
+            else:
+                headers.set(name, value)
+        allowed = self._allow_origin(req.headers.get("Origin") or "")
+        if allowed is not None:
+            headers.set("Access-Control-Allow-Origin", allowed)
+        if self._credentials:
+            headers.set("Access-Control-Allow-Credentials", "true")
+        if self._expose_headers:
+            headers.set("Access-Control-Expose-Headers", self._expose_headers)
+        if self._vary:
+            vary = headers.get_all("Vary")
+            if not vary:
+                headers.set("Vary", "Origin")
+            elif vary[0] != "Origin":
+                # Traefik keeps only the first Vary value (issue #12214); all of them are kept here.
+                headers.set("Vary", ",".join([*vary, "Origin"]))
