@@ -238,3 +238,20 @@ def test_digest_auth_challenge_and_response(proxied: tuple[Any, Any]) -> None:
     )
     assert replay.status == 401
     assert (replay.header("WWW-Authenticate") or "").endswith(", stale=true")
+
+
+def test_empty_custom_x_forwarded_for_sends_none_upstream(backend, ingress):
+    app = backend("app")
+    proxy = ingress(
+        {
+            "http": {
+                "routers": {"r": {"rule": "Host(`app.test`)", "service": "app", "middlewares": ["noxff"]}},
+                "middlewares": {"noxff": {"headers": {"customRequestHeaders": {"X-Forwarded-For": ""}}}},
+                "services": {"app": {"loadBalancer": {"servers": [{"url": app.url}]}}},
+            }
+        }
+    )
+    resp = http_request(proxy.port, path="/echo", headers={"Host": "app.test"})
+    assert resp.status == 200
+    assert app.last().header("x-forwarded-for") is None
+    assert app.last().header("x-real-ip") == "127.0.0.1", "only X-Forwarded-For is omitted"

@@ -5,6 +5,7 @@
     UpstreamError                     → 502 Bad Gateway
     ├── ConnectError                  → 502 (refused, unreachable, DNS)
     ├── UpstreamTimeout               → 504 Gateway Timeout (dial or response-header timeout)
+    │   └── DialTimeout               → 504 (the connection was never made: nothing was sent)
     ├── UpstreamProtocolError         → 502 (malformed response, reset before the head)
     └── ClientClosed                  → 499 Client Closed Request (the downstream went away first)
     NoAvailableServer                 → 503 ``no available server``
@@ -17,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "ClientClosed",
     "ConnectError",
+    "DialTimeout",
     "NoAvailableServer",
     "UpstreamError",
     "UpstreamProtocolError",
@@ -38,6 +40,10 @@ class UpstreamTimeout(UpstreamError):
     """Dialling or waiting for the response head took longer than the transport allows."""
 
     status = 504
+
+
+class DialTimeout(UpstreamTimeout):
+    """Dialling the backend timed out: no byte of the request was sent (safe to retry)."""
 
 
 class UpstreamProtocolError(UpstreamError):

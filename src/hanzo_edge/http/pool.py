@@ -13,7 +13,7 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from hanzo_edge.http.errors import ConnectError, UpstreamTimeout
+from hanzo_edge.http.errors import ConnectError, DialTimeout
 from hanzo_edge.http.upstream import UpstreamConnection
 
 __all__ = ["ConnectionPool", "PoolRegistry", "TransportOptions"]
@@ -135,7 +135,7 @@ class ConnectionPool:
             else:
                 _, conn = await coro
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"dial tcp {self.host}:{self.port}: i/o timeout") from exc
+            raise DialTimeout(f"dial tcp {self.host}:{self.port}: i/o timeout") from exc
         except (OSError, ssl.SSLError) as exc:
             raise ConnectError(f"dial tcp {self.host}:{self.port}: {exc}") from exc
         sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None

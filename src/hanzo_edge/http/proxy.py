@@ -26,7 +26,10 @@ from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.pool import ConnectionPool, PoolRegistry, TransportOptions
 from hanzo_edge.http.upstream import HOP_BY_HOP, connection_tokens
 
-__all__ = ["ServerTarget", "build_request_head"]
+__all__ = ["OMIT_XFF", "ServerTarget", "build_request_head"]
+
+OMIT_XFF = "omit_x_forwarded_for"
+"""``req.ctx`` key: when true, no ``X-Forwarded-For`` is sent upstream."""
 
 _STRIP = HOP_BY_HOP | {b"host", b"content-length", b"x-forwarded-for", b"expect"}  # Expect: answered here
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -170,7 +173,9 @@ def build_request_head(
         parts += (name, b": ", value, b"\r\n")
     parts.insert(1, b"Host: " + host + b"\r\n")
     client = req.client_ip.encode("latin-1")
-    if prior_xff:
+    if req.ctx is not None and req.ctx.get(OMIT_XFF):
+        pass  # a headers middleware set X-Forwarded-For to "": Traefik then sends none
+    elif prior_xff:
         parts.append(b"X-Forwarded-For: " + b", ".join(prior_xff) + b", " + client + b"\r\n")
     else:
         parts.append(b"X-Forwarded-For: " + client + b"\r\n")

@@ -29,6 +29,7 @@ from typing import Any
 
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
+from hanzo_edge.http.proxy import OMIT_XFF
 from hanzo_edge.http.status import status_text
 from hanzo_edge.middlewares.base import BuildContext, register
 from hanzo_edge.rules.goregexp import compile_go_regexp
@@ -302,6 +303,11 @@ class HeadersMiddleware:
                 headers.set(header, value)
             elif op == _DELETE:
                 headers.remove(header)
+                if header.lower() == "x-forwarded-for":
+                    # Traefik: an empty X-Forwarded-For omits the header upstream (the proxy must not re-add it).
+                    if req.ctx is None:
+                        req.ctx = {}
+                    req.ctx[OMIT_XFF] = True
             else:
                 headers.set(header, value)
                 req.host = _canonical_host(value)

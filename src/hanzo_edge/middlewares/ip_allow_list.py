@@ -15,17 +15,17 @@ with Go's status text as the whole body and no ``Content-Type`` (Traefik disable
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable
 from typing import Any
 
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.status import status_text
+from hanzo_edge.middlewares._source import ip_strategy
 from hanzo_edge.middlewares.base import BuildContext, register
-from hanzo_edge.rules.ipcheck import IPRanges, parse_ip_ranges
+from hanzo_edge.rules.ipcheck import parse_ip_ranges
 
-__all__ = ["ClientIPStrategy", "IPAllowList"]
+__all__ = ["IPAllowList"]
 
 _CACHE_MAX = 4096
 
@@ -35,80 +35,13 @@ def _valid_status(code: int) -> bool:
     return code != 499 and bool(status_text(code))
 
 
-def _subnet_ip(ip: str, bits: int) -> str:
-    """Return the first address of the /``bits`` subnet of an IPv6 ``ip``; other input is returned unchanged."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    if not isinstance(addr, ipaddress.IPv6Address):
-        return ip
-    host_bits = 128 - bits
-    return str(ipaddress.IPv6Address((int(addr) >> host_bits) << host_bits))
-
-
-class ClientIPStrategy:
-    """Traefik's ``ipStrategy``: :meth:`client_ip` returns the IP string a request is judged by."""
-
-    __slots__ = ("_excluded", "_subnet_cache", "depth", "ipv6_subnet")
-
-    def __init__(self, strategy: Any) -> None:
-        """Build from an ``IPStrategy`` model (or None). Raises ValueError for a bad ``ipv6Subnet`` or excluded IP."""
-        self.depth = 0
-        self.ipv6_subnet: int | None = None
-        self._excluded: IPRanges | None = None
-        self._subnet_cache: dict[str, str] = {}
-        if strategy is None:
-            return
-        depth = int(getattr(strategy, "depth", 0) or 0)
-        excluded = tuple(getattr(strategy, "excluded_ips", ()) or ())
-        subnet = getattr(strategy, "ipv6_subnet", None)
-        if depth > 0 or not excluded:
-            if subnet is not None and not 0 < subnet <= 128:
-                raise ValueError(
-                    f"invalid IPv6 subnet {subnet} value, should be greater to 0 and lower or equal to 128"
-                )
-            self.depth = depth
-            self.ipv6_subnet = subnet
-        else:
-            self._excluded = parse_ip_ranges(excluded)
-
-    def client_ip(self, req: Request) -> str:
-        """Return the client IP of ``req`` under this strategy (``""`` when none can be selected)."""
-        excluded = self._excluded
-        if excluded is not None:
-            entries = (req.headers.get("X-Forwarded-For") or "").split(",")
-            for entry in reversed(entries):
-                candidate = entry.strip()
-                if candidate and not excluded.contains(candidate):
-                    return candidate
-            return ""
-        if self.depth > 0:
-            entries = (req.headers.get("X-Forwarded-For") or "").split(",")
-            if len(entries) < self.depth:
-                return ""
-            ip = entries[len(entries) - self.depth].strip()
-        else:
-            ip = req.client_ip
-        bits = self.ipv6_subnet
-        if bits is None or ":" not in ip:
-            return ip
-        masked = self._subnet_cache.get(ip)
-        if masked is None:
-            masked = _subnet_ip(ip, bits)
-            if len(self._subnet_cache) >= _CACHE_MAX:
-                self._subnet_cache.clear()
-            self._subnet_cache[ip] = masked
-        return masked
-
-
 @register("ipWhiteList")
 @register("ipAllowList")
 class IPAllowList:
     """Rejects clients outside ``sourceRange``. Raises ValueError for an empty or unparsable range list,
     a bad ``ipStrategy`` or a ``rejectStatusCode`` Go has no status text for."""
 
-    __slots__ = ("_allowed", "_reject_body", "name", "next", "ranges", "reject_status", "strategy")
+    __slots__ = ("_allowed", "_reject_body", "client_ip", "name", "next", "ranges", "reject_status")
 
     def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
         source_range = tuple(getattr(config, "source_range", ()) or ())
@@ -123,7 +56,7 @@ class IPAllowList:
             self.ranges = parse_ip_ranges(source_range)
         except ValueError as exc:
             raise ValueError(f"cannot parse CIDRs [{' '.join(source_range)}]: {exc}") from None
-        self.strategy = ClientIPStrategy(getattr(config, "ip_strategy", None))
+        self.client_ip = ip_strategy(getattr(config, "ip_strategy", None))
         self.next = next
         self.name = name
         self.reject_status = status
@@ -141,7 +74,7 @@ class IPAllowList:
         return allowed
 
     def __call__(self, req: Request) -> Awaitable[Response]:
-        if self.is_allowed(self.strategy.client_ip(req)):
+        if self.is_allowed(self.client_ip(req)):
             return self.next(req)
         return self._reject()
 

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hanzo_edge.http.body import BodyError, StreamBody
-from hanzo_edge.http.errors import ClientClosed, ConnectError, NoAvailableServer, UpstreamError, UpstreamTimeout
+from hanzo_edge.http.errors import ClientClosed, ConnectError, DialTimeout, NoAvailableServer, UpstreamError
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares.base import BuildContext, register
 
@@ -72,7 +72,7 @@ def not_sent(exc: UpstreamError) -> bool:
     """True when ``exc`` means no byte of the request reached the backend (dial refused, unreachable, timed out)."""
     if isinstance(exc, ConnectError):
         return True
-    return isinstance(exc, UpstreamTimeout) and str(exc).startswith("dial ")
+    return isinstance(exc, DialTimeout)
 
 
 def _replayable(body: bytes | StreamBody) -> bool:

@@ -8,40 +8,21 @@ entrypoint's port (omitted when it is the scheme's default port).
 
 from __future__ import annotations
 
-from hanzo_edge.http.headers import Headers
+from hanzo_edge.config.middlewares import RedirectScheme as RedirectSchemeConfig
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.status import status_text
+from hanzo_edge.middlewares.base import BuildContext
+from hanzo_edge.middlewares.redirect_scheme import RedirectScheme
 from hanzo_edge.routing.table import Route
 
-__all__ = ["PingHandler", "RedirectSchemeHandler", "entrypoint_redirect_route"]
+__all__ = ["PingHandler", "entrypoint_redirect_route"]
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
-class RedirectSchemeHandler:
-    """Traefik's ``redirectScheme``: 302/307 (temporary) or 301/308 (permanent), by request method."""
-
-    __slots__ = ("permanent", "port", "scheme")
-
-    def __init__(self, scheme: str = "https", port: str = "", permanent: bool = False) -> None:
-        self.scheme = scheme
-        self.permanent = permanent
-        self.port = "" if _DEFAULT_PORTS.get(scheme) == port else port
-
-    def location(self, req: Request) -> str:
-        """Return the ``Location`` for ``req``."""
-        host = req.host
-        if ":" in host:
-            host = f"[{host}]"  # an IPv6 literal
-        port = f":{self.port}" if self.port else ""
-        return f"{self.scheme}://{host}{port}{req.url_path}"
-
-    async def __call__(self, req: Request) -> Response:
-        """Answer with the redirect (body: the status text, as Traefik writes it)."""
-        get = req.method == "GET"
-        status = (301 if get else 308) if self.permanent else (302 if get else 307)
-        headers = Headers([(b"Location", self.location(req).encode("latin-1"))])
-        return Response(status, headers, status_text(status).encode("latin-1"))
+async def _noop(req: Request) -> Response:
+    # noop@internal: a request the redirect passes through (already on the target scheme) gets an empty 200.
+    return Response(200)
 
 
 def entrypoint_redirect_route(
@@ -55,7 +36,13 @@ def entrypoint_redirect_route(
     acme_bypass: bool = False,
 ) -> Route:
     """Return the internal route that redirects every request of ``entry_point`` to the target entrypoint."""
-    handler = RedirectSchemeHandler(scheme, target_port, permanent)
+    # Traefik builds this router from a real redirectScheme middleware over noop@internal, so a request already on
+    # the target scheme (e.g. trusted X-Forwarded-Proto: https behind a TLS-terminating balancer) passes through
+    # instead of looping.
+    port = "" if _DEFAULT_PORTS.get(scheme) == target_port else target_port
+    config = RedirectSchemeConfig(scheme=scheme, port=port, permanent=permanent)
+    name = f"redirect-{entry_point}-to-{target_name}@internal"
+    handler = RedirectScheme(_noop, config, name=name, ctx=BuildContext(router=f"{entry_point}-to-{target_name}"))
     if acme_bypass:
 
         def matches(req: Request) -> bool:

@@ -10,8 +10,8 @@ import pytest
 from hanzo_edge.config.dynamic import decode_dynamic
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.middlewares._source import SourceExtractor, ip_strategy
 from hanzo_edge.middlewares.base import BuildContext, factory_for
-from hanzo_edge.middlewares.ip_allow_list import ClientIPStrategy
 
 XFF = "10.0.0.1,11.0.0.1,12.0.0.1,13.0.0.1"
 
@@ -37,9 +37,9 @@ def _request(client_ip: str = "127.0.0.1", xff: str | None = None) -> Request:
     return Request("GET", "/", Headers(raw), host="a.test", client_ip=client_ip)
 
 
-def _strategy(options: dict[str, Any] | None) -> ClientIPStrategy:
+def _strategy(options: dict[str, Any] | None) -> SourceExtractor:
     model = None if options is None else _config({"sourceRange": ["0.0.0.0/0"], "ipStrategy": options}).ip_strategy
-    return ClientIPStrategy(model)
+    return ip_strategy(model)
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def _strategy(options: dict[str, Any] | None) -> ClientIPStrategy:
     ],
 )
 def test_ip_strategy(options: dict[str, Any] | None, client_ip: str, xff: str | None, expected: str) -> None:
-    assert _strategy(options).client_ip(_request(client_ip, xff)) == expected
+    assert _strategy(options)(_request(client_ip, xff)) == expected
 
 
 @pytest.mark.parametrize(

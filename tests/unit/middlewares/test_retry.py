@@ -12,6 +12,7 @@ from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.errors import (
     ClientClosed,
     ConnectError,
+    DialTimeout,
     NoAvailableServer,
     UpstreamError,
     UpstreamProtocolError,
@@ -23,7 +24,7 @@ from hanzo_edge.middlewares.base import BuildContext
 from hanzo_edge.middlewares.retry import Retry, parse_status_ranges
 
 REFUSED = ConnectError("dial tcp 127.0.0.1:1: connection refused")
-DIAL_TIMEOUT = UpstreamTimeout("dial tcp 10.0.0.1:80: i/o timeout")
+DIAL_TIMEOUT = DialTimeout("dial tcp 10.0.0.1:80: i/o timeout")
 HEADER_TIMEOUT = UpstreamTimeout("timeout awaiting response headers")
 RESET = UpstreamProtocolError("backend closed the connection")
 
