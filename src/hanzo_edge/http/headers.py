@@ -12,8 +12,17 @@ from collections.abc import Iterator
 __all__ = ["Headers"]
 
 
+_KEYS: dict[str | bytes, bytes] = {}
+
+
 def _key(name: str | bytes) -> bytes:
-    return (name.encode("latin-1") if isinstance(name, str) else name).lower()
+    # Middlewares look up the same few names on every request: remember their lower-case byte form.
+    key = _KEYS.get(name)
+    if key is None:
+        key = (name.encode("latin-1") if isinstance(name, str) else name).lower()
+        if len(_KEYS) < 4096:
+            _KEYS[name] = key
+    return key
 
 
 class Headers:
@@ -48,18 +57,22 @@ class Headers:
         """Replace every value of ``name`` with the single ``value``, keeping the first field's position."""
         key = _key(name)
         encoded = (name.encode("latin-1"), value.encode("latin-1"))
-        out: list[tuple[bytes, bytes]] = []
-        placed = False
-        for pair in self.raw:
-            if pair[0].lower() == key:
-                if not placed:
-                    out.append(encoded)
-                    placed = True
-            else:
-                out.append(pair)
-        if not placed:
-            out.append(encoded)
-        self.raw = out
+        raw = self.raw
+        first = -1
+        extra = False
+        for i, (k, _) in enumerate(raw):
+            if k.lower() == key:
+                if first < 0:
+                    first = i
+                else:
+                    extra = True
+                    break
+        if first < 0:
+            raw.append(encoded)  # the common case: a new header, no list rebuild
+            return
+        raw[first] = encoded
+        if extra:
+            self.raw = raw[: first + 1] + [pair for pair in raw[first + 1 :] if pair[0].lower() != key]
 
     def add(self, name: str, value: str) -> None:
         """Append one more field ``name: value``."""

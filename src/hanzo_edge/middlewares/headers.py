@@ -417,6 +417,8 @@ class HeadersMiddleware:
                 headers.remove(name)
             else:
                 headers.set(name, value)
+        if not self.cors:
+            return  # no CORS options: nothing more to add (and no Origin lookup per response)
         allowed = self._allow_origin(req.headers.get("Origin") or "")
         if allowed is not None:
             headers.set("Access-Control-Allow-Origin", allowed)
