@@ -80,3 +80,23 @@ def test_strip_prefix_middleware_reaches_the_backend_with_x_forwarded_prefix(bac
     assert resp.status == 200
     assert app.last().target == "/users?x=1"
     assert app.last().header("x-forwarded-prefix") == "/api"
+
+
+def test_add_prefix_and_pass_tls_client_cert_through_the_cli(backend, ingress):
+    app = backend("app")
+    proxy = ingress(
+        {
+            "http": {
+                "routers": {"r": {"rule": "Host(`app.test`)", "service": "app", "middlewares": ["add", "cert"]}},
+                "middlewares": {"add": {"addPrefix": {"prefix": "/v1"}}, "cert": {"passTLSClientCert": {"pem": True}}},
+                "services": {"app": lb_service(app.url)},
+            }
+        }
+    )
+    forged = {"Host": "app.test", "X-Forwarded-Tls-Client-Cert": "forged"}
+    resp = http_request(proxy.port, path="/users?x=1", headers=forged)
+    assert resp.status == 200, "passTLSClientCert is accepted (it acts once TLS entrypoints exist)"
+    assert app.last().target == "/v1/users?x=1"
+    assert app.last().header("x-forwarded-tls-client-cert") is None, (
+        "a forged client-cert header never reaches a backend"
+    )

@@ -42,6 +42,6 @@ class StripPrefix:
                 if rest and sanitize_path(rest) != rest:
                     return _bad_request()
                 req.path = rest
-                req.headers.set("X-Forwarded-Prefix", prefix)
+                req.headers.add("X-Forwarded-Prefix", prefix)  # Traefik adds (a second strip adds another)
                 break
         return self.next(req)
