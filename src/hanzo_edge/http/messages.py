@@ -39,8 +39,11 @@ class Request:
         "method",
         "path",
         "query",
+        "route",
         "routing_path",
         "scheme",
+        "server_url",
+        "started",
         "target",
         "tls",
         "upgrade",
@@ -84,6 +87,9 @@ class Request:
         self.upgrade = upgrade
         self.ctx: dict[str, Any] | None = None
         self._query_params: dict[str, list[str]] | None = None
+        self.route: Any = None  # the routing table's Route that matched (set by the lookup)
+        self.server_url = ""  # the backend server that answered (set by the proxy)
+        self.started = 0.0  # time.perf_counter() when the request head was complete
 
     def header_values(self, name: str) -> list[str]:
         """Return every value of header ``name`` (case-insensitive), in order."""

@@ -64,6 +64,7 @@ class ServerTarget:
 
         Raises :class:`~hanzo_edge.http.errors.UpstreamError` when no response head could be had.
         """
+        req.server_url = self.url
         head, chunked = build_request_head(req, self.host_header, self.pass_host_header, self.path_prefix)
         body = req.body
         pool = self.pool

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import httptools
@@ -112,6 +113,8 @@ class HttpProtocol(asyncio.Protocol):
         self._resp_chunked = False
         self._resp_keep_alive = True
         self._head_request = False
+        self._resp_status = 0
+        self._resp_bytes = 0
         # flow control
         self._pause_reasons = 0
         self._expect_pending: Request | None = None
@@ -416,6 +419,9 @@ class HttpProtocol(asyncio.Protocol):
     def _start(self, req: Request) -> None:
         self._active = req
         self._response_started = False
+        self._resp_status = 0
+        self._resp_bytes = 0
+        req.started = perf_counter()
         if self.settings.write_timeout > 0:
             self.write_deadline = self.loop.time() + self.settings.write_timeout
         self._task = self.loop.create_task(self._handle(req))
@@ -433,6 +439,7 @@ class HttpProtocol(asyncio.Protocol):
             except NoAvailableServer:
                 response = Response.text(503, "no available server\n")
             except ClientClosed:
+                self._observe(req, 499, True)
                 return
             except UpstreamError as exc:
                 response = _proxy_error(exc.status)
@@ -464,6 +471,7 @@ class HttpProtocol(asyncio.Protocol):
             # The parser stopped at an upgrade or CONNECT; the connection cannot carry another request.
             keep_alive = False
         self._response_started = True
+        self._resp_status = status
         http10 = req.version == "1.0"
         parts = [status_line(status, response.reason, http10)]
         raw = response.headers.raw
@@ -499,10 +507,12 @@ class HttpProtocol(asyncio.Protocol):
         parts.append(b"\r\n")
         if payload:
             parts.append(payload)
+            self._resp_bytes = len(payload)
         elif not head_only and isinstance(body, StreamBody):
             # Usually the whole (small) upstream body arrived with its head: send head and body in one write.
             for chunk in body.take_buffered():
                 parts.append(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                self._resp_bytes += len(chunk)
         transport.write(b"".join(parts))
         self._resp_keep_alive = keep_alive
         if isinstance(body, StreamBody):
@@ -525,6 +535,7 @@ class HttpProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.closing:
             return
+        self._resp_bytes += len(chunk)
         if self._resp_chunked:
             transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
         else:
@@ -540,12 +551,17 @@ class HttpProtocol(asyncio.Protocol):
     def abort(self, exc: BaseException) -> None:
         """The upstream failed mid-body: the client can only learn it from a closed connection."""
         self._resp_body = None
+        if self._active is not None:
+            self._observe(self._active, self._resp_status, True)
         self._resp_keep_alive = False
         if self.transport is not None:
             self.transport.close()
 
     # -- between requests --------------------------------------------------------------------------------------------
     def _response_done(self) -> None:
+        active = self._active
+        if active is not None and self.ctx.observer is not None:
+            self._observe(active, self._resp_status, False)
         self._active = None
         self._task = None
         self.write_deadline = 0.0
@@ -568,6 +584,14 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self._reading_body is None and self.settings.idle_timeout > 0:
             self.idle_deadline = self.loop.time() + self.settings.idle_timeout
+
+    def _observe(self, req: Request, status: int, aborted: bool) -> None:
+        observer = self.ctx.observer
+        if observer is not None:
+            try:
+                observer(req, status, self._resp_bytes, perf_counter() - req.started, aborted)
+            except Exception:
+                log.exception("request observer failed")
 
     def _reject(self, status: int) -> None:
         """Answer an unparseable request with ``status`` and close, keeping earlier answers in order."""

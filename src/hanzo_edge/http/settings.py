@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from hanzo_edge.http.messages import Handler, Request
     from hanzo_edge.http.server import HttpProtocol
 
-__all__ = ["ConnectionContext", "EntrypointSettings"]
+__all__ = ["ConnectionContext", "EntrypointSettings", "RequestObserver"]
+
+RequestObserver = Callable[["Request", int, int, float, bool], None]
+"""``observer(req, status, response_bytes, duration_seconds, aborted)``: metrics, access log and tracing hooks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +52,7 @@ class EntrypointSettings:
 class ConnectionContext:
     """Shared state of one listener's connections."""
 
-    __slots__ = ("_ticker", "connections", "draining", "in_flight", "lookup", "loop", "settings")
+    __slots__ = ("_ticker", "connections", "draining", "in_flight", "lookup", "loop", "observer", "settings")
 
     def __init__(
         self,
@@ -63,6 +66,9 @@ class ConnectionContext:
         self.connections: set[HttpProtocol] = set()
         self.draining = False
         self.in_flight = 0
+        # Called once per finished request as observer(req, status, response_bytes, duration_seconds, aborted);
+        # None (the default) keeps observability entirely off the hot path.
+        self.observer: RequestObserver | None = None
         self._ticker: asyncio.TimerHandle | None = None
 
     def connection_opened(self, conn: HttpProtocol) -> None:

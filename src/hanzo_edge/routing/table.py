@@ -36,7 +36,7 @@ class Route:
     middlewares: tuple[str, ...] = field(default=())
 
 
-_Candidate = tuple[Callable[[Any], bool] | None, Handler]
+_Candidate = tuple[Callable[[Any], bool] | None, Handler, Route]
 
 
 def _order(routes: Iterable[Route]) -> list[Route]:
@@ -54,7 +54,7 @@ class RoutingTable:
         self.routes: tuple[Route, ...] = tuple(ordered)
         self.not_found = not_found
         self.generation = generation
-        self._any: tuple[_Candidate, ...] = tuple((r.matches, r.handler) for r in ordered if r.hosts is None)
+        self._any: tuple[_Candidate, ...] = tuple((r.matches, r.handler, r) for r in ordered if r.hosts is None)
         # One pass files each host-bound route under its hosts; then each host's list is merged with the
         # host-independent routes in priority order. Cost: O(routes + hosts x host-independent routes).
         per_host: dict[str, list[tuple[int, Route]]] = {}
@@ -74,20 +74,22 @@ class RoutingTable:
                     route = own[i][1]
                     i += 1
                     if route.host_only:
-                        cands.append((None, route.handler))
+                        cands.append((None, route.handler, route))
                         break  # nothing below an unconditional match can win
-                    cands.append((route.matches, route.handler))
+                    cands.append((route.matches, route.handler, route))
                 else:
                     route = any_routes[j][1]
                     j += 1
-                    cands.append((route.matches, route.handler))
+                    cands.append((route.matches, route.handler, route))
             by_host[host] = tuple(cands)
         self._by_host = by_host
 
     def lookup(self, req: Request) -> Handler:
-        """Return the handler of the highest-priority router matching ``req``, else the not-found handler."""
-        for matches, handler in self._by_host.get(req.host, self._any):
+        """Return the handler of the highest-priority router matching ``req`` (recorded in ``req.route``), else the
+        not-found handler."""
+        for matches, handler, route in self._by_host.get(req.host, self._any):
             if matches is None or matches(req):
+                req.route = route
                 return handler
         return self.not_found
 
