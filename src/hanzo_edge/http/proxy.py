@@ -24,6 +24,7 @@ from hanzo_edge.http.errors import ClientClosed, UpstreamError
 from hanzo_edge.http.forwarded import MANAGED_HEADERS
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.pool import ConnectionPool, PoolRegistry, TransportOptions
+from hanzo_edge.http.tracecontext import child_traceparent
 from hanzo_edge.http.upstream import HOP_BY_HOP, connection_tokens
 
 __all__ = ["OMIT_XFF", "ServerTarget", "build_request_head"]
@@ -31,7 +32,8 @@ __all__ = ["OMIT_XFF", "ServerTarget", "build_request_head"]
 OMIT_XFF = "omit_x_forwarded_for"
 """``req.ctx`` key: when true, no ``X-Forwarded-For`` is sent upstream."""
 
-_STRIP = HOP_BY_HOP | {b"host", b"content-length", b"x-forwarded-for", b"expect"}  # Expect: answered here
+# Headers the proxy rewrites itself: Expect is answered here; traceparent gets a new span id.
+_STRIP = HOP_BY_HOP | {b"host", b"content-length", b"x-forwarded-for", b"expect", b"traceparent"}
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -168,6 +170,10 @@ def build_request_head(
                 upgrade_value = value
             elif lname == b"te" and b"trailers" in value.lower():
                 keep_te = True  # Go's ReverseProxy keeps "TE: trailers" (gRPC needs it)
+            elif lname == b"traceparent":
+                child = child_traceparent(value)
+                if child is not None:
+                    parts += (b"traceparent", b": ", child, b"\r\n")
             continue
         if tokens is not None and lname in tokens:
             continue
