@@ -4,6 +4,7 @@ set -euo pipefail
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)  # distributed rate-limit tests
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # headless dashboard test
 if ((${#need[@]})); then
   if [[ $EUID -ne 0 ]]; then
     echo "sysdeps: missing ${need[*]}; run as root or install them" >&2
