@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import os
 import signal
 from collections.abc import Mapping
 from typing import Any
 
+from hanzo_edge.api.handlers import ApiHandler
+from hanzo_edge.api.runtime import ViewCache
 from hanzo_edge.config.static import EntryPoint, StaticConfig
 from hanzo_edge.http.forwarded import ForwardedHeaders
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.paths import denied_escapes
 from hanzo_edge.http.pool import PoolRegistry
-from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
+from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings, RequestObserver
+from hanzo_edge.observability.accesslog import AccessLog
+from hanzo_edge.observability.metrics import Metrics
 from hanzo_edge.routing.build import BuildResult, build_tables, transport_options
 from hanzo_edge.routing.internal import PingHandler, entrypoint_redirect_route
 from hanzo_edge.routing.service_builder import retire
@@ -69,6 +75,14 @@ async def _noop(req: Request) -> Response:
     return Response(200)
 
 
+def _open_connections(ctx: ConnectionContext) -> int:
+    return len(ctx.connections)
+
+
+def _metrics_matches(req: Request) -> bool:
+    return req.routing_path.startswith("/metrics")
+
+
 def _ping_matches(req: Request) -> bool:
     path = req.routing_path
     return path.startswith("/ping") or path == "/healthz"
@@ -93,6 +107,17 @@ class IngressApp:
         self._tasks: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self.running = False  # set once the event loop serves; health checks start only then
+        self.access_log: AccessLog | None = None
+        self.metrics: Metrics | None = None
+        if static.metrics is not None and static.metrics.prometheus is not None:
+            worker = int(os.environ.get("HANZO_EDGE_WORKER", "0") or 0)
+            self.metrics = Metrics(static.metrics.prometheus, worker, add_internals=static.metrics.add_internals)
+        self.api: ApiHandler | None = None
+        if static.api is not None:
+            views = ViewCache(
+                static, lambda: (self.snapshots, self.last_build), entry_point_defaults=self.default_entry_points()
+            )
+            self.api = ApiHandler(views, static.api.base_path, dashboard=static.api.dashboard)
 
     # -- routing -------------------------------------------------------------------------------------------------------
     def _internal_routes(self) -> dict[str, list[Route]]:
@@ -100,7 +125,44 @@ class IngressApp:
         ping = self.static.ping
         if ping is not None and not ping.manual_routing:
             routes.setdefault(ping.entry_point, []).append(
-                Route("ping@internal", MAX_PRIORITY, _ping_matches, self.ping, rule="PathPrefix(`/ping`)")
+                Route(
+                    "ping@internal",
+                    MAX_PRIORITY,
+                    _ping_matches,
+                    self.ping,
+                    rule="PathPrefix(`/ping`)",
+                    service="ping@internal",
+                )
+            )
+        metrics = self.static.metrics.prometheus if self.static.metrics is not None else None
+        if metrics is not None and self.metrics is not None and not metrics.manual_routing:
+            routes.setdefault(metrics.entry_point, []).append(
+                Route(
+                    "prometheus@internal",
+                    MAX_PRIORITY,
+                    _metrics_matches,
+                    self.metrics.handler,
+                    rule="PathPrefix(`/metrics`)",
+                    service="prometheus@internal",
+                )
+            )
+        api = self.static.api
+        if api is not None and api.insecure and self.api is not None:
+            base = api.base_path.rstrip("/")
+            prefix = base + "/"
+
+            def api_matches(req: Request) -> bool:
+                return req.routing_path.startswith(prefix) or req.routing_path == base
+
+            routes.setdefault("traefik", []).append(
+                Route(
+                    "api@internal",
+                    MAX_PRIORITY - 1,
+                    api_matches,
+                    self.api,
+                    rule=f"PathPrefix(`{prefix}`)",
+                    service="api@internal",
+                )
             )
         for name, ep in self.static.entry_points.items():
             redirections = ep.http.redirections
@@ -128,6 +190,15 @@ class IngressApp:
             )
         return routes
 
+    def _internal_services(self) -> dict[str, Any]:
+        services: dict[str, Any] = {"ping@internal": self.ping, "noop@internal": _noop}
+        if self.metrics is not None:
+            services["prometheus@internal"] = self.metrics.handler
+        if self.api is not None:
+            services["api@internal"] = self.api
+            services["dashboard@internal"] = self.api
+        return services
+
     def entry_point_middlewares(self) -> dict[str, tuple[str, ...]]:
         """Return ``entryPoints.<ep>.http.middlewares`` per entrypoint (prepended to each of its routers)."""
         eps = self.static.entry_points
@@ -150,7 +221,7 @@ class IngressApp:
             self.default_transport,
             internal_routes=self._internal_routes(),
             entry_point_middlewares=self.entry_point_middlewares(),
-            internal_services={"ping@internal": self.ping, "noop@internal": _noop},
+            internal_services=self._internal_services(),
             generation=self.generation,
             previous=self.last_build,
         )
@@ -168,6 +239,8 @@ class IngressApp:
             for message in errors:
                 log.error("%s: %s", name, message)
         self.last_build = result
+        if self.metrics is not None:
+            self.metrics.config_reload(True)
         return result
 
     def apply_snapshot(self, provider: str, config: Any) -> None:
@@ -198,17 +271,46 @@ class IngressApp:
             self.snapshots["file"] = first
             self._tasks.append(loop.create_task(self._follow("file", watcher)))
         self.running = True
+        if self.static.access_log is not None:
+            self.access_log = AccessLog.from_config(self.static.access_log)
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGUSR1, self.access_log.reopen)
         self.rebuild()
         for name, ep in self.static.entry_points.items():
             host, port = ep.parsed_address()
             settings = entrypoint_settings(name, ep)
             switch = self.switches[name]
             ctx = ConnectionContext(settings, switch.lookup, loop)
+            ctx.observer = self._observer_for(ep)
             self.contexts[name] = ctx
+            if self.metrics is not None:
+                self.metrics.watch_open_connections(name, functools.partial(_open_connections, ctx))
             listener = Listener(ctx, host, port, reuse_port=ep.reuse_port or self.reuse_port)
             await listener.start()
             self.listeners[name] = listener
         self._schedule_sweep()
+        if self.metrics is not None and os.environ.get("HANZO_EDGE_METRICS_DIR"):
+            # --workers: every worker publishes its counters so one scrape shows the sum over workers.
+            self._tasks.append(loop.create_task(self.metrics.run_publisher()))
+
+    def _observer_for(self, ep: EntryPoint) -> RequestObserver | None:
+        """Return the per-request hook of an entrypoint: None (nothing on the hot path) when nothing observes."""
+        hooks: list[RequestObserver] = []
+        observability = ep.observability
+        if self.access_log is not None and observability.access_logs:
+            hooks.append(self.access_log.observer)
+        if self.metrics is not None and observability.metrics:
+            hooks.append(self.metrics.observer)
+        if not hooks:
+            return None
+        if len(hooks) == 1:
+            return hooks[0]
+
+        def fan_out(req: Request, status: int, size: int, duration: float, aborted: bool) -> None:
+            for hook in hooks:
+                hook(req, status, size, duration, aborted)
+
+        return fan_out
 
     async def _follow(self, provider: str, watcher: Any) -> None:
         """Apply a provider's snapshots: the newest wins, at most one application per throttle interval.
@@ -241,6 +343,8 @@ class IngressApp:
                     self.apply_snapshot(provider, config)
                 except Exception:
                     log.exception("applying the %s configuration failed; the previous one keeps serving", provider)
+                    if self.metrics is not None:
+                        self.metrics.config_reload(False)
                 last_apply = loop.time()
         finally:
             puller.cancel()
@@ -297,6 +401,8 @@ class IngressApp:
                 await task
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self.access_log is not None:
+            await self.access_log.aclose()
         self.pools.close()
         for listener in self.listeners.values():
             if listener.server is not None:

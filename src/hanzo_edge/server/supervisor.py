@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -38,6 +40,9 @@ def run_supervisor(workers: int, argv: Sequence[str], grace: float = 10.0) -> in
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # Workers publish their metrics here; a scrape of any worker merges them (one shared view of N processes).
+    metrics_dir = tempfile.mkdtemp(prefix="hanzo-edge-metrics-")
+    os.environ.setdefault("HANZO_EDGE_METRICS_DIR", metrics_dir)
     procs: dict[int, subprocess.Popen[bytes]] = {i: _spawn(i, argv) for i in range(workers)}
     restarts: dict[int, int] = dict.fromkeys(procs, 0)
     log.info("supervisor started %d workers: %s", workers, [p.pid for p in procs.values()])
@@ -66,4 +71,5 @@ def run_supervisor(workers: int, argv: Sequence[str], grace: float = 10.0) -> in
             code = proc.wait()
         if code not in (0, -signal.SIGTERM):
             status = 1
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     return status
