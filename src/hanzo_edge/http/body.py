@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-__all__ = ["EMPTY_BODY", "BodyError", "BodySink", "BodySource", "StreamBody", "body_bytes"]
+__all__ = ["EMPTY_BODY", "BodyError", "BodySink", "BodySource", "NullSink", "StreamBody", "body_bytes"]
 
 
 class BodyError(Exception):
@@ -211,6 +211,21 @@ class StreamBody:
 
 EMPTY_BODY = b""
 """The body of a message without one. Bodies are ``bytes`` when fully known, else a :class:`StreamBody`."""
+
+
+class NullSink:
+    """A :class:`BodySink` that swallows a body, so its source finishes the message (and a connection is reusable)."""
+
+    __slots__ = ()
+
+    def write(self, chunk: bytes) -> None:
+        """Drop one chunk."""
+
+    def write_eof(self) -> None:
+        """Nothing to do at the end."""
+
+    def abort(self, exc: BaseException) -> None:
+        """Nothing to do on failure."""
 
 
 async def body_bytes(body: bytes | StreamBody, limit: int | None = None) -> bytes:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from hanzo_edge.http.body import StreamBody
+from hanzo_edge.http.body import NullSink, StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
 from hanzo_edge.http.forwarded import MANAGED_HEADERS
 from hanzo_edge.http.headers import Headers
@@ -519,7 +519,7 @@ class HttpProtocol(asyncio.Protocol):
             if head_only:
                 # Nothing to relay; let the upstream finish (its body is empty) and move on.
                 if not body.at_eof:
-                    body.pump(_NullSink())
+                    body.pump(NullSink())
                 self._response_done()
                 return
             self._resp_chunked = chunked
@@ -682,23 +682,10 @@ class HttpProtocol(asyncio.Protocol):
         self._set_paused(8 | 1 | 2 | 4, False)
 
 
-class _NullSink:
-    __slots__ = ()
-
-    def write(self, chunk: bytes) -> None:
-        pass
-
-    def write_eof(self) -> None:
-        pass
-
-    def abort(self, exc: BaseException) -> None:
-        pass
-
-
 def _discard(response: Response) -> None:
     body = response.body
     if isinstance(body, StreamBody) and not body.consumed:
-        body.pump(_NullSink())
+        body.pump(NullSink())
         source = body._source
         if source is not None and hasattr(source, "close"):
             source.close()

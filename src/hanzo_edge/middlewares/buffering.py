@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from hanzo_edge.http.body import BodyError, BodySink, StreamBody
+from hanzo_edge.http.body import BodyError, BodySink, NullSink, StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
@@ -267,24 +267,11 @@ class _CountingSink:
         self.body.feed_error(exc)
 
 
-class _NullSink:
-    __slots__ = ()
-
-    def write(self, chunk: bytes) -> None:
-        pass
-
-    def write_eof(self) -> None:
-        pass
-
-    def abort(self, exc: BaseException) -> None:
-        pass
-
-
 def _drop(response: Response) -> None:
     """Abandon a streamed response: drain it nowhere and close its upstream connection (as the server does)."""
     body = response.body
     if isinstance(body, StreamBody) and not body.consumed:
-        body.pump(_NullSink())
+        body.pump(NullSink())
         close = getattr(getattr(body, "_source", None), "close", None)
         if callable(close):
             close()

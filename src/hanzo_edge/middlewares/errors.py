@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote_plus
 
-from hanzo_edge.http.body import StreamBody
+from hanzo_edge.http.body import NullSink, StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
@@ -57,24 +57,9 @@ def _contains(ranges: CodeRanges, status: int) -> bool:
     return any(low <= status <= high for low, high in ranges)
 
 
-class _NullSink:
-    """Swallows a discarded body so its upstream connection finishes the response and can be reused."""
-
-    __slots__ = ()
-
-    def write(self, chunk: bytes) -> None:
-        pass
-
-    def write_eof(self) -> None:
-        pass
-
-    def abort(self, exc: BaseException) -> None:
-        pass
-
-
 def _discard(body: bytes | StreamBody) -> None:
     if isinstance(body, StreamBody) and not body.consumed:
-        body.pump(_NullSink())
+        body.pump(NullSink())
 
 
 @register("errors")

@@ -36,7 +36,7 @@ from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from hanzo_edge.http.body import StreamBody
+from hanzo_edge.http.body import NullSink, StreamBody
 from hanzo_edge.http.errors import ClientClosed
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
@@ -224,19 +224,6 @@ async def _read(body: bytes | StreamBody, limit: int) -> bytes:
     return b"".join(parts)
 
 
-class _NullSink:
-    __slots__ = ()
-
-    def write(self, chunk: bytes) -> None:
-        pass
-
-    def write_eof(self) -> None:
-        pass
-
-    def abort(self, exc: BaseException) -> None:
-        pass
-
-
 def _drop(response: Response | None) -> None:
     """Abandon an auth response whose body was not read: its connection cannot be reused."""
     if response is None:
@@ -244,7 +231,7 @@ def _drop(response: Response | None) -> None:
     body = response.body
     if isinstance(body, StreamBody) and not body.at_eof:
         if not body.consumed:
-            body.pump(_NullSink())
+            body.pump(NullSink())
         close = getattr(getattr(body, "_source", None), "close", None)
         if callable(close):
             close()

@@ -30,7 +30,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hanzo_edge.http.body import BodyError, StreamBody
+from hanzo_edge.http.body import BodyError, NullSink, StreamBody
 from hanzo_edge.http.errors import ClientClosed, ConnectError, DialTimeout, NoAvailableServer, UpstreamError
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares.base import BuildContext, register
@@ -79,25 +79,12 @@ def _replayable(body: bytes | StreamBody) -> bool:
     return isinstance(body, bytes) or not body.consumed
 
 
-class _NullSink:
-    __slots__ = ()
-
-    def write(self, chunk: bytes) -> None:
-        pass
-
-    def write_eof(self) -> None:
-        pass
-
-    def abort(self, exc: BaseException) -> None:
-        pass
-
-
 def _discard(response: Response) -> None:
     """Throw away a response that will be retried: drain a small body (keeps the connection), else close it."""
     body = response.body
     if not isinstance(body, StreamBody) or body.consumed:
         return
-    body.pump(_NullSink())
+    body.pump(NullSink())
     if body.at_eof or (body.length is not None and body.length <= _DRAIN_LIMIT):
         return
     close = getattr(getattr(body, "_source", None), "close", None)  # the upstream connection
