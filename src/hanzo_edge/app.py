@@ -21,17 +21,17 @@ from hanzo_edge.api.handlers import ApiHandler
 from hanzo_edge.api.runtime import ViewCache
 from hanzo_edge.config.static import EntryPoint, StaticConfig
 from hanzo_edge.http.forwarded import ForwardedHeaders
-from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.http.messages import Request
 from hanzo_edge.http.paths import denied_escapes
 from hanzo_edge.http.pool import PoolRegistry
 from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings, RequestObserver
 from hanzo_edge.observability.accesslog import AccessLog
 from hanzo_edge.observability.metrics import Metrics
 from hanzo_edge.routing.build import BuildResult, build_tables, transport_options
-from hanzo_edge.routing.internal import PingHandler, entrypoint_redirect_route
+from hanzo_edge.routing.internal import PingHandler, entrypoint_redirect_route, noop
 from hanzo_edge.routing.service_builder import retire
 from hanzo_edge.routing.switch import HandlerSwitch
-from hanzo_edge.routing.table import Route, RoutingTable
+from hanzo_edge.routing.table import Route
 from hanzo_edge.server.listener import Listener
 
 __all__ = ["IngressApp", "entrypoint_settings"]
@@ -68,11 +68,6 @@ def entrypoint_settings(name: str, ep: EntryPoint) -> EntrypointSettings:
         tls=False,
         forwarded=ForwardedHeaders(ep.forwarded_headers.insecure, tuple(ep.forwarded_headers.trusted_ips)),
     )
-
-
-async def _noop(req: Request) -> Response:
-    # noop@internal: the service of Traefik's internal redirect routers; reached only if a user routes to it.
-    return Response(200)
 
 
 def _open_connections(ctx: ConnectionContext) -> int:
@@ -191,7 +186,7 @@ class IngressApp:
         return routes
 
     def _internal_services(self) -> dict[str, Any]:
-        services: dict[str, Any] = {"ping@internal": self.ping, "noop@internal": _noop}
+        services: dict[str, Any] = {"ping@internal": self.ping, "noop@internal": noop}
         if self.metrics is not None:
             services["prometheus@internal"] = self.metrics.handler
         if self.api is not None:
@@ -409,7 +404,3 @@ class IngressApp:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(listener.server.wait_closed(), 1.0)
         log.info("stopped")
-
-    def lookup(self, entry_point: str) -> RoutingTable:
-        """Return the live table of ``entry_point`` (for tests and ``explain``)."""
-        return self.switches[entry_point].current

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-__all__ = ["EMPTY_BODY", "BodyError", "BodySink", "BodySource", "NullSink", "StreamBody", "body_bytes"]
+__all__ = ["BodyError", "BodySink", "BodySource", "NullSink", "StreamBody", "body_bytes"]
 
 
 class BodyError(Exception):
@@ -207,10 +207,6 @@ class StreamBody:
     async def _iterate(self) -> AsyncIterator[bytes]:
         while chunk := await self.read_chunk():
             yield chunk
-
-
-EMPTY_BODY = b""
-"""The body of a message without one. Bodies are ``bytes`` when fully known, else a :class:`StreamBody`."""
 
 
 class NullSink:

@@ -40,7 +40,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 class ServerTarget:
     """A backend server URL bound to its connection pool: ``await target(request)`` proxies the request."""
 
-    __slots__ = ("host_header", "hostport", "pass_host_header", "path_prefix", "pool", "response_header_timeout", "url")
+    __slots__ = ("host_header", "pass_host_header", "path_prefix", "pool", "response_header_timeout", "url")
 
     def __init__(
         self,
@@ -56,7 +56,6 @@ class ServerTarget:
         self.pool: ConnectionPool = pools.get(options, scheme, hostname, port)
         self.pass_host_header = pass_host_header
         self.host_header = netloc.encode("latin-1")
-        self.hostport = f"{hostname}:{port}"
         path = url_path.rstrip("/") if preserve_path else ""
         self.path_prefix = path
         self.response_header_timeout = options.response_header_timeout

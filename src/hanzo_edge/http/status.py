@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 
-__all__ = ["DateHeader", "reason_phrase", "status_line", "status_text"]
+__all__ = ["DateHeader", "status_line", "status_text"]
 
 # Go's net/http StatusText table (what Traefik writes), plus Traefik's 499.
 _GO_STATUS_TEXT = {
@@ -35,8 +35,6 @@ def status_text(status: int) -> str:
     """Return Go's ``http.StatusText`` for ``status`` (plus Traefik's 499); ``""`` when unknown."""
     return _GO_STATUS_TEXT.get(status, "")
 
-
-reason_phrase = status_text
 
 _STATUS_LINES: dict[int, bytes] = {
     code: f"HTTP/1.1 {code} {text}\r\n".encode("latin-1") for code, text in _GO_STATUS_TEXT.items()

@@ -15,13 +15,13 @@ from hanzo_edge.middlewares.base import BuildContext
 from hanzo_edge.middlewares.redirect_scheme import RedirectScheme
 from hanzo_edge.routing.table import Route
 
-__all__ = ["PingHandler", "entrypoint_redirect_route"]
+__all__ = ["PingHandler", "entrypoint_redirect_route", "noop"]
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
-async def _noop(req: Request) -> Response:
-    # noop@internal: a request the redirect passes through (already on the target scheme) gets an empty 200.
+async def noop(req: Request) -> Response:
+    """``noop@internal``: an empty 200 (what a request the redirect passes through, or routed here, gets)."""
     return Response(200)
 
 
@@ -42,7 +42,7 @@ def entrypoint_redirect_route(
     port = "" if _DEFAULT_PORTS.get(scheme) == target_port else target_port
     config = RedirectSchemeConfig(scheme=scheme, port=port, permanent=permanent)
     name = f"redirect-{entry_point}-to-{target_name}@internal"
-    handler = RedirectScheme(_noop, config, name=name, ctx=BuildContext(router=f"{entry_point}-to-{target_name}"))
+    handler = RedirectScheme(noop, config, name=name, ctx=BuildContext(router=f"{entry_point}-to-{target_name}"))
     if acme_bypass:
 
         def matches(req: Request) -> bool:

@@ -52,10 +52,3 @@ class Listener:
         """Close the listening sockets; open connections are untouched."""
         if self.server is not None:
             self.server.close()
-
-    @property
-    def bound_addresses(self) -> list[tuple[str, int]]:
-        """The addresses actually bound (useful with port 0)."""
-        if self.server is None:
-            return []
-        return [sock.getsockname()[:2] for sock in self.server.sockets]
