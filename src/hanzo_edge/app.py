@@ -14,14 +14,14 @@ import functools
 import logging
 import os
 import signal
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from hanzo_edge.api.handlers import ApiHandler
 from hanzo_edge.api.runtime import ViewCache
 from hanzo_edge.config.static import EntryPoint, StaticConfig
 from hanzo_edge.http.forwarded import ForwardedHeaders
-from hanzo_edge.http.messages import Request
+from hanzo_edge.http.messages import Handler, Request
 from hanzo_edge.http.paths import denied_escapes
 from hanzo_edge.http.pool import PoolRegistry
 from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings, RequestObserver
@@ -33,6 +33,9 @@ from hanzo_edge.routing.service_builder import retire
 from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import Route
 from hanzo_edge.server.listener import Listener
+
+if TYPE_CHECKING:
+    from hanzo_edge.observability.tracing import Tracer
 
 __all__ = ["IngressApp", "entrypoint_settings"]
 
@@ -107,6 +110,12 @@ class IngressApp:
         if static.metrics is not None and static.metrics.prometheus is not None:
             worker = int(os.environ.get("HANZO_EDGE_WORKER", "0") or 0)
             self.metrics = Metrics(static.metrics.prometheus, worker, add_internals=static.metrics.add_internals)
+        self.tracer: Tracer | None = None
+        if static.tracing is not None:
+            # Imported only here: with tracing off, nothing of the OpenTelemetry SDK is loaded.
+            from hanzo_edge.observability.tracing import Tracer
+
+            self.tracer = Tracer(static.tracing)
         self.api: ApiHandler | None = None
         if static.api is not None:
             views = ViewCache(
@@ -219,6 +228,8 @@ class IngressApp:
             internal_services=self._internal_services(),
             generation=self.generation,
             previous=self.last_build,
+            on_server_status=self.metrics.server_up if self.metrics is not None else None,
+            wrap_service=self.tracer.wrap_service if self.tracer is not None else None,
         )
         for name, table in result.tables.items():
             switch = self.switches.get(name)
@@ -228,6 +239,8 @@ class IngressApp:
                 switch.swap(table)
         if self.running:
             result.activate()
+        if self.tracer is not None:
+            self.tracer.forget_services(result.services.values())
         if self.last_build is not None:
             retire(self.last_build.built, result.built)
         for name, errors in result.errors.items():
@@ -236,6 +249,17 @@ class IngressApp:
         self.last_build = result
         if self.metrics is not None:
             self.metrics.config_reload(True)
+            # Which entrypoints, routers and server URLs exist now: series of the ones gone are dropped.
+            servers: dict[str, list[str]] = {}
+            for provider, config in self.snapshots.items():
+                services = getattr(getattr(config, "http", None), "services", None) or {}
+                for service_name, service in services.items():
+                    lb = service.load_balancer
+                    if lb is not None:
+                        qname = service_name if "@" in service_name else f"{service_name}@{provider}"
+                        servers[qname] = [server.url for server in lb.servers]
+            routers = {route.name for table in result.tables.values() for route in table.routes}
+            self.metrics.on_configuration(self.static.entry_points, routers, servers)
         return result
 
     def apply_snapshot(self, provider: str, config: Any) -> None:
@@ -275,7 +299,10 @@ class IngressApp:
             host, port = ep.parsed_address()
             settings = entrypoint_settings(name, ep)
             switch = self.switches[name]
-            ctx = ConnectionContext(settings, switch.lookup, loop)
+            lookup: Callable[[Request], Handler] = switch.lookup
+            if self.tracer is not None and ep.observability.tracing:
+                lookup = self.tracer.traced_lookup(lookup, name)
+            ctx = ConnectionContext(settings, lookup, loop)
             ctx.observer = self._observer_for(ep)
             self.contexts[name] = ctx
             if self.metrics is not None:
@@ -296,6 +323,8 @@ class IngressApp:
             hooks.append(self.access_log.observer)
         if self.metrics is not None and observability.metrics:
             hooks.append(self.metrics.observer)
+        if self.tracer is not None and observability.tracing:
+            hooks.append(self.tracer.observer)  # last: it ends the spans the other hooks may read
         if not hooks:
             return None
         if len(hooks) == 1:
@@ -398,6 +427,10 @@ class IngressApp:
             self._sweeper.cancel()
         if self.access_log is not None:
             await self.access_log.aclose()
+        if self.tracer is not None:
+            # Flushing queued spans blocks on the collector: in its own thread, and waited for at most 5 s.
+            flushing = self.tracer.shutdown()
+            await asyncio.to_thread(flushing.join, 5.0)
         self.pools.close()
         for listener in self.listeners.values():
             if listener.server is not None:

@@ -84,3 +84,38 @@ def test_prometheus_metrics_after_a_known_sequence_of_requests(backend, ingress)
     lines = [line for line in text.splitlines() if line.startswith("hanzo_ingress_service_requests_total{")]
     assert any('service="app@file"' in line and line.endswith(" 3") for line in lines), lines
     assert "hanzo_ingress_config_reloads_total 1" in text
+
+
+def test_access_log_times_the_backend_separately_from_the_proxy(backend, ingress, tmp_path):
+    app = backend("app")
+    log = tmp_path / "access.log"
+    proxy = ingress(
+        {
+            "http": {
+                "routers": {"app": {"rule": "Host(`app.test`)", "service": "app", "middlewares": ["strip"]}},
+                "middlewares": {"strip": {"stripPrefix": {"prefixes": ["/api"]}}},
+                "services": {"app": lb_service(app.url)},
+            }
+        },
+        "--accesslog=true",
+        "--accesslog.format=json",
+        f"--accesslog.filePath={log}",
+    )
+    assert http_request(proxy.port, path="/api/slow?ms=150", headers={"Host": "app.test"}).status == 200
+
+    def line() -> dict[str, int] | None:
+        if not log.exists():
+            return None
+        for text in log.read_text().splitlines():
+            entry = json.loads(text)
+            if entry.get("RequestPath") == "/api/slow?ms=150":
+                return entry
+        return None
+
+    eventually(lambda: line() is not None, timeout=5)
+    entry = line()
+    assert entry is not None
+    assert entry["OriginStatus"] == 200
+    assert entry["OriginDuration"] >= 150_000_000, "the backend took 150 ms"
+    assert 0 <= entry["Overhead"] < entry["OriginDuration"]
+    assert entry["Overhead"] + entry["OriginDuration"] == entry["Duration"]

@@ -537,3 +537,15 @@ def test_server_url_path_is_joined_only_with_preserve_path(
     req = make_request([(b"Host", b"h")], path=path, query=query)
     head, _ = build_request_head(req, server.host_header, server.pass_host_header, server.path_prefix)
     assert head.startswith(b"GET " + target + b" HTTP/1.1\r\n")
+
+
+def test_request_head_with_a_tracing_traceparent_replaces_the_clients() -> None:
+    incoming = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    ours = b"00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01"
+    req = make_request([(b"Host", b"a"), (b"traceparent", incoming), (b"tracestate", b"k=v")])
+    head, _ = build_request_head(req, b"b", True, "", ours)
+    assert head.count(b"traceparent") == 1
+    assert b"traceparent: " + ours + b"\r\n" in head
+    assert b"tracestate: k=v\r\n" in head
+    head, _ = build_request_head(make_request([(b"Host", b"a")]), b"b", True, "", ours)
+    assert b"traceparent: " + ours + b"\r\n" in head, "tracing starts a trace when the client sent none"

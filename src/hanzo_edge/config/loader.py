@@ -90,7 +90,10 @@ def _resolve_flag(root: StructSpec, name: str) -> tuple[Path, TypeSpec, list[str
     spec = TypeSpec(Kind.STRUCT, cls=root.cls)
     path: list[str | int] = []
     spelling: list[str] = []
-    for segment, indexes in segments:
+    position = 0
+    while position < len(segments):
+        segment, indexes = segments[position]
+        position += 1
         if spec.kind is Kind.STRUCT:
             field = spec.struct.lookup(segment)
             if field is None:
@@ -98,6 +101,11 @@ def _resolve_flag(root: StructSpec, name: str) -> tuple[Path, TypeSpec, list[str
             path.append(field.wire)
             spec = field.type
         elif spec.kind is Kind.MAP and spec.item is not None:
+            rest = segments[position:]
+            if spec.item.kind is Kind.STR and rest and not indexes and not any(ix for _, ix in rest):
+                # A string map's key may itself contain dots (``resourceAttributes.deployment.environment``).
+                segment = ".".join([segment, *(name for name, _ in rest)])
+                position = len(segments)
             path.append(segment)
             spec = spec.item
         elif spec.kind is Kind.ANY:

@@ -37,6 +37,7 @@ class Request:
         "host",
         "keep_alive",
         "method",
+        "origin_started",
         "path",
         "query",
         "route",
@@ -46,6 +47,7 @@ class Request:
         "started",
         "target",
         "tls",
+        "trace",
         "upgrade",
         "version",
     )
@@ -90,6 +92,8 @@ class Request:
         self.route: Any = None  # the routing table's Route that matched (set by the lookup)
         self.server_url = ""  # the backend server that answered (set by the proxy)
         self.started = 0.0  # time.perf_counter() when the request head was complete
+        self.origin_started = 0.0  # time.perf_counter() when the proxy last called a backend server (0: none)
+        self.trace: Any = None  # the request's spans when tracing is enabled (observability.tracing.RequestTrace)
 
     def header_values(self, name: str) -> list[str]:
         """Return every value of header ``name`` (case-insensitive), in order."""

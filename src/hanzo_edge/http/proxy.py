@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from time import perf_counter
 from urllib.parse import urlsplit
 
 from hanzo_edge.http.body import StreamBody
@@ -66,7 +67,11 @@ class ServerTarget:
         Raises :class:`~hanzo_edge.http.errors.UpstreamError` when no response head could be had.
         """
         req.server_url = self.url
-        head, chunked = build_request_head(req, self.host_header, self.pass_host_header, self.path_prefix)
+        req.origin_started = perf_counter()
+        trace = req.trace
+        # With tracing on, the backend's parent is our client span; otherwise only a fresh span id is forwarded.
+        traceparent = None if trace is None else trace.start_client(req, self.url)
+        head, chunked = build_request_head(req, self.host_header, self.pass_host_header, self.path_prefix, traceparent)
         body = req.body
         pool = self.pool
         for attempt in (0, 1):
@@ -80,13 +85,19 @@ class ServerTarget:
             )
             try:
                 response = await future
-            except UpstreamError:
+            except UpstreamError as exc:
                 if attempt == 0 and conn.reused and not conn.got_response_bytes and _replayable(body):
                     continue
+                if trace is not None:
+                    trace.end_client(exc.status, str(exc))
                 raise
             except asyncio.CancelledError:
                 conn.close()
+                if trace is not None:
+                    trace.end_client(499, "client disconnected")
                 raise ClientClosed("client disconnected") from None
+            if trace is not None:
+                trace.end_client(response.status)
             return response
         raise UpstreamError("unreachable")  # pragma: no cover - the loop always returns or raises
 
@@ -137,9 +148,12 @@ def _without(flat: list[bytes], tokens: set[bytes]) -> list[bytes]:
 
 
 def build_request_head(
-    req: Request, server_host: bytes, pass_host_header: bool, path_prefix: str
+    req: Request, server_host: bytes, pass_host_header: bool, path_prefix: str, traceparent: bytes | None = None
 ) -> tuple[bytes, bool]:
-    """Return the upstream request head for ``req`` and whether its body is sent chunked."""
+    """Return the upstream request head for ``req`` and whether its body is sent chunked.
+
+    ``traceparent`` (tracing on) replaces the client's; without it a valid incoming one is forwarded with a new span id.
+    """
     path = req.path or "/"  # stripPrefix may leave the empty path; Go sends it as "/"
     if path_prefix:
         path = path_prefix + path if path.startswith("/") else f"{path_prefix}/{path}"
@@ -169,7 +183,7 @@ def build_request_head(
                 upgrade_value = value
             elif lname == b"te" and b"trailers" in value.lower():
                 keep_te = True  # Go's ReverseProxy keeps "TE: trailers" (gRPC needs it)
-            elif lname == b"traceparent":
+            elif lname == b"traceparent" and traceparent is None:
                 child = child_traceparent(value)
                 if child is not None:
                     parts += (b"traceparent", b": ", child, b"\r\n")
@@ -178,6 +192,8 @@ def build_request_head(
             continue
         parts += (name, b": ", value, b"\r\n")
     parts.insert(1, b"Host: " + host + b"\r\n")
+    if traceparent is not None:
+        parts.append(b"traceparent: " + traceparent + b"\r\n")
     client = req.client_ip.encode("latin-1")
     if req.ctx is not None and req.ctx.get(OMIT_XFF):
         pass  # a headers middleware set X-Forwarded-For to "": Traefik then sends none

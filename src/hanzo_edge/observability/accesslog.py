@@ -19,11 +19,12 @@ strings, plus logrus' ``level``/``msg``/``time``. What this runtime can and cann
 
 * ``RequestPath`` is the request-target as received (before path-rewriting middlewares), as Traefik records it.
 * ``OriginStatus``/``OriginContentSize``/``OriginDuration`` describe the backend answer when one answered
-  (``req.server_url`` set): the status, the response bytes and the whole duration (the hook has no separate upstream
-  timing, so ``Overhead`` is then 0). When Traefik-side code answered they are 0 and ``Overhead`` = ``Duration``
-  (Traefik leaves them out).
+  (``req.server_url`` set): the status, the response bytes, and the time from the proxy's (last) call to the backend
+  server until the response was complete; ``Overhead`` is the rest (routing and middlewares). When Traefik-side code
+  answered they are 0 and ``Overhead`` = ``Duration`` (Traefik leaves them out).
+* ``TraceId``/``SpanId`` (the entrypoint span) are present when tracing is on.
 * ``ServiceName`` is the matched router's service; ``ServiceURL``/``ServiceAddr`` the backend server that answered.
-* ``GzipRatio``, ``TLSVersion``/``TLSCipher``/``TLSClientSubject``, trace ids and ``origin_``/``downstream_``
+* ``GzipRatio``, ``TLSVersion``/``TLSCipher``/``TLSClientSubject`` and ``origin_``/``downstream_``
   header fields are not emitted (the hook does not carry them). Go's HTML escaping of ``<>&`` (``\\u003c``) is not
   reproduced: the JSON values are the same.
 """
@@ -439,6 +440,8 @@ class AccessLog:
         """The core fields this log emits."""
         self._keep = tuple(f in kept for f in CORE_FIELDS)
         self._all_kept = len(kept) == len(CORE_FIELDS)
+        # Present only when tracing is on (Traefik's TraceId/SpanId); fields.names applies to them too.
+        self._trace_fields = keep("TraceId"), keep("SpanId")
 
         # headers: canonical names, like Traefik
         self._hdr_default = _MODES.get(headers_default, _KEEP)
@@ -615,7 +618,11 @@ class AccessLog:
             host_header = req.host
         req_host, req_port = _split_host_port(host_header)
         server_url = req.server_url
-        origin_ns = dur_ns if server_url else 0
+        origin_ns = 0
+        if server_url:
+            # From the proxy's (last) call to the backend to the end of the response: Traefik's OriginDuration.
+            origin_ns = dur_ns - int((req.origin_started - req.started) * _NS) if req.origin_started else dur_ns
+            origin_ns = min(max(origin_ns, 0), dur_ns)
         route = req.route
         client_ip = req.client_ip
         client_port = str(req.client_port)
@@ -674,6 +681,14 @@ class AccessLog:
                 d["StartLocal"] = f"{local}{fraction}{offset}"
             if "StartUTC" in d:
                 d["StartUTC"] = f"{seconds.utc(start_sec)}{fraction}Z"
+        trace = req.trace
+        if trace is not None:
+            keep_trace, keep_span = self._trace_fields
+            if keep_trace:
+                d["TraceId"] = trace.trace_id
+            if keep_span:
+                d["SpanId"] = trace.span_id
+            d = dict(sorted(d.items()))  # Go's key order
         d["level"] = "info"
         d["msg"] = ""
         if headers:

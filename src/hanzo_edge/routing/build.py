@@ -92,11 +92,15 @@ def build_tables(
     internal_services: Mapping[str, Handler] | None = None,
     generation: int = 0,
     previous: BuildResult | None = None,
+    on_server_status: Callable[[str, str, bool], None] | None = None,
+    wrap_service: Callable[[str, Handler], Handler] | None = None,
 ) -> BuildResult:
     """Build a :class:`RoutingTable` per entrypoint from ``{provider: Configuration}``.
 
     With ``previous`` (the last generation), a service whose configuration (and servers transport) is unchanged keeps
     its handler instance. Never raises for a bad router or service: it is disabled and its error recorded.
+    ``on_server_status(service, url, up)`` hears every health-check result of ``loadBalancer`` servers built new.
+    ``wrap_service(name, handler)`` wraps each router's service handler inside its middleware chain (tracing).
     """
     # A build allocates a few objects per router; with the cyclic GC running, gen-2 passes rescan the whole
     # configuration again and again (40% of a 10,000-router build). Nothing built here is garbage yet.
@@ -114,6 +118,8 @@ def build_tables(
             internal_services=internal_services,
             generation=generation,
             previous=previous,
+            on_server_status=on_server_status,
+            wrap_service=wrap_service,
         )
     finally:
         if enabled:
@@ -132,6 +138,8 @@ def _build_tables(
     internal_services: Mapping[str, Handler] | None,
     generation: int,
     previous: BuildResult | None,
+    on_server_status: Callable[[str, str, bool], None] | None = None,
+    wrap_service: Callable[[str, Handler], Handler] | None = None,
 ) -> BuildResult:
     result = BuildResult(tables={})
     routes: dict[str, list[Route]] = {ep: list((internal_routes or {}).get(ep, ())) for ep in entry_points}
@@ -149,7 +157,13 @@ def _build_tables(
             service_defs[qualify(name, provider)] = (provider, service)
 
     builder = ServiceBuilder(
-        service_defs, pools, transports, default_transport, previous.built if previous else None, result.add_error
+        service_defs,
+        pools,
+        transports,
+        default_transport,
+        previous.built if previous else None,
+        result.add_error,
+        on_server_status=on_server_status,
     )
     result.builder = builder
     get_service = builder.get
@@ -185,7 +199,11 @@ def _build_tables(
                     names = chains.resolve(ep_middlewares, "") + chains.resolve(route_or_error.middlewares, provider)
                     # Traefik splits a router per entrypoint when the entrypoint adds middlewares (<ep>-<router>).
                     instance = f"{ep}-{qname}" if ep_middlewares else qname
-                    handler = chains.wrap(instance, provider, names, route_or_error.handler)
+                    service_handler = route_or_error.handler
+                    if wrap_service is not None:
+                        # Tracing: the Service span opens after the router's middlewares.
+                        service_handler = wrap_service(route_or_error.service, service_handler)
+                    handler = chains.wrap(instance, provider, names, service_handler)
                 except MiddlewareError as exc:
                     result.add_error(qname, str(exc))
                     result.add_error(exc.middleware, str(exc))

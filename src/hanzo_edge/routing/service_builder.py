@@ -44,6 +44,8 @@ class ServiceBuilder:
         default_transport: TransportOptions,
         previous: Mapping[str, tuple[Any, Handler, TaskScope | None]] | None,
         add_error: Callable[[str, str], None],
+        *,
+        on_server_status: Callable[[str, str, bool], None] | None = None,
     ) -> None:
         self.defs = service_defs
         self.pools = pools
@@ -51,6 +53,7 @@ class ServiceBuilder:
         self.default_transport = default_transport
         self.previous = previous or {}
         self.add_error = add_error
+        self.on_server_status = on_server_status
         self.built: dict[str, tuple[Any, Handler, TaskScope | None]] = {}
         self.failed: set[str] = set()
         self.reused = 0
@@ -208,6 +211,7 @@ class ServiceBuilder:
             passive=None
             if phc is None
             else PassiveOptions(failure_window=phc.failure_window, max_failed_attempts=phc.max_failed_attempts),
+            on_server_status=self.on_server_status,
         )
         if built.checker is not None:
             self._starts.append(lambda: built.start(scope.spawn))

@@ -19,6 +19,7 @@ from hanzo_edge.http.messages import Handler
 from hanzo_edge.services.health import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, ActiveHealthChecker, Probe, Sleep
 from hanzo_edge.services.p2c import PowerOfTwoChoices
 from hanzo_edge.services.passive import PassiveHealthChecker
+from hanzo_edge.services.status import StatusSetter
 from hanzo_edge.services.sticky import StickyCookie
 from hanzo_edge.services.wrr import WeightedRoundRobin
 
@@ -80,12 +81,15 @@ def build_load_balancer(
     sleep: Sleep = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     rand: Callable[[int], int] = random.randrange,
+    on_server_status: Callable[[str, str, bool], None] | None = None,
 ) -> BuiltLoadBalancer:
     """Return the balancer of a ``loadBalancer`` service with its health checks wired (not started).
 
     ``servers`` are ``(url, weight, handler)``: the URL names the server for health and sticky cookies. ``spawn``
     runs passive-recovery timers (called only while serving). Raises ValueError for an unsupported ``strategy``
     (only ``wrr`` and ``p2c``; "" means wrr) or invalid health-check options (absolute path, gRPC mode).
+    ``on_server_status(name, url, up)``, when given, also hears every status the health checks set (the
+    ``service_server_up`` gauge); without it the checkers call ``balancer.set_status`` directly.
     """
     enabled = health_check is not None
     balancer: WeightedRoundRobin | PowerOfTwoChoices
@@ -95,11 +99,14 @@ def build_load_balancer(
         balancer = PowerOfTwoChoices([], name, sticky=sticky, health_check_enabled=enabled, rand=rand)
     else:
         raise ValueError(f"unsupported load-balancer strategy {strategy!r}")
+    set_status: StatusSetter = balancer.set_status
+    if on_server_status is not None:
+        set_status = _reporting(balancer.set_status, name, on_server_status)
     checker: ActiveHealthChecker | None = None
     if health_check is not None:
         checker = ActiveHealthChecker(
             {url: url for url, _weight, _handler in servers},
-            balancer.set_status,
+            set_status,
             interval=health_check.interval,
             unhealthy_interval=health_check.unhealthy_interval,
             timeout=health_check.timeout,
@@ -120,7 +127,7 @@ def build_load_balancer(
     watcher: PassiveHealthChecker | None = None
     if passive is not None:
         watcher = PassiveHealthChecker(
-            balancer.set_status,
+            set_status,
             max_failed_attempts=passive.max_failed_attempts,
             failure_window=passive.failure_window,
             has_active_health_check=enabled,
@@ -131,3 +138,13 @@ def build_load_balancer(
     for url, weight, handler in servers:
         balancer.add(url, weight, handler if watcher is None else watcher.wrap(url, handler))
     return BuiltLoadBalancer(balancer, checker, watcher)
+
+
+def _reporting(set_status: StatusSetter, name: str, report: Callable[[str, str, bool], None]) -> StatusSetter:
+    """Return a status setter that calls ``set_status(url, up)`` and then ``report(name, url, up)``."""
+
+    def setter(url: str, up: bool) -> None:
+        set_status(url, up)
+        report(name, url, up)
+
+    return setter

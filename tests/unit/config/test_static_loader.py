@@ -172,6 +172,19 @@ def test_flag_map_keys_keep_their_case() -> None:
     assert list(config.entry_points) == ["WebSecure"]
 
 
+def test_flag_string_map_keys_may_contain_dots() -> None:
+    config = _load_flags(
+        "--tracing.resourceAttributes.deployment.environment=prod",
+        "--tracing.resourceAttributes.team=edge",
+        "--tracing.otlp.grpc.headers.x-scope.org=acme",
+    )
+    assert config.tracing is not None
+    assert config.tracing.resource_attributes == {"deployment.environment": "prod", "team": "edge"}
+    assert config.tracing.otlp is not None
+    assert config.tracing.otlp.grpc is not None
+    assert config.tracing.otlp.grpc.headers == {"x-scope.org": "acme"}
+
+
 def test_env_map_keys_are_lowercased_and_may_contain_underscores() -> None:
     config = load_static([], {"TRAEFIK_ENTRYPOINTS_MY_EP_ADDRESS": ":81", "traefik_ping": "true"}, search=False)
     assert set(config.entry_points) == {"my_ep", "traefik"}

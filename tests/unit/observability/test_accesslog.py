@@ -664,3 +664,50 @@ def test_unopenable_file_raises(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(OSError):  # the errno differs between systems
         AccessLog(file_path=os.path.join(str(blocker), "access.log"))
+
+
+@aio
+async def test_origin_duration_is_timed_from_the_backend_call_and_overhead_is_the_rest() -> None:
+    stream = CountingStream()
+    log = _new(stream)
+    req = _proxied()
+    req.started = 100.0
+    req.origin_started = 100.004  # routing and middlewares took 4 ms before the backend was called
+    log.observer(req, 200, 10, DURATION, False)
+    [entry] = await _json(log, stream)
+    assert entry["Duration"] == 12_300_000
+    assert entry["OriginDuration"] == pytest.approx(8_300_000, abs=2)
+    assert entry["Overhead"] + entry["OriginDuration"] == entry["Duration"]
+    await log.aclose()
+
+
+@dataclass
+class FakeTrace:
+    """The two ids the access log reads from a request's trace."""
+
+    trace_id: str = "4bf92f3577b34da6a3ce929d0e0e4736"
+    span_id: str = "00f067aa0ba902b7"
+
+
+@aio
+async def test_trace_and_span_ids_appear_in_go_key_order_when_tracing() -> None:
+    stream = CountingStream()
+    log = _new(stream)
+    req = _proxied()
+    req.trace = FakeTrace()
+    log.observer(req, 200, 10, DURATION, False)
+    [line] = await _lines(log, stream)
+    entry = orjson.loads(line)
+    assert entry["TraceId"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert entry["SpanId"] == "00f067aa0ba902b7"
+    keys = re.findall(rb'"([A-Za-z_]+)":', line)
+    core = [k for k in keys if k not in (b"level", b"msg", b"time")]
+    assert core == sorted(core)
+    dropped = CountingStream()
+    log2 = _new(dropped, fields_names={"TraceId": "drop"})
+    log2.observer(req, 200, 10, DURATION, False)
+    [entry2] = await _json(log2, dropped)
+    assert "TraceId" not in entry2
+    assert entry2["SpanId"] == "00f067aa0ba902b7"
+    await log.aclose()
+    await log2.aclose()
