@@ -31,7 +31,7 @@ from hanzo_edge.routing.build import BuildResult, build_tables, transport_option
 from hanzo_edge.routing.internal import PingHandler, entrypoint_redirect_route, noop
 from hanzo_edge.routing.service_builder import retire
 from hanzo_edge.routing.switch import HandlerSwitch
-from hanzo_edge.routing.table import Route
+from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.server.listener import Listener
 
 if TYPE_CHECKING:
@@ -79,6 +79,10 @@ def _open_connections(ctx: ConnectionContext) -> int:
 
 def _metrics_matches(req: Request) -> bool:
     return req.routing_path.startswith("/metrics")
+
+
+def _has_overrides(table: RoutingTable) -> bool:
+    return any(route.observability is not None for route in table.routes)
 
 
 def _ping_matches(req: Request) -> bool:
@@ -237,6 +241,10 @@ class IngressApp:
                 self.switches[name] = HandlerSwitch(table)
             else:
                 switch.swap(table)
+            ctx = self.contexts.get(name)
+            if ctx is not None:
+                # Routers may have started or stopped overriding observability in this generation.
+                ctx.observer = self._observer_for(self.static.entry_points[name], _has_overrides(table))
         if self.running:
             result.activate()
         if self.tracer is not None:
@@ -300,10 +308,10 @@ class IngressApp:
             settings = entrypoint_settings(name, ep)
             switch = self.switches[name]
             lookup: Callable[[Request], Handler] = switch.lookup
-            if self.tracer is not None and ep.observability.tracing:
-                lookup = self.tracer.traced_lookup(lookup, name)
+            if self.tracer is not None:
+                lookup = self.tracer.traced_lookup(lookup, name, ep.observability.tracing)
             ctx = ConnectionContext(settings, lookup, loop)
-            ctx.observer = self._observer_for(ep)
+            ctx.observer = self._observer_for(ep, _has_overrides(switch.current))
             self.contexts[name] = ctx
             if self.metrics is not None:
                 self.metrics.watch_open_connections(name, functools.partial(_open_connections, ctx))
@@ -315,16 +323,37 @@ class IngressApp:
             # --workers: every worker publishes its counters so one scrape shows the sum over workers.
             self._tasks.append(loop.create_task(self.metrics.run_publisher()))
 
-    def _observer_for(self, ep: EntryPoint) -> RequestObserver | None:
-        """Return the per-request hook of an entrypoint: None (nothing on the hot path) when nothing observes."""
-        hooks: list[RequestObserver] = []
+    def _observer_for(self, ep: EntryPoint, overridden: bool = False) -> RequestObserver | None:
+        """Return the per-request hook of an entrypoint: None (nothing on the hot path) when nothing observes.
+
+        ``overridden``: some router of this entrypoint sets ``observability`` itself; the hook then decides per
+        request from ``req.route.observability`` (a router's explicit setting wins over the entrypoint's).
+        """
         observability = ep.observability
-        if self.access_log is not None and observability.access_logs:
-            hooks.append(self.access_log.observer)
-        if self.metrics is not None and observability.metrics:
-            hooks.append(self.metrics.observer)
-        if self.tracer is not None and observability.tracing:
-            hooks.append(self.tracer.observer)  # last: it ends the spans the other hooks may read
+        # (hook, index in Route.observability, entrypoint default); tracing last: it ends spans others may read.
+        features: list[tuple[RequestObserver, int, bool]] = []
+        if self.access_log is not None:
+            features.append((self.access_log.observer, 0, observability.access_logs))
+        if self.metrics is not None:
+            features.append((self.metrics.observer, 1, observability.metrics))
+        if self.tracer is not None:
+            features.append((self.tracer.observer, 2, observability.tracing))
+        hooks = [hook for hook, _, default in features if default]
+        if overridden and features:
+
+            def per_router(req: Request, status: int, size: int, duration: float, aborted: bool) -> None:
+                route = req.route
+                overrides = route.observability if route is not None else None
+                if overrides is None:
+                    for hook in hooks:
+                        hook(req, status, size, duration, aborted)
+                    return
+                for hook, index, default in features:
+                    flag = overrides[index]
+                    if default if flag is None else flag:
+                        hook(req, status, size, duration, aborted)
+
+            return per_router
         if not hooks:
             return None
         if len(hooks) == 1:

@@ -119,3 +119,44 @@ def test_access_log_times_the_backend_separately_from_the_proxy(backend, ingress
     assert entry["OriginDuration"] >= 150_000_000, "the backend took 150 ms"
     assert 0 <= entry["Overhead"] < entry["OriginDuration"]
     assert entry["Overhead"] + entry["OriginDuration"] == entry["Duration"]
+
+
+def test_router_observability_overrides_the_entrypoint(backend, ingress, tmp_path):
+    app = backend("app")
+    log = tmp_path / "access.log"
+    metrics_port = free_port()
+    proxy = ingress(
+        {
+            "http": {
+                "routers": {
+                    "loud": {"rule": "Host(`loud.test`)", "service": "app"},
+                    "quiet": {
+                        "rule": "Host(`quiet.test`)",
+                        "service": "app",
+                        "observability": {"accessLogs": False, "metrics": False},
+                    },
+                },
+                "services": {"app": lb_service(app.url)},
+            }
+        },
+        "--accesslog=true",
+        "--accesslog.format=json",
+        f"--accesslog.filePath={log}",
+        "--metrics.prometheus=true",
+        "--metrics.prometheus.addRoutersLabels=true",
+        "--metrics.prometheus.entryPoint=metrics",
+        f"--entrypoints.metrics.address=127.0.0.1:{metrics_port}",
+    )
+    assert http_request(proxy.port, path="/q", headers={"Host": "quiet.test"}).status == 200
+    assert http_request(proxy.port, path="/l", headers={"Host": "loud.test"}).status == 200
+
+    def paths() -> list[str]:
+        if not log.exists():
+            return []
+        return [json.loads(text)["RequestPath"] for text in log.read_text().splitlines() if text.strip()]
+
+    eventually(lambda: "/l" in paths(), timeout=5)
+    assert "/q" not in paths()
+    scrape = http_request(metrics_port, path="/metrics").body.decode()
+    assert 'router="loud@file"' in scrape
+    assert 'router="quiet@file"' not in scrape

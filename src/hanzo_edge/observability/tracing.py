@@ -160,15 +160,29 @@ class Tracer:
         self._services: dict[tuple[str, int], TracedService] = {}
 
     # -- wiring ---------------------------------------------------------------------------------------------------
-    def traced_lookup(self, lookup: Callable[[Request], Handler], entry_point: str) -> Callable[[Request], Handler]:
-        """Wrap an entrypoint's route lookup so each routed request opens its entrypoint and router spans."""
+    def traced_lookup(
+        self, lookup: Callable[[Request], Handler], entry_point: str, enabled: bool = True
+    ) -> Callable[[Request], Handler]:
+        """Wrap an entrypoint's route lookup so each routed request opens its entrypoint and router spans.
+
+        ``enabled`` is the entrypoint's ``observability.tracing``; a router's own ``observability.tracing`` wins.
+        """
         add_internals = self.add_internals
         capture = bool(self.response_headers)
 
         def lookup_and_trace(req: Request) -> Handler:
             handler = lookup(req)
             route = req.route
-            if route is not None and not add_internals and (route.service or route.name).endswith("@internal"):
+            if route is not None:
+                if not add_internals and (route.service or route.name).endswith("@internal"):
+                    return handler
+                overrides = route.observability
+                if overrides is not None and overrides[2] is not None:
+                    if not overrides[2]:
+                        return handler
+                elif not enabled:
+                    return handler
+            elif not enabled:
                 return handler
             trace = RequestTrace(self, req, entry_point)
             req.trace = trace

@@ -248,6 +248,11 @@ def _build_route(
     middlewares = tuple(getattr(router, "middlewares", ()) or ())  # resolved per entrypoint by the caller
     priority = int(getattr(router, "priority", 0) or 0) or len(rule_text.encode("utf-8"))
     hosts = compiled.hosts
+    observability = getattr(router, "observability", None)
+    overrides = None
+    if observability is not None:
+        flags = (observability.access_logs, observability.metrics, observability.tracing)
+        overrides = None if flags == (None, None, None) else flags
     return Route(
         name=qname,
         priority=priority,
@@ -258,4 +263,5 @@ def _build_route(
         rule=rule_text,
         service=service_name,
         middlewares=middlewares,
+        observability=overrides,
     )

@@ -34,6 +34,8 @@ class Route:
     rule: str = ""
     service: str = ""
     middlewares: tuple[str, ...] = field(default=())
+    observability: tuple[bool | None, bool | None, bool | None] | None = None
+    """The router's ``observability`` overrides ``(accessLogs, metrics, tracing)``; None inherits the entrypoint's."""
 
 
 _Candidate = tuple[Callable[[Any], bool] | None, Handler, Route]

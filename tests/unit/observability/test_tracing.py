@@ -215,3 +215,23 @@ def test_the_exporter_is_http_by_default_and_grpc_when_configured() -> None:
     )
     assert isinstance(grpc, GrpcExporter)
     grpc.shutdown()
+
+
+def test_a_routers_tracing_setting_wins_over_the_entrypoints() -> None:
+    cases = [(True, False, 0), (False, True, 2), (False, None, 0), (True, None, 2)]
+    for entry_point_on, router_flag, expected in cases:
+        tracer, exporter = _tracer()
+        route = Route(
+            "shop@file",
+            100,
+            lambda r: True,
+            _ok,
+            rule="Host(`shop.test`)",
+            service="shop@file",
+            observability=(None, None, router_flag),
+        )
+        req = _request()
+        handler = tracer.traced_lookup(_lookup_for(route), "web", entry_point_on)(req)
+        asyncio.run(handler(req))
+        tracer.observer(req, 200, 0, 0.001, False)
+        assert len(exporter.get_finished_spans()) == expected, (entry_point_on, router_flag)
