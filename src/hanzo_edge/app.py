@@ -458,8 +458,7 @@ class IngressApp:
             await self.access_log.aclose()
         if self.tracer is not None:
             # Flushing queued spans blocks on the collector: in its own thread, and waited for at most 5 s.
-            flushing = self.tracer.shutdown()
-            await asyncio.to_thread(flushing.join, 5.0)
+            await asyncio.to_thread(self.tracer.shutdown, 5.0)
         self.pools.close()
         for listener in self.listeners.values():
             if listener.server is not None:

@@ -685,7 +685,7 @@ class AccessLog:
         if trace is not None:
             keep_trace, keep_span = self._trace_fields
             if keep_trace:
-                d["TraceId"] = trace.trace_id
+                d["TraceId"] = trace.trace_hex
             if keep_span:
                 d["SpanId"] = trace.span_id
             d = dict(sorted(d.items()))  # Go's key order

@@ -685,7 +685,7 @@ async def test_origin_duration_is_timed_from_the_backend_call_and_overhead_is_th
 class FakeTrace:
     """The two ids the access log reads from a request's trace."""
 
-    trace_id: str = "4bf92f3577b34da6a3ce929d0e0e4736"
+    trace_hex: str = "4bf92f3577b34da6a3ce929d0e0e4736"
     span_id: str = "00f067aa0ba902b7"
 
 

@@ -29,7 +29,7 @@ INCOMING = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 def _tracer(**options: Any) -> tuple[Tracer, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
-    return Tracer(Tracing(**options), exporter=exporter, batch=False), exporter
+    return Tracer(Tracing(**options), exporter=exporter), exporter
 
 
 def _request(headers: list[tuple[bytes, bytes]] | None = None, query: str = "") -> Request:
@@ -113,7 +113,7 @@ def test_a_routed_request_gets_entrypoint_router_service_and_client_spans() -> N
     attrs = dict(entry.attributes or {})
     assert attrs["http.request.method"] == "POST"
     assert attrs["http.request.body.size"] == 12
-    assert attrs["http.request.header.x-tenant"] == ("acme",)
+    assert list(attrs["http.request.header.x-tenant"]) == ["acme"]
     assert attrs["http.response.status_code"] == 200
     assert dict(router.attributes or {})["http.route"] == "Host(`shop.test`)"
     assert dict(client.attributes or {})["url.full"] == "http://10.0.0.5:8080/api/orders"
@@ -183,7 +183,7 @@ def test_captured_response_headers_are_read_from_the_final_response() -> None:
     asyncio.run(handler(req))
     tracer.observer(req, 200, 0, 0.001, False)
     entry = _named(exporter.get_finished_spans())["POST"]
-    assert dict(entry.attributes or {})["http.response.header.x-cache"] == ("HIT",)
+    assert list(dict(entry.attributes or {})["http.response.header.x-cache"]) == ["HIT"]
 
 
 def test_service_wrappers_are_kept_per_handler_and_forgotten_when_gone() -> None:
@@ -235,3 +235,17 @@ def test_a_routers_tracing_setting_wins_over_the_entrypoints() -> None:
         asyncio.run(handler(req))
         tracer.observer(req, 200, 0, 0.001, False)
         assert len(exporter.get_finished_spans()) == expected, (entry_point_on, router_flag)
+
+
+def test_the_exporter_process_gets_the_config_back_intact() -> None:
+    import msgspec
+
+    from hanzo_edge.observability.span_export import decode_config
+
+    config = Tracing(
+        service_name="edge",
+        sample_rate=0.25,
+        resource_attributes=FrozenDict({"deployment.environment": "prod"}),
+        otlp=TracingOTLP(grpc=OTLPGRPC(endpoint="collector:4317", insecure=True, headers=FrozenDict({"k": "v"}))),
+    )
+    assert decode_config(msgspec.json.encode(config)) == config
