@@ -90,7 +90,24 @@ class _Store:
             return list(self.spans)
 
 
-class OtlpHttpReceiver:
+class _Receiver:
+    """What both receivers expose: the decoded spans and one metadata dict per export call."""
+
+    store: _Store
+
+    @property
+    def spans(self) -> list[ReceivedSpan]:
+        """Every span received so far."""
+        return self.store.snapshot()
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Per export call: ``{"path", "headers"}`` (HTTP) or ``{"metadata"}`` (gRPC)."""
+        with self.store.lock:
+            return list(self.store.requests)
+
+
+class OtlpHttpReceiver(_Receiver):
     """An OTLP/HTTP collector: ``POST <any path>`` with an ``ExportTraceServiceRequest`` body."""
 
     def __init__(self) -> None:
@@ -123,23 +140,12 @@ class OtlpHttpReceiver:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
-    @property
-    def spans(self) -> list[ReceivedSpan]:
-        """Every span received so far."""
-        return self.store.snapshot()
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        """``{"path", "headers"}`` of every export request."""
-        with self.store.lock:
-            return list(self.store.requests)
-
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
 
-class OtlpGrpcReceiver:
+class OtlpGrpcReceiver(_Receiver):
     """An OTLP/gRPC collector (``TraceService/Export``), plaintext."""
 
     def __init__(self) -> None:
@@ -155,17 +161,6 @@ class OtlpGrpcReceiver:
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), self.server)
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
-
-    @property
-    def spans(self) -> list[ReceivedSpan]:
-        """Every span received so far."""
-        return self.store.snapshot()
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        """``{"metadata"}`` of every export call."""
-        with self.store.lock:
-            return list(self.store.requests)
 
     def close(self) -> None:
         self.server.stop(grace=None)
