@@ -27,7 +27,7 @@ from hanzo_edge.http.pool import PoolRegistry
 from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings, RequestObserver
 from hanzo_edge.observability.accesslog import AccessLog
 from hanzo_edge.observability.metrics import Metrics
-from hanzo_edge.routing.build import BuildResult, build_tables, transport_options
+from hanzo_edge.routing.build import BuildResult, build_tables, qualify, transport_options
 from hanzo_edge.routing.internal import PingHandler, entrypoint_redirect_route, noop
 from hanzo_edge.routing.service_builder import retire
 from hanzo_edge.routing.switch import HandlerSwitch
@@ -264,8 +264,7 @@ class IngressApp:
                 for service_name, service in services.items():
                     lb = service.load_balancer
                     if lb is not None:
-                        qname = service_name if "@" in service_name else f"{service_name}@{provider}"
-                        servers[qname] = [server.url for server in lb.servers]
+                        servers[qualify(service_name, provider)] = [server.url for server in lb.servers]
             routers = {route.name for table in result.tables.values() for route in table.routes}
             self.metrics.on_configuration(self.static.entry_points, routers, servers)
         return result

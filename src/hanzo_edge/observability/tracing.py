@@ -188,10 +188,11 @@ class ProcessShipper:
 
     def close(self, timeout: float) -> None:
         """Send what is queued, close the exporter's input and wait up to ``timeout`` s for its final export."""
+        deadline = time.monotonic() + timeout
         self._queue.put(None)
         self._thread.join(timeout)
         try:
-            self.process.wait(max(0.1, timeout))
+            self.process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -345,10 +346,6 @@ class TracedService:
         if trace is not None and trace.sampled:
             trace.open_service(self.name)
         return self.inner(req)
-
-    def __getattr__(self, name: str) -> Any:
-        # The API reads server status from balancers; the wrapper must not hide them.
-        return getattr(self.inner, name)
 
 
 def _new_id(bits: int) -> int:
