@@ -1,4 +1,4 @@
-"""Commands for humans: ``ingress check`` and ``ingress explain``.
+"""Commands for humans and probes: ``ingress check``, ``ingress explain`` and ``ingress healthcheck``.
 
 They load the configuration exactly as ``ingress`` does and build the routing tables without binding a socket or
 opening an upstream connection, then report. They print nothing themselves: each returns a
@@ -27,6 +27,10 @@ class Outcome(enum.Enum):
     """``explain``: no router matched (or the entrypoint rejected the request before routing)."""
     USAGE = "usage"
     """Bad arguments, or nothing to explain because the configuration does not load."""
+    HEALTHY = "healthy"
+    """``healthcheck``: ``/ping`` answered 200."""
+    UNHEALTHY = "unhealthy"
+    """``healthcheck``: no 200 from ``/ping`` (or no configuration to find it with)."""
 
 
 @dataclass(slots=True)

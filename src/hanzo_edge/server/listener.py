@@ -8,6 +8,7 @@ import socket
 
 from hanzo_edge.http.server import HttpProtocol
 from hanzo_edge.http.settings import ConnectionContext
+from hanzo_edge.server.port_guard import PortGuard
 
 __all__ = ["Listener"]
 
@@ -23,6 +24,8 @@ class Listener:
         self.port = port
         self.reuse_port = reuse_port
         self.server: asyncio.Server | None = None
+        self.guard: PortGuard | None = None
+        """This process's claim on the port (``server.port_guard``), given up when the listener stops accepting."""
 
     async def start(self) -> None:
         """Bind and start accepting. Raises OSError when the address cannot be bound."""
@@ -48,7 +51,19 @@ class Listener:
     def _protocol(self) -> HttpProtocol:
         return HttpProtocol(self.ctx)
 
+    def hold(self, guard: PortGuard) -> None:
+        """Keep ``guard`` (the claim on this listener's port) while accepting, and answer probes from the loop."""
+        self.guard = guard
+        guard.watch(self.ctx.loop)
+
     def stop_accepting(self) -> None:
-        """Close the listening sockets; open connections are untouched."""
+        """Close the listening sockets; open connections are untouched.
+
+        The port claim goes with them: once nothing here accepts, another instance may take the port while this
+        one drains.
+        """
         if self.server is not None:
             self.server.close()
+        if self.guard is not None:
+            self.guard.release()
+            self.guard = None
