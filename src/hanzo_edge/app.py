@@ -52,6 +52,7 @@ def entrypoint_settings(name: str, ep: EntryPoint) -> EntrypointSettings:
     return EntrypointSettings(
         name=name,
         max_header_bytes=http.max_header_bytes,
+        max_request_body_bytes=http.max_request_body_bytes,
         read_timeout=transport.responding_timeouts.read_timeout,
         write_timeout=transport.responding_timeouts.write_timeout,
         idle_timeout=transport.responding_timeouts.idle_timeout,

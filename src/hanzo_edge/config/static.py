@@ -226,18 +226,27 @@ class EntryPointHTTP(_Section, frozen=True, kw_only=True):
     """HTTP settings of an entry point.
 
     `max_header_bytes` defaults to 16384 (Hanzo spec); Traefik's default is 1048576 (Go's DefaultMaxHeaderBytes).
+    `max_request_body_bytes` is Hanzo's (HIP-68: 10 MB by default); Traefik has no entrypoint body limit.
     """
 
     middlewares: Annotated[tuple[str, ...], doc("Middlewares (name@provider) prepended to every router.")] = ()
     redirections: Redirections | None = None
     sanitize_path: Annotated[bool, doc("Remove /./, /../ and duplicate slashes from request paths.")] = True
     max_header_bytes: Annotated[int, doc("Maximum size of request headers in bytes (Traefik: 1048576).")] = 16384
+    max_request_body_bytes: Annotated[
+        int, doc("Maximum request body size in bytes, 0 for none; a router's buffering overrides it (Hanzo).")
+    ] = 10485760
     encoded_characters: EncodedCharacters = msgspec.field(default_factory=EncodedCharacters)
     encode_query_semicolons: Annotated[bool, doc("URL-encode ';' in queries instead of treating it as '&'.")] = False
     underscore_headers_strategy: Annotated[
         Literal["keep", "delete", "reject"], doc("Headers with underscores: keep, delete or reject (400).")
     ] = "keep"
     tls: Annotated[EntryPointTLS | None, doc("Default TLS configuration for the routers of the entry point.")] = None
+
+
+    def __post_init__(self) -> None:
+        if self.max_request_body_bytes < 0:
+            raise ValueError(f"maxRequestBodyBytes must be >= 0 (0 means no limit), got {self.max_request_body_bytes}")
 
 
 class EntryPointHTTP2(_Section, frozen=True, kw_only=True):

@@ -11,6 +11,13 @@ in one of two modes:
 
 Invariants: chunks are delivered in order and at most once; ``length`` is the declared Content-Length (None when the
 body is chunked or close-delimited); a body ends with exactly one of EOF or an error.
+
+**Size limit.** Every body carries ``limit`` (no limit by default). The chunk that takes ``received`` past it is not
+delivered: the body fails with :class:`BodyTooLarge` and its source is paused for good, so whoever consumes it (the
+upstream connection, a middleware reading it) sees a failed body and the protocol that made it answers 413. The
+check lives here, not in a protocol's parser callbacks, so every protocol that feeds a request body (HTTP/1 today,
+HTTP/2 streams and the gateway face later) is bounded the same way. A request body's limit is set once its route is
+known (:meth:`StreamBody.admit`); it costs one integer comparison per chunk.
 """
 
 from __future__ import annotations
@@ -20,11 +27,22 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-__all__ = ["BodyError", "BodySink", "BodySource", "NullSink", "StreamBody", "body_bytes"]
+__all__ = ["NO_LIMIT", "BodyError", "BodySink", "BodySource", "BodyTooLarge", "NullSink", "StreamBody", "body_bytes"]
+
+NO_LIMIT = 1 << 62
+"""The ``limit`` of a body without one: larger than any body, so the per-chunk check needs no second test."""
 
 
 class BodyError(Exception):
     """The body ended abnormally (peer reset, truncated, or parse error). ``args[0]`` says why."""
+
+
+class BodyTooLarge(BodyError):
+    """The body passed its size limit (``limit``); the client is answered 413 Request Entity Too Large."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+        self.limit = limit
 
 
 class BodySource(Protocol):
@@ -64,6 +82,7 @@ class StreamBody:
         "_waiter",
         "high_water",
         "length",
+        "limit",
         "received",
     )
 
@@ -72,6 +91,7 @@ class StreamBody:
         self.length = length
         self.high_water = high_water
         self.received = 0
+        self.limit = NO_LIMIT
         self._buffer: deque[bytes] = deque()
         self._buffered = 0
         self._eof = False
@@ -82,8 +102,12 @@ class StreamBody:
 
     # -- feeding side (called by the protocol that reads the bytes) -------------------------------------------------
     def feed(self, chunk: bytes) -> None:
-        """Deliver one chunk from the source."""
-        self.received += len(chunk)
+        """Deliver one chunk from the source (unless it takes the body past its ``limit``: then the body fails)."""
+        received = self.received + len(chunk)
+        self.received = received
+        if received > self.limit:
+            self._overflow()
+            return
         sink = self._sink
         if sink is not None:
             sink.write(chunk)
@@ -114,6 +138,13 @@ class StreamBody:
         else:
             self._wake()
 
+    def _overflow(self) -> None:
+        if self._eof or self._error is not None:
+            return  # already ended: nothing more will be read, and a finished body must not pause its connection
+        # The rest of the body will never be used: stop reading the sender (the connection closes after the 413).
+        self.pause()
+        self.feed_error(BodyTooLarge(self.limit))
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None:
@@ -129,10 +160,35 @@ class StreamBody:
             self._source.pause_reading()
 
     def resume(self) -> None:
-        """Ask the source to read again."""
-        if self._paused and self._source is not None:
+        """Ask the source to read again (never once the body passed its limit: nothing more of it is wanted)."""
+        if self._paused and self._source is not None and self.received <= self.limit:
             self._paused = False
             self._source.resume_reading()
+
+    # -- size limit ---------------------------------------------------------------------------------------------------
+    def admit(self, limit: int) -> bool:
+        """Set the body's size limit (``0``: none) and return False when the body already cannot fit in it.
+
+        Called once the request's route is known, before any of the body is consumed: a declared length over the
+        limit is refused without reading a byte (and without ``100 Continue``), so the caller answers 413 at once.
+        Bytes that arrived before routing are counted too.
+        """
+        limit = limit if limit > 0 else NO_LIMIT
+        self.limit = limit
+        length = self.length
+        return (length is None or length <= limit) and self.received <= limit
+
+    def tighten(self, limit: int) -> None:
+        """Lower the size limit to ``limit`` bytes (positive) if it is higher; fails the body if already past it."""
+        if limit < self.limit:
+            self.limit = limit
+            if self.received > limit:
+                self._overflow()
+
+    @property
+    def exceeded(self) -> bool:
+        """True once more than ``limit`` bytes arrived (the body failed with :class:`BodyTooLarge`)."""
+        return self.received > self.limit
 
     # -- state --------------------------------------------------------------------------------------------------------
     @property
@@ -182,8 +238,11 @@ class StreamBody:
                 if self._buffered <= self.high_water:
                     self.resume()
                 return chunk
-            if self._error is not None:
-                raise BodyError(str(self._error)) from self._error
+            error = self._error
+            if error is not None:
+                if isinstance(error, BodyTooLarge):
+                    raise BodyTooLarge(error.limit) from error
+                raise BodyError(str(error)) from error
             if self._eof:
                 return b""
             self.resume()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from hanzo_edge.http.body import NullSink, StreamBody
+from hanzo_edge.http.body import BodyTooLarge, NullSink, StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
 from hanzo_edge.http.forwarded import MANAGED_HEADERS
 from hanzo_edge.http.headers import Headers
@@ -429,13 +429,21 @@ class HttpProtocol(asyncio.Protocol):
     async def _handle(self, req: Request) -> None:
         ctx = self.ctx
         ctx.in_flight += 1
+        body = req.body  # the client's body, kept even if a middleware replaces req.body
         try:
             try:
                 if req.ctx is not None and _ANSWER in req.ctx:
                     response = Response(req.ctx[_ANSWER])
                 else:
                     handler = ctx.lookup(req)
-                    response = await handler(req)
+                    # The body limit is known once routed (a router may override the entrypoint's): a declared
+                    # length over it is refused before anything reaches a middleware or a backend.
+                    if type(body) is StreamBody and not body.admit(self.settings.body_limit_for(req.route)):
+                        response = _body_too_large(req)
+                    else:
+                        response = await handler(req)
+            except BodyTooLarge:
+                response = _body_too_large(req)
             except NoAvailableServer:
                 response = Response.text(503, "no available server\n")
             except ClientClosed:
@@ -448,6 +456,11 @@ class HttpProtocol(asyncio.Protocol):
             except Exception:
                 log.exception("handler failed for %r", req)
                 response = _proxy_error(500)
+            if type(body) is StreamBody and body.exceeded:
+                # The body passed its limit while being relayed: the aborted exchange's 502, or a response that
+                # raced the overflow, cannot stand for the request; the client learns why with a 413.
+                _discard(response)
+                response = _body_too_large(req)
             if self.transport is None or self.transport.is_closing():
                 _discard(response)
                 return
@@ -689,6 +702,13 @@ def _discard(response: Response) -> None:
         source = body._source
         if source is not None and hasattr(source, "close"):
             source.close()
+
+
+def _body_too_large(req: Request) -> Response:
+    # As Go's MaxBytesReader: once a body is over its limit the connection closes after the answer, even when the
+    # whole body happened to be read already.
+    req.keep_alive = False
+    return _proxy_error(413)
 
 
 def _proxy_error(status: int) -> Response:

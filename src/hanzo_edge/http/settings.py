@@ -40,6 +40,18 @@ class EntrypointSettings:
     tls: bool = False
     forwarded: ForwardedHeaders = field(default_factory=ForwardedHeaders)
     managed_headers: frozenset[bytes] = MANAGED_HEADERS
+    max_request_body_bytes: int = 10485760
+    """``entryPoints.<name>.http.maxRequestBodyBytes`` (Hanzo, HIP-68): 0 means no limit."""
+
+    def body_limit_for(self, route: object) -> int:
+        """Return the request-body limit for a request routed to ``route`` (0: none).
+
+        A router whose middlewares include ``buffering`` carries its own ``body_limit`` (computed when the table is
+        built); any other route, or no route at all, gets the entrypoint's limit. Every protocol calls this once
+        the request is routed.
+        """
+        override: int | None = getattr(route, "body_limit", None)
+        return self.max_request_body_bytes if override is None else override
 
     def tick_interval(self) -> float:
         """Return how often deadlines must be checked to honour the shortest timeout within ~20%."""

@@ -9,6 +9,11 @@ Two modes, chosen once when the middleware is built:
   fails the upstream request: the client gets the 413 if no response head was sent yet, else its connection is
   closed (the response body is cut). Nothing is buffered, so a chunked request stays chunked upstream and large
   uploads cost no memory. (Traefik reads the whole body first, spilling to disk above ``memRequestBodyBytes``.)
+
+A router with a ``buffering`` middleware takes its ``maxRequestBodyBytes`` (``0``: none) as the request-body limit
+instead of the entrypoint's ``http.maxRequestBodyBytes`` (Hanzo, HIP-68), up or down: the router's limit is computed
+when the table is built (``MiddlewareBuilder.body_limit``) and applied by the protocol as soon as the request is
+routed, so no middleware before this one can trip over the entrypoint's.
 * **Full buffering** (oxy ``buffer``) otherwise: the request body is read to its end (413 over
   ``maxRequestBodyBytes``; a declared length over it is refused before reading) and sent with a ``Content-Length``;
   the response is read to its end before anything goes to the client (``500`` over ``maxResponseBodyBytes``).
@@ -30,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from hanzo_edge.http.body import BodyError, BodySink, NullSink, StreamBody
+from hanzo_edge.http.body import BodyError, BodyTooLarge, NullSink, StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
@@ -192,81 +197,6 @@ def parse_retry_expression(text: str) -> RetryPredicate:
 # ------------------------------------------------------------------------------------------------ streaming limit
 
 
-class _InnerSource:
-    """The source of a relay body: its flow control acts on the body it relays."""
-
-    __slots__ = ("inner",)
-
-    def __init__(self, inner: StreamBody) -> None:
-        self.inner = inner
-
-    def pause_reading(self) -> None:
-        self.inner.pause()
-
-    def resume_reading(self) -> None:
-        self.inner.resume()
-
-
-class _LimitedBody(StreamBody):
-    """Relays a request body while counting it; past ``limit`` bytes it fails instead of delivering more.
-
-    The relay starts when the body is first consumed (so ``Expect: 100-continue`` is answered only once the
-    backend reads), and the client socket is paused once the limit is passed.
-    """
-
-    __slots__ = ("count", "exceeded", "inner", "limit", "started")
-
-    def __init__(self, inner: StreamBody, limit: int) -> None:
-        super().__init__(_InnerSource(inner), inner.length, inner.high_water)
-        self.inner = inner
-        self.limit = limit
-        self.count = 0
-        self.exceeded = False
-        self.started = False
-
-    def _start(self) -> None:
-        if not self.started:
-            self.started = True
-            self.inner.pump(_CountingSink(self))
-
-    def pump(self, sink: BodySink) -> None:
-        """Start relaying, then send everything to ``sink`` (see :meth:`StreamBody.pump`)."""
-        self._start()
-        super().pump(sink)
-
-    async def read_chunk(self) -> bytes:
-        """Start relaying, then return the next chunk (see :meth:`StreamBody.read_chunk`)."""
-        self._start()
-        return await super().read_chunk()
-
-
-class _CountingSink:
-    """Receives the client's body for a :class:`_LimitedBody`."""
-
-    __slots__ = ("body",)
-
-    def __init__(self, body: _LimitedBody) -> None:
-        self.body = body
-
-    def write(self, chunk: bytes) -> None:
-        body = self.body
-        if body.exceeded:
-            return
-        body.count += len(chunk)
-        if body.count > body.limit:
-            body.exceeded = True
-            body.inner.pause()  # stop reading the client; the connection closes after the answer
-            body.feed_error(BodyError(f"request body larger than {body.limit} bytes"))
-            return
-        body.feed(chunk)
-
-    def write_eof(self) -> None:
-        self.body.feed_eof()
-
-    def abort(self, exc: BaseException) -> None:
-        self.body.feed_error(exc)
-
-
 def _drop(response: Response) -> None:
     """Abandon a streamed response: drain it nowhere and close its upstream connection (as the server does)."""
     body = response.body
@@ -280,8 +210,10 @@ def _drop(response: Response) -> None:
 class StreamingBodyLimit:
     """A request-body limit that never buffers: ``413`` on a declared length over ``limit``, else counts the stream.
 
-    ``await limit(req)`` returns the next handler's response, or ``413 Request Entity Too Large``. Reusable by any
-    handler chain (``StreamingBodyLimit(next, limit)``); ``limit`` must be positive (ValueError otherwise).
+    ``await limit(req)`` returns the next handler's response, or ``413 Request Entity Too Large``. The counting is
+    the body's own (:meth:`StreamBody.tighten`): the chunk that passes the limit is never delivered, the body fails
+    and whatever consumes it (the upstream connection) fails too, which becomes the 413 here. Reusable by any handler
+    chain (``StreamingBodyLimit(next, limit)``); ``limit`` must be positive (ValueError otherwise).
     """
 
     __slots__ = ("limit", "next")
@@ -294,25 +226,26 @@ class StreamingBodyLimit:
 
     def __call__(self, req: Request) -> Awaitable[Response]:
         body = req.body
+        limit = self.limit
         if isinstance(body, bytes):
-            return _answer(413) if len(body) > self.limit else self.next(req)
-        if body.length is not None:
+            return _answer(413) if len(body) > limit else self.next(req)
+        length = body.length
+        if (length is not None and length > limit) or body.received > limit:
             # A declared length is exact (the parser enforces it): refuse without reading a byte.
-            return _answer(413) if body.length > self.limit else self.next(req)
-        limited = _LimitedBody(body, self.limit)
-        req.body = limited
-        return self._guarded(req, limited)
+            return _answer(413)
+        body.tighten(limit)
+        return self._guarded(req, body)
 
-    async def _guarded(self, req: Request, limited: _LimitedBody) -> Response:
+    async def _guarded(self, req: Request, body: StreamBody) -> Response:
         try:
             response = await self.next(req)
         except ClientClosed:
             raise
         except (UpstreamError, BodyError):
-            if limited.exceeded:
+            if body.exceeded:
                 return _status_response(413)
             raise
-        if limited.exceeded:
+        if body.exceeded:
             # The limit was passed before this response could be relayed: it cannot be trusted as complete.
             _drop(response)
             return _status_response(413)
@@ -476,6 +409,8 @@ class Buffering:
                     spool.write(chunk)
                     if max_request and spool.size > max_request:
                         return _status_response(413)
+            except BodyTooLarge:
+                return _status_response(413)  # the body's own limit (another buffering layer) is smaller
             except BodyError:
                 return _status_response(500)  # the client's body failed (oxy's default error handler)
         attempt = 1

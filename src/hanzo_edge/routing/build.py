@@ -208,7 +208,11 @@ def _build_tables(
                     result.add_error(qname, str(exc))
                     result.add_error(exc.middleware, str(exc))
                     continue
-                routes[ep].append(replace(route_or_error, handler=handler, middlewares=tuple(names)))
+                routes[ep].append(
+                    replace(
+                        route_or_error, handler=handler, middlewares=tuple(names), body_limit=chains.body_limit(names)
+                    )
+                )
     for ep, ep_routes in routes.items():
         result.tables[ep] = RoutingTable(ep_routes, not_found, generation)
     result.built = builder.built

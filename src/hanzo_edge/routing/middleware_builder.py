@@ -72,6 +72,23 @@ class MiddlewareBuilder:
             else:
                 out.append(qname)
 
+    def body_limit(self, qnames: Sequence[str]) -> int | None:
+        """Return the request-body limit the ``buffering`` middlewares among ``qnames`` set, None if there are none.
+
+        Computed once per router and generation, so a request pays nothing to learn it. A ``buffering`` middleware
+        replaces the entrypoint's ``maxRequestBodyBytes``, up or down, with its own (``0``: no limit); with several,
+        each enforces its own, so the smallest limit wins.
+        """
+        limits = [
+            int(getattr(middleware.config, "max_request_body_bytes", 0) or 0)
+            for _, middleware in (self.definitions[qname] for qname in qnames)
+            if middleware.kind == "buffering"
+        ]
+        if not limits:
+            return None
+        bounded = [limit for limit in limits if limit > 0]
+        return min(bounded) if bounded else 0
+
     def _service_resolver(self, provider: str) -> Callable[[str], Handler | None]:
         lookup = self.service
 

@@ -36,6 +36,8 @@ class Route:
     middlewares: tuple[str, ...] = field(default=())
     observability: tuple[bool | None, bool | None, bool | None] | None = None
     """The router's ``observability`` overrides ``(accessLogs, metrics, tracing)``; None inherits the entrypoint's."""
+    body_limit: int | None = None
+    """The request-body limit its ``buffering`` middleware sets (0: none); None keeps the entrypoint's."""
 
 
 _Candidate = tuple[Callable[[Any], bool] | None, Handler, Route]
