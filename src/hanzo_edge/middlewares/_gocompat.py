@@ -2,7 +2,7 @@
 
 * :class:`GoReplacer`: ``regexp.ReplaceAllString`` with ``Regexp.Expand`` templates (``$1``, ``${1}``, ``$name``;
   ``$1x`` is the group named ``1x``; ``$$`` is ``$``), including Go's rule for empty matches next to a previous
-  match, which differs from :func:`re.sub`.
+  match, which differs from Python's ``re.sub``. The regexp runs on RE2 (:mod:`hanzo_edge.rules.goregexp`).
 * :func:`unescape_to_bytes` / :func:`escaped_path`: ``url.PathUnescape`` and ``URL.EscapedPath`` (what goes upstream
   after a middleware set ``RawPath``).
 * :func:`go_url_string`: ``url.Parse(s).String()``, the ``Location`` Traefik writes for a redirect.
@@ -21,7 +21,7 @@ from urllib.parse import quote
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.status import status_text
-from hanzo_edge.rules.goregexp import compile_go_regexp
+from hanzo_edge.rules.goregexp import GoMatch, compile_go_regexp
 
 __all__ = [
     "ABSOLUTE_URI",
@@ -52,45 +52,6 @@ _PORT = re.compile(r"(?::[0-9]*)?\Z")
 
 
 # ------------------------------------------------------------------------------------------------ regexp replace
-
-
-def _group_names(pattern: str) -> list[str]:
-    """Return the capture-group names of Go ``pattern`` by group number (index 0: the whole match, ``""``)."""
-    names = [""]
-    i, n = 0, len(pattern)
-    while i < n:
-        ch = pattern[i]
-        if ch == "\\":
-            if pattern.startswith("\\Q", i):
-                end = pattern.find("\\E", i + 2)
-                i = n if end < 0 else end + 2
-            else:
-                i += 2
-        elif ch == "[":
-            i += 1
-            if pattern.startswith("^", i):
-                i += 1
-            if pattern.startswith("]", i):
-                i += 1  # a leading "]" is a literal
-            while i < n and pattern[i] != "]":
-                if pattern[i] == "\\":
-                    i += 2
-                elif pattern.startswith("[:", i) and (end := pattern.find(":]", i + 2)) >= 0:
-                    i = end + 2
-                else:
-                    i += 1
-            i += 1
-        elif ch == "(":
-            if pattern.startswith("(?P<", i) or (pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in "=!"):
-                start = i + (4 if pattern[i + 2] == "P" else 3)
-                end = pattern.find(">", start)
-                names.append(pattern[start:end] if end >= 0 else "")
-            elif not pattern.startswith("(?", i):
-                names.append("")
-            i += 1
-        else:
-            i += 1
-    return names
 
 
 def _is_name_char(ch: str) -> bool:
@@ -139,7 +100,7 @@ def _compile_template(template: str, names: list[str]) -> tuple[str | int, ...]:
 
 
 class GoReplacer:
-    """A Go regexp and an Expand template: ``replace_all`` is Go's ``ReplaceAllString``.
+    """A Go regexp (run on RE2) and an Expand template: ``replace_all`` is Go's ``ReplaceAllString``.
 
     Raises :class:`~hanzo_edge.rules.goregexp.GoRegexpError` (a ValueError) when Go would reject the pattern.
     """
@@ -148,16 +109,13 @@ class GoReplacer:
 
     def __init__(self, pattern: str, template: str) -> None:
         self.regex = compile_go_regexp(pattern)
-        names = _group_names(pattern)
-        if len(names) != self.regex.groups + 1:  # pragma: no cover - the scanner and the translator disagree
-            names = [""] * (self.regex.groups + 1)
-        self.parts = _compile_template(template, names)
+        self.parts = _compile_template(template, self.regex.group_names)
 
     def matches(self, text: str) -> bool:
         """Return True when the regexp matches anywhere in ``text`` (Go's ``MatchString``)."""
-        return self.regex.search(text) is not None
+        return self.regex.is_match(text)
 
-    def expand(self, match: re.Match[str]) -> str:
+    def expand(self, match: GoMatch) -> str:
         """Return the template expanded for ``match`` (a missing or unmatched group expands to nothing)."""
         out: list[str] = []
         for part in self.parts:

@@ -441,7 +441,7 @@ class ForwardAuth:
                 continue
             if regex is not None:
                 text = name.decode("latin-1")
-                if regex.search(canonical_key(text)) or regex.search(canonical_key(_alias(name).decode("latin-1"))):
+                if regex.is_match(canonical_key(text)) or regex.is_match(canonical_key(_alias(name).decode("latin-1"))):
                     continue
             kept.append(pair)
         auth_raw = auth_headers.raw
@@ -451,6 +451,6 @@ class ForwardAuth:
             listed = {lower for lower, _ in self.response_headers}
             for name, value in auth_raw:
                 key = canonical_key(name.decode("latin-1"))
-                if name.lower() not in listed and regex.search(key):
+                if name.lower() not in listed and regex.is_match(key):
                     kept.append((key.encode("latin-1"), value))
         req.headers.raw = kept

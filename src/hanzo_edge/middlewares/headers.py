@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import html
-import re
 import secrets
 from typing import Any
 
@@ -32,7 +31,7 @@ from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.proxy import OMIT_XFF
 from hanzo_edge.http.status import status_text
 from hanzo_edge.middlewares.base import BuildContext, register
-from hanzo_edge.rules.goregexp import compile_go_regexp
+from hanzo_edge.rules.goregexp import GoRegexp, compile_go_regexp
 
 __all__ = ["HeadersMiddleware", "canonical_header_key"]
 
@@ -212,7 +211,7 @@ class HeadersMiddleware:
         self._origin_list: tuple[str, ...] = tuple(
             str(item) for item in _attr(config, "access_control_allow_origin_list", ())
         )
-        regexes: list[re.Pattern[str]] = []
+        regexes: list[GoRegexp] = []
         for pattern in _attr(config, "access_control_allow_origin_list_regex", ()):
             try:
                 regexes.append(compile_go_regexp(pattern))
@@ -322,7 +321,7 @@ class HeadersMiddleware:
             if item == origin:
                 return item
         for regex in self._origin_regexes:
-            if regex.search(origin):
+            if regex.is_match(origin):
                 return origin
         return None
 

@@ -9,7 +9,6 @@ leading ``/`` unless it is empty (sent as ``/``). The escaped form of the path i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable
 from typing import Any
 
@@ -17,7 +16,7 @@ from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.paths import sanitize_path
 from hanzo_edge.middlewares._gocompat import unescape_to_bytes
 from hanzo_edge.middlewares.base import BuildContext, register
-from hanzo_edge.rules.goregexp import compile_go_regexp
+from hanzo_edge.rules.goregexp import GoRegexp, compile_go_regexp
 
 __all__ = ["StripPrefixRegex"]
 
@@ -53,7 +52,7 @@ class StripPrefixRegex:
     __slots__ = ("expressions", "name", "next")
 
     def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
-        expressions: list[re.Pattern[str]] = []
+        expressions: list[GoRegexp] = []
         for expression in getattr(config, "regex", ()) or ():
             expressions.append(compile_go_regexp(str(expression).strip()))
         self.next = next
@@ -74,10 +73,8 @@ class StripPrefixRegex:
                 return self.next(req)  # the entrypoint rejects malformed escapes: nothing sensible to strip
         for expression in self.expressions:
             match = expression.search(decoded)
-            if match is None or not match.group():
-                continue
-            prefix = match.group()
-            if not decoded.startswith(prefix):
+            prefix = None if match is None else match.group()
+            if not prefix or not decoded.startswith(prefix):
                 continue
             if plain:
                 rest = raw[len(prefix) :]

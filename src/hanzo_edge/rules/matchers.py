@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
 from hanzo_edge.rules.errors import RuleError, go_quote
-from hanzo_edge.rules.goregexp import GoRegexpError, compile_go_regexp
+from hanzo_edge.rules.goregexp import GoRegexp, GoRegexpError, compile_go_regexp
 from hanzo_edge.rules.ipcheck import parse_ip_ranges
 
 if TYPE_CHECKING:
-    import re
-
     from hanzo_edge.rules.compile import RuleRequest
 
 __all__ = [
@@ -71,10 +69,10 @@ def check_ascii(value: str, matcher: str) -> None:
         raise RuleError(f"invalid value {go_quote(value)} for {matcher} matcher, non-ASCII characters are not allowed")
 
 
-def compile_regexp(pattern: str, matcher: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    """Compile a Go regexp argument; raise ``compiling <matcher> matcher: error parsing regexp: ...``."""
+def compile_regexp(pattern: str, matcher: str) -> GoRegexp:
+    """Compile a Go regexp argument (on RE2); raise ``compiling <matcher> matcher: error parsing regexp: ...``."""
     try:
-        return compile_go_regexp(pattern, ignore_case=ignore_case)
+        return compile_go_regexp(pattern)
     except GoRegexpError as exc:
         raise RuleError(f"compiling {matcher} matcher: {exc}") from None
 
@@ -119,10 +117,10 @@ def _host(args: tuple[str, ...]) -> Predicate:
 
 def _host_regexp(args: tuple[str, ...]) -> Predicate:
     check_ascii(args[0], "HostRegexp")
-    search = compile_regexp(args[0], "HostRegexp").search
+    is_match = compile_regexp(args[0], "HostRegexp").is_match
 
     def match_host_regexp(req: RuleRequest) -> bool:
-        return search(req.host) is not None
+        return is_match(req.host)
 
     return match_host_regexp
 
@@ -154,10 +152,10 @@ def _path_prefix(args: tuple[str, ...]) -> Predicate:
 
 def _path_regexp(args: tuple[str, ...]) -> Predicate:
     # Traefik's message says "compiling PathPrefix matcher" here (a copy-paste slip); we name the right matcher.
-    search = compile_regexp(args[0], "PathRegexp").search
+    is_match = compile_regexp(args[0], "PathRegexp").is_match
 
     def match_path_regexp(req: RuleRequest) -> bool:
-        return search(req.routing_path) is not None
+        return is_match(req.routing_path)
 
     return match_path_regexp
 
@@ -173,10 +171,10 @@ def _header(args: tuple[str, ...]) -> Predicate:
 
 def _header_regexp(args: tuple[str, ...]) -> Predicate:
     key = args[0]
-    search = compile_regexp(args[1], "HeaderRegexp").search
+    is_match = compile_regexp(args[1], "HeaderRegexp").is_match
 
     def match_header_regexp(req: RuleRequest) -> bool:
-        return any(search(value) is not None for value in req.header_values(key))
+        return any(is_match(value) for value in req.header_values(key))
 
     return match_header_regexp
 
@@ -196,11 +194,11 @@ def _query_regexp(args: tuple[str, ...]) -> Predicate:
     if len(args) == 1:
         return _query(args)
     key = args[0]
-    search = compile_regexp(args[1], "QueryRegexp").search
+    is_match = compile_regexp(args[1], "QueryRegexp").is_match
 
     def match_query_regexp(req: RuleRequest) -> bool:
         values = req.query_params().get(key)
-        return values is not None and any(search(value) is not None for value in values)
+        return values is not None and any(is_match(value) for value in values)
 
     return match_query_regexp
 

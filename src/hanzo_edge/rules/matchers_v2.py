@@ -16,11 +16,10 @@ Differences from v3 (Traefik ``docs/content/migrate/v2-to-v3-details.md``):
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from hanzo_edge.rules.errors import RuleError, go_list, go_quote
-from hanzo_edge.rules.goregexp import GoRegexpError, translate
+from hanzo_edge.rules.goregexp import GoRegexp, GoRegexpError, compile_go_regexp, quote_meta
 from hanzo_edge.rules.ipcheck import parse_ip_ranges
 from hanzo_edge.rules.matchers import (
     MatcherSpec,
@@ -59,36 +58,38 @@ def _brace_spans(template: str) -> list[tuple[int, int]]:
     return spans
 
 
-def compile_template(template: str, kind: str) -> re.Pattern[str]:
-    """Compile a gorilla/mux template of ``kind`` (``host``, ``path``, ``prefix`` or ``query``) to a regexp.
+def compile_template(template: str, kind: str) -> GoRegexp:
+    """Compile a gorilla/mux template of ``kind`` (``host``, ``path``, ``prefix`` or ``query``) to a Go regexp.
 
-    Returns a pattern to use with ``match`` (it is anchored at the start, and at the end except for ``prefix``).
-    Raises :class:`RuleError` for unbalanced braces, an empty variable name or pattern, or a bad variable regexp.
+    As gorilla does, each variable's pattern is first compiled alone as ``^pattern$`` (so its error names that
+    expression), then the whole template as ``^literal(?P<v0>pattern)...$`` (no ``$`` for ``prefix``). Raises
+    :class:`RuleError` for unbalanced braces, an empty variable name or pattern, or a pattern Go rejects.
     """
     parts = ["^"]
     end = 0
-    for start, stop in _brace_spans(template):
-        parts.append(re.escape(template[end:start]))
+    for index, (start, stop) in enumerate(_brace_spans(template)):
+        parts.append(quote_meta(template[end:start]))
         name, colon, pattern = template[start + 1 : stop - 1].partition(":")
         if not colon:
             pattern = _DEFAULT_PATTERN[kind]
         if not name or not pattern:
             raise RuleError(f"mux: missing name or pattern in {go_quote(template[start:stop])}")
-        try:
-            parts.append(f"(?:{translate(pattern)})")
-        except GoRegexpError as exc:
-            raise RuleError(str(exc)) from None
+        _compile(f"^{pattern}$")
+        parts.append(f"(?P<v{index}>{pattern})")
         end = stop
-    parts.append(re.escape(template[end:]))
+    parts.append(quote_meta(template[end:]))
     if kind == "query" and template.partition("=")[2] == "":
         parts.append(_DEFAULT_PATTERN["query"])
     if kind != "prefix":
-        parts.append(r"\Z")
-    flags = re.ASCII | (re.IGNORECASE if kind == "host" else 0)
+        parts.append("$")
+    return _compile("".join(parts), ignore_case=kind == "host")
+
+
+def _compile(pattern: str, *, ignore_case: bool = False) -> GoRegexp:
     try:
-        return re.compile("".join(parts), flags)
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise RuleError(f"error parsing regexp: {exc}: `{template}`") from None
+        return compile_go_regexp(pattern, ignore_case=ignore_case)
+    except GoRegexpError as exc:
+        raise RuleError(str(exc)) from None
 
 
 def _any(predicates: list[Predicate]) -> Predicate:
@@ -123,11 +124,11 @@ def _host(args: tuple[str, ...]) -> Predicate:
 def _host_regexp(args: tuple[str, ...]) -> Predicate:
     for value in args:
         check_ascii(value, "HostRegexp")
-    matchers = tuple(compile_template(value, "host").match for value in args)
+    matchers = tuple(compile_template(value, "host").is_match for value in args)
 
     def match_host_regexp(req: RuleRequest) -> bool:
         host = req.host
-        return any(match(host) is not None for match in matchers)
+        return any(is_match(host) for is_match in matchers)
 
     return match_host_regexp
 
@@ -147,10 +148,10 @@ def _path_predicate(template: str, kind: str) -> Predicate:
             return req.routing_path == template
 
         return match_path
-    match = compile_template(template, kind).match
+    is_match = compile_template(template, kind).is_match
 
     def match_template(req: RuleRequest) -> bool:
-        return match(req.routing_path) is not None
+        return is_match(req.routing_path)
 
     return match_template
 
@@ -206,14 +207,14 @@ def _headers(args: tuple[str, ...]) -> Predicate:
 
 def _headers_regexp(args: tuple[str, ...]) -> Predicate:
     pairs = tuple(
-        (key, compile_regexp(value, "HeadersRegexp").search if value else None)
+        (key, compile_regexp(value, "HeadersRegexp").is_match if value else None)
         for key, value in _pairs(list(args)).items()
     )
 
     def match_headers_regexp(req: RuleRequest) -> bool:
-        for key, search in pairs:
+        for key, is_match in pairs:
             values = req.header_values(key)
-            if not values or (search is not None and not any(search(value) is not None for value in values)):
+            if not values or (is_match is not None and not any(is_match(value) for value in values)):
                 return False
         return True
 
@@ -228,15 +229,15 @@ def _query(args: tuple[str, ...]) -> Predicate:
     if len(flat) % 2:
         raise RuleError(f"mux: number of parameters must be multiple of 2, got {go_list(flat)}")
     checks = tuple(
-        (key, compile_template(f"{key}={value}", "query").match)
+        (key, compile_template(f"{key}={value}", "query").is_match)
         for key, value in zip(flat[::2], flat[1::2], strict=True)
     )
 
     def match_query(req: RuleRequest) -> bool:
         params = req.query_params()
-        for key, match in checks:
+        for key, is_match in checks:
             values = params.get(key)
-            if not values or match(f"{key}={values[0]}") is None:
+            if not values or not is_match(f"{key}={values[0]}"):
                 return False
         return True
 

@@ -156,36 +156,41 @@ V3_ERRORS = [
         "compiling QueryRegexp matcher: error parsing regexp: missing closing ): `(traefik`",
         id="queryregexp-bad",
     ),
+    # Go's regexp/syntax texts: "error parsing regexp: <code>: `<fragment>`" (the fragment, not the pattern).
     P(
         "PathRegexp(`^/a(?=b)`)",
-        "compiling PathRegexp matcher: error parsing regexp: invalid or unsupported Perl syntax: `(?=`: `^/a(?=b)`",
+        "compiling PathRegexp matcher: error parsing regexp: invalid or unsupported Perl syntax: `(?=`",
         id="lookahead",
     ),
     P(
+        "PathRegexp(`^/a(?<=b)`)",
+        "compiling PathRegexp matcher: error parsing regexp: invalid named capture: `(?<=b)`",
+        id="lookbehind",
+    ),
+    P(
         r"PathRegexp(`(a)\1`)",
-        r"compiling PathRegexp matcher: error parsing regexp: invalid escape sequence: `\1` (backreferences are not "
-        r"supported): `(a)\1`",
+        r"compiling PathRegexp matcher: error parsing regexp: invalid escape sequence: `\1`",
         id="backreference",
     ),
     P(
         "PathRegexp(`/a*+`)",
-        "compiling PathRegexp matcher: error parsing regexp: invalid nested repetition operator: `/a*+`",
+        "compiling PathRegexp matcher: error parsing regexp: invalid nested repetition operator: `*+`",
         id="possessive",
     ),
     P(
         "PathRegexp(`/x{1001}`)",
-        "compiling PathRegexp matcher: error parsing regexp: invalid repeat count: `{1001}`: `/x{1001}`",
+        "compiling PathRegexp matcher: error parsing regexp: invalid repeat count: `{1001}`",
         id="repeat-too-big",
     ),
     P(
-        r"PathRegexp(`\pL`)",
-        r"compiling PathRegexp matcher: error parsing regexp: Unicode character classes are not supported: `\p`: `\pL`",
-        id="unicode-class",
+        r"PathRegexp(`\p{Foo}`)",
+        r"compiling PathRegexp matcher: error parsing regexp: invalid character class range: `\p{Foo}`",
+        id="unknown-unicode-class",
     ),
     P(
-        "PathRegexp(`(?U)a+`)",
-        "compiling PathRegexp matcher: error parsing regexp: the U (ungreedy) flag is not supported: `(?U)a+`",
-        id="ungreedy-flag",
+        r"HostRegexp(`^a\C$`)",
+        r"compiling HostRegexp matcher: error parsing regexp: invalid escape sequence: `\C`",
+        id="any-byte",
     ),
     P(
         "ClientIP(`1`)",
@@ -242,9 +247,15 @@ V2_ERRORS = [
     P("HostRegexp(`{:[a-z]+}.com`)", 'mux: missing name or pattern in "{:[a-z]+}"', id="hostregexp-no-name"),
     P("HostRegexp(`{x:}.com`)", 'mux: missing name or pattern in "{x:}"', id="hostregexp-no-pattern"),
     P(
+        # gorilla/mux compiles each variable alone as ^pattern$ first: Go names that expression.
         "HostRegexp(`{x:(}.com`)",
-        "error parsing regexp: missing closing ): `(`",
+        "error parsing regexp: missing closing ): `^($`",
         id="hostregexp-bad-variable-regexp",
+    ),
+    P(
+        "Path(`/{id:a)(b}`)",
+        "error parsing regexp: unexpected ): `^a)(b$`",
+        id="path-variable-unbalanced",
     ),
     P("Path(`titi`)", 'mux: path must start with a slash, got "titi"', id="path-no-slash"),
     P("PathPrefix(`titi`)", 'mux: path must start with a slash, got "titi"', id="pathprefix-no-slash"),
