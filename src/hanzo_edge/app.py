@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hanzo_edge.api.handlers import ApiHandler
 from hanzo_edge.api.runtime import ViewCache
 from hanzo_edge.config.static import EntryPoint, StaticConfig
+from hanzo_edge.config.support import warn_unsupported
 from hanzo_edge.http.forwarded import ForwardedHeaders
 from hanzo_edge.http.messages import Handler, Request
 from hanzo_edge.http.paths import denied_escapes
@@ -28,10 +29,16 @@ from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings, Requ
 from hanzo_edge.observability.accesslog import AccessLog
 from hanzo_edge.observability.metrics import Metrics
 from hanzo_edge.routing.build import BuildResult, build_tables, qualify, transport_options
-from hanzo_edge.routing.internal import PingHandler, entrypoint_redirect_route, noop
+from hanzo_edge.routing.internal import (
+    InternalHandlers,
+    PingHandler,
+    internal_routes,
+    internal_services,
+    tls_entry_points,
+)
 from hanzo_edge.routing.service_builder import retire
 from hanzo_edge.routing.switch import HandlerSwitch
-from hanzo_edge.routing.table import Route, RoutingTable
+from hanzo_edge.routing.table import RoutingTable
 from hanzo_edge.server.listener import Listener
 
 if TYPE_CHECKING:
@@ -40,8 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["IngressApp", "entrypoint_settings"]
 
 log = logging.getLogger("hanzo_edge")
-
-MAX_PRIORITY = 2**63 - 1
 
 
 def entrypoint_settings(name: str, ep: EntryPoint) -> EntrypointSettings:
@@ -78,17 +83,8 @@ def _open_connections(ctx: ConnectionContext) -> int:
     return len(ctx.connections)
 
 
-def _metrics_matches(req: Request) -> bool:
-    return req.routing_path.startswith("/metrics")
-
-
 def _has_overrides(table: RoutingTable) -> bool:
     return any(route.observability is not None for route in table.routes)
-
-
-def _ping_matches(req: Request) -> bool:
-    path = req.routing_path
-    return path.startswith("/ping") or path == "/healthz"
 
 
 class IngressApp:
@@ -129,84 +125,13 @@ class IngressApp:
             self.api = ApiHandler(views, static.api.base_path, dashboard=static.api.dashboard)
 
     # -- routing -------------------------------------------------------------------------------------------------------
-    def _internal_routes(self) -> dict[str, list[Route]]:
-        routes: dict[str, list[Route]] = {}
-        ping = self.static.ping
-        if ping is not None and not ping.manual_routing:
-            routes.setdefault(ping.entry_point, []).append(
-                Route(
-                    "ping@internal",
-                    MAX_PRIORITY,
-                    _ping_matches,
-                    self.ping,
-                    rule="PathPrefix(`/ping`)",
-                    service="ping@internal",
-                )
-            )
-        metrics = self.static.metrics.prometheus if self.static.metrics is not None else None
-        if metrics is not None and self.metrics is not None and not metrics.manual_routing:
-            routes.setdefault(metrics.entry_point, []).append(
-                Route(
-                    "prometheus@internal",
-                    MAX_PRIORITY,
-                    _metrics_matches,
-                    self.metrics.handler,
-                    rule="PathPrefix(`/metrics`)",
-                    service="prometheus@internal",
-                )
-            )
-        api = self.static.api
-        if api is not None and api.insecure and self.api is not None:
-            base = api.base_path.rstrip("/")
-            prefix = base + "/"
-
-            def api_matches(req: Request) -> bool:
-                return req.routing_path.startswith(prefix) or req.routing_path == base
-
-            routes.setdefault("traefik", []).append(
-                Route(
-                    "api@internal",
-                    MAX_PRIORITY - 1,
-                    api_matches,
-                    self.api,
-                    rule=f"PathPrefix(`{prefix}`)",
-                    service="api@internal",
-                )
-            )
-        for name, ep in self.static.entry_points.items():
-            redirections = ep.http.redirections
-            target = redirections.entry_point if redirections is not None else None
-            if target is None or not target.to:
-                continue
-            if target.to.startswith(":"):
-                target_name, target_port = target.to, target.to[1:]
-            else:
-                target_ep = self.static.entry_points.get(target.to)
-                if target_ep is None:
-                    log.error("entryPoints.%s.http.redirections.entryPoint.to: no entryPoint %r", name, target.to)
-                    continue
-                target_name, target_port = target.to, str(target_ep.parsed_address()[1])
-            routes.setdefault(name, []).append(
-                entrypoint_redirect_route(
-                    name,
-                    target_name,
-                    target_port,
-                    scheme=target.scheme,
-                    permanent=target.permanent,
-                    priority=target.priority,
-                    acme_bypass=ep.allow_acme_by_pass,
-                )
-            )
-        return routes
-
-    def _internal_services(self) -> dict[str, Any]:
-        services: dict[str, Any] = {"ping@internal": self.ping, "noop@internal": noop}
-        if self.metrics is not None:
-            services["prometheus@internal"] = self.metrics.handler
-        if self.api is not None:
-            services["api@internal"] = self.api
-            services["dashboard@internal"] = self.api
-        return services
+    def internal_handlers(self) -> InternalHandlers:
+        """The handlers of this process's ``@internal`` services (which exist is decided by the static config)."""
+        return InternalHandlers(
+            ping=self.ping,
+            prometheus=self.metrics.handler if self.metrics is not None else None,
+            api=self.api,
+        )
 
     def entry_point_middlewares(self) -> dict[str, tuple[str, ...]]:
         """Return ``entryPoints.<ep>.http.middlewares`` per entrypoint (prepended to each of its routers)."""
@@ -219,23 +144,35 @@ class IngressApp:
         chosen = [name for name, ep in eps.items() if ep.as_default]
         return chosen or [name for name in eps if name != "traefik"]
 
-    def rebuild(self) -> BuildResult:
-        """Build tables from the current provider snapshots and swap them in (one assignment per entrypoint)."""
-        self.generation += 1
-        result = build_tables(
-            self.snapshots,
+    def build(
+        self, snapshots: Mapping[str, Any], *, previous: BuildResult | None = None, generation: int = 0
+    ) -> BuildResult:
+        """Build every entrypoint's table from ``snapshots`` without swapping anything in.
+
+        The one builder behind both the server (:meth:`rebuild`) and ``ingress check``/``explain``, so they build the
+        same tables: the same internal routers and services, default entrypoints and entrypoint middlewares.
+        """
+        handlers = self.internal_handlers()
+        return build_tables(
+            snapshots,
             list(self.static.entry_points),
             self.default_entry_points(),
             self.pools,
             self.default_transport,
-            internal_routes=self._internal_routes(),
+            internal_routes=internal_routes(self.static, handlers),
             entry_point_middlewares=self.entry_point_middlewares(),
-            internal_services=self._internal_services(),
-            generation=self.generation,
-            previous=self.last_build,
+            internal_services=internal_services(self.static, handlers),
+            tls_entry_points=tls_entry_points(self.static),
+            generation=generation,
+            previous=previous,
             on_server_status=self.metrics.server_up if self.metrics is not None else None,
             wrap_service=self.tracer.wrap_service if self.tracer is not None else None,
         )
+
+    def rebuild(self) -> BuildResult:
+        """Build tables from the current provider snapshots and swap them in (one assignment per entrypoint)."""
+        self.generation += 1
+        result = self.build(self.snapshots, previous=self.last_build, generation=self.generation)
         for name, table in result.tables.items():
             switch = self.switches.get(name)
             if switch is None:
@@ -285,6 +222,7 @@ class IngressApp:
         Raises OSError when an address cannot be bound, ConfigError when the initial configuration is invalid.
         """
         loop = asyncio.get_running_loop()
+        warn_unsupported(self.static)
         self.snapshots.update(initial or {})
         file_cfg = self.static.providers.file
         provider = None
@@ -292,7 +230,13 @@ class IngressApp:
             from hanzo_edge.providers.file import FileProvider
 
             # Polling stat() every 0.2 s is cheap and keeps a reload well under a second end to end.
-            provider = FileProvider(file_cfg.filename, file_cfg.directory, file_cfg.watch, poll_interval=0.2)
+            provider = FileProvider(
+                file_cfg.filename,
+                file_cfg.directory,
+                file_cfg.watch,
+                poll_interval=0.2,
+                on_failure=self._reload_failed,
+            )
             watcher = provider.watch()
             first = await watcher.__anext__()
             self.snapshots["file"] = first
@@ -396,11 +340,15 @@ class IngressApp:
                     self.apply_snapshot(provider, config)
                 except Exception:
                     log.exception("applying the %s configuration failed; the previous one keeps serving", provider)
-                    if self.metrics is not None:
-                        self.metrics.config_reload(False)
+                    self._reload_failed()
                 last_apply = loop.time()
         finally:
             puller.cancel()
+
+    def _reload_failed(self) -> None:
+        """Count a configuration that could not be applied (a provider's load or a build failed)."""
+        if self.metrics is not None:
+            self.metrics.config_reload(False)
 
     def _schedule_sweep(self) -> None:
         self.pools.sweep()

@@ -2,25 +2,32 @@
 
 One line per finding on stdout, then a one-line summary on stderr:
 
-* ``ERROR <file>:<line>: <path>: <message>`` — the static configuration or a dynamic file does not load;
+* ``ERROR <file>:<line>: <path>: <message>`` — the static configuration or a dynamic file does not load (a dynamic
+  file that does not load is left out and the others are checked, as the server serves them);
+* ``WARNING <path>: parsed, not supported yet`` — a static option that is set but does nothing yet (the server logs
+  the same line at startup; see :mod:`hanzo_edge.config.support`);
 * ``WARNING <file>:<line>: <path>: <message>`` — a configuration warning (unknown key, duplicate definition...);
-* ``ERROR router <name>: <message>`` / ``ERROR service <name>: <message>`` — a router or service the server would
-  disable;
+* ``ERROR router|service|middleware <name>: <message>`` — what the server would disable, every error of each
+  (errors are recorded by kind, so a router and a service of the same name are never confused);
+* ``WARNING router <name>: the rule uses v2 syntax ...`` — v2 syntax under the v3 rule syntax, which fails or never
+  matches as meant (:mod:`hanzo_edge.routing.v2_hints`), with the v3 form;
 * ``SHADOWED router <b> (priority 20) on entrypoint web can never match: <a> (priority 25) matches first`` — see
   :func:`hanzo_edge.routing.explain.find_shadows` (sound: a router is reported only when that is proved).
 
-The outcome is :attr:`Outcome.CLEAN` when there is no finding at all, else :attr:`Outcome.PROBLEMS`.
+The outcome is :attr:`Outcome.CLEAN` when there is no finding at all, else :attr:`Outcome.PROBLEMS` (warnings
+included: a check that passes means nothing was ignored).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 from hanzo_edge.commands import CommandResult, Outcome
 from hanzo_edge.commands.common import Loaded, build_offline, load_dynamic, load_static_config
 from hanzo_edge.config.errors import ConfigError
-from hanzo_edge.routing.explain import Shadow, find_shadows
+from hanzo_edge.config.support import unsupported_options
+from hanzo_edge.routing.explain import Shadow, find_shadows, rule_syntax
+from hanzo_edge.routing.v2_hints import v2_syntax_hint
 
 __all__ = ["USAGE", "check_findings", "run_check", "shadows_of"]
 
@@ -29,30 +36,13 @@ usage: ingress check [--configFile=FILE | static options...]
 
 Load the static configuration (same sources and options as `ingress`) and the file provider's dynamic
 configuration, build every entrypoint's routing table without listening, and print one line per finding:
-  ERROR <location>: ...                     a configuration that does not load
+  ERROR <location>: ...                     a configuration that does not load (a bad dynamic file is left out)
+  WARNING <option>: parsed, not supported yet   a static option that does nothing yet
   WARNING <location>: ...                   a configuration warning (file:line and option path)
-  ERROR router|service <name>: ...          a router or service the server would disable
+  ERROR router|service|middleware <name>: ...   what the server would disable (every error of each)
+  WARNING router <name>: ...                v2 rule syntax under the v3 syntax, with the v3 form
   SHADOWED router <name> (priority N) ...   a router that can never match (a router checked first always matches)
-Exit status: 0 when there is no finding, 1 otherwise."""
-
-# What build_tables records against a router; anything else recorded under a name is that service's error. Only
-# needed when a router and a service share a name (BuildResult.errors is keyed by name alone).
-_ROUTER_MESSAGE = re.compile(
-    r"^(invalid rule |middlewares are not supported|TLS routers|entryPoint )"
-    r"|^the service (is missing on the router|\S+ does not exist|\S+ could not be built)$"
-)
-
-
-def _kind(name: str, message: str, loaded: Loaded) -> str:
-    is_router = name in loaded.routers
-    is_service = name in loaded.services
-    if is_router and is_service:
-        return "router " if _ROUTER_MESSAGE.search(message) else "service "
-    if is_router:
-        return "router "
-    if is_service:
-        return "service "
-    return ""
+Exit status: 0 when there is no finding, 1 otherwise (warnings included)."""
 
 
 def _syntax_of(loaded: Loaded) -> dict[str, str]:
@@ -81,15 +71,35 @@ def shadows_of(loaded: Loaded) -> list[Shadow]:
     return found
 
 
+def _disabled(loaded: Loaded) -> list[str]:
+    """``ERROR <kind> <name>: <message>`` lines, by name; a service's errors before the router they disable."""
+    build = loaded.build
+    # A missing middleware is reported on the routers that reference it; a line for its name would only repeat it.
+    middleware_errors = {name: errors for name, errors in build.middleware_errors.items() if name in loaded.middlewares}
+    by_kind = (("service", build.service_errors), ("middleware", middleware_errors), ("router", build.router_errors))
+    lines: list[str] = []
+    for name in sorted({name for _, errors in by_kind for name in errors}):
+        for kind, errors in by_kind:
+            lines.extend(f"ERROR {kind} {name}: {message}" for message in dict.fromkeys(errors.get(name, ())))
+    return lines
+
+
+def _v2_hints(loaded: Loaded) -> list[str]:
+    lines: list[str] = []
+    for name in sorted(loaded.routers):
+        router = loaded.routers[name][1]
+        if rule_syntax(router.rule_syntax) == "v3":
+            hint = v2_syntax_hint(router.rule)
+            if hint is not None:
+                lines.append(f"WARNING router {name}: {hint}")
+    return lines
+
+
 def check_findings(loaded: Loaded) -> list[str]:
     """Return the ERROR, WARNING and SHADOWED lines for an offline build (configuration warnings not included)."""
     lines = [f"{'WARNING' if level == 'WARNING' else 'ERROR'} {message}" for level, message in loaded.logged]
-    for name in sorted(loaded.build.errors):
-        seen: set[str] = set()
-        for message in loaded.build.errors[name]:
-            if message not in seen:
-                seen.add(message)
-                lines.append(f"ERROR {_kind(name, message, loaded)}{name}: {message}")
+    lines.extend(_disabled(loaded))
+    lines.extend(_v2_hints(loaded))
     lines.extend(str(shadow) for shadow in shadows_of(loaded))
     return lines
 
@@ -107,11 +117,13 @@ def run_check(args: Sequence[str], env: Mapping[str, str]) -> CommandResult:
     except ConfigError as exc:
         return CommandResult(Outcome.PROBLEMS, [f"ERROR {exc}"], ["check: the static configuration does not load"])
     try:
-        snapshots, warnings = load_dynamic(static)
+        dynamic = load_dynamic(static)
     except ConfigError as exc:
         return CommandResult(Outcome.PROBLEMS, [f"ERROR {exc}"], ["check: the dynamic configuration does not load"])
-    loaded = build_offline(static, snapshots)
-    lines = [f"WARNING {warning}" for warning in warnings]
+    loaded = build_offline(static, dynamic.snapshots)
+    lines = [f"ERROR {error}" for error in dynamic.errors]
+    lines.extend(f"WARNING {option}" for option in unsupported_options(static))
+    lines.extend(f"WARNING {warning}" for warning in dynamic.warnings)
     lines.extend(check_findings(loaded))
     routers = len(loaded.routers)
     if not lines:

@@ -1,8 +1,9 @@
 """What ``check`` and ``explain`` share: load the static and dynamic configuration and build the tables offline.
 
-The tables are built by the same code the server uses (``IngressApp``'s entrypoint choices and internal routers,
-``build_tables``), with a fresh :class:`~hanzo_edge.http.pool.PoolRegistry`: pools only connect when a request is
-proxied, so nothing touches the network.
+The tables are built by the very method the server uses (:meth:`IngressApp.build`: the same internal routers and
+services, default entrypoints, entrypoint middlewares and TLS entrypoints), with a fresh
+:class:`~hanzo_edge.http.pool.PoolRegistry`: pools only connect when a request is proxied, so nothing touches the
+network. Tracing is left out of the offline app: it only wraps handlers, and would start an exporter process.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from hanzo_edge.app import IngressApp
 from hanzo_edge.config.dynamic import Configuration, Router, Service
-from hanzo_edge.config.errors import ConfigWarning
+from hanzo_edge.config.errors import ConfigError, ConfigWarning
 from hanzo_edge.config.loader import load_static
+from hanzo_edge.config.middlewares import Middleware
 from hanzo_edge.config.static import StaticConfig
-from hanzo_edge.providers.file import load_file_snapshot
-from hanzo_edge.routing.build import BuildResult, build_tables, qualify
+from hanzo_edge.providers.file import read_snapshot
+from hanzo_edge.routing.build import BuildResult, qualify
 
-__all__ = ["Loaded", "build_offline", "load_dynamic", "load_static_config", "split_name"]
+__all__ = ["Dynamic", "Loaded", "build_offline", "load_dynamic", "load_static_config", "split_name"]
 
 
 def split_name(qualified: str) -> tuple[str, str]:
@@ -33,16 +37,27 @@ def load_static_config(args: Sequence[str], env: Mapping[str, str]) -> StaticCon
     return load_static(list(args), env)
 
 
-def load_dynamic(static: StaticConfig) -> tuple[dict[str, Configuration], list[ConfigWarning]]:
-    """Return the provider snapshots (``{"file": Configuration}`` when the file provider is set) and the warnings.
+@dataclass(slots=True)
+class Dynamic:
+    """The provider snapshots as the server would start with them (``{"file": Configuration}`` when the file
+    provider is set), the configuration warnings, and the files left out because they do not load (as the server
+    leaves them out at startup: ``file:line`` in each error)."""
 
-    Raises ConfigError when a file cannot be read or decoded (``file:line`` in the message).
+    snapshots: dict[str, Configuration] = field(default_factory=dict)
+    warnings: list[ConfigWarning] = field(default_factory=list)
+    errors: list[ConfigError] = field(default_factory=list)
+
+
+def load_dynamic(static: StaticConfig) -> Dynamic:
+    """Read the file provider's configuration as ``ingress`` does at startup.
+
+    Raises ConfigError only for a static mistake (both or neither of filename and directory).
     """
     file_cfg = static.providers.file
     if file_cfg is None or not (file_cfg.filename or file_cfg.directory):
-        return {}, []
-    config, warnings = load_file_snapshot(file_cfg.filename, file_cfg.directory)
-    return {"file": config}, list(warnings)
+        return Dynamic()
+    snapshot = read_snapshot(file_cfg.filename, file_cfg.directory)
+    return Dynamic({"file": snapshot.config}, list(snapshot.warnings), list(snapshot.errors))
 
 
 class _Capture(logging.Handler):
@@ -70,6 +85,7 @@ class Loaded:
     entry_point_middlewares: dict[str, tuple[str, ...]]
     routers: dict[str, tuple[str, Router]] = field(default_factory=dict)
     services: dict[str, tuple[str, Service]] = field(default_factory=dict)
+    middlewares: dict[str, tuple[str, Middleware]] = field(default_factory=dict)
     logged: list[tuple[str, str]] = field(default_factory=list)
 
     def router_entry_points(self, qualified: str) -> tuple[str, ...]:
@@ -82,25 +98,16 @@ class Loaded:
 
 def build_offline(static: StaticConfig, snapshots: dict[str, Configuration]) -> Loaded:
     """Build the routing tables of ``snapshots`` as :meth:`IngressApp.rebuild` would, without serving."""
-    app = IngressApp(static)
+    app = IngressApp(msgspec.structs.replace(static, tracing=None))
     capture = _Capture()
     logger = logging.getLogger("hanzo_edge")
     saved = logger.propagate
     logger.addHandler(capture)
     logger.propagate = False
     try:
-        internal = app._internal_routes()
         default_eps = app.default_entry_points()
         ep_middlewares = app.entry_point_middlewares()
-        result = build_tables(
-            snapshots,
-            list(static.entry_points),
-            default_eps,
-            app.pools,
-            app.default_transport,
-            internal_routes=internal,
-            entry_point_middlewares=ep_middlewares,
-        )
+        result = app.build(snapshots)
     finally:
         logger.removeHandler(capture)
         logger.propagate = saved
@@ -112,4 +119,6 @@ def build_offline(static: StaticConfig, snapshots: dict[str, Configuration]) -> 
             loaded.routers[qualify(name, provider)] = (provider, router)
         for name, service in config.http.services.items():
             loaded.services[qualify(name, provider)] = (provider, service)
+        for name, middleware in config.http.middlewares.items():
+            loaded.middlewares[qualify(name, provider)] = (provider, middleware)
     return loaded

@@ -16,6 +16,12 @@ Output, one fact per line::
     service: app@file (loadBalancer)
     server: http://127.0.0.1:8081 (weight 1)
 
+When more than :data:`FULL_LIST_LIMIT` routers are checked before the match (or without one), they are summarised
+instead: one ``summary:`` line counts them by reason (``summary: 9,987 routers not matched: host differs (9,950),
+path differs (37); the 5 nearest follow (--all lists every one)``), then the nearest ones get their ``not matched:``
+line: the routers that do not fail on the host, fewest failing matchers first (shown in priority order). ``--all``
+lists every router as above.
+
 A service that uses other services (``weighted``, ``failover``, ``mirroring``) is followed by ``child:``/``main:``/
 ``fallback:``/``mirror:`` lines, then by the ``service:`` lines of those services. ``disabled: <router>: <error>``
 lines name the routers of that entrypoint the server would disable. Without a match
@@ -27,6 +33,7 @@ arguments, unknown entrypoint, or a configuration that does not load).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -44,14 +51,24 @@ from hanzo_edge.http.paths import PathError, encoded_character_violation, normal
 from hanzo_edge.http.server import _canonical_host, _strip_connection_listed
 from hanzo_edge.http.status import status_text
 from hanzo_edge.routing.build import qualify
-from hanzo_edge.routing.explain import rule_syntax, why_not
+from hanzo_edge.routing.explain import failed_matchers, failure_kind, rule_syntax, why_not
 from hanzo_edge.routing.table import Route
 from hanzo_edge.rules import RuleError, compile_rule
 
-__all__ = ["USAGE", "ExplainArgs", "Rejected", "build_request", "explain_request", "parse_args", "run_explain"]
+__all__ = [
+    "FULL_LIST_LIMIT",
+    "NEAREST",
+    "USAGE",
+    "ExplainArgs",
+    "Rejected",
+    "build_request",
+    "explain_request",
+    "parse_args",
+    "run_explain",
+]
 
 USAGE = """\
-usage: ingress explain [--configFile=FILE | static options...] [--entrypoint NAME] [--client-ip IP]
+usage: ingress explain [--configFile=FILE | static options...] [--entrypoint NAME] [--client-ip IP] [--all]
                        METHOD URL [-H 'Name: value']...
 
 Build the routing tables as `ingress` would (without listening), send the request METHOD URL through the
@@ -60,12 +77,19 @@ each did not match, the matched router (rule, priority), its middleware chain an
   --entrypoint NAME   the entrypoint that receives the request (default: the first default entrypoint)
   --client-ip IP      the client (socket peer) address (default: 127.0.0.1)
   -H, --header 'Name: value'   a request header (repeatable); 'Host: x' replaces the URL's host
+  --all               list every router checked before the match (more than 20 are summarised by reason, with
+                      the nearest ones in full)
 Exit status: 0 when a router matched, 1 when none did (404), 2 for a usage error or a configuration that does
 not load."""
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _VALUE_OPTIONS = {"--header": "header", "--entrypoint": "entrypoint", "--client-ip": "client_ip"}
+
+FULL_LIST_LIMIT = 20
+"""Up to this many routers checked before the match get a ``not matched:`` line each; more are summarised."""
+NEAREST = 5
+"""How many of the summarised routers are shown in full."""
 
 
 @dataclass(slots=True)
@@ -77,6 +101,7 @@ class ExplainArgs:
     headers: list[tuple[str, str]] = field(default_factory=list)
     entry_point: str = ""
     client_ip: str = "127.0.0.1"
+    show_all: bool = False
     static_args: list[str] = field(default_factory=list)
 
 
@@ -120,6 +145,9 @@ def parse_args(args: Sequence[str]) -> ExplainArgs:
     while index < len(rest):
         arg = rest[index]
         index += 1
+        if arg.lower() == "--all":
+            parsed.show_all = True
+            continue
         option = _option(arg)
         if option is None:
             parsed.static_args.append(arg)
@@ -286,18 +314,61 @@ def _service_lines(loaded: Loaded, route: Route) -> list[str]:
     return lines
 
 
-def explain_request(loaded: Loaded, entry_point: str, req: Request) -> tuple[list[str], bool]:
-    """Return the lines after ``request:`` for ``req`` on ``entry_point``, and whether a router matched."""
+def _not_matched(loaded: Loaded, route: Route, req: Request) -> str:
+    return f"not matched: {route.name} (priority {route.priority}): {_reason(loaded, route, req)}"
+
+
+def _summary(loaded: Loaded, routes: Sequence[Route], req: Request) -> list[str]:
+    """Count ``routes`` (none matched ``req``) by reason and show the nearest ones in full (see the module doc)."""
+    reasons: Counter[str] = Counter()
+    near: list[tuple[int, int]] = []  # (failing matchers, index in routes)
+    for index, route in enumerate(routes):
+        if route.hosts is not None and req.host not in route.hosts:
+            reasons["host differs"] += 1  # the table's own host index says so: nothing to evaluate
+            continue
+        syntax = _syntax(loaded, route)
+        try:
+            failed = failed_matchers(compile_rule(route.rule, syntax).ast, req, syntax) or []
+        except RuleError:
+            failed = []
+        if failed:
+            reasons[failure_kind(*failed[0])] += 1
+            if failed[0][0].name not in ("Host", "HostRegexp", "HostHeader"):
+                near.append((len(failed), index))
+        else:
+            reasons["did not match"] += 1
+            near.append((0, index))
+    counts = ", ".join(f"{reason} ({count:,})" for reason, count in reasons.most_common())
+    nearest = sorted(index for _, index in sorted(near)[:NEAREST])
+    follow = f"; the {len(nearest)} nearest follow" if nearest else ""
+    lines = [f"summary: {len(routes):,} routers not matched: {counts}{follow} (--all lists every one)"]
+    lines.extend(_not_matched(loaded, routes[index], req) for index in nearest)
+    return lines
+
+
+def explain_request(
+    loaded: Loaded, entry_point: str, req: Request, *, show_all: bool = False
+) -> tuple[list[str], bool]:
+    """Return the lines after ``request:`` for ``req`` on ``entry_point``, and whether a router matched.
+
+    The routers checked before the match are listed one per line when ``show_all`` or when there are at most
+    :data:`FULL_LIST_LIMIT` of them; otherwise they are summarised (see the module docstring).
+    """
     lines: list[str] = []
-    for name in sorted(loaded.build.errors):
+    for name in sorted(loaded.build.router_errors):
         if entry_point in loaded.router_entry_points(name):
-            lines.extend(f"disabled: {name}: {message}" for message in dict.fromkeys(loaded.build.errors[name]))
+            lines.extend(f"disabled: {name}: {message}" for message in dict.fromkeys(loaded.build.router_errors[name]))
     table = loaded.build.tables[entry_point]
     matched = table.match(req)
+    before: list[Route] = []
     for route in table.routes:
         if route is matched:
             break
-        lines.append(f"not matched: {route.name} (priority {route.priority}): {_reason(loaded, route, req)}")
+        before.append(route)
+    if show_all or len(before) <= FULL_LIST_LIMIT:
+        lines.extend(_not_matched(loaded, route, req) for route in before)
+    else:
+        lines.extend(_summary(loaded, before, req))
     if matched is None:
         lines.append("result: no router matched; the request gets 404 page not found")
         return lines, False
@@ -322,10 +393,12 @@ def run_explain(args: Sequence[str], env: Mapping[str, str]) -> CommandResult:
     except (ValueError, ConfigError) as exc:
         return _usage(str(exc))
     try:
-        snapshots, _warnings = load_dynamic(static)
+        dynamic = load_dynamic(static)
     except ConfigError as exc:
         return CommandResult(Outcome.USAGE, [], [f"explain: {exc}"])
-    loaded = build_offline(static, snapshots)
+    # A file that does not load is left out, as the server leaves it out: say so, and explain with the rest.
+    notes = [f"explain: {error} (left out, as ingress does)" for error in dynamic.errors]
+    loaded = build_offline(static, dynamic.snapshots)
     entry_point = parsed.entry_point or next(iter(loaded.default_entry_points or static.entry_points))
     ep = static.entry_points.get(entry_point)
     if ep is None:
@@ -339,11 +412,11 @@ def run_explain(args: Sequence[str], env: Mapping[str, str]) -> CommandResult:
     if isinstance(req, Rejected):
         answer = f"{req.status} {status_text(req.status)}"
         lines.append(f"result: the entrypoint answers {answer} before routing ({req.reason})")
-        return CommandResult(Outcome.UNMATCHED, lines)
+        return CommandResult(Outcome.UNMATCHED, lines, notes)
     lines.append(
         f"request: {req.method} {req.target} (host {_quote(req.host)}, path {_quote(req.routing_path)}, "
         f"client {req.client_ip})"
     )
-    more, matched = explain_request(loaded, entry_point, req)
+    more, matched = explain_request(loaded, entry_point, req, show_all=parsed.show_all)
     lines.extend(more)
-    return CommandResult(Outcome.MATCHED if matched else Outcome.UNMATCHED, lines)
+    return CommandResult(Outcome.MATCHED if matched else Outcome.UNMATCHED, lines, notes)

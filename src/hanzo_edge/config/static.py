@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from hanzo_edge.config.errors import ConfigError, quote
+from hanzo_edge.config.support import NOT_SUPPORTED, not_supported
 from hanzo_edge.config.types import Duration, FrozenDict, doc, flag
 
 __all__ = [
@@ -239,10 +240,15 @@ class EntryPointHTTP(_Section, frozen=True, kw_only=True):
     encoded_characters: EncodedCharacters = msgspec.field(default_factory=EncodedCharacters)
     encode_query_semicolons: Annotated[bool, doc("URL-encode ';' in queries instead of treating it as '&'.")] = False
     underscore_headers_strategy: Annotated[
-        Literal["keep", "delete", "reject"], doc("Headers with underscores: keep, delete or reject (400).")
+        Literal["keep", "delete", "reject"],
+        doc("Headers with underscores: keep, delete or reject (400)."),
+        not_supported("headers with underscores are kept"),
     ] = "keep"
-    tls: Annotated[EntryPointTLS | None, doc("Default TLS configuration for the routers of the entry point.")] = None
-
+    tls: Annotated[
+        EntryPointTLS | None,
+        doc("Default TLS configuration for the routers of the entry point."),
+        not_supported("its routers are disabled until TLS is served"),
+    ] = None
 
     def __post_init__(self) -> None:
         if self.max_request_body_bytes < 0:
@@ -275,9 +281,9 @@ class EntryPointObservability(_Section, frozen=True, kw_only=True):
     access_logs: Annotated[bool, doc("Enable access logs for this entry point.")] = True
     metrics: Annotated[bool, doc("Enable metrics for this entry point.")] = True
     tracing: Annotated[bool, doc("Enable tracing for this entry point.")] = True
-    trace_verbosity: Annotated[Literal["minimal", "detailed"], doc("Tracing verbosity: minimal or detailed.")] = (
-        "minimal"
-    )
+    trace_verbosity: Annotated[
+        Literal["minimal", "detailed"], doc("Tracing verbosity: minimal or detailed."), not_supported("minimal is used")
+    ] = "minimal"
 
 
 def parse_address(address: str) -> tuple[str, int, str]:
@@ -321,11 +327,11 @@ class EntryPoint(_Section, frozen=True, kw_only=True):
     as_default: Annotated[bool, doc("Use this entry point for routers that name none.")] = False
     transport: EntryPointTransport = msgspec.field(default_factory=EntryPointTransport)
     forwarded_headers: ForwardedHeaders = msgspec.field(default_factory=ForwardedHeaders)
-    proxy_protocol: Annotated[ProxyProtocol | None, doc("PROXY protocol configuration.")] = None
+    proxy_protocol: Annotated[ProxyProtocol | None, doc("PROXY protocol configuration."), NOT_SUPPORTED] = None
     http: EntryPointHTTP = msgspec.field(default_factory=EntryPointHTTP)
-    http2: EntryPointHTTP2 = msgspec.field(default_factory=EntryPointHTTP2)
-    http3: Annotated[EntryPointHTTP3 | None, doc("HTTP/3 configuration.")] = None
-    udp: EntryPointUDP = msgspec.field(default_factory=EntryPointUDP)
+    http2: Annotated[EntryPointHTTP2, NOT_SUPPORTED] = msgspec.field(default_factory=EntryPointHTTP2)
+    http3: Annotated[EntryPointHTTP3 | None, doc("HTTP/3 configuration."), NOT_SUPPORTED] = None
+    udp: Annotated[EntryPointUDP, NOT_SUPPORTED] = msgspec.field(default_factory=EntryPointUDP)
     observability: EntryPointObservability = msgspec.field(default_factory=EntryPointObservability)
 
     def parsed_address(self) -> tuple[str, int]:
@@ -349,7 +355,9 @@ class FileProviderConfig(_Section, frozen=True, kw_only=True):
     filename: Annotated[str, doc("Load dynamic configuration from a file.")] = ""
     directory: Annotated[str, doc("Load dynamic configuration from the .yml/.yaml/.toml files of a directory.")] = ""
     watch: Annotated[bool, doc("Watch for changes.")] = True
-    debug_log_generated_template: Annotated[bool, doc("Log the generated template (templates unsupported).")] = False
+    debug_log_generated_template: Annotated[
+        bool, doc("Log the generated template (templates unsupported)."), NOT_SUPPORTED
+    ] = False
 
 
 class IngressEndpoint(_Section, frozen=True, kw_only=True):
@@ -436,27 +444,33 @@ class Providers(_Section, frozen=True, kw_only=True):
     # promises changes live in under a second even when they come in bursts (docs/compat.md).
     providers_throttle_duration: Annotated[Duration, doc("Minimum time between two applied configurations.")] = 0.5
     file: Annotated[FileProviderConfig | None, doc("Enable the file provider.")] = None
-    kubernetes_ingress: Annotated[KubernetesIngress | None, doc("Enable the Kubernetes Ingress provider.")] = None
-    kubernetes_crd: Annotated[KubernetesCRD | None, doc("Enable the Kubernetes CRD provider.")] = msgspec.field(
-        default=None, name="kubernetesCRD"
+    kubernetes_ingress: Annotated[
+        KubernetesIngress | None, doc("Enable the Kubernetes Ingress provider."), NOT_SUPPORTED
+    ] = None
+    kubernetes_crd: Annotated[KubernetesCRD | None, doc("Enable the Kubernetes CRD provider."), NOT_SUPPORTED] = (
+        msgspec.field(default=None, name="kubernetesCRD")
     )
-    kubernetes_gateway: Annotated[KubernetesGateway | None, doc("Enable the Kubernetes Gateway provider.")] = None
-    docker: Annotated[Docker | None, doc("Enable the Docker provider.")] = None
-    rest: Annotated[Rest | None, doc("Enable the REST provider.")] = None
-    swarm: Annotated[FrozenDict[str, Any] | None, doc("Docker Swarm provider (not supported).")] = None
+    kubernetes_gateway: Annotated[
+        KubernetesGateway | None, doc("Enable the Kubernetes Gateway provider."), NOT_SUPPORTED
+    ] = None
+    docker: Annotated[Docker | None, doc("Enable the Docker provider."), NOT_SUPPORTED] = None
+    rest: Annotated[Rest | None, doc("Enable the REST provider."), NOT_SUPPORTED] = None
+    swarm: Annotated[FrozenDict[str, Any] | None, doc("Docker Swarm provider (not supported)."), NOT_SUPPORTED] = None
     kubernetes_ingress_nginx: Annotated[
-        FrozenDict[str, Any] | None, doc("Kubernetes Ingress NGINX provider (not supported).")
+        FrozenDict[str, Any] | None, doc("Kubernetes Ingress NGINX provider (not supported)."), NOT_SUPPORTED
     ] = msgspec.field(default=None, name="kubernetesIngressNGINX")
-    knative: Annotated[FrozenDict[str, Any] | None, doc("Knative provider (not supported).")] = None
-    consul: Annotated[FrozenDict[str, Any] | None, doc("Consul KV provider (not supported).")] = None
-    consul_catalog: Annotated[FrozenDict[str, Any] | None, doc("Consul Catalog provider (not supported).")] = None
-    etcd: Annotated[FrozenDict[str, Any] | None, doc("Etcd provider (not supported).")] = None
-    redis: Annotated[FrozenDict[str, Any] | None, doc("Redis provider (not supported).")] = None
-    zoo_keeper: Annotated[FrozenDict[str, Any] | None, doc("ZooKeeper provider (not supported).")] = None
-    http: Annotated[FrozenDict[str, Any] | None, doc("HTTP provider (not supported).")] = None
-    nomad: Annotated[FrozenDict[str, Any] | None, doc("Nomad provider (not supported).")] = None
-    ecs: Annotated[FrozenDict[str, Any] | None, doc("AWS ECS provider (not supported).")] = None
-    plugin: Annotated[FrozenDict[str, Any], doc("Plugin providers (not supported).")] = msgspec.field(
+    knative: Annotated[FrozenDict[str, Any] | None, doc("Knative provider (not supported)."), NOT_SUPPORTED] = None
+    consul: Annotated[FrozenDict[str, Any] | None, doc("Consul KV provider (not supported)."), NOT_SUPPORTED] = None
+    consul_catalog: Annotated[
+        FrozenDict[str, Any] | None, doc("Consul Catalog provider (not supported)."), NOT_SUPPORTED
+    ] = None
+    etcd: Annotated[FrozenDict[str, Any] | None, doc("Etcd provider (not supported)."), NOT_SUPPORTED] = None
+    redis: Annotated[FrozenDict[str, Any] | None, doc("Redis provider (not supported)."), NOT_SUPPORTED] = None
+    zoo_keeper: Annotated[FrozenDict[str, Any] | None, doc("ZooKeeper provider (not supported)."), NOT_SUPPORTED] = None
+    http: Annotated[FrozenDict[str, Any] | None, doc("HTTP provider (not supported)."), NOT_SUPPORTED] = None
+    nomad: Annotated[FrozenDict[str, Any] | None, doc("Nomad provider (not supported)."), NOT_SUPPORTED] = None
+    ecs: Annotated[FrozenDict[str, Any] | None, doc("AWS ECS provider (not supported)."), NOT_SUPPORTED] = None
+    plugin: Annotated[FrozenDict[str, Any], doc("Plugin providers (not supported)."), NOT_SUPPORTED] = msgspec.field(
         default_factory=FrozenDict
     )
 
@@ -469,7 +483,7 @@ class Api(_Section, frozen=True, kw_only=True):
 
     insecure: Annotated[bool, doc("Serve the API directly on the entry point named traefik.")] = False
     dashboard: Annotated[bool, doc("Activate the dashboard.")] = True
-    debug: Annotated[bool, doc("Enable additional debugging endpoints.")] = False
+    debug: Annotated[bool, doc("Enable additional debugging endpoints."), NOT_SUPPORTED] = False
     base_path: Annotated[str, doc("Base path of the API and dashboard.")] = "/"
     disable_dashboard_ad: Annotated[bool, doc("Disable the ad in the dashboard.")] = False
 
@@ -486,14 +500,16 @@ class Log(_Section, frozen=True, kw_only=True):
     """Application log settings."""
 
     level: Annotated[Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "PANIC"], doc("Log level.")] = "ERROR"
-    format: Annotated[Literal["common", "json"], doc("Log format: common or json.")] = "common"
+    format: Annotated[
+        Literal["common", "json"], doc("Log format: common or json."), not_supported("common is used")
+    ] = "common"
     file_path: Annotated[str, doc("Log file path (stdout when empty).")] = ""
     no_color: Annotated[bool, doc("Disable colours in the common format.")] = False
-    max_size: Annotated[int, doc("Maximum size in megabytes before rotation.")] = 0
-    max_age: Annotated[int, doc("Maximum days to retain old log files.")] = 0
-    max_backups: Annotated[int, doc("Maximum number of old log files to retain.")] = 0
-    compress: Annotated[bool, doc("Compress rotated log files.")] = False
-    otlp: Annotated[OTLPExporter | None, doc("OpenTelemetry logs.")] = None
+    max_size: Annotated[int, doc("Maximum size in megabytes before rotation."), NOT_SUPPORTED] = 0
+    max_age: Annotated[int, doc("Maximum days to retain old log files."), NOT_SUPPORTED] = 0
+    max_backups: Annotated[int, doc("Maximum number of old log files to retain."), NOT_SUPPORTED] = 0
+    compress: Annotated[bool, doc("Compress rotated log files."), NOT_SUPPORTED] = False
+    otlp: Annotated[OTLPExporter | None, doc("OpenTelemetry logs."), NOT_SUPPORTED] = None
 
 
 class Prometheus(_Section, frozen=True, kw_only=True):
@@ -564,14 +580,14 @@ class Metrics(_Section, frozen=True, kw_only=True):
 
     add_internals: Annotated[bool, doc("Enable metrics for internal services.")] = False
     prometheus: Annotated[Prometheus | None, doc("Prometheus metrics exporter.")] = None
-    datadog: Annotated[PushMetrics | None, doc("Datadog metrics exporter (not implemented).")] = None
-    stats_d: Annotated[PushMetrics | None, doc("StatsD metrics exporter (not implemented).")] = msgspec.field(
-        default=None, name="statsD"
+    datadog: Annotated[PushMetrics | None, doc("Datadog metrics exporter (not implemented)."), NOT_SUPPORTED] = None
+    stats_d: Annotated[PushMetrics | None, doc("StatsD metrics exporter (not implemented)."), NOT_SUPPORTED] = (
+        msgspec.field(default=None, name="statsD")
     )
-    influx_db2: Annotated[FrozenDict[str, Any] | None, doc("InfluxDB v2 exporter (not implemented).")] = msgspec.field(
-        default=None, name="influxDB2"
-    )
-    otlp: Annotated[OTLPMetrics | None, doc("OpenTelemetry metrics exporter (not implemented).")] = None
+    influx_db2: Annotated[
+        FrozenDict[str, Any] | None, doc("InfluxDB v2 exporter (not implemented)."), NOT_SUPPORTED
+    ] = msgspec.field(default=None, name="influxDB2")
+    otlp: Annotated[OTLPMetrics | None, doc("OpenTelemetry metrics exporter (not implemented)."), NOT_SUPPORTED] = None
 
 
 class AccessLogFilters(_Section, frozen=True, kw_only=True):
@@ -616,7 +632,7 @@ class AccessLog(_Section, frozen=True, kw_only=True):
     add_internals: Annotated[bool, doc("Log internal services too.")] = False
     filters: AccessLogFilters = msgspec.field(default_factory=AccessLogFilters)
     fields: AccessLogFields = msgspec.field(default_factory=AccessLogFields)
-    otlp: Annotated[OTLPExporter | None, doc("OpenTelemetry access logs.")] = None
+    otlp: Annotated[OTLPExporter | None, doc("OpenTelemetry access logs."), NOT_SUPPORTED] = None
 
 
 class TracingOTLP(_Section, frozen=True, kw_only=True):
@@ -659,12 +675,14 @@ class StaticServersTransport(_Section, frozen=True, kw_only=True):
     """The default upstream HTTP transport (`default@internal`)."""
 
     insecure_skip_verify: Annotated[bool, doc("Disable upstream TLS certificate verification.")] = False
-    root_cas: Annotated[tuple[str, ...], doc("CA certificates (files or PEM) for upstream TLS.")] = msgspec.field(
-        default=(), name="rootCAs"
-    )
+    root_cas: Annotated[
+        tuple[str, ...],
+        doc("CA certificates (files or PEM) for upstream TLS."),
+        not_supported("the system CAs are used"),
+    ] = msgspec.field(default=(), name="rootCAs")
     max_idle_conns_per_host: Annotated[int, doc("Idle keep-alive connections kept per host.")] = 200
     forwarding_timeouts: ForwardingTimeouts = msgspec.field(default_factory=ForwardingTimeouts)
-    spiffe: Annotated[Spiffe | None, doc("SPIFFE verification of upstream servers.")] = None
+    spiffe: Annotated[Spiffe | None, doc("SPIFFE verification of upstream servers."), NOT_SUPPORTED] = None
 
 
 class TCPServersTransportTLS(_Section, frozen=True, kw_only=True):
@@ -696,7 +714,11 @@ class Global(_Section, frozen=True, kw_only=True):
 class Core(_Section, frozen=True, kw_only=True):
     """Core settings."""
 
-    default_rule_syntax: Annotated[Literal["v2", "v3"], doc("(Deprecated) Default rule syntax: v2 or v3.")] = "v3"
+    default_rule_syntax: Annotated[
+        Literal["v2", "v3"],
+        doc("(Deprecated) Default rule syntax: v2 or v3."),
+        not_supported("routers without ruleSyntax use v3"),
+    ] = "v3"
 
 
 class HostResolver(_Section, frozen=True, kw_only=True):
@@ -712,7 +734,9 @@ class StaticConfig(_Section, frozen=True, kw_only=True):
 
     global_: Global = msgspec.field(default_factory=Global)
     servers_transport: StaticServersTransport = msgspec.field(default_factory=StaticServersTransport)
-    tcp_servers_transport: TCPServersTransport = msgspec.field(default_factory=TCPServersTransport)
+    tcp_servers_transport: Annotated[TCPServersTransport, NOT_SUPPORTED] = msgspec.field(
+        default_factory=TCPServersTransport
+    )
     entry_points: Annotated[FrozenDict[str, EntryPoint], flag("entrypoints", "Entry points definition.")] = (
         msgspec.field(default_factory=FrozenDict)
     )
@@ -723,16 +747,16 @@ class StaticConfig(_Section, frozen=True, kw_only=True):
     log: Log = msgspec.field(default_factory=Log)
     access_log: Annotated[AccessLog | None, flag("accesslog", "Enable access logs.")] = None
     tracing: Annotated[Tracing | None, doc("Enable tracing.")] = None
-    host_resolver: Annotated[HostResolver | None, doc("Enable CNAME flattening.")] = None
+    host_resolver: Annotated[HostResolver | None, doc("Enable CNAME flattening."), NOT_SUPPORTED] = None
     certificates_resolvers: Annotated[
-        FrozenDict[str, Any], doc("Certificate resolvers (ACME, Tailscale; parsed, not implemented).")
+        FrozenDict[str, Any], doc("Certificate resolvers (ACME, Tailscale; parsed, not implemented)."), NOT_SUPPORTED
     ] = msgspec.field(default_factory=FrozenDict)
-    experimental: Annotated[FrozenDict[str, Any], doc("Experimental features (parsed, not implemented).")] = (
-        msgspec.field(default_factory=FrozenDict)
-    )
+    experimental: Annotated[
+        FrozenDict[str, Any], doc("Experimental features (parsed, not implemented)."), NOT_SUPPORTED
+    ] = msgspec.field(default_factory=FrozenDict)
     core: Core = msgspec.field(default_factory=Core)
-    spiffe: Annotated[FrozenDict[str, Any] | None, doc("SPIFFE workload API (not implemented).")] = None
-    ocsp: Annotated[FrozenDict[str, Any] | None, doc("OCSP settings (not implemented).")] = None
+    spiffe: Annotated[FrozenDict[str, Any] | None, doc("SPIFFE workload API (not implemented)."), NOT_SUPPORTED] = None
+    ocsp: Annotated[FrozenDict[str, Any] | None, doc("OCSP settings (not implemented)."), NOT_SUPPORTED] = None
     workers: Annotated[int, doc("Worker processes, each with its own SO_REUSEPORT listeners (Hanzo addition).")] = 1
 
     def effective(self) -> StaticConfig:

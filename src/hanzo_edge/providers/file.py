@@ -7,13 +7,19 @@ Behaviour follows Traefik's `pkg/provider/file`:
   (``..data``, ``..2024_...``); the top-level symlinks of a ConfigMap mount are followed.
 * An object (router, service, middleware, servers transport; TCP/UDP too) defined in two files keeps the
   **first** definition; the later one is ignored with a warning (Traefik logs "already configured, skipping").
-* One unreadable or invalid file fails the whole load (Traefik returns the error for the directory), so the
-  watcher keeps the last good snapshot.
+* :func:`load_file_snapshot` fails on one unreadable or invalid file (Traefik returns the error for the directory);
+  :func:`read_snapshot` instead leaves that file out and returns its error with the snapshot of the others.
 * Not supported: Go templating of the files (Traefik renders them with sprig first).
 
 Watching polls the files (and the directories that contain them, so a ConfigMap's atomic symlink swap is seen)
-every `poll_interval` seconds, reloads on any change of mtime/size/inode, drops snapshots equal to the previous
-one, and on a parse error logs it with ``file:line`` and keeps serving the last good snapshot.
+every `poll_interval` seconds, reloads on any change of mtime/size/inode and drops snapshots equal to the previous
+one. A load that fails is logged with ``file:line`` and reported to ``on_failure`` (the reload-failure metrics):
+
+* once a complete snapshot was yielded, a failing load keeps it: the last good configuration keeps serving;
+* until then (a file was already bad at startup), there is nothing good to keep, so the snapshot of the files that
+  do load is yielded: the good files of a directory are served, and a single bad ``filename`` serves nothing while
+  the process runs and keeps watching (Traefik logs "Error while building configuration (for the first time)"
+  and keeps watching too). The first complete load ends this mode.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
@@ -33,7 +39,7 @@ from hanzo_edge.config.tcp import TCPConfiguration, UDPConfiguration
 from hanzo_edge.config.tls import CertAndStores, TLSConfiguration
 from hanzo_edge.config.types import FrozenDict
 
-__all__ = ["FileProvider", "load_file_snapshot"]
+__all__ = ["FileProvider", "FileSnapshot", "load_file_snapshot", "read_snapshot"]
 
 logger = logging.getLogger("hanzo_edge.providers.file")
 
@@ -81,6 +87,40 @@ def load_file_snapshot(filename: str = "", directory: str = "") -> tuple[Configu
         merged.warnings.extend(warnings)
         merged.add(config, path)
     return merged.result(), merged.warnings
+
+
+class FileSnapshot(NamedTuple):
+    """What :func:`read_snapshot` read: the configuration of every file that loads, its warnings, and one error per
+    file left out (or for the whole provider when the directory or the single file cannot be read)."""
+
+    config: Configuration
+    warnings: list[ConfigWarning]
+    errors: list[ConfigError]
+
+
+def read_snapshot(filename: str = "", directory: str = "") -> FileSnapshot:
+    """Return the snapshot of `filename` or of the files of `directory` that load, leaving out the ones that do not.
+
+    Raises:
+        ConfigError: neither or both of `filename`/`directory` given (a static configuration error).
+    """
+    if bool(filename) == bool(directory):
+        raise ConfigError("providers.file", "exactly one of filename or directory must be set")
+    merged = _Merger()
+    errors: list[ConfigError] = []
+    try:
+        paths = [filename] if filename else _list_files(directory)
+    except ConfigError as exc:
+        return FileSnapshot(merged.result(), [], [exc])
+    for path in paths:
+        try:
+            config, warnings = _load_one(path)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        merged.warnings.extend(warnings)
+        merged.add(config, path)
+    return FileSnapshot(merged.result(), merged.warnings, errors)
 
 
 class _Merger:
@@ -145,6 +185,7 @@ class FileProvider:
         filename / directory: exactly one must be set.
         watch: poll for changes; when False the iterator yields once and then waits until cancelled.
         poll_interval: seconds between two polls (tests use a small value).
+        on_failure: called once for every load that fails (at startup too), after its errors are logged.
     """
 
     name = "file"
@@ -156,20 +197,28 @@ class FileProvider:
         watch: bool = True,
         *,
         poll_interval: float = 0.5,
-        loader: Callable[[str, str], tuple[Configuration, list[ConfigWarning]]] = load_file_snapshot,
+        loader: Callable[[str, str], FileSnapshot] = read_snapshot,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         self.filename = filename
         self.directory = directory
         self.watch_changes = watch
         self.poll_interval = poll_interval
         self._loader = loader
+        self._on_failure = on_failure
 
     def __repr__(self) -> str:
         """Return ``<FileProvider filename=... directory=... watch=...>``."""
         return f"<FileProvider filename={self.filename!r} directory={self.directory!r} watch={self.watch_changes}>"
 
-    def _load(self) -> tuple[Configuration, list[ConfigWarning]]:
+    def _load(self) -> FileSnapshot:
         return self._loader(self.filename, self.directory)
+
+    def _failed(self, errors: list[ConfigError], outcome: str) -> None:
+        for exc in errors:
+            logger.error("file provider: %s (%s)", exc, outcome)
+        if self._on_failure is not None:
+            self._on_failure()
 
     def fingerprint(self) -> Fingerprint:
         """Return the stat fingerprint of everything the snapshot depends on (files and their directories)."""
@@ -197,31 +246,41 @@ class FileProvider:
         """Yield the initial snapshot, then every changed snapshot (see the module docstring).
 
         Raises:
-            ConfigError: the initial load fails (later failures are logged and the last good snapshot is kept).
+            ConfigError: neither or both of filename and directory are set. A file that does not load never raises.
         """
         stamp = self.fingerprint()
-        config, warnings = await asyncio.to_thread(self._load)
-        _log_warnings(warnings)
-        yield config
+        snapshot = await asyncio.to_thread(self._load)
+        _log_warnings(snapshot.warnings)
+        complete = not snapshot.errors
+        if not complete:
+            self._failed(snapshot.errors, self._left_out())
+        yield snapshot.config
         if not self.watch_changes:
             await asyncio.Event().wait()
-        last = config
+        last = snapshot.config
         while True:
             await asyncio.sleep(self.poll_interval)
             current = self.fingerprint()
             if current == stamp:
                 continue
             stamp = current
-            try:
-                config, warnings = await asyncio.to_thread(self._load)
-            except ConfigError as exc:
-                logger.error("file provider: %s (keeping the last good configuration)", exc)
+            snapshot = await asyncio.to_thread(self._load)
+            if snapshot.errors and complete:
+                self._failed(snapshot.errors, "keeping the last good configuration")
                 continue
-            _log_warnings(warnings)
-            if config == last:
+            _log_warnings(snapshot.warnings)
+            if snapshot.errors:
+                self._failed(snapshot.errors, self._left_out())
+            complete = not snapshot.errors
+            if snapshot.config == last:
                 continue
-            last = config
-            yield config
+            last = snapshot.config
+            yield snapshot.config
+
+    def _left_out(self) -> str:
+        if self.filename:
+            return "nothing is served from the file provider until it loads"
+        return "left out until it loads; the files that load are served"
 
 
 def _log_warnings(warnings: list[ConfigWarning]) -> None:

@@ -1,7 +1,10 @@
 """Build one routing table per entrypoint from the merged dynamic configuration.
 
 Errors stay local, as in Traefik: a router whose rule does not compile, whose service is missing or broken, or whose
-middleware cannot be built is *disabled* and reported in :attr:`BuildResult.errors`; every other router serves.
+middleware cannot be built is *disabled* and reported in :attr:`BuildResult.errors`; every other router serves. A
+router gets every error it has (a bad rule does not hide a missing service), and errors are also kept by kind
+(:attr:`BuildResult.router_errors`, ``service_errors``, ``middleware_errors``) since one name may be a router and a
+service at once.
 Services are built once per generation and shared by the routers that use them; upstream pools come from the
 process-wide :class:`~hanzo_edge.http.pool.PoolRegistry` and so outlive generations.
 """
@@ -9,7 +12,7 @@ process-wide :class:`~hanzo_edge.http.pool.PoolRegistry` and so outlive generati
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,6 +42,9 @@ class BuildResult:
 
     tables: dict[str, RoutingTable]
     errors: dict[str, list[str]] = field(default_factory=dict)
+    router_errors: dict[str, list[str]] = field(default_factory=dict)
+    service_errors: dict[str, list[str]] = field(default_factory=dict)
+    middleware_errors: dict[str, list[str]] = field(default_factory=dict)
     built: dict[str, tuple[Any, Handler, TaskScope | None]] = field(default_factory=dict)
     reused_services: int = 0
     builder: ServiceBuilder | None = None
@@ -51,8 +57,23 @@ class BuildResult:
         return {name: entry[1] for name, entry in self.built.items()}
 
     def add_error(self, name: str, message: str) -> None:
-        """Record an error against a router, service or middleware (qualified name)."""
+        """Record an error against a router, service or middleware (qualified name) without saying which."""
         self.errors.setdefault(name, []).append(message)
+
+    def add_router_error(self, name: str, message: str) -> None:
+        """Record an error against router ``name`` (qualified)."""
+        self.router_errors.setdefault(name, []).append(message)
+        self.add_error(name, message)
+
+    def add_service_error(self, name: str, message: str) -> None:
+        """Record an error against service ``name`` (qualified)."""
+        self.service_errors.setdefault(name, []).append(message)
+        self.add_error(name, message)
+
+    def add_middleware_error(self, name: str, message: str) -> None:
+        """Record an error against middleware ``name`` (qualified)."""
+        self.middleware_errors.setdefault(name, []).append(message)
+        self.add_error(name, message)
 
     def activate(self) -> None:
         """Start background work (health checks) of the services built new in this generation."""
@@ -90,12 +111,16 @@ def build_tables(
     internal_routes: Mapping[str, Sequence[Route]] | None = None,
     entry_point_middlewares: Mapping[str, Sequence[str]] | None = None,
     internal_services: Mapping[str, Handler] | None = None,
+    tls_entry_points: Collection[str] = (),
     generation: int = 0,
     previous: BuildResult | None = None,
     on_server_status: Callable[[str, str, bool], None] | None = None,
     wrap_service: Callable[[str, Handler], Handler] | None = None,
 ) -> BuildResult:
     """Build a :class:`RoutingTable` per entrypoint from ``{provider: Configuration}``.
+
+    ``tls_entry_points``: entrypoints whose ``http.tls`` makes their routers TLS routers; until TLS is served, a
+    router is disabled there (with an error naming it and the entrypoint) and serves on its other entrypoints.
 
     With ``previous`` (the last generation), a service whose configuration (and servers transport) is unchanged keeps
     its handler instance. Never raises for a bad router or service: it is disabled and its error recorded.
@@ -116,6 +141,7 @@ def build_tables(
             internal_routes=internal_routes,
             entry_point_middlewares=entry_point_middlewares,
             internal_services=internal_services,
+            tls_entry_points=tls_entry_points,
             generation=generation,
             previous=previous,
             on_server_status=on_server_status,
@@ -136,6 +162,7 @@ def _build_tables(
     internal_routes: Mapping[str, Sequence[Route]] | None,
     entry_point_middlewares: Mapping[str, Sequence[str]] | None,
     internal_services: Mapping[str, Handler] | None,
+    tls_entry_points: Collection[str],
     generation: int,
     previous: BuildResult | None,
     on_server_status: Callable[[str, str, bool], None] | None = None,
@@ -162,7 +189,7 @@ def _build_tables(
         transports,
         default_transport,
         previous.built if previous else None,
-        result.add_error,
+        result.add_service_error,
         on_server_status=on_server_status,
     )
     result.builder = builder
@@ -181,17 +208,32 @@ def _build_tables(
         for name, router in ((getattr(http, "routers", None) or {}) if http is not None else {}).items():
             qname = qualify(name, provider)
             route_or_error = _build_route(qname, provider, router, get_service, service_defs, internal)
-            if isinstance(route_or_error, str):
-                result.add_error(qname, route_or_error)
-                continue
+            errors = route_or_error if isinstance(route_or_error, list) else []
+            try:
+                chains.resolve(tuple(getattr(router, "middlewares", ()) or ()), provider)
+            except MiddlewareError as exc:
+                errors.append(str(exc))
+                result.add_middleware_error(exc.middleware, str(exc))
             if getattr(router, "tls", None) is not None:
                 # TLS routers serve only TLS requests; TLS entrypoints arrive with the TLS work.
-                result.add_error(qname, "TLS routers are not served yet (no TLS entrypoint)")
+                errors.append("TLS routers are not served yet (no TLS entrypoint)")
+            if errors or isinstance(route_or_error, list):
+                for message in errors:
+                    result.add_router_error(qname, message)
                 continue
             eps = tuple(getattr(router, "entry_points", ()) or ()) or tuple(default_entry_points)
             for ep in eps:
                 if ep not in routes:
-                    result.add_error(qname, 'entryPoint "' + ep + "\" doesn't exist")
+                    result.add_router_error(qname, 'entryPoint "' + ep + "\" doesn't exist")
+                    continue
+                if ep in tls_entry_points:
+                    # Traefik makes every router of this entrypoint a TLS router; serving it in clear text on the
+                    # "secure" port would silently drop the protection the configuration asks for.
+                    result.add_router_error(
+                        qname,
+                        f'entryPoint "{ep}" makes it a TLS router (entryPoints.{ep}.http.tls): '
+                        "TLS routers are not served yet",
+                    )
                     continue
                 ep_middlewares = tuple((entry_point_middlewares or {}).get(ep, ()))
                 try:
@@ -205,8 +247,8 @@ def _build_tables(
                         service_handler = wrap_service(route_or_error.service, service_handler)
                     handler = chains.wrap(instance, provider, names, service_handler)
                 except MiddlewareError as exc:
-                    result.add_error(qname, str(exc))
-                    result.add_error(exc.middleware, str(exc))
+                    result.add_router_error(qname, str(exc))
+                    result.add_middleware_error(exc.middleware, str(exc))
                     continue
                 routes[ep].append(
                     replace(
@@ -229,26 +271,31 @@ def _build_route(
     get_service: Callable[[str], Handler | None],
     service_defs: Mapping[str, Any],
     internal_services: Mapping[str, Handler],
-) -> Route | str:
+) -> Route | list[str]:
+    """Return the router's route, or every error of its rule and its service (a bad rule hides nothing)."""
+    errors: list[str] = []
     rule_text = getattr(router, "rule", "") or ""
+    compiled = None
     try:
         compiled = compile_rule(rule_text, getattr(router, "rule_syntax", "") or "v3")
     except ValueError as exc:
-        return f"invalid rule {rule_text!r}: {exc}"
+        errors.append(f"invalid rule {rule_text!r}: {exc}")
     service_name = qualify(getattr(router, "service", "") or "", provider)
+    handler: Handler | None = None
     if not getattr(router, "service", ""):
-        return "the service is missing on the router"
-    internal = internal_services.get(service_name)
-    if internal is not None:
-        handler: Handler | None = internal
+        errors.append("the service is missing on the router")
+    elif service_name in internal_services:
+        handler = internal_services[service_name]
     elif service_name.endswith("@internal"):
-        return f'the service "{service_name}" does not exist (@internal is reserved)'
+        errors.append(f'the service "{service_name}" does not exist (@internal is reserved)')
     elif service_name not in service_defs:
-        return f'the service "{service_name}" does not exist'
+        errors.append(f'the service "{service_name}" does not exist')
     else:
         handler = get_service(service_name)
-    if handler is None:
-        return f'the service "{service_name}" could not be built'
+        if handler is None:
+            errors.append(f'the service "{service_name}" could not be built')
+    if errors or compiled is None or handler is None:
+        return errors
     middlewares = tuple(getattr(router, "middlewares", ()) or ())  # resolved per entrypoint by the caller
     priority = int(getattr(router, "priority", 0) or 0) or len(rule_text.encode("utf-8"))
     hosts = compiled.hosts

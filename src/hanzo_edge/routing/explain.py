@@ -31,7 +31,17 @@ from hanzo_edge.rules.compile import RuleRequest
 from hanzo_edge.rules.ipcheck import parse_ip_ranges
 from hanzo_edge.rules.matchers import canonical_rule_host
 
-__all__ = ["MAX_TERMS", "Shadow", "covers", "describe_failure", "find_shadows", "rule_syntax", "why_not"]
+__all__ = [
+    "MAX_TERMS",
+    "Shadow",
+    "covers",
+    "describe_failure",
+    "failed_matchers",
+    "failure_kind",
+    "find_shadows",
+    "rule_syntax",
+    "why_not",
+]
 
 MAX_TERMS = 256
 """Largest normal form (number of conjunctions or clauses) the shadow analysis builds before giving up."""
@@ -412,3 +422,62 @@ def why_not(node: Node, req: RuleRequest, syntax: str = _V3) -> str | None:
         return None
     right = why_not(node.right, req, syntax)
     return None if right is None else f"{left}; {right}"
+
+
+# -- what made a rule fail, for summaries ----------------------------------------------------------------------------
+_ATTRIBUTE_OF = {
+    "Host": "host",
+    "HostRegexp": "host",
+    "HostHeader": "host",
+    "Path": "path",
+    "PathPrefix": "path",
+    "PathRegexp": "path",
+    "Method": "method",
+    "Header": "header",
+    "HeaderRegexp": "header",
+    "Headers": "header",
+    "HeadersRegexp": "header",
+    "Query": "query",
+    "QueryRegexp": "query",
+    "ClientIP": "client IP",
+}
+
+
+def failed_matchers(node: Node, req: RuleRequest, syntax: str = _V3) -> list[tuple[Matcher, bool]] | None:
+    """Return every matcher that keeps rule ``node`` from matching ``req``, None if it matches.
+
+    Each entry is ``(matcher, positive)``: ``positive`` is False for a negated matcher that matched. Unlike
+    :func:`why_not`, both sides of a failed ``&&`` are examined, so the count says how far the request is from
+    matching; the first entry is the one :func:`why_not` names first.
+    """
+    syntax = rule_syntax(syntax)
+    found: list[tuple[Matcher, bool]] = []
+    return found if _collect(node, req, syntax, True, found) is False else None
+
+
+def _collect(node: Node, req: RuleRequest, syntax: str, positive: bool, found: list[tuple[Matcher, bool]]) -> bool:
+    """Evaluate ``node`` (negated when not ``positive``) and append the failing matchers; return the result."""
+    if isinstance(node, Matcher):
+        result = _matcher_result(node, req, syntax) is True
+        if result != positive:
+            found.append((node, positive))
+        return result == positive
+    if isinstance(node, Not):
+        return _collect(node.operand, req, syntax, not positive, found)
+    # Under an odd number of "!", "&&" fails like "||" and vice versa (De Morgan).
+    conjunction = isinstance(node, And) == positive
+    mark = len(found)
+    left = _collect(node.left, req, syntax, positive, found)
+    right = _collect(node.right, req, syntax, positive, found)
+    if conjunction:
+        return left and right
+    if left or right:
+        del found[mark:]  # one side holds: nothing under this node failed
+        return True
+    return False
+
+
+def failure_kind(matcher: Matcher, positive: bool) -> str:
+    """Return a short reason for a summary: ``host differs``, ``path differs``, ``method excluded``..."""
+    attribute = _ATTRIBUTE_OF.get(matcher.name, "rule")
+    return f"{attribute} differs" if positive else f"{attribute} excluded"

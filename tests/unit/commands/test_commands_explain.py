@@ -199,14 +199,19 @@ def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]
     assert err.startswith("explain: ")
 
 
-def test_a_dynamic_file_that_does_not_load_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_dynamic_file_that_does_not_load_is_left_out_as_the_server_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "dynamic.yml"
     path.write_text("http: [\n")
 
     code, out, err = _explain(capsys, f"--providers.file.filename={path}", "GET", "http://x/")
 
-    assert (code, out) == (2, [])
-    assert err.startswith(f"explain: {path}:")
+    # ingress serves nothing from a file that does not load (and keeps running): the request gets 404.
+    assert code == 1
+    assert out[-1] == "result: no router matched; the request gets 404 page not found"
+    assert err.startswith(f"explain: {path}:2: invalid YAML")
+    assert "(left out, as ingress does)" in err
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:

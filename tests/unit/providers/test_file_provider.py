@@ -11,7 +11,7 @@ import pytest
 from hanzo_edge.config.dynamic import Configuration
 from hanzo_edge.config.errors import ConfigError
 from hanzo_edge.providers.base import Provider
-from hanzo_edge.providers.file import FileProvider, load_file_snapshot
+from hanzo_edge.providers.file import FileProvider, load_file_snapshot, read_snapshot
 
 ROUTER = "http:\n  routers:\n    {name}:\n      rule: Path(`/{name}`)\n      service: {service}\n"
 
@@ -225,17 +225,87 @@ def test_watch_sees_configmap_style_symlink_swap(tmp_path: pathlib.Path) -> None
     asyncio.run(scenario())
 
 
-def test_initial_failure_raises(tmp_path: pathlib.Path) -> None:
+def test_a_single_file_that_fails_at_startup_serves_nothing_and_is_picked_up_once_fixed(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "dynamic.yml"
-    path.write_text("http: [")
-    provider = FileProvider(filename=str(path), poll_interval=0.01)
+    _write(path, "http: [")
+    failures: list[None] = []
+    provider = FileProvider(filename=str(path), poll_interval=0.01, on_failure=lambda: failures.append(None))
 
     async def scenario() -> None:
         watcher = _Collector(provider)
-        with pytest.raises(ConfigError, match="invalid YAML"):
-            await watcher.next()
+        try:
+            with caplog.at_level(logging.ERROR, logger="hanzo_edge.providers.file"):
+                first = await watcher.next()
+            assert first.is_empty()
+            assert f"{path}:2: invalid YAML" in caplog.text
+            assert "nothing is served from the file provider until it loads" in caplog.text
+            assert len(failures) == 1
+
+            _write(path, ROUTER.format(name="one", service="s"))
+            assert set((await watcher.next()).http.routers) == {"one"}
+            assert len(failures) == 1
+        finally:
+            await watcher.close()
 
     asyncio.run(scenario())
+
+
+def test_a_bad_file_in_a_directory_at_startup_leaves_out_only_that_file(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _write(tmp_path / "a.yml", ROUTER.format(name="a", service="s"))
+    _write(tmp_path / "b.yml", "http:\n  routers:\n    b:\n      rule: [oops]\n")
+    _write(tmp_path / "c.yml", ROUTER.format(name="c", service="s"))
+    failures: list[None] = []
+    provider = FileProvider(directory=str(tmp_path), poll_interval=0.01, on_failure=lambda: failures.append(None))
+
+    async def scenario() -> None:
+        watcher = _Collector(provider)
+        try:
+            with caplog.at_level(logging.ERROR, logger="hanzo_edge.providers.file"):
+                first = await watcher.next()
+            assert set(first.http.routers) == {"a", "c"}
+            assert f"{tmp_path}/b.yml:4: http.routers.b.rule: expected string" in caplog.text
+            assert "left out until it loads; the files that load are served" in caplog.text
+            assert len(failures) == 1
+
+            # Nothing complete was ever served, so a change to a good file applies although b.yml is still bad.
+            _write(tmp_path / "c.yml", ROUTER.format(name="c2", service="s"))
+            assert set((await watcher.next()).http.routers) == {"a", "c2"}
+            assert len(failures) == 2
+
+            _write(tmp_path / "b.yml", ROUTER.format(name="b", service="s"))
+            assert set((await watcher.next()).http.routers) == {"a", "b", "c2"}
+            assert len(failures) == 2
+
+            # Complete from now on: a bad edit keeps the last good snapshot (every router of it) and is counted.
+            _write(tmp_path / "a.yml", "http: [")
+            await watcher.assert_quiet()
+            assert len(failures) == 3
+        finally:
+            await watcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_read_snapshot_reports_each_bad_file_and_keeps_the_others(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "a.yml").write_text(ROUTER.format(name="a", service="s"))
+    (tmp_path / "b.yml").write_text("http: [")
+    (tmp_path / "c.toml").write_text("[http\n")
+
+    snapshot = read_snapshot(directory=str(tmp_path))
+
+    assert set(snapshot.config.http.routers) == {"a"}
+    assert [str(error).split(":")[0] for error in snapshot.errors] == [f"{tmp_path}/b.yml", f"{tmp_path}/c.toml"]
+
+
+def test_a_missing_directory_is_an_error_not_an_exception(tmp_path: pathlib.Path) -> None:
+    snapshot = read_snapshot(directory=str(tmp_path / "absent"))
+
+    assert snapshot.config.is_empty()
+    assert "cannot read directory" in str(snapshot.errors[0])
 
 
 def test_without_watch_yields_once_then_waits(tmp_path: pathlib.Path) -> None:
