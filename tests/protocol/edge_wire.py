@@ -252,8 +252,8 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
 
 # -- the parser-boundary invariant (shared with fuzz/downstream.py) ----------------------------------------------------
 
-FUZZ_ALLOWED_STATUS = frozenset({100, 200, 400, 404, 413, 414, 431, 501})
-FUZZ_ERROR_STATUS = frozenset({400, 414, 431, 501})
+FUZZ_ALLOWED_STATUS = frozenset({100, 200, 400, 404, 413, 414, 431, 501, 505})
+FUZZ_ERROR_STATUS = frozenset({400, 414, 431, 501, 505})
 FUZZ_SETTINGS_KW: dict[str, Any] = {"max_header_bytes": 512}
 
 

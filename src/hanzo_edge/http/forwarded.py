@@ -4,6 +4,11 @@ Unless the entrypoint is ``insecure`` or the peer is in ``trustedIPs``, every ma
 deleted before routing, so no rule, middleware or backend ever sees a forged value. Then the missing ones are set:
 ``X-Forwarded-Proto``, ``-Host``, ``-Port``, ``-Server`` and ``X-Real-Ip``. ``X-Forwarded-For`` gets the client IP
 appended by the proxy when it forwards.
+
+The ``Connection`` header is applied here too (Traefik's ``removeConnectionHeaders``): the headers it names are
+removed before routing, except the managed ones, the upgrade pair of a real upgrade, and the names listed in
+``forwardedHeaders.connection``, which stay visible to routers and middlewares and are named in a rebuilt
+``Connection`` header so the proxy removes them before the backend.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import socket
 
 from hanzo_edge.http.headers import Headers
 
-__all__ = ["MANAGED_HEADERS", "ForwardedHeaders"]
+__all__ = ["MANAGED_HEADERS", "ForwardedHeaders", "remove_connection_headers"]
 
 _MANAGED = (
     b"x-forwarded-proto",
@@ -37,10 +42,18 @@ _IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 class ForwardedHeaders:
     """Strips untrusted ``X-Forwarded-*`` headers and sets the missing ones, per entrypoint."""
 
-    __slots__ = ("_cache", "_networks", "insecure", "server")
+    __slots__ = ("_cache", "_networks", "connection_headers", "insecure", "server")
 
-    def __init__(self, insecure: bool = False, trusted_ips: tuple[str, ...] = (), server: str | None = None) -> None:
+    def __init__(
+        self,
+        insecure: bool = False,
+        trusted_ips: tuple[str, ...] = (),
+        server: str | None = None,
+        connection: tuple[str, ...] = (),
+    ) -> None:
         self.insecure = insecure
+        # forwardedHeaders.connection: lower-case names that survive the entrypoint's Connection handling.
+        self.connection_headers = frozenset(name.strip().lower().encode("latin-1") for name in connection if name)
         networks: list[_IPNetwork] = []
         for item in trusted_ips:
             try:
@@ -124,3 +137,40 @@ def _forwarded_port(host: bytes, proto: bytes, tls: bool) -> bytes:
     if proto in (b"https", b"wss") or tls:
         return b"443"
     return b"80"
+
+
+def remove_connection_headers(
+    raw: list[tuple[bytes, bytes]], upgrade_header: bool, kept: frozenset[bytes]
+) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """Apply the request's ``Connection`` header(s) at the entrypoint; return the new fields and whether it upgrades.
+
+    A request upgrades only when it has an ``Upgrade`` header (``upgrade_header``) and ``Connection`` lists
+    ``upgrade`` (Go's ``upgradeType``). Every named header is removed except the managed ``X-Forwarded-*`` ones
+    (a client cannot make the proxy drop them) and the ``kept`` names (``forwardedHeaders.connection``); those and
+    the upgrade are named in a rebuilt ``Connection`` header, as Traefik's ``removeConnectionHeaders`` does, so the
+    proxy's hop-by-hop removal drops them before the backend.
+    """
+    tokens: list[bytes] = []
+    for name, value in raw:
+        if len(name) == 10 and name.lower() == b"connection":
+            tokens += (token.strip() for token in value.split(b","))
+    named = {token.lower() for token in tokens if token}
+    upgrade = upgrade_header and b"upgrade" in named
+    survivors: list[bytes] = []
+    if kept:
+        seen: set[bytes] = set()
+        for token in tokens:
+            lower = token.lower()
+            if lower in kept and lower not in MANAGED_HEADERS and lower != b"upgrade" and lower not in seen:
+                seen.add(lower)
+                survivors.append(token)
+        named -= kept
+    named -= MANAGED_HEADERS
+    named.add(b"connection")
+    if upgrade:
+        named.discard(b"upgrade")
+        survivors.append(b"Upgrade")
+    out = [pair for pair in raw if pair[0].lower() not in named]
+    if survivors:
+        out.append((b"Connection", b",".join(survivors)))
+    return out, upgrade

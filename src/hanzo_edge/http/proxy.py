@@ -2,8 +2,9 @@
 
 What goes upstream (``pkg/proxy/httputil`` in Traefik, Go's ``ReverseProxy``):
 
-* hop-by-hop headers are removed, and so is every header the client named in ``Connection``; an upgrade keeps
-  ``Connection: Upgrade`` and its ``Upgrade`` header;
+* hop-by-hop headers are removed, and so is every header the client named in ``Connection`` (including those
+  ``forwardedHeaders.connection`` kept visible to the middlewares); an upgrade keeps ``Connection: Upgrade`` and its
+  ``Upgrade`` header, and ``Upgrade`` without ``Connection: upgrade`` is no upgrade and goes nowhere;
 * ``Host`` is the client's (``passHostHeader: true``, the default) or the server's;
 * the client IP is appended to ``X-Forwarded-For`` (the entrypoint already dropped untrusted ``X-Forwarded-*``);
 * the server URL's path is ignored unless ``preservePath`` is set;
@@ -33,8 +34,9 @@ __all__ = ["OMIT_XFF", "ServerTarget", "build_request_head"]
 OMIT_XFF = "omit_x_forwarded_for"
 """``req.ctx`` key: when true, no ``X-Forwarded-For`` is sent upstream."""
 
-# Headers the proxy rewrites itself: Expect is answered here; traceparent gets a new span id.
-_STRIP = HOP_BY_HOP | {b"host", b"content-length", b"x-forwarded-for", b"expect", b"traceparent"}
+# Headers the proxy rewrites itself: Expect is answered here; traceparent gets a new span id. HTTP2-Settings only
+# means something with an h2c upgrade of this hop (RFC 7540 §3.2.1), which a backend behind us never takes part in.
+_STRIP = HOP_BY_HOP | {b"host", b"content-length", b"x-forwarded-for", b"expect", b"traceparent", b"http2-settings"}
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 

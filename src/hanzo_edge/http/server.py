@@ -9,6 +9,13 @@ Invariants:
    431, a request-target over it a 414, a ``Transfer-Encoding`` other than ``chunked`` a 501.
 3. After an error answer, or when a request body was not read to its end, the connection closes: the next bytes on
    it cannot be trusted to start a request.
+6. The request head is final once it is complete. Chunked-body trailers (which httptools reports through
+   ``on_header``) are counted against ``maxHeaderBytes`` and dropped: no router, middleware, trust check or backend
+   ever sees them as header fields.
+7. Bytes that make no parsing progress (an unterminated header line, trailers, chunk extensions) are bounded too:
+   httptools buffers a field until its line ends, so more than ``maxHeaderBytes`` + 4 KiB of them is a 431.
+8. Only HTTP/1.0 and HTTP/1.1 are served (a request line without a version is a 400, ``HTTP/2.0`` a 505, as Go), and
+   a ``Host`` that Go's ``httpguts.ValidHostHeader`` rejects is a 400, never routed or forwarded.
 4. Flow control crosses the legs: a full client socket pauses the upstream reader (through the response body), a
    full upstream socket pauses this reader (through the request body).
 5. Timeouts are deadlines checked by the entrypoint's ticker, so there is no timer per request.
@@ -26,12 +33,11 @@ import httptools
 
 from hanzo_edge.http.body import BodyTooLarge, NullSink, StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
-from hanzo_edge.http.forwarded import MANAGED_HEADERS
+from hanzo_edge.http.forwarded import remove_connection_headers
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.paths import PathError, encoded_character_violation, normalize_path, routing_path, sanitize_path
 from hanzo_edge.http.status import DATE, status_line, status_text
-from hanzo_edge.http.upstream import connection_tokens
 
 if TYPE_CHECKING:
     from hanzo_edge.http.settings import ConnectionContext
@@ -53,6 +59,8 @@ _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _FRAMING_LENGTHS = frozenset(len(n) for n in _FRAMING)
 _ANSWER = "_entrypoint_answer"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_STALL_SLACK = 4096  # Go reads a request head up to maxHeaderBytes + 4096 bytes before answering 431
+_METHOD_ROOM = 32  # carried request-line bytes beyond the URL: a preceding LF, the method, SP and CRLF
 
 
 class RequestRejected(Exception):
@@ -102,6 +110,14 @@ class HttpProtocol(asyncio.Protocol):
         self._upgrade_rest = b""
         self._parser_stopped = False
         self._reading_body: StreamBody | None = None
+        self._head_open = False  # between on_message_begin and on_headers_complete: on_header is a head field
+        self._trailer_bytes = 0
+        # Bytes fed since the parser last made progress (head complete, body bytes, message complete), and the
+        # request-line bytes kept while a head spans packets (to spot an HTTP/0.9 line that llhttp holds back).
+        self._progress = False
+        self._stalled = 0
+        self._line_carry: bytes | None = None
+        self._carry_whole = False
         # pipeline and handling state
         self._queue: deque[Request | int] = deque()  # an int is a deferred error answer (status)
         self._failed = False
@@ -145,6 +161,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self._failed:
             return  # the parser is in an error state; the connection closes once earlier answers are out
+        self._progress = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -162,6 +179,53 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             # Go answers 501 to a Transfer-Encoding it does not implement; llhttp reports those as parse errors.
             self._reject(501 if "Invalid `Transfer-Encoding`" in str(exc) else 400)
+        else:
+            if self._progress:
+                self._stalled = 0
+                if self._head_open:
+                    self._check_partial_head(data)  # a pipelined request's head continues in a later packet
+            else:
+                self._no_progress(data)
+
+    def _no_progress(self, data: bytes) -> None:
+        """Bound the bytes that made no parsing progress (Go's head read limit); check a partial head."""
+        stalled = self._stalled + len(data)
+        self._stalled = stalled
+        if stalled > self.settings.max_header_bytes + _STALL_SLACK:
+            self._reject(431)
+        elif self._head_open:
+            self._check_partial_head(data)
+
+    def _check_partial_head(self, data: bytes) -> None:
+        if self._http09_line(data):
+            self._reject(400)
+
+    def _http09_line(self, data: bytes) -> bool:
+        """Return True when the head read so far is a request line without a version (HTTP/0.9's ``GET /a``).
+
+        llhttp accepts such a line but reports it only once one more byte arrives, so a client that sends just the
+        line would hold the connection until ``readTimeout``; Go answers 400 at once. Only called while a head spans
+        packets: the last request-line-sized bytes are carried over to see a line split across packets.
+        """
+        parser = self.parser
+        if parser.get_http_version() == "0.9":
+            return True  # llhttp already took the line as HTTP/0.9 and reads its headers
+        carry = self._line_carry
+        tail = data if carry is None else carry + data
+        whole = carry is None or self._carry_whole  # does tail start at a packet that began this message?
+        found = False
+        if self._url and tail.endswith(b"\n"):
+            line = parser.get_method() + b" " + self._url
+            end = len(tail) - (2 if tail.endswith(b"\r\n") else 1)
+            start = end - len(line)
+            # The line must start the message: at a line start, or at the start of the bytes of this message.
+            found = (
+                start >= 0 and tail[start:end] == line and ((start == 0 and whole) or tail[start - 1 : start] == b"\n")
+            )
+        keep = len(self._url) + _METHOD_ROOM
+        self._carry_whole = whole and len(tail) <= keep
+        self._line_carry = tail[-keep:]
+        return found
 
     def eof_received(self) -> bool | None:
         if self._tunnel is not None:
@@ -245,6 +309,9 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- parser callbacks --------------------------------------------------------------------------------------------
     def on_message_begin(self) -> None:
+        self._head_open = True
+        self._line_carry = None
+        self._trailer_bytes = 0
         self._url = b""
         self._headers = []
         self._head_bytes = 0
@@ -267,6 +334,9 @@ class HttpProtocol(asyncio.Protocol):
         self._url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._head_open:
+            self._on_trailer(name, value)
+            return
         size = self._head_bytes + len(name) + len(value) + 4
         if size + len(self._url) > self.settings.max_header_bytes:
             raise RequestRejected(431)
@@ -299,9 +369,22 @@ class HttpProtocol(asyncio.Protocol):
             except ValueError:
                 raise RequestRejected(400, "invalid Content-Length") from None
 
+    def _on_trailer(self, name: bytes, value: bytes) -> None:
+        # A chunked body's trailer field. Go keeps trailers apart from the head (req.Trailer); we forward none, so
+        # dropping them is all that is left to do, after counting them against the same bound as the head.
+        size = self._trailer_bytes + len(name) + len(value) + 4
+        if size > self.settings.max_header_bytes:
+            raise RequestRejected(431)
+        self._trailer_bytes = size
+
     def on_headers_complete(self) -> None:
+        self._head_open = False
+        self._progress = True
         parser = self.parser
         version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            # Go: a request line without a version is malformed (400); any HTTP/0.x or 2+ version is a 505.
+            raise RequestRejected(400 if version == "0.9" else 505)
         if self._host_count > 1 or (self._host_count == 0 and version == "1.1"):
             raise RequestRejected(400, "missing or repeated Host header")
         method = parser.get_method().decode("latin-1")
@@ -332,11 +415,13 @@ class HttpProtocol(asyncio.Protocol):
             self._set_paused(2, True)
 
     def on_body(self, body: bytes) -> None:
+        self._progress = True
         stream = self._reading_body
         if stream is not None:
             stream.feed(body)
 
     def on_message_complete(self) -> None:
+        self._progress = True
         self.read_deadline = 0.0
         body = self._reading_body
         if body is not None:
@@ -348,6 +433,7 @@ class HttpProtocol(asyncio.Protocol):
         settings = self.settings
         raw_url = self._url.decode("latin-1")
         host_raw = self._host or b""
+        raw_headers = self._headers
         if raw_url.startswith("/"):
             path, _, query = raw_url.partition("?")
         elif raw_url == "*":
@@ -361,7 +447,17 @@ class HttpProtocol(asyncio.Protocol):
             path = (parsed.path or b"/").decode("latin-1")
             query = (parsed.query or b"").decode("latin-1")
             if parsed.host:
-                host_raw = parsed.host + (b":%d" % parsed.port if parsed.port else b"")
+                # Go: the URL's authority is the request's host; the Host header is ignored (but still validated),
+                # so routing, X-Forwarded-Host and the upstream Host all see the authority.
+                if host_raw and _request_host(host_raw) is None:
+                    raise RequestRejected(400, "malformed Host header")
+                host_raw = b"[%b]" % parsed.host if b":" in parsed.host else parsed.host
+                if parsed.port:
+                    host_raw += b":%d" % parsed.port
+                raw_headers = _with_host(raw_headers, host_raw)
+        host = _request_host(host_raw)
+        if host is None:
+            raise RequestRejected(400, "malformed Host header")
         answer = 0
         if "#" in path:
             answer = 400  # Traefik's denyFragment answers from a handler: empty 400, connection kept
@@ -378,23 +474,21 @@ class HttpProtocol(asyncio.Protocol):
             query = query.replace(";", "&")
         elif query and ";" in query:
             query = query.replace(";", "%3B")
-        raw_headers = self._headers
+        upgrade = False
         if self._conn_header:
-            raw_headers = _strip_connection_listed(raw_headers, self._upgrade)
+            raw_headers, upgrade = remove_connection_headers(
+                raw_headers, self._upgrade, settings.forwarded.connection_headers
+            )
+        # Without "Connection: upgrade" an Upgrade header asks for nothing: the request is an ordinary one, and the
+        # proxy drops the header as hop-by-hop (Go's upgradeType).
         headers = Headers(raw_headers)
-        host = _HOSTS.get(host_raw)
-        if host is None:
-            host = _canonical_host(host_raw)
-            if len(_HOSTS) >= 4096:
-                _HOSTS.clear()
-            _HOSTS[host_raw] = host
         settings.forwarded.apply(
             headers,
             self._managed,
             self.client_ip_bytes,
             host_raw,
             settings.tls,
-            self._upgrade and b"websocket" in (headers.get_raw(b"upgrade") or b"").lower(),
+            upgrade and b"websocket" in (headers.get_raw(b"upgrade") or b"").lower(),
         )
         req = Request(
             method,
@@ -409,7 +503,7 @@ class HttpProtocol(asyncio.Protocol):
             scheme="https" if settings.tls else "http",
             entry_point=settings.name,
             routing_path=routing_path(path),
-            upgrade=self._upgrade,
+            upgrade=upgrade,
         )
         if answer:
             req.ctx = {_ANSWER: answer}
@@ -717,26 +811,43 @@ def _proxy_error(status: int) -> Response:
 
 
 def _strip_connection_listed(raw: list[tuple[bytes, bytes]], upgrade: bool) -> list[tuple[bytes, bytes]]:
-    """Drop ``Connection`` and every header it names, except Traefik's managed X- headers (and the upgrade pair).
+    """Drop ``Connection`` and every header it names, as the entrypoint does (used by ``ingress explain``)."""
+    return remove_connection_headers(raw, upgrade, frozenset())[0]
 
-    This is Traefik's entrypoint ``removeConnectionHeaders``: rules and middlewares never see hop-by-hop headers.
-    """
-    named: set[bytes] = set()
-    for name, value in raw:
-        if name.lower() == b"connection":
-            named |= connection_tokens(value)
-    named -= MANAGED_HEADERS
-    named.add(b"connection")
-    if upgrade:
-        named.discard(b"upgrade")
-    out = [pair for pair in raw if pair[0].lower() not in named]
-    if upgrade:
-        out.append((b"Connection", b"Upgrade"))
-    return out
+
+def _with_host(raw: list[tuple[bytes, bytes]], host: bytes) -> list[tuple[bytes, bytes]]:
+    """Return ``raw`` with its ``Host`` field set to ``host`` (added when absent, as for an HTTP/1.0 request)."""
+    for i, (name, _) in enumerate(raw):
+        if len(name) == 4 and name.lower() == b"host":
+            raw[i] = (name, host)
+            return raw
+    raw.insert(0, (b"Host", host))
+    return raw
 
 
 _HOSTS: dict[bytes, str] = {}
-"""Raw ``Host`` value → canonical host; few distinct hosts reach one process, so this stays small (bounded)."""
+"""Valid raw ``Host`` value → canonical host; few distinct hosts reach one process, so this stays small (bounded)."""
+
+_HOST_BYTES = b"".join(
+    bytes([c]) for c in range(256) if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "!$%&'()*+,-.:;=[]_~")
+)
+"""The bytes Go's ``httpguts.ValidHostHeader`` accepts in a Host (its ``validHostByte`` table)."""
+
+
+def _request_host(host: bytes) -> str | None:
+    """Return the canonical host of a raw ``Host`` value, or None when Go would reject it (answered 400).
+
+    Valid values are cached, so the byte check runs once per distinct host, not per request.
+    """
+    canonical = _HOSTS.get(host)
+    if canonical is None:
+        if host.translate(None, _HOST_BYTES):
+            return None  # a byte outside Go's table: "/", "@", spaces, controls, quotes, ...
+        canonical = _canonical_host(host)
+        if len(_HOSTS) >= 4096:
+            _HOSTS.clear()
+        _HOSTS[host] = canonical
+    return canonical
 
 
 def _canonical_host(host: bytes) -> str:

@@ -10,6 +10,12 @@ One exchange at a time (no upstream pipelining). The connection is at once:
 httptools quirks handled here (see ENGINEERING.md §4): HEAD responses are framed by hand (a fresh parser after the
 head), close-delimited bodies are ended on EOF, a ``101`` is detected from the status before the parser complains, and
 trailers (reported through ``on_header`` after the body started) are dropped.
+
+A hostile backend is bounded like Go's transport bounds it: the bytes of a response head, interim ``1xx`` heads
+included, may not exceed :attr:`UpstreamConnection.max_head_bytes` (Go's ``MaxResponseHeaderBytes`` default, 10 MiB),
+at most :attr:`UpstreamConnection.max_interim_responses` interim responses precede the final one (Go's
+``max1xxResponses``), and a response nobody asked for closes the connection. Each answers 502 when a request waits;
+the connection is closed at once, nothing more is read. Trailers and chunk framing count against the same byte bound.
 """
 
 from __future__ import annotations
@@ -45,6 +51,10 @@ HOP_BY_HOP = frozenset(
 """Hop-by-hop header names (RFC 9110 §7.6.1 plus Go's list), lower-case."""
 
 _NO_BODY_STATUS = frozenset({204, 304})
+MAX_RESPONSE_HEAD_BYTES = 10 << 20
+"""Go's default ``Transport.MaxResponseHeaderBytes`` (Traefik's serversTransport has no option for it)."""
+MAX_INTERIM_RESPONSES = 5
+"""Go's ``max1xxResponses``: interim responses allowed before the final one."""
 _IMPLIED_TOKENS = HOP_BY_HOP | {b"close"}  # "Connection: keep-alive/close" names nothing extra to remove
 
 
@@ -55,6 +65,9 @@ def connection_tokens(value: bytes) -> set[bytes]:
 
 class UpstreamConnection(asyncio.Protocol):
     """A pooled connection to one backend origin. Use through :class:`~hanzo_edge.http.pool.ConnectionPool`."""
+
+    max_head_bytes = MAX_RESPONSE_HEAD_BYTES
+    max_interim_responses = MAX_INTERIM_RESPONSES
 
     def __init__(self, pool: ConnectionPool | None = None) -> None:
         self.pool = pool
@@ -83,6 +96,11 @@ class UpstreamConnection(asyncio.Protocol):
         self._upgraded = False
         self._has_date = False
         self._resp_is_chunked = False
+        self._interim = 0
+        # Bytes received since the parser last made progress (final head complete, body bytes, message complete):
+        # the head, interim heads, trailers and chunk framing. httptools buffers a field until its line ends.
+        self._stalled = 0
+        self._progress = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -95,16 +113,29 @@ class UpstreamConnection(asyncio.Protocol):
             if tunnel is not None:
                 tunnel.from_upstream(data)
             return
+        self._progress = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self._on_upgrade(data[exc.args[0] :] if exc.args and isinstance(exc.args[0], int) else b"")
         except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            if isinstance(cause, UpstreamProtocolError):
+                self._fail(cause)  # one of our bounds, raised from a callback to stop the parser at once
+                return
             if self._response is not None and self._response.status == 101:
                 end = data.find(b"\r\n\r\n")
                 self._on_upgrade(data[end + 4 :] if end >= 0 else b"")
                 return
             self._fail(UpstreamProtocolError(f"malformed response from backend: {exc}"))
+        else:
+            if self._progress:
+                self._stalled = 0
+                return
+            stalled = self._stalled + len(data)
+            self._stalled = stalled
+            if stalled > self.max_head_bytes:
+                self._fail(UpstreamProtocolError(f"server response headers exceeded {self.max_head_bytes} bytes"))
 
     def eof_received(self) -> bool | None:
         # A close-delimited body (no Content-Length, not chunked) ends at EOF: httptools never completes it.
@@ -212,6 +243,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._resp_done = False
         self._keep_alive = True
         self._req_chunked = chunked
+        self._interim = 0
+        self._stalled = 0
         if response_header_timeout > 0:
             self._header_timer = self._loop.call_later(response_header_timeout, self._on_header_timeout)
         if isinstance(body, bytes):
@@ -247,6 +280,12 @@ class UpstreamConnection(asyncio.Protocol):
         return self._got_bytes
 
     # -- parser callbacks --------------------------------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self._resp_done:
+            # Bytes on a connection with no request waiting (idle in the pool, or after the response it owed): Go's
+            # transport closes such a connection ("unsolicited response received on idle HTTP channel").
+            raise UpstreamProtocolError("unsolicited response from backend")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._in_body:
             return  # a trailer: dropped, as Traefik does not forward trailers it did not announce
@@ -257,9 +296,14 @@ class UpstreamConnection(asyncio.Protocol):
         status = parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             # Interim response (100 Continue, 103 Early Hints): the final head follows on the same connection,
-            # and the response-header timeout keeps running until it does (as Go's transport).
+            # and the response-header timeout keeps running until it does (as Go's transport). Interim heads are
+            # no progress: their bytes count toward the head bound with the final head's.
             self._headers = []
+            self._interim += 1
+            if self._interim > self.max_interim_responses:
+                raise UpstreamProtocolError("too many 1xx informational responses")
             return
+        self._progress = True
         self._cancel_header_timer()
         self._has_date = False
         self._resp_is_chunked = False
@@ -289,11 +333,13 @@ class UpstreamConnection(asyncio.Protocol):
             self._finish_response()
 
     def on_body(self, body: bytes) -> None:
+        self._progress = True
         if self._resp_body is not None:
             self._resp_body.feed(body)
 
     def on_message_complete(self) -> None:
         if self._in_body and not self._resp_done:
+            self._progress = True  # not for an interim response: those count toward the head bound
             self._finish_response()
 
     # -- internals ---------------------------------------------------------------------------------------------------
