@@ -75,7 +75,11 @@ def entrypoint_settings(name: str, ep: EntryPoint) -> EntrypointSettings:
         ),
         encode_query_semicolons=http.encode_query_semicolons,
         tls=False,
-        forwarded=ForwardedHeaders(ep.forwarded_headers.insecure, tuple(ep.forwarded_headers.trusted_ips)),
+        forwarded=ForwardedHeaders(
+            ep.forwarded_headers.insecure,
+            tuple(ep.forwarded_headers.trusted_ips),
+            connection=tuple(ep.forwarded_headers.connection),
+        ),
     )
 
 
