@@ -28,7 +28,7 @@ Subjects are Python strings matched as their UTF-8 encoding; a lone surrogate (a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from re2 import _re2  # type: ignore[import-untyped]  # no type information shipped; see _Program
@@ -215,6 +215,19 @@ def _char_starts(text: str) -> list[int]:
     return starts
 
 
+def _tester(program: _Program) -> Callable[[str], bool]:
+    match = program.Match
+
+    def is_match(text: str) -> bool:
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a surrogate-escaped byte: Go reads an invalid byte as U+FFFD
+            data = text.translate(_SURROGATES).encode("utf-8")
+        return match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
+
+    return is_match
+
+
 class GoMatch:
     """One match: the whole match (group 0) and each capture group, as character offsets into the subject."""
 
@@ -241,13 +254,14 @@ class GoRegexp:
     index 0 is the whole match). A name used twice names its leftmost group only.
     """
 
-    __slots__ = ("_capturing", "_ignore_case", "_test", "pattern")
+    __slots__ = ("_capturing", "_ignore_case", "is_match", "pattern")
 
     def __init__(self, pattern: str, test: _Program, *, ignore_case: bool) -> None:
         self.pattern = pattern
-        self._test = test
         self._ignore_case = ignore_case
         self._capturing: _Program | None = None
+        self.is_match: Callable[[str], bool] = _tester(test)
+        """``is_match(text)``: True when the pattern matches anywhere in ``text`` (a closure: no method lookup)."""
 
     def __repr__(self) -> str:
         return f"GoRegexp({self.pattern!r})"
@@ -269,11 +283,6 @@ class GoRegexp:
         for name, index in self._with_groups().NamedCapturingGroups():
             names[index] = name.decode("utf-8")
         return names
-
-    def is_match(self, text: str) -> bool:
-        """Return True when the pattern matches anywhere in ``text``."""
-        data = _utf8(text)
-        return self._test.Match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
 
     def search(self, text: str, pos: int = 0) -> GoMatch | None:
         """Return the leftmost-first match that starts at character ``pos`` or later, or None.
