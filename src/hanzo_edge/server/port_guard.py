@@ -152,7 +152,11 @@ def ensure_bindable(host: str, port: int) -> None:
         if (family, address) in seen:
             continue
         seen.add((family, address))
-        with socket.socket(family, kind, proto) as probe:
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:
+            continue  # a family this host cannot open (no IPv6): asyncio's create_server skips it too
+        with probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 # As asyncio's create_server does: the IPv6 socket must not also cover IPv4 (its own probe does).
