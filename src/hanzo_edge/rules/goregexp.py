@@ -189,12 +189,13 @@ def _go_only_error(pattern: str) -> str | None:
     return min(found)[1] if found else None
 
 
-def _check_utf8(pattern: str) -> None:
+def _utf8_pattern(pattern: str) -> bytes:
     # A Python string can hold a lone surrogate, which has no UTF-8 form: Go's "invalid UTF-8" for the rest.
-    for index, char in enumerate(pattern):
-        if 0xD800 <= ord(char) < 0xE000:
-            rest = pattern[index:].translate(_SURROGATES)
-            raise GoRegexpError(f"error parsing regexp: invalid UTF-8: `{rest}`")
+    try:
+        return pattern.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        rest = pattern[exc.start :].translate(_SURROGATES)
+        raise GoRegexpError(f"error parsing regexp: invalid UTF-8: `{rest}`") from None
 
 
 def _utf8(text: str) -> bytes:
@@ -309,11 +310,11 @@ def compile_go_regexp(pattern: str, *, ignore_case: bool = False) -> GoRegexp:
     Raises :class:`GoRegexpError` with Go's message (``error parsing regexp: <code>: `<fragment>```) for a pattern
     Go's ``regexp.Compile`` rejects.
     """
-    _check_utf8(pattern)
+    source = _utf8_pattern(pattern)
     go_only = _go_only_error(pattern) if ("\\C" in pattern or "{" in pattern) else None
     if go_only is not None:
         raise GoRegexpError(go_only)
-    test = _program(pattern.encode("utf-8"), capture=False, ignore_case=ignore_case)
+    test = _program(source, capture=False, ignore_case=ignore_case)
     if not test.ok():
         raise GoRegexpError(go_error_text(pattern, test.error().decode("utf-8", "replace")))
     return GoRegexp(pattern, test, ignore_case=ignore_case)
