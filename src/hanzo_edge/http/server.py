@@ -9,6 +9,9 @@ Invariants:
    431, a request-target over it a 414, a ``Transfer-Encoding`` other than ``chunked`` a 501.
 3. After an error answer, or when a request body was not read to its end, the connection closes: the next bytes on
    it cannot be trusted to start a request.
+4. Flow control crosses the legs: a full client socket pauses the upstream reader (through the response body), a
+   full upstream socket pauses this reader (through the request body).
+5. Timeouts are deadlines checked by the entrypoint's ticker, so there is no timer per request.
 6. The request head is final once it is complete. Chunked-body trailers (which httptools reports through
    ``on_header``) are counted against ``maxHeaderBytes`` and dropped: no router, middleware, trust check or backend
    ever sees them as header fields.
@@ -16,9 +19,6 @@ Invariants:
    httptools buffers a field until its line ends, so more than ``maxHeaderBytes`` + 4 KiB of them is a 431.
 8. Only HTTP/1.0 and HTTP/1.1 are served (a request line without a version is a 400, ``HTTP/2.0`` a 505, as Go), and
    a ``Host`` that Go's ``httpguts.ValidHostHeader`` rejects is a 400, never routed or forwarded.
-4. Flow control crosses the legs: a full client socket pauses the upstream reader (through the response body), a
-   full upstream socket pauses this reader (through the request body).
-5. Timeouts are deadlines checked by the entrypoint's ticker, so there is no timer per request.
 """
 
 from __future__ import annotations
@@ -449,15 +449,17 @@ class HttpProtocol(asyncio.Protocol):
             if parsed.host:
                 # Go: the URL's authority is the request's host; the Host header is ignored (but still validated),
                 # so routing, X-Forwarded-Host and the upstream Host all see the authority.
-                if host_raw and _request_host(host_raw) is None:
+                if host_raw and _validated_host(host_raw) is None:
                     raise RequestRejected(400, "malformed Host header")
                 host_raw = b"[%b]" % parsed.host if b":" in parsed.host else parsed.host
                 if parsed.port:
                     host_raw += b":%d" % parsed.port
                 raw_headers = _with_host(raw_headers, host_raw)
-        host = _request_host(host_raw)
+        host = _HOSTS.get(host_raw)
         if host is None:
-            raise RequestRejected(400, "malformed Host header")
+            host = _validated_host(host_raw)
+            if host is None:
+                raise RequestRejected(400, "malformed Host header")
         answer = 0
         if "#" in path:
             answer = 400  # Traefik's denyFragment answers from a handler: empty 400, connection kept
@@ -834,10 +836,10 @@ _HOST_BYTES = b"".join(
 """The bytes Go's ``httpguts.ValidHostHeader`` accepts in a Host (its ``validHostByte`` table)."""
 
 
-def _request_host(host: bytes) -> str | None:
-    """Return the canonical host of a raw ``Host`` value, or None when Go would reject it (answered 400).
+def _validated_host(host: bytes) -> str | None:
+    """Return the canonical host of a raw ``Host`` value (cached), or None when Go rejects it (answered 400).
 
-    Valid values are cached, so the byte check runs once per distinct host, not per request.
+    Only valid values are cached, so the byte check runs once per distinct host, not per request.
     """
     canonical = _HOSTS.get(host)
     if canonical is None:
