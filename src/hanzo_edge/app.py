@@ -223,7 +223,10 @@ class IngressApp:
     async def start(self, initial: Mapping[str, Any] | None = None) -> None:
         """Load the initial configuration, bind every entrypoint and start watching providers.
 
-        Raises OSError when an address cannot be bound, ConfigError when the initial configuration is invalid.
+        Raises OSError when an address cannot be bound, ConfigError for a static mistake (e.g. both
+        ``providers.file.filename`` and ``directory``). A dynamic file that does not load never stops the start:
+        it is reported and left out (see :mod:`hanzo_edge.providers.file`). Options that are set but not supported
+        yet are logged as warnings first, whatever the log level.
         """
         loop = asyncio.get_running_loop()
         warn_unsupported(self.static)
