@@ -1,5 +1,5 @@
 """Fuzz the downstream parser boundary: whatever bytes arrive, in whatever pieces, the protocol parses them or answers
-a 4xx/501 and closes; nothing escapes ``data_received`` and nothing but a status line is ever written first.
+a 4xx, 501 or 505 and closes; nothing escapes ``data_received`` and nothing but a status line is ever written first.
 
 The invariant itself is ``edge_wire.check_downstream`` (shared with the atheris script ``fuzz/downstream.py``).
 """

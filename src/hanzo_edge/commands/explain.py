@@ -43,12 +43,11 @@ from hanzo_edge.commands import CommandResult, Outcome
 from hanzo_edge.commands.common import Loaded, build_offline, load_dynamic, load_static_config, split_name
 from hanzo_edge.config.errors import ConfigError
 from hanzo_edge.config.static import EntryPoint
+from hanzo_edge.http.forwarded import remove_connection_headers
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
 from hanzo_edge.http.paths import PathError, encoded_character_violation, normalize_path, routing_path, sanitize_path
-
-# The entrypoint's own helpers, so that explain sees exactly what the server sees.
-from hanzo_edge.http.server import _canonical_host, _strip_connection_listed
+from hanzo_edge.http.server import _validated_host  # the entrypoint's own check: explain sees what the server sees
 from hanzo_edge.http.status import status_text
 from hanzo_edge.routing.build import qualify
 from hanzo_edge.routing.explain import failed_matchers, failure_kind, rule_syntax, why_not
@@ -220,10 +219,14 @@ def build_request(
         path = sanitize_path(path)
     if query and ";" in query:
         query = query.replace(";", "%3B") if settings.encode_query_semicolons else query.replace(";", "&")
+    host = _validated_host(host_raw)
+    if host is None:
+        return Rejected(400, "invalid Host header")
     lower = [name.lower() for name, _ in raw]
-    upgrade = b"upgrade" in lower
+    upgrade = False
     if b"connection" in lower:
-        raw = _strip_connection_listed(raw, upgrade)
+        # The entrypoint's own Connection handling: an Upgrade counts only when Connection lists it.
+        raw, upgrade = remove_connection_headers(raw, b"upgrade" in lower, settings.forwarded.connection_headers)
     request_headers = Headers(raw)
     managed = any(name.lower() in settings.managed_headers for name, _ in raw)
     websocket = upgrade and b"websocket" in (request_headers.get_raw(b"upgrade") or b"").lower()
@@ -234,7 +237,7 @@ def build_request(
         request_headers,
         path=path,
         query=query,
-        host=_canonical_host(host_raw),
+        host=host,
         client_ip=client_ip,
         scheme="https" if settings.tls else "http",
         entry_point=entry_point,

@@ -812,11 +812,6 @@ def _proxy_error(status: int) -> Response:
     return Response(status, Headers(), status_text(status).encode())
 
 
-def _strip_connection_listed(raw: list[tuple[bytes, bytes]], upgrade: bool) -> list[tuple[bytes, bytes]]:
-    """Drop ``Connection`` and every header it names, as the entrypoint does (used by ``ingress explain``)."""
-    return remove_connection_headers(raw, upgrade, frozenset())[0]
-
-
 def _with_host(raw: list[tuple[bytes, bytes]], host: bytes) -> list[tuple[bytes, bytes]]:
     """Return ``raw`` with its ``Host`` field set to ``host`` (added when absent, as for an HTTP/1.0 request)."""
     for i, (name, _) in enumerate(raw):

@@ -8,7 +8,7 @@ import pytest
 
 from hanzo_edge.cli import ingress_main
 from hanzo_edge.commands.explain import Rejected, build_request, parse_args
-from hanzo_edge.config.static import EntryPoint
+from hanzo_edge.config.static import EntryPoint, ForwardedHeaders
 
 DYNAMIC = """\
 http:
@@ -281,3 +281,36 @@ def test_build_request_repeated_host_is_a_400() -> None:
     req = build_request("GET", "http://a/", [("Host", "a"), ("host", "b")], "web", EntryPoint(address=":1"))
 
     assert req == Rejected(400, "missing or repeated Host header")
+
+
+def test_build_request_host_go_rejects_is_a_400_as_at_the_entrypoint() -> None:
+    req = build_request("GET", "http://a/", [("Host", "u@x")], "web", EntryPoint(address=":1"))
+
+    assert req == Rejected(400, "invalid Host header")
+
+
+def test_build_request_keeps_forwarded_headers_connection_names_for_the_rules() -> None:
+    ep = EntryPoint(address=":1", forwarded_headers=ForwardedHeaders(connection=("X-Custom",)))
+    headers = [("Connection", "X-Custom, X-Hop"), ("X-Custom", "yes"), ("X-Hop", "1")]
+
+    req = build_request("GET", "http://a.test/", headers, "web", ep)
+
+    assert not isinstance(req, Rejected)
+    assert req.headers.get("X-Custom") == "yes"
+    assert req.headers.get_all("X-Hop") == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "upgrade"),
+    [
+        ([("Upgrade", "h2c"), ("HTTP2-Settings", "AAMAAABkAAQAAP__")], False),
+        ([("Upgrade", "websocket"), ("Connection", "Upgrade")], True),
+    ],
+)
+def test_build_request_upgrades_only_when_connection_lists_upgrade(
+    headers: list[tuple[str, str]], upgrade: bool
+) -> None:
+    req = build_request("GET", "http://a.test/", headers, "web", EntryPoint(address=":1"))
+
+    assert not isinstance(req, Rejected)
+    assert req.upgrade is upgrade
