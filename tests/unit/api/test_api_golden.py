@@ -216,3 +216,17 @@ def test_the_golden_configuration_covers_every_status() -> None:
     assert "warning" in {item["status"] for item in current.items("http/routers")}
     providers = {item["provider"] for item in current.items("http/routers")}
     assert providers == {"file", "other", "internal"}
+
+
+CHECK_GOLDEN = Path(__file__).parent / "golden" / "runtime_check.txt"
+
+
+def test_check_findings_over_the_same_configuration_are_unchanged() -> None:
+    # ``ingress check`` reads the same runtime records as the API: its lines are pinned alongside.
+    from hanzo_edge.commands.check import check_findings
+
+    loaded = build_offline(_static(), {"file": _decode(FILE), "other": _decode(OTHER)})
+    got = "\n".join(check_findings(loaded)) + "\n"
+    if os.environ.get("HANZO_REGENERATE_GOLDEN"):
+        CHECK_GOLDEN.write_text(got)
+    assert got == CHECK_GOLDEN.read_text()
