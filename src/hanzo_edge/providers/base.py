@@ -1,13 +1,16 @@
-"""The provider contract: a source of whole dynamic-configuration snapshots."""
+"""The provider contract: a source of whole dynamic-configuration snapshots, and how one is made from the static
+configuration (see :mod:`hanzo_edge.providers.factory`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from hanzo_edge.config.dynamic import Configuration
+from hanzo_edge.config.static import StaticConfig
 
-__all__ = ["Provider"]
+__all__ = ["Provider", "ProviderFactory", "ProviderHooks"]
 
 
 class Provider(Protocol):
@@ -26,3 +29,18 @@ class Provider(Protocol):
         snapshot when the initial configuration is unusable.
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderHooks:
+    """What the application lends every provider it starts.
+
+    ``on_failure`` is called once for every load that fails (the failed-reload metric), after the provider logged
+    why.
+    """
+
+    on_failure: Callable[[], None] | None = None
+
+
+ProviderFactory = Callable[[StaticConfig, ProviderHooks], Provider | None]
+"""Make a provider from the static configuration, or return None when the configuration does not enable it."""

@@ -35,11 +35,13 @@ import msgspec
 from hanzo_edge.config.documents import DOCUMENT_SUFFIXES, read_document
 from hanzo_edge.config.dynamic import Configuration, HTTPConfiguration, decode_dynamic
 from hanzo_edge.config.errors import ConfigError, ConfigWarning
+from hanzo_edge.config.static import StaticConfig
 from hanzo_edge.config.tcp import TCPConfiguration, UDPConfiguration
 from hanzo_edge.config.tls import CertAndStores, TLSConfiguration
 from hanzo_edge.config.types import FrozenDict
+from hanzo_edge.providers.base import ProviderHooks
 
-__all__ = ["FileProvider", "FileSnapshot", "load_file_snapshot", "read_snapshot"]
+__all__ = ["FileProvider", "FileSnapshot", "from_static", "load_file_snapshot", "read_snapshot"]
 
 logger = logging.getLogger("hanzo_edge.providers.file")
 
@@ -281,6 +283,18 @@ class FileProvider:
         if self.filename:
             return "nothing is served from the file provider until it loads"
         return "left out until it loads; the files that load are served"
+
+
+def from_static(static: StaticConfig, hooks: ProviderHooks) -> FileProvider | None:
+    """Return the file provider ``providers.file`` asks for, or None when it names neither a file nor a directory.
+
+    Both set is refused by the provider itself when it starts (a ConfigError, as Traefik refuses it).
+    """
+    config = static.providers.file
+    if config is None or not (config.filename or config.directory):
+        return None
+    # Polling stat() every 0.2 s is cheap and keeps a reload well under a second end to end.
+    return FileProvider(config.filename, config.directory, config.watch, poll_interval=0.2, on_failure=hooks.on_failure)
 
 
 def _log_warnings(warnings: list[ConfigWarning]) -> None:

@@ -1,0 +1,34 @@
+"""Which providers run, decided by the static configuration alone.
+
+Each provider module exposes one :data:`~hanzo_edge.providers.base.ProviderFactory` that reads its own section of
+``providers`` and returns a provider, or None when that section is not set. :data:`PROVIDER_FACTORIES` lists them;
+adding a provider (Kubernetes, Docker) means adding its module and one entry here, and ``IngressApp.start`` stays as
+it is. A provider that is parsed but has no factory yet is reported by :mod:`hanzo_edge.config.support`, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hanzo_edge.config.static import StaticConfig
+from hanzo_edge.providers import file
+from hanzo_edge.providers.base import Provider, ProviderFactory, ProviderHooks
+
+__all__ = ["PROVIDER_FACTORIES", "create_providers"]
+
+PROVIDER_FACTORIES: Mapping[str, ProviderFactory] = {
+    "file": file.from_static,
+}
+"""Every implemented provider, by the name that qualifies its objects (``name@file``), in start order."""
+
+
+def create_providers(
+    static: StaticConfig, hooks: ProviderHooks, factories: Mapping[str, ProviderFactory] = PROVIDER_FACTORIES
+) -> list[Provider]:
+    """Return the providers ``static`` enables, in the order of ``factories``."""
+    providers: list[Provider] = []
+    for factory in factories.values():
+        provider = factory(static, hooks)
+        if provider is not None:
+            providers.append(provider)
+    return providers
