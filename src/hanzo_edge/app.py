@@ -14,7 +14,7 @@ import functools
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hanzo_edge.api.handlers import ApiHandler
@@ -28,6 +28,9 @@ from hanzo_edge.http.pool import PoolRegistry
 from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings, RequestObserver
 from hanzo_edge.observability.accesslog import AccessLog
 from hanzo_edge.observability.metrics import Metrics
+from hanzo_edge.providers.base import ProviderFactory, ProviderHooks
+from hanzo_edge.providers.factory import PROVIDER_FACTORIES, create_providers
+from hanzo_edge.providers.watcher import SnapshotWatcher
 from hanzo_edge.routing.build import BuildResult, build_tables, qualify, transport_options
 from hanzo_edge.routing.internal import (
     InternalHandlers,
@@ -94,9 +97,22 @@ def _has_overrides(table: RoutingTable) -> bool:
 class IngressApp:
     """One ingress process (or one worker of several)."""
 
-    def __init__(self, static: StaticConfig, *, reuse_port: bool = False) -> None:
+    def __init__(
+        self,
+        static: StaticConfig,
+        *,
+        reuse_port: bool = False,
+        provider_factories: Mapping[str, ProviderFactory] = PROVIDER_FACTORIES,
+    ) -> None:
         self.static = static
         self.reuse_port = reuse_port
+        self.provider_factories = provider_factories
+        # apply_snapshot is looked up per application, so a test (or a subclass) may replace it on the instance.
+        self.watcher: SnapshotWatcher[Any] = SnapshotWatcher(
+            lambda provider, config: self.apply_snapshot(provider, config),
+            static.providers.providers_throttle_duration,
+            on_failure=self._reload_failed,
+        )
         self.pools = PoolRegistry()
         self.default_transport = transport_options(static.servers_transport)
         self.ping = PingHandler(static.ping.terminating_status_code if static.ping is not None else 503)
@@ -231,23 +247,11 @@ class IngressApp:
         loop = asyncio.get_running_loop()
         warn_unsupported(self.static)
         self.snapshots.update(initial or {})
-        file_cfg = self.static.providers.file
-        provider = None
-        if file_cfg is not None and (file_cfg.filename or file_cfg.directory):
-            from hanzo_edge.providers.file import FileProvider
-
-            # Polling stat() every 0.2 s is cheap and keeps a reload well under a second end to end.
-            provider = FileProvider(
-                file_cfg.filename,
-                file_cfg.directory,
-                file_cfg.watch,
-                poll_interval=0.2,
-                on_failure=self._reload_failed,
-            )
-            watcher = provider.watch()
-            first = await watcher.__anext__()
-            self.snapshots["file"] = first
-            self._tasks.append(loop.create_task(self._follow("file", watcher)))
+        hooks = ProviderHooks(on_failure=self._reload_failed)
+        for provider in create_providers(self.static, hooks, self.provider_factories):
+            snapshots = provider.watch()
+            self.snapshots[provider.name] = await self.watcher.first(provider.name, snapshots)
+            self._tasks.append(loop.create_task(self._follow(provider.name, snapshots)))
         self.running = True
         if self.static.access_log is not None:
             self.access_log = AccessLog.from_config(self.static.access_log)
@@ -316,41 +320,9 @@ class IngressApp:
 
         return fan_out
 
-    async def _follow(self, provider: str, watcher: Any) -> None:
-        """Apply a provider's snapshots: the newest wins, at most one application per throttle interval.
-
-        The first change after a quiet period applies at once; a burst collapses into its last snapshot.
-        """
-        loop = asyncio.get_running_loop()
-        throttle = self.static.providers.providers_throttle_duration
-        latest: list[Any] = []
-        arrived = asyncio.Event()
-
-        async def pull() -> None:
-            async for config in watcher:
-                latest[:] = [config]
-                arrived.set()
-
-        puller = loop.create_task(pull())
-        last_apply = -float("inf")
-        try:
-            while True:
-                await arrived.wait()
-                wait = last_apply + throttle - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                arrived.clear()
-                if not latest:
-                    continue
-                config = latest.pop()
-                try:
-                    self.apply_snapshot(provider, config)
-                except Exception:
-                    log.exception("applying the %s configuration failed; the previous one keeps serving", provider)
-                    self._reload_failed()
-                last_apply = loop.time()
-        finally:
-            puller.cancel()
+    async def _follow(self, provider: str, snapshots: AsyncIterator[Any]) -> None:
+        """Apply a provider's snapshots through :attr:`watcher` (deduplicated, newest first, throttled)."""
+        await self.watcher.follow(provider, snapshots)
 
     def _reload_failed(self) -> None:
         """Count a configuration that could not be applied (a provider's load or a build failed)."""
