@@ -42,6 +42,7 @@ from hanzo_edge.routing.internal import (
 from hanzo_edge.routing.service_builder import retire
 from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import RoutingTable
+from hanzo_edge.server.entrypoint import connection_pipeline
 from hanzo_edge.server.listener import Listener
 
 if TYPE_CHECKING:
@@ -173,13 +174,16 @@ class IngressApp:
         same tables: the same internal routers and services, default entrypoints and entrypoint middlewares.
         """
         handlers = self.internal_handlers()
+        internal = internal_routes(self.static, handlers)
+        for diagnostic in internal.diagnostics:
+            log.error("%s", diagnostic)  # check lists what the build logs at ERROR
         return build_tables(
             snapshots,
             list(self.static.entry_points),
             self.default_entry_points(),
             self.pools,
             self.default_transport,
-            internal_routes=internal_routes(self.static, handlers),
+            internal_routes=internal.routes,
             entry_point_middlewares=self.entry_point_middlewares(),
             internal_services=internal_services(self.static, handlers),
             tls_entry_points=tls_entry_points(self.static),
@@ -270,7 +274,8 @@ class IngressApp:
             self.contexts[name] = ctx
             if self.metrics is not None:
                 self.metrics.watch_open_connections(name, functools.partial(_open_connections, ctx))
-            listener = Listener(ctx, host, port, reuse_port=ep.reuse_port or self.reuse_port)
+            factory = connection_pipeline(ctx).factory()
+            listener = Listener(ctx, host, port, protocol_factory=factory, reuse_port=ep.reuse_port or self.reuse_port)
             await listener.start()
             self.listeners[name] = listener
         self._schedule_sweep()

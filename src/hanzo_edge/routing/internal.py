@@ -1,7 +1,9 @@
 """What Traefik's ``internal`` provider adds: the ``@internal`` services and routers the static configuration implies.
 
 :func:`internal_services` and :func:`internal_routes` are the one place that decides which exist; the server
-(``IngressApp``) and the offline build of ``ingress check``/``explain`` both call them, so they always agree.
+(``IngressApp``) and the offline build of ``ingress check``/``explain`` both call them, so they always agree. They
+are pure functions of the static configuration: what cannot be built is returned as a :class:`Diagnostic` for the
+caller to log or list, never logged or raised here, so the same call serves a server, ``check`` and a test.
 
 * ``noop@internal`` always exists (an empty 200, the target of the http→https catch-all);
 * ``ping@internal`` with ``ping`` (router ``ping@internal``, ``PathPrefix(`/ping`)``, unless ``manualRouting``);
@@ -19,9 +21,8 @@ entrypoint's port (omitted when it is the scheme's default port).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hanzo_edge.config.middlewares import RedirectScheme as RedirectSchemeConfig
 from hanzo_edge.config.static import StaticConfig
@@ -32,7 +33,9 @@ from hanzo_edge.middlewares.redirect_scheme import RedirectScheme
 from hanzo_edge.routing.table import Route
 
 __all__ = [
+    "Diagnostic",
     "InternalHandlers",
+    "InternalRoutes",
     "PingHandler",
     "entrypoint_redirect_route",
     "internal_routes",
@@ -40,8 +43,6 @@ __all__ = [
     "noop",
     "tls_entry_points",
 ]
-
-log = logging.getLogger("hanzo_edge.routing")
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 MAX_PRIORITY = 2**63 - 1
@@ -151,13 +152,34 @@ def _api_matcher(base: str) -> Callable[[Request], bool]:
     return api_matches
 
 
-def internal_routes(static: StaticConfig, handlers: InternalHandlers) -> dict[str, list[Route]]:
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """A static option the internal provider could not honour: its path (wire names) and what is wrong."""
+
+    option: str
+    message: str
+
+    def __str__(self) -> str:
+        """Return ``<option>: <message>`` (the line the server logs and ``ingress check`` prints)."""
+        return f"{self.option}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class InternalRoutes:
+    """The routers the internal provider adds, by entrypoint, and what it had to leave out (as errors)."""
+
+    routes: dict[str, list[Route]] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def internal_routes(static: StaticConfig, handlers: InternalHandlers) -> InternalRoutes:
     """Return the routers the internal provider adds, by entrypoint (ping, metrics, insecure API, redirections).
 
-    A redirection to an entrypoint that does not exist is logged as an error and left out.
+    A redirection to an entrypoint that does not exist is left out with an error diagnostic.
     """
     services = internal_services(static, handlers)
     routes: dict[str, list[Route]] = {}
+    diagnostics: list[Diagnostic] = []
     ping = static.ping
     if ping is not None and not ping.manual_routing:
         routes.setdefault(ping.entry_point, []).append(
@@ -206,7 +228,8 @@ def internal_routes(static: StaticConfig, handlers: InternalHandlers) -> dict[st
         else:
             target_ep = static.entry_points.get(target.to)
             if target_ep is None:
-                log.error("entryPoints.%s.http.redirections.entryPoint.to: no entryPoint %r", name, target.to)
+                option = f"entryPoints.{name}.http.redirections.entryPoint.to"
+                diagnostics.append(Diagnostic(option, f"no entryPoint {target.to!r}"))
                 continue
             target_name, target_port = target.to, str(target_ep.parsed_address()[1])
         routes.setdefault(name, []).append(
@@ -220,7 +243,7 @@ def internal_routes(static: StaticConfig, handlers: InternalHandlers) -> dict[st
                 acme_bypass=ep.allow_acme_by_pass,
             )
         )
-    return routes
+    return InternalRoutes(routes, diagnostics)
 
 
 def tls_entry_points(static: StaticConfig) -> frozenset[str]:
