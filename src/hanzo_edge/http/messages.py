@@ -3,18 +3,93 @@
 They are mutable and slotted because one of each is made per request; immutability is for configuration.
 A handler (router chain, middleware, service) is ``async (Request) -> Response``. Middlewares are built once per
 config generation and do only per-request work in their call.
+
+What other layers hang on a request or response (the matched route, the trace, an upgrade tunnel) is typed by the
+protocols here, so ``http`` states what it needs of them without importing ``routing`` or ``observability``.
+What middlewares tell the proxy and the observers (the authenticated user, retries, no X-Forwarded-For) are typed
+slots rather than keys of a dict, so a reader cannot misspell them and a request that sets none allocates nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeAlias
 from urllib.parse import parse_qs
 
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.headers import Headers
 
-__all__ = ["Handler", "Request", "Response"]
+__all__ = ["Handler", "MatchedRoute", "Request", "RequestTrace", "Response", "Tunnel"]
+
+# The keys these slots had in the old ``ctx`` dict (see ``Request.ctx``).
+_OLD_OMIT_XFF_KEY = "omit_x_forwarded_for"
+_OLD_ANSWER_KEY = "_entrypoint_answer"
+
+
+class MatchedRoute(Protocol):
+    """What the data plane and the observers read of the router that matched (``routing.table.Route``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def observability(self) -> tuple[bool | None, bool | None, bool | None] | None:
+        """The router's ``(accessLogs, metrics, tracing)`` overrides; None inherits the entrypoint's."""
+
+    @property
+    def body_limit(self) -> int | None:
+        """The request-body limit set by the router's ``buffering`` middleware; None keeps the entrypoint's."""
+
+
+class RequestTrace(Protocol):
+    """The spans of one request while tracing is on (``observability.tracing.RequestTrace``)."""
+
+    @property
+    def sampled(self) -> bool: ...
+    @property
+    def trace_hex(self) -> str:
+        """The trace id as 32 hex digits (the access log's ``TraceId``)."""
+
+    @property
+    def span_id(self) -> str:
+        """The entrypoint span's id as 16 hex digits (the access log's ``SpanId``)."""
+
+    def open_service(self, service: str) -> None:
+        """Open the ``Service`` span (the router's middlewares passed the request on)."""
+
+    def start_client(self, req: Request, server_url: str) -> bytes:
+        """Open the client span of a backend call; return the ``traceparent`` to send."""
+
+    def end_client(self, status: int, error: str = "") -> None:
+        """End the current client span."""
+
+    def finish(self, status: int, aborted: bool) -> None:
+        """End every open span with the status the client got."""
+
+
+class _Reading(Protocol):
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+
+class Tunnel(Protocol):
+    """The byte tunnel an upstream ``101 Switching Protocols`` becomes (``http.upstream``): both sockets joined."""
+
+    @property
+    def conn(self) -> _Reading:
+        """The upstream side, paused and resumed as the client socket's buffer fills and drains."""
+
+    def attach(self, downstream: asyncio.Transport) -> None:
+        """Join the client socket; from then on bytes are copied both ways."""
+
+    def from_upstream(self, data: bytes) -> None: ...
+    def to_upstream(self, data: bytes) -> None: ...
+    def upstream_closed(self) -> None: ...
+    def downstream_closed(self) -> None: ...
 
 
 class Request:
@@ -24,22 +99,30 @@ class Request:
     upstream; middlewares that rewrite the path change ``path``. ``routing_path`` is the path the rule matchers see
     (unreserved escapes decoded, see ``rules``). ``host`` is the canonical host: lower-case, without port, IPv6
     brackets or a trailing dot.
+
+    Middlewares leave word for later stages in typed slots: ``client_username`` (basicAuth, digestAuth, forwardAuth's
+    ``headerField``; the access log's ``ClientUsername``), ``retry_attempts`` (retry; metrics and the access log),
+    ``omit_forwarded_for`` (headers setting ``X-Forwarded-For: ""``: the proxy then sends none) and ``answer`` (the
+    entrypoint decided the status before routing, e.g. Traefik's 400 for an encoded character it refuses).
     """
 
     __slots__ = (
         "_query_params",
+        "answer",
         "body",
         "client_ip",
         "client_port",
-        "ctx",
+        "client_username",
         "entry_point",
         "headers",
         "host",
         "keep_alive",
         "method",
+        "omit_forwarded_for",
         "origin_started",
         "path",
         "query",
+        "retry_attempts",
         "route",
         "routing_path",
         "scheme",
@@ -87,13 +170,39 @@ class Request:
         self.routing_path = self.path if routing_path is None else routing_path
         self.keep_alive = keep_alive
         self.upgrade = upgrade
-        self.ctx: dict[str, Any] | None = None
         self._query_params: dict[str, list[str]] | None = None
-        self.route: Any = None  # the routing table's Route that matched (set by the lookup)
+        self.route: MatchedRoute | None = None  # the routing table's Route that matched (set by the lookup)
         self.server_url = ""  # the backend server that answered (set by the proxy)
         self.started = 0.0  # time.perf_counter() when the request head was complete
         self.origin_started = 0.0  # time.perf_counter() when the proxy last called a backend server (0: none)
-        self.trace: Any = None  # the request's spans when tracing is enabled (observability.tracing.RequestTrace)
+        self.trace: RequestTrace | None = None  # the request's spans when tracing is enabled
+        self.client_username = ""  # "" until an auth middleware names the user
+        self.retry_attempts: int | None = None  # retries the retry middleware made (None: it did not run)
+        self.omit_forwarded_for = False  # a headers middleware emptied X-Forwarded-For: send none upstream
+        self.answer = 0  # a status the entrypoint answers without routing (0: route the request)
+
+    @property
+    def ctx(self) -> dict[str, Any] | None:
+        """The typed annotations as the old free-form ``ctx`` dict (None when none is set), for callers and tests
+        written before the slots; nothing in ``src`` reads it."""
+        found: dict[str, Any] = {}
+        if self.client_username:
+            found["client_username"] = self.client_username
+        if self.retry_attempts is not None:
+            found["retry_attempts"] = self.retry_attempts
+        if self.omit_forwarded_for:
+            found[_OLD_OMIT_XFF_KEY] = True
+        if self.answer:
+            found[_OLD_ANSWER_KEY] = self.answer
+        return found or None
+
+    @ctx.setter
+    def ctx(self, values: Mapping[str, Any] | None) -> None:
+        values = values or {}
+        self.client_username = values.get("client_username") or ""
+        self.retry_attempts = values.get("retry_attempts")
+        self.omit_forwarded_for = bool(values.get(_OLD_OMIT_XFF_KEY))
+        self.answer = values.get(_OLD_ANSWER_KEY) or 0
 
     def header_values(self, name: str) -> list[str]:
         """Return every value of header ``name`` (case-insensitive), in order."""
@@ -137,7 +246,7 @@ class Response:
         self.headers = Headers() if headers is None else headers
         self.body = body
         self.reason = reason
-        self.tunnel: Any = None
+        self.tunnel: Tunnel | None = None
         self.has_date = False  # set by the upstream parser so the writer need not scan for Date
 
     @classmethod

@@ -29,10 +29,7 @@ from hanzo_edge.http.pool import ConnectionPool, PoolRegistry, TransportOptions
 from hanzo_edge.http.tracecontext import child_traceparent
 from hanzo_edge.http.upstream import HOP_BY_HOP, connection_tokens
 
-__all__ = ["OMIT_XFF", "ServerTarget", "build_request_head"]
-
-OMIT_XFF = "omit_x_forwarded_for"
-"""``req.ctx`` key: when true, no ``X-Forwarded-For`` is sent upstream."""
+__all__ = ["ServerTarget", "build_request_head"]
 
 # Headers the proxy rewrites itself: Expect is answered here; traceparent gets a new span id. HTTP2-Settings only
 # means something with an h2c upgrade of this hop (RFC 7540 §3.2.1), which a backend behind us never takes part in.
@@ -197,7 +194,7 @@ def build_request_head(
     if traceparent is not None:
         parts.append(b"traceparent: " + traceparent + b"\r\n")
     client = req.client_ip.encode("latin-1")
-    if req.ctx is not None and req.ctx.get(OMIT_XFF):
+    if req.omit_forwarded_for:
         pass  # a headers middleware set X-Forwarded-For to "": Traefik then sends none
     elif prior_xff:
         parts.append(b"X-Forwarded-For: " + b", ".join(prior_xff) + b", " + client + b"\r\n")

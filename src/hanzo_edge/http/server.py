@@ -57,7 +57,6 @@ _SPECIAL = {
 _NO_BODY_STATUS = frozenset({204, 304})
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _FRAMING_LENGTHS = frozenset(len(n) for n in _FRAMING)
-_ANSWER = "_entrypoint_answer"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _STALL_SLACK = 4096  # Go reads a request head up to maxHeaderBytes + 4096 bytes before answering 431
 _METHOD_ROOM = 32  # carried request-line bytes beyond the URL: a preceding LF, the method, SP and CRLF
@@ -428,89 +427,6 @@ class HttpProtocol(asyncio.Protocol):
             self._reading_body = None
             body.feed_eof()
 
-    # -- request assembly --------------------------------------------------------------------------------------------
-    def _make_request(self, method: str, version: str) -> Request:
-        settings = self.settings
-        raw_url = self._url.decode("latin-1")
-        host_raw = self._host or b""
-        raw_headers = self._headers
-        if raw_url.startswith("/"):
-            path, _, query = raw_url.partition("?")
-        elif raw_url == "*":
-            path, query = "*", ""
-        else:
-            # absolute-form (a proxy-style request): the URL's authority is the host (RFC 9112 §3.2.2)
-            try:
-                parsed = httptools.parse_url(self._url)
-            except httptools.HttpParserInvalidURLError:
-                raise RequestRejected(400, "malformed request-target") from None
-            path = (parsed.path or b"/").decode("latin-1")
-            query = (parsed.query or b"").decode("latin-1")
-            if parsed.host:
-                # Go: the URL's authority is the request's host; the Host header is ignored (but still validated),
-                # so routing, X-Forwarded-Host and the upstream Host all see the authority.
-                if host_raw and _validated_host(host_raw) is None:
-                    raise RequestRejected(400, "malformed Host header")
-                host_raw = b"[%b]" % parsed.host if b":" in parsed.host else parsed.host
-                if parsed.port:
-                    host_raw += b":%d" % parsed.port
-                raw_headers = _with_host(raw_headers, host_raw)
-        host = _HOSTS.get(host_raw)
-        if host is None:
-            host = _validated_host(host_raw)
-            if host is None:
-                raise RequestRejected(400, "malformed Host header")
-        answer = 0
-        if "#" in path:
-            answer = 400  # Traefik's denyFragment answers from a handler: empty 400, connection kept
-            path = path.split("#", 1)[0] or "/"
-        try:
-            path = normalize_path(path)
-        except PathError:
-            raise RequestRejected(400, "invalid URL escape") from None
-        if settings.denied_escapes and encoded_character_violation(path, settings.denied_escapes):
-            raise RequestRejected(400, "denied encoded character")
-        if settings.sanitize_path and path != "*":
-            path = sanitize_path(path)
-        if query and ";" in query and not settings.encode_query_semicolons:
-            query = query.replace(";", "&")
-        elif query and ";" in query:
-            query = query.replace(";", "%3B")
-        upgrade = False
-        if self._conn_header:
-            raw_headers, upgrade = remove_connection_headers(
-                raw_headers, self._upgrade, settings.forwarded.connection_headers
-            )
-        # Without "Connection: upgrade" an Upgrade header asks for nothing: the request is an ordinary one, and the
-        # proxy drops the header as hop-by-hop (Go's upgradeType).
-        headers = Headers(raw_headers)
-        settings.forwarded.apply(
-            headers,
-            self._managed,
-            self.client_ip_bytes,
-            host_raw,
-            settings.tls,
-            upgrade and b"websocket" in (headers.get_raw(b"upgrade") or b"").lower(),
-        )
-        req = Request(
-            method,
-            raw_url,
-            headers,
-            path=path,
-            query=query,
-            version=version,
-            host=host,
-            client_ip=self.client_ip,
-            client_port=self.client_port,
-            scheme="https" if settings.tls else "http",
-            entry_point=settings.name,
-            routing_path=routing_path(path),
-            upgrade=upgrade,
-        )
-        if answer:
-            req.ctx = {_ANSWER: answer}
-        return req
-
     # -- handling ----------------------------------------------------------------------------------------------------
     def _start(self, req: Request) -> None:
         self._active = req
@@ -520,49 +436,7 @@ class HttpProtocol(asyncio.Protocol):
         req.started = perf_counter()
         if self.settings.write_timeout > 0:
             self.write_deadline = self.loop.time() + self.settings.write_timeout
-        self._task = self.loop.create_task(self._handle(req))
-
-    async def _handle(self, req: Request) -> None:
-        ctx = self.ctx
-        ctx.in_flight += 1
-        body = req.body  # the client's body, kept even if a middleware replaces req.body
-        try:
-            try:
-                if req.ctx is not None and _ANSWER in req.ctx:
-                    response = Response(req.ctx[_ANSWER])
-                else:
-                    handler = ctx.lookup(req)
-                    # The body limit is known once routed (a router may override the entrypoint's): a declared
-                    # length over it is refused before anything reaches a middleware or a backend.
-                    if type(body) is StreamBody and not body.admit(self.settings.body_limit_for(req.route)):
-                        response = _body_too_large(req)
-                    else:
-                        response = await handler(req)
-            except BodyTooLarge:
-                response = _body_too_large(req)
-            except NoAvailableServer:
-                response = Response.text(503, "no available server\n")
-            except ClientClosed:
-                self._observe(req, 499, True)
-                return
-            except UpstreamError as exc:
-                response = _proxy_error(exc.status)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("handler failed for %r", req)
-                response = _proxy_error(500)
-            if type(body) is StreamBody and body.exceeded:
-                # The body passed its limit while being relayed: the aborted exchange's 502, or a response that
-                # raced the overflow, cannot stand for the request; the client learns why with a 413.
-                _discard(response)
-                response = _body_too_large(req)
-            if self.transport is None or self.transport.is_closing():
-                _discard(response)
-                return
-            self._send(req, response)
-        finally:
-            ctx.in_flight -= 1
+        self._task = self.loop.create_task(handle_request(self, req))
 
     def _send(self, req: Request, response: Response) -> None:
         transport = self.transport
@@ -773,14 +647,14 @@ class HttpProtocol(asyncio.Protocol):
 
     def _open_tunnel(self, req: Request, response: Response) -> None:
         transport = self.transport
-        if transport is None:
+        tunnel = response.tunnel
+        if transport is None or tunnel is None:
             return
         parts = [status_line(101, response.reason)]
         for name, value in response.headers.raw:
             parts.append(name + b": " + value + b"\r\n")
         parts.append(b"Connection: Upgrade\r\n\r\n")
         transport.write(b"".join(parts))
-        tunnel = response.tunnel
         self._tunnel = tunnel
         self.read_deadline = self.idle_deadline = self.write_deadline = 0.0
         tunnel.attach(transport)

@@ -7,7 +7,7 @@ as MD5-crypt with the hash's own magic (``$apr1$`` from ``htpasswd -m``, or ``$1
 
 A failure answers ``401`` with ``Www-Authenticate: Basic realm="<realm>"``, ``Content-Type: text/plain`` and the
 body ``401 Unauthorized\\n``. On success ``headerField`` (if set) carries the user name upstream and
-``removeHeader`` strips ``Authorization``; the user name is left in ``req.ctx["client_username"]`` for the access
+``removeHeader`` strips ``Authorization``; the user name is left in ``req.client_username`` for the access
 log (also on failure, as Traefik logs it).
 
 bcrypt is slow on purpose (tens of milliseconds): it runs in the default executor, concurrent checks of the same
@@ -238,6 +238,4 @@ class BasicAuth:
 
 
 def _record_user(req: Request, user: bytes) -> None:
-    if req.ctx is None:
-        req.ctx = {}
-    req.ctx["client_username"] = user.decode("utf-8", "replace")
+    req.client_username = user.decode("utf-8", "replace")

@@ -217,13 +217,11 @@ class DigestAuth:
     def __call__(self, req: Request) -> Awaitable[Response]:
         params = parse_digest_params(req.headers.get("Authorization"))
         username, stale = self._check(req, params)
-        if req.ctx is None:
-            req.ctx = {}
         if not username:
             if params is not None and params.get("username"):
-                req.ctx["client_username"] = params["username"]
+                req.client_username = params["username"]
             return self._challenge(stale)
-        req.ctx["client_username"] = username
+        req.client_username = username
         headers = req.headers
         if self.header_field:
             headers.remove(self.header_field)

@@ -18,7 +18,7 @@ present); ``X-Forwarded-Port`` is the entrypoint's. ``forwardBody`` sends the bo
 * The auth server unreachable, failing or slower than 30 s (Traefik's fixed client timeout): empty ``500``; the
   client gone: ``499``; an auth answer over ``maxResponseBodySize``: empty ``401``. Redirects are not followed.
 
-``headerField`` stores the first value of that auth response header in ``req.ctx["client_username"]`` (the access
+``headerField`` stores the first value of that auth response header in ``req.client_username`` (the access
 log's ``ClientUsername``). Connections to auth servers are pooled per process (:data:`AUTH_POOLS`), so they outlive
 configuration generations. ``tls`` (``ca``/``cert``/``key`` as files or inline PEM, ``insecureSkipVerify``) applies
 to an ``https`` address.
@@ -402,9 +402,7 @@ class ForwardAuth:
         if self.header_field:
             user = headers.get(self.header_field)
             if user is not None:
-                if req.ctx is None:
-                    req.ctx = {}
-                req.ctx["client_username"] = user
+                req.client_username = user
         if not 200 <= auth.status < 300:
             out = Headers([pair for pair in headers.raw if pair[0].lower() != b"content-length"])
             location = headers.get("Location")

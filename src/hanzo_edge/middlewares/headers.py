@@ -28,7 +28,6 @@ from typing import Any
 
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
-from hanzo_edge.http.proxy import OMIT_XFF
 from hanzo_edge.http.status import status_text
 from hanzo_edge.middlewares.base import BuildContext, register
 from hanzo_edge.rules.goregexp import GoRegexp, compile_go_regexp
@@ -304,9 +303,7 @@ class HeadersMiddleware:
                 headers.remove(header)
                 if header.lower() == "x-forwarded-for":
                     # Traefik: an empty X-Forwarded-For omits the header upstream (the proxy must not re-add it).
-                    if req.ctx is None:
-                        req.ctx = {}
-                    req.ctx[OMIT_XFF] = True
+                    req.omit_forwarded_for = True
             else:
                 headers.set(header, value)
                 req.host = _canonical_host(value)

@@ -18,7 +18,7 @@ status retry off for that request, network retries still apply). ``timeout`` sto
 since the first try. ``disableRetryOnNetworkError`` leaves only status retries (then ``status`` is required).
 
 The number of retries made (Traefik's access-log ``RetryAttempts``: 0 when the first try was final) is stored in
-``req.ctx["retry_attempts"]``. Backoff sleeps go through the instance's ``sleep`` and jitter through ``random``, so
+``req.retry_attempts``. Backoff sleeps go through the instance's ``sleep`` and jitter through ``random``, so
 tests can replace them; elapsed time comes from the build context's clock.
 """
 
@@ -147,9 +147,7 @@ async def _buffer(body: StreamBody, limit: int) -> tuple[bytes, bool]:
 
 
 def _record(req: Request, retries: int) -> None:
-    if req.ctx is None:
-        req.ctx = {}
-    req.ctx["retry_attempts"] = retries
+    req.retry_attempts = retries
 
 
 @register("retry")

@@ -446,11 +446,9 @@ class Metrics:
         for cell in counters:
             cell[0] += 1
         if retry_service:
-            ctx = req.ctx
-            if ctx is not None:
-                retried = ctx.get("retry_attempts")
-                if retried:
-                    self.retries(retry_service, retried)
+            retried = req.retry_attempts
+            if retried:
+                self.retries(retry_service, retried)
         if req.tls:
             self._observe_tls(req, key[0], router, service)
 
@@ -549,7 +547,7 @@ class Metrics:
     def retries(self, service: str, n: int = 1) -> None:
         """Add ``n`` retries to ``service_retries_total{service}``.
 
-        :meth:`observer` already adds ``req.ctx["retry_attempts"]`` for the matched service: call this only for
+        :meth:`observer` already adds ``req.retry_attempts`` for the matched service: call this only for
         retries it cannot see.
         """
         if self._svc_on and n > 0:
