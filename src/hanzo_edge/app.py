@@ -42,6 +42,7 @@ from hanzo_edge.routing.internal import (
 from hanzo_edge.routing.service_builder import retire
 from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import RoutingTable
+from hanzo_edge.server.entrypoint import connection_pipeline
 from hanzo_edge.server.listener import Listener
 
 if TYPE_CHECKING:
@@ -273,7 +274,8 @@ class IngressApp:
             self.contexts[name] = ctx
             if self.metrics is not None:
                 self.metrics.watch_open_connections(name, functools.partial(_open_connections, ctx))
-            listener = Listener(ctx, host, port, reuse_port=ep.reuse_port or self.reuse_port)
+            factory = connection_pipeline(ctx).factory()
+            listener = Listener(ctx, host, port, protocol_factory=factory, reuse_port=ep.reuse_port or self.reuse_port)
             await listener.start()
             self.listeners[name] = listener
         self._schedule_sweep()

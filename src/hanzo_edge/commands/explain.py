@@ -43,11 +43,9 @@ from hanzo_edge.commands import CommandResult, Outcome
 from hanzo_edge.commands.common import Loaded, build_offline, load_dynamic, load_static_config, split_name
 from hanzo_edge.config.errors import ConfigError
 from hanzo_edge.config.static import EntryPoint
-from hanzo_edge.http.forwarded import remove_connection_headers
-from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
-from hanzo_edge.http.paths import PathError, encoded_character_violation, normalize_path, routing_path, sanitize_path
-from hanzo_edge.http.server import _validated_host  # the entrypoint's own check: explain sees what the server sees
+from hanzo_edge.http.pipeline import RequestRejected, scan_headers
+from hanzo_edge.http.pipeline import build_request as entrypoint_request
 from hanzo_edge.http.status import status_text
 from hanzo_edge.routing.build import qualify
 from hanzo_edge.routing.explain import failed_matchers, failure_kind, rule_syntax, why_not
@@ -202,48 +200,29 @@ def build_request(
         raw.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers)
     except UnicodeEncodeError as exc:
         raise ValueError(f"headers and host must be latin-1: {exc}") from None
-    host_values = [value for name, value in raw if name.lower() == b"host"]
-    if len(host_values) > 1:
-        return Rejected(400, "missing or repeated Host header")
-    host_raw = host_values[0] if host_values else b""
     path = parts.path or "/"
-    query = parts.query
-    target = f"{path}?{query}" if query else path
+    target = f"{path}?{parts.query}" if parts.query else path
+    # The server's own pipeline (http.pipeline), as HttpProtocol calls it once a head is parsed: explain and the
+    # server cannot differ on the Host check, the path policy, Connection handling or the forwarded headers.
+    facts = scan_headers(raw, settings)
     try:
-        path = normalize_path(path)
-    except PathError:
-        return Rejected(400, "invalid URL escape")
-    if settings.denied_escapes and encoded_character_violation(path, settings.denied_escapes):
-        return Rejected(400, "denied encoded character")
-    if settings.sanitize_path:
-        path = sanitize_path(path)
-    if query and ";" in query:
-        query = query.replace(";", "%3B") if settings.encode_query_semicolons else query.replace(";", "&")
-    host = _validated_host(host_raw)
-    if host is None:
-        return Rejected(400, "invalid Host header")
-    lower = [name.lower() for name, _ in raw]
-    upgrade = False
-    if b"connection" in lower:
-        # The entrypoint's own Connection handling: an Upgrade counts only when Connection lists it.
-        raw, upgrade = remove_connection_headers(raw, b"upgrade" in lower, settings.forwarded.connection_headers)
-    request_headers = Headers(raw)
-    managed = any(name.lower() in settings.managed_headers for name, _ in raw)
-    websocket = upgrade and b"websocket" in (request_headers.get_raw(b"upgrade") or b"").lower()
-    settings.forwarded.apply(request_headers, managed, client_ip.encode("latin-1"), host_raw, settings.tls, websocket)
-    return Request(
-        method,
-        target,
-        request_headers,
-        path=path,
-        query=query,
-        host=host,
-        client_ip=client_ip,
-        scheme="https" if settings.tls else "http",
-        entry_point=entry_point,
-        routing_path=routing_path(path),
-        upgrade=upgrade,
-    )
+        return entrypoint_request(
+            settings,
+            method,
+            "1.1",
+            target,
+            raw,
+            facts.host,
+            facts.host_count,
+            facts.managed,
+            facts.connection,
+            facts.upgrade,
+            client_ip,
+            client_ip.encode("latin-1"),
+            0,
+        )
+    except RequestRejected as exc:
+        return Rejected(exc.status, str(exc))
 
 
 def _quote(value: str) -> str:

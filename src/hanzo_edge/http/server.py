@@ -19,6 +19,10 @@ Invariants:
    httptools buffers a field until its line ends, so more than ``maxHeaderBytes`` + 4 KiB of them is a 431.
 8. Only HTTP/1.0 and HTTP/1.1 are served (a request line without a version is a 400, ``HTTP/2.0`` a 505, as Go), and
    a ``Host`` that Go's ``httpguts.ValidHostHeader`` rejects is a 400, never routed or forwarded.
+
+This module is HTTP/1.1 framing only: parsing callbacks, pipelining, flow control and writing. What a request goes
+through between its head and its response (Host and path checks, forwarded headers, routing, error answers, the
+observer) is ``http.pipeline``, shared with every other protocol and with ``ingress explain``.
 """
 
 from __future__ import annotations
@@ -31,12 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from hanzo_edge.http.body import BodyTooLarge, NullSink, StreamBody
-from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
-from hanzo_edge.http.forwarded import remove_connection_headers
-from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.body import NullSink, StreamBody
+from hanzo_edge.http.connection import PauseReason
 from hanzo_edge.http.messages import Request, Response
-from hanzo_edge.http.paths import PathError, encoded_character_violation, normalize_path, routing_path, sanitize_path
+from hanzo_edge.http.pipeline import RequestRejected, build_request, discard_response, handle_request, report
 from hanzo_edge.http.status import DATE, status_line, status_text
 
 if TYPE_CHECKING:
@@ -60,14 +62,11 @@ _FRAMING_LENGTHS = frozenset(len(n) for n in _FRAMING)
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _STALL_SLACK = 4096  # Go reads a request head up to maxHeaderBytes + 4096 bytes before answering 431
 _METHOD_ROOM = 32  # carried request-line bytes beyond the URL: a preceding LF, the method, SP and CRLF
-
-
-class RequestRejected(Exception):
-    """The request cannot be served; the client gets ``status`` and the connection closes."""
-
-    def __init__(self, status: int, detail: str = "") -> None:
-        super().__init__(detail or status_text(status))
-        self.status = status
+# Pause reasons as plain ints: IntFlag arithmetic allocates a flag object per operation.
+_BODY_CONSUMER = PauseReason.BODY_CONSUMER.value
+_PIPELINE = PauseReason.PIPELINE.value
+_EXPECT_CONTINUE = PauseReason.EXPECT_CONTINUE.value
+_UPGRADE = PauseReason.UPGRADE.value
 
 
 def _error_bytes(status: int) -> bytes:
@@ -130,7 +129,7 @@ class HttpProtocol(asyncio.Protocol):
         self._head_request = False
         self._resp_status = 0
         self._resp_bytes = 0
-        # flow control
+        # flow control: why the socket is not read (PauseReason values, or-ed)
         self._pause_reasons = 0
         self._expect_pending: Request | None = None
         # deadlines (loop.time() based; 0 = none)
@@ -279,7 +278,7 @@ class HttpProtocol(asyncio.Protocol):
     # -- flow control of the request body (BodySource) ---------------------------------------------------------------
     def pause_reading(self) -> None:
         """Pause the client socket because the request body's consumer is behind."""
-        self._set_paused(1, True)
+        self._set_paused(_BODY_CONSUMER, True)
 
     def resume_reading(self) -> None:
         """Resume the client socket (sends ``100 Continue`` first when the client is waiting for it)."""
@@ -291,8 +290,17 @@ class HttpProtocol(asyncio.Protocol):
         if pending is not None and pending is self._active:
             self._expect_pending = None
             transport.write(_CONTINUE)
-            self._set_paused(4, False)
-        self._set_paused(1, False)
+            self._set_paused(_EXPECT_CONTINUE, False)
+        self._set_paused(_BODY_CONSUMER, False)
+
+    def close(self) -> None:
+        """The request body's consumer gave it up (``BodySource.close``): its rest cannot be skipped, so close."""
+        self.close_now()
+
+    @property
+    def pause_reasons(self) -> PauseReason:
+        """Why reading is paused now (empty when it is not)."""
+        return PauseReason(self._pause_reasons)
 
     def _set_paused(self, reason: int, on: bool) -> None:
         before = self._pause_reasons
@@ -386,8 +394,21 @@ class HttpProtocol(asyncio.Protocol):
             raise RequestRejected(400 if version == "0.9" else 505)
         if self._host_count > 1 or (self._host_count == 0 and version == "1.1"):
             raise RequestRejected(400, "missing or repeated Host header")
-        method = parser.get_method().decode("latin-1")
-        req = self._make_request(method, version)
+        req = build_request(
+            self.settings,
+            parser.get_method().decode("latin-1"),
+            version,
+            self._url.decode("latin-1"),
+            self._headers,
+            self._host,
+            self._host_count,
+            self._managed,
+            self._conn_header,
+            self._upgrade,
+            self.client_ip,
+            self.client_ip_bytes,
+            self.client_port,
+        )
         self.requests += 1
         keep_alive = parser.should_keep_alive() and not self.ctx.draining
         settings = self.settings
@@ -406,12 +427,12 @@ class HttpProtocol(asyncio.Protocol):
                 # Hold the body until someone reads it; then send 100 Continue (Go's expectContinueReader).
                 self._expect_pending = req
                 body._paused = True
-                self._set_paused(4, True)
+                self._set_paused(_EXPECT_CONTINUE, True)
         if self._active is None:
             self._start(req)
         else:
             self._queue.append(req)
-            self._set_paused(2, True)
+            self._set_paused(_PIPELINE, True)
 
     def on_body(self, body: bytes) -> None:
         self._progress = True
@@ -438,9 +459,11 @@ class HttpProtocol(asyncio.Protocol):
             self.write_deadline = self.loop.time() + self.settings.write_timeout
         self._task = self.loop.create_task(handle_request(self, req))
 
-    def _send(self, req: Request, response: Response) -> None:
+    def send_response(self, req: Request, response: Response) -> None:
+        """Write the response head (and what of the body is already here); relay the rest as it arrives."""
         transport = self.transport
-        if transport is None:
+        if transport is None or transport.is_closing():
+            discard_response(response)
             return
         status = response.status
         keep_alive = req.keep_alive and not self.ctx.draining
@@ -535,7 +558,7 @@ class HttpProtocol(asyncio.Protocol):
         """The upstream failed mid-body: the client can only learn it from a closed connection."""
         self._resp_body = None
         if self._active is not None:
-            self._observe(self._active, self._resp_status, True)
+            self.observe(self._active, self._resp_status, True)
         self._resp_keep_alive = False
         if self.transport is not None:
             self.transport.close()
@@ -543,8 +566,9 @@ class HttpProtocol(asyncio.Protocol):
     # -- between requests --------------------------------------------------------------------------------------------
     def _response_done(self) -> None:
         active = self._active
-        if active is not None and self.ctx.observer is not None:
-            self._observe(active, self._resp_status, False)
+        observer = self.ctx.observer
+        if active is not None and observer is not None:
+            report(observer, active, self._resp_status, self._resp_bytes, False)
         self._active = None
         self._task = None
         self.write_deadline = 0.0
@@ -562,19 +586,17 @@ class HttpProtocol(asyncio.Protocol):
                 transport.close()
                 return
             if not self._queue:
-                self._set_paused(2, False)
+                self._set_paused(_PIPELINE, False)
             self._start(nxt)
             return
         if self._reading_body is None and self.settings.idle_timeout > 0:
             self.idle_deadline = self.loop.time() + self.settings.idle_timeout
 
-    def _observe(self, req: Request, status: int, aborted: bool) -> None:
+    def observe(self, req: Request, status: int, aborted: bool) -> None:
+        """Report ``req`` to the entrypoint observer with the response bytes written so far."""
         observer = self.ctx.observer
         if observer is not None:
-            try:
-                observer(req, status, self._resp_bytes, perf_counter() - req.started, aborted)
-            except Exception:
-                log.exception("request observer failed")
+            report(observer, req, status, self._resp_bytes, aborted)
 
     def _reject(self, status: int) -> None:
         """Answer an unparseable request with ``status`` and close, keeping earlier answers in order."""
@@ -611,29 +633,30 @@ class HttpProtocol(asyncio.Protocol):
                 self._queue.pop()
                 body.feed_error(ValueError("malformed request body"))
         self._queue.append(status)
-        self._set_paused(2, True)
+        self._set_paused(_PIPELINE, True)
 
     def check_deadlines(self, now: float) -> None:
         """Close the connection if a read, write or idle deadline passed (called by the entrypoint ticker)."""
         if self.read_deadline and now >= self.read_deadline:
             if self._active is None or self._reading_body is not None:
-                self._close_now()
+                self.close_now()
                 return
             self.read_deadline = 0.0
         if self.idle_deadline and now >= self.idle_deadline and self._active is None:
-            self._close_now()
+            self.close_now()
             return
         if self.write_deadline and now >= self.write_deadline and self._active is not None:
-            self._close_now()
+            self.close_now()
 
     def close_if_idle(self) -> bool:
         """Close now when no request is in progress (graceful shutdown). Returns True if it closed."""
         if self._active is None and self._reading_body is None and not self._queue:
-            self._close_now()
+            self.close_now()
             return True
         return False
 
-    def _close_now(self) -> None:
+    def close_now(self) -> None:
+        """Close the connection at once (shutdown, a passed deadline)."""
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
@@ -641,7 +664,7 @@ class HttpProtocol(asyncio.Protocol):
     def _on_parser_upgrade(self, rest: bytes) -> None:
         # httptools stops at the end of an Upgrade request's head; the bytes after it belong to the new protocol.
         # Hold them (and further reads) until the backend accepts the upgrade with a 101.
-        self._set_paused(8, True)
+        self._set_paused(_UPGRADE, True)
         self._parser_stopped = True
         self._upgrade_rest = rest
 
@@ -662,73 +685,4 @@ class HttpProtocol(asyncio.Protocol):
         if rest:
             tunnel.to_upstream(rest)
         self._upgrade_rest = b""
-        self._set_paused(8 | 1 | 2 | 4, False)
-
-
-def _discard(response: Response) -> None:
-    body = response.body
-    if isinstance(body, StreamBody) and not body.consumed:
-        body.pump(NullSink())
-        source = body._source
-        if source is not None and hasattr(source, "close"):
-            source.close()
-
-
-def _body_too_large(req: Request) -> Response:
-    # As Go's MaxBytesReader: once a body is over its limit the connection closes after the answer, even when the
-    # whole body happened to be read already.
-    req.keep_alive = False
-    return _proxy_error(413)
-
-
-def _proxy_error(status: int) -> Response:
-    # Traefik's proxy ErrorHandler writes the bare status text; its entrypoint disables content-type sniffing.
-    return Response(status, Headers(), status_text(status).encode())
-
-
-def _with_host(raw: list[tuple[bytes, bytes]], host: bytes) -> list[tuple[bytes, bytes]]:
-    """Return ``raw`` with its ``Host`` field set to ``host`` (added when absent, as for an HTTP/1.0 request)."""
-    for i, (name, _) in enumerate(raw):
-        if len(name) == 4 and name.lower() == b"host":
-            raw[i] = (name, host)
-            return raw
-    raw.insert(0, (b"Host", host))
-    return raw
-
-
-_HOSTS: dict[bytes, str] = {}
-"""Valid raw ``Host`` value → canonical host; few distinct hosts reach one process, so this stays small (bounded)."""
-
-_HOST_BYTES = b"".join(
-    bytes([c]) for c in range(256) if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "!$%&'()*+,-.:;=[]_~")
-)
-"""The bytes Go's ``httpguts.ValidHostHeader`` accepts in a Host (its ``validHostByte`` table)."""
-
-
-def _validated_host(host: bytes) -> str | None:
-    """Return the canonical host of a raw ``Host`` value (cached), or None when Go rejects it (answered 400).
-
-    Only valid values are cached, so the byte check runs once per distinct host, not per request.
-    """
-    canonical = _HOSTS.get(host)
-    if canonical is None:
-        if host.translate(None, _HOST_BYTES):
-            return None  # a byte outside Go's table: "/", "@", spaces, controls, quotes, ...
-        canonical = _canonical_host(host)
-        if len(_HOSTS) >= 4096:
-            _HOSTS.clear()
-        _HOSTS[host] = canonical
-    return canonical
-
-
-def _canonical_host(host: bytes) -> str:
-    """Lower-case host without port, IPv6 brackets or trailing dot (Traefik's ``CanonicalDomain(parseHost)``)."""
-    if not host:
-        return ""
-    text = host.decode("latin-1").lower()
-    if text.startswith("["):
-        end = text.find("]")
-        return text[1:end] if end > 0 else text
-    if text.count(":") == 1:
-        text = text.split(":", 1)[0]
-    return text[:-1] if text.endswith(".") else text
+        self._set_paused(_UPGRADE | _BODY_CONSUMER | _PIPELINE | _EXPECT_CONTINUE, False)

@@ -2,6 +2,7 @@
 
 ``EntrypointSettings`` is immutable and built once from the static configuration; ``ConnectionContext`` is the live
 state the connections of one listener share (routing lookup, drain flag, open connections, the deadline ticker).
+The context knows its connections only as :class:`~hanzo_edge.http.connection.Connection`, whatever their protocol.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING
 from hanzo_edge.http.forwarded import MANAGED_HEADERS, ForwardedHeaders
 
 if TYPE_CHECKING:
+    from hanzo_edge.http.connection import Connection
     from hanzo_edge.http.messages import Handler, Request
-    from hanzo_edge.http.server import HttpProtocol
 
 __all__ = ["ConnectionContext", "EntrypointSettings", "RequestObserver"]
 
@@ -75,7 +76,7 @@ class ConnectionContext:
         self.settings = settings
         self.lookup = lookup
         self.loop = loop
-        self.connections: set[HttpProtocol] = set()
+        self.connections: set[Connection] = set()
         self.draining = False
         self.in_flight = 0
         # Called once per finished request as observer(req, status, response_bytes, duration_seconds, aborted);
@@ -83,13 +84,13 @@ class ConnectionContext:
         self.observer: RequestObserver | None = None
         self._ticker: asyncio.TimerHandle | None = None
 
-    def connection_opened(self, conn: HttpProtocol) -> None:
+    def connection_opened(self, conn: Connection) -> None:
         """Track a new connection (and start the deadline ticker with the first one)."""
         self.connections.add(conn)
         if self._ticker is None:
             self._ticker = self.loop.call_later(self.settings.tick_interval(), self._tick)
 
-    def connection_closed(self, conn: HttpProtocol) -> None:
+    def connection_closed(self, conn: Connection) -> None:
         """Forget a closed connection."""
         self.connections.discard(conn)
 
@@ -116,5 +117,4 @@ class ConnectionContext:
             self._ticker.cancel()
             self._ticker = None
         for conn in list(self.connections):
-            if conn.transport is not None:
-                conn.transport.close()
+            conn.close_now()

@@ -1,12 +1,16 @@
-"""One entrypoint's listening socket(s) and the connection context its connections share."""
+"""One entrypoint's listening socket(s), the connection context its connections share, and its connection factory.
+
+The listener knows no protocol: each accepted connection goes to ``protocol_factory``, the entrypoint's
+``server.entrypoint.ConnectionPipeline`` (HTTP/1.1 today; PROXY, TLS, HTTP/2 and TCP routers later).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 
-from hanzo_edge.http.server import HttpProtocol
 from hanzo_edge.http.settings import ConnectionContext
 from hanzo_edge.server.port_guard import PortGuard
 
@@ -16,10 +20,19 @@ log = logging.getLogger("hanzo_edge.server")
 
 
 class Listener:
-    """Binds ``host:port`` (all interfaces when ``host`` is empty) and serves :class:`HttpProtocol` connections."""
+    """Binds ``host:port`` (all interfaces when ``host`` is empty) and serves it with ``protocol_factory``."""
 
-    def __init__(self, ctx: ConnectionContext, host: str, port: int, *, reuse_port: bool = False) -> None:
+    def __init__(
+        self,
+        ctx: ConnectionContext,
+        host: str,
+        port: int,
+        *,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        reuse_port: bool = False,
+    ) -> None:
         self.ctx = ctx
+        self.protocol_factory = protocol_factory
         self.host = host
         self.port = port
         self.reuse_port = reuse_port
@@ -31,7 +44,7 @@ class Listener:
         """Bind and start accepting. Raises OSError when the address cannot be bound."""
         loop = self.ctx.loop
         self.server = await loop.create_server(
-            self._protocol,
+            self.protocol_factory,
             self.host or None,
             self.port,
             reuse_address=True,
@@ -47,9 +60,6 @@ class Listener:
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("entryPoint %s listening on %s:%d", self.ctx.settings.name, self.host or "*", self.port)
-
-    def _protocol(self) -> HttpProtocol:
-        return HttpProtocol(self.ctx)
 
     def hold(self, guard: PortGuard) -> None:
         """Keep ``guard`` (the claim on this listener's port) while accepting, and answer probes from the loop."""
