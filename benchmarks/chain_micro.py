@@ -47,12 +47,12 @@ async def run(n: int, profile: bool, bare: bool) -> None:
     if result.errors:
         raise SystemExit(f"build errors: {result.errors}")
     pool = pools.get(options, "http", "127.0.0.1", 9)
-    conn = UpstreamConnection(pool)
+    conn = UpstreamConnection(pool.on_release)
     up = UpTransport(loop)
     up.conn = conn
     conn.connection_made(up)
     pool.active += 1
-    pool.release(conn)
+    pool.on_release(conn, True)  # idle in the pool, as after a first exchange
     ctx = ConnectionContext(EntrypointSettings(), result.tables["web"].lookup, loop)
     proto = HttpProtocol(ctx)
     down = DownTransport()

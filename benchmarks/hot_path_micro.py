@@ -77,12 +77,12 @@ async def run(n: int, profile: bool) -> None:
     options = TransportOptions()
     target = ServerTarget("http://127.0.0.1:9", pools, options)
     pool = target.pool
-    conn = UpstreamConnection(pool)
+    conn = UpstreamConnection(pool.on_release)
     up = UpTransport(loop)
     up.conn = conn
     conn.connection_made(up)
     pool.active += 1
-    pool.release(conn)
+    pool.on_release(conn, True)  # idle in the pool, as after a first exchange
     rule = compile_rule("Host(`127.0.0.1`)")
     route = Route("bench@file", 19, rule.matches, WeightedRoundRobin([("s", 1, target)]), rule.hosts, rule.host_only)
     table = RoutingTable([route], not_found)

@@ -25,16 +25,13 @@ class FakePool:
         self.released: list[UpstreamConnection] = []
         self.discarded: list[UpstreamConnection] = []
 
-    def release(self, conn: UpstreamConnection) -> None:
-        self.released.append(conn)
-
-    def discard(self, conn: UpstreamConnection) -> None:
-        self.discarded.append(conn)
-        conn.pool = None
+    def on_release(self, conn: UpstreamConnection, reusable: bool) -> None:
+        """The callback a pool hands its connections: what the connection reported, kept or forgotten."""
+        (self.released if reusable else self.discarded).append(conn)
 
 
 def connect(pool: FakePool | None = None) -> tuple[UpstreamConnection, MockTransport]:
-    conn = UpstreamConnection(pool)  # type: ignore[arg-type]
+    conn = UpstreamConnection(None if pool is None else pool.on_release)
     transport = MockTransport(asyncio.get_running_loop(), ("10.0.0.1", 80))
     transport.protocol = conn
     conn.connection_made(transport)  # type: ignore[arg-type]

@@ -18,16 +18,36 @@ upstream connection, a middleware reading it) sees a failed body and the protoco
 check lives here, not in a protocol's parser callbacks, so every protocol that feeds a request body (HTTP/1 today,
 HTTP/2 streams and the gateway face later) is bounded the same way. A request body's limit is set once its route is
 known (:meth:`StreamBody.admit`); it costs one integer comparison per chunk.
+
+**Giving up on a body.** :meth:`StreamBody.drain` lets the source finish the message while the bytes go nowhere (a
+backend connection stays reusable); :meth:`StreamBody.discard` gives the rest up and closes a source that is still
+sending (:meth:`BodySource.close`). Nothing outside this module touches a body's source: whoever abandons a body says
+so to the body.
+
+**Continuing a body as another.** A middleware that read the first bytes of a body (to sniff, to peek, to buffer a
+bounded prefix) or that wraps a body hands on a new one through :class:`BodyRelay`: the new body starts with those
+bytes and then streams the rest of the original, and its flow control and closing act on the original.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
-__all__ = ["NO_LIMIT", "BodyError", "BodySink", "BodySource", "BodyTooLarge", "NullSink", "StreamBody", "body_bytes"]
+__all__ = [
+    "NO_LIMIT",
+    "BodyError",
+    "BodyRelay",
+    "BodySink",
+    "BodySource",
+    "BodyTooLarge",
+    "NullSink",
+    "StreamBody",
+    "body_bytes",
+    "relayed",
+]
 
 NO_LIMIT = 1 << 62
 """The ``limit`` of a body without one: larger than any body, so the per-chunk check needs no second test."""
@@ -46,13 +66,16 @@ class BodyTooLarge(BodyError):
 
 
 class BodySource(Protocol):
-    """Whatever produces a body's bytes: its reading can be paused and resumed."""
+    """Whatever produces a body's bytes: its reading can be paused and resumed, and given up."""
 
     def pause_reading(self) -> None:
         """Stop delivering bytes until :meth:`resume_reading`."""
 
     def resume_reading(self) -> None:
         """Start delivering bytes again."""
+
+    def close(self) -> None:
+        """Stop for good: nobody wants the rest of the body (a connection cannot finish its message and closes)."""
 
 
 class BodySink(Protocol):
@@ -228,6 +251,33 @@ class StreamBody:
         else:
             self.resume()
 
+    # -- giving up --------------------------------------------------------------------------------------------------
+    def drain(self) -> None:
+        """Drop the rest of the body (buffered and future chunks) but let its source finish the message.
+
+        Nothing is closed, so a backend connection goes back to its pool once the body ended. No-op when a consumer
+        already took the body.
+        """
+        if self._sink is None:
+            self.pump(_NULL_SINK)
+
+    def discard(self, drain_up_to: int = -1) -> None:
+        """Abandon the body: drop the rest (as :meth:`drain`) and close a source that is still sending.
+
+        A source that already delivered the whole body is left alone: its connection finished the message (and may
+        serve another exchange by now). A body whose declared length is at most ``drain_up_to`` bytes is drained
+        instead of closed, to keep its connection (a small rest costs less than a new connection).
+        """
+        self.drain()
+        if self._eof:
+            return
+        length = self.length
+        if length is not None and length <= drain_up_to:
+            return
+        source = self._source
+        if source is not None:
+            source.close()
+
     # -- pull mode ----------------------------------------------------------------------------------------------------
     async def read_chunk(self) -> bytes:
         """Return the next chunk, or ``b""`` at the end. Raises :class:`BodyError` if the body failed."""
@@ -281,6 +331,66 @@ class NullSink:
 
     def abort(self, exc: BaseException) -> None:
         """Nothing to do on failure."""
+
+
+_NULL_SINK = NullSink()
+
+
+class BodyRelay:
+    """Continues one body (``inner``) as another (``body``): the sink of the first and the source of the second.
+
+    ``body`` (a new body, without a source; by default one of ``inner``'s length) receives ``prefix`` first (the
+    bytes a middleware already read from ``inner``), then everything ``inner`` delivers, its end or its failure.
+    Pausing, resuming and closing ``body`` pause, resume and discard ``inner``. Subclasses transform the chunks
+    (:meth:`write`, :meth:`write_eof`) or act when the consumer gives up (:meth:`close`).
+    Raises ValueError when ``body`` already has a source.
+    """
+
+    __slots__ = ("body", "inner")
+
+    def __init__(self, inner: StreamBody, body: StreamBody | None = None, prefix: Iterable[bytes] = ()) -> None:
+        if body is None:
+            body = StreamBody(None, inner.length, inner.high_water)
+        elif body._source is not None:
+            raise ValueError("a relayed body must not have a source of its own")
+        self.inner = inner
+        self.body = body
+        body._source = self
+        for chunk in prefix:
+            if chunk:
+                self.write(chunk)
+        inner.pump(self)
+
+    # -- BodySink: what the inner body delivers goes on to the relayed one ---------------------------------------------
+    def write(self, chunk: bytes) -> None:
+        """Pass one chunk on."""
+        self.body.feed(chunk)
+
+    def write_eof(self) -> None:
+        """The inner body ended: so does the relayed one."""
+        self.body.feed_eof()
+
+    def abort(self, exc: BaseException) -> None:
+        """The inner body failed: so does the relayed one."""
+        self.body.feed_error(exc)
+
+    # -- BodySource: what the relayed body's consumer asks of the inner body -----------------------------------------
+    def pause_reading(self) -> None:
+        """Pause the inner body's source."""
+        self.inner.pause()
+
+    def resume_reading(self) -> None:
+        """Resume the inner body's source."""
+        self.inner.resume()
+
+    def close(self) -> None:
+        """The consumer gave the relayed body up: give the inner one up too (closing its connection)."""
+        self.inner.discard()
+
+
+def relayed(inner: StreamBody, prefix: Iterable[bytes] = ()) -> StreamBody:
+    """Return a body of ``inner``'s length made of ``prefix`` followed by the rest of ``inner`` (see BodyRelay)."""
+    return BodyRelay(inner, None, prefix).body
 
 
 async def body_bytes(body: bytes | StreamBody, limit: int | None = None) -> bytes:

@@ -3,6 +3,10 @@
 Pools outlive configuration generations (Traefik's ``transportManager``): a reload that keeps a server keeps its warm
 connections. Idle connections are reused most-recently-used first, at most ``max_idle`` are kept, and those idle
 longer than ``idle_timeout`` are closed by :meth:`PoolRegistry.sweep`.
+
+A pool holds no connection by a back-pointer: it hands each connection it dials its :meth:`ConnectionPool.on_release`
+callback, and the connection reports there when an exchange ends (reusable or not) and when it closes while idle.
+The pool detaches a connection (clears its callback) before closing it itself, so nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -75,25 +79,25 @@ class ConnectionPool:
         self.active += 1
         return conn
 
-    def release(self, conn: UpstreamConnection) -> None:
-        """Return a healthy connection after a complete exchange (closed when the pool is full)."""
-        self.active -= 1
-        if conn.closed:
-            return
-        if len(self._idle) >= max(self.options.max_idle_conns_per_host, 0):
-            conn.pool = None
-            conn.close()
-            return
-        conn.idle_since = time.monotonic()
-        self._idle.append(conn)
+    def on_release(self, conn: UpstreamConnection, reusable: bool) -> None:
+        """The callback each connection of this pool reports to (:data:`~hanzo_edge.http.upstream.ReleaseCallback`).
 
-    def discard(self, conn: UpstreamConnection) -> None:
-        """Forget a connection that closed or cannot be reused."""
-        if conn in self._idle:
-            self._idle.remove(conn)
-        elif conn.pool is self:
+        ``reusable``: a handed-out connection completed its exchange; it is kept idle (closed when the pool is full).
+        Not reusable: forget it, idle or handed out.
+        """
+        if reusable:
             self.active -= 1
-        conn.pool = None
+            if conn.closed:
+                return
+            if len(self._idle) >= max(self.options.max_idle_conns_per_host, 0):
+                _close_detached(conn)
+                return
+            conn.idle_since = time.monotonic()
+            self._idle.append(conn)
+        elif conn in self._idle:
+            self._idle.remove(conn)
+        else:
+            self.active -= 1
 
     def sweep(self, now: float) -> None:
         """Close connections idle for longer than ``idle_conn_timeout``."""
@@ -103,15 +107,13 @@ class ConnectionPool:
         keep = [c for c in self._idle if now - c.idle_since < timeout and not c.closed]
         for conn in self._idle:
             if conn not in keep:
-                conn.pool = None
-                conn.close()
+                _close_detached(conn)
         self._idle = keep
 
     def close(self) -> None:
         """Close every idle connection."""
         for conn in self._idle:
-            conn.pool = None
-            conn.close()
+            _close_detached(conn)
         self._idle = []
 
     @property
@@ -124,7 +126,7 @@ class ConnectionPool:
         timeout = self.options.dial_timeout
         try:
             coro = loop.create_connection(
-                lambda: UpstreamConnection(self),
+                lambda: UpstreamConnection(self.on_release),
                 self.host,
                 self.port,
                 ssl=self._ssl,
@@ -148,6 +150,12 @@ class ConnectionPool:
 
     def __repr__(self) -> str:
         return f"<ConnectionPool {self.scheme}://{self.host}:{self.port} active={self.active} idle={len(self._idle)}>"
+
+
+def _close_detached(conn: UpstreamConnection) -> None:
+    """Close a connection the pool already stopped counting, so it does not report back."""
+    conn.on_release = None
+    conn.close()
 
 
 class PoolRegistry:

@@ -21,7 +21,7 @@ the connection is closed at once, nothing more is read. Trailers and chunk frami
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import httptools
 
@@ -30,10 +30,7 @@ from hanzo_edge.http.errors import UpstreamProtocolError, UpstreamTimeout
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Response
 
-if TYPE_CHECKING:
-    from hanzo_edge.http.pool import ConnectionPool
-
-__all__ = ["HOP_BY_HOP", "UpstreamConnection"]
+__all__ = ["HOP_BY_HOP", "ReleaseCallback", "UpstreamConnection"]
 
 HOP_BY_HOP = frozenset(
     {
@@ -58,19 +55,33 @@ MAX_INTERIM_RESPONSES = 5
 _IMPLIED_TOKENS = HOP_BY_HOP | {b"close"}  # "Connection: keep-alive/close" names nothing extra to remove
 
 
+ReleaseCallback = Callable[["UpstreamConnection", bool], None]
+"""``on_release(conn, reusable)``: what a connection calls when it is done with the exchange it was handed out for.
+
+``reusable`` True: the exchange completed and the connection may serve another (it stays open, and the callback
+stays armed for when it later closes while idle). False: the connection closed, failed or left for a tunnel; it
+forgets the callback first, so it is reported unusable at most once. The pool hands the callback over when it dials
+(httpcore's shape: the connection owns its lifecycle and tells whoever holds it, which multiplexed upstreams need).
+"""
+
+
 def connection_tokens(value: bytes) -> set[bytes]:
     """Return the lower-case header names listed in a ``Connection`` header value."""
     return {t.strip().lower() for t in value.split(b",") if t.strip()}
 
 
 class UpstreamConnection(asyncio.Protocol):
-    """A pooled connection to one backend origin. Use through :class:`~hanzo_edge.http.pool.ConnectionPool`."""
+    """A pooled connection to one backend origin. Use through :class:`~hanzo_edge.http.pool.ConnectionPool`.
+
+    ``on_release`` (see :data:`ReleaseCallback`) is told when an exchange ends; without one, the connection closes
+    after its first exchange.
+    """
 
     max_head_bytes = MAX_RESPONSE_HEAD_BYTES
     max_interim_responses = MAX_INTERIM_RESPONSES
 
-    def __init__(self, pool: ConnectionPool | None = None) -> None:
-        self.pool = pool
+    def __init__(self, on_release: ReleaseCallback | None = None) -> None:
+        self.on_release = on_release
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -161,8 +172,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if not self._resp_done:
             self._fail(UpstreamProtocolError("backend closed the connection" + (f": {exc}" if exc else "")))
-        if self.pool is not None:
-            self.pool.discard(self)
+        self._report_unusable()
 
     def pause_writing(self) -> None:
         if self._req_body is not None:
@@ -266,8 +276,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.close()
-        if self.pool is not None:
-            self.pool.discard(self)
+        self._report_unusable()
 
     @property
     def reused(self) -> bool:
@@ -386,10 +395,18 @@ class UpstreamConnection(asyncio.Protocol):
         if self._reading_paused and self.transport is not None and not self.closed:
             self._reading_paused = False
             self.transport.resume_reading()
-        if self.pool is not None and self._keep_alive and self._req_done and not self.closed:
-            self.pool.release(self)
+        on_release = self.on_release
+        if on_release is not None and self._keep_alive and self._req_done and not self.closed:
+            on_release(self, True)
         else:
             self.close()
+
+    def _report_unusable(self) -> None:
+        """Tell the holder, once, that this connection can serve no further exchange."""
+        on_release = self.on_release
+        if on_release is not None:
+            self.on_release = None
+            on_release(self, False)
 
     def _fail(self, exc: Exception) -> None:
         self._cancel_header_timer()
@@ -421,8 +438,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self._upgraded = True
         self._resp_done = True
-        if self.pool is not None:
-            self.pool.discard(self)
+        self._report_unusable()  # the socket now belongs to the tunnel
         response.body = b""
         response.tunnel = _PendingTunnel(self, rest)
         future = self._future

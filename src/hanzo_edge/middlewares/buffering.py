@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from hanzo_edge.http.body import BodyError, BodyTooLarge, NullSink, StreamBody
+from hanzo_edge.http.body import BodyError, BodyTooLarge, StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
@@ -201,10 +201,7 @@ def _drop(response: Response) -> None:
     """Abandon a streamed response: drain it nowhere and close its upstream connection (as the server does)."""
     body = response.body
     if isinstance(body, StreamBody) and not body.consumed:
-        body.pump(NullSink())
-        close = getattr(getattr(body, "_source", None), "close", None)
-        if callable(close):
-            close()
+        body.discard()
 
 
 class StreamingBodyLimit:

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import brotli  # type: ignore[import-untyped]
 import zstandard
 
-from hanzo_edge.http.body import StreamBody
+from hanzo_edge.http.body import BodyRelay, StreamBody
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares.base import BuildContext, register
 
@@ -213,61 +213,32 @@ _ENCODERS: dict[str, Callable[[], _Encoder]] = {GZIP: _Gzip, BROTLI: _Brotli, ZS
 # --------------------------------------------------------------------------------------------------- the relay
 
 
-class _UpstreamSource:
-    """The source of a compressed body: flow control and close act on the upstream body it compresses."""
+class _CompressingRelay(BodyRelay):
+    """Continues the upstream body as its compressed stream (flow control and closing act on the upstream body)."""
 
-    __slots__ = ("inner",)
+    __slots__ = ("encoder",)
 
-    def __init__(self, inner: StreamBody) -> None:
-        self.inner = inner
-
-    def pause_reading(self) -> None:
-        self.inner.pause()
-
-    def resume_reading(self) -> None:
-        self.inner.resume()
-
-    def close(self) -> None:
-        # The client went away: close the upstream connection too (as the server does for a plain body).
-        close = getattr(getattr(self.inner, "_source", None), "close", None)
-        if callable(close):
-            close()
-
-
-class _CompressingSink:
-    """Receives the upstream body chunk by chunk and feeds the compressed stream."""
-
-    __slots__ = ("encoder", "out")
-
-    def __init__(self, encoder: _Encoder, out: StreamBody) -> None:
-        self.encoder = encoder
-        self.out = out
+    def __init__(self, inner: StreamBody, encoder: _Encoder, head: list[bytes]) -> None:
+        self.encoder = encoder  # set first: the relay compresses ``head`` as it starts
+        super().__init__(inner, StreamBody(None, None, inner.high_water), (b"".join(head),))
 
     def write(self, chunk: bytes) -> None:
+        """Compress one chunk of the upstream body and pass on what the encoder flushed."""
         data = self.encoder.chunk(chunk)
         if data:
-            self.out.feed(data)
+            self.body.feed(data)
 
     def write_eof(self) -> None:
+        """End the compressed stream (the encoder's trailer), then the body."""
         tail = self.encoder.finish()
         if tail:
-            self.out.feed(tail)
-        self.out.feed_eof()
-
-    def abort(self, exc: BaseException) -> None:
-        self.out.feed_error(exc)
+            self.body.feed(tail)
+        self.body.feed_eof()
 
 
 def _compressed_stream(inner: StreamBody, encoder: _Encoder, head: list[bytes]) -> StreamBody:
     """Return a body of unknown length that compresses ``head`` and then the rest of ``inner`` as it arrives."""
-    out = StreamBody(_UpstreamSource(inner), None, inner.high_water)
-    sink = _CompressingSink(encoder, out)
-    if head:
-        data = encoder.chunk(b"".join(head))
-        if data:
-            out.feed(data)
-    inner.pump(sink)
-    return out
+    return _CompressingRelay(inner, encoder, head).body
 
 
 # ----------------------------------------------------------------------------------------------- the middleware

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hanzo_edge.http.body import BodyError, StreamBody
+from hanzo_edge.http.body import BodyError, relayed
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares.base import BuildContext, register
 
@@ -127,35 +127,6 @@ def detect_content_type(data: bytes) -> str:
     return "application/octet-stream"
 
 
-class _Relay:
-    """Streams the rest of a body whose first chunk was taken for sniffing: pushes into a new :class:`StreamBody`."""
-
-    __slots__ = ("out", "upstream")
-
-    def __init__(self, upstream: StreamBody, first: bytes) -> None:
-        self.upstream = upstream
-        self.out = StreamBody(self, upstream.length, upstream.high_water)
-        self.out.feed(first)
-        upstream.pump(self)
-
-    # BodySink side (fed by the original body)
-    def write(self, chunk: bytes) -> None:
-        self.out.feed(chunk)
-
-    def write_eof(self) -> None:
-        self.out.feed_eof()
-
-    def abort(self, exc: BaseException) -> None:
-        self.out.feed_error(exc)
-
-    # BodySource side (flow control asked by whoever consumes the new body)
-    def pause_reading(self) -> None:
-        self.upstream.pause()
-
-    def resume_reading(self) -> None:
-        self.upstream.resume()
-
-
 def _allows_body(status: int) -> bool:
     return status >= 200 and status not in (204, 304)
 
@@ -188,7 +159,7 @@ class ContentType:
         if not first:
             return response  # empty body (already at its end): nothing to sniff, nothing to re-wrap
         headers.add("Content-Type", detect_content_type(first))
-        response.body = _Relay(body, first).out
+        response.body = relayed(body, (first,))  # the sniffed chunk, then the rest as it arrives
         return response
 
 

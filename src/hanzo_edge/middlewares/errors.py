@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote_plus
 
-from hanzo_edge.http.body import NullSink, StreamBody
+from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
@@ -58,8 +58,8 @@ def _contains(ranges: CodeRanges, status: int) -> bool:
 
 
 def _discard(body: bytes | StreamBody) -> None:
-    if isinstance(body, StreamBody) and not body.consumed:
-        body.pump(NullSink())
+    if isinstance(body, StreamBody):
+        body.drain()  # the page replaces it; the backend connection finishes its message and stays reusable
 
 
 @register("errors")

@@ -36,7 +36,7 @@ from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from hanzo_edge.http.body import NullSink, StreamBody
+from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.errors import ClientClosed
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
@@ -229,12 +229,8 @@ def _drop(response: Response | None) -> None:
     if response is None:
         return
     body = response.body
-    if isinstance(body, StreamBody) and not body.at_eof:
-        if not body.consumed:
-            body.pump(NullSink())
-        close = getattr(getattr(body, "_source", None), "close", None)
-        if callable(close):
-            close()
+    if isinstance(body, StreamBody):
+        body.discard()
 
 
 @register("forwardAuth")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-from hanzo_edge.http.body import BodySink, StreamBody
+from hanzo_edge.http.body import BodyRelay, BodySink, StreamBody
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares._source import source_extractor
@@ -83,46 +83,21 @@ class _ReleaseSink:
             self.release()
 
 
-class _InnerSource:
-    """The wrapper body's source: flow control goes to the original body, ``close`` to its upstream."""
+class _SlotRelay(BodyRelay):
+    """Relays the original body into the wrapper; a consumer that gives the wrapper up releases the slot too."""
 
-    __slots__ = ("inner", "release")
+    __slots__ = ("release",)
 
-    def __init__(self, inner: StreamBody, release: _Slot) -> None:
-        self.inner = inner
+    def __init__(self, inner: StreamBody, outer: StreamBody, release: _Slot) -> None:
         self.release = release
-
-    def pause_reading(self) -> None:
-        self.inner.pause()
-
-    def resume_reading(self) -> None:
-        self.inner.resume()
+        super().__init__(inner, outer)
 
     def close(self) -> None:
+        """Give the original body up (closing its upstream) and release the slot."""
         try:
-            source = self.inner._source
-            if source is not None and hasattr(source, "close"):
-                source.close()
+            super().close()
         finally:
             self.release()
-
-
-class _Relay:
-    """Feeds the original body's chunks into the wrapper."""
-
-    __slots__ = ("outer",)
-
-    def __init__(self, outer: StreamBody) -> None:
-        self.outer = outer
-
-    def write(self, chunk: bytes) -> None:
-        self.outer.feed(chunk)
-
-    def write_eof(self) -> None:
-        self.outer.feed_eof()
-
-    def abort(self, exc: BaseException) -> None:
-        self.outer.feed_error(exc)
 
 
 class _ReleasingBody(StreamBody):
@@ -131,9 +106,9 @@ class _ReleasingBody(StreamBody):
     __slots__ = ("_release",)
 
     def __init__(self, inner: StreamBody, release: _Slot) -> None:
-        super().__init__(_InnerSource(inner, release), inner.length, inner.high_water)
+        super().__init__(None, inner.length, inner.high_water)
         self._release = release
-        inner.pump(_Relay(self))
+        _SlotRelay(inner, self, release)  # becomes this body's source
 
     def pump(self, sink: BodySink) -> None:
         """Send the body to ``sink``; the slot is released when it ends or fails."""

@@ -30,7 +30,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hanzo_edge.http.body import BodyError, NullSink, StreamBody
+from hanzo_edge.http.body import BodyError, StreamBody, relayed
 from hanzo_edge.http.errors import ClientClosed, ConnectError, DialTimeout, NoAvailableServer, UpstreamError
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares.base import BuildContext, register
@@ -82,54 +82,8 @@ def _replayable(body: bytes | StreamBody) -> bool:
 def _discard(response: Response) -> None:
     """Throw away a response that will be retried: drain a small body (keeps the connection), else close it."""
     body = response.body
-    if not isinstance(body, StreamBody) or body.consumed:
-        return
-    body.pump(NullSink())
-    if body.at_eof or (body.length is not None and body.length <= _DRAIN_LIMIT):
-        return
-    close = getattr(getattr(body, "_source", None), "close", None)  # the upstream connection
-    if callable(close):
-        close()
-
-
-class _InnerSource:
-    __slots__ = ("inner",)
-
-    def __init__(self, inner: StreamBody) -> None:
-        self.inner = inner
-
-    def pause_reading(self) -> None:
-        self.inner.pause()
-
-    def resume_reading(self) -> None:
-        self.inner.resume()
-
-
-class _Forward:
-    """Relays the rest of a body into another after its first bytes were read."""
-
-    __slots__ = ("out",)
-
-    def __init__(self, out: StreamBody) -> None:
-        self.out = out
-
-    def write(self, chunk: bytes) -> None:
-        self.out.feed(chunk)
-
-    def write_eof(self) -> None:
-        self.out.feed_eof()
-
-    def abort(self, exc: BaseException) -> None:
-        self.out.feed_error(exc)
-
-
-def _rejoin(peeked: bytes, rest: StreamBody) -> StreamBody:
-    """A body made of ``peeked`` followed by what is left of ``rest`` (same declared length)."""
-    out = StreamBody(_InnerSource(rest), rest.length, rest.high_water)
-    if peeked:
-        out.feed(peeked)
-    rest.pump(_Forward(out))
-    return out
+    if isinstance(body, StreamBody) and not body.consumed:
+        body.discard(drain_up_to=_DRAIN_LIMIT)
 
 
 async def _buffer(body: StreamBody, limit: int) -> tuple[bytes, bool]:
@@ -221,7 +175,7 @@ class Retry:
             else:
                 ranges = ()  # too large to replay: network retries only (nothing of it is sent before those)
                 if data:
-                    req.body = _rejoin(data, body)
+                    req.body = relayed(body, (data,))  # the bytes read, then the rest as it arrives
         start = self.clock()
         interval = self.initial_interval
         backoff = self.initial_interval > 0

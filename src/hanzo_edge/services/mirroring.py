@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from hanzo_edge.http.body import BodySink, StreamBody
+from hanzo_edge.http.body import StreamBody, relayed
 from hanzo_edge.http.errors import ClientClosed
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.services.status import StatusReporter, StatusUpdater
@@ -44,48 +44,6 @@ class _Mirror:
         self.handler = handler
         self.percent = percent
         self.count = 0
-
-
-class _Relay:
-    """A :class:`BodySink` feeding a new StreamBody (bytes already read + the rest of the original stream)."""
-
-    __slots__ = ("_target",)
-
-    def __init__(self, target: StreamBody) -> None:
-        self._target = target
-
-    def write(self, chunk: bytes) -> None:
-        self._target.feed(chunk)
-
-    def write_eof(self) -> None:
-        self._target.feed_eof()
-
-    def abort(self, exc: BaseException) -> None:
-        self._target.feed_error(exc)
-
-
-class _SourceControl:
-    """The BodySource of a relayed body: pausing it pauses the original stream."""
-
-    __slots__ = ("_original",)
-
-    def __init__(self, original: StreamBody) -> None:
-        self._original = original
-
-    def pause_reading(self) -> None:
-        self._original.pause()
-
-    def resume_reading(self) -> None:
-        self._original.resume()
-
-
-def _rejoin(prefix: list[bytes], original: StreamBody) -> StreamBody:
-    body = StreamBody(_SourceControl(original), original.length, original.high_water)
-    for chunk in prefix:
-        body.feed(chunk)
-    sink: BodySink = _Relay(body)
-    original.pump(sink)
-    return body
 
 
 async def _read_limited(body: StreamBody, limit: int) -> tuple[bytes | None, list[bytes]]:
@@ -208,7 +166,7 @@ class Mirroring:
                 data, prefix = await _read_limited(body, self.max_body_size)
                 if data is None:
                     if prefix:  # give the main service what was read, then the rest of the stream
-                        req.body = _rejoin(prefix, body)
+                        req.body = relayed(body, prefix)
                     return await self._service(req)
                 req.body = copy_body = data
         copies = [(mirror, _copy(req, copy_body)) for mirror in active]
