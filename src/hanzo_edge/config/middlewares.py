@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
+from hanzo_edge.config._schema import struct_spec
 from hanzo_edge.config.types import Duration, FrozenDict, doc
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ContentType",
     "DigestAuth",
     "ErrorPage",
+    "ExtensionMiddleware",
     "ForwardAuth",
     "GrpcWeb",
     "Headers",
@@ -48,6 +50,7 @@ __all__ = [
     "TLSClientCertInfo",
     "TLSClientCertIssuerInfo",
     "TLSClientCertSubjectInfo",
+    "traefik_kinds",
 ]
 
 
@@ -454,6 +457,38 @@ class Middleware(_Model, frozen=True, kw_only=True):
         return None
 
 
+class ExtensionMiddleware(Middleware, frozen=True, kw_only=True):
+    """A middleware of a kind registered beside Traefik's (``hanzo_edge.middlewares.base.register``), e.g. the
+    gateway's JWT validator.
+
+    Made by code that builds typed configuration (``hanzo_edge.middlewares.base.middleware_of``), never decoded
+    from a dynamic file: there an unknown kind stays the unknown-option warning Traefik gives.
+    """
+
+    extension_kind: str
+    extension: Any
+
+    @property
+    def kind(self) -> str:
+        """Return the registered name of the kind."""
+        return self.extension_kind
+
+    @property
+    def config(self) -> Any:
+        """Return the kind's model."""
+        return self.extension
+
+
 @cache
 def _kinds() -> tuple[tuple[str, str], ...]:
     return tuple((f.name, f.encode_name) for f in msgspec.structs.fields(Middleware))
+
+
+@cache
+def traefik_kinds() -> dict[str, type[msgspec.Struct]]:
+    """Traefik's middleware kinds with a model: wire name (``stripPrefix``) → model class (``StripPrefix``).
+
+    The union above is the wire schema (its field order is the one of Traefik's messages), so a Traefik kind is
+    declared there once and the middleware registry takes its model from here. ``plugin`` has no model.
+    """
+    return {f.wire: f.type.cls for f in struct_spec(Middleware).fields if f.type.cls is not None}

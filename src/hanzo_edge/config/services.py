@@ -6,7 +6,7 @@ is enforced while decoding (`hanzo_edge.config.dynamic.decode_dynamic`). Default
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -14,6 +14,7 @@ from hanzo_edge.config.types import Duration, FrozenDict, doc
 
 __all__ = [
     "Cookie",
+    "ExtensionService",
     "Failover",
     "HighestRandomWeight",
     "LoadBalancer",
@@ -179,3 +180,33 @@ class Service(_Model, frozen=True, kw_only=True):
             if value is not None:
                 return name
         return ""
+
+    @property
+    def config(self) -> Any:
+        """Return the model of the kind that is set (e.g. a `LoadBalancer`), or None."""
+        for value in (self.load_balancer, self.weighted, self.mirroring, self.failover, self.highest_random_weight):
+            if value is not None:
+                return value
+        return None
+
+
+class ExtensionService(Service, frozen=True, kw_only=True):
+    """A service of a kind registered beside Traefik's (``hanzo_edge.services.registry``), e.g. the gateway's
+    merge service.
+
+    Made by code that builds typed configuration (``hanzo_edge.routing.service_kinds.service_of``), never decoded
+    from a dynamic file: there an unknown kind stays the unknown-option warning Traefik gives.
+    """
+
+    extension_kind: str
+    extension: Any
+
+    @property
+    def kind(self) -> str:
+        """Return the registered name of the kind."""
+        return self.extension_kind
+
+    @property
+    def config(self) -> Any:
+        """Return the kind's model."""
+        return self.extension

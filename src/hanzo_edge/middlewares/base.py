@@ -1,8 +1,14 @@
-"""The middleware contract and registry, keyed by Traefik's middleware names (``stripPrefix``, ``rateLimit``…).
+"""The middleware contract and registry, keyed by each kind's configuration model (``StripPrefix``, ``RateLimit``…).
 
 A middleware is built once per router and configuration generation: ``factory(next, config, name=…, ctx=…)``
 validates and precomputes in its constructor (raising ValueError for a bad configuration) and returns a
 :data:`~hanzo_edge.http.messages.Handler` that does only per-request work. Instances are per router, as in Traefik.
+
+A kind is declared once, as a :class:`MiddlewareKind` (name + model + factory). Traefik's kinds name themselves
+(``@register("stripPrefix")``): their model is the member of Traefik's ``Middleware`` union with that wire name,
+which stays the schema of dynamic files. Other kinds (the gateway's, a test's) pass their model
+(``@register("jwt", JwtConfig)``) and reach a router through typed configuration (:func:`middleware_of`). The
+builder looks a kind up by ``type(config)``, so adding one edits no union and no ``elif``.
 """
 
 from __future__ import annotations
@@ -12,11 +18,27 @@ import pkgutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+import msgspec
+
+from hanzo_edge.config.middlewares import ExtensionMiddleware, Middleware, traefik_kinds
 from hanzo_edge.http.messages import Handler
 
-__all__ = ["REGISTRY", "BuildContext", "MiddlewareFactory", "factory_for", "register"]
+__all__ = [
+    "REGISTRY",
+    "BuildContext",
+    "MiddlewareFactory",
+    "MiddlewareKind",
+    "add_kind",
+    "factory_for",
+    "kind_of",
+    "middleware_of",
+    "register",
+]
+
+_M = TypeVar("_M")
+_M_contra = TypeVar("_M_contra", contravariant=True)
 
 
 def _no_service(name: str) -> Handler | None:
@@ -42,32 +64,93 @@ class BuildContext:
     clock: Callable[[], float] = _monotonic
 
 
-class MiddlewareFactory(Protocol):
-    """Builds one middleware instance around ``next``. Raises ValueError for an invalid configuration."""
+class MiddlewareFactory(Protocol[_M_contra]):
+    """Builds one middleware instance around ``next`` from its typed ``config``. Raises ValueError when invalid."""
 
-    def __call__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> Handler: ...
+    def __call__(self, next: Handler, config: _M_contra, /, *, name: str, ctx: BuildContext) -> Handler: ...
 
 
-REGISTRY: dict[str, MiddlewareFactory] = {}
-"""Traefik middleware name → factory. Kinds missing here are parsed but not served yet."""
+@dataclass(frozen=True, slots=True)
+class MiddlewareKind(Generic[_M]):
+    """One middleware kind: its ``name`` in a dynamic configuration, its configuration ``model``, its ``factory``."""
+
+    name: str
+    model: type[_M]
+    factory: MiddlewareFactory[_M]
+
+
+REGISTRY: dict[type[Any], MiddlewareKind[Any]] = {}
+"""Configuration model → kind. Traefik kinds missing here are parsed but not served yet (``grpcWeb``)."""
+
+_BY_NAME: dict[str, MiddlewareKind[Any]] = {}
+
+
+def add_kind(kind: MiddlewareKind[_M]) -> MiddlewareKind[_M]:
+    """Register ``kind``. Raises ValueError when its name or model is already taken by another factory.
+
+    One model may carry two names with the same factory (Traefik's ``ipWhiteList`` is ``ipAllowList``'s old name).
+    """
+    for taken in (_BY_NAME.get(kind.name), REGISTRY.get(kind.model)):
+        if taken is not None and taken.factory is not kind.factory:
+            raise ValueError(f'middleware kind "{kind.name}" ({kind.model.__name__}) is already registered')
+    REGISTRY.setdefault(kind.model, kind)
+    _BY_NAME[kind.name] = kind
+    return kind
+
 
 _F = TypeVar("_F", bound=Callable[..., Handler])
 
 
-def register(kind: str) -> Callable[[_F], _F]:
-    """Class or function decorator: register a factory under the Traefik name ``kind``."""
+def register(name: str, model: type[Any] | None = None) -> Callable[[_F], _F]:
+    """Class or function decorator: register a factory as the kind ``name``.
+
+    ``model`` defaults to Traefik's model for ``name``; a kind Traefik does not have must give its own.
+    Raises ValueError for an unknown Traefik name without a model, or a name or model already taken.
+    """
+    if model is None:
+        model = traefik_kinds().get(name)
+        if model is None:
+            raise ValueError(f'"{name}" is not a Traefik middleware kind: give its configuration model')
+    resolved: type[Any] = model
 
     def decorate(factory: _F) -> _F:
-        REGISTRY[kind] = factory
+        add_kind(MiddlewareKind(name, resolved, factory))
         return factory
 
     return decorate
 
 
-def factory_for(kind: str) -> MiddlewareFactory | None:
-    """Return the factory registered for ``kind`` (None when that kind is not implemented yet)."""
+def kind_of(config: object) -> MiddlewareKind[Any] | None:
+    """Return the kind whose model ``config`` is (None when no factory is registered for it)."""
     _load_builtin()
-    return REGISTRY.get(kind)
+    return REGISTRY.get(type(config))
+
+
+def factory_for(name: str) -> MiddlewareFactory[Any] | None:
+    """Return the factory registered under the name ``name`` (None when that kind is not implemented yet)."""
+    _load_builtin()
+    kind = _BY_NAME.get(name)
+    return None if kind is None else kind.factory
+
+
+def middleware_of(config: object) -> Middleware:
+    """Return the dynamic-configuration ``Middleware`` for a registered kind's model (what a provider stores).
+
+    Raises ValueError when no kind is registered for ``type(config)``.
+    """
+    kind = kind_of(config)
+    if kind is None:
+        raise ValueError(f"no middleware kind is registered for {type(config).__name__}")
+    name = next((wire for wire, model in traefik_kinds().items() if model is kind.model), None)
+    if name is not None:
+        member: dict[str, Any] = {_attr(name): config}
+        return Middleware(**member)
+    return ExtensionMiddleware(extension_kind=kind.name, extension=config)
+
+
+def _attr(wire: str) -> str:
+    # The union's attribute for a wire name (``ipAllowList`` → ``ip_allow_list``).
+    return next(f.name for f in msgspec.structs.fields(Middleware) if f.encode_name == wire)
 
 
 _loaded = False

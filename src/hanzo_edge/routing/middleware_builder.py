@@ -7,19 +7,23 @@ their state across a reload that did not touch them.
 
 Errors name the middleware and disable the router: a reference to a middleware that does not exist, a kind that is
 parsed but not implemented yet, a ``chain`` cycle, or a configuration its constructor rejects.
+
+Each middleware's factory is found by the type of its configuration model (``middlewares.base.kind_of``), so the
+builder knows no kind by name; only ``chain`` (expanded here) and ``buffering`` (whose limit the protocol applies)
+are read by their models.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
+from hanzo_edge.config.middlewares import Buffering, Chain, Middleware
 from hanzo_edge.http.messages import Handler
-from hanzo_edge.middlewares.base import BuildContext, factory_for
+from hanzo_edge.middlewares.base import BuildContext, kind_of
 
 __all__ = ["MiddlewareBuilder", "MiddlewareError"]
 
-_LayerKey = tuple[str, str, Any, Handler]
+_LayerKey = tuple[str, str, Middleware, Handler]
 
 
 class MiddlewareError(Exception):
@@ -39,7 +43,7 @@ class MiddlewareBuilder:
 
     def __init__(
         self,
-        definitions: Mapping[str, tuple[str, Any]],
+        definitions: Mapping[str, tuple[str, Middleware]],
         previous: Mapping[_LayerKey, Handler] | None = None,
         service: Callable[[str], Handler | None] | None = None,
     ) -> None:
@@ -65,10 +69,11 @@ class MiddlewareBuilder:
             if entry is None:
                 raise MiddlewareError(qname, f'middleware "{qname}" does not exist')
             owner, middleware = entry
-            if middleware.kind == "chain":
+            config = middleware.config
+            if isinstance(config, Chain):
                 if qname in stack:
                     raise MiddlewareError(qname, f"middleware chain cycle: {' -> '.join([*stack, qname])}")
-                self._expand(tuple(middleware.config.middlewares), owner, out, [*stack, qname])
+                self._expand(config.middlewares, owner, out, [*stack, qname])
             else:
                 out.append(qname)
 
@@ -79,11 +84,8 @@ class MiddlewareBuilder:
         replaces the entrypoint's ``maxRequestBodyBytes``, up or down, with its own (``0``: no limit); with several,
         each enforces its own, so the smallest limit wins.
         """
-        limits = [
-            int(getattr(middleware.config, "max_request_body_bytes", 0) or 0)
-            for _, middleware in (self.definitions[qname] for qname in qnames)
-            if middleware.kind == "buffering"
-        ]
+        configs = [self.definitions[qname][1].config for qname in qnames]
+        limits = [config.max_request_body_bytes for config in configs if isinstance(config, Buffering)]
         if not limits:
             return None
         bounded = [limit for limit in limits if limit > 0]
@@ -101,10 +103,10 @@ class MiddlewareBuilder:
         """Wrap ``handler`` in the middlewares ``qnames`` (outermost first). Raises MiddlewareError."""
         for qname in reversed(qnames):
             owner, middleware = self.definitions[qname]
-            kind = middleware.kind
-            factory = factory_for(kind)
-            if factory is None:
-                raise MiddlewareError(qname, f'middleware "{qname}": kind "{kind}" is not implemented yet')
+            config = middleware.config
+            kind = kind_of(config)
+            if kind is None:
+                raise MiddlewareError(qname, f'middleware "{qname}": kind "{middleware.kind}" is not implemented yet')
             key: _LayerKey = (router, qname, middleware, handler)
             built = self.previous.get(key)
             if built is not None:
@@ -112,7 +114,7 @@ class MiddlewareBuilder:
             else:
                 ctx = BuildContext(router, owner, service=self._service_resolver(owner))
                 try:
-                    built = factory(handler, middleware.config, name=qname, ctx=ctx)
+                    built = kind.factory(handler, config, name=qname, ctx=ctx)
                 except ValueError as exc:
                     raise MiddlewareError(qname, f'middleware "{qname}": {exc}') from None
             self.layers[key] = built
