@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from edge_wire import MockSource, MockTransport, async_test
@@ -11,7 +12,7 @@ from hanzo_edge.http.body import BodyError, StreamBody
 from hanzo_edge.http.errors import UpstreamProtocolError, UpstreamTimeout
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
-from hanzo_edge.http.pool import PoolRegistry, TransportOptions
+from hanzo_edge.http.pool import ConnectionPool, PoolRegistry, TransportOptions
 from hanzo_edge.http.proxy import ServerTarget, build_request_head
 from hanzo_edge.http.upstream import UpstreamConnection
 
@@ -365,6 +366,163 @@ async def test_switching_protocols_sets_a_tunnel() -> None:
     assert client.writes == [b"early", b"more"]
     conn.data_received(b"live")
     assert client.writes[-1] == b"live"
+
+
+# -- the pool and the release callback it hands its connections -------------------------------------------------------
+
+OK_5 = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+
+
+async def _settle(rounds: int = 5) -> None:
+    """Let ``call_soon`` callbacks (MockTransport's ``connection_lost``) run."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+def mock_pool(monkeypatch: pytest.MonkeyPatch, **options: Any) -> tuple[ConnectionPool, list[MockTransport]]:
+    """A real pool whose dials make connections on mock transports (its own callback wired as ``_dial`` does)."""
+    transports: list[MockTransport] = []
+    pool = ConnectionPool("http", "backend", 80, TransportOptions(**options))
+
+    async def dial(self: ConnectionPool) -> UpstreamConnection:
+        conn = UpstreamConnection(self.on_release)
+        transport = MockTransport(asyncio.get_running_loop(), ("10.0.0.1", 80))
+        transport.protocol = conn
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        transports.append(transport)
+        return conn
+
+    monkeypatch.setattr(ConnectionPool, "_dial", dial)
+    return pool, transports
+
+
+async def serve(conn: UpstreamConnection, response_bytes: bytes | None = OK_5) -> Response:
+    """One exchange on ``conn``, fed ``response_bytes`` (None: a real backend answers), its body read to the end."""
+    future = conn.send(HEAD, b"", chunked=False, head_request=False)
+    if response_bytes is not None:
+        conn.data_received(response_bytes)
+    response = await asyncio.wait_for(future, 1)
+    await body_of(response)
+    return response
+
+
+@async_test
+async def test_a_dialled_connection_reports_to_its_pool_and_is_reused() -> None:
+    # A real socket: ConnectionPool._dial hands the connection the pool's own callback.
+    requests = 0
+    handlers: list[asyncio.Task[None]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                requests += 1
+                writer.write(OK_5)
+        except asyncio.IncompleteReadError:
+            pass  # the pool closed the connection
+        finally:
+            writer.close()
+
+    def backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.ensure_future(handle(reader, writer)))
+
+    server = await asyncio.start_server(backend, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = ConnectionPool("http", "127.0.0.1", port, TransportOptions())
+    try:
+        first = await pool.acquire()
+        assert (pool.active, pool.idle) == (1, 0)
+        await serve(first, None)
+        assert (pool.active, pool.idle) == (0, 1)
+        again = await pool.acquire()
+        assert again is first
+        await serve(again, None)
+        assert (pool.active, pool.idle, requests) == (0, 1, 2)
+    finally:
+        pool.close()
+        server.close()
+        await asyncio.wait_for(asyncio.gather(*handlers), 5)
+        await server.wait_closed()
+    assert first.closed
+
+
+@async_test
+async def test_max_idle_conns_per_host_closes_the_extra_connection_and_counts_it_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pool, transports = mock_pool(monkeypatch, max_idle_conns_per_host=1)
+    one, two = await pool.acquire(), await pool.acquire()
+    assert pool.active == 2
+    await serve(one)
+    await serve(two)
+    assert (pool.active, pool.idle) == (0, 1)
+    assert [t.closed for t in transports] == [False, True]
+    await _settle()  # the closed socket's connection_lost must not count it a second time
+    assert (pool.active, pool.idle) == (0, 1)
+    assert pool.acquire_idle() is one
+
+
+@async_test
+async def test_an_idle_connection_the_backend_closes_leaves_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool, transports = mock_pool(monkeypatch)
+    conn = await pool.acquire()
+    await serve(conn)
+    assert pool.idle == 1
+    transports[0].close()  # the backend went away while the connection was idle
+    await _settle()
+    assert (pool.active, pool.idle) == (0, 0)
+    assert pool.acquire_idle() is None
+
+
+@async_test
+async def test_a_failed_exchange_is_forgotten_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool, transports = mock_pool(monkeypatch)
+    conn = await pool.acquire()
+    future = conn.send(HEAD, b"", chunked=False, head_request=False)
+    conn.data_received(b"NOT HTTP\r\n\r\n")
+    with pytest.raises(UpstreamProtocolError):
+        await asyncio.wait_for(future, 1)
+    assert (pool.active, pool.idle) == (0, 0)
+    await _settle()
+    conn.close()  # closing again reports nothing more
+    assert (pool.active, pool.idle) == (0, 0)
+    assert transports[0].closed
+
+
+@async_test
+async def test_connection_close_and_upgrade_leave_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool, _ = mock_pool(monkeypatch)
+    closing = await pool.acquire()
+    await serve(closing, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+    upgraded = await pool.acquire()
+    assert upgraded is not closing
+    future = upgraded.send(HEAD, b"", chunked=False, head_request=False)
+    upgraded.data_received(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+    response = await asyncio.wait_for(future, 1)
+    assert response.tunnel is not None
+    assert not upgraded.closed  # the socket now belongs to the tunnel
+    await _settle()
+    assert (pool.active, pool.idle) == (0, 0)
+    upgraded.close()  # the tunnel ends: the pool is not told twice
+    await _settle()
+    assert (pool.active, pool.idle) == (0, 0)
+
+
+@async_test
+async def test_sweep_closes_connections_idle_past_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool, transports = mock_pool(monkeypatch, idle_conn_timeout=90.0)
+    old, fresh = await pool.acquire(), await pool.acquire()
+    await serve(old)
+    await serve(fresh)
+    old.idle_since, fresh.idle_since = 0.0, 100.0
+    pool.sweep(now=120.0)
+    assert [t.closed for t in transports] == [True, False]
+    await _settle()
+    assert (pool.active, pool.idle) == (0, 1)
+    pool.close()
+    assert transports[1].closed
+    await _settle()
+    assert (pool.active, pool.idle) == (0, 0)
 
 
 # -- build_request_head ------------------------------------------------------------------------------------------------
