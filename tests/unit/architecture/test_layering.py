@@ -9,6 +9,11 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "hanzo_edge"
 
+_PACKAGES = {
+    "http", "config", "rules", "routing", "middlewares", "services", "observability", "providers", "server", "api",
+    "commands", "demo", "gateway", "app", "cli",
+}  # fmt: skip
+
 # package -> hanzo_edge packages it must never import
 FORBIDDEN = {
     "http": {"config", "rules", "routing", "middlewares", "services", "providers", "server", "app", "cli"},
@@ -18,7 +23,18 @@ FORBIDDEN = {
     "services": {"config", "providers", "routing", "server", "app", "cli"},
     "middlewares": {"providers", "server", "app", "cli"},
     "routing": {"providers", "server", "app", "cli"},
+    # Metrics, access log and tracing observe requests (http) and read their own static sections (config).
+    "observability": _PACKAGES - {"observability", "http", "config"},
+    # /api/* reads the built tables (routing) and the configuration models (config); it serves over http.
+    "api": _PACKAGES - {"api", "http", "config", "routing"},
+    # Listeners and the supervisor only know the protocol.
+    "server": _PACKAGES - {"server", "http"},
+    # The bundled whoami backend and the launcher: http protocols only.
+    "demo": _PACKAGES - {"demo", "http"},
 }
+
+# Composition roots may import any package: app.py and cli.py, and the offline commands that run app's build.
+COMPOSITION = {"app", "cli", "commands", "gateway", "__main__", "__init__"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -46,3 +62,12 @@ def test_package_respects_the_layering(package: str) -> None:
         if bad:
             offenders.append(f"{path.relative_to(SRC)} imports {sorted(bad)}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_every_package_has_a_layering_rule() -> None:
+    packages = {path.stem if path.is_file() else path.name for path in SRC.iterdir() if path.suffix in {"", ".py"}}
+    packages.discard("__pycache__")
+    unruled = packages - set(FORBIDDEN) - COMPOSITION
+    assert not unruled, f"add a layering rule (and a row in docs/architecture.md) for {sorted(unruled)}"
+    unknown = packages - _PACKAGES - {"__init__", "__main__"}
+    assert not unknown, f"add {sorted(unknown)} to _PACKAGES, so the packages that must not import it say so"
