@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fakes import FakeClock
 from hanzo_edge.config.dynamic import decode_dynamic
 from hanzo_edge.http.errors import ConnectError, NoAvailableServer, UpstreamTimeout
 from hanzo_edge.http.headers import Headers
@@ -197,18 +198,12 @@ def test_metrics_latency_in_whole_milliseconds() -> None:
 
 
 # -- the middleware ----------------------------------------------------------------------------------------------------
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Backend:
     """A fake ``next`` answering ``status`` (or raising ``error``) after advancing the clock by ``latency``."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.status = 200
         self.error: BaseException | None = None
@@ -229,7 +224,7 @@ def _config(options: dict[str, Any]) -> Any:
     return config.http.middlewares["cb"].config
 
 
-def _build(options: dict[str, Any], clock: Clock, services: dict[str, Handler] | None = None) -> CircuitBreaker:
+def _build(options: dict[str, Any], clock: FakeClock, services: dict[str, Handler] | None = None) -> CircuitBreaker:
     backend = Backend(clock)
     ctx = BuildContext(clock=clock, service=lambda name: (services or {}).get(name))
     return CircuitBreaker(backend, _config(options), name="cb@file", ctx=ctx)
@@ -253,7 +248,7 @@ def test_registered_under_traefik_name() -> None:
 
 
 def test_trips_on_5xx_ratio_answers_response_code_and_recovers() -> None:
-    clock = Clock()
+    clock = FakeClock()
     handler = _build({"expression": "ResponseCodeRatio(500, 600, 0, 600) > 0.5", "checkPeriod": "100ms"}, clock)
     backend: Any = handler.next
 
@@ -288,7 +283,7 @@ def test_trips_on_5xx_ratio_answers_response_code_and_recovers() -> None:
 
 
 def test_fallback_response_code_and_no_content_type() -> None:
-    clock = Clock()
+    clock = FakeClock()
     handler = _build({"expression": "NetworkErrorRatio() > 0.1", "responseCode": 418}, clock)
     backend: Any = handler.next
     backend.status = 502
@@ -310,7 +305,7 @@ def test_fallback_response_code_and_no_content_type() -> None:
     ],
 )
 def test_upstream_errors_count_as_network_errors(error: BaseException, expected: str) -> None:
-    clock = Clock()
+    clock = FakeClock()
     handler = _build({"expression": "NetworkErrorRatio() > 0.5"}, clock)
     backend: Any = handler.next
     backend.error = error
@@ -322,7 +317,7 @@ def test_upstream_errors_count_as_network_errors(error: BaseException, expected:
 
 
 def test_other_failures_are_recorded_with_their_client_status() -> None:
-    clock = Clock()
+    clock = FakeClock()
     handler = _build({"expression": "ResponseCodeRatio(503, 504, 0, 600) > 0.5"}, clock)
     backend: Any = handler.next
     backend.error = NoAvailableServer()
@@ -334,7 +329,7 @@ def test_other_failures_are_recorded_with_their_client_status() -> None:
 
 
 def test_latency_expression() -> None:
-    clock = Clock()
+    clock = FakeClock()
     handler = _build({"expression": "LatencyAtQuantileMS(50.0) > 100"}, clock)
     backend: Any = handler.next
 
@@ -350,7 +345,7 @@ def test_latency_expression() -> None:
 
 
 def test_fallback_service_answers_while_open() -> None:
-    clock = Clock()
+    clock = FakeClock()
 
     async def maintenance(req: Request) -> Response:
         return Response(200, Headers([(b"X-Fallback", b"1")]), b"maintenance page")
@@ -384,10 +379,10 @@ def test_fallback_service_answers_while_open() -> None:
 )
 def test_config_errors(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _build(options, Clock())
+        _build(options, FakeClock())
 
 
 def test_zero_durations_take_the_defaults() -> None:
-    handler = _build({"expression": "NetworkErrorRatio() > 1", "checkPeriod": 0, "fallbackDuration": 0}, Clock())
+    handler = _build({"expression": "NetworkErrorRatio() > 1", "checkPeriod": 0, "fallbackDuration": 0}, FakeClock())
     breaker = handler.breaker
     assert (breaker.check_period_ns, breaker.fallback_ns, breaker.recovery_ns) == (100 * MS, 10 * S, 10 * S)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from fakes import FakeClock
 from hanzo_edge.config.dynamic import decode_dynamic
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
@@ -33,14 +34,6 @@ def _md5(text: str) -> str:
 def _config(options: dict[str, Any]) -> Any:
     config, _ = decode_dynamic({"http": {"middlewares": {"m": {"digestAuth": options}}}})
     return config.http.middlewares["m"].config
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Backend:
@@ -96,10 +89,10 @@ class Client:
         )
 
 
-def _handler(options: dict[str, Any], backend: Backend | None = None, clock: Clock | None = None) -> Any:
+def _handler(options: dict[str, Any], backend: Backend | None = None, clock: FakeClock | None = None) -> Any:
     factory = factory_for("digestAuth")
     assert factory is not None
-    ctx = BuildContext(clock=clock or Clock())
+    ctx = BuildContext(clock=clock or FakeClock())
     return factory(backend or Backend(), _config(options), name="m@file", ctx=ctx)
 
 
@@ -198,7 +191,7 @@ def test_nonce_count_must_grow_and_replay_is_stale() -> None:
 
 
 def test_expired_nonce_is_stale() -> None:
-    clock = Clock()
+    clock = FakeClock()
     handler = _handler({"users": USERS}, clock=clock)
     client = Client(handler)
     chal = client.challenge()

@@ -15,6 +15,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
+from fakes import FakeClock
 from hanzo_edge.config.dynamic import decode_dynamic
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
@@ -23,16 +24,6 @@ from hanzo_edge.middlewares.base import BuildContext, factory_for
 from hanzo_edge.middlewares.rate_limit import RateLimit
 
 NAME = "rl@file"
-
-
-class Clock:
-    """A fake monotonic clock (seconds)."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Sleeper:
@@ -73,7 +64,7 @@ def _req(client_ip: str = "10.0.0.1", **headers: str) -> Request:
     return Request("GET", "/", Headers(raw), host="app.test", client_ip=client_ip)
 
 
-def _build(config: Any, clock: Clock, sleeper: Sleeper, backend: Backend, **kwargs: Any) -> RateLimit:
+def _build(config: Any, clock: FakeClock, sleeper: Sleeper, backend: Backend, **kwargs: Any) -> RateLimit:
     return RateLimit(backend, config, name=NAME, ctx=BuildContext(clock=clock), sleep=sleeper, **kwargs)
 
 
@@ -165,7 +156,7 @@ CASES = [
 def test_in_memory_sequences(
     options: dict[str, Any], steps: list[tuple[float, dict[str, str], tuple[Any, ...]]]
 ) -> None:
-    clock, sleeper, backend = Clock(), Sleeper(), Backend()
+    clock, sleeper, backend = FakeClock(), Sleeper(), Backend()
     handler = _build(_config(options), clock, sleeper, backend)
     start = clock.now
 
@@ -184,7 +175,7 @@ def test_in_memory_sequences(
 
 
 def test_429_is_traefiks_exact_response() -> None:
-    handler = _build(_config({"average": 1000, "burst": 1}), Clock(), Sleeper(), Backend())
+    handler = _build(_config({"average": 1000, "burst": 1}), FakeClock(), Sleeper(), Backend())
 
     async def run() -> Response:
         await handler(_req())
@@ -197,7 +188,7 @@ def test_429_is_traefiks_exact_response() -> None:
 
 
 def test_sub_millisecond_x_retry_in_is_utf8_like_go() -> None:
-    clock = Clock()
+    clock = FakeClock()
     handler = _build(_config({"average": 1000, "burst": 1}), clock, Sleeper(), Backend())
 
     async def run() -> Response:
@@ -238,13 +229,13 @@ def test_registered_under_traefik_name() -> None:
 )
 def test_config_errors(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _build(_config(options), Clock(), Sleeper(), Backend())
+        _build(_config(options), FakeClock(), Sleeper(), Backend())
 
 
 def test_unknown_failure_policy_is_a_config_error() -> None:
     config = _with_policy(_config({"average": 1, "redis": {}}), "maybe")
     with pytest.raises(ValueError, match=r'redis.failurePolicy must be "closed", "open" or "local"'):
-        _build(config, Clock(), Sleeper(), Backend())
+        _build(config, FakeClock(), Sleeper(), Backend())
 
 
 @pytest.mark.parametrize(
@@ -314,7 +305,7 @@ class FakeRedis:
 
 
 def _redis_handler(
-    fake: FakeRedis, clock: Clock, wall: Clock, policy: str = "closed", **options: Any
+    fake: FakeRedis, clock: FakeClock, wall: FakeClock, policy: str = "closed", **options: Any
 ) -> tuple[RateLimit, Backend]:
     config = _config({"average": 1, "burst": 1, "redis": {"failurePolicy": policy}, **options})
     backend = Backend()
@@ -331,7 +322,7 @@ def _redis_handler(
 
 
 def test_redis_keys_args_and_noscript_fallback() -> None:
-    fake, clock, wall = FakeRedis(), Clock(), Clock(1_700_000_000.25)
+    fake, clock, wall = FakeRedis(), FakeClock(), FakeClock(1_700_000_000.25)
     handler, _ = _redis_handler(fake, clock, wall)
 
     async def run() -> list[int]:
@@ -346,7 +337,7 @@ def test_redis_keys_args_and_noscript_fallback() -> None:
 
 
 def test_redis_bucket_is_shared_by_instances_and_delays_like_memory() -> None:
-    fake, clock, wall = FakeRedis(), Clock(), Clock(1_700_000_000.0)
+    fake, clock, wall = FakeRedis(), FakeClock(), FakeClock(1_700_000_000.0)
     first, backend1 = _redis_handler(fake, clock, wall)
     second, backend2 = _redis_handler(fake, clock, wall)
 
@@ -372,7 +363,7 @@ def test_redis_bucket_is_shared_by_instances_and_delays_like_memory() -> None:
     ],
 )
 def test_failure_policy_when_redis_is_down(policy: str, expected: list[tuple[int, bytes]]) -> None:
-    fake, clock, wall = FakeRedis(), Clock(), Clock(1_700_000_000.0)
+    fake, clock, wall = FakeRedis(), FakeClock(), FakeClock(1_700_000_000.0)
     fake.down = True
     handler, _ = _redis_handler(fake, clock, wall, policy)
 
@@ -387,7 +378,7 @@ def test_failure_policy_when_redis_is_down(policy: str, expected: list[tuple[int
 
 
 def test_redis_backoff_then_reconnect() -> None:
-    fake, clock, wall = FakeRedis(), Clock(), Clock(1_700_000_000.0)
+    fake, clock, wall = FakeRedis(), FakeClock(), FakeClock(1_700_000_000.0)
     fake.loaded = True
     handler, _ = _redis_handler(fake, clock, wall, "open", average=100, burst=100)
 
@@ -421,7 +412,7 @@ def test_redis_backoff_then_reconnect() -> None:
 
 def test_redis_with_average_0_never_asks_redis() -> None:
     fake = FakeRedis()
-    handler, backend = _redis_handler(fake, Clock(), Clock(), average=0)
+    handler, backend = _redis_handler(fake, FakeClock(), FakeClock(), average=0)
 
     async def run() -> None:
         for _ in range(5):

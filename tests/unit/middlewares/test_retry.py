@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fakes import FakeClock
 from hanzo_edge.config.middlewares import Retry as RetryConfig
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.errors import (
@@ -49,16 +50,8 @@ class Backend:
         return outcome
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _build(next: Any, clock: Clock | None = None, **options: Any) -> tuple[Retry, list[float]]:
-    middleware = Retry(next, RetryConfig(**options), name="r@file", ctx=BuildContext(clock=clock or Clock()))
+def _build(next: Any, clock: FakeClock | None = None, **options: Any) -> tuple[Retry, list[float]]:
+    middleware = Retry(next, RetryConfig(**options), name="r@file", ctx=BuildContext(clock=clock or FakeClock(100.0)))
     sleeps: list[float] = []
 
     async def sleep(delay: float) -> None:
@@ -170,7 +163,7 @@ def test_no_backoff_without_initial_interval() -> None:
 
 
 def test_timeout_stops_retrying() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
 
     class Slow(Backend):
         async def __call__(self, req: Request) -> Response:

@@ -83,19 +83,6 @@ def child_name(resp: Response) -> str:
     return value
 
 
-class FakeClock:
-    """A clock that only moves when told: ``clock()`` returns ``now``."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 class ManualSleep:
     """An injectable ``sleep``: every call records its delay and waits until the test calls :meth:`wake`."""
 

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from services_fakes import Child, FakeClock, ManualSleep, Spawner, request
+from services_fakes import Child, ManualSleep, Spawner, request
 
+from fakes import FakeClock
 from hanzo_edge.app import IngressApp
 from hanzo_edge.config.dynamic import decode_dynamic
 from hanzo_edge.config.loader import load_static

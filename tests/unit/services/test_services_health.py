@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Mapping
 
 import pytest
-from services_fakes import Child, FakeClock, ManualSleep, settle
+from services_fakes import Child, ManualSleep, settle
 
+from fakes import FakeClock
 from hanzo_edge.services.generation import TaskScope
 from hanzo_edge.services.health import ActiveHealthChecker, HealthState, is_healthy_status, probe_url
 from hanzo_edge.services.wrr import WeightedRoundRobin

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from services_fakes import Child, FailingChild, FakeClock, ManualSleep, Spawner, request
+from services_fakes import Child, FailingChild, ManualSleep, Spawner, request
 
+from fakes import FakeClock
 from hanzo_edge.http.errors import ClientClosed, ConnectError, UpstreamError, UpstreamProtocolError, UpstreamTimeout
 from hanzo_edge.http.messages import Handler
 from hanzo_edge.services.generation import TaskScope
