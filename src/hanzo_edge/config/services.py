@@ -194,7 +194,7 @@ class ExtensionService(Service, frozen=True, kw_only=True):
     """A service of a kind registered beside Traefik's (``hanzo_edge.services.registry``), e.g. the gateway's
     merge service.
 
-    Made by code that builds typed configuration (``hanzo_edge.routing.service_kinds.service_of``), never decoded
+    Made by code that builds typed configuration (``hanzo_edge.routing.service_builder.service_of``), never decoded
     from a dynamic file: there an unknown kind stays the unknown-option warning Traefik gives.
     """
 

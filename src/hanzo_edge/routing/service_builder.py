@@ -1,9 +1,14 @@
 """Build service handlers from Traefik's service models, memoised across configuration generations.
 
 Every kind is a handler, so composites wrap children: ``weighted``/``failover``/``mirroring`` reference other services
-by name (resolved in the referencing provider unless qualified). A service's *identity* is its configuration, its
-servers transport and its children's identities; the next generation reuses a handler whose identity is unchanged,
-and so keeps its state (balancer position, health, sticky cookies, running health checks).
+by name (resolved in the referencing provider unless qualified). Kinds are found by the type of their model in
+``hanzo_edge.services.registry``, which also says what each references (Traefik's are registered at the end of this
+module); this builder memoises, breaks reference cycles and records errors for all of them alike.
+``highestRandomWeight`` is parsed but has no kind yet, so building one answers that it is not supported.
+
+A service's *identity* is its configuration, its servers transport and its children's identities; the next
+generation reuses a handler whose identity is unchanged, and so keeps its state (balancer position, health, sticky
+cookies, running health checks).
 
 Each built service that runs background work (active health checks, passive recovery timers, mirrored requests)
 owns a :class:`~hanzo_edge.services.generation.TaskScope`. Checks start only when the generation is activated
@@ -13,20 +18,34 @@ the next generation drops has its scope cancelled (:func:`retire`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from hanzo_edge.config._schema import struct_spec
+from hanzo_edge.config.services import (
+    ExtensionService,
+    Failover,
+    LoadBalancer,
+    Mirroring,
+    Service,
+    Sticky,
+    WeightedRoundRobin,
+)
 from hanzo_edge.http.messages import Handler
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.http.proxy import ServerTarget
-from hanzo_edge.services.failover import Failover
+from hanzo_edge.services.failover import Failover as FailoverHandler
 from hanzo_edge.services.generation import TaskScope
 from hanzo_edge.services.loadbalancer import BuiltLoadBalancer, HealthCheckOptions, PassiveOptions, build_load_balancer
-from hanzo_edge.services.mirroring import Mirroring
+from hanzo_edge.services.mirroring import Mirroring as MirroringHandler
+from hanzo_edge.services.registry import ServiceContext, ServiceKind, register_service, service_kind_of
 from hanzo_edge.services.sticky import StickyCookie
 from hanzo_edge.services.weighted import Weighted
 
-__all__ = ["ServiceBuilder", "retire"]
+__all__ = ["Identity", "ServiceBuilder", "retire", "service_of"]
+
+Identity = tuple[Service, TransportOptions | None, tuple[object, ...]]
+"""What a built service is memoised under: its model, its servers transport, its children's identities."""
 
 
 def _qualify(name: str, provider: str) -> str:
@@ -38,11 +57,11 @@ class ServiceBuilder:
 
     def __init__(
         self,
-        service_defs: Mapping[str, tuple[str, Any]],
+        service_defs: Mapping[str, tuple[str, Service]],
         pools: PoolRegistry,
         transports: Mapping[str, TransportOptions],
         default_transport: TransportOptions,
-        previous: Mapping[str, tuple[Any, Handler, TaskScope | None]] | None,
+        previous: Mapping[str, tuple[Identity, Handler, TaskScope | None]] | None,
         add_error: Callable[[str, str], None],
         *,
         on_server_status: Callable[[str, str, bool], None] | None = None,
@@ -54,7 +73,7 @@ class ServiceBuilder:
         self.previous = previous or {}
         self.add_error = add_error
         self.on_server_status = on_server_status
-        self.built: dict[str, tuple[Any, Handler, TaskScope | None]] = {}
+        self.built: dict[str, tuple[Identity, Handler, TaskScope | None]] = {}
         self.failed: set[str] = set()
         self.reused = 0
         self._starts: list[Callable[[], None]] = []
@@ -76,7 +95,7 @@ class ServiceBuilder:
         finally:
             self._building.pop()
 
-    def identity(self, qname: str) -> Any:
+    def identity(self, qname: str) -> Identity | None:
         """Return the identity a built service was memoised under (None if it was not built)."""
         done = self.built.get(qname)
         return None if done is None else done[0]
@@ -116,55 +135,46 @@ class ServiceBuilder:
         self.built[qname] = (identity, handler, scope)
         return handler
 
-    def _children(self, service: Any, provider: str) -> list[str]:
-        if service.weighted is not None:
-            return [_qualify(s.name, provider) for s in service.weighted.services]
-        if service.failover is not None:
-            return [_qualify(service.failover.service, provider), _qualify(service.failover.fallback, provider)]
-        if service.mirroring is not None:
-            m = service.mirroring
-            return [_qualify(m.service, provider), *(_qualify(x.name, provider) for x in m.mirrors)]
-        return []
+    def _children(self, service: Service, provider: str) -> list[str]:
+        kind = service_kind_of(service.config)
+        return [] if kind is None else [_qualify(name, provider) for name in kind.children(service.config)]
 
-    def _transport(self, service: Any, provider: str) -> TransportOptions | None:
-        lb = service.load_balancer
-        if lb is None:
+    def _transport(self, service: Service, provider: str) -> TransportOptions | None:
+        kind = service_kind_of(service.config)
+        name = None if kind is None else kind.servers_transport(service.config)
+        if name is None:
             return None
-        if not lb.servers_transport:
+        if not name:
             return self.default_transport
-        return self.transports.get(_qualify(lb.servers_transport, provider))
+        return self.transports.get(_qualify(name, provider))
 
-    def _build(self, qname: str, provider: str, service: Any, scope: TaskScope) -> Handler:
-        if service.load_balancer is not None:
-            return self._load_balancer(qname, provider, service.load_balancer, scope)
-        if service.weighted is not None:
-            w = service.weighted
-            children = [(s.name, float(s.weight), self._handler(_qualify(s.name, provider))) for s in w.services]
-            sticky = _sticky(qname, w.sticky)
-            return Weighted(children, qname, sticky=sticky, health_check_enabled=w.health_check is not None)
-        if service.failover is not None:
-            f = service.failover
-            return Failover(
-                self._handler(_qualify(f.service, provider)),
-                self._handler(_qualify(f.fallback, provider)),
-                qname,
-                health_check_enabled=f.health_check is not None,
-                service_name=f.service,
-                fallback_name=f.fallback,
-            )
-        if service.mirroring is not None:
-            m = service.mirroring
-            mirrors = [(x.name, self._handler(_qualify(x.name, provider)), x.percent) for x in m.mirrors]
-            return Mirroring(
-                self._handler(_qualify(m.service, provider)),
-                mirrors,
-                scope.spawn,
-                qname,
-                mirror_body=m.mirror_body,
-                max_body_size=m.max_body_size,
-                health_check_enabled=m.health_check is not None,
-            )
-        raise ValueError("highestRandomWeight services are not supported yet")
+    def _build(self, qname: str, provider: str, service: Service, scope: TaskScope) -> Handler:
+        kind = service_kind_of(service.config)
+        if kind is None:
+            raise ValueError(f"{service.kind} services are not supported yet")
+
+        def child(name: str) -> Handler:
+            return self._handler(_qualify(name, provider))
+
+        def transport(name: str) -> TransportOptions:
+            if not name:
+                return self.default_transport
+            options = self.transports.get(_qualify(name, provider))
+            if options is None:
+                raise ValueError(f'serversTransport "{_qualify(name, provider)}" does not exist')
+            return options
+
+        ctx = ServiceContext(
+            qname,
+            provider,
+            scope,
+            self.pools,
+            service=child,
+            transport=transport,
+            on_activate=self._starts.append,
+            on_server_status=self.on_server_status,
+        )
+        return kind.build(service.config, ctx)
 
     def _handler(self, qname: str) -> Handler:
         handler = self.get(qname)
@@ -172,62 +182,26 @@ class ServiceBuilder:
             raise ValueError(f'the service "{qname}" does not exist or could not be built')
         return handler
 
-    def _load_balancer(self, qname: str, provider: str, lb: Any, scope: TaskScope) -> Handler:
-        options = self._transport_or_error(lb, provider)
-        servers: list[tuple[str, float, Handler]] = []
-        for server in lb.servers:
-            target = ServerTarget(
-                server.url,
-                self.pools,
-                options,
-                pass_host_header=lb.pass_host_header,
-                preserve_path=server.preserve_path,
-            )
-            servers.append((server.url, float(server.weight), target))
-        hc = lb.health_check
-        phc = lb.passive_health_check
-        built: BuiltLoadBalancer = build_load_balancer(
-            qname,
-            servers,
-            spawn=scope.spawn,
-            strategy=lb.strategy,
-            sticky=_sticky(qname, lb.sticky),
-            health_check=None
-            if hc is None
-            else HealthCheckOptions(
-                path=hc.path,
-                scheme=hc.scheme,
-                mode=hc.mode,
-                method=hc.method,
-                status=hc.status,
-                port=hc.port,
-                interval=hc.interval,
-                unhealthy_interval=hc.unhealthy_interval,
-                timeout=hc.timeout,
-                hostname=hc.hostname,
-                follow_redirects=hc.follow_redirects,
-                headers=dict(hc.headers),
-            ),
-            passive=None
-            if phc is None
-            else PassiveOptions(failure_window=phc.failure_window, max_failed_attempts=phc.max_failed_attempts),
-            on_server_status=self.on_server_status,
-        )
-        if built.checker is not None:
-            self._starts.append(lambda: built.start(scope.spawn))
-        return built.balancer
 
-    def _transport_or_error(self, lb: Any, provider: str) -> TransportOptions:
-        if not lb.servers_transport:
-            return self.default_transport
-        options = self.transports.get(_qualify(lb.servers_transport, provider))
-        if options is None:
-            raise ValueError(f'serversTransport "{_qualify(lb.servers_transport, provider)}" does not exist')
-        return options
+def retire(
+    previous: Mapping[str, tuple[Identity, Handler, TaskScope | None]],
+    current: Mapping[str, tuple[Identity, Handler, TaskScope | None]],
+) -> int:
+    """Cancel the background work of services the new generation no longer uses. Returns how many were retired."""
+    retired = 0
+    for qname, (_, handler, scope) in previous.items():
+        now = current.get(qname)
+        if now is not None and now[1] is handler:
+            continue
+        if scope is not None:
+            scope.cancel()
+            retired += 1
+    return retired
 
 
-def _sticky(qname: str, sticky: Any) -> StickyCookie | None:
-    cookie = getattr(sticky, "cookie", None) if sticky is not None else None
+# -- Traefik's kinds ---------------------------------------------------------------------------------------------------
+def _sticky(qname: str, sticky: Sticky | None) -> StickyCookie | None:
+    cookie = sticky.cookie if sticky is not None else None
     if cookie is None:
         return None
     return StickyCookie(
@@ -242,17 +216,116 @@ def _sticky(qname: str, sticky: Any) -> StickyCookie | None:
     )
 
 
-def retire(
-    previous: Mapping[str, tuple[Any, Handler, TaskScope | None]],
-    current: Mapping[str, tuple[Any, Handler, TaskScope | None]],
-) -> int:
-    """Cancel the background work of services the new generation no longer uses. Returns how many were retired."""
-    retired = 0
-    for qname, (_, handler, scope) in previous.items():
-        now = current.get(qname)
-        if now is not None and now[1] is handler:
-            continue
-        if scope is not None:
-            scope.cancel()
-            retired += 1
-    return retired
+def _load_balancer(lb: LoadBalancer, ctx: ServiceContext) -> Handler:
+    options = ctx.transport(lb.servers_transport)
+    servers: list[tuple[str, float, Handler]] = []
+    for server in lb.servers:
+        target = ServerTarget(
+            server.url,
+            ctx.pools,
+            options,
+            pass_host_header=lb.pass_host_header,
+            preserve_path=server.preserve_path,
+        )
+        servers.append((server.url, float(server.weight), target))
+    hc = lb.health_check
+    phc = lb.passive_health_check
+    spawn = ctx.scope.spawn
+    built: BuiltLoadBalancer = build_load_balancer(
+        ctx.name,
+        servers,
+        spawn=spawn,
+        strategy=lb.strategy,
+        sticky=_sticky(ctx.name, lb.sticky),
+        health_check=None
+        if hc is None
+        else HealthCheckOptions(
+            path=hc.path,
+            scheme=hc.scheme,
+            mode=hc.mode,
+            method=hc.method,
+            status=hc.status,
+            port=hc.port,
+            interval=hc.interval,
+            unhealthy_interval=hc.unhealthy_interval,
+            timeout=hc.timeout,
+            hostname=hc.hostname,
+            follow_redirects=hc.follow_redirects,
+            headers=dict(hc.headers),
+        ),
+        passive=None
+        if phc is None
+        else PassiveOptions(failure_window=phc.failure_window, max_failed_attempts=phc.max_failed_attempts),
+        on_server_status=ctx.on_server_status,
+    )
+    if built.checker is not None:
+        ctx.on_activate(lambda: built.start(spawn))
+    return built.balancer
+
+
+def _weighted(w: WeightedRoundRobin, ctx: ServiceContext) -> Handler:
+    children = [(s.name, float(s.weight), ctx.service(s.name)) for s in w.services]
+    return Weighted(
+        children, ctx.name, sticky=_sticky(ctx.name, w.sticky), health_check_enabled=w.health_check is not None
+    )
+
+
+def _failover(f: Failover, ctx: ServiceContext) -> Handler:
+    return FailoverHandler(
+        ctx.service(f.service),
+        ctx.service(f.fallback),
+        ctx.name,
+        health_check_enabled=f.health_check is not None,
+        service_name=f.service,
+        fallback_name=f.fallback,
+    )
+
+
+def _mirroring(m: Mirroring, ctx: ServiceContext) -> Handler:
+    mirrors = [(x.name, ctx.service(x.name), x.percent) for x in m.mirrors]
+    return MirroringHandler(
+        ctx.service(m.service),
+        mirrors,
+        ctx.scope.spawn,
+        ctx.name,
+        mirror_body=m.mirror_body,
+        max_body_size=m.max_body_size,
+        health_check_enabled=m.health_check is not None,
+    )
+
+
+def _weighted_children(w: WeightedRoundRobin) -> Sequence[str]:
+    return [s.name for s in w.services]
+
+
+def _failover_children(f: Failover) -> Sequence[str]:
+    return (f.service, f.fallback)
+
+
+def _mirroring_children(m: Mirroring) -> Sequence[str]:
+    return [m.service, *(x.name for x in m.mirrors)]
+
+
+def _lb_transport(lb: LoadBalancer) -> str:
+    return lb.servers_transport
+
+
+register_service(ServiceKind("loadBalancer", LoadBalancer, _load_balancer, servers_transport=_lb_transport))
+register_service(ServiceKind("weighted", WeightedRoundRobin, _weighted, children=_weighted_children))
+register_service(ServiceKind("failover", Failover, _failover, children=_failover_children))
+register_service(ServiceKind("mirroring", Mirroring, _mirroring, children=_mirroring_children))
+
+
+def service_of(config: object) -> Service:
+    """Return the dynamic-configuration ``Service`` for a registered kind's model (what a provider stores).
+
+    Raises ValueError when no kind is registered for ``type(config)``.
+    """
+    kind = service_kind_of(config)
+    if kind is None:
+        raise ValueError(f"no service kind is registered for {type(config).__name__}")
+    attr = next((f.attr for f in struct_spec(Service).fields if f.type.cls is kind.model), None)
+    if attr is None:
+        return ExtensionService(extension_kind=kind.name, extension=config)
+    member: dict[str, Any] = {attr: config}
+    return Service(**member)
