@@ -90,9 +90,11 @@ def add_kind(kind: MiddlewareKind[_M]) -> MiddlewareKind[_M]:
 
     One model may carry two names with the same factory (Traefik's ``ipWhiteList`` is ``ipAllowList``'s old name).
     """
-    for taken in (_BY_NAME.get(kind.name), REGISTRY.get(kind.model)):
-        if taken is not None and taken.factory is not kind.factory:
-            raise ValueError(f'middleware kind "{kind.name}" ({kind.model.__name__}) is already registered')
+    named, modelled = _BY_NAME.get(kind.name), REGISTRY.get(kind.model)
+    if (named is not None and (named.model, named.factory) != (kind.model, kind.factory)) or (
+        modelled is not None and modelled.factory is not kind.factory
+    ):
+        raise ValueError(f'middleware kind "{kind.name}" ({kind.model.__name__}) is already registered')
     REGISTRY.setdefault(kind.model, kind)
     _BY_NAME[kind.name] = kind
     return kind
