@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
 
+from hanzo_edge.config.middlewares import AddPrefix as AddPrefixConfig
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares.base import BuildContext, register
 
@@ -17,7 +17,7 @@ class AddPrefix:
 
     __slots__ = ("name", "next", "prefix")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: AddPrefixConfig, *, name: str, ctx: BuildContext) -> None:
         prefix = str(getattr(config, "prefix", "") or "")
         if not prefix:
             raise ValueError("prefix cannot be empty")

@@ -25,10 +25,10 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import bcrypt
 
+from hanzo_edge.config.middlewares import BasicAuth as BasicAuthConfig
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares.base import BuildContext, register
@@ -164,7 +164,7 @@ class BasicAuth:
         "remove_header",
     )
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: BasicAuthConfig, *, name: str, ctx: BuildContext) -> None:
         lines = load_users(
             str(getattr(config, "users_file", "") or ""), getattr(config, "users", ()) or (), "BasicUser", 2
         )

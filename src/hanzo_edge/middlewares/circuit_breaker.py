@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from hanzo_edge.config.middlewares import CircuitBreaker as CircuitBreakerConfig
 from hanzo_edge.http.errors import NoAvailableServer, UpstreamError
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
@@ -44,7 +45,7 @@ class CircuitBreaker:
 
     __slots__ = ("breaker", "clock", "expression", "fallback", "name", "next", "response_code")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: CircuitBreakerConfig, *, name: str, ctx: BuildContext) -> None:
         expression = parse_expression(str(getattr(config, "expression", "") or ""))
         code = int(getattr(config, "response_code", 503) or 0)
         if not 100 <= code <= 999:

@@ -9,8 +9,7 @@ deprecated ``autoDetect: false`` turns the middleware into a no-op, as in Traefi
 
 from __future__ import annotations
 
-from typing import Any
-
+from hanzo_edge.config.middlewares import ContentType as ContentTypeConfig
 from hanzo_edge.http.body import BodyError, relayed
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares.base import BuildContext, register
@@ -164,7 +163,7 @@ class ContentType:
 
 
 @register("contentType")
-def content_type(next: Handler, config: Any, *, name: str, ctx: BuildContext) -> Handler:
+def content_type(next: Handler, config: ContentTypeConfig, *, name: str, ctx: BuildContext) -> Handler:
     """Return the ``contentType`` middleware, or ``next`` itself when the deprecated ``autoDetect`` is false."""
     if getattr(config, "auto_detect", None) is False:
         return next

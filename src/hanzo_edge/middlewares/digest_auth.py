@@ -27,9 +27,9 @@ import re
 import secrets
 from collections.abc import Awaitable, Iterable
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from hanzo_edge.config.middlewares import DigestAuth as DigestAuthConfig
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares.base import BuildContext, register
@@ -133,7 +133,7 @@ class DigestAuth:
         "remove_header",
     )
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: DigestAuthConfig, *, name: str, ctx: BuildContext) -> None:
         lines = _load_users(str(getattr(config, "users_file", "") or ""), getattr(config, "users", ()) or ())
         users: dict[str, str] = {}
         for line in lines:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import quote_plus
 
+from hanzo_edge.config.middlewares import ErrorPage as ErrorPageConfig
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
 from hanzo_edge.http.headers import Headers
@@ -72,7 +72,7 @@ class ErrorPage:
 
     __slots__ = ("name", "next", "query", "ranges", "request_headers", "rewrites", "service")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: ErrorPageConfig, *, name: str, ctx: BuildContext) -> None:
         self.ranges = parse_code_ranges(getattr(config, "status", ()) or ())
         rewrites: list[tuple[CodeRanges, int]] = []
         for block, code in dict(getattr(config, "status_rewrites", None) or {}).items():

@@ -26,6 +26,7 @@ import html
 import secrets
 from typing import Any
 
+from hanzo_edge.config.middlewares import Headers as HeadersConfig
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.status import status_text
@@ -168,7 +169,7 @@ class HeadersMiddleware:
         "next",
     )
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: HeadersConfig, *, name: str, ctx: BuildContext) -> None:
         has_secure = _has_secure(config)
         custom_request = dict(_attr(config, "custom_request_headers", {}))
         custom_response = dict(_attr(config, "custom_response_headers", {}))

@@ -21,8 +21,8 @@ Counts are per middleware instance (per router) and per process: with several wo
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
 
+from hanzo_edge.config.middlewares import InFlightReq as InFlightReqConfig
 from hanzo_edge.http.body import BodyRelay, BodySink, StreamBody
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
@@ -132,7 +132,7 @@ class InFlightReq:
 
     __slots__ = ("amount", "counts", "name", "next", "rejection", "source")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: InFlightReqConfig, *, name: str, ctx: BuildContext) -> None:
         try:
             self.source = source_extractor(getattr(config, "source_criterion", None), default="host")
         except ValueError as exc:

@@ -16,8 +16,8 @@ with Go's status text as the whole body and no ``Content-Type`` (Traefik disable
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
 
+from hanzo_edge.config.middlewares import IPAllowList as IPAllowListConfig
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.status import status_text
@@ -43,7 +43,7 @@ class IPAllowList:
 
     __slots__ = ("_allowed", "_reject_body", "client_ip", "name", "next", "ranges", "reject_status")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: IPAllowListConfig, *, name: str, ctx: BuildContext) -> None:
         source_range = tuple(getattr(config, "source_range", ()) or ())
         if not source_range:
             raise ValueError("sourceRange is empty, IPAllowLister not created")

@@ -8,8 +8,8 @@ termination lands.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
 
+from hanzo_edge.config.middlewares import PassTLSClientCert as PassTLSClientCertConfig
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares.base import BuildContext, register
 
@@ -22,7 +22,7 @@ class PassTLSClientCert:
 
     __slots__ = ("name", "next", "pem")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: PassTLSClientCertConfig, *, name: str, ctx: BuildContext) -> None:
         self.next = next
         self.name = name
         self.pem = bool(getattr(config, "pem", False))

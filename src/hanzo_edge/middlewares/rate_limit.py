@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from hanzo_edge.config.middlewares import RateLimit as RateLimitConfig
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares._redis_limiter import KEY_PREFIX, RedisLimiter, RedisSettings, RedisUnavailable
@@ -77,7 +78,7 @@ class RateLimit:
     def __init__(
         self,
         next: Handler,
-        config: Any,
+        config: RateLimitConfig,
         *,
         name: str,
         ctx: BuildContext,

@@ -11,8 +11,8 @@ the status text as body; an equal result, or no match, passes the request throug
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
 
+from hanzo_edge.config.middlewares import RedirectRegex as RedirectRegexConfig
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares._gocompat import ABSOLUTE_URI, GoReplacer, redirect, request_uri
 from hanzo_edge.middlewares.base import BuildContext, register
@@ -46,7 +46,7 @@ class RedirectRegex:
 
     __slots__ = ("name", "next", "permanent", "replacer")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: RedirectRegexConfig, *, name: str, ctx: BuildContext) -> None:
         self.replacer = GoReplacer(str(getattr(config, "regex", "") or ""), str(getattr(config, "replacement", "")))
         self.next = next
         self.name = name

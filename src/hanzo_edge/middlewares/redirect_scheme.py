@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable
-from typing import Any
 
+from hanzo_edge.config.middlewares import RedirectScheme as RedirectSchemeConfig
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares._gocompat import ABSOLUTE_URI, redirect, request_uri
 from hanzo_edge.middlewares.base import BuildContext, register
@@ -46,7 +46,7 @@ class RedirectScheme:
 
     __slots__ = ("name", "next", "permanent", "port", "scheme")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: RedirectSchemeConfig, *, name: str, ctx: BuildContext) -> None:
         scheme = str(getattr(config, "scheme", "") or "")
         if not scheme:
             raise ValueError("you must provide a target scheme")

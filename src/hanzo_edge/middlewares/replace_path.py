@@ -9,8 +9,8 @@ answer 500 with Go's message, as Traefik does (it does not reject the configurat
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
 
+from hanzo_edge.config.middlewares import ReplacePath as ReplacePathConfig
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.middlewares._gocompat import escaped_path
 from hanzo_edge.middlewares.base import BuildContext, register
@@ -24,7 +24,7 @@ class ReplacePath:
 
     __slots__ = ("error", "name", "next", "path")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: ReplacePathConfig, *, name: str, ctx: BuildContext) -> None:
         raw = str(getattr(config, "path", "") or "")
         self.next = next
         self.name = name

@@ -10,8 +10,8 @@ result is a 500 with Go's message; a result that normalisation would change (``.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
 
+from hanzo_edge.config.middlewares import ReplacePathRegex as ReplacePathRegexConfig
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.paths import sanitize_path
 from hanzo_edge.middlewares._gocompat import GoReplacer, escaped_path
@@ -33,7 +33,7 @@ class ReplacePathRegex:
 
     __slots__ = ("name", "next", "replacer")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: ReplacePathRegexConfig, *, name: str, ctx: BuildContext) -> None:
         regex = str(getattr(config, "regex", "") or "")
         replacement = str(getattr(config, "replacement", "") or "").strip()
         try:

@@ -8,8 +8,8 @@ is sent as ``/``). If the stripped path would change under normalisation (``/api
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
 
+from hanzo_edge.config.middlewares import StripPrefix as StripPrefixConfig
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.paths import sanitize_path
 from hanzo_edge.middlewares.base import BuildContext, register
@@ -27,7 +27,7 @@ class StripPrefix:
 
     __slots__ = ("name", "next", "prefixes")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: StripPrefixConfig, *, name: str, ctx: BuildContext) -> None:
         self.next = next
         self.name = name
         self.prefixes = tuple(p.strip() for p in getattr(config, "prefixes", ()) or () if p.strip())

@@ -10,8 +10,8 @@ leading ``/`` unless it is empty (sent as ``/``). The escaped form of the path i
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
 
+from hanzo_edge.config.middlewares import StripPrefixRegex as StripPrefixRegexConfig
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.paths import sanitize_path
 from hanzo_edge.middlewares._gocompat import unescape_to_bytes
@@ -51,7 +51,7 @@ class StripPrefixRegex:
 
     __slots__ = ("expressions", "name", "next")
 
-    def __init__(self, next: Handler, config: Any, *, name: str, ctx: BuildContext) -> None:
+    def __init__(self, next: Handler, config: StripPrefixRegexConfig, *, name: str, ctx: BuildContext) -> None:
         expressions: list[GoRegexp] = []
         for expression in getattr(config, "regex", ()) or ():
             expressions.append(compile_go_regexp(str(expression).strip()))

@@ -9,6 +9,7 @@ union or an ``elif``. The router and a Traefik middleware come from YAML; the ne
 from __future__ import annotations
 
 import asyncio
+import typing
 from collections.abc import Awaitable
 from typing import Any
 
@@ -25,6 +26,7 @@ from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.middlewares.base import (
+    REGISTRY,
     BuildContext,
     MiddlewareKind,
     add_kind,
@@ -208,3 +210,14 @@ def test_a_taken_name_or_model_is_refused() -> None:
         register_service(ServiceKind("canned2", Canned, build_canned))  # a taken model under another name
     with pytest.raises(ValueError, match="not a Traefik middleware kind"):
         register("notTraefik")  # a kind Traefik lacks must bring its model
+
+
+def test_typed_factories_declare_the_model_they_are_registered_for() -> None:
+    typed = []
+    for kind in {id(k): k for k in REGISTRY.values()}.values():
+        target = kind.factory.__init__ if isinstance(kind.factory, type) else kind.factory
+        hint = typing.get_type_hints(target).get("config", Any)
+        if hint is not Any:  # buffering, compress, forwardAuth and retry still take Any (their modules move first)
+            assert hint is kind.model, kind.name
+            typed.append(kind.name)
+    assert len(typed) >= 18
