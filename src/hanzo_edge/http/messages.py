@@ -182,10 +182,12 @@ class Request:
         self.answer = 0  # a status the entrypoint answers without routing (0: route the request)
 
     @property
-    def ctx(self) -> dict[str, Any] | None:
+    def ctx(self) -> dict[str, object] | None:
         """The typed annotations as the old free-form ``ctx`` dict (None when none is set), for callers and tests
         written before the slots; nothing in ``src`` reads it."""
-        found: dict[str, Any] = {}
+        if not (self.client_username or self.omit_forwarded_for or self.answer) and self.retry_attempts is None:
+            return None
+        found: dict[str, object] = {}
         if self.client_username:
             found["client_username"] = self.client_username
         if self.retry_attempts is not None:
@@ -194,7 +196,7 @@ class Request:
             found[_OLD_OMIT_XFF_KEY] = True
         if self.answer:
             found[_OLD_ANSWER_KEY] = self.answer
-        return found or None
+        return found
 
     @ctx.setter
     def ctx(self, values: Mapping[str, Any] | None) -> None:

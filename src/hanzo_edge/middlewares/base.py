@@ -79,7 +79,7 @@ class MiddlewareKind(Generic[_M]):
     factory: MiddlewareFactory[_M]
 
 
-REGISTRY: dict[type[Any], MiddlewareKind[Any]] = {}
+REGISTRY: dict[type[object], MiddlewareKind[Any]] = {}
 """Configuration model → kind. Traefik kinds missing here are parsed but not served yet (``grpcWeb``)."""
 
 _BY_NAME: dict[str, MiddlewareKind[Any]] = {}
@@ -103,7 +103,7 @@ def add_kind(kind: MiddlewareKind[_M]) -> MiddlewareKind[_M]:
 _F = TypeVar("_F", bound=Callable[..., Handler])
 
 
-def register(name: str, model: type[Any] | None = None) -> Callable[[_F], _F]:
+def register(name: str, model: type[object] | None = None) -> Callable[[_F], _F]:
     """Class or function decorator: register a factory as the kind ``name``.
 
     ``model`` defaults to Traefik's model for ``name``; a kind Traefik does not have must give its own.
@@ -113,7 +113,7 @@ def register(name: str, model: type[Any] | None = None) -> Callable[[_F], _F]:
         model = traefik_kinds().get(name)
         if model is None:
             raise ValueError(f'"{name}" is not a Traefik middleware kind: give its configuration model')
-    resolved: type[Any] = model
+    resolved: type[object] = model
 
     def decorate(factory: _F) -> _F:
         add_kind(MiddlewareKind(name, resolved, factory))

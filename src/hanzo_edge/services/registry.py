@@ -73,7 +73,7 @@ class ServiceKind(Generic[_M]):
     servers_transport: Callable[[_M], str | None] = _no_transport
 
 
-_REGISTRY: dict[type[Any], ServiceKind[Any]] = {}
+_REGISTRY: dict[type[object], ServiceKind[Any]] = {}
 
 
 def register_service(kind: ServiceKind[_M]) -> ServiceKind[_M]:
