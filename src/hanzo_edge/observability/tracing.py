@@ -27,29 +27,28 @@ import asyncio
 import contextlib
 import logging
 import os
-import queue
 import struct
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from random import getrandbits
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import msgspec
 
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.tracecontext import parse_traceparent
+from hanzo_edge.observability.writer_thread import WriterThread
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
     from hanzo_edge.config.static import Tracing as TracingConfig
 
-__all__ = ["ProcessShipper", "RequestTrace", "Tracer", "build_exporter", "traces_url"]
+__all__ = ["FramePipe", "ProcessShipper", "RequestTrace", "Tracer", "build_exporter", "traces_url"]
 
 log = logging.getLogger("hanzo_edge.tracing")
 
@@ -134,63 +133,65 @@ def _read(path: str) -> bytes | None:
         return f.read()
 
 
-class ProcessShipper:
-    """Ships msgpack frames of finished traces to the span exporter process, from a writer thread.
+class FramePipe:
+    """The span exporter's stdin, written by the shipper's writer thread: each frame behind its 4-byte length.
 
-    If the process dies, the frames are dropped (logged once): tracing must never hold up requests.
+    Once the pipe breaks (the process died), frames are dropped, logged once: tracing must never hold up requests.
     """
 
+    def __init__(self, stdin: IO[bytes] | None) -> None:
+        self._stdin = stdin
+        self._broken = stdin is None
+
+    def write_batch(self, items: list[bytes | bytearray]) -> None:
+        """Write the frames queued meanwhile in one write (the :class:`WriterThread` sink)."""
+        if self._broken or self._stdin is None:
+            return
+        parts: list[bytes | bytearray] = []
+        for frame in items:
+            parts += (struct.pack(">I", len(frame)), frame)
+        try:
+            self._stdin.write(b"".join(parts))
+            self._stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self._broken = True
+            log.error("the span exporter process exited; spans are dropped")
+
+    def close(self) -> None:
+        """Close the pipe: the exporter exports what it has and exits."""
+        if self._stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._stdin.close()
+
+
+class ProcessShipper:
+    """Ships msgpack frames of finished traces to the span exporter process, from a writer thread."""
+
     def __init__(self, config: TracingConfig) -> None:
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        # One writer each (the event loop, the shipper thread), so the difference is the backlog without a lock.
-        self.queued = 0
-        self.written = 0
         self.dropped = 0
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hanzo_edge.observability.span_export", msgspec.json.encode(config).decode()],
             stdin=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        self._thread = threading.Thread(target=self._run, name="span-shipper", daemon=True)
-        self._thread.start()
+        self._pipe = FramePipe(self.process.stdin)
+        self._writer = WriterThread(self._pipe, "span-shipper")
 
     def ship(self, frame: bytes) -> None:
         """Queue one frame (never blocks); drops it when the exporter is too far behind (see ``dropped``)."""
-        if self.queued - self.written >= _MAX_BACKLOG:
+        if self._writer.backlog >= _MAX_BACKLOG:
             # The exporter cannot keep up (the SDK drops spans past its queue too): memory must stay bounded.
             self.dropped += 1
             if self.dropped == 1:
                 log.warning("the span exporter is behind; frames of finished traces are being dropped")
             return
-        self.queued += 1
-        self._queue.put(frame)
-
-    def _run(self) -> None:
-        stdin = self.process.stdin
-        broken = False
-        while True:
-            frame = self._queue.get()
-            if frame is None:
-                break
-            if broken or stdin is None:
-                continue
-            try:
-                stdin.write(struct.pack(">I", len(frame)) + frame)
-                stdin.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                broken = True
-                log.error("the span exporter process exited; spans are dropped")
-            finally:
-                self.written += 1
-        if stdin is not None:
-            with contextlib.suppress(OSError, ValueError):
-                stdin.close()
+        self._writer.submit(frame)
 
     def close(self, timeout: float) -> None:
         """Send what is queued, close the exporter's input and wait up to ``timeout`` s for its final export."""
         deadline = time.monotonic() + timeout
-        self._queue.put(None)
-        self._thread.join(timeout)
+        self._writer.stop(self._pipe.close)
+        self._writer.join(timeout)
         try:
             self.process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:

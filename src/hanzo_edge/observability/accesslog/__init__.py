@@ -1,0 +1,261 @@
+"""Access log: one line per finished request, in Traefik's ``json``, ``common`` or ``genericCLF`` format.
+
+:meth:`AccessLog.observer` is the data-plane hook (``observer(req, status, response_bytes, duration, aborted)``). It
+filters the request like Traefik's ``keepAccessLog`` (status ranges OR retried OR slower than ``minDuration``),
+renders one line and appends it to an in-memory batch. Nothing touches the disk on the event loop:
+
+* ``bufferingSize`` 0: the batch is handed over at the end of the current event-loop iteration (``loop.call_soon``),
+  so a burst of requests finishing together costs one write;
+* ``bufferingSize`` N: the batch is handed over once N lines are pending, or :data:`FLUSH_INTERVAL` seconds after its
+  first line, whichever comes first (Traefik keeps at most N lines in memory; it has no time bound because its
+  writer goroutine drains continuously).
+
+Batches go to one writer thread that owns the file (:mod:`.output`). :meth:`AccessLog.reopen` (SIGUSR1, logrotate) is
+queued behind them, so the lines rendered before it land in the old file and the later ones in the new file.
+
+The package:
+
+* :mod:`.fields`: **the field table**, every field Traefik's access log has and how it is computed here. A new
+  field (TLS, gateway) is added there and nowhere else: the JSON format emits every field of the table, the CLF
+  formats print their fixed list, and ``fields.names`` applies to it;
+* :mod:`.formats`: ``json``, ``common`` and ``genericCLF``, each generated from the table into one renderer per log
+  (:mod:`.codegen` says why), so a line computes only the fields it keeps;
+* :mod:`.modes`: the keep/drop/redact modes of fields, request headers and query parameters;
+* :mod:`.gofmt`: Go's formatting of header keys, host:port, times and CLF values;
+* :mod:`.output`: the file, stream or stdout, written by :mod:`hanzo_edge.observability.writer_thread`.
+
+JSON lines carry Traefik's keys in Go's sorted order, durations as integer nanoseconds, ports as strings, plus
+logrus' ``level``/``msg``/``time``. ``RequestPath`` is the request-target as received; the ``Origin*`` fields
+describe the backend's answer (0 when Traefik-side code answered, ``Overhead`` = ``Duration`` then); ``TraceId`` and
+``SpanId`` are present when tracing is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Final
+
+from hanzo_edge.observability.accesslog.fields import CORE_FIELDS, namespace, request_annotations
+from hanzo_edge.observability.accesslog.formats import COMMON, FORMATS, GENERIC_CLF, clf_renderer, json_renderer
+from hanzo_edge.observability.accesslog.gofmt import Seconds, canonical_header_key
+from hanzo_edge.observability.accesslog.modes import DROP, HeaderModes, QueryModes, kept_fields
+from hanzo_edge.observability.accesslog.output import BARRIER, REOPEN, STOP, LogOutput
+
+if TYPE_CHECKING:
+    from hanzo_edge.config.static import AccessLog as AccessLogConfig
+    from hanzo_edge.http.messages import Request
+
+__all__ = ["CORE_FIELDS", "FLUSH_INTERVAL", "AccessLog", "canonical_header_key", "parse_status_ranges"]
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL: Final = 1.0
+"""With ``bufferingSize`` > 0, the longest time (seconds) a line waits in memory before it is handed to the writer."""
+
+
+def parse_status_ranges(blocks: tuple[str, ...] | list[str]) -> list[tuple[int, int]]:
+    """Parse Traefik's ``filters.statusCodes`` (``["200", "300-302", "500-504,404"]``) into inclusive ranges.
+
+    Raises ``ValueError`` on a malformed block, like ``types.NewHTTPCodeRanges``.
+    """
+    ranges: list[tuple[int, int]] = []
+    for block in blocks:
+        for part in block.split(","):
+            bounds = part.split("-")
+            if len(bounds) == 1:
+                code = int(bounds[0])
+                ranges.append((code, code))
+            elif len(bounds) == 2:
+                ranges.append((int(bounds[0]), int(bounds[1])))
+            else:
+                raise ValueError(f"invalid status code range {part!r}")
+    return ranges
+
+
+class AccessLog:
+    """Traefik's access log: build with :meth:`from_config`, hook :meth:`observer` into every entrypoint.
+
+    ``observer`` must be called on the event loop thread; ``reopen``, ``flush`` and ``aclose`` too.
+    """
+
+    def __init__(
+        self,
+        *,
+        format: str = "common",
+        file_path: str = "",
+        stream: IO[bytes] | None = None,
+        buffering_size: int = 0,
+        add_internals: bool = False,
+        status_codes: tuple[str, ...] = (),
+        retry_attempts: bool = False,
+        min_duration: float = 0.0,
+        fields_default: str = "keep",
+        fields_names: dict[str, str] | None = None,
+        headers_default: str = "drop",
+        headers_names: dict[str, str] | None = None,
+        query_default: str = "keep",
+        query_names: dict[str, str] | None = None,
+        wall_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        """Open the output (``file_path``, else ``stream``, else stdout); the writer thread starts on first use."""
+        self._writer = LogOutput(file_path, stream)
+        if format not in FORMATS:
+            log.error("unsupported access log format %r, defaulting to common format instead", format)
+        self._json = format == "json"
+        self._generic = format == "genericCLF"
+        self._buffering = max(0, buffering_size)
+        self._add_internals = add_internals
+        self._pending = bytearray()  # rendered lines not yet handed to the writer
+        self._pending_lines = 0
+        self._scheduled = False
+        self._closed = False
+        self.request_count = 0
+        """Requests observed since start (Traefik's ``RequestCount``)."""
+
+        # filters (keepAccessLog)
+        try:
+            ranges = parse_status_ranges(status_codes)
+        except ValueError as exc:
+            log.error("failed to create new HTTP code ranges: %s", exc)
+            ranges = []
+        table = bytearray(1000)
+        for low, high in ranges:
+            for code in range(max(low, 0), min(high, 999) + 1):
+                table[code] = 1
+        self._status_table = bytes(table)
+        self._status_ranges = tuple(ranges)
+        self._filter_retry = retry_attempts
+        self._min_duration = min_duration
+        self._filtered = bool(ranges) or retry_attempts or min_duration > 0
+
+        # What a line holds. TraceId and SpanId are not core fields, but fields.names applies to them too.
+        names = fields_names or {}
+        self.kept_fields = kept_fields(CORE_FIELDS, fields_default, names)
+        """The core fields this log emits."""
+        kept = self.kept_fields | kept_fields(("TraceId", "SpanId"), fields_default, names)
+        headers = HeaderModes(headers_default, headers_names or {})
+        self._hdr_any = headers.any_logged
+        query = QueryModes(query_default, query_names or {})
+        render_names = namespace(
+            wall_ns=wall_ns, seconds=Seconds(), scan_headers=headers.scan, request_path=query.request_path
+        )
+        if self._json:
+            self._render = json_renderer(kept, render_names, headers.any_logged)
+        else:
+            collect = headers.mode("Referer") != DROP or headers.mode("User-Agent") != DROP
+            form = GENERIC_CLF if self._generic else COMMON
+            self._render = clf_renderer(form, kept, render_names, collect)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: AccessLogConfig,
+        *,
+        stream: IO[bytes] | None = None,
+        wall_ns: Callable[[], int] = time.time_ns,
+    ) -> AccessLog:
+        """Build from the static ``accessLog`` section; raises ``OSError`` when the file cannot be opened."""
+        fields = config.fields
+        return cls(
+            format=config.format,
+            file_path=config.file_path,
+            stream=stream,
+            buffering_size=config.buffering_size,
+            add_internals=config.add_internals,
+            status_codes=tuple(config.filters.status_codes),
+            retry_attempts=config.filters.retry_attempts,
+            min_duration=config.filters.min_duration,
+            fields_default=fields.default_mode,
+            fields_names=dict(fields.names),
+            headers_default=fields.headers.default_mode,
+            headers_names=dict(fields.headers.names),
+            query_default=fields.query_parameters.default_mode,
+            query_names=dict(fields.query_parameters.names),
+            wall_ns=wall_ns,
+        )
+
+    # -- the hook ----------------------------------------------------------------------------------------------------
+    def observer(self, req: Request, status: int, response_bytes: int, duration: float, aborted: bool) -> None:
+        """Log one finished request (``RequestObserver``); ``aborted`` requests are logged with their status."""
+        if self._closed:
+            return
+        route = req.route
+        if route is not None and not self._add_internals:
+            service = route.service
+            if service.endswith("@internal") or (not service and route.name.endswith("@internal")):
+                return
+        self.request_count += 1
+        retries, username = request_annotations(req)
+        if self._filtered and not self._keep_line(status, retries, duration):
+            return
+        # Appending to one buffer is what keeps this cheap: holding each orjson result alive costs ~5 us a line.
+        self._pending += self._render(req, status, response_bytes, duration, retries, username, self.request_count)
+        self._pending_lines += 1
+        if self._scheduled:
+            if self._buffering and self._pending_lines >= self._buffering:
+                self._hand_over()
+            return
+        if self._buffering == 1:
+            self._hand_over()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._hand_over()  # no loop (a synchronous caller): write now
+            return
+        self._scheduled = True
+        if self._buffering:
+            loop.call_later(FLUSH_INTERVAL, self._on_timer)
+        else:
+            loop.call_soon(self._on_timer)
+
+    def _keep_line(self, status: int, retries: int, duration: float) -> bool:
+        # Traefik's keepAccessLog: the filters are OR-ed.
+        if 0 <= status < 1000:
+            if self._status_table[status]:
+                return True
+        elif any(low <= status <= high for low, high in self._status_ranges):
+            return True
+        if self._filter_retry and retries > 0:
+            return True
+        return self._min_duration > 0 and duration > self._min_duration
+
+    def _on_timer(self) -> None:
+        self._scheduled = False
+        if self._pending:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        batch = self._pending
+        if batch:
+            self._pending = bytearray()
+            self._pending_lines = 0
+            self._writer.submit(batch)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Hand over the pending lines and wait until the writer thread has written them."""
+        self._hand_over()
+        if not self._writer.stopped():
+            await asyncio.wrap_future(self._writer.command(BARRIER))
+
+    def reopen(self) -> None:
+        """Close and reopen the file (SIGUSR1 / logrotate): lines rendered from now on go to the new file."""
+        if self._closed:
+            return
+        self._hand_over()
+        self._writer.command(REOPEN)
+
+    async def aclose(self) -> None:
+        """Write every pending line, stop the writer thread and close the file. Later requests are not logged."""
+        if self._closed:
+            return
+        self._closed = True
+        self._hand_over()
+        if self._writer.stopped():
+            self._writer.close_output()
+            return
+        await asyncio.wrap_future(self._writer.command(STOP))
