@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hanzo_edge.api.handlers import ApiHandler
 from hanzo_edge.api.runtime import ViewCache
+from hanzo_edge.config.runtime import default_entry_points, merge
 from hanzo_edge.config.static import EntryPoint, StaticConfig
 from hanzo_edge.config.support import warn_unsupported
 from hanzo_edge.http.forwarded import ForwardedHeaders
@@ -31,7 +32,7 @@ from hanzo_edge.observability.metrics import Metrics
 from hanzo_edge.providers.base import ProviderFactory, ProviderHooks
 from hanzo_edge.providers.factory import PROVIDER_FACTORIES, create_providers
 from hanzo_edge.providers.watcher import SnapshotWatcher
-from hanzo_edge.routing.build import BuildResult, build_tables, qualify, transport_options
+from hanzo_edge.routing.build import BuildResult, build_runtime, transport_options
 from hanzo_edge.routing.internal import (
     InternalHandlers,
     PingHandler,
@@ -161,9 +162,7 @@ class IngressApp:
 
     def default_entry_points(self) -> list[str]:
         """Entrypoints a router without ``entryPoints`` attaches to (Traefik's ``asDefault`` rule)."""
-        eps = self.static.entry_points
-        chosen = [name for name, ep in eps.items() if ep.as_default]
-        return chosen or [name for name in eps if name != "traefik"]
+        return default_entry_points(self.static)
 
     def build(
         self, snapshots: Mapping[str, Any], *, previous: BuildResult | None = None, generation: int = 0
@@ -177,10 +176,9 @@ class IngressApp:
         internal = internal_routes(self.static, handlers)
         for diagnostic in internal.diagnostics:
             log.error("%s", diagnostic)  # check lists what the build logs at ERROR
-        return build_tables(
-            snapshots,
+        return build_runtime(
+            merge(snapshots, self.static),
             list(self.static.entry_points),
-            self.default_entry_points(),
             self.pools,
             self.default_transport,
             internal_routes=internal.routes,
@@ -220,15 +218,8 @@ class IngressApp:
         if self.metrics is not None:
             self.metrics.config_reload(True)
             # Which entrypoints, routers and server URLs exist now: series of the ones gone are dropped.
-            servers: dict[str, list[str]] = {}
-            for provider, config in self.snapshots.items():
-                services = getattr(getattr(config, "http", None), "services", None) or {}
-                for service_name, service in services.items():
-                    lb = service.load_balancer
-                    if lb is not None:
-                        servers[qualify(service_name, provider)] = [server.url for server in lb.servers]
             routers = {route.name for table in result.tables.values() for route in table.routes}
-            self.metrics.on_configuration(self.static.entry_points, routers, servers)
+            self.metrics.on_configuration(self.static.entry_points, routers, result.runtime.server_urls())
         return result
 
     def apply_snapshot(self, provider: str, config: Any) -> None:

@@ -1,13 +1,14 @@
 """The runtime view behind ``/api/*``: every router, service and middleware with its status, as Traefik shows it.
 
-A :class:`RuntimeView` is made from the static configuration, the provider snapshots (``{provider: Configuration}``)
-and the :class:`~hanzo_edge.routing.build.BuildResult` of one generation. It derives what Traefik keeps in its
-``runtime.Configuration``:
+A :class:`RuntimeView` renders the :class:`~hanzo_edge.config.runtime.RuntimeConfig` of one generation (the
+``runtime`` of its :class:`~hanzo_edge.routing.build.BuildResult`; before the first build, the plain merge of the
+snapshots, where everything is ``enabled``). Status, errors and used-by are the records' own, as Traefik's
+``runtime.Configuration`` keeps them:
 
 * a router is ``enabled`` when it serves on every entrypoint it asked for, ``warning`` when it serves on some but has
   errors (an unknown entrypoint), ``disabled`` when it serves nowhere (bad rule, missing service or middleware);
-* a service is ``disabled`` when it could not be built, ``warning`` when it was built but has errors; an unused
-  service is never built and stays ``enabled``, as in Traefik;
+* a service is ``disabled`` when it could not be built; an unused service is never built and stays ``enabled``, as
+  in Traefik;
 * a middleware with a build error is ``disabled``;
 * ``usedBy`` lists the routers naming a service or middleware (qualified in the router's provider);
 * ``serverStatus`` of a built ``loadBalancer`` is read live from its balancer (``UP``/``DOWN``), so health changes
@@ -21,19 +22,22 @@ The view is computed lazily and never changes afterwards, except ``serverStatus`
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
 from hanzo_edge import __version__
 from hanzo_edge.config._schema import Kind, TypeSpec, struct_spec
 from hanzo_edge.config.durations import format_duration
+from hanzo_edge.config.dynamic import Configuration
+from hanzo_edge.config.middlewares import Middleware
+from hanzo_edge.config.runtime import Info, RouterInfo, RuntimeConfig, default_entry_points, merge
+from hanzo_edge.config.services import Service
 from hanzo_edge.config.static import StaticConfig
-from hanzo_edge.routing.build import BuildResult, qualify
-from hanzo_edge.routing.table import Route
+from hanzo_edge.routing.build import BuildResult
 
 __all__ = [
     "SECTIONS",
@@ -99,11 +103,6 @@ _METRICS_NAMES = {
     "otlp": "OTLP",
 }
 
-_NOT_SERVED = {
-    "tcp": "TCP routing is not supported yet: this object is not served",
-    "udp": "UDP routing is not supported yet: this object is not served",
-}
-
 _PROCESS_START = _dt.datetime.now(_dt.UTC)
 
 DEFAULT_PER_PAGE = 100
@@ -124,6 +123,13 @@ class Page:
 
     items: list[dict[str, Any]]
     next_page: int
+
+
+@runtime_checkable
+class _ServerStatus(Protocol):
+    """A balancer that knows whether a server is up (None: it does not track that server)."""
+
+    def status(self, url: str) -> bool | None: ...
 
 
 # -- serialisation ----------------------------------------------------------------------------------------------------
@@ -158,62 +164,56 @@ def to_json(model: msgspec.Struct) -> dict[str, Any]:
     Keys are the camelCase wire names; a field whose value is empty (None, "", 0, false, empty list or map) and equal
     to its default is omitted; durations are Go duration strings (``"10s"``).
     """
+    values = msgspec.structs.asdict(model)
     out: dict[str, Any] = {}
     for field in struct_spec(type(model)).fields:
-        value = getattr(model, field.attr)
+        value = values[field.attr]
         if _is_empty_default(value, field.default_value()):
             continue
         out[field.wire] = _convert(value, field.type)
     return out
 
 
-def _kind(model: Any) -> str:
+def _kind(model: msgspec.Struct) -> str:
     """Return the wire name of the one member set on an "exactly one of" model (a service or middleware kind)."""
-    kind = getattr(model, "kind", None)
-    if isinstance(kind, str) and kind:
-        if kind == "plugin":
-            plugin = getattr(model, "plugin", None)
-            if isinstance(plugin, Mapping) and len(plugin) == 1:
-                return str(next(iter(plugin)))
-        return kind
-    if isinstance(model, msgspec.Struct):
-        for field in msgspec.structs.fields(model):
-            if getattr(model, field.name) is not None:
-                return field.encode_name
+    if isinstance(model, Middleware):
+        plugin = model.plugin
+        if model.kind == "plugin" and plugin is not None and len(plugin) == 1:
+            return str(next(iter(plugin)))
+        return model.kind
+    if isinstance(model, Service):
+        return model.kind
+    for field, value in zip(msgspec.structs.fields(model), msgspec.structs.astuple(model), strict=True):
+        if value is not None:
+            return field.encode_name
     return ""
 
 
-def _provider_of(name: str) -> str:
-    return name.partition("@")[2]
+def _named(info: Info[Any]) -> dict[str, Any]:
+    """The model's JSON with the name and provider after it."""
+    return {**to_json(info.model), "name": info.name, "provider": info.provider}
 
 
-def default_entry_points(static: StaticConfig) -> list[str]:
-    """Entrypoints a router without ``entryPoints`` attaches to (``asDefault`` ones, else all but ``traefik``)."""
-    eps = static.entry_points
-    chosen = [name for name, ep in eps.items() if ep.as_default]
-    return chosen or [name for name in eps if name != "traefik"]
-
-
-def _status(errors: Sequence[str], serving: bool) -> str:
-    if not errors:
-        return "enabled"
-    return "warning" if serving else "disabled"
+def _with_errors(item: dict[str, Any], info: Info[Any]) -> dict[str, Any]:
+    if info.errors:
+        item["error"] = list(info.errors)
+    return item
 
 
 # -- the view ---------------------------------------------------------------------------------------------------------
 class RuntimeView:
     """The API's picture of one configuration generation (see the module docstring).
 
-    ``snapshots`` maps a provider name to its dynamic ``Configuration``; ``build`` is the generation's build result
-    (None before the first build: everything is then ``enabled``). ``entry_point_defaults`` overrides the
-    entrypoints of routers that name none (default: :func:`default_entry_points`); ``started`` is the process start
-    time reported by ``/api/version``.
+    ``snapshots`` maps a provider name to its dynamic ``Configuration``; ``build`` is the generation's build result,
+    whose ``runtime`` is rendered (None before the first build: the snapshots are merged, and everything is
+    ``enabled``). ``entry_point_defaults`` are the entrypoints of routers that name none in that merge (default:
+    :func:`default_entry_points`); ``started`` is the process start time reported by ``/api/version``.
     """
 
     def __init__(
         self,
         static: StaticConfig,
-        snapshots: Mapping[str, Any],
+        snapshots: Mapping[str, Configuration],
         build: BuildResult | None = None,
         *,
         entry_point_defaults: Sequence[str] | None = None,
@@ -228,6 +228,13 @@ class RuntimeView:
         self.started = started or _PROCESS_START
         self._version = version
         self._codename = codename
+
+    @cached_property
+    def runtime(self) -> RuntimeConfig:
+        """The runtime configuration this view renders."""
+        if self.build is not None:
+            return self.build.runtime
+        return merge(self.snapshots, entry_point_defaults=self.defaults)
 
     # -- simple endpoints ---------------------------------------------------------------------------------------------
     def version(self) -> dict[str, Any]:
@@ -254,8 +261,10 @@ class RuntimeView:
         static = self.static
         metrics = ""
         if static.metrics is not None:
-            metrics = next((go for attr, go in _METRICS_NAMES.items() if getattr(static.metrics, attr) is not None), "")
-        providers = [go for attr, go in _PROVIDER_NAMES.items() if getattr(static.providers, attr, None) is not None]
+            backends = msgspec.structs.asdict(static.metrics)
+            metrics = next((go for attr, go in _METRICS_NAMES.items() if backends[attr] is not None), "")
+        configured = msgspec.structs.asdict(static.providers)
+        providers = [go for attr, go in _PROVIDER_NAMES.items() if configured.get(attr) is not None]
         providers += [f"plugin-{name}" for name in static.providers.plugin]
         return {
             "http": {kind: section(f"http/{kind}") for kind in ("routers", "services", "middlewares")},
@@ -335,164 +344,78 @@ class RuntimeView:
     def _server_status(self, name: str) -> dict[str, str] | None:
         build = self.build
         entry = build.built.get(name) if build is not None else None
-        if entry is None:
+        info = self.runtime.services.get(name)
+        if entry is None or info is None or info.model is None:
             return None
-        service = entry[0][0] if isinstance(entry[0], tuple) and entry[0] else None
-        lb = getattr(service, "load_balancer", None)
-        probe: Callable[[str], bool | None] | None = getattr(entry[1], "status", None)
-        if lb is None or probe is None or not callable(probe):
+        lb = info.model.load_balancer
+        balancer: object = entry[1]  # a Handler; balancers also answer status(url)
+        if lb is None or not isinstance(balancer, _ServerStatus):
             return None
         # A server the balancer does not track (weight <= 0) is "UP", as Traefik marks every server at build time.
-        return {server.url: "DOWN" if probe(server.url) is False else "UP" for server in lb.servers}
+        return {server.url: "DOWN" if balancer.status(server.url) is False else "UP" for server in lb.servers}
 
-    # -- derivation (once per view) -----------------------------------------------------------------------------------
-    @cached_property
-    def _routes(self) -> dict[str, dict[str, Route]]:
-        """Router name → {entrypoint: Route} of every route actually served."""
-        served: dict[str, dict[str, Route]] = {}
-        if self.build is not None:
-            for ep, table in self.build.tables.items():
-                for route in table.routes:
-                    served.setdefault(route.name, {})[ep] = route
-        return served
-
+    # -- rendering (once per view) ------------------------------------------------------------------------------------
     @cached_property
     def _items(self) -> dict[str, dict[str, dict[str, Any]]]:
-        errors = self.build.errors if self.build is not None else {}
+        runtime = self.runtime
         existing = set(self.build.tables) if self.build is not None else set(self.static.entry_points)
-        out: dict[str, dict[str, dict[str, Any]]] = {section: {} for section in SECTIONS}
-        used_services: dict[str, list[str]] = {}
-        used_middlewares: dict[str, list[str]] = {}
+        return {
+            "http/routers": {name: self._router(info, existing) for name, info in runtime.routers.items()},
+            "http/services": {name: self._typed(info) for name, info in runtime.services.items()},
+            "http/middlewares": {name: self._typed(info) for name, info in runtime.middlewares.items()},
+            "tcp/routers": {name: _unserved_router(info) for name, info in runtime.tcp_routers.items()},
+            "tcp/services": {name: _unserved(info) for name, info in runtime.tcp_services.items()},
+            "tcp/middlewares": {name: _unserved(info) for name, info in runtime.tcp_middlewares.items()},
+            "udp/routers": {name: _unserved_router(info) for name, info in runtime.udp_routers.items()},
+            "udp/services": {name: _unserved(info) for name, info in runtime.udp_services.items()},
+        }
 
-        routers = out["http/routers"]
-        for provider, name, router in self._objects("http", "routers"):
-            qname = qualify(name, provider)
-            for mw in getattr(router, "middlewares", ()) or ():
-                used_middlewares.setdefault(qualify(mw, provider), []).append(qname)
-            if getattr(router, "service", ""):
-                used_services.setdefault(qualify(router.service, provider), []).append(qname)
-            routers[qname] = self._router(qname, provider, router, errors.get(qname, []), existing)
-        for qname, by_ep in self._routes.items():
-            if qname in routers:
-                continue
+    @staticmethod
+    def _router(info: RouterInfo[Any], existing: set[str]) -> dict[str, Any]:
+        if info.internal:
             # Routers of the internal provider (ping, entrypoint redirections, the API itself).
-            route = next(iter(by_ep.values()))
-            routers[qname] = {
-                "entryPoints": sorted(by_ep),
-                **({"middlewares": list(route.middlewares)} if route.middlewares else {}),
-                **({"service": route.service} if route.service else {}),
-                "rule": route.rule,
-                "priority": route.priority,
-                "priorityStr": str(route.priority),
-                "name": qname,
-                "provider": _provider_of(qname),
-                "status": "enabled",
-                "using": sorted(by_ep),
+            model = info.model
+            served = sorted(info.using)
+            return {
+                "entryPoints": served,
+                **({"middlewares": list(model.middlewares)} if model.middlewares else {}),
+                **({"service": model.service} if model.service else {}),
+                "rule": model.rule,
+                "priority": info.priority,
+                "priorityStr": str(info.priority),
+                "name": info.name,
+                "provider": info.provider,
+                "status": info.status,
+                "using": served,
             }
-            if route.service:
-                used_services.setdefault(route.service, []).append(qname)
-            for mw in route.middlewares:
-                used_middlewares.setdefault(mw, []).append(qname)
-
-        services = out["http/services"]
-        built = self.build.built if self.build is not None else {}
-        for provider, name, service in self._objects("http", "services"):
-            qname = qualify(name, provider)
-            errs = errors.get(qname, [])
-            item = {
-                **to_json(service),
-                "name": qname,
-                "provider": provider,
-                "type": _kind(service).lower(),
-                "status": _status(errs, qname in built),
-                **({"error": list(errs)} if errs else {}),
-            }
-            item["usedBy"] = sorted(used_services.get(qname, ()))
-            services[qname] = item
-        for qname, users in used_services.items():
-            if qname not in services and qname.endswith("@internal"):
-                services[qname] = {"name": qname, "provider": "internal", "status": "enabled", "usedBy": sorted(users)}
-
-        middlewares = out["http/middlewares"]
-        for provider, name, middleware in self._objects("http", "middlewares"):
-            qname = qualify(name, provider)
-            errs = errors.get(qname, [])
-            middlewares[qname] = {
-                **to_json(middleware),
-                "name": qname,
-                "provider": provider,
-                "type": _kind(middleware).lower(),
-                "status": _status(errs, False),
-                **({"error": list(errs)} if errs else {}),
-                "usedBy": sorted(used_middlewares.get(qname, ())),
-            }
-        for qname, users in used_middlewares.items():
-            if qname not in middlewares and qname.endswith("@internal"):
-                middlewares[qname] = {
-                    "name": qname,
-                    "provider": "internal",
-                    "status": "enabled",
-                    "usedBy": sorted(users),
-                }
-
-        for proto, kinds in (("tcp", ("routers", "services", "middlewares")), ("udp", ("routers", "services"))):
-            self._unserved(proto, kinds, out)
-        return out
-
-    def _router(
-        self, qname: str, provider: str, router: Any, errs: Sequence[str], existing: set[str]
-    ) -> dict[str, Any]:
-        served = self._routes.get(qname, {})
-        wanted = tuple(getattr(router, "entry_points", ()) or ()) or tuple(self.defaults)
-        using = sorted(served) if served else sorted(ep for ep in set(wanted) if ep in existing)
-        if served:
-            priority = next(iter(served.values())).priority
-        else:
-            priority = int(getattr(router, "priority", 0) or 0) or len((getattr(router, "rule", "") or "").encode())
+        using = sorted(info.using) if info.using else sorted(ep for ep in set(info.entry_points) if ep in existing)
         item = {
-            **to_json(router),
-            "name": qname,
-            "provider": provider,
-            "status": _status(errs, bool(served)),
-            "priority": priority,
-            "priorityStr": str(priority),
+            **_named(info),
+            "status": info.status,
+            "priority": info.priority,
+            "priorityStr": str(info.priority),
             "using": using,
         }
-        if errs:
-            item["error"] = list(errs)
+        return _with_errors(item, info)
+
+    @staticmethod
+    def _typed(info: Info[Any]) -> dict[str, Any]:
+        """A service or middleware; a placeholder (an ``@internal`` one no snapshot defines) has no model."""
+        if info.model is None:
+            return {"name": info.name, "provider": info.provider, "status": info.status, "usedBy": sorted(info.used_by)}
+        item = _with_errors({**_named(info), "type": _kind(info.model).lower(), "status": info.status}, info)
+        item["usedBy"] = sorted(info.used_by)
         return item
 
-    def _unserved(self, proto: str, kinds: Iterable[str], out: dict[str, dict[str, dict[str, Any]]]) -> None:
-        # TCP and UDP objects are parsed but nothing serves them yet: show them, disabled, rather than hide them.
-        used: dict[str, dict[str, list[str]]] = {"services": {}, "middlewares": {}}
-        routers = list(self._objects(proto, "routers"))
-        for provider, name, router in routers:
-            qname = qualify(name, provider)
-            if getattr(router, "service", ""):
-                used["services"].setdefault(qualify(router.service, provider), []).append(qname)
-            for mw in getattr(router, "middlewares", ()) or ():
-                used["middlewares"].setdefault(qualify(mw, provider), []).append(qname)
-        for kind in kinds:
-            section = out[f"{proto}/{kind}"]
-            for provider, name, model in routers if kind == "routers" else self._objects(proto, kind):
-                qname = qualify(name, provider)
-                item = {**to_json(model), "name": qname, "provider": provider}
-                if kind != "routers":
-                    item["type"] = _kind(model).lower()
-                item["status"] = "disabled"
-                item["error"] = [_NOT_SERVED[proto]]
-                if kind == "routers":
-                    item["using"] = []
-                else:
-                    item["usedBy"] = sorted(used[kind].get(qname, ()))
-                section[qname] = item
 
-    def _objects(self, proto: str, kind: str) -> Iterable[tuple[str, str, Any]]:
-        for provider, config in self.snapshots.items():
-            block = getattr(config, proto, None)
-            objects = getattr(block, kind, None) if block is not None else None
-            for name, model in (objects or {}).items():
-                yield provider, name, model
+def _unserved_router(info: RouterInfo[Any]) -> dict[str, Any]:
+    # TCP and UDP objects are parsed but nothing serves them yet: shown, disabled, rather than hidden.
+    return {**_with_errors({**_named(info), "status": info.status}, info), "using": []}
+
+
+def _unserved(info: Info[Any]) -> dict[str, Any]:
+    item = {**_named(info), "type": _kind(info.model).lower(), "status": info.status}
+    return {**_with_errors(item, info), "usedBy": sorted(info.used_by)}
 
 
 # -- list queries -----------------------------------------------------------------------------------------------------

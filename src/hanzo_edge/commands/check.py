@@ -46,7 +46,7 @@ Exit status: 0 when there is no finding, 1 otherwise (warnings included)."""
 
 
 def _syntax_of(loaded: Loaded) -> dict[str, str]:
-    return {name: router.rule_syntax for name, (_, router) in loaded.routers.items()}
+    return {name: info.model.rule_syntax for name, info in loaded.routers.items()}
 
 
 def _intended(shadow: Shadow, loaded: Loaded) -> bool:
@@ -55,8 +55,8 @@ def _intended(shadow: Shadow, loaded: Loaded) -> bool:
     redirection, not a mistake; a router that names the redirecting entrypoint itself is still reported."""
     if not (shadow.by.endswith("@internal") and shadow.by.startswith(f"{shadow.entry_point}-to-")):
         return False
-    entry = loaded.routers.get(shadow.router)
-    return entry is not None and not entry[1].entry_points
+    info = loaded.routers.get(shadow.router)
+    return info is not None and not info.model.entry_points
 
 
 def shadows_of(loaded: Loaded) -> list[Shadow]:
@@ -73,10 +73,13 @@ def shadows_of(loaded: Loaded) -> list[Shadow]:
 
 def _disabled(loaded: Loaded) -> list[str]:
     """``ERROR <kind> <name>: <message>`` lines, by name; a service's errors before the router they disable."""
-    build = loaded.build
-    # A missing middleware is reported on the routers that reference it; a line for its name would only repeat it.
-    middleware_errors = {name: errors for name, errors in build.middleware_errors.items() if name in loaded.middlewares}
-    by_kind = (("service", build.service_errors), ("middleware", middleware_errors), ("router", build.router_errors))
+    runtime = loaded.runtime
+    # A missing middleware has no record: it is reported on the routers that reference it.
+    by_kind = (
+        ("service", {name: info.errors for name, info in runtime.services.items() if info.errors}),
+        ("middleware", {name: info.errors for name, info in runtime.middlewares.items() if info.errors}),
+        ("router", {name: info.errors for name, info in loaded.routers.items() if info.errors}),
+    )
     lines: list[str] = []
     for name in sorted({name for _, errors in by_kind for name in errors}):
         for kind, errors in by_kind:
@@ -87,7 +90,7 @@ def _disabled(loaded: Loaded) -> list[str]:
 def _v2_hints(loaded: Loaded) -> list[str]:
     lines: list[str] = []
     for name in sorted(loaded.routers):
-        router = loaded.routers[name][1]
+        router = loaded.routers[name].model
         if rule_syntax(router.rule_syntax) == "v3":
             hint = v2_syntax_hint(router.rule)
             if hint is not None:

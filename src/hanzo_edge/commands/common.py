@@ -15,21 +15,15 @@ from dataclasses import dataclass, field
 import msgspec
 
 from hanzo_edge.app import IngressApp
-from hanzo_edge.config.dynamic import Configuration, Router, Service
+from hanzo_edge.config.dynamic import Configuration, Router
 from hanzo_edge.config.errors import ConfigError, ConfigWarning
 from hanzo_edge.config.loader import load_static
-from hanzo_edge.config.middlewares import Middleware
+from hanzo_edge.config.runtime import RouterInfo, RuntimeConfig, ServiceInfo
 from hanzo_edge.config.static import StaticConfig
 from hanzo_edge.providers.file import read_snapshot
-from hanzo_edge.routing.build import BuildResult, qualify
+from hanzo_edge.routing.build import BuildResult
 
-__all__ = ["Dynamic", "Loaded", "build_offline", "load_dynamic", "load_static_config", "split_name"]
-
-
-def split_name(qualified: str) -> tuple[str, str]:
-    """Return ``(name, provider)`` of ``name@provider`` (provider "" when unqualified)."""
-    name, _, provider = qualified.rpartition("@")
-    return (name, provider) if name else (qualified, "")
+__all__ = ["Dynamic", "Loaded", "build_offline", "load_dynamic", "load_static_config"]
 
 
 def load_static_config(args: Sequence[str], env: Mapping[str, str]) -> StaticConfig:
@@ -73,9 +67,10 @@ class _Capture(logging.Handler):
 class Loaded:
     """The configuration as the server would hold it after its first build.
 
-    ``routers`` and ``services`` map qualified names to ``(provider, model)``; ``logged`` holds the
-    ``(levelname, message)`` of what the build logged at WARNING or above (e.g. a redirection to a missing
-    entrypoint).
+    ``routers`` holds the runtime records of the providers' routers (the internal provider's left out) and
+    ``services`` those of every service, by qualified name, with the status and errors the build gave them;
+    ``logged`` holds the ``(levelname, message)`` of what the build logged at WARNING or above (e.g. a redirection
+    to a missing entrypoint).
     """
 
     static: StaticConfig
@@ -83,17 +78,19 @@ class Loaded:
     build: BuildResult
     default_entry_points: list[str]
     entry_point_middlewares: dict[str, tuple[str, ...]]
-    routers: dict[str, tuple[str, Router]] = field(default_factory=dict)
-    services: dict[str, tuple[str, Service]] = field(default_factory=dict)
-    middlewares: dict[str, tuple[str, Middleware]] = field(default_factory=dict)
+    routers: dict[str, RouterInfo[Router]] = field(default_factory=dict)
+    services: dict[str, ServiceInfo] = field(default_factory=dict)
     logged: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def runtime(self) -> RuntimeConfig:
+        """The runtime configuration of the build."""
+        return self.build.runtime
 
     def router_entry_points(self, qualified: str) -> tuple[str, ...]:
         """Return the entrypoints router ``qualified`` asks for (its own, else the default ones)."""
-        entry = self.routers.get(qualified)
-        if entry is None:
-            return ()
-        return tuple(entry[1].entry_points) or tuple(self.default_entry_points)
+        info = self.routers.get(qualified)
+        return () if info is None else info.entry_points
 
 
 def build_offline(static: StaticConfig, snapshots: dict[str, Configuration]) -> Loaded:
@@ -114,11 +111,7 @@ def build_offline(static: StaticConfig, snapshots: dict[str, Configuration]) -> 
         app.pools.close()
     loaded = Loaded(static, snapshots, result, default_eps, ep_middlewares)
     loaded.logged = [(record.levelname, record.getMessage()) for record in capture.records]
-    for provider, config in snapshots.items():
-        for name, router in config.http.routers.items():
-            loaded.routers[qualify(name, provider)] = (provider, router)
-        for name, service in config.http.services.items():
-            loaded.services[qualify(name, provider)] = (provider, service)
-        for name, middleware in config.http.middlewares.items():
-            loaded.middlewares[qualify(name, provider)] = (provider, middleware)
+    runtime = result.runtime
+    loaded.routers = {name: info for name, info in runtime.routers.items() if not info.internal}
+    loaded.services = runtime.services
     return loaded

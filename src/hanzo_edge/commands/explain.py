@@ -40,14 +40,14 @@ from urllib.parse import urlsplit
 
 from hanzo_edge.app import entrypoint_settings
 from hanzo_edge.commands import CommandResult, Outcome
-from hanzo_edge.commands.common import Loaded, build_offline, load_dynamic, load_static_config, split_name
+from hanzo_edge.commands.common import Loaded, build_offline, load_dynamic, load_static_config
 from hanzo_edge.config.errors import ConfigError
+from hanzo_edge.config.runtime import qualify
 from hanzo_edge.config.static import EntryPoint
 from hanzo_edge.http.messages import Request
 from hanzo_edge.http.pipeline import RequestRejected, scan_headers
 from hanzo_edge.http.pipeline import build_request as entrypoint_request
 from hanzo_edge.http.status import status_text
-from hanzo_edge.routing.build import qualify
 from hanzo_edge.routing.explain import failed_matchers, failure_kind, rule_syntax, why_not
 from hanzo_edge.routing.table import Route
 from hanzo_edge.rules import RuleError, compile_rule
@@ -230,8 +230,8 @@ def _quote(value: str) -> str:
 
 
 def _syntax(loaded: Loaded, route: Route) -> str:
-    entry = loaded.routers.get(route.name)
-    return rule_syntax(entry[1].rule_syntax) if entry is not None else "v3"
+    info = loaded.routers.get(route.name)
+    return rule_syntax(info.model.rule_syntax) if info is not None else "v3"
 
 
 def _reason(loaded: Loaded, route: Route, req: Request) -> str:
@@ -244,9 +244,10 @@ def _reason(loaded: Loaded, route: Route, req: Request) -> str:
 
 
 def _middlewares(loaded: Loaded, route: Route, entry_point: str) -> list[str]:
-    if route.name not in loaded.routers:
+    info = loaded.routers.get(route.name)
+    if info is None:
         return list(route.middlewares)
-    _, provider = split_name(route.name)
+    provider = info.provider
     ep_middlewares = [qualify(m, provider) for m in loaded.entry_point_middlewares.get(entry_point, ())]
     return [*ep_middlewares, *route.middlewares]
 
@@ -264,11 +265,11 @@ def _service_lines(loaded: Loaded, route: Route) -> list[str]:
         if name in seen:
             continue
         seen.add(name)
-        entry = loaded.services.get(name)
-        if entry is None:
+        info = loaded.services.get(name)
+        if info is None or info.model is None:
             lines.append(f"service: {name}")
             continue
-        provider, service = entry
+        provider, service = info.provider, info.model
         lines.append(f"service: {name} ({service.kind})")
         lb = service.load_balancer
         if lb is not None:
@@ -337,9 +338,9 @@ def explain_request(
     :data:`FULL_LIST_LIMIT` of them; otherwise they are summarised (see the module docstring).
     """
     lines: list[str] = []
-    for name in sorted(loaded.build.router_errors):
-        if entry_point in loaded.router_entry_points(name):
-            lines.extend(f"disabled: {name}: {message}" for message in dict.fromkeys(loaded.build.router_errors[name]))
+    for name, info in sorted(loaded.routers.items()):
+        if info.errors and entry_point in info.entry_points:
+            lines.extend(f"disabled: {name}: {message}" for message in info.errors)
     table = loaded.build.tables[entry_point]
     matched = table.match(req)
     before: list[Route] = []

@@ -1,12 +1,12 @@
-"""Build one routing table per entrypoint from the merged dynamic configuration.
+"""Build one routing table per entrypoint from the merged runtime configuration.
 
+The input is a :class:`~hanzo_edge.config.runtime.RuntimeConfig` (names qualified, default entrypoints and
+priorities applied, used-by known); this module only builds, and writes what goes wrong into the same records.
 Errors stay local, as in Traefik: a router whose rule does not compile, whose service is missing or broken, or whose
-middleware cannot be built is *disabled* and reported in :attr:`BuildResult.errors`; every other router serves. A
-router gets every error it has (a bad rule does not hide a missing service), and errors are also kept by kind
-(:attr:`BuildResult.router_errors`, ``service_errors``, ``middleware_errors``) since one name may be a router and a
-service at once.
-Services are built once per generation and shared by the routers that use them; upstream pools come from the
-process-wide :class:`~hanzo_edge.http.pool.PoolRegistry` and so outlive generations.
+middleware cannot be built is *disabled* with every error it has (a bad rule does not hide a missing service); one
+that cannot serve on some of its entrypoints serves on the others with a *warning*. Services are built once per
+generation and shared by the routers that use them; upstream pools come from the process-wide
+:class:`~hanzo_edge.http.pool.PoolRegistry` and so outlive generations.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hanzo_edge.config.dynamic import Configuration, Router, ServersTransport
+from hanzo_edge.config.runtime import DISABLED, RouterInfo, RuntimeConfig, merge, qualify
+from hanzo_edge.config.static import StaticServersTransport
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.routing.middleware_builder import MiddlewareBuilder, MiddlewareError
@@ -24,7 +27,9 @@ from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.rules.compile import compile_rule
 from hanzo_edge.services.generation import TaskScope
 
-__all__ = ["BuildResult", "build_tables", "not_found", "qualify"]
+__all__ = ["BuildResult", "build_runtime", "build_tables", "not_found", "qualify", "transport_options"]
+
+_TLS_ROUTER = "TLS routers are not served yet (no TLS entrypoint)"
 
 
 async def not_found(req: Request) -> Response:
@@ -34,17 +39,18 @@ async def not_found(req: Request) -> Response:
 
 @dataclass(slots=True)
 class BuildResult:
-    """The tables of one generation and what went wrong while building them.
+    """The tables of one generation, the runtime configuration they were built from, and what went wrong.
 
-    ``built`` maps each service to ``(identity, handler, task scope)``; the next generation passes this result as
-    ``previous`` so unchanged services keep their instances. Call :meth:`activate` once the tables are live.
+    ``runtime`` holds every router, service and middleware with the status and errors this build gave it: what the
+    API, ``check``, ``explain`` and the metrics read. ``errors`` lists each error by name in the order the build met
+    it (what the server logs). ``built`` maps each service to ``(identity, handler, task scope)``; the next
+    generation passes this result as ``previous`` so unchanged services keep their instances. Call :meth:`activate`
+    once the tables are live.
     """
 
     tables: dict[str, RoutingTable]
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     errors: dict[str, list[str]] = field(default_factory=dict)
-    router_errors: dict[str, list[str]] = field(default_factory=dict)
-    service_errors: dict[str, list[str]] = field(default_factory=dict)
-    middleware_errors: dict[str, list[str]] = field(default_factory=dict)
     built: dict[str, tuple[Any, Handler, TaskScope | None]] = field(default_factory=dict)
     reused_services: int = 0
     builder: ServiceBuilder | None = None
@@ -56,24 +62,24 @@ class BuildResult:
         """Service name → handler."""
         return {name: entry[1] for name, entry in self.built.items()}
 
+    @property
+    def router_errors(self) -> dict[str, list[str]]:
+        """Router name → its errors (routers without errors left out)."""
+        return {name: list(info.errors) for name, info in self.runtime.routers.items() if info.errors}
+
+    @property
+    def service_errors(self) -> dict[str, list[str]]:
+        """Service name → its errors (services without errors left out)."""
+        return {name: list(info.errors) for name, info in self.runtime.services.items() if info.errors}
+
+    @property
+    def middleware_errors(self) -> dict[str, list[str]]:
+        """Middleware name → its errors (a middleware that does not exist is reported on its routers only)."""
+        return {name: list(info.errors) for name, info in self.runtime.middlewares.items() if info.errors}
+
     def add_error(self, name: str, message: str) -> None:
-        """Record an error against a router, service or middleware (qualified name) without saying which."""
+        """Note an error of ``name`` (qualified) in the build's log, in the order met."""
         self.errors.setdefault(name, []).append(message)
-
-    def add_router_error(self, name: str, message: str) -> None:
-        """Record an error against router ``name`` (qualified)."""
-        self.router_errors.setdefault(name, []).append(message)
-        self.add_error(name, message)
-
-    def add_service_error(self, name: str, message: str) -> None:
-        """Record an error against service ``name`` (qualified)."""
-        self.service_errors.setdefault(name, []).append(message)
-        self.add_error(name, message)
-
-    def add_middleware_error(self, name: str, message: str) -> None:
-        """Record an error against middleware ``name`` (qualified)."""
-        self.middleware_errors.setdefault(name, []).append(message)
-        self.add_error(name, message)
 
     def activate(self) -> None:
         """Start background work (health checks) of the services built new in this generation."""
@@ -81,30 +87,39 @@ class BuildResult:
             self.builder.activate()
 
 
-def qualify(name: str, provider: str) -> str:
-    """Return ``name@provider`` unless ``name`` is already qualified."""
-    return name if "@" in name else f"{name}@{provider}"
-
-
-def transport_options(transport: Any) -> TransportOptions:
+def transport_options(transport: ServersTransport | StaticServersTransport) -> TransportOptions:
     """Map a (static or dynamic) servers transport model to the pool's :class:`TransportOptions`."""
-    timeouts = getattr(transport, "forwarding_timeouts", None)
-    max_idle = getattr(transport, "max_idle_conns_per_host", 200)
+    timeouts = transport.forwarding_timeouts
     return TransportOptions(
         # 0 means Go's http.DefaultMaxIdleConnsPerHost (2), as in Traefik's dynamic serversTransports.
-        max_idle_conns_per_host=200 if max_idle is None else (int(max_idle) or 2),
-        dial_timeout=float(getattr(timeouts, "dial_timeout", 30.0)),
-        response_header_timeout=float(getattr(timeouts, "response_header_timeout", 0.0)),
-        idle_conn_timeout=float(getattr(timeouts, "idle_conn_timeout", 90.0)),
-        insecure_skip_verify=bool(getattr(transport, "insecure_skip_verify", False)),
-        server_name=str(getattr(transport, "server_name", "") or ""),
+        max_idle_conns_per_host=int(transport.max_idle_conns_per_host) or 2,
+        dial_timeout=float(timeouts.dial_timeout),
+        response_header_timeout=float(timeouts.response_header_timeout),
+        idle_conn_timeout=float(timeouts.idle_conn_timeout),
+        insecure_skip_verify=bool(transport.insecure_skip_verify),
+        server_name=transport.server_name if isinstance(transport, ServersTransport) else "",
     )
 
 
 def build_tables(
-    providers: Mapping[str, Any],
+    providers: Mapping[str, Configuration],
     entry_points: Sequence[str],
     default_entry_points: Sequence[str],
+    pools: PoolRegistry,
+    default_transport: TransportOptions,
+    **options: Any,
+) -> BuildResult:
+    """Merge ``{provider: Configuration}`` (routers without entrypoints get ``default_entry_points``) and build it.
+
+    ``options`` are :func:`build_runtime`'s.
+    """
+    runtime = merge(providers, entry_point_defaults=default_entry_points)
+    return build_runtime(runtime, entry_points, pools, default_transport, **options)
+
+
+def build_runtime(
+    runtime: RuntimeConfig,
+    entry_points: Sequence[str],
     pools: PoolRegistry,
     default_transport: TransportOptions,
     *,
@@ -117,10 +132,12 @@ def build_tables(
     on_server_status: Callable[[str, str, bool], None] | None = None,
     wrap_service: Callable[[str, Handler], Handler] | None = None,
 ) -> BuildResult:
-    """Build a :class:`RoutingTable` per entrypoint from ``{provider: Configuration}``.
+    """Build a :class:`RoutingTable` per entrypoint from ``runtime``, recording errors in its records.
 
-    ``tls_entry_points``: entrypoints whose ``http.tls`` makes their routers TLS routers; until TLS is served, a
-    router is disabled there (with an error naming it and the entrypoint) and serves on its other entrypoints.
+    ``internal_routes`` (by entrypoint) are served as they are and added to ``runtime`` as the internal provider's
+    routers. ``tls_entry_points``: entrypoints whose ``http.tls`` makes their routers TLS routers; until TLS is
+    served, a router is disabled there (with an error naming it and the entrypoint) and serves on its other
+    entrypoints.
 
     With ``previous`` (the last generation), a service whose configuration (and servers transport) is unchanged keeps
     its handler instance. Never raises for a bad router or service: it is disabled and its error recorded.
@@ -132,187 +149,217 @@ def build_tables(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build_tables(
-            providers,
+        return _Build(
+            runtime,
             entry_points,
-            default_entry_points,
             pools,
             default_transport,
-            internal_routes=internal_routes,
-            entry_point_middlewares=entry_point_middlewares,
-            internal_services=internal_services,
-            tls_entry_points=tls_entry_points,
-            generation=generation,
-            previous=previous,
-            on_server_status=on_server_status,
-            wrap_service=wrap_service,
-        )
+            entry_point_middlewares or {},
+            internal_services or {},
+            tls_entry_points,
+            previous,
+            on_server_status,
+            wrap_service,
+        ).run(internal_routes or {}, generation)
     finally:
         if enabled:
             gc.enable()
 
 
-def _build_tables(
-    providers: Mapping[str, Any],
-    entry_points: Sequence[str],
-    default_entry_points: Sequence[str],
-    pools: PoolRegistry,
-    default_transport: TransportOptions,
-    *,
-    internal_routes: Mapping[str, Sequence[Route]] | None,
-    entry_point_middlewares: Mapping[str, Sequence[str]] | None,
-    internal_services: Mapping[str, Handler] | None,
-    tls_entry_points: Collection[str],
-    generation: int,
-    previous: BuildResult | None,
-    on_server_status: Callable[[str, str, bool], None] | None = None,
-    wrap_service: Callable[[str, Handler], Handler] | None = None,
-) -> BuildResult:
-    result = BuildResult(tables={})
-    routes: dict[str, list[Route]] = {ep: list((internal_routes or {}).get(ep, ())) for ep in entry_points}
-    transports: dict[str, TransportOptions] = {}
-    for provider, config in providers.items():
-        http = getattr(config, "http", None)
-        if http is None:
-            continue
-        for name, transport in (getattr(http, "servers_transports", None) or {}).items():
-            transports[qualify(name, provider)] = transport_options(transport)
-    service_defs: dict[str, tuple[str, Any]] = {}
-    for provider, config in providers.items():
-        http = getattr(config, "http", None)
-        for name, service in ((getattr(http, "services", None) or {}) if http is not None else {}).items():
-            service_defs[qualify(name, provider)] = (provider, service)
+class _Build:
+    """One build: the services and middleware chains of one generation, and the routes of every router."""
 
-    builder = ServiceBuilder(
-        service_defs,
-        pools,
-        transports,
-        default_transport,
-        previous.built if previous else None,
-        result.add_service_error,
-        on_server_status=on_server_status,
-    )
-    result.builder = builder
-    get_service = builder.get
+    def __init__(
+        self,
+        runtime: RuntimeConfig,
+        entry_points: Sequence[str],
+        pools: PoolRegistry,
+        default_transport: TransportOptions,
+        entry_point_middlewares: Mapping[str, Sequence[str]],
+        internal_services: Mapping[str, Handler],
+        tls_entry_points: Collection[str],
+        previous: BuildResult | None,
+        on_server_status: Callable[[str, str, bool], None] | None,
+        wrap_service: Callable[[str, Handler], Handler] | None,
+    ) -> None:
+        self.runtime = runtime
+        self.result = BuildResult(tables={}, runtime=runtime)
+        self.routes: dict[str, list[Route]] = {ep: [] for ep in entry_points}
+        self.entry_point_middlewares = entry_point_middlewares
+        self.internal_services = internal_services
+        self.tls_entry_points = tls_entry_points
+        self.wrap_service = wrap_service
+        transports = {name: transport_options(t) for name, t in runtime.servers_transports.items()}
+        self.service_defs = {
+            name: (info.provider, info.model) for name, info in runtime.services.items() if info.model is not None
+        }
+        self.services = ServiceBuilder(
+            self.service_defs,
+            pools,
+            transports,
+            default_transport,
+            previous.built if previous else None,
+            self._service_error,
+            on_server_status=on_server_status,
+        )
+        middleware_defs = {
+            name: (info.provider, info.model) for name, info in runtime.middlewares.items() if info.model is not None
+        }
+        self.chains = MiddlewareBuilder(
+            middleware_defs, previous.layers if previous else None, service=self.services.get
+        )
 
-    middleware_defs: dict[str, tuple[str, Any]] = {}
-    for provider, config in providers.items():
-        http = getattr(config, "http", None)
-        for name, middleware in ((getattr(http, "middlewares", None) or {}) if http is not None else {}).items():
-            middleware_defs[qualify(name, provider)] = (provider, middleware)
-    chains = MiddlewareBuilder(middleware_defs, previous.layers if previous else None, service=get_service)
-    internal = internal_services or {}
+    def run(self, internal_routes: Mapping[str, Sequence[Route]], generation: int) -> BuildResult:
+        for ep, ep_routes in self.routes.items():
+            for route in internal_routes.get(ep, ()):
+                ep_routes.append(route)
+                self._add_internal_router(route, ep)
+        for info in self.runtime.routers.values():
+            if not info.internal:
+                self._build_router(info)
+        result = self.result
+        for ep, ep_routes in self.routes.items():
+            result.tables[ep] = RoutingTable(ep_routes, not_found, generation)
+        result.built = self.services.built
+        result.reused_services = self.services.reused
+        result.builder = self.services
+        result.layers = self.chains.layers
+        result.reused_middlewares = self.chains.reused
+        return result
 
-    for provider, config in providers.items():
-        http = getattr(config, "http", None)
-        for name, router in ((getattr(http, "routers", None) or {}) if http is not None else {}).items():
-            qname = qualify(name, provider)
-            route_or_error = _build_route(qname, provider, router, get_service, service_defs, internal)
-            errors = route_or_error if isinstance(route_or_error, list) else []
-            try:
-                chains.resolve(tuple(getattr(router, "middlewares", ()) or ()), provider)
-            except MiddlewareError as exc:
-                errors.append(str(exc))
-                result.add_middleware_error(exc.middleware, str(exc))
-            if getattr(router, "tls", None) is not None:
-                # TLS routers serve only TLS requests; TLS entrypoints arrive with the TLS work.
-                errors.append("TLS routers are not served yet (no TLS entrypoint)")
-            if errors or isinstance(route_or_error, list):
-                for message in errors:
-                    result.add_router_error(qname, message)
-                continue
-            eps = tuple(getattr(router, "entry_points", ()) or ()) or tuple(default_entry_points)
-            for ep in eps:
-                if ep not in routes:
-                    result.add_router_error(qname, 'entryPoint "' + ep + "\" doesn't exist")
-                    continue
-                if ep in tls_entry_points:
-                    # Traefik makes every router of this entrypoint a TLS router; serving it in clear text on the
-                    # "secure" port would silently drop the protection the configuration asks for.
-                    result.add_router_error(
-                        qname,
-                        f'entryPoint "{ep}" makes it a TLS router (entryPoints.{ep}.http.tls): '
-                        "TLS routers are not served yet",
-                    )
-                    continue
-                ep_middlewares = tuple((entry_point_middlewares or {}).get(ep, ()))
-                try:
-                    # Entrypoint middlewares must be qualified already; the router's resolve in its provider.
-                    names = chains.resolve(ep_middlewares, "") + chains.resolve(route_or_error.middlewares, provider)
-                    # Traefik splits a router per entrypoint when the entrypoint adds middlewares (<ep>-<router>).
-                    instance = f"{ep}-{qname}" if ep_middlewares else qname
-                    service_handler = route_or_error.handler
-                    if wrap_service is not None:
-                        # Tracing: the Service span opens after the router's middlewares.
-                        service_handler = wrap_service(route_or_error.service, service_handler)
-                    handler = chains.wrap(instance, provider, names, service_handler)
-                except MiddlewareError as exc:
-                    result.add_router_error(qname, str(exc))
-                    result.add_middleware_error(exc.middleware, str(exc))
-                    continue
-                routes[ep].append(
-                    replace(
-                        route_or_error, handler=handler, middlewares=tuple(names), body_limit=chains.body_limit(names)
-                    )
-                )
-    for ep, ep_routes in routes.items():
-        result.tables[ep] = RoutingTable(ep_routes, not_found, generation)
-    result.built = builder.built
-    result.reused_services = builder.reused
-    result.layers = chains.layers
-    result.reused_middlewares = chains.reused
-    return result
+    # -- errors: into the records (what readers see) and the build's log -------------------------------------------
+    def _service_error(self, name: str, message: str) -> None:
+        self.runtime.services[name].add_error(message, critical=True)
+        self.result.add_error(name, message)
 
+    def _middleware_error(self, exc: MiddlewareError) -> None:
+        # A middleware that does not exist has no record: its routers carry the error.
+        info = self.runtime.middlewares.get(exc.middleware)
+        if info is not None:
+            info.add_error(str(exc), critical=True)
+        self.result.add_error(exc.middleware, str(exc))
 
-def _build_route(
-    qname: str,
-    provider: str,
-    router: Any,
-    get_service: Callable[[str], Handler | None],
-    service_defs: Mapping[str, Any],
-    internal_services: Mapping[str, Handler],
-) -> Route | list[str]:
-    """Return the router's route, or every error of its rule and its service (a bad rule hides nothing)."""
-    errors: list[str] = []
-    rule_text = getattr(router, "rule", "") or ""
-    compiled = None
-    try:
-        compiled = compile_rule(rule_text, getattr(router, "rule_syntax", "") or "v3")
-    except ValueError as exc:
-        errors.append(f"invalid rule {rule_text!r}: {exc}")
-    service_name = qualify(getattr(router, "service", "") or "", provider)
-    handler: Handler | None = None
-    if not getattr(router, "service", ""):
-        errors.append("the service is missing on the router")
-    elif service_name in internal_services:
-        handler = internal_services[service_name]
-    elif service_name.endswith("@internal"):
-        errors.append(f'the service "{service_name}" does not exist (@internal is reserved)')
-    elif service_name not in service_defs:
-        errors.append(f'the service "{service_name}" does not exist')
-    else:
-        handler = get_service(service_name)
-        if handler is None:
-            errors.append(f'the service "{service_name}" could not be built')
-    if errors or compiled is None or handler is None:
-        return errors
-    middlewares = tuple(getattr(router, "middlewares", ()) or ())  # resolved per entrypoint by the caller
-    priority = int(getattr(router, "priority", 0) or 0) or len(rule_text.encode("utf-8"))
-    hosts = compiled.hosts
-    observability = getattr(router, "observability", None)
-    overrides = None
-    if observability is not None:
-        flags = (observability.access_logs, observability.metrics, observability.tracing)
-        overrides = None if flags == (None, None, None) else flags
-    return Route(
-        name=qname,
-        priority=priority,
-        matches=compiled.matches,
-        handler=handler,
-        hosts=hosts,
-        host_only=bool(getattr(compiled, "host_only", False)),
-        rule=rule_text,
-        service=service_name,
-        middlewares=middlewares,
-        observability=overrides,
-    )
+    def _router_error(self, info: RouterInfo[Router], message: str, critical: bool) -> None:
+        info.add_error(message, critical)
+        self.result.add_error(info.name, message)
+
+    # -- routers ----------------------------------------------------------------------------------------------------
+    def _add_internal_router(self, route: Route, ep: str) -> None:
+        """Record a route of the internal provider (ping, metrics, API, redirections) as a router of ``runtime``."""
+        runtime = self.runtime
+        info = runtime.routers.get(route.name)
+        if info is None:
+            model = Router(
+                rule=route.rule, service=route.service, priority=route.priority, middlewares=route.middlewares
+            )
+            info = RouterInfo(
+                route.name,
+                route.name.partition("@")[2],
+                model,
+                priority=route.priority,
+                service=route.service,
+                internal=True,
+            )
+            runtime.routers[route.name] = info
+            if route.service:
+                runtime.use_service(route.service, route.name)
+            for middleware in route.middlewares:
+                runtime.use_middleware(middleware, route.name)
+        info.using.append(ep)
+
+    def _build_router(self, info: RouterInfo[Router]) -> None:
+        router = info.model
+        provider = info.provider
+        errors: list[str] = []
+        route = self._route(info, errors)
+        try:
+            self.chains.resolve(router.middlewares, provider)
+        except MiddlewareError as exc:
+            errors.append(str(exc))
+            self._middleware_error(exc)
+        if router.tls is not None:
+            # TLS routers serve only TLS requests; TLS entrypoints arrive with the TLS work.
+            errors.append(_TLS_ROUTER)
+        if errors or route is None:
+            for message in errors:
+                self._router_error(info, message, critical=True)
+            return
+        for ep in info.entry_points:
+            self._serve_on(info, route, ep)
+        if info.errors and not info.using:
+            info.status = DISABLED  # every entrypoint refused it: it serves nowhere (Traefik: no valid entrypoint)
+
+    def _serve_on(self, info: RouterInfo[Router], route: Route, ep: str) -> None:
+        ep_routes = self.routes.get(ep)
+        if ep_routes is None:
+            self._router_error(info, 'entryPoint "' + ep + "\" doesn't exist", critical=False)
+            return
+        if ep in self.tls_entry_points:
+            # Traefik makes every router of this entrypoint a TLS router; serving it in clear text on the
+            # "secure" port would silently drop the protection the configuration asks for.
+            message = (
+                f'entryPoint "{ep}" makes it a TLS router (entryPoints.{ep}.http.tls): TLS routers are not served yet'
+            )
+            self._router_error(info, message, critical=False)
+            return
+        chains = self.chains
+        ep_middlewares = tuple(self.entry_point_middlewares.get(ep, ()))
+        try:
+            # Entrypoint middlewares must be qualified already; the router's resolve in its provider.
+            names = chains.resolve(ep_middlewares, "") + chains.resolve(route.middlewares, info.provider)
+            # Traefik splits a router per entrypoint when the entrypoint adds middlewares (<ep>-<router>).
+            instance = f"{ep}-{info.name}" if ep_middlewares else info.name
+            service_handler = route.handler
+            if self.wrap_service is not None:
+                # Tracing: the Service span opens after the router's middlewares.
+                service_handler = self.wrap_service(route.service, service_handler)
+            handler = chains.wrap(instance, info.provider, names, service_handler)
+        except MiddlewareError as exc:
+            self._router_error(info, str(exc), critical=False)
+            self._middleware_error(exc)
+            return
+        ep_routes.append(replace(route, handler=handler, middlewares=tuple(names), body_limit=chains.body_limit(names)))
+        info.using.append(ep)
+
+    def _route(self, info: RouterInfo[Router], errors: list[str]) -> Route | None:
+        """Return the router's route, or None with every error of its rule and its service in ``errors``."""
+        router = info.model
+        rule_text = router.rule
+        compiled = None
+        try:
+            compiled = compile_rule(rule_text, router.rule_syntax or "v3")
+        except ValueError as exc:
+            errors.append(f"invalid rule {rule_text!r}: {exc}")
+        service_name = info.service
+        handler: Handler | None = None
+        if not service_name:
+            errors.append("the service is missing on the router")
+        elif service_name in self.internal_services:
+            handler = self.internal_services[service_name]
+        elif service_name.endswith("@internal"):
+            errors.append(f'the service "{service_name}" does not exist (@internal is reserved)')
+        elif service_name not in self.service_defs:
+            errors.append(f'the service "{service_name}" does not exist')
+        else:
+            handler = self.services.get(service_name)
+            if handler is None:
+                errors.append(f'the service "{service_name}" could not be built')
+        if errors or compiled is None or handler is None:
+            return None
+        observability = router.observability
+        overrides = None
+        if observability is not None:
+            flags = (observability.access_logs, observability.metrics, observability.tracing)
+            overrides = None if flags == (None, None, None) else flags
+        return Route(
+            name=info.name,
+            priority=info.priority,
+            matches=compiled.matches,
+            handler=handler,
+            hosts=compiled.hosts,
+            host_only=compiled.host_only,
+            rule=rule_text,
+            service=service_name,
+            middlewares=router.middlewares,  # resolved per entrypoint
+            observability=overrides,
+        )

@@ -1,0 +1,284 @@
+"""The runtime configuration: every provider's snapshot merged once per generation, as Traefik's ``runtime``.
+
+Why one stage: the table builder, ``/api/*``, ``ingress check``/``explain`` and the metrics bookkeeping all need the
+same facts about the dynamic configuration: qualified names (``name@provider``), a router's entrypoints once the
+defaults apply, its priority once the default (the rule's length) applies, which routers use a service or a
+middleware, and each object's status and errors. :func:`merge` derives what depends on the configuration alone, in
+one pass over the snapshots; the builders then record what went wrong in the same records
+(:meth:`Info.add_error`, Traefik's ``runtime.RouterInfo.AddError``); everything else only reads them.
+
+A :class:`RuntimeConfig` belongs to one build: its records collect that build's errors, so each build merges anew
+(a merge is a dict of records, far cheaper than the build itself).
+
+TCP and UDP objects are parsed but not served yet: they are merged with their typed models and disabled with an
+error that says so, rather than hidden.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from hanzo_edge.config.dynamic import Configuration, Router, ServersTransport
+from hanzo_edge.config.middlewares import Middleware
+from hanzo_edge.config.services import Service
+from hanzo_edge.config.static import StaticConfig
+from hanzo_edge.config.tcp import TCPMiddleware, TCPRouter, TCPService, UDPRouter, UDPService
+
+__all__ = [
+    "DISABLED",
+    "ENABLED",
+    "INTERNAL",
+    "NOT_SERVED",
+    "WARNING",
+    "Info",
+    "MiddlewareInfo",
+    "RouterInfo",
+    "RuntimeConfig",
+    "ServiceInfo",
+    "default_entry_points",
+    "default_priority",
+    "merge",
+    "qualify",
+]
+
+#: Statuses as Traefik's API shows them (``runtime.StatusEnabled``...).
+ENABLED = "enabled"
+WARNING = "warning"
+DISABLED = "disabled"
+
+#: The provider of what the static configuration implies (ping, metrics, API, entrypoint redirections).
+INTERNAL = "internal"
+
+#: The error of a TCP or UDP object, by protocol.
+NOT_SERVED = {
+    "tcp": "TCP routing is not supported yet: this object is not served",
+    "udp": "UDP routing is not supported yet: this object is not served",
+}
+
+ModelT = TypeVar("ModelT")
+
+
+def qualify(name: str, provider: str) -> str:
+    """Return ``name@provider`` unless ``name`` is already qualified."""
+    return name if "@" in name else f"{name}@{provider}"
+
+
+def default_entry_points(static: StaticConfig) -> list[str]:
+    """Entrypoints a router without ``entryPoints`` attaches to (``asDefault`` ones, else all but ``traefik``)."""
+    eps = static.entry_points
+    chosen = [name for name, ep in eps.items() if ep.as_default]
+    return chosen or [name for name in eps if name != "traefik"]
+
+
+def default_priority(rule: str) -> int:
+    """Traefik's default router priority: the length of the rule in bytes."""
+    return len(rule.encode("utf-8", "surrogatepass"))
+
+
+@dataclass(slots=True, eq=False)
+class Info(Generic[ModelT]):
+    """One object of the runtime configuration: its typed model, provider, status, errors and users.
+
+    ``model`` is None only for a placeholder: an ``@internal`` service or middleware that routers use but no
+    snapshot defines. ``used_by`` lists the routers naming it, in configuration order (readers sort).
+    """
+
+    name: str
+    provider: str
+    model: ModelT
+    status: str = ENABLED
+    errors: list[str] = field(default_factory=list)
+    used_by: list[str] = field(default_factory=list)
+
+    def add_error(self, message: str, critical: bool) -> None:
+        """Record an error once (Traefik's ``AddError``): a critical one disables, another one warns."""
+        if message in self.errors:
+            return
+        self.errors.append(message)
+        if critical:
+            self.status = DISABLED
+        elif self.status != DISABLED:
+            self.status = WARNING
+
+
+@dataclass(slots=True, eq=False)
+class RouterInfo(Info[ModelT]):
+    """A router with what merging settled: ``entry_points`` (defaults applied), ``priority`` (default applied) and
+    ``service`` (qualified, "" when the router names none). ``using`` is filled by the build: the entrypoints it
+    serves on. ``internal``: added by the build for the internal provider, not by a snapshot."""
+
+    entry_points: tuple[str, ...] = ()
+    priority: int = 0
+    service: str = ""
+    using: list[str] = field(default_factory=list)
+    internal: bool = False
+
+
+ServiceInfo = Info[Service | None]
+MiddlewareInfo = Info[Middleware | None]
+
+
+@dataclass(slots=True, eq=False)
+class RuntimeConfig:
+    """Every object of every provider by qualified name (see the module docstring)."""
+
+    routers: dict[str, RouterInfo[Router]] = field(default_factory=dict)
+    services: dict[str, ServiceInfo] = field(default_factory=dict)
+    middlewares: dict[str, MiddlewareInfo] = field(default_factory=dict)
+    servers_transports: dict[str, ServersTransport] = field(default_factory=dict)
+    tcp_routers: dict[str, RouterInfo[TCPRouter]] = field(default_factory=dict)
+    tcp_services: dict[str, Info[TCPService]] = field(default_factory=dict)
+    tcp_middlewares: dict[str, Info[TCPMiddleware]] = field(default_factory=dict)
+    udp_routers: dict[str, RouterInfo[UDPRouter]] = field(default_factory=dict)
+    udp_services: dict[str, Info[UDPService]] = field(default_factory=dict)
+
+    def use_service(self, name: str, router: str) -> None:
+        """Note that ``router`` uses service ``name`` (qualified); an ``@internal`` one gets a placeholder."""
+        info = self.services.get(name)
+        if info is None:
+            if not name.endswith("@internal"):
+                return
+            info = self.services[name] = Info(name, INTERNAL, None)
+        info.used_by.append(router)
+
+    def use_middleware(self, name: str, router: str) -> None:
+        """Note that ``router`` uses middleware ``name`` (qualified); an ``@internal`` one gets a placeholder."""
+        info = self.middlewares.get(name)
+        if info is None:
+            if not name.endswith("@internal"):
+                return
+            info = self.middlewares[name] = Info(name, INTERNAL, None)
+        info.used_by.append(router)
+
+    def server_urls(self) -> dict[str, list[str]]:
+        """The server URLs of every ``loadBalancer`` service (what the metrics keep series for), by service."""
+        return {
+            name: [server.url for server in info.model.load_balancer.servers]
+            for name, info in self.services.items()
+            if info.model is not None and info.model.load_balancer is not None
+        }
+
+
+def merge(
+    snapshots: Mapping[str, Configuration],
+    static: StaticConfig | None = None,
+    *,
+    entry_point_defaults: Sequence[str] | None = None,
+) -> RuntimeConfig:
+    """Merge ``{provider: Configuration}`` into one :class:`RuntimeConfig` (see the module docstring).
+
+    A router without ``entryPoints`` gets ``entry_point_defaults``, else :func:`default_entry_points` of ``static``
+    (no static configuration: none). A later provider's object replaces an earlier one of the same qualified name.
+    """
+    if entry_point_defaults is not None:
+        defaults = tuple(entry_point_defaults)
+    else:
+        defaults = tuple(default_entry_points(static)) if static is not None else ()
+    # A few records per router: with the cyclic GC running, its full passes would rescan the whole configuration
+    # again and again while nothing made here is garbage yet (as in the table build).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _merge(snapshots, defaults)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _merge(snapshots: Mapping[str, Configuration], defaults: tuple[str, ...]) -> RuntimeConfig:
+    runtime = RuntimeConfig()
+    services = runtime.services
+    middlewares = runtime.middlewares
+    # Services and middlewares first: a router of any provider may use those of another.
+    for provider, config in snapshots.items():
+        http = config.http
+        for name, transport in http.servers_transports.items():
+            runtime.servers_transports[qualify(name, provider)] = transport
+        for name, service in http.services.items():
+            qname = qualify(name, provider)
+            services[qname] = Info(qname, provider, service)
+        for name, middleware in http.middlewares.items():
+            qname = qualify(name, provider)
+            middlewares[qname] = Info(qname, provider, middleware)
+    routers = runtime.routers
+    for provider, config in snapshots.items():
+        for name, router in config.http.routers.items():
+            qname = qualify(name, provider)
+            service_name = qualify(router.service, provider) if router.service else ""
+            routers[qname] = RouterInfo(
+                qname,
+                provider,
+                router,
+                ENABLED,
+                [],
+                [],
+                router.entry_points or defaults,
+                router.priority or default_priority(router.rule),
+                service_name,
+            )
+            if service_name:
+                runtime.use_service(service_name, qname)
+            for middleware_name in router.middlewares:
+                runtime.use_middleware(qualify(middleware_name, provider), qname)
+    _merge_unserved(snapshots, runtime)
+    return runtime
+
+
+def _merge_unserved(snapshots: Mapping[str, Configuration], runtime: RuntimeConfig) -> None:
+    """TCP and UDP objects: merged with their models, disabled (nothing serves them yet), used-by filled."""
+    tcp_error = NOT_SERVED["tcp"]
+    udp_error = NOT_SERVED["udp"]
+    for provider, config in snapshots.items():
+        tcp = config.tcp
+        if tcp is not None:
+            for name, tcp_service in tcp.services.items():
+                qname = qualify(name, provider)
+                runtime.tcp_services[qname] = Info(qname, provider, tcp_service)
+            for name, tcp_middleware in tcp.middlewares.items():
+                qname = qualify(name, provider)
+                runtime.tcp_middlewares[qname] = Info(qname, provider, tcp_middleware)
+        udp = config.udp
+        if udp is not None:
+            for name, udp_service in udp.services.items():
+                qname = qualify(name, provider)
+                runtime.udp_services[qname] = Info(qname, provider, udp_service)
+    for provider, config in snapshots.items():
+        tcp = config.tcp
+        if tcp is not None:
+            for name, tcp_router in tcp.routers.items():
+                qname = qualify(name, provider)
+                service = qualify(tcp_router.service, provider) if tcp_router.service else ""
+                runtime.tcp_routers[qname] = RouterInfo(
+                    qname, provider, tcp_router, entry_points=tcp_router.entry_points, service=service
+                )
+                tcp_service_info = runtime.tcp_services.get(service)
+                if tcp_service_info is not None:
+                    tcp_service_info.used_by.append(qname)
+                for middleware in tcp_router.middlewares:
+                    tcp_middleware_info = runtime.tcp_middlewares.get(qualify(middleware, provider))
+                    if tcp_middleware_info is not None:
+                        tcp_middleware_info.used_by.append(qname)
+        udp = config.udp
+        if udp is not None:
+            for name, udp_router in udp.routers.items():
+                qname = qualify(name, provider)
+                service = qualify(udp_router.service, provider) if udp_router.service else ""
+                runtime.udp_routers[qname] = RouterInfo(
+                    qname, provider, udp_router, entry_points=udp_router.entry_points, service=service
+                )
+                udp_service_info = runtime.udp_services.get(service)
+                if udp_service_info is not None:
+                    udp_service_info.used_by.append(qname)
+    for section in (
+        runtime.tcp_routers,
+        runtime.tcp_services,
+        runtime.tcp_middlewares,
+    ):
+        for info in section.values():
+            info.add_error(tcp_error, critical=True)
+    for udp_section in (runtime.udp_routers, runtime.udp_services):
+        for udp_info in udp_section.values():
+            udp_info.add_error(udp_error, critical=True)
