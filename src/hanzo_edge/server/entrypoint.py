@@ -48,7 +48,7 @@ HTTP1 = "http/1.1"
 HTTP2 = "h2"
 """ALPN protocol id of HTTP/2 over TLS."""
 
-ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+ProtocolFactory = Callable[[], asyncio.Protocol]
 """What ``loop.create_server`` calls per accepted connection."""
 
 Handoff = Callable[[asyncio.Transport, bytes], None]
@@ -61,7 +61,7 @@ ProtocolSelector = Callable[[asyncio.BaseTransport], str]
 class ConnectionStage(Protocol):
     """One step before the application protocol (PROXY header, TCP router, TLS)."""
 
-    def begin(self, handoff: Handoff) -> asyncio.BaseProtocol:
+    def begin(self, handoff: Handoff) -> asyncio.Protocol:
         """Return the protocol that takes a new connection; it calls ``handoff`` when the rest of the chain may."""
 
 
@@ -75,11 +75,15 @@ def negotiated_protocol(transport: asyncio.BaseTransport) -> str:
     return HTTP1
 
 
-def hand_over(transport: asyncio.Transport, protocol: asyncio.BaseProtocol, already_read: bytes) -> None:
-    """Make ``protocol`` the owner of ``transport`` and give it the bytes an earlier stage read past its own part."""
+def hand_over(transport: asyncio.Transport, protocol: asyncio.Protocol, already_read: bytes) -> None:
+    """Make ``protocol`` the owner of ``transport`` and give it the bytes an earlier stage read past its own part.
+
+    ``transport`` is duck-typed (uvloop's transports are not ``asyncio.Transport`` instances); it must support
+    ``set_protocol``, as asyncio's and uvloop's socket transports do.
+    """
     transport.set_protocol(protocol)
     protocol.connection_made(transport)
-    if already_read and not transport.is_closing() and isinstance(protocol, asyncio.Protocol):
+    if already_read and not transport.is_closing():
         protocol.data_received(already_read)
 
 
