@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import httptools
 
-from hanzo_edge.http.body import BodyTooLarge, NullSink, StreamBody
+from hanzo_edge.http.body import BodyTooLarge, StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
 from hanzo_edge.http.forwarded import remove_connection_headers
 from hanzo_edge.http.headers import Headers
@@ -341,10 +341,7 @@ def proxy_error(status: int) -> Response:
 
 
 def discard_response(response: Response) -> None:
-    """Abandon a response that will not be written: drain its streamed body nowhere and close its source."""
+    """Abandon a response that will not be written: drop its streamed body and close a source still sending it."""
     body = response.body
     if isinstance(body, StreamBody) and not body.consumed:
-        body.pump(NullSink())
-        source = body._source
-        if source is not None and hasattr(source, "close"):
-            source.close()
+        body.discard()

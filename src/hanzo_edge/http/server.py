@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from hanzo_edge.http.body import NullSink, StreamBody
+from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.connection import PauseReason
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.pipeline import RequestRejected, build_request, discard_response, handle_request, report
@@ -255,9 +255,7 @@ class HttpProtocol(asyncio.Protocol):
         if resp_body is not None:
             self._resp_body = None
             resp_body.feed_error(ConnectionResetError("client disconnected"))
-            upstream = resp_body._source
-            if upstream is not None and hasattr(upstream, "close"):
-                upstream.close()
+            resp_body.discard()  # the upstream connection cannot finish its message for anyone: it closes
         task = self._task
         if task is not None and not task.done():
             task.cancel()
@@ -275,7 +273,15 @@ class HttpProtocol(asyncio.Protocol):
         elif self._tunnel is not None:
             self._tunnel.conn.resume_reading()
 
-    # -- flow control of the request body (BodySource) ---------------------------------------------------------------
+    # -- the request body's source (BodySource) -----------------------------------------------------------------------
+    def close(self) -> None:
+        """The request body's consumer gave the rest up (``StreamBody.discard``); the client connection stays open.
+
+        The rest is drained as it arrives, and ``send_response`` ends keep-alive when the body is not complete by
+        then: closing now would cut the response the handler is about to send (Go's server, too, answers first and
+        closes after). Before ``BodySource.close`` existed nothing could close this connection through its body.
+        """
+
     def pause_reading(self) -> None:
         """Pause the client socket because the request body's consumer is behind."""
         self._set_paused(_BODY_CONSUMER, True)
@@ -292,10 +298,6 @@ class HttpProtocol(asyncio.Protocol):
             transport.write(_CONTINUE)
             self._set_paused(_EXPECT_CONTINUE, False)
         self._set_paused(_BODY_CONSUMER, False)
-
-    def close(self) -> None:
-        """The request body's consumer gave it up (``BodySource.close``): its rest cannot be skipped, so close."""
-        self.close_now()
 
     @property
     def pause_reasons(self) -> PauseReason:
@@ -525,7 +527,7 @@ class HttpProtocol(asyncio.Protocol):
             if head_only:
                 # Nothing to relay; let the upstream finish (its body is empty) and move on.
                 if not body.at_eof:
-                    body.pump(NullSink())
+                    body.drain()
                 self._response_done()
                 return
             self._resp_chunked = chunked
