@@ -4,6 +4,10 @@ Why generate code: a line's cost is the point (it runs once per request on the e
 for one configuration computes only the fields that configuration keeps and builds each line as one dict literal or
 one f-string, which is what the hand-written fast paths used to do; generating it from :mod:`.fields` keeps that
 speed with one table and one path per format. ``dataclasses`` builds ``__init__`` the same way.
+
+No configuration value enters the source: the configuration only chooses which entries of the constant tables
+(fields, steps, format slots) are used; header names, query modes and the like are read at run time from objects
+in the function's globals.
 """
 
 from __future__ import annotations

@@ -73,7 +73,11 @@ def _guarded(field: Field, expr: str, absent: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """One argument of a CLF format string: the first kept of ``keys`` that the request has, else ``missing``."""
+    """One argument of a CLF format string: the value of the first of ``keys`` the log keeps.
+
+    ``missing`` is printed when the log keeps none of them, the request does not have the field, or its string is
+    empty (Traefik's ``toLog`` default). Request headers are not fields: their slot depends on the header modes.
+    """
 
     keys: tuple[str, ...]
     """Field keys, or ``request_<Name>`` for a logged request header."""
