@@ -238,9 +238,19 @@ def test_the_entrypoint_flag_lowers_the_limit(counting, ingress):
     assert counting.heads == 1, "only the body within the limit reached the backend"
 
     assert _stream_chunked(proxy.port, "app.test", 1000, piece=300) == (200, b"got 1000", None)
-    status, body, connection = _stream_chunked(proxy.port, "app.test", 1200, piece=300)
-    assert (status, body, connection) == (*TOO_LARGE, "close")
-    eventually(lambda: counting.closed_early == 1)
+    heads = counting.heads
+    with RawConn(proxy.port) as conn:
+        conn.send(request_bytes("POST", "/up", "app.test", [("Transfer-Encoding", "chunked")]))
+        conn.send(b"%x\r\n%b\r\n" % (300, b"u" * 300))
+        # The body is streaming to the backend before it passes the limit (had the whole body arrived before
+        # routing, it would be refused without a backend at all, which another test covers).
+        eventually(lambda: counting.heads == heads + 1, message="the request reaches the backend")
+        for _ in range(3):
+            conn.send(b"%x\r\n%b\r\n" % (300, b"u" * 300))
+        conn.send(b"0\r\n\r\n")
+        resp = conn.read_response()
+    assert (resp.status, resp.body, resp.header("Connection")) == (*TOO_LARGE, "close")
+    eventually(lambda: counting.closed_early == 1, message="the backend's exchange is aborted")
     assert counting.body_bytes[-1] <= 1000, "the backend never gets more than the limit"
 
 
