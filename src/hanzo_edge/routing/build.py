@@ -107,14 +107,32 @@ def build_tables(
     default_entry_points: Sequence[str],
     pools: PoolRegistry,
     default_transport: TransportOptions,
-    **options: Any,
+    *,
+    internal_routes: Mapping[str, Sequence[Route]] | None = None,
+    entry_point_middlewares: Mapping[str, Sequence[str]] | None = None,
+    internal_services: Mapping[str, Handler] | None = None,
+    tls_entry_points: Collection[str] = (),
+    generation: int = 0,
+    previous: BuildResult | None = None,
+    on_server_status: Callable[[str, str, bool], None] | None = None,
+    wrap_service: Callable[[str, Handler], Handler] | None = None,
 ) -> BuildResult:
-    """Merge ``{provider: Configuration}`` (routers without entrypoints get ``default_entry_points``) and build it.
-
-    ``options`` are :func:`build_runtime`'s.
-    """
-    runtime = merge(providers, entry_point_defaults=default_entry_points)
-    return build_runtime(runtime, entry_points, pools, default_transport, **options)
+    """Merge ``{provider: Configuration}`` (routers without entrypoints get ``default_entry_points``) and build it
+    with :func:`build_runtime`, whose keyword arguments these are."""
+    return build_runtime(
+        merge(providers, entry_point_defaults=default_entry_points),
+        entry_points,
+        pools,
+        default_transport,
+        internal_routes=internal_routes,
+        entry_point_middlewares=entry_point_middlewares,
+        internal_services=internal_services,
+        tls_entry_points=tls_entry_points,
+        generation=generation,
+        previous=previous,
+        on_server_status=on_server_status,
+        wrap_service=wrap_service,
+    )
 
 
 def build_runtime(
