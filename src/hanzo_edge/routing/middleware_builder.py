@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from hanzo_edge.config.middlewares import Buffering, Chain, Middleware
+from hanzo_edge.config.runtime import qualify
 from hanzo_edge.http.messages import Handler
 from hanzo_edge.middlewares.base import BuildContext, kind_of
 
@@ -32,10 +33,6 @@ class MiddlewareError(Exception):
     def __init__(self, middleware: str, message: str) -> None:
         super().__init__(message)
         self.middleware = middleware
-
-
-def _qualify(name: str, provider: str) -> str:
-    return name if "@" in name else f"{name}@{provider}"
 
 
 class MiddlewareBuilder:
@@ -64,7 +61,7 @@ class MiddlewareBuilder:
 
     def _expand(self, names: Sequence[str], provider: str, out: list[str], stack: list[str]) -> None:
         for name in names:
-            qname = _qualify(name, provider)
+            qname = qualify(name, provider)
             entry = self.definitions.get(qname)
             if entry is None:
                 raise MiddlewareError(qname, f'middleware "{qname}" does not exist')
@@ -95,7 +92,7 @@ class MiddlewareBuilder:
         lookup = self.service
 
         def resolve(name: str) -> Handler | None:
-            return None if lookup is None else lookup(_qualify(name, provider))
+            return None if lookup is None else lookup(qualify(name, provider))
 
         return resolve
 

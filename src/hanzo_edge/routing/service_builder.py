@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hanzo_edge.config._schema import struct_spec
+from hanzo_edge.config.runtime import qualify
 from hanzo_edge.config.services import (
     ExtensionService,
     Failover,
@@ -46,10 +47,6 @@ __all__ = ["Identity", "ServiceBuilder", "retire", "service_of"]
 
 Identity = tuple[Service, TransportOptions | None, tuple[object, ...]]
 """What a built service is memoised under: its model, its servers transport, its children's identities."""
-
-
-def _qualify(name: str, provider: str) -> str:
-    return name if "@" in name else f"{name}@{provider}"
 
 
 class ServiceBuilder:
@@ -137,7 +134,7 @@ class ServiceBuilder:
 
     def _children(self, service: Service, provider: str) -> list[str]:
         kind = service_kind_of(service.config)
-        return [] if kind is None else [_qualify(name, provider) for name in kind.children(service.config)]
+        return [] if kind is None else [qualify(name, provider) for name in kind.children(service.config)]
 
     def _transport(self, service: Service, provider: str) -> TransportOptions | None:
         kind = service_kind_of(service.config)
@@ -146,7 +143,7 @@ class ServiceBuilder:
             return None
         if not name:
             return self.default_transport
-        return self.transports.get(_qualify(name, provider))
+        return self.transports.get(qualify(name, provider))
 
     def _build(self, qname: str, provider: str, service: Service, scope: TaskScope) -> Handler:
         kind = service_kind_of(service.config)
@@ -154,14 +151,14 @@ class ServiceBuilder:
             raise ValueError(f"{service.kind} services are not supported yet")
 
         def child(name: str) -> Handler:
-            return self._handler(_qualify(name, provider))
+            return self._handler(qualify(name, provider))
 
         def transport(name: str) -> TransportOptions:
             if not name:
                 return self.default_transport
-            options = self.transports.get(_qualify(name, provider))
+            options = self.transports.get(qualify(name, provider))
             if options is None:
-                raise ValueError(f'serversTransport "{_qualify(name, provider)}" does not exist')
+                raise ValueError(f'serversTransport "{qualify(name, provider)}" does not exist')
             return options
 
         ctx = ServiceContext(
