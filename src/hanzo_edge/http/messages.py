@@ -13,18 +13,14 @@ slots rather than keys of a dict, so a reader cannot misspell them and a request
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeAlias
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeAlias
 from urllib.parse import parse_qs
 
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.headers import Headers
 
 __all__ = ["Handler", "MatchedRoute", "Request", "RequestTrace", "Response", "Tunnel"]
-
-# The keys these slots had in the old ``ctx`` dict (see ``Request.ctx``).
-_OLD_OMIT_XFF_KEY = "omit_x_forwarded_for"
-_OLD_ANSWER_KEY = "_entrypoint_answer"
 
 
 class MatchedRoute(Protocol):
@@ -180,31 +176,6 @@ class Request:
         self.retry_attempts: int | None = None  # retries the retry middleware made (None: it did not run)
         self.omit_forwarded_for = False  # a headers middleware emptied X-Forwarded-For: send none upstream
         self.answer = 0  # a status the entrypoint answers without routing (0: route the request)
-
-    @property
-    def ctx(self) -> dict[str, object] | None:
-        """The typed annotations as the old free-form ``ctx`` dict (None when none is set), for callers and tests
-        written before the slots; nothing in ``src`` reads it."""
-        if not (self.client_username or self.omit_forwarded_for or self.answer) and self.retry_attempts is None:
-            return None
-        found: dict[str, object] = {}
-        if self.client_username:
-            found["client_username"] = self.client_username
-        if self.retry_attempts is not None:
-            found["retry_attempts"] = self.retry_attempts
-        if self.omit_forwarded_for:
-            found[_OLD_OMIT_XFF_KEY] = True
-        if self.answer:
-            found[_OLD_ANSWER_KEY] = self.answer
-        return found
-
-    @ctx.setter
-    def ctx(self, values: Mapping[str, Any] | None) -> None:
-        values = values or {}
-        self.client_username = values.get("client_username") or ""
-        self.retry_attempts = values.get("retry_attempts")
-        self.omit_forwarded_for = bool(values.get(_OLD_OMIT_XFF_KEY))
-        self.answer = values.get(_OLD_ANSWER_KEY) or 0
 
     def header_values(self, name: str) -> list[str]:
         """Return every value of header ``name`` (case-insensitive), in order."""

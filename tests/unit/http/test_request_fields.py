@@ -29,13 +29,3 @@ def test_the_proxy_omits_x_forwarded_for_on_the_typed_flag() -> None:
     req.omit_forwarded_for = True
     head, _ = build_request_head(req, b"10.0.0.1:80", True, "")
     assert b"X-Forwarded-For" not in head
-
-
-def test_the_old_ctx_dict_is_a_view_of_the_slots() -> None:
-    req = _request()
-    assert req.ctx is None
-    req.ctx = {"client_username": "alice", "retry_attempts": 0}
-    assert (req.client_username, req.retry_attempts) == ("alice", 0)
-    assert req.ctx == {"client_username": "alice", "retry_attempts": 0}
-    req.ctx = None
-    assert (req.client_username, req.retry_attempts) == ("", None)

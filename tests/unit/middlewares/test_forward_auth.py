@@ -353,7 +353,7 @@ def test_auth_cookies_replace_backend_cookies() -> None:
 def test_header_field_is_recorded_for_the_access_log() -> None:
     req = _request()
     _run(_build(AuthServer(_answer(200, [("X-User", "carol")])), header_field="X-User"), req)
-    assert req.ctx == {"client_username": "carol"}
+    assert req.client_username == "carol"
 
 
 # --------------------------------------------------------------------------------------------------- config

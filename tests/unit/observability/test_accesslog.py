@@ -125,7 +125,9 @@ def _request(
     )
     req.route = route
     req.server_url = server_url
-    req.ctx = ctx
+    if ctx:  # what the retry and auth middlewares leave on the request
+        req.retry_attempts = ctx.get("retry_attempts")
+        req.client_username = ctx.get("client_username", "")
     return req
 
 

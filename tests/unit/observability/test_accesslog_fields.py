@@ -70,7 +70,8 @@ def _full_request() -> Request:
     req.route = FakeRoute()
     req.server_url = "http://10.0.0.2:80"
     req.trace = FakeTrace()
-    req.ctx = {"retry_attempts": 2, "client_username": "alice"}
+    req.retry_attempts = 2
+    req.client_username = "alice"
     return req
 
 

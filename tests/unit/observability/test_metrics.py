@@ -46,7 +46,8 @@ def request(
 ) -> Request:
     req = Request(method, "/", Headers(list(headers or [])), entry_point=entry_point, body=body)
     req.route = matched
-    req.ctx = ctx
+    if ctx:  # what the retry middleware leaves on the request
+        req.retry_attempts = ctx.get("retry_attempts")
     return req
 
 
