@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[3] / "src" / "hanzo_edge"
 
 _PACKAGES = {
     "http", "config", "rules", "routing", "middlewares", "services", "observability", "providers", "server", "api",
-    "commands", "demo", "gateway", "app", "cli",
+    "commands", "demo", "gateway", "app", "cli", "tls",
 }  # fmt: skip
 
 # package -> hanzo_edge packages it must never import
@@ -24,11 +24,14 @@ FORBIDDEN = {
     "middlewares": {"providers", "server", "app", "cli"},
     "routing": {"providers", "server", "app", "cli"},
     # Metrics, access log and tracing observe requests (http) and read their own static sections (config).
-    "observability": _PACKAGES - {"observability", "http", "config"},
+    "observability": _PACKAGES - {"observability", "http", "config", "tls"},
     # /api/* reads the built tables (routing) and the configuration models (config); it serves over http.
     "api": _PACKAGES - {"api", "http", "config", "routing"},
     # Listeners and the supervisor only know the protocol.
     "server": _PACKAGES - {"server", "http"},
+    # TLS vocabulary (Go <-> OpenSSL names), certificates and what a connection's TLS says: below everything that
+    # serves or routes, so the protocols (http) and the metrics and access log can read it.
+    "tls": _PACKAGES - {"tls", "http", "config"},
     # The bundled whoami backend and the launcher: http protocols only.
     "demo": _PACKAGES - {"demo", "http"},
 }
