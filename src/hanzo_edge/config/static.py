@@ -677,8 +677,7 @@ class StaticServersTransport(_Section, frozen=True, kw_only=True):
     insecure_skip_verify: Annotated[bool, doc("Disable upstream TLS certificate verification.")] = False
     root_cas: Annotated[
         tuple[str, ...],
-        doc("CA certificates (files or PEM) for upstream TLS."),
-        not_supported("the system CAs are used"),
+        doc("CA certificates (files or PEM) for upstream TLS; when set, only these are trusted."),
     ] = msgspec.field(default=(), name="rootCAs")
     max_idle_conns_per_host: Annotated[int, doc("Idle keep-alive connections kept per host.")] = 200
     forwarding_timeouts: ForwardingTimeouts = msgspec.field(default_factory=ForwardingTimeouts)

@@ -12,6 +12,7 @@ The pool detaches a connection (clears its callback) before closing it itself, s
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import ssl
 import time
@@ -19,6 +20,15 @@ from dataclasses import dataclass
 
 from hanzo_edge.http.errors import ConnectError, DialTimeout
 from hanzo_edge.http.upstream import UpstreamConnection
+from hanzo_edge.http.upstream_tls import (
+    ClientTLS,
+    TLSConfigError,
+    client_context,
+    peer_cert_uri_error,
+    verify_error_text,
+)
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ConnectionPool", "PoolRegistry", "TransportOptions"]
 
@@ -33,12 +43,24 @@ class TransportOptions:
     idle_conn_timeout: float = 90.0
     insecure_skip_verify: bool = False
     server_name: str = ""
+    root_cas: tuple[str, ...] = ()  # files or inline PEM; set: only these roots are trusted (Go's RootCAs)
+    certificates: tuple[tuple[str, str], ...] = ()  # (cert, key) client certificates for mTLS to the servers
+    peer_cert_uri: str = ""  # the URI SAN the server certificate must carry
+
+    def client_tls(self) -> ClientTLS:
+        """The TLS settings an ``https`` pool builds its (cached) client context from."""
+        return ClientTLS(
+            insecure_skip_verify=self.insecure_skip_verify,
+            root_cas=self.root_cas,
+            certificates=self.certificates,
+            verify_chain=bool(self.peer_cert_uri),
+        )
 
 
 class ConnectionPool:
     """Connections to one origin (scheme, host, port) under one :class:`TransportOptions`."""
 
-    __slots__ = ("_idle", "_loop", "_ssl", "active", "host", "options", "port", "scheme")
+    __slots__ = ("_idle", "_loop", "_ssl", "_tls_error", "active", "host", "options", "port", "scheme", "server_name")
 
     def __init__(self, scheme: str, host: str, port: int, options: TransportOptions) -> None:
         self.scheme = scheme
@@ -49,12 +71,14 @@ class ConnectionPool:
         self._idle: list[UpstreamConnection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ssl: ssl.SSLContext | None = None
+        self._tls_error = ""  # unusable TLS material: every dial fails with it (502) rather than trusting less
+        self.server_name = options.server_name or host
         if scheme == "https":
-            ctx = ssl.create_default_context()
-            if options.insecure_skip_verify:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            self._ssl = ctx
+            try:
+                self._ssl = client_context(options.client_tls())
+            except TLSConfigError as exc:
+                self._tls_error = f"tls: {exc}"
+                log.error("TLS configuration for %s:%d unusable: %s", host, port, exc)
 
     def acquire_idle(self) -> UpstreamConnection | None:
         """Return an idle connection without awaiting, or None when a new one must be dialled."""
@@ -124,13 +148,15 @@ class ConnectionPool:
     async def _dial(self) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
         timeout = self.options.dial_timeout
+        if self._tls_error:
+            raise ConnectError(self._tls_error)
         try:
             coro = loop.create_connection(
                 lambda: UpstreamConnection(self.on_release),
                 self.host,
                 self.port,
                 ssl=self._ssl,
-                server_hostname=(self.options.server_name or self.host) if self._ssl else None,
+                server_hostname=self.server_name if self._ssl else None,
             )
             if timeout > 0:
                 _, conn = await asyncio.wait_for(coro, timeout)
@@ -138,8 +164,15 @@ class ConnectionPool:
                 _, conn = await coro
         except TimeoutError as exc:
             raise DialTimeout(f"dial tcp {self.host}:{self.port}: i/o timeout") from exc
-        except (OSError, ssl.SSLError) as exc:
+        except ssl.SSLError as exc:
+            # Traefik answers 502 and logs the reason at DEBUG (proxy.go's ErrorHandler); so do we.
+            reason = verify_error_text(exc, self.server_name)
+            log.debug("'502 Bad Gateway' caused by: %s (%s:%d)", reason, self.host, self.port)
+            raise ConnectError(reason) from exc
+        except OSError as exc:
             raise ConnectError(f"dial tcp {self.host}:{self.port}: {exc}") from exc
+        if self.options.peer_cert_uri:
+            self._check_peer_cert_uri(conn)
         sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
         if sock is not None:
             try:
@@ -147,6 +180,17 @@ class ConnectionPool:
             except OSError:
                 pass
         return conn
+
+    def _check_peer_cert_uri(self, conn: UpstreamConnection) -> None:
+        ssl_object = conn.transport.get_extra_info("ssl_object") if conn.transport is not None else None
+        reason = peer_cert_uri_error(
+            ssl_object.getpeercert() if ssl_object is not None else None, self.options.peer_cert_uri
+        )
+        if reason:
+            conn.on_release = None  # never counted by this pool
+            conn.close()
+            log.debug("'502 Bad Gateway' caused by: %s (%s:%d)", reason, self.host, self.port)
+            raise ConnectError(reason)
 
     def __repr__(self) -> str:
         return f"<ConnectionPool {self.scheme}://{self.host}:{self.port} active={self.active} idle={len(self._idle)}>"

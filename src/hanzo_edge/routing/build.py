@@ -97,8 +97,21 @@ def transport_options(transport: ServersTransport | StaticServersTransport) -> T
         response_header_timeout=float(timeouts.response_header_timeout),
         idle_conn_timeout=float(timeouts.idle_conn_timeout),
         insecure_skip_verify=bool(transport.insecure_skip_verify),
-        server_name=transport.server_name if isinstance(transport, ServersTransport) else "",
+        root_cas=tuple(transport.root_cas),
+        **_dynamic_tls_options(transport),
     )
+
+
+def _dynamic_tls_options(transport: ServersTransport | StaticServersTransport) -> dict[str, Any]:
+    """The TLS options only a dynamic serversTransport has (the static one has no serverName, client certificates
+    or peerCertURI in Traefik either)."""
+    if not isinstance(transport, ServersTransport):
+        return {}
+    return {
+        "server_name": transport.server_name,
+        "certificates": tuple((c.cert_file, c.key_file) for c in transport.certificates),
+        "peer_cert_uri": transport.peer_cert_uri,
+    }
 
 
 def build_tables(
