@@ -43,8 +43,9 @@ from hanzo_edge.routing.internal import (
 from hanzo_edge.routing.service_builder import retire
 from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import RoutingTable
-from hanzo_edge.server.entrypoint import connection_pipeline
+from hanzo_edge.server.entrypoint import ConnectionStage, connection_pipeline
 from hanzo_edge.server.listener import Listener
+from hanzo_edge.server.proxy_protocol import ProxyProtocolStage, TrustedPeers
 
 if TYPE_CHECKING:
     from hanzo_edge.observability.tracing import Tracer
@@ -265,7 +266,11 @@ class IngressApp:
             self.contexts[name] = ctx
             if self.metrics is not None:
                 self.metrics.watch_open_connections(name, functools.partial(_open_connections, ctx))
-            factory = connection_pipeline(ctx).factory()
+            stages: list[ConnectionStage] = []
+            if ep.proxy_protocol is not None:  # first: the header precedes everything, a ClientHello included
+                proxy = ep.proxy_protocol
+                stages.append(ProxyProtocolStage(ctx, TrustedPeers(proxy.insecure, tuple(proxy.trusted_ips))))
+            factory = connection_pipeline(ctx, stages).factory()
             listener = Listener(ctx, host, port, protocol_factory=factory, reuse_port=ep.reuse_port or self.reuse_port)
             await listener.start()
             self.listeners[name] = listener

@@ -327,7 +327,7 @@ class EntryPoint(_Section, frozen=True, kw_only=True):
     as_default: Annotated[bool, doc("Use this entry point for routers that name none.")] = False
     transport: EntryPointTransport = msgspec.field(default_factory=EntryPointTransport)
     forwarded_headers: ForwardedHeaders = msgspec.field(default_factory=ForwardedHeaders)
-    proxy_protocol: Annotated[ProxyProtocol | None, doc("PROXY protocol configuration."), NOT_SUPPORTED] = None
+    proxy_protocol: Annotated[ProxyProtocol | None, doc("PROXY protocol configuration.")] = None
     http: EntryPointHTTP = msgspec.field(default_factory=EntryPointHTTP)
     http2: Annotated[EntryPointHTTP2, NOT_SUPPORTED] = msgspec.field(default_factory=EntryPointHTTP2)
     http3: Annotated[EntryPointHTTP3 | None, doc("HTTP/3 configuration."), NOT_SUPPORTED] = None
