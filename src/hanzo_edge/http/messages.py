@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.tls_info import TLSInfo
 
 __all__ = ["Handler", "MatchedRoute", "Request", "RequestTrace", "Response", "Tunnel"]
 
@@ -126,6 +127,7 @@ class Request:
         "started",
         "target",
         "tls",
+        "tls_info",
         "trace",
         "upgrade",
         "version",
@@ -161,6 +163,7 @@ class Request:
         self.client_port = client_port
         self.scheme = scheme
         self.tls = scheme == "https"
+        self.tls_info: TLSInfo | None = None  # the connection's TLS facts (set by the protocol on a TLS connection)
         self.body = body
         self.entry_point = entry_point
         self.routing_path = self.path if routing_path is None else routing_path

@@ -40,6 +40,7 @@ from hanzo_edge.http.connection import PauseReason
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.pipeline import RequestRejected, build_request, discard_response, handle_request, report
 from hanzo_edge.http.status import DATE, status_line, status_text
+from hanzo_edge.http.tls_info import TLSInfo, tls_info_of
 
 if TYPE_CHECKING:
     from hanzo_edge.http.settings import ConnectionContext
@@ -91,6 +92,7 @@ class HttpProtocol(asyncio.Protocol):
         self.client_ip = ""
         self.client_ip_bytes = b""
         self.client_port = 0
+        self.tls_info: TLSInfo | None = None  # read once from the TLS connection, shared by its requests
         self.requests = 0
         self.opened_at = 0.0
         self.closing = False
@@ -146,6 +148,9 @@ class HttpProtocol(asyncio.Protocol):
             self.client_ip = str(peer[0])
             self.client_port = int(peer[1])
         self.client_ip_bytes = self.client_ip.encode("latin-1")
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.tls_info = tls_info_of(ssl_object)
         now = self.loop.time()
         self.opened_at = now
         settings = self.settings
@@ -411,6 +416,7 @@ class HttpProtocol(asyncio.Protocol):
             self.client_ip_bytes,
             self.client_port,
         )
+        req.tls_info = self.tls_info
         self.requests += 1
         keep_alive = parser.should_keep_alive() and not self.ctx.draining
         settings = self.settings

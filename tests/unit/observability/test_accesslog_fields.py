@@ -15,6 +15,7 @@ import pytest
 
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
+from hanzo_edge.http.tls_info import TLSInfo
 from hanzo_edge.observability.accesslog import CORE_FIELDS, AccessLog
 from hanzo_edge.observability.accesslog import formats as formats_module
 from hanzo_edge.observability.accesslog.fields import FIELDS, Field
@@ -48,7 +49,8 @@ def gmt_minus_9(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _full_request() -> Request:
-    # A request that has every field: a Host with a port, a user, a retry, a router and service, a backend, a trace.
+    # A request that has every field: a Host with a port, a user, a retry, a router and service, a backend, a trace,
+    # a TLS connection with a client certificate.
     headers = [
         (b"Host", b"app.test:8080"),
         (b"X-Forwarded-For", b"203.0.113.7"),
@@ -72,6 +74,7 @@ def _full_request() -> Request:
     req.trace = FakeTrace()
     req.retry_attempts = 2
     req.client_username = "alice"
+    req.tls_info = TLSInfo("1.3", "TLS_AES_128_GCM_SHA256", "CN=client,O=Hanzo")
     return req
 
 

@@ -10,8 +10,9 @@ out by each CLF format. Expressions may use:
 * the values of :data:`STEPS`, each computed once per line, and only when a kept field needs it;
 * the names of :func:`namespace`.
 
-What this runtime cannot know yet is not in the table: ``GzipRatio``, ``TLSVersion``/``TLSCipher``/``TLSClientSubject``
-and the ``origin_``/``downstream_`` header fields (the observer hook does not carry them).
+What this runtime cannot know yet is not in the table: ``GzipRatio`` and the ``origin_``/``downstream_`` header
+fields (the observer hook does not carry them). The TLS fields read the connection's ``req.tls_info``
+(:mod:`hanzo_edge.http.tls_info`), set only on TLS connections, as Traefik sets them only when ``req.TLS`` is.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ STEPS: Final = (
     Step("client_port", "str(req.client_port)"),
     Step("body", "req.body"),
     Step("trace", "req.trace"),
+    Step("tls", "req.tls_info"),
 )
 
 # In Go's (byte-wise sorted) key order, the order of JSON lines.
@@ -126,6 +128,10 @@ FIELDS: Final = (
         clf="seconds.clf(start_sec, False)",
     ),
     Field("StartUTC", 'f"{seconds.utc(start_sec)}{start_fraction}Z"', str, clf="seconds.clf(start_sec, True)"),
+    Field("TLSCipher", "tls.cipher", str, present="tls is not None"),
+    # Go's Subject.String() of the client certificate, only when the client sent one
+    Field("TLSClientSubject", "tls.client_subject", str, present="tls is not None and tls.client_subject"),
+    Field("TLSVersion", "tls.version", str, present="tls is not None"),
     Field("TraceId", "trace.trace_hex", str, present="trace is not None", core=False),
     Field("entryPointName", "req.entry_point", str),
 )

@@ -1,0 +1,39 @@
+"""What a TLS connection says about itself, in Traefik's words, read once per connection.
+
+The contract between a TLS-terminating stage and the request pipeline: the application protocol reads
+``transport.get_extra_info("ssl_object")`` when the connection is made and every request of that connection carries
+the same :class:`TLSInfo` (``Request.tls_info``; None on a plain connection). The access log's ``TLSVersion``,
+``TLSCipher`` and ``TLSClientSubject`` and the ``tls_version``/``tls_cipher`` metric labels read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hanzo_edge.tls.ciphers import go_name_of_openssl
+from hanzo_edge.tls.subject import go_subject_string
+
+__all__ = ["TLSInfo", "tls_info_of"]
+
+# ssl's protocol names → Traefik's GetVersion (pkg/tls/tls.go).
+_VERSIONS = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
+
+
+@dataclass(frozen=True, slots=True)
+class TLSInfo:
+    """A TLS connection's version (``1.2``), cipher suite (Go's name) and client certificate subject ("" if none)."""
+
+    version: str
+    cipher: str
+    client_subject: str = ""
+
+
+def tls_info_of(ssl_object: Any) -> TLSInfo:
+    """Read an ``ssl.SSLObject``/``SSLSocket`` (anything with ``version()``, ``cipher()``, ``getpeercert()``)."""
+    version = _VERSIONS.get(ssl_object.version() or "", "unknown")
+    cipher = ssl_object.cipher()
+    name = go_name_of_openssl(cipher[0]) if cipher else ""
+    peer = ssl_object.getpeercert()  # {} when no client certificate was verified
+    subject = go_subject_string(peer.get("subject", ())) if peer else ""
+    return TLSInfo(version, name, subject)
