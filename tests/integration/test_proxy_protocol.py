@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edge_harness import RawConn, eventually, lb_service, request_bytes
+from edge_harness import RawConn, eventually, free_port, lb_service, request_bytes
 
 from hanzo_edge.server.proxy_header import V2_SIGNATURE, encode_v1, encode_v2
 
@@ -185,3 +185,54 @@ def test_bad_headers_close_quietly_and_a_stall_is_cut_at_read_timeout(backend, i
     output = proxy.stderr()
     assert "Traceback" not in output
     assert "Error" not in output
+
+
+# -- examples/production-local: HIP-68's command line, whose load balancer sends PROXY headers -----------------------
+
+RUN_SH = Path(__file__).resolve().parents[2] / "examples" / "production-local" / "run.sh"
+
+
+def production_flags(web: int, websecure: int, metrics: int, dynamic: Path) -> list[str]:
+    """The ``ingress`` flags of run.sh, on free ports of 127.0.0.1 and with the test's dynamic file."""
+    flags = []
+    for line in RUN_SH.read_text().splitlines():
+        word = line.strip().rstrip("\\").strip()
+        if not word.startswith("--"):
+            continue
+        word = word.replace("=:8080", f"=127.0.0.1:{web}").replace("=:8443", f"=127.0.0.1:{websecure}")
+        word = word.replace("=:9100", f"=127.0.0.1:{metrics}")
+        if word.startswith("--providers.file.filename="):
+            word = f"--providers.file.filename={dynamic}"
+        flags.append(word)
+    return flags
+
+
+def test_the_production_example_takes_the_client_from_the_load_balancers_header(backend, ingress, tmp_path):
+    whoami = backend("whoami")
+    dynamic = tmp_path / "dynamic.yml"
+    example = (RUN_SH.parent / "dynamic.yml").read_text()
+    dynamic.write_text(example.replace("http://127.0.0.1:8081", whoami.url))
+    web, websecure, metrics = free_port(), free_port(), free_port()
+    flags = production_flags(web, websecure, metrics, dynamic)
+    assert "--entrypoints.web.proxyProtocol.trustedIPs=10.0.0.0/8,127.0.0.1/32" in flags
+    proxy = ingress(args=flags, port=web)
+
+    with connect_from(web, "127.0.0.1") as conn:  # 127.0.0.1 stands in for the load balancer
+        conn.send(encode_v1(CLIENT4, ("10.0.0.5", 80)) + request_bytes("GET", "/", "whoami.localhost"))
+        assert conn.read_response().status == 200
+    seen = whoami.last("/")
+    assert seen.header("X-Real-Ip") == CLIENT4[0]
+    assert seen.header("X-Forwarded-For") == CLIENT4[0]
+
+    # The access log goes to stdout: its line names the carried client.
+    def logged() -> list[dict[str, Any]]:
+        lines = [json.loads(t) for t in proxy.stderr().splitlines() if t.startswith("{") and "ClientHost" in t]
+        return [line for line in lines if line.get("RequestHost") == "whoami.localhost"]
+
+    (line,) = eventually(logged, timeout=5)
+    assert line["ClientHost"] == CLIENT4[0]
+    # Without a header (a health check of the load balancer itself), the socket address stands.
+    with connect_from(web, "127.0.0.1") as conn:
+        conn.send(request_bytes("GET", "/", "whoami.localhost", [("Connection", "close")]))
+        assert conn.read_response().status == 200
+    assert whoami.last("/").header("X-Real-Ip") == "127.0.0.1"
