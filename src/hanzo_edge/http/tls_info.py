@@ -11,13 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hanzo_edge.tls.ciphers import go_name_of_openssl
+from hanzo_edge.tls.ciphers import go_name_of_openssl, go_version
 from hanzo_edge.tls.subject import go_subject_string
 
 __all__ = ["TLSInfo", "tls_info_of"]
-
-# ssl's protocol names → Traefik's GetVersion (pkg/tls/tls.go).
-_VERSIONS = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +28,9 @@ class TLSInfo:
 
 def tls_info_of(ssl_object: Any) -> TLSInfo:
     """Read an ``ssl.SSLObject``/``SSLSocket`` (anything with ``version()``, ``cipher()``, ``getpeercert()``)."""
-    version = _VERSIONS.get(ssl_object.version() or "", "unknown")
+    version = go_version(ssl_object.version())
     cipher = ssl_object.cipher()
-    name = go_name_of_openssl(cipher[0]) if cipher else ""
+    name = go_name_of_openssl(cipher[0]) if cipher else "unknown"
     peer = ssl_object.getpeercert()  # {} when no client certificate was verified
     subject = go_subject_string(peer.get("subject", ())) if peer else ""
     return TLSInfo(version, name, subject)

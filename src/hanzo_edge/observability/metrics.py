@@ -53,6 +53,7 @@ from hanzo_edge.observability._metrics_snapshot import (
     write_atomic,
 )
 from hanzo_edge.observability._metrics_text import FamilySpec, render_text
+from hanzo_edge.tls.ciphers import go_name_of_openssl, go_version
 
 if TYPE_CHECKING:
     from hanzo_edge.config.static import Prometheus
@@ -250,39 +251,15 @@ _CONFIG_FAMILIES = (
 _SCOPES = ("entrypoint", "router", "service")
 _HEADER_FAMILIES = frozenset(f"{scope}_requests_total" for scope in _SCOPES)  # the families headerLabels extend
 
-# OpenSSL names of the TLS 1.2 suites Go offers -> Go/IANA names (TLS 1.3 suites already use the IANA names)
-_CIPHERS = {
-    "ECDHE-ECDSA-AES128-GCM-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-    "ECDHE-RSA-AES128-GCM-SHA256": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    "ECDHE-RSA-AES256-GCM-SHA384": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305": "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-    "ECDHE-RSA-CHACHA20-POLY1305": "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-    "ECDHE-ECDSA-AES128-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
-    "ECDHE-RSA-AES128-SHA256": "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
-    "ECDHE-ECDSA-AES128-SHA": "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
-    "ECDHE-RSA-AES128-SHA": "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
-    "ECDHE-ECDSA-AES256-SHA": "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
-    "ECDHE-RSA-AES256-SHA": "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
-    "AES128-GCM-SHA256": "TLS_RSA_WITH_AES_128_GCM_SHA256",
-    "AES256-GCM-SHA384": "TLS_RSA_WITH_AES_256_GCM_SHA384",
-    "AES128-SHA256": "TLS_RSA_WITH_AES_128_CBC_SHA256",
-    "AES128-SHA": "TLS_RSA_WITH_AES_128_CBC_SHA",
-    "AES256-SHA": "TLS_RSA_WITH_AES_256_CBC_SHA",
-}
-_TLS_VERSIONS = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
-
 
 def tls_labels(ssl_object: Any) -> tuple[str, str]:
     """Return Traefik's ``(tls_version, tls_cipher)`` label values for a connection's ``ssl.SSLObject``.
 
-    Compute it once per connection (``transport.get_extra_info("ssl_object")`` after the handshake) and expose it
-    to the observer as ``req.tls_info``; ``("1.3", "TLS_AES_128_GCM_SHA256")``, ``"unknown"`` where Go says so.
+    The observer reads them from ``req.tls_info`` (:mod:`hanzo_edge.http.tls_info`, computed once per connection);
+    both go through the one name table (:mod:`hanzo_edge.tls.ciphers`), ``unknown`` where Go says so.
     """
-    version = _TLS_VERSIONS.get(str(ssl_object.version()), "unknown")
     cipher = ssl_object.cipher()
-    name = str(cipher[0]) if cipher else ""
-    return version, _CIPHERS.get(name, name if name.startswith("TLS_") else "unknown")
+    return go_version(ssl_object.version()), go_name_of_openssl(cipher[0]) if cipher else "unknown"
 
 
 def _has_token(value: bytes, token: bytes) -> bool:
@@ -491,13 +468,13 @@ class Metrics:
         return cell
 
     def _observe_tls(self, req: Request, entry_point: str, router: str, service: str) -> None:
-        info: tuple[str, str] | None = getattr(req, "tls_info", None)
+        info = req.tls_info
         if info is None:
             return  # the connection's version/cipher are unknown: no series rather than a wrong one
-        key = (info, entry_point, router, service)
+        key = (info.version, info.cipher, entry_point, router, service)
         cells = self._tls_bundles.get(key)
         if cells is None:
-            version, cipher = info
+            version, cipher = info.version, info.cipher
             found: list[_Cell] = []
             if self._ep_on:
                 found.append(self._cell("entrypoint_requests_tls_total", (version, cipher, entry_point)))

@@ -18,6 +18,7 @@ __all__ = [
     "CipherSuite",
     "by_go_name",
     "go_name_of_openssl",
+    "go_version",
     "openssl_name_of_go",
 ]
 
@@ -90,7 +91,14 @@ def openssl_name_of_go(name: str) -> str:
 def go_name_of_openssl(name: str) -> str:
     """Return Go's name for the suite OpenSSL calls ``name`` (what Traefik prints).
 
-    A suite Go does not implement (DHE, CCM, ARIA... reachable only with a custom OpenSSL cipher string) keeps its
-    OpenSSL name rather than becoming empty, so a log line still says what was negotiated.
+    A suite Go does not implement (DHE, CCM, ARIA...) is ``unknown``, as Traefik's ``GetCipherName`` says.
     """
-    return _GO_BY_OPENSSL.get(name, name)
+    return _GO_BY_OPENSSL.get(name, "unknown")
+
+
+_VERSIONS = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
+
+
+def go_version(openssl_version: str | None) -> str:
+    """Return Traefik's ``GetVersion`` text (``1.0``..``1.3``, else ``unknown``) for ``SSLObject.version()``."""
+    return _VERSIONS.get(openssl_version or "", "unknown")

@@ -17,6 +17,7 @@ from hanzo_edge.config.types import FrozenDict
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
+from hanzo_edge.http.tls_info import TLSInfo
 from hanzo_edge.observability._metrics_text import go_float
 from hanzo_edge.observability.metrics import METRICS_DIR_ENV, Metrics, request_protocol, tls_labels
 from hanzo_edge.routing.table import Route
@@ -391,15 +392,11 @@ def test_watched_open_connections_are_read_at_scrape_time() -> None:
     assert 'hanzo_ingress_open_connections{entrypoint="websecure",protocol="TCP"} 0' in samples(m)
 
 
-class _TLSRequest(Request):
-    __slots__ = ("tls_info",)
-
-
 def test_tls_requests_are_counted_with_connection_labels() -> None:
     m = metrics(add_routers_labels=True)
-    req = _TLSRequest("GET", "/", Headers(), entry_point="websecure", scheme="https")
+    req = Request("GET", "/", Headers(), entry_point="websecure", scheme="https")
     req.route = route()
-    req.tls_info = ("1.3", "TLS_AES_128_GCM_SHA256")
+    req.tls_info = TLSInfo("1.3", "TLS_AES_128_GCM_SHA256")
     m.observer(req, 200, 0, 0, False)
     m.observer(req, 200, 0, 0, False)
     tls = [line for line in samples(m) if "_tls_total" in line]

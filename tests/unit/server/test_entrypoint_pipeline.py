@@ -162,6 +162,16 @@ class FakeSSLObject:
     def selected_alpn_protocol(self) -> str | None:
         return self.alpn
 
+    # what HttpProtocol reads once per TLS connection (http/tls_info.py)
+    def version(self) -> str:
+        return "TLSv1.3"
+
+    def cipher(self) -> tuple[str, str, int]:
+        return ("TLS_AES_128_GCM_SHA256", "TLSv1.3", 128)
+
+    def getpeercert(self) -> dict[str, object]:
+        return {}
+
 
 class FakeTLS:
     """TLS as far as the seam needs: a first line ``ALPN <id>`` stands for a handshake that negotiated ``<id>``."""

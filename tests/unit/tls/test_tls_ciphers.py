@@ -38,5 +38,5 @@ def test_codes_match_what_this_openssl_calls_each_suite() -> None:
 def test_unknown_names() -> None:
     assert openssl_name_of_go("TLS_NOPE") == ""
     assert openssl_name_of_go("TLS_FALLBACK_SCSV") == ""
-    # a suite Go lacks keeps OpenSSL's name rather than printing nothing
-    assert go_name_of_openssl("DHE-RSA-AES128-GCM-SHA256") == "DHE-RSA-AES128-GCM-SHA256"
+    # a suite Go lacks is "unknown", as Traefik's GetCipherName says
+    assert go_name_of_openssl("DHE-RSA-AES128-GCM-SHA256") == "unknown"
