@@ -18,6 +18,12 @@ that protocol's constructor: a plain entrypoint pays nothing per connection or p
 
 A stage that waits on the client (a PROXY header, a ClientHello) bounds that wait itself, e.g. by joining the
 entrypoint's ``ConnectionContext`` as a :class:`~hanzo_edge.http.connection.Connection` until it hands over.
+
+The PROXY stage (``server/proxy_protocol.py``, first in the chain) reads its header by peeking and consuming exactly
+the header's bytes, so a later stage finds the socket unread from the header's end: its handoff gives no bytes
+(except a lone signature prefix that was no header, which only an HTTP client sends), and the transport it hands on
+may be a ``ClientAddressTransport`` (``peername`` = the carried client; ``socket_transport(t)`` returns the uvloop
+transport beneath, e.g. for ``loop.start_tls``; a stage that replaces the transport keeps that ``peername``).
 """
 
 from __future__ import annotations

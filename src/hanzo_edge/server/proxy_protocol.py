@@ -5,13 +5,16 @@ Traefik wraps such a listener in go-proxyproto with policy USE for peers in ``tr
 address; an untrusted peer's header is read and dropped (IGNORE), so neither its address nor its bytes reach HTTP.
 A header that breaks the spec closes the connection, whoever sent it, as go-proxyproto's read error does.
 
-How the header is read: the stage pauses the transport and peeks at the socket (``MSG_PEEK`` on a duplicate of its
-descriptor, watched with ``loop.add_reader``), then consumes exactly the header's bytes and nothing after it. So
-the next stage (TLS, which may hand the raw socket to ``loop.start_tls``) finds its first byte still in the kernel's
-buffer, and hand-over passes no bytes on (except a lone prefix of a signature that turned out to be none, which only
-an HTTP client can send). Bytes are consumed while they can only be header, so a stalled peer never makes the
-descriptor readable again without new bytes (no busy loop). Until it hands over, the stage is a
-:class:`~hanzo_edge.http.connection.Connection` of the entrypoint: ``readTimeout``, drain and shutdown close it.
+How the header is read: the stage peeks at the socket (``MSG_PEEK`` on a duplicate of its descriptor) when the
+connection is made and consumes exactly the header's bytes, nothing after them, so the next stage (TLS, which may
+hand the raw socket to ``loop.start_tls``) finds its first byte still in the kernel's buffer. The usual case (the
+load balancer's header is there at accept, or no header is) is decided at once, on the accepted transport. When the
+header is still incomplete, the accepted transport is dropped (uvloop starts reading it as ``connection_made``
+returns, a pause there is ignored, and it would take bytes past the header); the duplicate keeps the connection,
+``loop.add_reader`` watches it, bytes are consumed while they can only be header (so a stalled peer causes no busy
+loop), and a fresh transport is made on it with ``loop.connect_accepted_socket`` once the header is complete. While
+it waits, the stage is a :class:`~hanzo_edge.http.connection.Connection` of the entrypoint: ``readTimeout``, drain
+and shutdown close it.
 
 After the header, the connection is handed on as it is when the socket address stands, or wrapped in a
 :class:`ClientAddressTransport` that answers ``peername`` with the carried address: one object per connection,
