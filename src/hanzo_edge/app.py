@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import signal
+import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from hanzo_edge.http.forwarded import ForwardedHeaders
 from hanzo_edge.http.messages import Handler, Request
 from hanzo_edge.http.paths import denied_escapes
 from hanzo_edge.http.pool import PoolRegistry
+from hanzo_edge.http.server import HttpProtocol
 from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings, RequestObserver
 from hanzo_edge.observability.accesslog import AccessLog
 from hanzo_edge.observability.metrics import Metrics
@@ -46,6 +48,9 @@ from hanzo_edge.routing.table import RoutingTable
 from hanzo_edge.server.entrypoint import ConnectionStage, connection_pipeline
 from hanzo_edge.server.listener import Listener
 from hanzo_edge.server.proxy_protocol import ProxyProtocolStage, TrustedPeers
+from hanzo_edge.server.tls_stage import TLSStage
+from hanzo_edge.tls.catalog import TLSCatalog, build_catalog
+from hanzo_edge.tls.certificates import file_fingerprints
 
 if TYPE_CHECKING:
     from hanzo_edge.observability.tracing import Tracer
@@ -186,6 +191,7 @@ class IngressApp:
             entry_point_middlewares=self.entry_point_middlewares(),
             internal_services=internal_services(self.static, handlers),
             tls_entry_points=tls_entry_points(self.static),
+            tls=build_catalog(snapshots),
             generation=generation,
             previous=previous,
             on_server_status=self.metrics.server_up if self.metrics is not None else None,
@@ -199,9 +205,9 @@ class IngressApp:
         for name, table in result.tables.items():
             switch = self.switches.get(name)
             if switch is None:
-                self.switches[name] = HandlerSwitch(table)
+                self.switches[name] = HandlerSwitch(table, result.secure_tables.get(name))
             else:
-                switch.swap(table)
+                switch.swap(table, result.secure_tables.get(name))
             ctx = self.contexts.get(name)
             if ctx is not None:
                 # Routers may have started or stopped overriding observability in this generation.
@@ -215,6 +221,9 @@ class IngressApp:
         for name, errors in result.errors.items():
             for message in errors:
                 log.error("%s: %s", name, message)
+        if result.tls is not None:
+            for message in result.tls.errors:
+                log.error("%s", message)
         self.last_build = result
         if self.metrics is not None:
             self.metrics.config_reload(True)
@@ -270,11 +279,14 @@ class IngressApp:
             if ep.proxy_protocol is not None:  # first: the header precedes everything, a ClientHello included
                 proxy = ep.proxy_protocol
                 stages.append(ProxyProtocolStage(ctx, TrustedPeers(proxy.insecure, tuple(proxy.trusted_ips))))
+            # Then TLS (looked for only while a TLS router serves here): PROXY -> TLS -> HTTP.
+            stages.append(TLSStage(ctx, _EntrypointTLS(self, name), functools.partial(HttpProtocol, ctx)))
             factory = connection_pipeline(ctx, stages).factory()
             listener = Listener(ctx, host, port, protocol_factory=factory, reuse_port=ep.reuse_port or self.reuse_port)
             await listener.start()
             self.listeners[name] = listener
         self._schedule_sweep()
+        self._tasks.append(loop.create_task(self._watch_certificate_files()))
         if self.metrics is not None and os.environ.get("HANZO_EDGE_METRICS_DIR"):
             # --workers: every worker publishes its counters so one scrape shows the sum over workers.
             self._tasks.append(loop.create_task(self.metrics.run_publisher()))
@@ -324,6 +336,30 @@ class IngressApp:
     async def _follow(self, provider: str, snapshots: AsyncIterator[Any]) -> None:
         """Apply a provider's snapshots through :attr:`watcher` (deduplicated, newest first, throttled)."""
         await self.watcher.follow(provider, snapshots)
+
+    @property
+    def tls(self) -> TLSCatalog | None:
+        """The current generation's certificates and TLS options (None before the first build)."""
+        return self.last_build.tls if self.last_build is not None else None
+
+    async def _watch_certificate_files(self, interval: float = 1.0) -> None:
+        """Rebuild when a certificate, key or CA file of the current configuration changes (a stat poll).
+
+        The file provider reloads the dynamic configuration when *it* changes; the files it names are read here.
+        """
+        last: Mapping[str, tuple[int, int, int]] | None = None
+        while True:
+            await asyncio.sleep(interval)
+            catalog = self.tls
+            if catalog is None:
+                continue
+            now = file_fingerprints(catalog.watched_files())
+            if last is not None and last.keys() == now.keys() and last != now:
+                log.info("TLS certificate files changed: reloading")
+                self.rebuild()
+                catalog = self.tls
+                now = file_fingerprints(catalog.watched_files()) if catalog is not None else {}
+            last = now
 
     def _reload_failed(self) -> None:
         """Count a configuration that could not be applied (a provider's load or a build failed)."""
@@ -393,3 +429,21 @@ class IngressApp:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(listener.server.wait_closed(), 1.0)
         log.info("stopped")
+
+
+class _EntrypointTLS:
+    """One entrypoint's view of the current TLS catalog, for its TLS stage (follows every reload)."""
+
+    __slots__ = ("app", "name")
+
+    def __init__(self, app: IngressApp, name: str) -> None:
+        self.app = app
+        self.name = name
+
+    def active(self) -> bool:
+        catalog = self.app.tls
+        return catalog is not None and self.name in catalog.tls_entry_points
+
+    def context_for(self, server_name: str) -> ssl.SSLContext | None:
+        catalog = self.app.tls
+        return catalog.context_for(self.name, server_name) if catalog is not None else None

@@ -219,7 +219,11 @@ class EntryPointTLS(_Section, frozen=True, kw_only=True):
     """Default TLS for the routers of an entry point (enabled by presence)."""
 
     options: Annotated[str, doc("Default TLS options for the routers of the entry point.")] = ""
-    cert_resolver: Annotated[str, doc("Default certificate resolver for the routers of the entry point.")] = ""
+    cert_resolver: Annotated[
+        str,
+        doc("Default certificate resolver for the routers of the entry point."),
+        not_supported("the certificate comes from the TLS store"),
+    ] = ""
     domains: Annotated[tuple[TLSDomain, ...], doc("Default TLS domains.")] = ()
 
 
@@ -247,7 +251,6 @@ class EntryPointHTTP(_Section, frozen=True, kw_only=True):
     tls: Annotated[
         EntryPointTLS | None,
         doc("Default TLS configuration for the routers of the entry point."),
-        not_supported("its routers are disabled until TLS is served"),
     ] = None
 
     def __post_init__(self) -> None:

@@ -128,6 +128,7 @@ class Request:
         "target",
         "tls",
         "tls_info",
+        "tls_options",
         "trace",
         "upgrade",
         "version",
@@ -164,6 +165,7 @@ class Request:
         self.scheme = scheme
         self.tls = scheme == "https"
         self.tls_info: TLSInfo | None = None  # the connection's TLS facts (set by the protocol on a TLS connection)
+        self.tls_options = ""  # the TLS options its connection's handshake used ("" on a plain connection)
         self.body = body
         self.entry_point = entry_point
         self.routing_path = self.path if routing_path is None else routing_path

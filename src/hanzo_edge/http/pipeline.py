@@ -220,6 +220,8 @@ def build_request(
     )
     if answer:
         req.answer = answer
+    if settings.tls:
+        req.tls_options = settings.tls_options
     return req
 
 

@@ -151,6 +151,9 @@ class HttpProtocol(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.tls_info = tls_info_of(ssl_object)
+            # The TLS stage's context names the TLS options the handshake used (421 when a request needs others).
+            made_with = getattr(getattr(ssl_object, "context", None), "tls_options_name", "default")
+            self.settings = self.ctx.secure_settings(made_with)
         now = self.loop.time()
         self.opened_at = now
         settings = self.settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from hanzo_edge.http.forwarded import MANAGED_HEADERS, ForwardedHeaders
@@ -39,6 +39,8 @@ class EntrypointSettings:
     denied_escapes: tuple[str, ...] = ()
     encode_query_semicolons: bool = False
     tls: bool = False
+    tls_options: str = ""
+    """On a TLS connection: the name of the TLS options its handshake used (``default``, ``name@provider``)."""
     forwarded: ForwardedHeaders = field(default_factory=ForwardedHeaders)
     managed_headers: frozenset[bytes] = MANAGED_HEADERS
     max_request_body_bytes: int = 10485760
@@ -65,7 +67,17 @@ class EntrypointSettings:
 class ConnectionContext:
     """Shared state of one listener's connections."""
 
-    __slots__ = ("_ticker", "connections", "draining", "in_flight", "lookup", "loop", "observer", "settings")
+    __slots__ = (
+        "_secure",
+        "_ticker",
+        "connections",
+        "draining",
+        "in_flight",
+        "lookup",
+        "loop",
+        "observer",
+        "settings",
+    )
 
     def __init__(
         self,
@@ -83,6 +95,14 @@ class ConnectionContext:
         # None (the default) keeps observability entirely off the hot path.
         self.observer: RequestObserver | None = None
         self._ticker: asyncio.TimerHandle | None = None
+        self._secure: dict[str, EntrypointSettings] = {}
+
+    def secure_settings(self, tls_options: str) -> EntrypointSettings:
+        """The settings of a TLS connection of this entrypoint made with ``tls_options`` (one object per name)."""
+        found = self._secure.get(tls_options)
+        if found is None:
+            found = self._secure[tls_options] = replace(self.settings, tls=True, tls_options=tls_options)
+        return found
 
     def connection_opened(self, conn: Connection) -> None:
         """Track a new connection (and start the deadline ticker with the first one)."""

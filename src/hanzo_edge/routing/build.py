@@ -12,6 +12,7 @@ generation and shared by the routers that use them; upstream pools come from the
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,14 +23,16 @@ from hanzo_edge.config.static import StaticServersTransport
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.routing.middleware_builder import MiddlewareBuilder, MiddlewareError
+from hanzo_edge.routing.secure_table import SecureRoutingTable
 from hanzo_edge.routing.service_builder import ServiceBuilder
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.rules.compile import compile_rule
 from hanzo_edge.services.generation import TaskScope
+from hanzo_edge.tls.catalog import DEFAULT_OPTIONS, TLSCatalog, build_catalog, options_name
 
 __all__ = ["BuildResult", "build_runtime", "build_tables", "not_found", "qualify", "transport_options"]
 
-_TLS_ROUTER = "TLS routers are not served yet (no TLS entrypoint)"
+log = logging.getLogger("hanzo_edge.routing")
 
 
 async def not_found(req: Request) -> Response:
@@ -49,6 +52,10 @@ class BuildResult:
     """
 
     tables: dict[str, RoutingTable]
+    secure_tables: dict[str, RoutingTable] = field(default_factory=dict)
+    """The TLS routers of each entrypoint (served on its TLS connections only)."""
+    tls: TLSCatalog | None = None
+    """Certificates, options and per-host options of this generation (None when built without TLS)."""
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     errors: dict[str, list[str]] = field(default_factory=dict)
     built: dict[str, tuple[Any, Handler, TaskScope | None]] = field(default_factory=dict)
@@ -124,7 +131,8 @@ def build_tables(
     internal_routes: Mapping[str, Sequence[Route]] | None = None,
     entry_point_middlewares: Mapping[str, Sequence[str]] | None = None,
     internal_services: Mapping[str, Handler] | None = None,
-    tls_entry_points: Collection[str] = (),
+    tls_entry_points: Mapping[str, str] | Collection[str] = (),
+    tls: TLSCatalog | None = None,
     generation: int = 0,
     previous: BuildResult | None = None,
     on_server_status: Callable[[str, str, bool], None] | None = None,
@@ -141,6 +149,7 @@ def build_tables(
         entry_point_middlewares=entry_point_middlewares,
         internal_services=internal_services,
         tls_entry_points=tls_entry_points,
+        tls=tls if tls is not None else build_catalog(providers),
         generation=generation,
         previous=previous,
         on_server_status=on_server_status,
@@ -157,7 +166,8 @@ def build_runtime(
     internal_routes: Mapping[str, Sequence[Route]] | None = None,
     entry_point_middlewares: Mapping[str, Sequence[str]] | None = None,
     internal_services: Mapping[str, Handler] | None = None,
-    tls_entry_points: Collection[str] = (),
+    tls_entry_points: Mapping[str, str] | Collection[str] = (),
+    tls: TLSCatalog | None = None,
     generation: int = 0,
     previous: BuildResult | None = None,
     on_server_status: Callable[[str, str, bool], None] | None = None,
@@ -166,9 +176,10 @@ def build_runtime(
     """Build a :class:`RoutingTable` per entrypoint from ``runtime``, recording errors in its records.
 
     ``internal_routes`` (by entrypoint) are served as they are and added to ``runtime`` as the internal provider's
-    routers. ``tls_entry_points``: entrypoints whose ``http.tls`` makes their routers TLS routers; until TLS is
-    served, a router is disabled there (with an error naming it and the entrypoint) and serves on its other
-    entrypoints.
+    routers. ``tls_entry_points``: entrypoints whose ``http.tls`` makes their routers TLS routers (a mapping gives
+    each one's default ``http.tls.options``). ``tls``: the generation's certificates and options; a TLS router whose
+    options are unknown or cannot be honoured is disabled with that error, and ``tls.hosts`` is filled with the
+    options of each host (``default`` where routers disagree, as Traefik).
 
     With ``previous`` (the last generation), a service whose configuration (and servers transport) is unchanged keeps
     its handler instance. Never raises for a bad router or service: it is disabled and its error recorded.
@@ -188,6 +199,7 @@ def build_runtime(
             entry_point_middlewares or {},
             internal_services or {},
             tls_entry_points,
+            tls,
             previous,
             on_server_status,
             wrap_service,
@@ -208,17 +220,25 @@ class _Build:
         default_transport: TransportOptions,
         entry_point_middlewares: Mapping[str, Sequence[str]],
         internal_services: Mapping[str, Handler],
-        tls_entry_points: Collection[str],
+        tls_entry_points: Mapping[str, str] | Collection[str],
+        tls: TLSCatalog | None,
         previous: BuildResult | None,
         on_server_status: Callable[[str, str, bool], None] | None,
         wrap_service: Callable[[str, Handler], Handler] | None,
     ) -> None:
         self.runtime = runtime
-        self.result = BuildResult(tables={}, runtime=runtime)
+        self.result = BuildResult(tables={}, runtime=runtime, tls=tls)
         self.routes: dict[str, list[Route]] = {ep: [] for ep in entry_points}
+        self.secure_routes: dict[str, list[Route]] = {ep: [] for ep in entry_points}
+        self.tls = tls
+        # host -> options name per entrypoint, and the hosts whose TLS routers disagree (they get the default).
+        self.tls_hosts: dict[str, dict[str, str]] = {ep: {} for ep in entry_points}
+        self.tls_conflicts: dict[str, set[str]] = {ep: set() for ep in entry_points}
         self.entry_point_middlewares = entry_point_middlewares
         self.internal_services = internal_services
-        self.tls_entry_points = tls_entry_points
+        self.tls_entry_points: Mapping[str, str] = (
+            tls_entry_points if isinstance(tls_entry_points, Mapping) else dict.fromkeys(tls_entry_points, "")
+        )
         self.wrap_service = wrap_service
         transports = {name: transport_options(t) for name, t in runtime.servers_transports.items()}
         self.service_defs = {
@@ -243,7 +263,8 @@ class _Build:
     def run(self, internal_routes: Mapping[str, Sequence[Route]], generation: int) -> BuildResult:
         for ep, ep_routes in self.routes.items():
             for route in internal_routes.get(ep, ()):
-                ep_routes.append(route)
+                # Traefik: on an entrypoint with http.tls the internal routers (API, ping...) are TLS routers too.
+                (self.secure_routes[ep] if ep in self.tls_entry_points else ep_routes).append(route)
                 self._add_internal_router(route, ep)
         for info in self.runtime.routers.values():
             if not info.internal:
@@ -251,6 +272,7 @@ class _Build:
         result = self.result
         for ep, ep_routes in self.routes.items():
             result.tables[ep] = RoutingTable(ep_routes, not_found, generation)
+        self._finish_tls(result, generation)
         result.built = self.services.built
         result.reused_services = self.services.reused
         result.builder = self.services
@@ -309,8 +331,15 @@ class _Build:
             errors.append(str(exc))
             self._middleware_error(exc)
         if router.tls is not None:
-            # TLS routers serve only TLS requests; TLS entrypoints arrive with the TLS work.
-            errors.append(_TLS_ROUTER)
+            errors.extend(self._tls_options_errors(options_name(router.tls.options, provider)))
+            if router.tls.cert_resolver:
+                # Certificate resolvers (ACME) are not served yet: say so loudly, serve with the store's certificate.
+                message = (
+                    f'certResolver "{router.tls.cert_resolver}" is not supported yet: the certificate comes from the'
+                    " TLS store"
+                )
+                log.warning("router %s: %s", info.name, message)
+                self._router_error(info, message, critical=False)
         if errors or route is None:
             for message in errors:
                 self._router_error(info, message, critical=True)
@@ -325,14 +354,14 @@ class _Build:
         if ep_routes is None:
             self._router_error(info, 'entryPoint "' + ep + "\" doesn't exist", critical=False)
             return
-        if ep in self.tls_entry_points:
-            # Traefik makes every router of this entrypoint a TLS router; serving it in clear text on the
-            # "secure" port would silently drop the protection the configuration asks for.
-            message = (
-                f'entryPoint "{ep}" makes it a TLS router (entryPoints.{ep}.http.tls): TLS routers are not served yet'
-            )
-            self._router_error(info, message, critical=False)
-            return
+        secure = info.model.tls is not None or ep in self.tls_entry_points
+        if secure and info.model.tls is None:
+            # The entrypoint's http.tls makes the router a TLS router here, with the entrypoint's options.
+            problems = self._tls_options_errors(options_name(self.tls_entry_points[ep], ""))
+            if problems:
+                for message in problems:
+                    self._router_error(info, message, critical=False)
+                return
         chains = self.chains
         ep_middlewares = tuple(self.entry_point_middlewares.get(ep, ()))
         try:
@@ -349,7 +378,12 @@ class _Build:
             self._router_error(info, str(exc), critical=False)
             self._middleware_error(exc)
             return
-        ep_routes.append(replace(route, handler=handler, middlewares=tuple(names), body_limit=chains.body_limit(names)))
+        built = replace(route, handler=handler, middlewares=tuple(names), body_limit=chains.body_limit(names))
+        if secure:
+            self.secure_routes[ep].append(built)
+            self._note_tls_hosts(info, route, ep)
+        else:
+            ep_routes.append(built)
         info.using.append(ep)
 
     def _route(self, info: RouterInfo[Router], errors: list[str]) -> Route | None:
@@ -394,3 +428,52 @@ class _Build:
             middlewares=router.middlewares,  # resolved per entrypoint
             observability=overrides,
         )
+
+    # -- TLS --------------------------------------------------------------------------------------------------------
+    def _tls_options_errors(self, name: str) -> list[str]:
+        """Why the TLS options ``name`` cannot serve a router ([] when they can)."""
+        tls = self.tls
+        if tls is None or name in tls.options:
+            return []
+        broken = tls.broken.get(name)
+        return [broken] if broken is not None else [f"unknown TLS options: {name}"]
+
+    def _router_options(self, info: RouterInfo[Router], ep: str) -> str:
+        tls = info.model.tls
+        if tls is not None and tls.options:
+            return options_name(tls.options, info.provider)
+        return options_name(self.tls_entry_points.get(ep, ""), "")
+
+    def _note_tls_hosts(self, info: RouterInfo[Router], route: Route, ep: str) -> None:
+        """File the router's ``Host`` names under its TLS options; hosts whose routers disagree get ``default``."""
+        if route.hosts is None:
+            return
+        wanted = self._router_options(info, ep)
+        hosts = self.tls_hosts[ep]
+        conflicts = self.tls_conflicts[ep]
+        for host in route.hosts:
+            known = hosts.get(host)
+            if known is None and host not in conflicts:
+                hosts[host] = wanted
+            elif known is not None and known != wanted:
+                conflicts.add(host)
+                hosts[host] = DEFAULT_OPTIONS
+                log.warning(
+                    "Found different TLS options for routers on the same host %s, so using the default TLS options"
+                    " instead (entryPoint %s)",
+                    host,
+                    ep,
+                )
+
+    def _finish_tls(self, result: BuildResult, generation: int) -> None:
+        tls = self.tls
+        for ep, ep_routes in self.secure_routes.items():
+            hosts = self.tls_hosts[ep]
+            if tls is not None:
+                tls.hosts[ep] = hosts
+                if ep_routes:
+                    tls.tls_entry_points.add(ep)
+            options_for_host = tls.options_for_host if tls is not None else None
+            result.secure_tables[ep] = SecureRoutingTable(
+                ep_routes, not_found, generation, entry_point=ep, options_for_host=options_for_host
+            )

@@ -246,9 +246,7 @@ def internal_routes(static: StaticConfig, handlers: InternalHandlers) -> Interna
     return InternalRoutes(routes, diagnostics)
 
 
-def tls_entry_points(static: StaticConfig) -> frozenset[str]:
-    """Return the entrypoints whose ``http.tls`` makes every router on them a TLS router (Traefik's model).
-
-    TLS is not served yet, so the build disables those routers there instead of serving them in clear text.
-    """
-    return frozenset(name for name, ep in static.entry_points.items() if ep.http.tls is not None)
+def tls_entry_points(static: StaticConfig) -> dict[str, str]:
+    """Return the entrypoints whose ``http.tls`` makes every router on them a TLS router (Traefik's model), each
+    with its ``http.tls.options`` ("" for the ``default`` options)."""
+    return {name: ep.http.tls.options for name, ep in static.entry_points.items() if ep.http.tls is not None}

@@ -78,7 +78,7 @@ def test_defaults_and_implemented_options_are_not_reported() -> None:
     assert unsupported_options(static) == []
 
 
-def test_entrypoint_tls_is_a_warning_and_disables_its_routers(
+def test_an_entrypoint_cert_resolver_is_a_warning_and_its_routers_serve_with_the_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     dynamic = _write(
@@ -97,10 +97,8 @@ def test_entrypoint_tls_is_a_warning_and_disables_its_routers(
 
     assert code == 1
     assert out == [
-        "WARNING entryPoints.websecure.http.tls: parsed, not supported yet (its routers are disabled until TLS is "
-        "served)",
-        'ERROR router a@file: entryPoint "websecure" makes it a TLS router (entryPoints.websecure.http.tls): TLS '
-        "routers are not served yet",
+        "WARNING entryPoints.websecure.http.tls.certResolver: parsed, not supported yet (the certificate comes from"
+        " the TLS store)",
     ]
 
 

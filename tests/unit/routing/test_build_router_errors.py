@@ -1,4 +1,4 @@
-"""Router errors: every error of a router is reported, errors are kept by kind, entrypoint TLS disables routers."""
+"""Router errors: every error of a router is reported, errors are kept by kind; TLS routers and their options."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from hanzo_edge.routing.build import BuildResult, build_tables
 SERVICE = {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:9"}]}}
 
 
-def _build(http: dict[str, Any], *, tls_entry_points: tuple[str, ...] = ()) -> BuildResult:
-    config, _ = decode_dynamic({"http": http})
+def _build(
+    http: dict[str, Any], *, tls_entry_points: tuple[str, ...] = (), tls: dict[str, Any] | None = None
+) -> BuildResult:
+    config, _ = decode_dynamic({"http": http, **({"tls": tls} if tls else {})})
     return build_tables(
         {"file": config},
         ["web", "websecure"],
@@ -23,8 +25,9 @@ def _build(http: dict[str, Any], *, tls_entry_points: tuple[str, ...] = ()) -> B
     )
 
 
-def _names(result: BuildResult, ep: str) -> list[str]:
-    return [route.name for route in result.tables[ep].routes]
+def _names(result: BuildResult, ep: str, *, secure: bool = False) -> list[str]:
+    tables = result.secure_tables if secure else result.tables
+    return [route.name for route in tables[ep].routes]
 
 
 def test_a_router_gets_its_bad_rule_its_missing_service_and_its_missing_middleware_at_once() -> None:
@@ -39,10 +42,25 @@ def test_a_router_gets_its_bad_rule_its_missing_service_and_its_missing_middlewa
 def test_a_tls_router_reports_its_other_errors_too() -> None:
     result = _build({"routers": {"r": {"rule": "Host(`a`)", "service": "nope", "tls": {}}}})
 
-    assert result.router_errors["r@file"] == [
-        'the service "nope@file" does not exist',
-        "TLS routers are not served yet (no TLS entrypoint)",
-    ]
+    assert result.router_errors["r@file"] == ['the service "nope@file" does not exist']
+
+
+def test_a_tls_router_with_unknown_or_unservable_options_is_disabled_with_that_error() -> None:
+    result = _build(
+        {
+            "routers": {
+                "unknown": {"rule": "Host(`a`)", "service": "s", "tls": {"options": "nope"}},
+                "refused": {"rule": "Host(`b`)", "service": "s", "tls": {"options": "curves"}},
+            },
+            "services": {"s": SERVICE},
+        },
+        tls={"options": {"curves": {"curvePreferences": ["CurveP256", "CurveP384"]}}},
+    )
+
+    assert result.router_errors["unknown@file"] == ["unknown TLS options: nope@file"]
+    (message,) = result.router_errors["refused@file"]
+    assert message.startswith('TLS options "curves@file": curvePreferences: several curves cannot be set')
+    assert _names(result, "web", secure=True) == []
 
 
 def test_errors_are_kept_by_kind_when_a_router_and_a_service_share_a_name() -> None:
@@ -53,13 +71,14 @@ def test_errors_are_kept_by_kind_when_a_router_and_a_service_share_a_name() -> N
     assert result.router_errors == {"app@file": ['the service "app@file" could not be built']}
 
 
-def test_entrypoint_tls_disables_the_router_there_and_it_keeps_serving_elsewhere() -> None:
+def test_entrypoint_tls_makes_its_routers_tls_routers_there_only() -> None:
     result = _build(
         {
             "routers": {
                 "both": {"rule": "Host(`a`)", "service": "s"},
                 "secure": {"rule": "Host(`b`)", "service": "s", "entryPoints": ["websecure"]},
                 "plain": {"rule": "Host(`c`)", "service": "s", "entryPoints": ["web"]},
+                "tls": {"rule": "Host(`d`)", "service": "s", "entryPoints": ["web"], "tls": {}},
             },
             "services": {"s": SERVICE},
         },
@@ -67,8 +86,26 @@ def test_entrypoint_tls_disables_the_router_there_and_it_keeps_serving_elsewhere
     )
 
     assert _names(result, "web") == ["both@file", "plain@file"]
+    assert _names(result, "web", secure=True) == ["tls@file"]
     assert _names(result, "websecure") == []
-    message = (
-        'entryPoint "websecure" makes it a TLS router (entryPoints.websecure.http.tls): TLS routers are not served yet'
+    assert _names(result, "websecure", secure=True) == ["both@file", "secure@file"]
+    assert result.router_errors == {}
+
+
+def test_routers_asking_different_options_for_one_host_fall_back_to_default() -> None:
+    result = _build(
+        {
+            "routers": {
+                "a1": {"rule": "Host(`a.test`)", "service": "s", "tls": {"options": "old"}},
+                "a2": {"rule": "Host(`a.test`) && Path(`/x`)", "service": "s", "tls": {}},
+                "b": {"rule": "Host(`b.test`)", "service": "s", "tls": {"options": "old"}},
+            },
+            "services": {"s": SERVICE},
+        },
+        tls={"options": {"old": {"maxVersion": "VersionTLS12"}}},
     )
-    assert result.router_errors == {"both@file": [message], "secure@file": [message]}
+
+    assert result.tls is not None
+    assert result.tls.options_for_host("web", "a.test") == "default"
+    assert result.tls.options_for_host("web", "b.test") == "old@file"
+    assert result.tls.options_for_host("web", "c.test") == "default"

@@ -54,13 +54,13 @@ def test_router_statuses_are_written_by_the_build() -> None:
     assert routers["broken@file"].errors[0].startswith("invalid rule 'Path(': ")
 
 
-def test_an_entrypoint_tls_refusal_warns_while_the_router_serves_elsewhere() -> None:
+def test_an_entrypoint_tls_router_serves_on_tls_there_and_in_clear_elsewhere() -> None:
     result = _build(
         {"routers": {"r": {"rule": "Path(`/`)", "service": "s"}}, "services": {"s": SERVICE}},
         tls_entry_points=("admin",),
     )
     info = result.runtime.routers["r@file"]
-    assert (info.status, info.using) == (WARNING, ["web"])
+    assert (info.status, info.using) == (ENABLED, ["web", "admin"])
 
 
 def test_services_and_middlewares_that_cannot_be_built_are_disabled_in_their_records() -> None:

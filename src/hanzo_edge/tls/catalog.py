@@ -1,0 +1,159 @@
+"""One generation of TLS: the certificate store, the validated options, and which options each host gets.
+
+Built from every provider's ``tls`` section when the configuration is built. Options are named as Traefik names
+them: ``default`` (whoever defines it) or ``<name>@<provider>``. An option that cannot be honoured is kept with its
+error (:attr:`TLSCatalog.broken`) so the routers using it are disabled with that error while the rest serve.
+
+A handshake asks :meth:`TLSCatalog.context_for` with the entrypoint and the ClientHello's server name: the host's
+options (per entrypoint, chosen at build time from the TLS routers' ``Host`` rules; ``default`` for a host whose
+routers disagree, or that no router names) and the certificate SNI selects give one ``ssl.SSLContext``, built on
+first use and cached for the generation.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from hanzo_edge.config.dynamic import Configuration
+from hanzo_edge.config.tls import TLSOptions
+from hanzo_edge.tls.certificates import (
+    CertificateError,
+    CertificateInfo,
+    CertificateStore,
+    LoadedCertificate,
+    default_generated_certificate,
+    load_certificate,
+)
+from hanzo_edge.tls.options import ServerContext, TLSOptionError, TLSSettings, compile_options
+
+__all__ = ["DEFAULT_OPTIONS", "TLSCatalog", "build_catalog", "options_name"]
+
+log = logging.getLogger("hanzo_edge.tls")
+
+DEFAULT_OPTIONS = "default"
+
+
+def options_name(name: str, provider: str) -> str:
+    """Qualify a TLS options reference as Traefik does: ``default`` stays, ``x`` becomes ``x@provider``."""
+    if not name or name == DEFAULT_OPTIONS:
+        return DEFAULT_OPTIONS
+    if "@" in name or not provider:
+        return name
+    return f"{name}@{provider}"
+
+
+@dataclass(slots=True)
+class TLSCatalog:
+    """See the module docstring. ``hosts[entrypoint][host]`` is the options name of that host there."""
+
+    store: CertificateStore
+    options: dict[str, TLSSettings] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    hosts: dict[str, dict[str, str]] = field(default_factory=dict)
+    tls_entry_points: set[str] = field(default_factory=set)
+    """Entrypoints with at least one TLS router: only they look for a ClientHello."""
+    _contexts: dict[tuple[str, str], ServerContext] = field(default_factory=dict)
+
+    def certificates(self) -> list[CertificateInfo]:
+        """Parsed info (cn, serial, sans, not_after) of every configured certificate (not the generated one)."""
+        return self.store.certificates()
+
+    def watched_files(self) -> tuple[str, ...]:
+        """Certificate, key and CA files to poll for changes."""
+        files = dict.fromkeys(self.store.watched_files())
+        for settings in self.options.values():
+            files.update(dict.fromkeys(ca for ca in settings.ca_files if not ca.lstrip().startswith("-----")))
+        return tuple(files)
+
+    def options_for_host(self, entry_point: str, host: str) -> str:
+        """The options name a request or handshake for ``host`` gets on ``entry_point`` (exact, wildcard, default)."""
+        table = self.hosts.get(entry_point)
+        if not table or not host:
+            return DEFAULT_OPTIONS
+        host = host.lower().rstrip(".")
+        found = table.get(host)
+        if found is not None:
+            return found
+        _, dot, parent = host.partition(".")
+        if dot:
+            found = table.get("*." + parent)
+            if found is not None:
+                return found
+        return DEFAULT_OPTIONS
+
+    def context_for(self, entry_point: str, server_name: str) -> ssl.SSLContext | None:
+        """The context of a handshake for ``server_name`` ("" without SNI); None when ``sniStrict`` refuses it."""
+        name = self.options_for_host(entry_point, server_name)
+        settings = self.options.get(name) or self.options.get(DEFAULT_OPTIONS)
+        if settings is None:
+            return None  # the default options themselves are broken: no handshake can be served
+        cert = self.store.match(server_name) if server_name else None
+        if cert is None:
+            if settings.sni_strict:
+                return None
+            cert = self.store.default
+        key = (settings.name, cert.identity)
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            ctx = self._contexts[key] = settings.context(cert.cert_path, cert.key_path)
+        return ctx
+
+
+def _merge_options(snapshots: Mapping[str, Configuration]) -> dict[str, TLSOptions]:
+    merged: dict[str, TLSOptions] = {DEFAULT_OPTIONS: TLSOptions(min_version="VersionTLS12")}
+    for provider, config in snapshots.items():
+        if config.tls is None:
+            continue
+        for name, options in config.tls.options.items():
+            merged[options_name(name, provider)] = options
+    return merged
+
+
+def build_catalog(snapshots: Mapping[str, Configuration]) -> TLSCatalog:
+    """Load every provider's certificates and options. Never raises: what fails is in ``errors``/``broken``."""
+    errors: list[str] = []
+    certificates: list[LoadedCertificate] = []
+    default: LoadedCertificate | None = None
+    for provider, config in snapshots.items():
+        tls = config.tls
+        if tls is None:
+            continue
+        for index, entry in enumerate(tls.certificates):
+            stores = entry.stores or (DEFAULT_OPTIONS,)
+            if DEFAULT_OPTIONS not in stores:
+                errors.append(
+                    f"tls.certificates[{index}]@{provider}: only the default store is used (stores: {list(stores)})"
+                )
+                continue
+            try:
+                certificates.append(load_certificate(entry.cert_file, entry.key_file))
+            except CertificateError as exc:
+                errors.append(f"tls.certificates[{index}]@{provider}: {exc}")
+        for store_name, store in tls.stores.items():
+            if store_name != DEFAULT_OPTIONS:
+                errors.append(f"tls.stores.{store_name}@{provider}: only the default store is used")
+                continue
+            if store.default_generated_cert is not None:
+                errors.append(
+                    f"tls.stores.default.defaultGeneratedCert@{provider}: certificate resolvers are not supported"
+                    " yet; the default certificate comes from the store"
+                )
+            chosen = store.default_certificate
+            if chosen is not None:
+                try:
+                    default = load_certificate(chosen.cert_file, chosen.key_file)
+                except CertificateError as exc:
+                    errors.append(f"tls.stores.default.defaultCertificate@{provider}: {exc}")
+    catalog = TLSCatalog(CertificateStore.of(certificates, default or default_generated_certificate()))
+    catalog.errors = errors
+    for name, options in _merge_options(snapshots).items():
+        try:
+            catalog.options[name] = compile_options(name, options)
+        except TLSOptionError as exc:
+            catalog.broken[name] = f'TLS options "{name}": {exc}'
+            errors.append(catalog.broken[name])
+    return catalog
