@@ -50,7 +50,6 @@ from hanzo_edge.server.listener import Listener
 from hanzo_edge.server.proxy_protocol import ProxyProtocolStage, TrustedPeers
 from hanzo_edge.server.tls_stage import TLSStage
 from hanzo_edge.tls.catalog import TLSCatalog, build_catalog
-from hanzo_edge.tls.certificates import file_fingerprints
 
 if TYPE_CHECKING:
     from hanzo_edge.observability.tracing import Tracer
@@ -347,19 +346,12 @@ class IngressApp:
 
         The file provider reloads the dynamic configuration when *it* changes; the files it names are read here.
         """
-        last: Mapping[str, tuple[int, int, int]] | None = None
         while True:
             await asyncio.sleep(interval)
             catalog = self.tls
-            if catalog is None:
-                continue
-            now = file_fingerprints(catalog.watched_files())
-            if last is not None and last.keys() == now.keys() and last != now:
+            if catalog is not None and catalog.files_changed():
                 log.info("TLS certificate files changed: reloading")
                 self.rebuild()
-                catalog = self.tls
-                now = file_fingerprints(catalog.watched_files()) if catalog is not None else {}
-            last = now
 
     def _reload_failed(self) -> None:
         """Count a configuration that could not be applied (a provider's load or a build failed)."""

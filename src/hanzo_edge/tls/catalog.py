@@ -25,6 +25,7 @@ from hanzo_edge.tls.certificates import (
     CertificateStore,
     LoadedCertificate,
     default_generated_certificate,
+    file_fingerprints,
     load_certificate,
 )
 from hanzo_edge.tls.options import ServerContext, TLSOptionError, TLSSettings, compile_options
@@ -56,18 +57,18 @@ class TLSCatalog:
     hosts: dict[str, dict[str, str]] = field(default_factory=dict)
     tls_entry_points: set[str] = field(default_factory=set)
     """Entrypoints with at least one TLS router: only they look for a ClientHello."""
+    fingerprints: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
+    """The certificate, key and CA files as they were *before* they were read: a poll that sees anything else
+    reloads (a file replaced while it was being read is then read again)."""
     _contexts: dict[tuple[str, str], ServerContext] = field(default_factory=dict)
 
     def certificates(self) -> list[CertificateInfo]:
         """Parsed info (cn, serial, sans, not_after) of every configured certificate (not the generated one)."""
         return self.store.certificates()
 
-    def watched_files(self) -> tuple[str, ...]:
-        """Certificate, key and CA files to poll for changes."""
-        files = dict.fromkeys(self.store.watched_files())
-        for settings in self.options.values():
-            files.update(dict.fromkeys(ca for ca in settings.ca_files if not ca.lstrip().startswith("-----")))
-        return tuple(files)
+    def files_changed(self) -> bool:
+        """True when a certificate, key or CA file differs from what this generation read."""
+        return file_fingerprints(self.fingerprints) != self.fingerprints
 
     def options_for_host(self, entry_point: str, host: str) -> str:
         """The options name a request or handshake for ``host`` gets on ``entry_point`` (exact, wildcard, default)."""
@@ -113,8 +114,27 @@ def _merge_options(snapshots: Mapping[str, Configuration]) -> dict[str, TLSOptio
     return merged
 
 
+def _referenced_files(snapshots: Mapping[str, Configuration]) -> list[str]:
+    """Every certificate, key and CA file path (not inline PEM) the TLS sections name."""
+    values: list[str] = []
+    for config in snapshots.values():
+        tls = config.tls
+        if tls is None:
+            continue
+        for entry in tls.certificates:
+            values += [entry.cert_file, entry.key_file]
+        for store in tls.stores.values():
+            if store.default_certificate is not None:
+                values += [store.default_certificate.cert_file, store.default_certificate.key_file]
+        for options in tls.options.values():
+            if options.client_auth is not None:
+                values += options.client_auth.ca_files
+    return [value for value in dict.fromkeys(values) if value and not value.lstrip().startswith("-----BEGIN")]
+
+
 def build_catalog(snapshots: Mapping[str, Configuration]) -> TLSCatalog:
     """Load every provider's certificates and options. Never raises: what fails is in ``errors``/``broken``."""
+    fingerprints = file_fingerprints(_referenced_files(snapshots))
     errors: list[str] = []
     certificates: list[LoadedCertificate] = []
     default: LoadedCertificate | None = None
@@ -150,6 +170,7 @@ def build_catalog(snapshots: Mapping[str, Configuration]) -> TLSCatalog:
                     errors.append(f"tls.stores.default.defaultCertificate@{provider}: {exc}")
     catalog = TLSCatalog(CertificateStore.of(certificates, default or default_generated_certificate()))
     catalog.errors = errors
+    catalog.fingerprints = fingerprints
     for name, options in _merge_options(snapshots).items():
         try:
             catalog.options[name] = compile_options(name, options)

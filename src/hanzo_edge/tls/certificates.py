@@ -227,13 +227,6 @@ class CertificateStore:
                 seen.setdefault(cert.identity, cert.info)
         return list(seen.values())
 
-    def watched_files(self) -> tuple[str, ...]:
-        """The configured certificate and key files behind this store (what a change poll stats)."""
-        files: dict[str, None] = {}
-        for cert in [*self.loaded, self.default]:
-            files.update(dict.fromkeys(cert.sources))
-        return tuple(files)
-
 
 def file_fingerprints(paths: Iterable[str]) -> Mapping[str, tuple[int, int, int]]:
     """``path -> (mtime_ns, size, inode)``; a missing file reads as zeros, so its return counts as a change."""
