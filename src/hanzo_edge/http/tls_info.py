@@ -3,7 +3,8 @@
 The contract between a TLS-terminating stage and the request pipeline: the application protocol reads
 ``transport.get_extra_info("ssl_object")`` when the connection is made and every request of that connection carries
 the same :class:`TLSInfo` (``Request.tls_info``; None on a plain connection). The access log's ``TLSVersion``,
-``TLSCipher`` and ``TLSClientSubject`` and the ``tls_version``/``tls_cipher`` metric labels read it.
+``TLSCipher`` and ``TLSClientSubject``, the ``tls_version``/``tls_cipher`` metric labels and ``passTLSClientCert``
+(the client certificate's DER) read it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ __all__ = ["TLSInfo", "tls_info_of"]
 
 @dataclass(frozen=True, slots=True)
 class TLSInfo:
-    """A TLS connection's version (``1.2``), cipher suite (Go's name) and client certificate subject ("" if none)."""
+    """A TLS connection's version (``1.2``), cipher suite (Go's name) and verified client certificate, if any.
+
+    ``client_cert`` is the leaf's DER (b"" without one): Python 3.11's ``ssl`` exposes no peer chain
+    (``get_verified_chain`` is 3.13+), so Traefik's ``PeerCertificates`` is the leaf alone here.
+    """
 
     version: str
     cipher: str
     client_subject: str = ""
+    client_cert: bytes = b""
 
 
 def tls_info_of(ssl_object: Any) -> TLSInfo:
@@ -32,5 +38,7 @@ def tls_info_of(ssl_object: Any) -> TLSInfo:
     cipher = ssl_object.cipher()
     name = go_name_of_openssl(cipher[0]) if cipher else "unknown"
     peer = ssl_object.getpeercert()  # {} when no client certificate was verified
-    subject = go_subject_string(peer.get("subject", ())) if peer else ""
-    return TLSInfo(version, name, subject)
+    if not peer:
+        return TLSInfo(version, name)
+    der = ssl_object.getpeercert(binary_form=True) or b""
+    return TLSInfo(version, name, go_subject_string(peer.get("subject", ())), der)
