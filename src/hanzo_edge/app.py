@@ -229,6 +229,9 @@ class IngressApp:
             # Which entrypoints, routers and server URLs exist now: series of the ones gone are dropped.
             routers = {route.name for table in result.tables.values() for route in table.routes}
             self.metrics.on_configuration(self.static.entry_points, routers, result.runtime.server_urls())
+            # tls_certs_not_after follows every build, so a reloaded certificate replaces its series.
+            certificates = result.tls.certificates() if result.tls is not None else []
+            self.metrics.set_tls_certs((c.cn, c.serial, c.sans, c.not_after) for c in certificates)
         return result
 
     def apply_snapshot(self, provider: str, config: Any) -> None:

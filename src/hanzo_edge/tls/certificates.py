@@ -50,6 +50,7 @@ class CertificateInfo:
     cn: str
     serial: str
     sans: tuple[str, ...]
+    """The DNS names, sorted (Traefik's ``sort.Strings(DNSNames)``); joined with ``,`` in the metric."""
     not_after: float
     """Expiry as a UNIX timestamp."""
 
@@ -121,9 +122,15 @@ def _names(cert: x509.Certificate) -> tuple[str, tuple[str, ...], frozenset[str]
 
 
 def _info(cert: x509.Certificate) -> tuple[CertificateInfo, frozenset[str]]:
-    cn, sans, names = _names(cert)
+    cn, _, names = _names(cert)
     not_after = cert.not_valid_after_utc.timestamp()
-    return CertificateInfo(cn, format(cert.serial_number, "d"), sans, not_after), names
+    # The metric's sans are the DNS names only, sorted (Traefik's appendCertMetric); IP SANs still match SNI above.
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns_names = tuple(sorted(ext.get_values_for_type(x509.DNSName)))
+    except x509.ExtensionNotFound:
+        dns_names = ()
+    return CertificateInfo(cn, format(cert.serial_number, "d"), dns_names, not_after), names
 
 
 def load_certificate(cert_file: str, key_file: str) -> LoadedCertificate:
