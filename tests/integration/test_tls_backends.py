@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from edge_harness import Ingress, clean_env, free_port, http_request, write_dynamic
+from edge_harness import Ingress, clean_env, eventually, free_port, http_request, write_dynamic
 
 
 # -- certificates ----------------------------------------------------------------------------------------------------
@@ -97,6 +97,9 @@ class _Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so reuse of the proxy's connection is visible
 
     def do_GET(self) -> None:
+        paths = getattr(self.server, "paths", None)
+        if isinstance(paths, list):
+            paths.append(self.path)  # what reached the application: proof a TLS probe got through
         peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
         subject = dict(item for rdn in (peer or {}).get("subject", ()) for item in rdn)
         body = json.dumps(
@@ -125,6 +128,8 @@ class TLSBackend:
             ctx.verify_mode = ssl.CERT_REQUIRED
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
         self.server.daemon_threads = True
+        self.paths: list[str] = []
+        self.server.paths = self.paths  # type: ignore[attr-defined]
         self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -267,3 +272,65 @@ def test_a_tls_upstream_connection_is_kept_alive_and_reused(served: Setup) -> No
     first = served.get("/verified/1")[1]["peer_port"]
     second = served.get("/verified/2")[1]["peer_port"]
     assert first == second
+
+
+def test_health_checks_dial_https_servers_with_the_servers_transport_tls(tmp_path: Path) -> None:
+    # Traefik's health checker uses the service's transport: a server only a serversTransport's rootCAs (or its
+    # serverName, or peerCertURI) can verify is UP through it, and DOWN when that transport trusts another CA.
+    ca, stranger = Authority("Health CA"), Authority("Health Stranger")
+    (tmp_path / "ca.pem").write_text(ca.pem)
+    (tmp_path / "stranger.pem").write_text(stranger.pem)
+    plain = TLSBackend(tmp_path, "plain", ca.issue("backend", ips=("127.0.0.1",), uris=(SPIFFE_ID,)))
+    named = TLSBackend(tmp_path, "named", ca.issue("backend.internal", dns=("backend.internal",)))
+    transports = {
+        "trusted": {"rootCAs": [str(tmp_path / "ca.pem")], "peerCertURI": SPIFFE_ID},
+        "named": {"rootCAs": [ca.pem], "serverName": "backend.internal"},
+        "stranger": {"rootCAs": [str(tmp_path / "stranger.pem")]},
+    }
+    routes = {"good": (plain, "trusted"), "named": (named, "named"), "wrongca": (plain, "stranger")}
+    health = {"path": "/health", "interval": "100ms", "timeout": "2s"}
+    services = {
+        name: {"loadBalancer": {"servers": [{"url": b.url}], "serversTransport": t, "healthCheck": health}}
+        for name, (b, t) in routes.items()
+    }
+    routers = {name: {"rule": f"PathPrefix(`/{name}`)", "service": name} for name in routes}
+    dynamic = write_dynamic(
+        tmp_path / "dynamic.yml",
+        {"http": {"routers": routers, "services": services, "serversTransports": transports}},
+    )
+    port, api_port = free_port(), free_port()
+    proxy = Ingress(
+        [
+            f"--entrypoints.web.address=127.0.0.1:{port}",
+            f"--entrypoints.traefik.address=127.0.0.1:{api_port}",
+            "--api.insecure=true",
+            f"--providers.file.filename={dynamic}",
+        ],
+        port,
+        tmp_path,
+        clean_env(),
+    )
+
+    def status(name: str) -> str:
+        resp = http_request(api_port, path=f"/api/http/services/{name}@file")
+        assert resp.status == 200, resp
+        return str(resp.json()["serverStatus"][routes[name][0].url])
+
+    try:
+        proxy.wait_ready()
+        # Several probes got through the handshake to the application (a default context would fail each one).
+        for backend in (plain, named):
+            eventually(
+                lambda b=backend: b.paths.count("/health") >= 2,
+                timeout=10,
+                message=lambda: f"no health probe reached the backend\n{proxy.describe()}",
+            )
+        eventually(lambda: status("wrongca") == "DOWN", timeout=10, message=proxy.describe)
+        assert (status("good"), status("named")) == ("UP", "UP")
+        for name in ("good", "named"):
+            assert http_request(port, path=f"/{name}/x").status == 200, name
+        assert http_request(port, path="/wrongca/x").status == 503  # its only server is down
+    finally:
+        proxy.stop()
+        plain.stop()
+        named.stop()

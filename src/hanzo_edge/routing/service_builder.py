@@ -37,6 +37,7 @@ from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.http.proxy import ServerTarget
 from hanzo_edge.services.failover import Failover as FailoverHandler
 from hanzo_edge.services.generation import TaskScope
+from hanzo_edge.services.health_probe import transport_probe
 from hanzo_edge.services.loadbalancer import BuiltLoadBalancer, HealthCheckOptions, PassiveOptions, build_load_balancer
 from hanzo_edge.services.mirroring import Mirroring as MirroringHandler
 from hanzo_edge.services.registry import ServiceContext, ServiceKind, register_service, service_kind_of
@@ -253,6 +254,9 @@ def _load_balancer(lb: LoadBalancer, ctx: ServiceContext) -> Handler:
         passive=None
         if phc is None
         else PassiveOptions(failure_window=phc.failure_window, max_failed_attempts=phc.max_failed_attempts),
+        # Probes go through the service's transport, as Traefik's health checker does: https servers are checked
+        # with the serversTransport's TLS, so UP means the proxy itself could reach the server.
+        probe=None if hc is None else transport_probe(options),
         on_server_status=ctx.on_server_status,
     )
     if built.checker is not None:

@@ -6,6 +6,12 @@ responses, and follows up to 10 redirects like Go's ``http.Client`` (301/302/303
 keep it; a ``Host`` override is not carried to the redirect target). Connection errors raise :class:`OSError`
 subclasses; the whole exchange is bounded by ``timeout`` (``TimeoutError``); an unparsable answer raises
 :class:`ProbeError`.
+
+Traefik's health checker sends its probes through the service's own transport, so ``https`` servers are checked
+with the serversTransport's TLS (``rootCAs``, ``insecureSkipVerify``, ``serverName``, ``certificates``,
+``peerCertURI``): :func:`transport_probe` builds such a probe from the very client context the proxy's pools use
+(``http.upstream_tls.client_context``, cached per transport), so a server is UP exactly when the proxy could reach it.
+A failed handshake raises :class:`ProbeError` with Go's words for it, as the proxy logs them.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ import ssl
 from collections.abc import Mapping
 from urllib.parse import urljoin, urlsplit
 
-__all__ = ["ProbeError", "http_probe", "make_http_probe"]
+from hanzo_edge.http.pool import TransportOptions
+from hanzo_edge.http.upstream_tls import TLSConfigError, client_context, peer_cert_uri_error, verify_error_text
+
+__all__ = ["ProbeError", "http_probe", "make_http_probe", "transport_probe"]
 
 _MAX_REDIRECTS = 10
 _MAX_HEAD = 64 * 1024
@@ -27,12 +36,14 @@ class ProbeError(Exception):
 
 
 class _HttpProbe:
-    """A probe bound to a TLS context for ``https`` URLs (the default context when None)."""
+    """A probe bound to the TLS of ``https`` URLs: a context (the default context when None), or a servers
+    transport whose cached client context, ``serverName`` and ``peerCertURI`` apply as in the proxy's pools."""
 
-    __slots__ = ("_ssl",)
+    __slots__ = ("_ssl", "_transport")
 
-    def __init__(self, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None, transport: TransportOptions | None = None) -> None:
         self._ssl = ssl_context
+        self._transport = transport
 
     # The Probe contract passes the timeout as an argument (ASYNC109); it is enforced with asyncio.timeout below.
     async def __call__(
@@ -64,13 +75,17 @@ class _HttpProbe:
             raise ProbeError(f"no host in {url!r}")
         tls = scheme == "https"
         port = parts.port or (443 if tls else 80)
-        context: ssl.SSLContext | None = None
-        if tls:
-            context = self._ssl
-            if context is None:
-                context = self._ssl = ssl.create_default_context()
-        reader, writer = await asyncio.open_connection(host, port, ssl=context)
+        context = self._context() if tls else None
+        server_name = (self._transport.server_name if self._transport is not None else "") or host
         try:
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=context, server_hostname=server_name if tls else None
+            )
+        except ssl.SSLError as exc:
+            raise ProbeError(verify_error_text(exc, server_name)) from exc
+        try:
+            if tls:
+                self._check_peer_cert_uri(writer)
             writer.write(
                 _request_head(method, parts.path or "/", parts.query, parts.netloc.rpartition("@")[2], headers)
             )
@@ -82,6 +97,26 @@ class _HttpProbe:
                 await writer.wait_closed()
             except (OSError, ssl.SSLError):
                 pass
+
+    def _context(self) -> ssl.SSLContext:
+        if self._transport is not None:
+            try:
+                # Built lazily: a service of plain-http servers never loads roots. Cached per transport options.
+                return client_context(self._transport.client_tls())
+            except TLSConfigError as exc:
+                raise ProbeError(f"tls: {exc}") from None  # unusable material fails the check, as dials get 502
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()
+        return self._ssl
+
+    def _check_peer_cert_uri(self, writer: asyncio.StreamWriter) -> None:
+        uri = self._transport.peer_cert_uri if self._transport is not None else ""
+        if not uri:
+            return
+        ssl_object = writer.get_extra_info("ssl_object")
+        reason = peer_cert_uri_error(ssl_object.getpeercert() if ssl_object is not None else None, uri)
+        if reason:
+            raise ProbeError(reason)
 
 
 def _request_head(method: str, path: str, query: str, netloc: str, headers: Mapping[str, str]) -> bytes:
@@ -132,6 +167,12 @@ def make_http_probe(ssl_context: ssl.SSLContext | None = None) -> _HttpProbe:
     Use it to honour a serversTransport's TLS settings (CA roots, ``insecureSkipVerify``, client certificates).
     """
     return _HttpProbe(ssl_context)
+
+
+def transport_probe(transport: TransportOptions) -> _HttpProbe:
+    """Return a probe that checks ``https`` servers with ``transport``'s TLS, as the proxy dials them (Traefik's
+    health checker uses the service's round tripper)."""
+    return _HttpProbe(None, transport)
 
 
 http_probe = _HttpProbe(None)
