@@ -119,6 +119,8 @@ def test_entrypoint_tls_routers_are_tls_only_and_an_unsupported_resolver_is_name
         f"--entrypoints.web.address=127.0.0.1:{web}",
         f"--entrypoints.websecure.address=127.0.0.1:{websecure}",
         "--entrypoints.websecure.http.tls.certResolver=le",
+        "--entrypoints.websecure.http.tls.domains[0].main=app.test",
+        "--entrypoints.websecure.http.tls.domains[0].sans=www.app.test",
         f"--entrypoints.traefik.address=127.0.0.1:{api}",
         "--api.insecure=true",
         f"--providers.file.filename={dynamic}",
@@ -147,6 +149,9 @@ def test_entrypoint_tls_routers_are_tls_only_and_an_unsupported_resolver_is_name
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
     router = http_request(api, path="/api/http/routers/secure@file").json()
     assert router["status"] == "enabled"
+    # Traefik's applyModel copies the entrypoint's http.tls into a router without tls of its own, so /api shows it.
+    assert router["tls"] == {"certResolver": "le", "domains": [{"main": "app.test", "sans": ["www.app.test"]}]}
+    assert "tls" not in http_request(api, path="/api/http/routers/plain@file").json()
     eventually(lambda: warning in proc.stderr(), message=proc.describe)
     assert checked.returncode == 1  # a warning is a finding
     assert f"WARNING {warning}" in checked.stdout.splitlines()

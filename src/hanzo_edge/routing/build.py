@@ -17,7 +17,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hanzo_edge.config.dynamic import Configuration, Router, ServersTransport
+import msgspec
+
+from hanzo_edge.config.dynamic import Configuration, Router, RouterTLS, ServersTransport
 from hanzo_edge.config.runtime import DISABLED, RouterInfo, RuntimeConfig, merge, qualify
 from hanzo_edge.config.static import StaticServersTransport
 from hanzo_edge.http.messages import Handler, Request, Response
@@ -131,7 +133,7 @@ def build_tables(
     internal_routes: Mapping[str, Sequence[Route]] | None = None,
     entry_point_middlewares: Mapping[str, Sequence[str]] | None = None,
     internal_services: Mapping[str, Handler] | None = None,
-    tls_entry_points: Mapping[str, str] | Collection[str] = (),
+    tls_entry_points: EntryPointTLS = (),
     tls: TLSCatalog | None = None,
     generation: int = 0,
     previous: BuildResult | None = None,
@@ -166,7 +168,7 @@ def build_runtime(
     internal_routes: Mapping[str, Sequence[Route]] | None = None,
     entry_point_middlewares: Mapping[str, Sequence[str]] | None = None,
     internal_services: Mapping[str, Handler] | None = None,
-    tls_entry_points: Mapping[str, str] | Collection[str] = (),
+    tls_entry_points: EntryPointTLS = (),
     tls: TLSCatalog | None = None,
     generation: int = 0,
     previous: BuildResult | None = None,
@@ -177,9 +179,10 @@ def build_runtime(
 
     ``internal_routes`` (by entrypoint) are served as they are and added to ``runtime`` as the internal provider's
     routers. ``tls_entry_points``: entrypoints whose ``http.tls`` makes their routers TLS routers (a mapping gives
-    each one's default ``http.tls.options``). ``tls``: the generation's certificates and options; a TLS router whose
-    options are unknown or cannot be honoured is disabled with that error, and ``tls.hosts`` is filled with the
-    options of each host (``default`` where routers disagree, as Traefik).
+    each one's ``http.tls``, or only its ``options``); a router on exactly one of them and without ``tls`` of its own
+    shows that ``tls`` in its record, as Traefik's ``applyModel`` copies it. ``tls``: the generation's certificates
+    and options; a TLS router whose options are unknown or cannot be honoured is disabled with that error, and
+    ``tls.hosts`` is filled with the options of each host (``default`` where routers disagree, as Traefik).
 
     With ``previous`` (the last generation), a service whose configuration (and servers transport) is unchanged keeps
     its handler instance. Never raises for a bad router or service: it is disabled and its error recorded.
@@ -209,6 +212,16 @@ def build_runtime(
             gc.enable()
 
 
+EntryPointTLS = Mapping[str, str | RouterTLS] | Collection[str]
+"""Entrypoints with ``http.tls``: their ``tls`` (or only its options name) by name, or just the names."""
+
+
+def _entry_point_tls(entry_points: EntryPointTLS) -> dict[str, RouterTLS]:
+    if not isinstance(entry_points, Mapping):
+        return {ep: RouterTLS() for ep in entry_points}
+    return {ep: tls if isinstance(tls, RouterTLS) else RouterTLS(options=tls) for ep, tls in entry_points.items()}
+
+
 class _Build:
     """One build: the services and middleware chains of one generation, and the routes of every router."""
 
@@ -220,7 +233,7 @@ class _Build:
         default_transport: TransportOptions,
         entry_point_middlewares: Mapping[str, Sequence[str]],
         internal_services: Mapping[str, Handler],
-        tls_entry_points: Mapping[str, str] | Collection[str],
+        tls_entry_points: EntryPointTLS,
         tls: TLSCatalog | None,
         previous: BuildResult | None,
         on_server_status: Callable[[str, str, bool], None] | None,
@@ -236,9 +249,7 @@ class _Build:
         self.tls_conflicts: dict[str, set[str]] = {ep: set() for ep in entry_points}
         self.entry_point_middlewares = entry_point_middlewares
         self.internal_services = internal_services
-        self.tls_entry_points: Mapping[str, str] = (
-            tls_entry_points if isinstance(tls_entry_points, Mapping) else dict.fromkeys(tls_entry_points, "")
-        )
+        self.tls_entry_points = _entry_point_tls(tls_entry_points)
         self.wrap_service = wrap_service
         transports = {name: transport_options(t) for name, t in runtime.servers_transports.items()}
         self.service_defs = {
@@ -321,6 +332,21 @@ class _Build:
         info.using.append(ep)
 
     def _build_router(self, info: RouterInfo[Router]) -> None:
+        self._serve_router(info)
+        self._apply_entry_point_tls(info)
+
+    def _apply_entry_point_tls(self, info: RouterInfo[Router]) -> None:
+        """Show the entrypoint's ``http.tls`` as the router's ``tls`` in its record (``/api``), after the build
+        served it with it. Traefik's ``applyModel`` copies it into a router without ``tls`` for each entrypoint it
+        is on; on several entrypoints the copies become routers of their own (``<ep>-<router>``), which the records
+        here are not, so only a router on exactly one such entrypoint gets it."""
+        if info.model.tls is not None or len(info.entry_points) != 1:
+            return
+        ep_tls = self.tls_entry_points.get(info.entry_points[0])
+        if ep_tls is not None:
+            info.model = msgspec.structs.replace(info.model, tls=ep_tls)
+
+    def _serve_router(self, info: RouterInfo[Router]) -> None:
         router = info.model
         provider = info.provider
         errors: list[str] = []
@@ -357,7 +383,7 @@ class _Build:
         secure = info.model.tls is not None or ep in self.tls_entry_points
         if secure and info.model.tls is None:
             # The entrypoint's http.tls makes the router a TLS router here, with the entrypoint's options.
-            problems = self._tls_options_errors(options_name(self.tls_entry_points[ep], ""))
+            problems = self._tls_options_errors(options_name(self.tls_entry_points[ep].options, ""))
             if problems:
                 for message in problems:
                     self._router_error(info, message, critical=False)
@@ -442,7 +468,8 @@ class _Build:
         tls = info.model.tls
         if tls is not None and tls.options:
             return options_name(tls.options, info.provider)
-        return options_name(self.tls_entry_points.get(ep, ""), "")
+        ep_tls = self.tls_entry_points.get(ep)
+        return options_name(ep_tls.options if ep_tls is not None else "", "")
 
     def _note_tls_hosts(self, info: RouterInfo[Router], route: Route, ep: str) -> None:
         """File the router's ``Host`` names under its TLS options; hosts whose routers disagree get ``default``."""

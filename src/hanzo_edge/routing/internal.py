@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hanzo_edge.config.dynamic import RouterTLS, RouterTLSDomain
 from hanzo_edge.config.middlewares import RedirectScheme as RedirectSchemeConfig
 from hanzo_edge.config.static import StaticConfig
 from hanzo_edge.http.messages import Handler, Request, Response
@@ -246,7 +247,16 @@ def internal_routes(static: StaticConfig, handlers: InternalHandlers) -> Interna
     return InternalRoutes(routes, diagnostics)
 
 
-def tls_entry_points(static: StaticConfig) -> dict[str, str]:
+def tls_entry_points(static: StaticConfig) -> dict[str, RouterTLS]:
     """Return the entrypoints whose ``http.tls`` makes every router on them a TLS router (Traefik's model), each
-    with its ``http.tls.options`` ("" for the ``default`` options)."""
-    return {name: ep.http.tls.options for name, ep in static.entry_points.items() if ep.http.tls is not None}
+    with that ``http.tls`` as a router's ``tls`` (``options`` "" for the ``default`` options, ``certResolver``,
+    ``domains``): what Traefik's ``applyModel`` copies into the routers."""
+    return {
+        name: RouterTLS(
+            options=tls.options,
+            cert_resolver=tls.cert_resolver,
+            domains=tuple(RouterTLSDomain(main=d.main, sans=d.sans) for d in tls.domains),
+        )
+        for name, ep in static.entry_points.items()
+        if (tls := ep.http.tls) is not None
+    }
