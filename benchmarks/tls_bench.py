@@ -1,7 +1,8 @@
 """TLS termination side by side: ``ingress`` (websecure entrypoint) against nginx serving the same certificate.
 
-Usage: ``.venv/bin/python benchmarks/tls_bench.py [--rounds 3] [--duration 10] [--scenario keepalive,handshake]``
-(other ``../shared/bench/run.py`` flags such as ``--warmup``, ``--pin``, ``--quiet-busy`` pass through).
+Usage: ``.venv/bin/python benchmarks/tls_bench.py [--rounds 3] [--duration 10]
+[--scenario keepalive,handshake,fullhandshake] [--stime-clients 4]`` (other ``../shared/bench/run.py`` flags
+such as ``--warmup``, ``--pin``, ``--quiet-busy`` pass through).
 
 It reuses ``../shared/bench/run.py`` itself rather than a copy of it: the same nginx backend (1 worker, 100-byte
 ``/small``), the same interleaved rounds, quiet-machine waits and redos, /proc accounting (proxy CPU from utime +
@@ -29,6 +30,23 @@ Scenarios (wrk ``-t2 -c64`` over https, ``Host: bench.localhost``):
   nginx's ``$ssl_session_reused``, how many of wrk's connections resumed, prints it and records it in the JSON
   (``meta.tls.resumption_probe``). Full handshakes cannot be forced from the server side for a fair comparison:
   ``disableSessionTickets`` does not stop ingress resuming TLS 1.2 sessions from its session cache.
+* ``fullhandshake``: full TLS handshakes per second, forced from the client side. wrk cannot be told not to resume,
+  so this scenario drives ``--stime-clients`` (default 4) parallel ``openssl s_time -new`` processes instead. Each
+  one opens a connection with a fresh ``SSL`` object and no session (so nothing to resume: certificate, signature
+  and key exchange every time), sends one HTTP/1.0 GET for ``/small`` with ``Host: bench.localhost`` (smuggled into
+  ``-www``, because s_time sends no Host header and ingress routes on it), reads the reply to the server's close,
+  and starts over. connections/s is the sum of their connection counts over the pool's wall-clock time (s_time's
+  own "connections/user sec" is per second of *its* CPU, and its "real seconds" are whole seconds). s_time gives
+  no latencies, so p50/p99 are left empty; its ``-time`` takes whole seconds and it stops at a whole-second tick,
+  so a run lasts ``round(--duration)`` to one second more. The "client CPU s" column is the s_time processes' CPU
+  (utime + stime, from ``wait4``), and each run prints the busiest client's share of a core: near 100 % would mean
+  the client, not the server, sets the pace. OpenSSL 3.0's client side of a full handshake costs about as much CPU
+  as nginx's server side, so on a small machine the client takes a large share of it: read ``CPU us/req`` (the
+  server's CPU per handshake) beside req/s, and use ``--pin`` to keep the client off the server's cores. The
+  pre-flight sends s_time's exact request bytes over verified TLS and expects 200, the body and a close; every
+  timed run must read exactly that reply's size per connection (a 4xx/5xx would differ), else the run counts as
+  failed. The same nginx ``$ssl_session_reused`` probe runs with the s_time pool and is
+  recorded as ``meta.tls.resumption_probe_fullhandshake``: it must show 0 resumed.
 
 Results go to ``benchmarks/results/tls.json`` (``--json`` to change). Run it alone on a quiet machine.
 """
@@ -42,12 +60,15 @@ import importlib.util
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, ModuleType
@@ -86,7 +107,22 @@ SCENARIOS = {
         close=True,
         about="GET 100-byte body, Connection: close (new TCP+TLS connection per request; wrk resumes its session)",
     ),
+    "fullhandshake": run.Scenario(
+        "fullhandshake",
+        "/small",
+        close=True,
+        about="GET 100-byte body, HTTP/1.0, one request per new TCP+TLS connection, full handshake every time "
+        "(openssl s_time -new, which never resumes); req/s = full handshakes/s",
+    ),
 }
+FULL_HANDSHAKE = "fullhandshake"
+
+# s_time writes "GET <page> HTTP/1.0\r\n\r\n" and has no option for headers; ingress routes on Host, so the Host
+# line rides in the page argument. What goes on the wire is an ordinary request with one extra header.
+STIME_PAGE = f"/small HTTP/1.0\r\nHost: {SERVER_NAME}\r\nX-Bench: s_time"
+STIME_REQUEST = f"GET {STIME_PAGE} HTTP/1.0\r\n\r\n".encode()
+# The summary line of ``s_time -new``: "<n> connections in <user>s; <rate> connections/user sec, bytes read <b>".
+STIME_SUMMARY = re.compile(r"^(\d+) connections in [\d.]+s; [\d.]+ connections/user sec, bytes read (\d+)$", re.M)
 
 
 # --------------------------------------------------------------------------
@@ -311,6 +347,26 @@ def check_https(port: int, scenario: Any, certs: CertFiles) -> None:
         conn.close()
 
 
+def check_stime_request(port: int, certs: CertFiles) -> int:
+    """Send s_time's exact request over verified TLS; expect our leaf, 200, the exact body, then the server's close.
+
+    Returns the reply's size in bytes: every connection of a timed run must read the same amount."""
+    context = ssl.create_default_context(cafile=str(certs.ca))
+    context.check_hostname = False  # s_time sends no SNI either; the CA check below still pins the chain
+    with socket.create_connection((run.HOST, port), timeout=10) as raw, context.wrap_socket(raw) as tls:
+        if tls.getpeercert(binary_form=True) != certs.leaf_der:
+            raise RuntimeError("served certificate is not the generated leaf")
+        tls.sendall(STIME_REQUEST)
+        reply = bytearray()
+        while chunk := tls.recv(65536):  # ends at the server's close; a kept-open connection times out instead
+            reply += chunk
+    head, _, body = bytes(reply).partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0]
+    if not status.startswith(b"HTTP/1.") or status.split()[1:2] != [b"200"] or body != run.SMALL_BODY.encode():
+        raise RuntimeError(f"s_time request: status line {status!r}, {len(body)}-byte body")
+    return len(reply)
+
+
 # --------------------------------------------------------------------------
 # The bench: run.py's, measuring over https
 # --------------------------------------------------------------------------
@@ -323,14 +379,19 @@ class TlsBench(run.Bench):  # type: ignore[misc, name-defined]
         super().__init__(args, workdir)
         self.certs = certs
         self.resumption_probe: dict[str, Any] = {}
+        self.full_handshake_probe: dict[str, Any] = {}
+        self.reply_bytes: dict[str, int] = {}  # per proxy: the s_time reply size its pre-flight saw
 
     def wrk(
         self, port: int, sc: Any, seconds: float, log: Path, threads: int = 0, connections: int = 0
     ) -> tuple[dict[str, Any], float]:
         """run.py's wrk() with an https URL and the Host header; returns (results, wrk's own CPU seconds).
 
-        ``threads``/``connections`` (0: the flags' values) let the resumption probe run a light load."""
+        ``threads``/``connections`` (0: the flags' values) let the resumption probe run a light load.
+        The fullhandshake scenario runs the s_time pool instead (``connections`` then counts s_time processes)."""
         a = self.args
+        if sc.name == FULL_HANDSHAKE:
+            return self.stime(port, seconds, log, connections or a.stime_clients)
         if sc.name not in self.lua:
             self.lua[sc.name] = self.workdir / f"{sc.name}.lua"
             self.lua[sc.name].write_text(run.wrk_lua(sc) + f'\nwrk.headers["Host"] = "{SERVER_NAME}"\n')
@@ -349,6 +410,68 @@ class TlsBench(run.Bench):  # type: ignore[misc, name-defined]
             raise RuntimeError(f"wrk failed (rc={p.returncode}):\n{text[-2000:]}\n{run.tail(log)}")
         return json.loads(found[0].removeprefix("BENCH_JSON ")), usage.ru_utime + usage.ru_stime
 
+    def stime(self, port: int, seconds: float, log: Path, clients: int) -> tuple[dict[str, Any], float]:
+        """Run ``clients`` parallel ``openssl s_time -new -time round(seconds)`` (at least 1) against ``port``.
+
+        s_time stops once its wall clock passes a whole second after ``-time``, so the run lasts that long plus up
+        to a second; the rate divides by the wall-clock time measured here, from the first start to the last exit.
+
+        Returns wrk-shaped results (connections as requests, the pool's wall-clock time as duration, no latencies)
+        and the clients' summed CPU seconds. Each client's count comes from its summary line."""
+        whole = max(1, round(seconds))
+        argv = ["openssl", "s_time", "-connect", f"{run.HOST}:{port}", "-new", "-time", str(whole)]
+        # No CA locations: s_time does not enforce verification anyway (the pre-flight does), and the default
+        # CApath/store costs a directory scan per connection, about a quarter of the client's CPU.
+        argv += ["-www", STIME_PAGE, "-no-CApath", "-no-CAfile", "-no-CAstore"]
+        outputs = [log.parent / f"{log.name}.stime{i}.txt" for i in range(clients)]
+        started = time.monotonic()
+        procs = []
+        for out_path in outputs:
+            with open(out_path, "wb") as out:
+                procs.append(self.procs.start(argv, log, cpus=self.load_cpus, stdout=out))
+        # s_time has no I/O timeout: a server that stalls a connection would hang it, so the wait is bounded.
+        deadline = started + whole + self.args.timeout + 10
+        cpu: list[float] = [0.0] * clients
+        pending = dict(enumerate(procs))
+        try:
+            while pending and time.monotonic() < deadline:
+                for i, p in list(pending.items()):
+                    pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+                    if pid:
+                        p.returncode = os.waitstatus_to_exitcode(status)
+                        cpu[i] = usage.ru_utime + usage.ru_stime
+                        self.procs.live.pop(p.pid, None)
+                        del pending[i]
+                time.sleep(0.02)
+        finally:
+            for p in pending.values():
+                self.procs.stop(p)
+        elapsed = time.monotonic() - started
+        if pending:
+            raise RuntimeError(f"openssl s_time still running {elapsed:.0f}s after a {whole}s run; stopped it")
+        counts: list[tuple[int, int]] = []
+        for p, out_path in zip(procs, outputs, strict=True):
+            text = out_path.read_text(errors="replace")
+            found = STIME_SUMMARY.search(text)
+            if p.returncode != 0 or not found:
+                raise RuntimeError(f"openssl s_time failed (rc={p.returncode}):\n{text[-2000:]}\n{run.tail(log)}")
+            counts.append((int(found.group(1)), int(found.group(2))))
+        connections = sum(n for n, _ in counts)
+        results: dict[str, Any] = {
+            "client": f"{clients} x openssl s_time -new -time {whole}",
+            "requests": connections,
+            "duration_us": elapsed * 1e6,
+            "bytes": sum(b for _, b in counts),
+            "per_client_connections": [n for n, _ in counts],
+            "per_client_cpu_s": cpu,
+            # each s_time runs its connections one after another, so this is the mean time per connection
+            "mean_connection_ms": clients * elapsed / max(connections, 1) * 1e3,
+            "busiest_client_core_pct": 100 * max(cpu) / elapsed,
+        }
+        results.update(dict.fromkeys(("err_connect", "err_read", "err_write", "err_timeout", "err_status"), 0))
+        results.update(dict.fromkeys(("p50_us", "p90_us", "p99_us", "p999_us"), 0))  # not measured, see the table
+        return results, sum(cpu)
+
     def measure(self, proxy: TlsProxy, sc: Any, rnd: int) -> Any:
         """One timed run, as run.py's measure() (same accounting), checked over TLS first."""
         a = self.args
@@ -365,7 +488,10 @@ class TlsBench(run.Bench):  # type: ignore[misc, name-defined]
             launch = proxy.launch(port, self.backend_port, pdir, a.peer_workers)
             p = self.procs.start(launch.argv, log, cpus=self.proxy_cpus, env=launch.env)
             run.wait_listening(port, p, a.start_timeout, log)
-            if rnd == 1 or not a.check_first_round_only:
+            if sc.name == FULL_HANDSHAKE:
+                if rnd == 1 or not a.check_first_round_only or proxy.name not in self.reply_bytes:
+                    self.reply_bytes[proxy.name] = check_stime_request(port, self.certs)
+            elif rnd == 1 or not a.check_first_round_only:
                 check_https(port, sc, self.certs)
             if a.warmup > 0:
                 self.wrk(port, sc, a.warmup, pdir / "warmup")
@@ -384,6 +510,13 @@ class TlsBench(run.Bench):  # type: ignore[misc, name-defined]
                 all0, run.all_cpu_ticks(), set(tree) | set(btree) | {os.getpid()}
             )
             record_wrk(res, w)
+            if sc.name == FULL_HANDSHAKE:
+                check_stime_replies(w, self.reply_bytes[proxy.name])
+                print(
+                    f"  {proxy.name}: {w['client']}: client CPU {wrk_cpu:.1f}s, busiest s_time "
+                    f"{w['busiest_client_core_pct']:.0f}% of a core, {w['mean_connection_ms']:.2f} ms per connection",
+                    flush=True,
+                )
             res.proxy_cpu_s = cpu1 - cpu0
             res.proxy_cpu_us_per_req = res.proxy_cpu_s / max(res.requests, 1) * 1e6
             res.proxy_peak_rss_mib = peak / 1024
@@ -401,9 +534,9 @@ class TlsBench(run.Bench):  # type: ignore[misc, name-defined]
                 self.procs.stop(p)
         return res
 
-    def probe_resumption(self) -> dict[str, Any]:
-        """Drive nginx briefly as the handshake scenario does and count, from its log, connections that resumed."""
-        pdir = self.workdir / "resumption-probe"
+    def probe_resumption(self, sc: Any) -> dict[str, Any]:
+        """Drive nginx briefly with ``sc``'s client and count, from its log, connections that resumed a session."""
+        pdir = self.workdir / f"resumption-probe-{sc.name}"
         pdir.mkdir()
         pdir.chmod(0o755)
         probe = TlsProxy("nginx", "nginx logging $ssl_session_reused", self.certs, log_sessions=True)
@@ -412,7 +545,7 @@ class TlsBench(run.Bench):  # type: ignore[misc, name-defined]
         p = self.procs.start(launch.argv, pdir / "proxy.log")
         try:
             run.wait_listening(port, p, self.args.start_timeout, pdir / "proxy.log")
-            self.wrk(port, SCENARIOS["handshake"], 1, pdir / "wrk", threads=1, connections=4)
+            self.wrk(port, sc, 1, pdir / "client", threads=1, connections=4)
         finally:
             self.procs.stop(p)  # nginx writes its buffered log lines on exit
         lines = (pdir / "sessions.log").read_text().split("\n")
@@ -426,11 +559,17 @@ class TlsBench(run.Bench):  # type: ignore[misc, name-defined]
     def start_backend(self) -> None:
         """run.py's backend, then (before any timed run) the resumption probe when handshakes are measured."""
         super().start_backend()
-        if any(sc.name == "handshake" for sc in self.args.scenarios):
-            self.resumption_probe = self.probe_resumption()
+        names = {sc.name for sc in self.args.scenarios}
+        if "handshake" in names:
+            self.resumption_probe = self.probe_resumption(SCENARIOS["handshake"])
             print(f"resumption probe (wrk, Connection: close, nginx log): {self.resumption_probe}", flush=True)
             if not self.resumption_probe["requests"]:
                 print("  warning: the resumption probe saw no requests", file=sys.stderr)
+        if FULL_HANDSHAKE in names:
+            probe = self.full_handshake_probe = self.probe_resumption(SCENARIOS[FULL_HANDSHAKE])
+            print(f"resumption probe (openssl s_time -new, nginx log): {probe}", flush=True)
+            if not probe["requests"] or probe["resumed"]:
+                print("  warning: fullhandshake is not measuring full handshakes only (see the probe)", file=sys.stderr)
 
     def meta(self, proxies: list[TlsProxy]) -> dict[str, Any]:
         info: dict[str, Any] = super().meta(proxies)
@@ -441,6 +580,7 @@ class TlsBench(run.Bench):  # type: ignore[misc, name-defined]
             "server_name": SERVER_NAME,
             "nginx ssl_protocols": "TLSv1.2 TLSv1.3",
             "resumption_probe": self.resumption_probe,
+            "resumption_probe_fullhandshake": self.full_handshake_probe,
         }
         return info
 
@@ -458,6 +598,58 @@ def record_wrk(res: Any, w: dict[str, Any]) -> None:
     res.http_errors = w["err_status"]
 
 
+def check_stime_replies(w: dict[str, Any], reply_bytes: int) -> None:
+    """s_time does not look at statuses: a timed run is valid only if every connection read the checked reply."""
+    if w["bytes"] != w["requests"] * reply_bytes:
+        per = w["bytes"] / max(w["requests"], 1)
+        raise RuntimeError(f"s_time read {per:.1f} bytes per connection; the checked 200 reply is {reply_bytes}")
+
+
+_run_format_table = run.format_table
+
+
+def format_table(sc: Any, rows: list[dict[str, Any]], a: argparse.Namespace) -> str:
+    """run.py's table; for fullhandshake it names the s_time client and leaves the latencies it cannot give empty.
+
+    Installed as run.format_table (below) because run.py's Bench.run looks the name up in its module when printing.
+    The emptied latencies are None in the JSON summary too, which is what they are."""
+    if sc.name != FULL_HANDSHAKE:
+        return str(_run_format_table(sc, rows, a))
+    for row in rows:
+        for key in ("p50_ms", "p99_ms", "p999_ms"):
+            if key in row:
+                row[key] = None
+    text = _run_format_table(sc, rows, a)
+    wrk_flags = f"wrk -t{a.threads} -c{a.connections} -d{a.duration:g}s"
+    client = f"{a.stime_clients} x openssl s_time -new -time {max(1, round(a.duration))}"
+    return realign_table(text.replace(wrk_flags, client), {"wrk CPU s": "client CPU s"})
+
+
+def realign_table(text: str, renames: dict[str, str]) -> str:
+    """Rename header cells of a markdown table and pad its columns again (run.py pads to the old names)."""
+    lines = text.split("\n")
+    rows = [i for i, line in enumerate(lines) if line.startswith("| ")]
+    if not rows:
+        return text
+    cells = [[c.strip() for c in lines[i][1:-1].split("|")] for i in rows]
+    cells[0] = [renames.get(c, c) for c in cells[0]]
+    widths = [max(len(r[j]) for r in cells) for j in range(len(cells[0]))]
+    for n, (i, row) in enumerate(zip(rows, cells, strict=True)):
+        lines[i] = (
+            "| "
+            + " | ".join(
+                c.rjust(w) if n and j else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+            + " |"
+        )
+    separator = rows[0] + 1
+    lines[separator] = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join(lines)
+
+
+vars(run)["format_table"] = format_table
+
+
 # --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
@@ -469,9 +661,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Other ../shared/bench/run.py flags (--warmup, --pin, --quiet-busy, --keep-workdir, ...) pass through.",
     )
-    parser.add_argument("--scenario", default="keepalive,handshake", help=f"comma list of {','.join(SCENARIOS)}")
+    parser.add_argument(
+        "--scenario", default="keepalive,handshake,fullhandshake", help=f"comma list of {','.join(SCENARIOS)}"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10, help="seconds per measured wrk run")
+    parser.add_argument(
+        "--stime-clients", type=int, default=4, help="parallel openssl s_time processes for fullhandshake"
+    )
     parser.add_argument("--key", choices=("rsa", "ecdsa"), default="rsa", help="RSA 2048 or ECDSA P-256 keys")
     parser.add_argument("--json", default=str(DEFAULT_JSON), help="where to write raw results and medians")
     ours, rest = parser.parse_known_args(argv)
@@ -484,6 +681,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ["--rounds", str(ours.rounds), "--duration", str(ours.duration), "--json", ours.json, *rest]
     )
     a.scenario, a.scenarios, a.key = ours.scenario, [SCENARIOS[n] for n in names], ours.key
+    a.stime_clients = ours.stime_clients
     a.peers, a.baseline = "nginx", "nginx"
     return a
 
@@ -495,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if os.geteuid() == 0:
         subprocess.run(["bash", str(BENCH / "setup.sh")], check=True)  # nginx and wrk, as proxy_bench.py does
-    missing = [tool for tool in ("wrk", "nginx") if not shutil.which(tool)]
+    missing = [tool for tool in ("wrk", "nginx", "openssl") if not shutil.which(tool)]
     if missing or not INGRESS.exists():
         print(f"tls_bench: missing {', '.join(missing) or INGRESS} (run make install / setup.sh)", file=sys.stderr)
         return 2
