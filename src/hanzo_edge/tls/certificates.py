@@ -11,9 +11,11 @@ directory under its content hash, so a context built later loads exactly the byt
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import hashlib
 import os
+import shutil
 import ssl
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -76,9 +78,11 @@ class LoadedCertificate:
 
 def _private_dir() -> Path:
     # One 0700 directory per process; files are named by content hash, so a reload writes only new content.
+    # Removed at exit (key material must not outlive the process; OpenSSL loads keys from files only).
     global _DIR
     if _DIR is None or not _DIR.is_dir():
         _DIR = Path(tempfile.mkdtemp(prefix="hanzo-edge-tls-"))
+        atexit.register(shutil.rmtree, _DIR, True)
     return _DIR
 
 
