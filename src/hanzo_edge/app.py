@@ -35,6 +35,7 @@ from hanzo_edge.providers.base import ProviderFactory, ProviderHooks
 from hanzo_edge.providers.factory import PROVIDER_FACTORIES, create_providers
 from hanzo_edge.providers.watcher import SnapshotWatcher
 from hanzo_edge.routing.build import BuildResult, build_runtime, transport_options
+from hanzo_edge.routing.heap import FrozenHeap
 from hanzo_edge.routing.internal import (
     InternalHandlers,
     PingHandler,
@@ -129,6 +130,8 @@ class IngressApp:
         self.snapshots: dict[str, Any] = {}
         self.last_build: BuildResult | None = None
         self.generation = 0
+        # Each generation of tables is frozen out of the cyclic GC: gen-2 passes over 10,000 routers stall the loop.
+        self.heap = FrozenHeap()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.TimerHandle | None = None
@@ -232,6 +235,7 @@ class IngressApp:
             # tls_certs_not_after follows every build, so a reloaded certificate replaces its series.
             certificates = result.tls.certificates() if result.tls is not None else []
             self.metrics.set_tls_certs((c.cn, c.serial, c.sans, c.not_after) for c in certificates)
+        self.heap.after_swap()
         return result
 
     def apply_snapshot(self, provider: str, config: Any) -> None:
