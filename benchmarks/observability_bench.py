@@ -10,11 +10,12 @@ process, so the export thread's work is part of what is measured. Results go to
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_tools import ensure_bench_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT.parent / "shared" / "bench"
@@ -45,8 +46,7 @@ def main() -> int:
     if not (BENCH / "run.py").exists():
         print(f"bench: {BENCH}/run.py not found", file=sys.stderr)
         return 2
-    if os.geteuid() == 0:
-        subprocess.run(["bash", str(BENCH / "setup.sh")], check=True)
+    ensure_bench_tools(BENCH)
     receiver = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "python"), "-c", RECEIVER, str(ROOT / "tests" / "integration")],
         stdout=subprocess.PIPE,

@@ -7,10 +7,11 @@ Results go to ``benchmarks/results/latest.json`` and the table is printed. Insta
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from bench_tools import ensure_bench_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT.parent / "shared" / "bench"
@@ -28,8 +29,7 @@ def main() -> int:
     if not (BENCH / "run.py").exists():
         print(f"bench: {BENCH}/run.py not found", file=sys.stderr)
         return 2
-    if os.geteuid() == 0:
-        subprocess.run(["bash", str(BENCH / "setup.sh")], check=True)
+    ensure_bench_tools(BENCH)
     script = ROOT / "benchmarks" / "ingress-for-bench.sh"
     flags = f" --workers={args.workers}" if args.workers > 1 else ""
     proxy = f"{args.name}=sh -c 'exec {script} {{port}} {{upstream}} {{workdir}}{flags}'"

@@ -65,7 +65,6 @@ import shutil
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -74,6 +73,7 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
+from bench_tools import ensure_bench_tools
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -691,8 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (BENCH / "run.py").exists():
         print(f"tls_bench: {BENCH}/run.py not found", file=sys.stderr)
         return 2
-    if os.geteuid() == 0:
-        subprocess.run(["bash", str(BENCH / "setup.sh")], check=True)  # nginx and wrk, as proxy_bench.py does
+    ensure_bench_tools(BENCH)
     missing = [tool for tool in ("wrk", "nginx", "openssl") if not shutil.which(tool)]
     if missing or not INGRESS.exists():
         print(f"tls_bench: missing {', '.join(missing) or INGRESS} (run make install / setup.sh)", file=sys.stderr)
