@@ -25,7 +25,10 @@ CERT_HEADER = "X-Forwarded-Tls-Client-Cert"
 INFO_HEADER = "X-Forwarded-Tls-Client-Cert-Info"
 
 
-def _subject_fields(config: TLSClientCertSubjectInfo | None) -> DNFields | None:
+def _dn_fields(
+    config: TLSClientCertSubjectInfo | TLSClientCertIssuerInfo | None, organizational_unit: bool = False
+) -> DNFields | None:
+    # The issuer has no organizationalUnit option in Traefik; the subject passes its own.
     if config is None:
         return None
     return DNFields(
@@ -33,21 +36,7 @@ def _subject_fields(config: TLSClientCertSubjectInfo | None) -> DNFields | None:
         province=config.province,
         locality=config.locality,
         organization=config.organization,
-        organizational_unit=config.organizational_unit,
-        serial_number=config.serial_number,
-        common_name=config.common_name,
-        domain_component=config.domain_component,
-    )
-
-
-def _issuer_fields(config: TLSClientCertIssuerInfo | None) -> DNFields | None:
-    if config is None:
-        return None
-    return DNFields(
-        country=config.country,
-        province=config.province,
-        locality=config.locality,
-        organization=config.organization,
+        organizational_unit=organizational_unit,
         serial_number=config.serial_number,
         common_name=config.common_name,
         domain_component=config.domain_component,
@@ -62,8 +51,8 @@ def _info_fields(config: TLSClientCertInfo | None) -> InfoFields | None:
         not_before=config.not_before,
         sans=config.sans,
         serial_number=config.serial_number,
-        subject=_subject_fields(config.subject),
-        issuer=_issuer_fields(config.issuer),
+        subject=_dn_fields(config.subject, config.subject is not None and config.subject.organizational_unit),
+        issuer=_dn_fields(config.issuer),
     )
 
 
