@@ -53,7 +53,6 @@ from hanzo_edge.observability._metrics_snapshot import (
     write_atomic,
 )
 from hanzo_edge.observability._metrics_text import FamilySpec, render_text
-from hanzo_edge.tls.ciphers import go_name_of_openssl, go_version
 
 if TYPE_CHECKING:
     from hanzo_edge.config.static import Prometheus
@@ -64,7 +63,6 @@ __all__ = [
     "METRICS_DIR_ENV",
     "Metrics",
     "request_protocol",
-    "tls_labels",
 ]
 
 log = logging.getLogger(__name__)
@@ -250,16 +248,6 @@ _CONFIG_FAMILIES = (
 )
 _SCOPES = ("entrypoint", "router", "service")
 _HEADER_FAMILIES = frozenset(f"{scope}_requests_total" for scope in _SCOPES)  # the families headerLabels extend
-
-
-def tls_labels(ssl_object: Any) -> tuple[str, str]:
-    """Return Traefik's ``(tls_version, tls_cipher)`` label values for a connection's ``ssl.SSLObject``.
-
-    The observer reads them from ``req.tls_info`` (:mod:`hanzo_edge.http.tls_info`, computed once per connection);
-    both go through the one name table (:mod:`hanzo_edge.tls.ciphers`), ``unknown`` where Go says so.
-    """
-    cipher = ssl_object.cipher()
-    return go_version(ssl_object.version()), go_name_of_openssl(cipher[0]) if cipher else "unknown"
 
 
 def _has_token(value: bytes, token: bytes) -> bool:

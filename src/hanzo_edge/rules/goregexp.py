@@ -28,6 +28,7 @@ Subjects are Python strings matched as their UTF-8 encoding; a lone surrogate (a
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -299,9 +300,11 @@ class GoRegexp:
         spans = program.Match(_UNANCHORED, data, starts[pos], len(data))
         if spans[0][0] < 0:
             return None
-        # RE2 matches whole characters, so every offset it returns starts a character.
-        chars = {offset: index for index, offset in enumerate(starts)}
-        return GoMatch(text, [_NO_SPAN if start < 0 else (chars[start], chars[end]) for start, end in spans])
+        # RE2 matches whole characters, so every offset it returns starts a character: its index is exact.
+        return GoMatch(
+            text,
+            [_NO_SPAN if start < 0 else (bisect_left(starts, start), bisect_left(starts, end)) for start, end in spans],
+        )
 
 
 def compile_go_regexp(pattern: str, *, ignore_case: bool = False) -> GoRegexp:

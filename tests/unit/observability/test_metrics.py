@@ -17,9 +17,9 @@ from hanzo_edge.config.types import FrozenDict
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
-from hanzo_edge.http.tls_info import TLSInfo
+from hanzo_edge.http.tls_info import TLSInfo, tls_info_of
 from hanzo_edge.observability._metrics_text import go_float
-from hanzo_edge.observability.metrics import METRICS_DIR_ENV, Metrics, request_protocol, tls_labels
+from hanzo_edge.observability.metrics import METRICS_DIR_ENV, Metrics, request_protocol
 from hanzo_edge.routing.table import Route
 
 NOW = 1_721_234_567.0
@@ -427,6 +427,9 @@ class _SSL:
     def cipher(self) -> tuple[str, str, int]:
         return (self._cipher, self._version, 128)
 
+    def getpeercert(self, binary_form: bool = False) -> dict[str, object]:
+        return {}  # no client certificate
+
 
 @pytest.mark.parametrize(
     ("version", "cipher", "expected"),
@@ -438,7 +441,8 @@ class _SSL:
     ],
 )
 def test_tls_labels(version: str, cipher: str, expected: tuple[str, str]) -> None:
-    assert tls_labels(_SSL(version, cipher)) == expected
+    info = tls_info_of(_SSL(version, cipher))  # what the observer's labels come from
+    assert (info.version, info.cipher) == expected
 
 
 def test_removed_objects_are_dropped_after_one_scrape() -> None:
