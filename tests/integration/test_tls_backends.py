@@ -166,6 +166,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     (tmp / "stranger.pem").write_text(stranger.pem)
     plain = TLSBackend(tmp, "plain", ca.issue("backend", ips=("127.0.0.1",), uris=(SPIFFE_ID,)))
     named = TLSBackend(tmp, "named", ca.issue("backend.internal", dns=("backend.internal",)))
+    # A SPIFFE-style certificate: its only name is the URI SAN (no DNS or IP name to check the host against).
+    spiffe = TLSBackend(tmp, "spiffe", ca.issue("workload", uris=(SPIFFE_ID,)))
     mutual = TLSBackend(tmp, "mutual", ca.issue("mtls", ips=("127.0.0.1",)), client_ca=client_ca.pem)
     client = client_ca.issue("edge-client")
     client_cert, client_key = client.write(tmp, "client")
@@ -197,6 +199,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         "mtls": (mutual, "client"),
         "mtls-inline": (mutual, "client_inline"),
         "uri-ok": (plain, "uri_ok"),
+        "uri-only": (spiffe, "uri_ok"),
         "uri-bad": (plain, "uri_bad"),
         "uri-insecure": (plain, "uri_insecure"),
     }
@@ -223,7 +226,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         yield Setup(proxy)
     finally:
         proxy.stop()
-        for backend in (plain, named, mutual):
+        for backend in (plain, named, spiffe, mutual):
             backend.stop()
 
 
@@ -262,6 +265,8 @@ def test_client_certificates_for_a_backend_that_requires_mtls(served: Setup) -> 
 
 def test_peer_cert_uri_must_be_a_san_of_the_backend_certificate(served: Setup) -> None:
     assert served.get("/uri-ok")[0] == 200
+    # As Go's: peerCertURI replaces the host name check (the URI SAN is the identity), the chain still counts.
+    assert served.get("/uri-only")[0] == 200
     assert served.get("/uri-bad")[0] == 502
     assert "no SAN URI in peer certificate matches spiffe://edge.test/other" in served.proxy.stderr()
     # As Go's VerifyPeerCertificate, peerCertURI still verifies the chain when insecureSkipVerify is set.
