@@ -98,8 +98,9 @@ def _open_connections(ctx: ConnectionContext) -> int:
     return len(ctx.connections)
 
 
-def _has_overrides(table: RoutingTable) -> bool:
-    return any(route.observability is not None for route in table.routes)
+def _has_overrides(*tables: RoutingTable | None) -> bool:
+    """True when a router of these tables (an entrypoint's plain and TLS ones) sets its own ``observability``."""
+    return any(route.observability is not None for table in tables if table is not None for route in table.routes)
 
 
 class IngressApp:
@@ -213,7 +214,8 @@ class IngressApp:
             ctx = self.contexts.get(name)
             if ctx is not None:
                 # Routers may have started or stopped overriding observability in this generation.
-                ctx.observer = self._observer_for(self.static.entry_points[name], _has_overrides(table))
+                overridden = _has_overrides(table, result.secure_tables.get(name))
+                ctx.observer = self._observer_for(self.static.entry_points[name], overridden)
         if self.running:
             result.activate()
         if self.tracer is not None:
@@ -230,7 +232,12 @@ class IngressApp:
         if self.metrics is not None:
             self.metrics.config_reload(True)
             # Which entrypoints, routers and server URLs exist now: series of the ones gone are dropped.
-            routers = {route.name for table in result.tables.values() for route in table.routes}
+            routers = {
+                route.name
+                for tables in (result.tables, result.secure_tables)
+                for table in tables.values()
+                for route in table.routes
+            }
             self.metrics.on_configuration(self.static.entry_points, routers, result.runtime.server_urls())
             # tls_certs_not_after follows every build, so a reloaded certificate replaces its series.
             certificates = result.tls.certificates() if result.tls is not None else []
@@ -242,8 +249,18 @@ class IngressApp:
         """Replace one provider's snapshot and rebuild (an unchanged snapshot is dropped)."""
         if self.snapshots.get(provider) == config:
             return
+        previous = self.snapshots.get(provider)
         self.snapshots[provider] = config
-        self.rebuild()
+        try:
+            self.rebuild()
+        except Exception:
+            # Keep the last good snapshot, so later rebuilds (another provider, a certificate change) don't carry
+            # the one that failed; the caller logs and counts the failure.
+            if previous is None:
+                del self.snapshots[provider]
+            else:
+                self.snapshots[provider] = previous
+            raise
         log.info("configuration generation %d applied (provider %s)", self.generation, provider)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------------
@@ -277,7 +294,7 @@ class IngressApp:
             if self.tracer is not None:
                 lookup = self.tracer.traced_lookup(lookup, name, ep.observability.tracing)
             ctx = ConnectionContext(settings, lookup, loop)
-            ctx.observer = self._observer_for(ep, _has_overrides(switch.current))
+            ctx.observer = self._observer_for(ep, _has_overrides(switch.current, switch.secure))
             self.contexts[name] = ctx
             if self.metrics is not None:
                 self.metrics.watch_open_connections(name, functools.partial(_open_connections, ctx))
@@ -358,7 +375,11 @@ class IngressApp:
             catalog = self.tls
             if catalog is not None and catalog.files_changed():
                 log.info("TLS certificate files changed: reloading")
-                self.rebuild()
+                try:
+                    self.rebuild()
+                except Exception:
+                    log.exception("reloading after a certificate file change failed; the previous one keeps serving")
+                    self._reload_failed()
 
     def _reload_failed(self) -> None:
         """Count a configuration that could not be applied (a provider's load or a build failed)."""

@@ -85,10 +85,18 @@ class SnapshotWatcher(Generic[S]):
         arrived = asyncio.Event()
 
         async def pull() -> None:
-            async for snapshot in snapshots:
-                if self.offer(provider, snapshot):
-                    pending[:] = [snapshot]
-                    arrived.set()
+            try:
+                async for snapshot in snapshots:
+                    if self.offer(provider, snapshot):
+                        pending[:] = [snapshot]
+                        arrived.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A provider that breaks must not stop silently: its last applied snapshot keeps serving.
+                log.exception("provider %s stopped; its last configuration keeps serving", provider)
+            else:
+                log.error("provider %s stopped; its last configuration keeps serving", provider)
 
         puller = loop.create_task(pull())
         last_apply = -float("inf")

@@ -466,7 +466,7 @@ class _Build:
 
     def _router_options(self, info: RouterInfo[Router], ep: str) -> str:
         tls = info.model.tls
-        if tls is not None and tls.options:
+        if tls is not None:  # its own tls (even {}): Traefik's applyModel copies the entrypoint's only when absent
             return options_name(tls.options, info.provider)
         ep_tls = self.tls_entry_points.get(ep)
         return options_name(ep_tls.options if ep_tls is not None else "", "")
