@@ -12,9 +12,10 @@ its *handoff* with the transport the rest of the chain should use (a wrapper tha
 address, a TLS transport that decrypts) and the bytes it read beyond its part; a stage that keeps the connection (a
 TCP router forwarding it to a backend) never calls it. The last handoff picks the application protocol by name.
 
-Today no stage exists in ``src`` and HTTP/1.1 is the only protocol; PROXY, TLS, HTTP/2 and TCP routers plug in as a
-stage or a protocol name here without touching ``HttpProtocol``. With no stage and one protocol, the factory *is*
-that protocol's constructor: a plain entrypoint pays nothing per connection or per read for the seams.
+The stages in ``src`` are PROXY (``server/proxy_protocol.py``) and TLS (``server/tls_stage.py``), and HTTP/1.1 is the
+only protocol; HTTP/2 and TCP routers plug in as a protocol name or a stage here without touching ``HttpProtocol``.
+With no stage and one protocol, the factory *is* that protocol's constructor: a plain entrypoint pays nothing per
+connection or per read for the seams.
 
 A stage that waits on the client (a PROXY header, a ClientHello) bounds that wait itself, e.g. by joining the
 entrypoint's ``ConnectionContext`` as a :class:`~hanzo_edge.http.connection.Connection` until it hands over.
@@ -22,8 +23,8 @@ entrypoint's ``ConnectionContext`` as a :class:`~hanzo_edge.http.connection.Conn
 The PROXY stage (``server/proxy_protocol.py``, first in the chain) reads its header by peeking and consuming exactly
 the header's bytes, so a later stage finds the socket unread from the header's end: its handoff gives no bytes
 (except a lone signature prefix that was no header, which only an HTTP client sends), and the transport it hands on
-may be a ``ClientAddressTransport`` (``peername`` = the carried client; ``socket_transport(t)`` returns the uvloop
-transport beneath, e.g. for ``loop.start_tls``; a stage that replaces the transport keeps that ``peername``).
+may be a ``ClientAddressTransport`` (``peername`` = the carried client; the TLS stage hands it to the TLS protocol with
+``set_protocol``; a stage that replaces the transport keeps that ``peername``).
 """
 
 from __future__ import annotations

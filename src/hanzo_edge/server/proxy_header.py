@@ -166,10 +166,6 @@ def _scan_v2(data: bytes) -> ProxyHeader | Scan:
     return ProxyHeader(2, None, None, length)
 
 
-def _ip(packed: bytes) -> str:
-    return str(ipaddress.ip_address(packed))
-
-
 def encode_v1(source: Address | None, destination: Address | None) -> bytes:
     """Return a v1 line for a TCP connection from ``source`` to ``destination`` (``UNKNOWN`` when either is None)."""
     if source is None or destination is None:

@@ -84,7 +84,6 @@ class _HelloReader(asyncio.Protocol):
         self.buffer = b""
         self.deadline = 0.0
         self.tracked = False
-        self.handing = False  # the TLS protocol owns the transport; our connection_lost will not come
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -130,7 +129,7 @@ class _HelloReader(asyncio.Protocol):
             context = self.endpoint.context_for(server_name)
         except (OSError, ValueError) as exc:
             # A CA or certificate file that vanished since the build: this handshake cannot be served.
-            log.warning("TLS handshake for %r refused: %s", server_name, exc)
+            log.debug("TLS handshake for %r refused: %s", server_name, exc)  # a client must not flood the log
             context = None
         if context is None:
             self._close()
@@ -146,7 +145,6 @@ class _HelloReader(asyncio.Protocol):
             call_connection_made=True,
             ssl_handshake_timeout=read_timeout if read_timeout > 0 else None,
         )
-        self.handing = True
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         view = memoryview(hello)

@@ -78,7 +78,7 @@ class TLSSettings:
     """OpenSSL cipher string for TLS ≤ 1.2 ("" keeps OpenSSL's defaults)."""
     curve: str
     verify_mode: ssl.VerifyMode
-    ca_files: tuple[str, ...]
+    ca_files: tuple[str, ...]  # the CAs as PEM text (read and checked at compile time)
     sni_strict: bool
     alpn: tuple[str, ...]
     server_preference: bool
@@ -101,12 +101,8 @@ class TLSSettings:
         if self.no_tickets:
             ctx.options |= ssl.OP_NO_TICKET
         ctx.load_cert_chain(cert_path, key_path)
-        if self.ca_files:
-            for ca in self.ca_files:
-                if ca.lstrip().startswith("-----BEGIN"):
-                    ctx.load_verify_locations(cadata=ca)
-                else:
-                    ctx.load_verify_locations(cafile=ca)
+        for ca in self.ca_files:  # PEM text read and checked when the options were compiled
+            ctx.load_verify_locations(cadata=ca)
         ctx.verify_mode = self.verify_mode
         if self.alpn:
             ctx.set_alpn_protocols(list(self.alpn))
@@ -175,6 +171,22 @@ def _curve(names: tuple[str, ...]) -> str:
     return curve
 
 
+def _checked_ca(ca: str) -> str:
+    """Return the PEM text of a ``clientAuth.caFiles`` entry (a path or inline PEM), refused unless OpenSSL loads it.
+
+    Read and checked once per build, so a handshake never reads the disk and a bad file disables its options at load.
+    """
+    try:
+        text = ca if ca.lstrip().startswith("-----BEGIN") else Path(ca).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TLSOptionError(f"clientAuth.caFiles: cannot read {ca!r}: {exc}") from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cadata=text)
+    except (ssl.SSLError, ValueError):
+        raise TLSOptionError(f"clientAuth.caFiles: {ca!r} holds no PEM certificate") from None
+    return text
+
+
 def compile_options(name: str, options: TLSOptions, served_alpn: Collection[str] = SERVED_ALPN) -> TLSSettings:
     """Validate ``options`` (named ``name``) into :class:`TLSSettings`; raise TLSOptionError naming the option."""
     min_version = _version(options.min_version, "minVersion", ssl.TLSVersion.TLSv1_2)
@@ -202,10 +214,7 @@ def compile_options(name: str, options: TLSOptions, served_alpn: Collection[str]
         if verify_mode != ssl.CERT_NONE:
             if not auth.ca_files:
                 raise TLSOptionError(f"clientAuth.caFiles: {auth_type} needs at least one CA file")
-            for ca in auth.ca_files:
-                if not ca.lstrip().startswith("-----BEGIN") and not Path(ca).is_file():
-                    raise TLSOptionError(f"clientAuth.caFiles: cannot read {ca!r}")
-            ca_files = tuple(auth.ca_files)
+            ca_files = tuple(_checked_ca(ca) for ca in auth.ca_files)
     alpn = tuple(proto for proto in options.alpn_protocols if proto in served_alpn)
     if options.alpn_protocols and not alpn:
         raise TLSOptionError(

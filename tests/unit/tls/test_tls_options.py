@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 
 import pytest
+import trustme
 
 from hanzo_edge.config.tls import ClientAuth, TLSOptions
 from hanzo_edge.tls.options import TLSOptionError, compile_options
@@ -53,7 +54,7 @@ def test_what_cannot_be_enforced_is_refused_naming_the_option(options: TLSOption
 
 def test_one_curve_and_client_auth_types_are_honoured(tmp_path) -> None:
     ca = tmp_path / "ca.pem"
-    ca.write_text("placeholder")
+    ca.write_text(trustme.CA().cert_pem.bytes().decode())
     settings = compile_options(
         "x",
         TLSOptions(
@@ -63,3 +64,16 @@ def test_one_curve_and_client_auth_types_are_honoured(tmp_path) -> None:
         ),
     )
     assert (settings.curve, settings.verify_mode, settings.server_preference) == ("secp384r1", ssl.CERT_REQUIRED, False)
+
+
+@pytest.mark.parametrize("content", ["not a certificate", ""])
+def test_a_ca_file_openssl_cannot_load_is_refused_at_load(tmp_path, content: str) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text(content)
+    with pytest.raises(TLSOptionError, match=r"clientAuth\.caFiles: .* holds no PEM certificate"):
+        compile_options("x", TLSOptions(client_auth=ClientAuth(ca_files=(str(ca),))))
+
+
+def test_a_missing_ca_file_is_refused_at_load(tmp_path) -> None:
+    with pytest.raises(TLSOptionError, match=r"clientAuth\.caFiles: cannot read"):
+        compile_options("x", TLSOptions(client_auth=ClientAuth(ca_files=(str(tmp_path / "nope.pem"),))))
