@@ -402,9 +402,7 @@ class HttpProtocol(asyncio.Protocol):
         if version != "1.1" and version != "1.0":
             # Go: a request line without a version is malformed (400); any HTTP/0.x or 2+ version is a 505.
             raise RequestRejected(400 if version == "0.9" else 505)
-        if self._host_count > 1 or (self._host_count == 0 and version == "1.1"):
-            raise RequestRejected(400, "missing or repeated Host header")
-        req = build_request(
+        req = build_request(  # rejects a missing or repeated Host too
             self.settings,
             parser.get_method().decode("latin-1"),
             version,

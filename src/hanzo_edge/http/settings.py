@@ -16,7 +16,7 @@ from hanzo_edge.http.forwarded import MANAGED_HEADERS, ForwardedHeaders
 
 if TYPE_CHECKING:
     from hanzo_edge.http.connection import Connection
-    from hanzo_edge.http.messages import Handler, Request
+    from hanzo_edge.http.messages import Handler, MatchedRoute, Request
 
 __all__ = ["ConnectionContext", "EntrypointSettings", "RequestObserver"]
 
@@ -46,14 +46,14 @@ class EntrypointSettings:
     max_request_body_bytes: int = 10485760
     """``entryPoints.<name>.http.maxRequestBodyBytes`` (Hanzo, HIP-68): 0 means no limit."""
 
-    def body_limit_for(self, route: object) -> int:
+    def body_limit_for(self, route: MatchedRoute | None) -> int:
         """Return the request-body limit for a request routed to ``route`` (0: none).
 
         A router whose middlewares include ``buffering`` carries its own ``body_limit`` (computed when the table is
         built); any other route, or no route at all, gets the entrypoint's limit. Every protocol calls this once
         the request is routed.
         """
-        override: int | None = getattr(route, "body_limit", None)
+        override = None if route is None else route.body_limit
         return self.max_request_body_bytes if override is None else override
 
     def tick_interval(self) -> float:
