@@ -16,23 +16,19 @@ import base64
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = ["DNFields", "InfoFields", "cert_info", "pem_value"]
 
-_DOMAIN_COMPONENT = NameOID.DOMAIN_COMPONENT
+# Attribute OIDs as dotted strings: ``cryptography`` (10 MiB resident) is imported only when a certificate is read.
+_DOMAIN_COMPONENT = "0.9.2342.19200300.100.1.25"
 # Go's pkix.Name fields filled from 2.5.4.x attributes, as FillFromRDNSequence does.
-_MULTI = {
-    NameOID.COUNTRY_NAME: "C",
-    NameOID.STATE_OR_PROVINCE_NAME: "ST",
-    NameOID.LOCALITY_NAME: "L",
-    NameOID.ORGANIZATION_NAME: "O",
-    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
-}
-_SINGLE = {NameOID.SERIAL_NUMBER: "SN", NameOID.COMMON_NAME: "CN"}
+_MULTI = {"2.5.4.6": "C", "2.5.4.8": "ST", "2.5.4.7": "L", "2.5.4.10": "O", "2.5.4.11": "OU"}
+_SINGLE = {"2.5.4.5": "SN", "2.5.4.3": "CN"}
 _ORDER = ("C", "ST", "L", "O", "OU", "SN", "CN")
 
 
@@ -81,7 +77,9 @@ def pem_value(ders: Iterable[bytes]) -> str:
 
 def cert_info(ders: Iterable[bytes], fields: InfoFields) -> str:
     """``X-Forwarded-Tls-Client-Cert-Info`` (already URL-escaped); raises ValueError on a DER it cannot parse."""
-    return quote_plus(",".join(_one_cert(x509.load_der_x509_certificate(der), fields) for der in ders), safe="")
+    from cryptography.x509 import load_der_x509_certificate
+
+    return quote_plus(",".join(_one_cert(load_der_x509_certificate(der), fields) for der in ders), safe="")
 
 
 def _one_cert(cert: x509.Certificate, fields: InfoFields) -> str:
@@ -118,13 +116,14 @@ def _dn(name: x509.Name, fields: DNFields | None) -> str:
             value = attr.value
             if not isinstance(value, str):
                 continue  # Go's pkix.Name skips non-string attribute values
-            if attr.oid == _DOMAIN_COMPONENT:
+            oid = attr.oid.dotted_string
+            if oid == _DOMAIN_COMPONENT:
                 if fields.domain_component:
                     parts.append(f"DC={value}")
-            elif attr.oid in _MULTI:
-                multi.setdefault(_MULTI[attr.oid], []).append(value)
-            elif attr.oid in _SINGLE:
-                single[_SINGLE[attr.oid]] = value  # the last one wins, as in Go
+            elif oid in _MULTI:
+                multi.setdefault(_MULTI[oid], []).append(value)
+            elif oid in _SINGLE:
+                single[_SINGLE[oid]] = value  # the last one wins, as in Go
     for short in _ORDER:
         if short not in wanted:
             continue
@@ -135,6 +134,8 @@ def _dn(name: x509.Name, fields: DNFields | None) -> str:
 
 def _sans(cert: x509.Certificate) -> list[str]:
     """DNS names, e-mail addresses, IP addresses, URIs: Go's order."""
+    from cryptography import x509
+
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:

@@ -21,11 +21,13 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# ``cryptography`` (about 10 MiB resident) is imported inside the functions that read or make a certificate, so a
+# process without TLS never loads it.
 
 __all__ = [
     "DEFAULT_CERT_CN",
@@ -112,6 +114,9 @@ def _write_private(data: bytes, suffix: str) -> str:
 
 
 def _names(cert: x509.Certificate) -> tuple[str, tuple[str, ...], frozenset[str]]:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     cn = str(cns[0].value) if cns else ""
     sans: list[str] = []
@@ -126,6 +131,8 @@ def _names(cert: x509.Certificate) -> tuple[str, tuple[str, ...], frozenset[str]
 
 
 def _info(cert: x509.Certificate) -> tuple[CertificateInfo, frozenset[str]]:
+    from cryptography import x509
+
     cn, _, names = _names(cert)
     not_after = cert.not_valid_after_utc.timestamp()
     # The metric's sans are the DNS names only, sorted (Traefik's appendCertMetric); IP SANs still match SNI above.
@@ -139,6 +146,8 @@ def _info(cert: x509.Certificate) -> tuple[CertificateInfo, frozenset[str]]:
 
 def load_certificate(cert_file: str, key_file: str) -> LoadedCertificate:
     """Read a certificate chain and its key (paths or inline PEM); raise CertificateError naming what is wrong."""
+    from cryptography import x509
+
     cert_pem, cert_source = _read(cert_file, "certFile")
     key_pem, key_source = _read(key_file, "keyFile")
     try:
@@ -165,6 +174,11 @@ _GENERATED: LoadedCertificate | None = None
 
 def default_generated_certificate() -> LoadedCertificate:
     """Return the process's self-signed ``TRAEFIK DEFAULT CERT`` (generated on first use, then cached)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
     global _GENERATED
     if _GENERATED is not None and Path(_GENERATED.cert_path).exists():
         return _GENERATED
