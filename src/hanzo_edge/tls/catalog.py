@@ -24,7 +24,6 @@ from hanzo_edge.tls.certificates import (
     CertificateInfo,
     CertificateStore,
     LoadedCertificate,
-    default_generated_certificate,
     file_fingerprints,
     load_certificate,
 )
@@ -168,7 +167,7 @@ def build_catalog(snapshots: Mapping[str, Configuration]) -> TLSCatalog:
                     default = load_certificate(chosen.cert_file, chosen.key_file)
                 except CertificateError as exc:
                     errors.append(f"tls.stores.default.defaultCertificate@{provider}: {exc}")
-    catalog = TLSCatalog(CertificateStore.of(certificates, default or default_generated_certificate()))
+    catalog = TLSCatalog(CertificateStore.of(certificates, default))
     catalog.errors = errors
     catalog.fingerprints = fingerprints
     for name, options in _merge_options(snapshots).items():

@@ -212,14 +212,15 @@ def default_generated_certificate() -> LoadedCertificate:
 class CertificateStore:
     """The ``default`` store: certificates by name, and the default certificate."""
 
-    default: LoadedCertificate
+    configured_default: LoadedCertificate | None = None
+    """``tls.stores.default.defaultCertificate``; None: the generated one, made on first need (see :attr:`default`)."""
     exact: dict[str, LoadedCertificate] = field(default_factory=dict)
     wildcard: dict[str, LoadedCertificate] = field(default_factory=dict)
     """``*.example.com`` filed under ``example.com``."""
     loaded: list[LoadedCertificate] = field(default_factory=list)
 
     @classmethod
-    def of(cls, certificates: Iterable[LoadedCertificate], default: LoadedCertificate) -> CertificateStore:
+    def of(cls, certificates: Iterable[LoadedCertificate], default: LoadedCertificate | None) -> CertificateStore:
         """Index ``certificates`` (the first one configured for a name keeps it, as in Traefik)."""
         store = cls(default)
         for cert in certificates:
@@ -230,6 +231,12 @@ class CertificateStore:
                 else:
                     store.exact.setdefault(name, cert)
         return store
+
+    @property
+    def default(self) -> LoadedCertificate:
+        """The certificate of a handshake no other one matches: the configured default, else the generated one
+        (made once per process, when first needed, so a process without TLS never makes or parses one)."""
+        return self.configured_default or default_generated_certificate()
 
     def match(self, server_name: str) -> LoadedCertificate | None:
         """Return the certificate for ``server_name``: exact name, then a one-label wildcard; None if neither."""
@@ -247,8 +254,8 @@ class CertificateStore:
     def certificates(self) -> list[CertificateInfo]:
         """Parsed info of every configured certificate and of a configured default (not the generated one)."""
         seen: dict[str, CertificateInfo] = {}
-        for cert in [*self.loaded, self.default]:
-            if not cert.generated:
+        for cert in [*self.loaded, self.configured_default]:
+            if cert is not None and not cert.generated:
                 seen.setdefault(cert.identity, cert.info)
         return list(seen.values())
 
