@@ -107,10 +107,14 @@ class StreamBody:
         "length",
         "limit",
         "received",
+        "trailers",
     )
 
     def __init__(self, source: BodySource | None, length: int | None = None, high_water: int = 256 * 1024) -> None:
         self._source = source
+        # Trailer fields that ended the body (HTTP/2 and gRPC: grpc-status, grpc-message), set by the feeding side
+        # before feed_eof(); None when the body had none. HTTP/1.1 never fills it (trailers are dropped there).
+        self.trailers: list[tuple[bytes, bytes]] | None = None
         self.length = length
         self.high_water = high_water
         self.received = 0
