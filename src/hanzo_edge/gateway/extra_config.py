@@ -14,7 +14,9 @@ A handler is registered once per namespace with the scopes it accepts::
 Each :class:`NamespaceMiddleware` names a kind of the typed middleware registry
 (:func:`hanzo_edge.middlewares.base.register`) and carries that kind's typed options (its registered model), so the
 translation puts it in the endpoint's chain through :func:`~hanzo_edge.middlewares.base.middleware_of` and the one
-builder builds it. Service-scope results are applied to every endpoint, before the endpoint's own.
+builder builds it. Service-scope results are applied to every endpoint, before the endpoint's own, unless the
+result's ``settings`` has ``{"before_routing": True}``: then its middlewares wrap the whole router (404s, 405s,
+redirects and ``/__health`` included), which is where ``security/cors`` answers preflights for any path.
 
 Namespaces without a handler (or used in a scope the handler does not accept) become ``gateway check`` warnings
 naming them with their JSON path: never silence. Handlers live in :mod:`hanzo_edge.gateway.namespaces` (one module
