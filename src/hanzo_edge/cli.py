@@ -249,8 +249,32 @@ def _serve(static: StaticConfig, *, worker: bool, early_stop: _StopBeforeServing
 
 
 def gateway_main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``gateway`` command. Not implemented yet: prints so and returns 2."""
-    print("gateway: not yet implemented", file=sys.stderr)
+    """Run the ``gateway`` command: ``run -c FILE`` serves a KrakenD v3 ``gateway.json``, ``check -c FILE``
+    validates it (0: ``Syntax OK!``, 1: errors with their location, 2: usage), ``version`` prints the version.
+
+    ``run``: 0 after a clean stop, 1 for a file ``check`` rejects (before listening) or an address in use, 2 usage.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else ""
+    if command == "version":
+        print(f"hanzo-edge gateway {__version__} (KrakenD Version 2.13.8 compatible)")
+        return 0
+    if command in ("check", "validate"):
+        from hanzo_edge.commands.gateway_check import run_gateway_check
+
+        result = run_gateway_check(args[1:], os.environ)
+        for line in result.stdout:
+            print(line)
+        for line in result.stderr:
+            print(line, file=sys.stderr)
+        return {"clean": 0, "problems": 1}.get(result.outcome.value, 2)
+    if command == "run":
+        early_stop = _StopBeforeServing().install()
+        _setup_logging(os.environ.get("HANZO_GATEWAY_LOG_LEVEL", "INFO"))
+        from hanzo_edge.commands.gateway_run import serve_gateway
+
+        return serve_gateway(args[1:], os.environ, lambda: early_stop.requested)
+    print("usage: gateway {run|check} -c FILE [-p PORT] [-d]  |  gateway version", file=sys.stderr)
     return 2
 
 

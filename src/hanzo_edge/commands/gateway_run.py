@@ -1,0 +1,60 @@
+"""``gateway run -c FILE [-p PORT]``: serve a ``gateway.json``.
+
+The file is checked first, exactly as ``gateway check`` does: any error is printed and ``run`` exits 1 without ever
+listening. Warnings (unsupported namespaces and keys) are logged at startup. The port is ``-p``, else
+``KRAKEND_PORT``, else the file's ``port`` (8080); the address is the file's ``listen_ip``. SIGTERM/SIGINT drain
+and exit 0, as ``ingress``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+from hanzo_edge.commands.gateway_check import check_gateway, parse_gateway_args
+
+__all__ = ["serve_gateway"]
+
+log = logging.getLogger("hanzo_edge.gateway")
+
+
+def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: Callable[[], bool]) -> int:
+    """Check, then serve until stopped. Returns the exit code: 0 after a clean stop, 1 for a bad file or an address
+    that cannot be bound, 2 for bad arguments. ``stop_requested()`` is true when a stop signal came during start."""
+    parsed = parse_gateway_args(args)
+    if isinstance(parsed, str):
+        print(parsed, file=sys.stderr)
+        return 2
+    doc, translation, errors = check_gateway(parsed.config, env)
+    if errors or translation is None or doc.service is None:
+        for line in errors:
+            print(f"gateway: {line}", file=sys.stderr)
+        return 1
+    for warning in translation.warnings:
+        located = doc.locate(warning.path)
+        log.warning("%s%s", warning, f" ({located})" if located else "")
+    service = doc.service
+    port = parsed.port if parsed.port is not None else service.port
+
+    import uvloop
+
+    from hanzo_edge.gateway.server import GatewayApp, gateway_static
+
+    static = gateway_static(service.listen_ip, port, "DEBUG" if parsed.debug else "INFO")
+
+    async def main() -> int:
+        app = GatewayApp(static, translation)
+        app.install_signal_handlers()
+        if stop_requested():
+            return 0
+        try:
+            await app.start(app.initial_snapshots())
+        except OSError as exc:
+            print(f"gateway: cannot listen: {exc}", file=sys.stderr)
+            return 1
+        for listener in app.listeners.values():
+            log.info("gateway %r listening on %s:%d", service.name, listener.host or "*", listener.port)
+        return await app.serve_until_stopped()
+
+    return uvloop.run(main())

@@ -1,0 +1,227 @@
+"""One KrakenD backend as our data plane calls it (Lura ``proxy/http.go``, ``proxy/request.go``, ``sd``).
+
+Built once per configuration: the ``url_pattern`` compiled into literal parts and parameter slots, one
+:class:`~hanzo_edge.http.proxy.ServerTarget` per host (round-robin, as Lura with one CPU), the header and query
+allow-lists. Per request it makes the backend :class:`Request` KrakenD sends:
+
+* headers: only the endpoint's ``input_headers`` (``Content-Type`` by default; ``*`` for all), then
+  ``X-Forwarded-For: <client ip>`` (one value), ``X-Forwarded-Host: <request host>``, ``User-Agent: KrakenD Version
+  2.13.8`` unless the client's is forwarded (then ``X-Forwarded-Via``), ``Accept-Encoding: gzip`` unless forwarded;
+  ``Host`` is the backend's;
+* query: only ``input_query_strings`` (``*`` for all), appended to the pattern's own query, keys sorted as Go's
+  ``url.Values.Encode``;
+* redirects 301/302/303/307/308 are followed (up to 10), as Go's client does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import zlib
+from collections.abc import Sequence
+from urllib.parse import parse_qsl, quote, urlencode, urljoin
+
+from hanzo_edge.http.body import BodyRelay, StreamBody
+from hanzo_edge.http.errors import UpstreamError
+from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.http.pool import PoolRegistry, TransportOptions
+from hanzo_edge.http.proxy import ServerTarget
+
+__all__ = ["KRAKEND_NAME", "KRAKEND_VERSION", "BackendCall", "GunzipRelay", "HeaderPolicy", "QueryPolicy"]
+
+KRAKEND_NAME = "KrakenD"
+KRAKEND_VERSION = "2.13.8"
+USER_AGENT = f"{KRAKEND_NAME} Version {KRAKEND_VERSION}".encode()
+_PLACEHOLDER = re.compile(r"\{([^}]+)\}")
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 10
+# Headers our proxy path writes itself; a client's copy is never forwarded.
+_MANAGED = frozenset({b"x-forwarded-for", b"x-forwarded-host", b"host", b"content-length", b"transfer-encoding"})
+
+
+class HeaderPolicy:
+    """Which client headers reach the backend: a set of lower-case names, or all of them (``*``)."""
+
+    __slots__ = ("all", "names")
+
+    def __init__(self, allowed: Sequence[str]) -> None:
+        self.all = "*" in allowed
+        self.names = frozenset(name.lower().encode("latin-1") for name in allowed)
+
+    def allows(self, lname: bytes) -> bool:
+        """True when a header of lower-case name ``lname`` is forwarded."""
+        return self.all or lname in self.names
+
+
+class QueryPolicy:
+    """Which query parameters reach the backend (case-sensitive names, or ``*``)."""
+
+    __slots__ = ("all", "names")
+
+    def __init__(self, allowed: Sequence[str]) -> None:
+        self.all = "*" in allowed
+        self.names = frozenset(allowed)
+
+    def filter(self, query: str) -> str:
+        """The allowed parameters of ``query`` encoded as Go's ``url.Values.Encode`` (sorted keys; "" when none)."""
+        if not query or not (self.all or self.names):
+            return ""
+        pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if self.all or k in self.names]
+        pairs.sort(key=lambda kv: kv[0])  # stable: values of one key keep their order
+        return urlencode(pairs)
+
+
+class BackendCall:
+    """Calls one backend for one endpoint request; see the module docstring."""
+
+    __slots__ = ("_hosts", "_parts", "has_query", "headers", "method", "options", "pools", "query", "url_pattern")
+
+    def __init__(
+        self,
+        url_pattern: str,
+        hosts: Sequence[str],
+        method: str,
+        headers: HeaderPolicy,
+        query: QueryPolicy,
+        pools: PoolRegistry,
+        options: TransportOptions,
+    ) -> None:
+        self.url_pattern = url_pattern
+        self.method = method
+        self.headers = headers
+        self.query = query
+        self.pools = pools
+        self.options = options
+        self.has_query = "?" in url_pattern
+        # Literal text and parameter names alternate: ["/users/", "id", "/posts"].
+        self._parts: list[str] = _PLACEHOLDER.split(url_pattern)
+        targets = [ServerTarget(host, pools, options, pass_host_header=False, preserve_path=True) for host in hosts]
+        self._hosts = itertools.cycle(targets)
+
+    def path_for(self, params: dict[str, str]) -> str:
+        """The url_pattern with ``{param}`` filled (a missing one stays empty, as Lura)."""
+        parts = self._parts
+        if len(parts) == 1:
+            return parts[0]
+        out = []
+        for i, part in enumerate(parts):
+            out.append(part if i % 2 == 0 else params.get(part, ""))
+        return "".join(out)
+
+    def request_for(self, req: Request, params: dict[str, str], body: bytes | StreamBody) -> tuple[Request, bool]:
+        """The backend request for ``req``, and whether we asked for gzip (so a gzip answer is ours to decode)."""
+        target = self.path_for(params)
+        path, _, pattern_query = target.partition("?")
+        query = self.query.filter(req.query)
+        if pattern_query:
+            query = f"{pattern_query}&{query}" if query else pattern_query
+        raw: list[tuple[bytes, bytes]] = []
+        policy = self.headers
+        forwarded_ua = False
+        forwarded_ae = False
+        for name, value in req.headers.raw:
+            lname = name.lower()
+            if lname in _MANAGED or not policy.allows(lname):
+                continue
+            if lname == b"user-agent":
+                forwarded_ua = True
+            elif lname == b"accept-encoding":
+                forwarded_ae = True
+            raw.append((name, value))
+        host = req.headers.get_raw(b"host")
+        if host is not None:
+            raw.append((b"X-Forwarded-Host", host))
+        if forwarded_ua:
+            raw.append((b"X-Forwarded-Via", USER_AGENT))
+        else:
+            raw.append((b"User-Agent", USER_AGENT))
+        if not forwarded_ae:
+            raw.append((b"Accept-Encoding", b"gzip"))
+        backend = Request(
+            self.method,
+            f"{path}?{query}" if query else path,
+            Headers(raw),
+            path=path,
+            query=query,
+            host=req.host,
+            client_ip=req.client_ip,
+            scheme="http",
+            body=body,
+        )
+        return backend, not forwarded_ae
+
+    async def send(self, backend: Request) -> Response:
+        """Send ``backend`` to the next host, following redirects. Raises UpstreamError."""
+        target = next(self._hosts)
+        response = await target(backend)
+        for _ in range(_MAX_REDIRECTS):
+            if response.status not in _REDIRECTS:
+                return response
+            location = response.headers.get("location")
+            if not location:
+                return response
+            _discard(response)
+            url = urljoin(f"{target.url}{backend.url_path}", location)
+            referer = f"{target.url}{backend.url_path}"
+            scheme_host, _, rest = url.partition("://")
+            netloc, _, path_query = rest.partition("/")
+            target = ServerTarget(f"{scheme_host}://{netloc}", self.pools, self.options, pass_host_header=False)
+            path, _, query = ("/" + path_query).partition("?")
+            method = backend.method
+            body = backend.body
+            if response.status in (301, 302, 303) and method not in ("GET", "HEAD"):
+                method, body = "GET", b""
+            headers = backend.headers.copy()
+            headers.set("Referer", referer)
+            if not body:
+                headers.remove("Content-Type")
+            backend = Request(
+                method,
+                quote(path, safe="/%:@!$&'()*+,;=-._~"),
+                headers,
+                path=path,
+                query=query,
+                host=backend.host,
+                client_ip=backend.client_ip,
+                body=body,
+            )
+            response = await target(backend)
+        raise UpstreamError("stopped after 10 redirects")
+
+
+def _discard(response: Response) -> None:
+    if isinstance(response.body, StreamBody):
+        response.body.discard(drain_up_to=64 * 1024)
+
+
+class GunzipRelay(BodyRelay):
+    """A gzip body continued as its decoded bytes, chunk by chunk (Go's transport decodes the gzip it asked for)."""
+
+    __slots__ = ("_decoder",)
+
+    def __init__(self, inner: StreamBody) -> None:
+        self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        super().__init__(inner, StreamBody(None, None, inner.high_water))
+
+    def write(self, chunk: bytes) -> None:
+        """Decode one chunk."""
+        try:
+            data = self._decoder.decompress(chunk)
+        except zlib.error as exc:
+            self.body.feed_error(UpstreamError(f"gzip: {exc}"))
+            self.inner.discard()
+            return
+        if data:
+            self.body.feed(data)
+
+    def write_eof(self) -> None:
+        """The end: flush what the decoder holds."""
+        try:
+            rest = self._decoder.flush()
+        except zlib.error as exc:
+            self.body.feed_error(UpstreamError(f"gzip: {exc}"))
+            return
+        if rest:
+            self.body.feed(rest)
+        self.body.feed_eof()

@@ -1,0 +1,297 @@
+"""The ``gatewayMerge`` service kind: one KrakenD endpoint's proxy (Lura ``proxy`` + ``router/gin/endpoint.go``).
+
+Registered in the service registry like Traefik's kinds, so the one builder builds it, memoises it across
+generations and a router's middlewares (JWT, rate limits) wrap it.
+
+* ``no-op``: one backend; the request body streams up, the response (status, headers, body) streams back as it
+  arrives, with ``X-Krakend`` and ``X-Krakend-Completed: false`` added (KrakenD copies it after buffering; we never
+  buffer, so SSE and the seed's AI routes stream). A gzip answer we asked for is decoded on the way.
+* otherwise: every backend is called concurrently (``concurrent_calls`` copies each, first success wins), each
+  answer decoded (:mod:`.encodings`) and formatted (:mod:`.manipulate`), the parts merged shallowly in backend
+  order. Only 200 and 201 are accepted from a backend. The endpoint answers 200 with the rendered merge
+  (``X-Krakend-Completed: true`` only when every part arrived whole), 500 when no part did (the failing backend's
+  status with ``return_error_code``; the error text as body with the router's ``return_error_msg``), a failing
+  backend with ``return_error_details`` contributes ``error_<name>`` instead of failing. With more than one
+  backend the parts have 85% of the endpoint timeout; a single backend has all of it. ``Cache-Control: public,
+  max-age=N`` only on a complete answer with ``cache_ttl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from hanzo_edge.gateway.backend import KRAKEND_VERSION, BackendCall, GunzipRelay, HeaderPolicy, QueryPolicy
+from hanzo_edge.gateway.document import BackendModel, EndpointModel
+from hanzo_edge.gateway.encodings import DecodeError, decode, render
+from hanzo_edge.gateway.manipulate import Formatter
+from hanzo_edge.http.body import BodyError, StreamBody
+from hanzo_edge.http.errors import UpstreamError
+from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.messages import Handler, Request, Response
+from hanzo_edge.services.registry import ServiceContext, ServiceKind, register_service
+
+__all__ = ["MergeConfig", "MergeService", "krakend_headers"]
+
+log = logging.getLogger("hanzo_edge.gateway")
+
+# A backend answer larger than this is an error for a merging endpoint (no-op streams and has no such limit).
+MAX_BACKEND_BODY = 64 * 1024 * 1024
+_ACCEPTED = (200, 201)
+
+
+class MergeConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The ``gatewayMerge`` service model: an endpoint and the router options its responses depend on."""
+
+    endpoint: EndpointModel
+    return_error_msg: bool = False
+    hide_version_header: bool = False
+
+
+def krakend_headers(hide_version: bool) -> tuple[bytes, bytes]:
+    """The ``X-Krakend`` value (``Version undefined`` with ``hide_version_header``) and the header name."""
+    return b"X-Krakend", (b"Version undefined" if hide_version else f"Version {KRAKEND_VERSION}".encode())
+
+
+@dataclass(slots=True)
+class _Part:
+    """One backend's contribution: data (None when it failed), whether it is whole, and why not."""
+
+    data: dict[str, Any] | None
+    complete: bool = True
+    error: str = ""
+    status: int = 0
+    body: bytes = b""
+    content_type: bytes = b""
+    code_passthrough: bool = False
+
+
+class _Backend:
+    """One backend of the endpoint: its caller, decoder settings, formatter and error options."""
+
+    __slots__ = ("call", "details", "encoding", "error_code", "formatter", "is_collection", "model")
+
+    def __init__(self, model: BackendModel, endpoint: EndpointModel, ctx: ServiceContext) -> None:
+        self.model = model
+        headers = model.input_headers if model.input_headers is not None else endpoint.input_headers
+        query = model.input_query_strings if model.input_query_strings is not None else endpoint.input_query_strings
+        self.call = BackendCall(
+            model.url_pattern,
+            model.hosts,
+            model.method,
+            HeaderPolicy(headers),
+            QueryPolicy(query),
+            ctx.pools,
+            ctx.transport(""),
+        )
+        self.encoding = model.encoding
+        self.is_collection = model.is_collection
+        self.details = model.return_error_details
+        self.error_code = model.return_error_code
+        self.formatter = Formatter(
+            target=model.target,
+            allow=model.allow,
+            deny=model.deny,
+            mapping=model.mapping,
+            group=model.group,
+            flatmap=model.flatmap_filter,
+        )
+
+    async def fetch(self, req: Request, params: dict[str, str], body: bytes) -> _Part:
+        """Call the backend once and turn its answer into a part (never raises but for cancellation)."""
+        backend, asked_gzip = self.call.request_for(req, params, body)
+        try:
+            response = await self.call.send(backend)
+            raw = await _read(response, asked_gzip)
+        except (UpstreamError, BodyError, OSError) as exc:
+            return _Part(None, False, f"{self.call.method} {self.call.url_pattern}: {exc}")
+        status = response.status
+        if status not in _ACCEPTED:
+            content_type = (response.headers.get("content-type") or "").encode("latin-1")
+            message = f"invalid status code {status} [{self.call.method} {self.call.url_pattern}]"
+            if self.details:
+                info = {"http_status_code": status, "http_body": raw.decode("utf-8", "replace")}
+                info["http_body_encoding"] = content_type.decode("latin-1")
+                return _Part({f"error_{self.details}": info}, False, message)
+            return _Part(None, False, message, status, raw, content_type, self.error_code)
+        try:
+            data = decode(self.encoding, raw, self.is_collection)
+        except DecodeError as exc:
+            return _Part(None, False, f"{self.call.method} {self.call.url_pattern}: {exc}")
+        return _Part(self.formatter(data))
+
+    async def fetch_concurrent(self, req: Request, params: dict[str, str], body: bytes, copies: int) -> _Part:
+        """``concurrent_calls``: ``copies`` identical calls, the first success wins (the others are cancelled)."""
+        if copies <= 1:
+            return await self.fetch(req, params, body)
+        tasks = [asyncio.ensure_future(self.fetch(req, params, body)) for _ in range(copies)]
+        last = _Part(None, False, "no answer")
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                last = await next_done
+                if last.data is not None:
+                    return last
+            return last
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+async def _read(response: Response, asked_gzip: bool) -> bytes:
+    body = response.body
+    raw = body if isinstance(body, bytes) else await body.read(MAX_BACKEND_BODY)
+    encoding = (response.headers.get("content-encoding") or "").lower()
+    if asked_gzip and encoding == "gzip" and raw:
+        import gzip
+
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise UpstreamError(f"gzip: {exc}") from None
+    return raw
+
+
+class MergeService:
+    """The handler of one endpoint (see the module docstring)."""
+
+    __slots__ = (
+        "_backends",
+        "_cache_control",
+        "_param_slots",
+        "_version",
+        "config",
+        "noop",
+        "timeout",
+    )
+
+    def __init__(self, config: MergeConfig, ctx: ServiceContext) -> None:
+        self.config = config
+        endpoint = config.endpoint
+        self._backends = [_Backend(b, endpoint, ctx) for b in endpoint.backends]
+        self.noop = endpoint.output_encoding == "no-op"
+        self.timeout = endpoint.timeout
+        ttl = int(endpoint.cache_ttl)
+        self._cache_control = f"public, max-age={ttl}".encode() if ttl else b""
+        self._version = krakend_headers(config.hide_version_header)[1]
+        # Which segment of the request path holds each parameter (gin matched the path segment for segment).
+        self._param_slots: list[tuple[int, str]] = [
+            (i, s[1:-1]) for i, s in enumerate(endpoint.endpoint.split("/")) if s.startswith("{") and s.endswith("}")
+        ]
+
+    def params_of(self, path: str) -> dict[str, str]:
+        """The endpoint's parameters in ``path`` (already matched by the gin table)."""
+        if not self._param_slots:
+            return {}
+        segments = path.split("/")
+        return {name: segments[i] if i < len(segments) else "" for i, name in self._param_slots}
+
+    async def __call__(self, req: Request) -> Response:
+        """Serve one request of the endpoint."""
+        if self.noop:
+            return await self._noop(req)
+        return await self._merge(req)
+
+    # -- no-op: a streaming proxy ----------------------------------------------------------------------------------
+    async def _noop(self, req: Request) -> Response:
+        backend = self._backends[0]
+        outgoing, asked_gzip = backend.call.request_for(req, self.params_of(req.path), req.body)
+        try:
+            response = await asyncio.wait_for(backend.call.send(outgoing), self.timeout)
+        except (UpstreamError, TimeoutError, OSError) as exc:
+            log.debug("no-op backend %s failed: %s", backend.call.url_pattern, exc)
+            return self._error(500, b"", b"")
+        headers = response.headers
+        body = response.body
+        if asked_gzip and isinstance(body, StreamBody) and (headers.get("content-encoding") or "").lower() == "gzip":
+            response.body = GunzipRelay(body).body
+            headers.remove("Content-Encoding")
+            headers.remove("Content-Length")
+        headers.raw.append((b"X-Krakend", self._version))
+        headers.raw.append((b"X-Krakend-Completed", b"false"))
+        return response
+
+    # -- merging -------------------------------------------------------------------------------------------------
+    async def _merge(self, req: Request) -> Response:
+        try:
+            body = req.body if isinstance(req.body, bytes) else await req.body.read()
+        except BodyError:
+            raise
+        params = self.params_of(req.path)
+        copies = self.config.endpoint.concurrent_calls
+        backends = self._backends
+        if len(backends) == 1:
+            try:
+                parts = [await asyncio.wait_for(backends[0].fetch_concurrent(req, params, body, copies), self.timeout)]
+            except TimeoutError:
+                parts = [_Part(None, False, "context deadline exceeded")]
+        else:
+            parts = await self._parallel(req, params, body, copies)
+        return self._respond(parts)
+
+    async def _parallel(self, req: Request, params: dict[str, str], body: bytes, copies: int) -> list[_Part]:
+        tasks = [asyncio.ensure_future(b.fetch_concurrent(req, params, body, copies)) for b in self._backends]
+        try:
+            await asyncio.wait(tasks, timeout=self.timeout * 0.85)
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+        parts = []
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                parts.append(task.result())
+            else:
+                parts.append(_Part(None, False, "context deadline exceeded"))
+        return parts
+
+    def _respond(self, parts: Sequence[_Part]) -> Response:
+        merged: dict[str, Any] | None = None
+        complete = True
+        for part in parts:
+            if part.data is None:
+                complete = False
+                continue
+            complete = complete and part.complete
+            merged = part.data if merged is None else {**merged, **part.data}
+        if merged is None:
+            return self._failure(parts)
+        complete = complete and bool(merged)
+        content_type, rendered = render(self.config.endpoint.output_encoding, merged)
+        raw = [(b"Content-Type", content_type), (b"X-Krakend", self._version)]
+        raw.append((b"X-Krakend-Completed", b"true" if complete else b"false"))
+        if complete and self._cache_control:
+            raw.append((b"Cache-Control", self._cache_control))
+        return Response(200, Headers(raw), rendered)
+
+    def _failure(self, parts: Sequence[_Part]) -> Response:
+        errors = [p.error for p in parts if p.error]
+        log.debug("endpoint %s failed: %s", self.config.endpoint.endpoint, "; ".join(errors))
+        coded = next((p for p in parts if p.code_passthrough and p.status), None)
+        show = self.config.return_error_msg
+        if coded is not None:
+            body = coded.body if show else b""
+            return self._error(coded.status, body, coded.content_type if show else b"")
+        if show:
+            return self._error(500, "\n".join(errors).encode("utf-8"), b"text/plain; charset=utf-8")
+        return self._error(500, b"", b"")
+
+    def _error(self, status: int, body: bytes, content_type: bytes) -> Response:
+        raw = [(b"X-Krakend", self._version), (b"X-Krakend-Completed", b"false")]
+        if content_type:
+            raw.insert(0, (b"Content-Type", content_type))
+        return Response(status, Headers(raw), body)
+
+
+def _build(config: MergeConfig, ctx: ServiceContext) -> Handler:
+    if math.isnan(config.endpoint.timeout):
+        raise ValueError("invalid timeout")
+    return MergeService(config, ctx)
+
+
+MERGE_KIND = register_service(ServiceKind("gatewayMerge", MergeConfig, _build))

@@ -1,0 +1,81 @@
+"""The gateway face served by the ingress machinery: one entrypoint, one provider snapshot, the gin table.
+
+:class:`GatewayApp` is an :class:`~hanzo_edge.app.IngressApp` (listeners, connection pipeline, shared request
+pipeline, pools, drain on SIGTERM, observers) whose static configuration has a single ``gateway`` entrypoint at
+``listen_ip:port`` and no providers: the translated ``gateway.json`` is its initial snapshot. Its :meth:`build` runs
+the ordinary merge and build, then replaces the gateway entrypoint's table with a :class:`GinRoutingTable` over the
+same routes, so the endpoints' chains are the builder's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hanzo_edge.app import IngressApp
+from hanzo_edge.config.static import StaticConfig
+from hanzo_edge.gateway.extra_config import NamespaceMiddleware
+from hanzo_edge.gateway.gin_table import GinRoutingTable
+from hanzo_edge.gateway.translate import ENTRY_POINT, PROVIDER, Translation
+from hanzo_edge.http.messages import Handler
+from hanzo_edge.middlewares.base import BuildContext, factory_for
+from hanzo_edge.routing.build import BuildResult
+
+__all__ = ["GatewayApp", "gateway_static", "listen_address"]
+
+
+def listen_address(listen_ip: str, port: int) -> str:
+    """The entrypoint address for KrakenD's ``listen_ip`` and ``port`` (all interfaces when no IP)."""
+    if not listen_ip:
+        return f":{port}"
+    return f"[{listen_ip}]:{port}" if ":" in listen_ip else f"{listen_ip}:{port}"
+
+
+def gateway_static(listen_ip: str, port: int, log_level: str = "INFO") -> StaticConfig:
+    """The static configuration of a gateway process (only the ``gateway`` entrypoint)."""
+    from hanzo_edge.config.loader import load_static
+
+    args = [f"--entrypoints.{ENTRY_POINT}.address={listen_address(listen_ip, port)}", f"--log.level={log_level}"]
+    return load_static(args, {}, search=False)
+
+
+class GatewayApp(IngressApp):
+    """See the module docstring."""
+
+    def __init__(self, static: StaticConfig, translation: Translation) -> None:
+        super().__init__(static, provider_factories={})
+        self.translation = translation
+
+    def initial_snapshots(self) -> dict[str, Any]:
+        """The provider snapshots to start with: the translated ``gateway.json``."""
+        return {PROVIDER: self.translation.configuration}
+
+    def build(
+        self, snapshots: Mapping[str, Any], *, previous: BuildResult | None = None, generation: int = 0
+    ) -> BuildResult:
+        """Build as ``ingress`` does, then put the gateway entrypoint's routes behind gin's dispatch."""
+        result = super().build(snapshots, previous=previous, generation=generation)
+        table = result.tables.get(ENTRY_POINT)
+        if table is not None:
+            result.tables[ENTRY_POINT] = GinRoutingTable(
+                table.routes,
+                self.translation.routes,
+                self.translation.gin,
+                outer=self._outer(self.translation.outer) if self.translation.outer else None,
+                generation=generation,
+            )
+        return result
+
+    def _outer(self, middlewares: list[NamespaceMiddleware]) -> Any:
+        def wrap(handler: Handler) -> Handler:
+            # Innermost last: the first listed middleware sees the request first.
+            for mw in reversed(middlewares):
+                factory = factory_for(mw.kind)
+                if factory is None:
+                    raise ValueError(f"middleware kind {mw.kind!r} is not registered")
+                handler = factory(
+                    handler, mw.options, name=f"{mw.name}@{PROVIDER}", ctx=BuildContext(PROVIDER, PROVIDER)
+                )
+            return handler
+
+        return wrap

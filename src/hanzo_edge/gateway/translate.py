@@ -1,0 +1,265 @@
+"""``gateway.json`` → the dynamic model of our runtime (routers, services, middlewares), as one provider snapshot.
+
+Each endpoint becomes a router ``ep<N>-<method>`` of the ``gateway`` provider on the ``gateway`` entrypoint, whose
+service is a ``gatewayMerge`` service (:mod:`.merge_service`) and whose middlewares come from the ``extra_config``
+namespace handlers (:mod:`.extra_config`): the service's blocks first, then the endpoint's. The snapshot then takes
+the same path as ``ingress``'s file provider: the merge stage (``config/runtime.py``), the builder
+(``routing/build.py``), one table swap. What the builder cannot do (gin's matching) is the :class:`GinOptions` the
+gateway's table is made with (:mod:`.gin_table`).
+
+The ``router`` namespace (gin's flags, health path, version header, error bodies), ``proxy`` and ``backend/http``
+are read here; every other namespace goes to its registered handler or becomes a warning naming it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from hanzo_edge.config.dynamic import Configuration, HTTPConfiguration, Router
+from hanzo_edge.config.middlewares import Middleware
+from hanzo_edge.config.services import Service
+from hanzo_edge.config.types import FrozenDict
+from hanzo_edge.gateway.document import EndpointModel, GatewayDocument, ServiceModel
+from hanzo_edge.gateway.errors import GatewayConfigError, GatewayWarning, JsonPath
+from hanzo_edge.gateway.extra_config import NamespaceMiddleware, Scope, handler_for, load_handlers
+from hanzo_edge.gateway.merge_service import MergeConfig
+from hanzo_edge.middlewares.base import middleware_of
+from hanzo_edge.routing.service_builder import service_of
+
+__all__ = ["ENTRY_POINT", "PROVIDER", "GatewayRoute", "GinOptions", "Translation", "translate", "translate_document"]
+
+ENTRY_POINT = "gateway"
+PROVIDER = "gateway"
+
+# Namespaces this module reads itself (per scope).
+_OWN = {"service": {"router"}, "endpoint": {"proxy"}, "backend": {"proxy", "backend/http"}}
+_ROUTER_FLAGS = (
+    "return_error_msg",
+    "disable_health",
+    "disable_redirect_trailing_slash",
+    "disable_redirect_fixed_path",
+    "disable_handle_method_not_allowed",
+    "hide_version_header",
+)
+_ROUTER_IGNORED = (
+    "disable_access_log",
+    "logger_skip_paths",
+    "auto_options",
+    "forwarded_by_client_ip",
+    "remote_ip_headers",
+    "trusted_proxies",
+    "app_engine",
+    "max_multipart_memory",
+    "remove_extra_slash",
+    "disable_path_decoding",
+    "use_h2c",
+    "disable_gzip",
+    "decompress_gzip",
+    "max_payload",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GinOptions:
+    """The ``router`` namespace: what the gin table does besides routing to endpoints."""
+
+    redirect_trailing_slash: bool = True
+    redirect_fixed_path: bool = True
+    handle_method_not_allowed: bool = True
+    health_path: str = "/__health"
+    disable_health: bool = False
+    hide_version_header: bool = False
+    return_error_msg: bool = False
+    error_body_404: bytes | None = None
+    error_body_405: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRoute:
+    """One endpoint as the gin table registers it: the router that serves it (qualified), its method and path."""
+
+    router: str
+    method: str
+    endpoint: str
+
+
+@dataclass(slots=True)
+class Translation:
+    """The result of translating one document (see the module docstring)."""
+
+    configuration: Configuration
+    gin: GinOptions
+    routes: list[GatewayRoute]
+    outer: list[NamespaceMiddleware] = field(default_factory=list)
+    errors: list[GatewayConfigError] = field(default_factory=list)
+    warnings: list[GatewayWarning] = field(default_factory=list)
+
+
+def translate_document(doc: GatewayDocument) -> Translation | None:
+    """Translate a loaded document (None when it could not be read); its errors and warnings are added to the
+    translation's."""
+    if doc.service is None:
+        return None
+    result = translate(doc.service, doc.backend_extra)
+    result.errors[:0] = doc.errors
+    result.warnings[:0] = doc.warnings
+    return result
+
+
+def translate(service: ServiceModel, backend_extra: Mapping[JsonPath, Mapping[str, Any]] | None = None) -> Translation:
+    """Translate ``service``; never raises for a bad value (it is an error of the result, located).
+
+    ``backend_extra``: each backend's ``extra_config`` by the backend's JSON path (the models keep only what the
+    merge service honours).
+    """
+    backend_blocks = backend_extra or {}
+    load_handlers()
+    state = _State()
+    gin = state.router_options(service.extra_config.get("router"), ("extra_config", "router"))
+    service_mws = state.namespaces(service.extra_config, ("extra_config",), "service")
+    routers: dict[str, Router] = {}
+    services: dict[str, Service] = {}
+    middlewares: dict[str, Middleware] = {}
+    routes: list[GatewayRoute] = []
+    for index, endpoint in enumerate(service.endpoints):
+        name = f"ep{index}-{endpoint.method.lower()}"
+        where = endpoint.path or ("endpoints", index)
+        own = state.namespaces(endpoint.extra_config, (*where, "extra_config"), "endpoint")
+        for b_index, backend in enumerate(endpoint.backends):
+            b_where = backend.path or (*where, "backend", b_index)
+            state.namespaces(backend_blocks.get(b_where, {}), (*b_where, "extra_config"), "backend")
+        chain: list[str] = []
+        for mw, mw_where in (*service_mws, *own):
+            mw_name = f"{name}-{mw.name}"
+            try:
+                middlewares[mw_name] = middleware_of(mw.options)
+            except ValueError as exc:
+                state.errors.append(GatewayConfigError(mw_where, str(exc)))
+                continue
+            chain.append(mw_name)
+        merge = MergeConfig(
+            endpoint=msgspec.structs.replace(endpoint, extra_config=FrozenDict()),
+            return_error_msg=gin.return_error_msg,
+            hide_version_header=gin.hide_version_header,
+        )
+        services[name] = service_of(merge)
+        routers[name] = Router(
+            rule=_rule(endpoint),
+            service=name,
+            entry_points=(ENTRY_POINT,),
+            middlewares=tuple(chain),
+        )
+        routes.append(GatewayRoute(f"{name}@{PROVIDER}", endpoint.method, endpoint.endpoint))
+    configuration = Configuration(
+        http=HTTPConfiguration(
+            routers=FrozenDict(routers), services=FrozenDict(services), middlewares=FrozenDict(middlewares)
+        )
+    )
+    return Translation(configuration, gin, routes, state.outer, state.errors, state.warnings)
+
+
+class _State:
+    def __init__(self) -> None:
+        self.errors: list[GatewayConfigError] = []
+        self.warnings: list[GatewayWarning] = []
+        self.outer: list[NamespaceMiddleware] = []
+
+    def router_options(self, raw: Any, where: JsonPath) -> GinOptions:
+        if raw is None:
+            return GinOptions()
+        if not isinstance(raw, dict):
+            self.errors.append(GatewayConfigError(where, "want an object"))
+            return GinOptions()
+        flags: dict[str, bool] = {}
+        for key in _ROUTER_FLAGS:
+            value = raw.get(key, False)
+            if not isinstance(value, bool):
+                self.errors.append(GatewayConfigError((*where, key), "want true or false"))
+                value = False
+            flags[key] = value
+        for key in _ROUTER_IGNORED:
+            if raw.get(key) not in (None, False, [], {}, 0, ""):
+                self.warnings.append(GatewayWarning((*where, key), f"router.{key} is not supported and is ignored"))
+        health = raw.get("health_path", "/__health")
+        if not isinstance(health, str) or not health.startswith("/"):
+            self.errors.append(GatewayConfigError((*where, "health_path"), "want a path starting with '/'"))
+            health = "/__health"
+        bodies: dict[str, bytes | None] = {"404": None, "405": None}
+        error_body = raw.get("error_body")
+        if isinstance(error_body, dict):
+            from hanzo_edge.gateway.encodings import go_json
+
+            for code in bodies:
+                if code in error_body:
+                    bodies[code] = go_json(error_body[code])
+        return GinOptions(
+            redirect_trailing_slash=not flags["disable_redirect_trailing_slash"],
+            redirect_fixed_path=not flags["disable_redirect_fixed_path"],
+            handle_method_not_allowed=not flags["disable_handle_method_not_allowed"],
+            health_path=health,
+            disable_health=flags["disable_health"],
+            hide_version_header=flags["hide_version_header"],
+            return_error_msg=flags["return_error_msg"],
+            error_body_404=bodies["404"],
+            error_body_405=bodies["405"],
+        )
+
+    def namespaces(
+        self, extra: Mapping[str, Any], where: JsonPath, scope: Scope
+    ) -> list[tuple[NamespaceMiddleware, JsonPath]]:
+        out: list[tuple[NamespaceMiddleware, JsonPath]] = []
+        for ns, block in extra.items():
+            path = (*where, ns)
+            if ns in _OWN[scope]:
+                self._own(ns, block, path, scope)
+                continue
+            registered = handler_for(ns, scope)
+            if registered is None:
+                self.warnings.append(GatewayWarning(path, f"namespace {ns} is not supported at {scope} level: ignored"))
+                continue
+            try:
+                result = registered.handler(block if isinstance(block, Mapping) else {}, path)
+            except GatewayConfigError as exc:
+                self.errors.append(exc)
+                continue
+            self.warnings.extend(result.warnings)
+            if scope == "backend" and result.middlewares:
+                self.warnings.append(GatewayWarning(path, f"namespace {ns}: backend-level middlewares are not applied"))
+                continue
+            if scope == "service" and result.settings.get("before_routing"):
+                self.outer.extend(result.middlewares)
+                continue
+            out.extend((mw, path) for mw in result.middlewares)
+        return out
+
+    def _own(self, ns: str, block: Any, path: JsonPath, scope: Scope) -> None:
+        if not isinstance(block, dict):
+            if scope != "service":
+                self.errors.append(GatewayConfigError(path, "want an object"))
+            return
+        if ns == "proxy":
+            supported = {"flatmap_filter"} if scope == "backend" else set()
+            for key, value in block.items():
+                if key not in supported and value not in (None, False, [], {}):
+                    self.warnings.append(GatewayWarning((*path, key), f"proxy.{key} is not supported: ignored"))
+        elif ns == "backend/http":
+            for key in block:
+                if key not in ("return_error_details", "return_error_code"):
+                    self.warnings.append(GatewayWarning((*path, key), f"backend/http.{key} is not supported: ignored"))
+
+
+def _rule(endpoint: EndpointModel) -> str:
+    """A Traefik rule equivalent to the endpoint (for /api, check and explain; the gin table does the matching)."""
+    segments = []
+    for segment in endpoint.endpoint.split("/"):
+        if segment.startswith("{") and segment.endswith("}"):
+            segments.append("[^/]+")
+        else:
+            segments.append(re.escape(segment))
+    pattern = "^" + "/".join(segments) + "$"
+    return f"PathRegexp(`{pattern}`) && Method(`{endpoint.method}`)"
