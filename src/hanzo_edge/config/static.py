@@ -394,6 +394,11 @@ class KubernetesIngress(_KubernetesCommon, frozen=True, kw_only=True):
     disable_ingress_class_lookup: Annotated[bool, doc("(Deprecated) Disable IngressClass lookup.")] = False
     disable_cluster_scope_resources: Annotated[bool, doc("Disable the lookup of cluster scope resources.")] = False
     strict_prefix_matching: Annotated[bool, doc("Path-element-wise Prefix matching as in the Ingress spec.")] = False
+    cross_provider_namespaces: Annotated[
+        tuple[str, ...],
+        doc("Namespaces allowed to reference other providers."),
+        not_supported("Ingress annotations may reference any provider"),
+    ] = ()
 
 
 class KubernetesCRD(_KubernetesCommon, frozen=True, kw_only=True):
@@ -447,9 +452,7 @@ class Providers(_Section, frozen=True, kw_only=True):
     # promises changes live in under a second even when they come in bursts (docs/compat.md).
     providers_throttle_duration: Annotated[Duration, doc("Minimum time between two applied configurations.")] = 0.5
     file: Annotated[FileProviderConfig | None, doc("Enable the file provider.")] = None
-    kubernetes_ingress: Annotated[
-        KubernetesIngress | None, doc("Enable the Kubernetes Ingress provider."), NOT_SUPPORTED
-    ] = None
+    kubernetes_ingress: Annotated[KubernetesIngress | None, doc("Enable the Kubernetes Ingress provider.")] = None
     kubernetes_crd: Annotated[KubernetesCRD | None, doc("Enable the Kubernetes CRD provider."), NOT_SUPPORTED] = (
         msgspec.field(default=None, name="kubernetesCRD")
     )

@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hanzo_edge.config.static import StaticConfig
-from hanzo_edge.providers import file
+from hanzo_edge.providers import docker, file
 from hanzo_edge.providers.base import Provider, ProviderFactory, ProviderHooks
+from hanzo_edge.providers.kubernetes import ingress_provider
 
 __all__ = ["PROVIDER_FACTORIES", "create_providers"]
 
 PROVIDER_FACTORIES: Mapping[str, ProviderFactory] = {
     "file": file.from_static,
+    "kubernetes": ingress_provider.from_static,
+    "docker": docker.from_static,
 }
 """Every implemented provider, by the name that qualifies its objects (``name@file``), in start order."""
 

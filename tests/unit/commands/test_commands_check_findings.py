@@ -40,7 +40,7 @@ def test_unsupported_static_options_are_warnings_and_exit_1(tmp_path: Path, caps
         "--entrypoints.web.address=:1",
         f"--providers.file.filename={dynamic}",
         "--providers.docker=true",
-        "--providers.kubernetesingress.ingressclass=hanzo-ingress",
+        "--providers.kubernetesgateway=true",
         "--certificatesresolvers.le.acme.email=ops@example.com",
         "--experimental.plugins.demo.modulename=github.com/x/demo",
         "--experimental.localplugins.local.modulename=github.com/x/local",
@@ -49,7 +49,7 @@ def test_unsupported_static_options_are_warnings_and_exit_1(tmp_path: Path, caps
 
     assert code == 1
     assert out == [
-        "WARNING providers.kubernetesIngress: parsed, not supported yet",
+        "WARNING providers.kubernetesGateway: parsed, not supported yet",
         "WARNING providers.docker: parsed, not supported yet",
         "WARNING metrics.datadog: parsed, not supported yet",
         "WARNING certificatesResolvers.le: parsed, not supported yet",

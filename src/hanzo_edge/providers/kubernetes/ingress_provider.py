@@ -1,0 +1,230 @@
+"""The ``kubernetes`` provider (``providers.kubernetesIngress``): Ingresses to routers, as Traefik v3.6.
+
+It connects as Traefik does (in cluster, ``KUBECONFIG``, or the ``endpoint``/``token``/``certAuthFilePath`` flags:
+``kubeconfig.py``), lists then watches what the translation reads (``watch.py``: Ingresses with the
+``labelSelector``, IngressClasses unless cluster-scoped lookups are off, Services, EndpointSlices, Secrets not
+owned by Helm, and Nodes only when ``ingressEndpoint.publishedService`` may need them), and yields one whole
+`Configuration` per cluster snapshot (``ingress_translate.py``), the first once every initial list is done.
+
+Object errors (an Ingress that does not decode, a missing Service...) are logged at ERROR once each while they
+last (every snapshot would otherwise repeat them). With ``ingressEndpoint`` set, the status of the Ingresses
+served is written in the background (``status.py``), never holding up a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hanzo_edge.config.dynamic import Configuration
+from hanzo_edge.config.errors import ConfigError
+from hanzo_edge.config.static import KubernetesIngress, StaticConfig
+from hanzo_edge.providers.base import ProviderHooks
+from hanzo_edge.providers.kubernetes.client import KubeClient
+from hanzo_edge.providers.kubernetes.ingress_translate import IngressOptions, IngressTranslator, Translation
+from hanzo_edge.providers.kubernetes.kubeconfig import KubeConfigError, KubeConnection, resolve_connection
+from hanzo_edge.providers.kubernetes.resources import (
+    ENDPOINT_SLICES,
+    INGRESS_CLASSES,
+    INGRESSES,
+    NODES,
+    SECRETS,
+    SERVICES,
+)
+from hanzo_edge.providers.kubernetes.selectors import SelectorError, parse_selector
+from hanzo_edge.providers.kubernetes.status import EndpointOptions, StatusError, StatusWriter, desired_status
+from hanzo_edge.providers.kubernetes.watch import BackoffPolicy, ClusterWatcher, WatchTarget
+
+__all__ = ["PROVIDER_NAME", "IngressProviderSettings", "KubernetesIngressProvider", "from_static"]
+
+logger = logging.getLogger("hanzo_edge.providers.kubernetes")
+
+PROVIDER_NAME = "kubernetes"
+SECRETS_SELECTOR = "owner!=helm"
+"""Traefik never reads Helm's release Secrets (large, and never TLS certificates)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngressProviderSettings:
+    """``providers.kubernetesIngress`` as the provider uses it."""
+
+    endpoint: str = ""
+    token: str = ""
+    cert_auth_file_path: str = ""
+    namespaces: tuple[str, ...] = ()
+    label_selector: str = ""
+    throttle: float = 0.0
+    options: IngressOptions = field(default_factory=IngressOptions)
+    ingress_endpoint: EndpointOptions | None = None
+
+    @classmethod
+    def from_config(cls, config: KubernetesIngress) -> IngressProviderSettings:
+        endpoint = config.ingress_endpoint
+        return cls(
+            endpoint=config.endpoint,
+            token=config.token,
+            cert_auth_file_path=config.cert_auth_file_path,
+            namespaces=config.namespaces,
+            label_selector=config.label_selector,
+            throttle=config.throttle_duration,
+            options=IngressOptions(
+                ingress_class=config.ingress_class,
+                allow_empty_services=config.allow_empty_services,
+                allow_external_name_services=config.allow_external_name_services,
+                native_lb_by_default=config.native_lb_by_default,
+                disable_ingress_class_lookup=config.disable_ingress_class_lookup,
+                disable_cluster_scope_resources=config.disable_cluster_scope_resources,
+                strict_prefix_matching=config.strict_prefix_matching,
+            ),
+            ingress_endpoint=None
+            if endpoint is None
+            else EndpointOptions(endpoint.ip, endpoint.hostname, endpoint.published_service),
+        )
+
+    def targets(self) -> list[WatchTarget]:
+        """What to watch (see the module docstring)."""
+        options = self.options
+        targets = [
+            WatchTarget(INGRESSES, self.label_selector or None),
+            WatchTarget(SERVICES),
+            WatchTarget(ENDPOINT_SLICES),
+            WatchTarget(SECRETS, SECRETS_SELECTOR),
+        ]
+        if not (options.disable_ingress_class_lookup or options.disable_cluster_scope_resources):
+            targets.append(WatchTarget(INGRESS_CLASSES))
+        endpoint = self.ingress_endpoint
+        if endpoint is not None and endpoint.published_service and not options.disable_cluster_scope_resources:
+            targets.append(WatchTarget(NODES))
+        return targets
+
+
+class KubernetesIngressProvider:
+    """A `Provider` for ``providers.kubernetesIngress`` (see the module docstring)."""
+
+    name = PROVIDER_NAME
+
+    def __init__(
+        self,
+        settings: IngressProviderSettings,
+        *,
+        connect: Callable[[IngressProviderSettings], KubeConnection] | None = None,
+        policy: BackoffPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self._connect = connect or _connect
+        self._policy = policy
+        self._translator = IngressTranslator(settings.options)
+        self._logged: set[str] = set()
+        self.last_translation: Translation | None = None
+        self.rebuild_seconds = 0.0
+        """How long the last translation took (the benchmark reads it)."""
+
+    def __repr__(self) -> str:
+        return f"<KubernetesIngressProvider endpoint={self.settings.endpoint!r} namespaces={self.settings.namespaces}>"
+
+    async def watch(self) -> AsyncIterator[Configuration]:
+        """Yield a configuration once the initial lists are done, then one per snapshot of changes.
+
+        Raises:
+            ConfigError: the connection settings or the label selector are unusable.
+        """
+        settings = self.settings
+        try:
+            parse_selector(settings.label_selector)
+        except SelectorError as exc:
+            raise ConfigError(
+                "providers.kubernetesIngress.labelSelector", f"invalid ingress label selector: {exc}"
+            ) from None
+        try:
+            connection = self._connect(settings)
+        except KubeConfigError as exc:
+            raise ConfigError("providers.kubernetesIngress", str(exc)) from None
+        logger.info("kubernetes: ingress provider connecting to %s (%s)", connection.server, connection.source)
+        if settings.options.allow_external_name_services:
+            logger.warning(
+                "kubernetes: ExternalName service loading is enabled, please ensure that this is expected "
+                "(see allowExternalNameServices option)"
+            )
+        client = KubeClient(connection)
+        watcher = ClusterWatcher(
+            client, settings.targets(), settings.namespaces, throttle=settings.throttle, policy=self._policy
+        )
+        status = _StatusLoop(client, settings.ingress_endpoint) if settings.ingress_endpoint is not None else None
+        try:
+            async for snapshot in watcher.snapshots():
+                objects = {resource.plural: snapshot.objects(resource) for resource in snapshot.resources}
+                started = time.perf_counter()
+                translation = self._translator.translate(objects)
+                self.rebuild_seconds = time.perf_counter() - started
+                self.last_translation = translation
+                self._log_errors(translation)
+                if status is not None:
+                    status.submit(translation, objects)
+                yield translation.config
+        finally:
+            if status is not None:
+                await status.close()
+            await client.close()
+
+    def _log_errors(self, translation: Translation) -> None:
+        current = {str(error) for error in translation.errors}
+        for message in sorted(current - self._logged):
+            logger.error("kubernetes: %s", message)
+        self._logged = current
+
+
+class _StatusLoop:
+    """Writes Ingress statuses in the background, always for the newest snapshot submitted."""
+
+    def __init__(self, client: KubeClient, endpoint: EndpointOptions) -> None:
+        self._endpoint = endpoint
+        self._writer = StatusWriter(lambda ns, name, obj: client.replace_status(INGRESSES, ns, name, obj))
+        self._pending: tuple[Translation, Mapping[str, Mapping[tuple[str, str], Any]]] | None = None
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="kube-ingress-status")
+        self._last_error = ""
+
+    def submit(self, translation: Translation, objects: Mapping[str, Mapping[tuple[str, str], Any]]) -> None:
+        self._pending = (translation, objects)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            pending, self._pending = self._pending, None
+            if pending is None:
+                continue
+            translation, objects = pending
+            try:
+                desired = desired_status(self._endpoint, objects.get("services", {}), objects.get("nodes"))
+            except StatusError as exc:
+                if str(exc) != self._last_error:
+                    logger.error("kubernetes: error while updating ingress status: %s", exc)
+                    self._last_error = str(exc)
+                continue
+            self._last_error = ""
+            if desired is not None:
+                await self._writer.update(translation.status_targets, objects.get("ingresses", {}), desired)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def _connect(settings: IngressProviderSettings) -> KubeConnection:
+    return resolve_connection(settings.endpoint, settings.token, settings.cert_auth_file_path)
+
+
+def from_static(static: StaticConfig, hooks: ProviderHooks) -> KubernetesIngressProvider | None:
+    """Return the provider ``providers.kubernetesIngress`` asks for, or None when it is not set."""
+    config = static.providers.kubernetes_ingress
+    if config is None:
+        return None
+    return KubernetesIngressProvider(IngressProviderSettings.from_config(config))
