@@ -34,6 +34,7 @@ from edge_harness import GATEWAY, clean_env, eventually, free_port, http_request
 
 __all__ = ["GATEWAY", "Gateway", "JsonBackend", "start_gateway", "write_gateway"]
 
+
 class JsonBackend:
     """See the module docstring. ``requests`` records ``(method, target, headers)`` of each request."""
 
@@ -93,12 +94,30 @@ class JsonBackend:
         url = urlsplit(h.path)
         path, query = url.path, parse_qs(url.query, keep_blank_values=True)
         if path.startswith("/echo"):
-            self._json(h, 200, {"path": path, "query": query, "headers": headers, "method": h.command,
-                                "body": body.decode("utf-8", "replace"), "foo": 42})
+            self._json(
+                h,
+                200,
+                {
+                    "path": path,
+                    "query": query,
+                    "headers": headers,
+                    "method": h.command,
+                    "body": body.decode("utf-8", "replace"),
+                    "foo": 42,
+                },
+            )
         elif path.startswith("/user/"):
             uid = path.rsplit("/", 1)[1]
-            self._json(h, 200, {"id": uid, "name": f"user {uid}", "address": {"city": "Paris", "zip": "75001"},
-                                "tags": [{"k": "a", "v": 1}, {"k": "b", "v": 2}]})
+            self._json(
+                h,
+                200,
+                {
+                    "id": uid,
+                    "name": f"user {uid}",
+                    "address": {"city": "Paris", "zip": "75001"},
+                    "tags": [{"k": "a", "v": 1}, {"k": "b", "v": 2}],
+                },
+            )
         elif path == "/collection":
             self._json(h, 200, [{"i": 0, "path": path}, {"i": 1, "path": path}, {"i": 2, "path": path}])
         elif path.startswith("/status/"):
