@@ -17,6 +17,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hanzo_edge.http.errors import ConnectError, DialTimeout
 from hanzo_edge.http.upstream import UpstreamConnection
@@ -27,6 +28,9 @@ from hanzo_edge.http.upstream_tls import (
     peer_cert_uri_error,
     verify_error_text,
 )
+
+if TYPE_CHECKING:
+    from hanzo_edge.http.h2.pool import H2Pool
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +50,18 @@ class TransportOptions:
     root_cas: tuple[str, ...] = ()  # files or inline PEM; set: only these roots are trusted (Go's RootCAs)
     certificates: tuple[tuple[str, str], ...] = ()  # (cert, key) client certificates for mTLS to the servers
     peer_cert_uri: str = ""  # the URI SAN the server certificate must carry
+    disable_http2: bool = False  # https servers: offer only http/1.1 in ALPN (Traefik's disableHTTP2)
+    read_idle_timeout: float = 0.0  # HTTP/2: PING a connection quiet for this long (0: never)
+    ping_timeout: float = 15.0  # HTTP/2: close a connection whose PING is unanswered this long
 
-    def client_tls(self) -> ClientTLS:
+    def client_tls(self, alpn: tuple[str, ...] = ("http/1.1",)) -> ClientTLS:
         """The TLS settings an ``https`` pool builds its (cached) client context from."""
         return ClientTLS(
             insecure_skip_verify=self.insecure_skip_verify,
             root_cas=self.root_cas,
             certificates=self.certificates,
             verify_chain=bool(self.peer_cert_uri),
+            alpn=alpn,
         )
 
 
@@ -122,6 +130,13 @@ class ConnectionPool:
             self._idle.remove(conn)
         else:
             self.active -= 1
+
+    def adopt_idle(self, conn: UpstreamConnection) -> None:
+        """Keep a connection dialled elsewhere as an idle one of this pool (an https dial that offered h2 and
+        got http/1.1: the HTTP/2 pool hands it over, so the request that caused it is served on it)."""
+        conn.on_release = self.on_release
+        self.active += 1
+        self.on_release(conn, True)
 
     def sweep(self, now: float) -> None:
         """Close connections idle for longer than ``idle_conn_timeout``."""
@@ -205,10 +220,24 @@ def _close_detached(conn: UpstreamConnection) -> None:
 class PoolRegistry:
     """Every pool of the process, created on first use and kept across configuration generations."""
 
-    __slots__ = ("_pools",)
+    __slots__ = ("_h2_pools", "_pools")
 
     def __init__(self) -> None:
         self._pools: dict[tuple[TransportOptions, str, str, int], ConnectionPool] = {}
+        self._h2_pools: dict[tuple[TransportOptions, str, str, int], H2Pool] = {}
+
+    def get_h2(self, options: TransportOptions, scheme: str, host: str, port: int) -> H2Pool:
+        """Return the HTTP/2 pool for this transport and origin (``h2c``, or ``https`` with ALPN h2)."""
+        key = (options, scheme, host, port)
+        pool = self._h2_pools.get(key)
+        if pool is None:
+            # Imported here: a process without HTTP/2 backends never loads the h2 library.
+            from hanzo_edge.http.h2.pool import H2Pool
+
+            fallback = self.get(options, scheme, host, port) if scheme == "https" else None
+            pool = H2Pool(scheme, host, port, options, fallback)
+            self._h2_pools[key] = pool
+        return pool
 
     def get(self, options: TransportOptions, scheme: str, host: str, port: int) -> ConnectionPool:
         """Return the pool for this transport and origin."""
@@ -224,8 +253,12 @@ class PoolRegistry:
         now = time.monotonic()
         for pool in self._pools.values():
             pool.sweep(now)
+        for h2_pool in self._h2_pools.values():
+            h2_pool.sweep()
 
     def close(self) -> None:
         """Close every idle connection of every pool."""
         for pool in self._pools.values():
             pool.close()
+        for h2_pool in self._h2_pools.values():
+            h2_pool.close()

@@ -24,17 +24,39 @@ from urllib.parse import urlsplit
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.errors import ClientClosed, UpstreamError
 from hanzo_edge.http.forwarded import MANAGED_HEADERS
-from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.pool import ConnectionPool, PoolRegistry, TransportOptions
 from hanzo_edge.http.tracecontext import child_traceparent
 from hanzo_edge.http.upstream import HOP_BY_HOP, connection_tokens
 
-__all__ = ["ServerTarget", "build_request_head"]
+__all__ = ["STRIPPED_UPSTREAM", "ServerTarget", "build_request_head", "replayable", "server_target", "split_server_url"]
 
 # Headers the proxy rewrites itself: Expect is answered here; traceparent gets a new span id. HTTP2-Settings only
 # means something with an h2c upgrade of this hop (RFC 7540 §3.2.1), which a backend behind us never takes part in.
 _STRIP = HOP_BY_HOP | {b"host", b"content-length", b"x-forwarded-for", b"expect", b"traceparent", b"http2-settings"}
+STRIPPED_UPSTREAM = _STRIP
+"""Request headers the proxy never forwards as they came (the HTTP/2 upstream path shares the list)."""
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def server_target(
+    url: str,
+    pools: PoolRegistry,
+    options: TransportOptions,
+    *,
+    pass_host_header: bool = True,
+    preserve_path: bool = False,
+) -> Handler:
+    """Return the handler that proxies to server ``url``: HTTP/2 for ``h2c://`` and for ``https://`` unless the
+    transport sets ``disableHTTP2`` (Traefik's smartRoundTripper), HTTP/1.1 otherwise. Raises ValueError for an
+    unusable URL."""
+    scheme = url.partition(":")[0].lower()
+    if scheme == "h2c" or (scheme == "https" and not options.disable_http2):
+        # Imported here: a process without HTTP/2 backends never loads the h2 library.
+        from hanzo_edge.http.h2.target import H2ServerTarget
+
+        return H2ServerTarget(url, pools, options, pass_host_header=pass_host_header, preserve_path=preserve_path)
+    return ServerTarget(url, pools, options, pass_host_header=pass_host_header, preserve_path=preserve_path)
 
 
 class ServerTarget:
@@ -122,7 +144,7 @@ def _split_server_url(url: str) -> tuple[str, str, int, str, str]:
             return scheme, host.lower(), port, netloc, path or ""
     parts = urlsplit(url)
     scheme = (parts.scheme or "http").lower()
-    if scheme not in ("http", "https"):
+    if scheme not in ("http", "https", "h2c"):
         raise ValueError(f"unsupported server URL scheme {scheme!r} in {url!r}")
     if not parts.hostname:
         raise ValueError(f"server URL {url!r} has no host")
@@ -136,6 +158,10 @@ def _split_server_url(url: str) -> tuple[str, str, int, str, str]:
 def _replayable(body: bytes | StreamBody) -> bool:
     # bytes can be sent again; a stream can only if nothing of it was consumed yet.
     return isinstance(body, bytes) or (body.received == 0 and not body.consumed)
+
+
+split_server_url = _split_server_url
+replayable = _replayable
 
 
 def _without(flat: list[bytes], tokens: set[bytes]) -> list[bytes]:

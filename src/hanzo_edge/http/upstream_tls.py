@@ -36,14 +36,15 @@ class ClientTLS:
     root_cas: tuple[str, ...] = ()
     certificates: tuple[tuple[str, str], ...] = ()
     verify_chain: bool = False  # peerCertURI: verify the chain even when insecureSkipVerify is set
+    alpn: tuple[str, ...] = ("http/1.1",)  # ("h2", "http/1.1") where HTTP/2 to https servers is allowed
 
 
 @functools.lru_cache(maxsize=256)
 def client_context(tls: ClientTLS) -> ssl.SSLContext:
     """Return the client context for ``tls`` (built once). Raises :class:`TLSConfigError` on unusable material."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    # Traefik's HTTP/1.1 transport: ALPN offers http/1.1 only (no HTTP/2 to backends yet).
-    ctx.set_alpn_protocols(["http/1.1"])
+    # Traefik's HTTP/1.1 transport offers http/1.1 only; its HTTP/2-capable one (unless disableHTTP2) h2 first.
+    ctx.set_alpn_protocols(list(tls.alpn))
     try:
         if tls.root_cas:
             for entry in tls.root_cas:

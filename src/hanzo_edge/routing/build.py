@@ -120,6 +120,10 @@ def _dynamic_tls_options(transport: ServersTransport | StaticServersTransport) -
         "server_name": transport.server_name,
         "certificates": tuple((c.cert_file, c.key_file) for c in transport.certificates),
         "peer_cert_uri": transport.peer_cert_uri,
+        # HTTP/2 to the servers (dynamic serversTransports only, as in Traefik's static model).
+        "disable_http2": transport.disable_http2,
+        "read_idle_timeout": float(transport.forwarding_timeouts.read_idle_timeout),
+        "ping_timeout": float(transport.forwarding_timeouts.ping_timeout),
     }
 
 

@@ -34,7 +34,7 @@ from hanzo_edge.config.services import (
 )
 from hanzo_edge.http.messages import Handler
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
-from hanzo_edge.http.proxy import ServerTarget
+from hanzo_edge.http.proxy import server_target
 from hanzo_edge.services.failover import Failover as FailoverHandler
 from hanzo_edge.services.generation import TaskScope
 from hanzo_edge.services.health_probe import transport_probe
@@ -218,7 +218,7 @@ def _load_balancer(lb: LoadBalancer, ctx: ServiceContext) -> Handler:
     options = ctx.transport(lb.servers_transport)
     servers: list[tuple[str, float, Handler]] = []
     for server in lb.servers:
-        target = ServerTarget(
+        target = server_target(
             server.url,
             ctx.pools,
             options,
