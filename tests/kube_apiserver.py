@@ -441,17 +441,23 @@ class FakeApiServer:
         """Cut every watch stream in the middle of an event: half a JSON line, then the connection is aborted."""
         return self._call(self._cut_watches)
 
-    def compact(self) -> None:
-        """Forget the watch history: a watch from any resourceVersion before now gets 410 Expired."""
-        self._call(self._compact)
+    def compact(self, before: int | None = None) -> None:
+        """Forget the watch history before resourceVersion `before` (default: all of it, as a restart does): a
+        watch from an older version gets 410 Expired."""
+        self._call(self._compact, before)
 
     def send_bookmarks(self) -> None:
         self._call(self._send_bookmarks)
 
-    def refuse(self, seconds: float, lose_history: bool = False) -> None:
+    def refuse(self, seconds: float | None, lose_history: bool = False) -> None:
         """Stop listening (connections are refused) and drop every open connection; listen again after
-        `seconds`. With `lose_history`, the server comes back as a restarted one: old resourceVersions → 410."""
+        `seconds` (None: until `resume`). With `lose_history`, the server comes back as a restarted one: every
+        resourceVersion from before is too old (410 Expired)."""
         self._call(self._refuse, seconds, lose_history)
+
+    def resume(self) -> None:
+        """Listen again (after `refuse`), on the same port."""
+        self._call(self._listen)
 
     def restart(self) -> None:
         """Drop every connection and come back at once without watch history (as a restarted API server)."""
@@ -647,10 +653,12 @@ class FakeApiServer:
         group = f".{resource.group}" if resource.group else ""
         return f'{resource.plural}{group} "{name}" not found'
 
-    def _compact(self) -> None:
-        self._rv += 1  # the real store moves on meanwhile (leases, events): the old versions are strictly older
-        self._compacted = self._rv
-        self._history.clear()
+    def _compact(self, before: int | None = None) -> None:
+        if before is None:
+            self._rv += 1  # the real store moves on meanwhile (leases, events): the old versions are strictly older
+            before = self._rv
+        self._compacted = before
+        self._history = [change for change in self._history if change.rv > before]
 
     def _cut_watches(self) -> int:
         cut = 0
@@ -672,7 +680,7 @@ class FakeApiServer:
             if watch.bookmarks:
                 watch.queue.put_nowait(Change(self._rv, watch.resource, "BOOKMARK", None, None))
 
-    def _refuse(self, seconds: float, lose_history: bool) -> None:
+    def _refuse(self, seconds: float | None, lose_history: bool) -> None:
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -683,8 +691,9 @@ class FakeApiServer:
         self._connections.clear()
         if lose_history:
             self._compact()
-        assert self._loop is not None
-        self._loop.call_later(seconds, lambda: self._loop.create_task(self._listen()) if self._loop else None)
+        if seconds is not None and self._loop is not None:
+            loop = self._loop
+            loop.call_later(seconds, lambda: loop.create_task(self._listen()))
 
     async def _shutdown(self) -> None:
         if self._server is not None:
