@@ -24,6 +24,7 @@ from hanzo_edge.config.runtime import default_entry_points, merge
 from hanzo_edge.config.static import EntryPoint, StaticConfig
 from hanzo_edge.config.support import warn_unsupported
 from hanzo_edge.http.forwarded import ForwardedHeaders
+from hanzo_edge.http.h2.limits import H2Limits
 from hanzo_edge.http.messages import Handler, Request
 from hanzo_edge.http.paths import denied_escapes
 from hanzo_edge.http.pool import PoolRegistry
@@ -85,6 +86,13 @@ def entrypoint_settings(name: str, ep: EntryPoint) -> EntrypointSettings:
             allow_encoded_hash=enc.allow_encoded_hash,
         ),
         encode_query_semicolons=http.encode_query_semicolons,
+        http2=H2Limits(
+            # Go's http2.Server: 0 concurrent streams means its default (250).
+            max_concurrent_streams=ep.http2.max_concurrent_streams or 250,
+            header_table_size=ep.http2.max_decoder_header_table_size,
+            encoder_table_size=ep.http2.max_encoder_header_table_size,
+            max_header_list_size=http.max_header_bytes,  # the same head bound as HTTP/1.1
+        ),
         tls=False,
         forwarded=ForwardedHeaders(
             ep.forwarded_headers.insecure,

@@ -265,6 +265,15 @@ class EntryPointHTTP2(_Section, frozen=True, kw_only=True):
     max_decoder_header_table_size: Annotated[int, doc("HPACK decoder table size.")] = 4096
     max_encoder_header_table_size: Annotated[int, doc("HPACK encoder table size.")] = 4096
 
+    def __post_init__(self) -> None:
+        for name, value in (
+            ("maxConcurrentStreams", self.max_concurrent_streams),
+            ("maxDecoderHeaderTableSize", self.max_decoder_header_table_size),
+            ("maxEncoderHeaderTableSize", self.max_encoder_header_table_size),
+        ):
+            if not 0 <= value <= 2**31 - 1:
+                raise ValueError(f"{name} must be between 0 and 2147483647, got {value}")
+
 
 class EntryPointHTTP3(_Section, frozen=True, kw_only=True):
     """HTTP/3 settings of an entry point (enabled by presence; not implemented yet)."""
@@ -332,7 +341,7 @@ class EntryPoint(_Section, frozen=True, kw_only=True):
     forwarded_headers: ForwardedHeaders = msgspec.field(default_factory=ForwardedHeaders)
     proxy_protocol: Annotated[ProxyProtocol | None, doc("PROXY protocol configuration.")] = None
     http: EntryPointHTTP = msgspec.field(default_factory=EntryPointHTTP)
-    http2: Annotated[EntryPointHTTP2, NOT_SUPPORTED] = msgspec.field(default_factory=EntryPointHTTP2)
+    http2: Annotated[EntryPointHTTP2, doc("HTTP/2 settings.")] = msgspec.field(default_factory=EntryPointHTTP2)
     http3: Annotated[EntryPointHTTP3 | None, doc("HTTP/3 configuration."), NOT_SUPPORTED] = None
     udp: Annotated[EntryPointUDP, NOT_SUPPORTED] = msgspec.field(default_factory=EntryPointUDP)
     observability: EntryPointObservability = msgspec.field(default_factory=EntryPointObservability)

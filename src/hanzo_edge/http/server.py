@@ -183,6 +183,8 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserInvalidURLError:
             self._reject(400)
         except httptools.HttpParserError as exc:
+            if str(exc) == "Pause on PRI/Upgrade" and self._prior_knowledge(data):
+                return  # the connection is HTTP/2 now (h2c by prior knowledge)
             # Go answers 501 to a Transfer-Encoding it does not implement; llhttp reports those as parse errors.
             self._reject(501 if "Invalid `Transfer-Encoding`" in str(exc) else 400)
         else:
@@ -192,6 +194,32 @@ class HttpProtocol(asyncio.Protocol):
                     self._check_partial_head(data)  # a pipelined request's head continues in a later packet
             else:
                 self._no_progress(data)
+
+    def _prior_knowledge(self, data: bytes) -> bool:
+        """Hand a plain connection that opened with the HTTP/2 preface to the HTTP/2 protocol (h2c, RFC 9113 §3.3).
+
+        llhttp checks the whole 24-byte preface and pauses right after it, so this costs nothing per read: only a
+        connection whose very first bytes are the preface gets here. The reads before this one made no parsing
+        progress, so ``_stalled`` counts them, which locates the preface's end in ``data``.
+        """
+        from hanzo_edge.http.h2 import PREFACE
+
+        transport = self.transport
+        consumed = len(PREFACE) - self._stalled
+        if transport is None or self.requests or self._active is not None or self.settings.tls:
+            return False
+        if not 0 <= consumed <= len(data):
+            return False
+        from hanzo_edge.http.h2.server import H2Protocol  # h2 is loaded by the first HTTP/2 connection only
+
+        self._failed = True  # this protocol reads nothing more
+        self.read_deadline = self.idle_deadline = 0.0
+        self.ctx.connection_closed(self)
+        protocol = H2Protocol(self.ctx)
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        protocol.data_received(PREFACE + data[consumed:])
+        return True
 
     def _no_progress(self, data: bytes) -> None:
         """Bound the bytes that made no parsing progress (Go's head read limit); check a partial head."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from hanzo_edge.http.forwarded import MANAGED_HEADERS, ForwardedHeaders
+from hanzo_edge.http.h2.limits import H2Limits
 
 if TYPE_CHECKING:
     from hanzo_edge.http.connection import Connection
@@ -45,6 +46,8 @@ class EntrypointSettings:
     managed_headers: frozenset[bytes] = MANAGED_HEADERS
     max_request_body_bytes: int = 10485760
     """``entryPoints.<name>.http.maxRequestBodyBytes`` (Hanzo, HIP-68): 0 means no limit."""
+    http2: H2Limits = field(default_factory=H2Limits)
+    """HTTP/2 limits (``entryPoints.<name>.http2`` and the built-in attack bounds, ``http/h2/limits.py``)."""
 
     def body_limit_for(self, route: MatchedRoute | None) -> int:
         """Return the request-body limit for a request routed to ``route`` (0: none).

@@ -47,6 +47,7 @@ __all__ = [
     "ProtocolSelector",
     "connection_pipeline",
     "hand_over",
+    "http2_protocol",
     "negotiated_protocol",
 ]
 
@@ -137,6 +138,17 @@ def _begin_stage(stage: ConnectionStage, handoff: Handoff, transport: asyncio.Tr
     hand_over(transport, stage.begin(handoff), already_read)
 
 
+def http2_protocol(ctx: ConnectionContext) -> asyncio.Protocol:
+    """Return a new HTTP/2 server protocol for a connection of ``ctx`` (``h2`` is loaded on first use only)."""
+    from hanzo_edge.http.h2.server import H2Protocol
+
+    return H2Protocol(ctx)
+
+
 def connection_pipeline(ctx: ConnectionContext, stages: Sequence[ConnectionStage] = ()) -> ConnectionPipeline:
-    """Return the connection pipeline of the entrypoint whose connections share ``ctx``: HTTP/1.1 after ``stages``."""
-    return ConnectionPipeline({HTTP1: functools.partial(HttpProtocol, ctx)}, stages)
+    """Return the connection pipeline of the entrypoint whose connections share ``ctx``: HTTP/1.1 or HTTP/2 (ALPN)
+    after ``stages``. h2c by prior knowledge on a plain connection is ``HttpProtocol``'s hand-over (its parser
+    stops at the preface), so the plain hot path pays nothing for it."""
+    return ConnectionPipeline(
+        {HTTP1: functools.partial(HttpProtocol, ctx), HTTP2: functools.partial(http2_protocol, ctx)}, stages
+    )

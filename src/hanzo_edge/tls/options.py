@@ -46,8 +46,8 @@ CURVES: dict[str, str] = {
 }
 """Go's curve names (and the aliases Traefik accepts) → OpenSSL's group names."""
 
-SERVED_ALPN: tuple[str, ...] = ("http/1.1",)
-"""The ALPN ids this process serves over TLS; HTTP/2 (``h2``) is not served yet, so it is never offered."""
+SERVED_ALPN: tuple[str, ...] = ("h2", "http/1.1")
+"""The ALPN ids this process serves over TLS (``acme-tls/1`` is not: ACME is not implemented, so never offered)."""
 
 _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,

@@ -22,7 +22,7 @@ SEED_SUITES = (
 def test_defaults_are_traefiks_with_only_served_alpn() -> None:
     settings = compile_options("default", TLSOptions())
     assert settings.min_version == ssl.TLSVersion.TLSv1_2
-    assert settings.alpn == ("http/1.1",)  # h2 and acme-tls/1 are not served
+    assert settings.alpn == ("h2", "http/1.1")  # acme-tls/1 is not served
     assert settings.server_preference
 
 
@@ -44,7 +44,7 @@ def test_hip68_seed_cipher_list_is_accepted_and_maps_the_tls12_suites() -> None:
         (TLSOptions(client_auth=ClientAuth(client_auth_type="RequireAndVerifyClientCert")), "caFiles"),
         (TLSOptions(min_version="VersionTLS13", max_version="VersionTLS12"), "minVersion"),
         (TLSOptions(max_version="TLS9"), "maxVersion"),
-        (TLSOptions(alpn_protocols=("h2",)), "alpnProtocols"),
+        (TLSOptions(alpn_protocols=("acme-tls/1",)), "alpnProtocols"),
     ],
 )
 def test_what_cannot_be_enforced_is_refused_naming_the_option(options: TLSOptions, named: str) -> None:
