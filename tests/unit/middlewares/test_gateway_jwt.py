@@ -1,0 +1,379 @@
+"""``krakendJwtValidator`` (KrakenD ``auth/validator``): tokens minted here with ``cryptography`` keys, keys served by
+a real JWKS HTTP server, wall and monotonic clocks injected."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import orjson
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from fakes import FakeClock
+from gateway_jwt_tokens import JwksServer, SigningKey, ec_key, hmac_key, jwks, mint, rsa_key
+from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.middlewares.base import BuildContext, kind_of
+from hanzo_edge.middlewares.krakend_jwt import KrakendJwtConfig, KrakendJwtValidator
+
+NOW = 1_800_000_000.0
+ISSUER = "https://issuer.test"
+
+
+class Backend:
+    """A fake ``next`` recording the headers each request reached it with."""
+
+    def __init__(self) -> None:
+        self.seen: list[Headers] = []
+
+    async def __call__(self, req: Request) -> Response:
+        self.seen.append(req.headers)
+        return Response(200, Headers(), b"ok")
+
+
+class Wall:
+    """An injectable wall clock (epoch seconds)."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def server() -> Iterator[JwksServer]:
+    srv = JwksServer().start()
+    yield srv
+    srv.stop()
+
+
+def _claims(**extra: Any) -> dict[str, Any]:
+    return {"sub": "user-1", "iss": ISSUER, "exp": int(NOW) + 600, "iat": int(NOW) - 10, **extra}
+
+
+def _req(token: str | None = None, **headers: str) -> Request:
+    raw = [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+    if token is not None:
+        raw.append((b"Authorization", f"Bearer {token}".encode()))
+    return Request("GET", "/private", Headers(raw), host="gw.test")
+
+
+class Harness:
+    def __init__(self, config: KrakendJwtConfig, **kwargs: Any) -> None:
+        self.backend = Backend()
+        self.clock = FakeClock()
+        self.wall = Wall()
+        self.validator = KrakendJwtValidator(
+            self.backend, config, name="/private", ctx=BuildContext(clock=self.clock), wall_clock=self.wall, **kwargs
+        )
+
+    def statuses(self, *requests: Request) -> list[int]:
+        async def run() -> list[int]:
+            return [(await self.validator(req)).status for req in requests]
+
+        return asyncio.run(run())
+
+
+def _config(server: JwksServer, **options: Any) -> KrakendJwtConfig:
+    return KrakendJwtConfig(jwk_url=server.url, disable_jwk_security=True, issuer=ISSUER, cache=True, **options)
+
+
+def test_the_kind_is_registered_with_its_model() -> None:
+    assert kind_of(KrakendJwtConfig()).name == "krakendJwtValidator"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("alg", "make_key"),
+    [
+        ("RS256", lambda: rsa_key("r1")),
+        ("RS512", lambda: rsa_key("r2")),
+        ("PS256", lambda: rsa_key("p1")),
+        ("ES256", lambda: ec_key("e1")),
+    ],
+)
+def test_valid_token_passes(server: JwksServer, alg: str, make_key: Any) -> None:
+    key: SigningKey = make_key()
+    server.body = jwks(key)
+    harness = Harness(_config(server, alg=alg))
+
+    assert harness.statuses(_req(mint(key, _claims(), alg))) == [200]
+
+
+def test_hs256_with_a_local_jwk_file(tmp_path: Path) -> None:
+    key = hmac_key("sim1")
+    path = tmp_path / "jwks.json"
+    path.write_bytes(jwks(key))
+    harness = Harness(KrakendJwtConfig(alg="HS256", jwk_local_path=str(path)))
+
+    forged = hmac_key("sim1", secret=b"another-secret-of-at-least-32-bytes!!")
+    assert harness.statuses(_req(mint(key, _claims(), "HS256")), _req(mint(forged, _claims(), "HS256"))) == [200, 401]
+
+
+@pytest.mark.parametrize(
+    ("claims", "status"),
+    [
+        pytest.param(_claims(exp=int(NOW) - 5), 401, id="expired"),
+        pytest.param(_claims(exp=int(NOW)), 200, id="expired-within-leeway"),
+        pytest.param(_claims(nbf=int(NOW) + 60), 401, id="not-yet-valid"),
+        pytest.param(_claims(iat=int(NOW) + 60), 401, id="issued-in-the-future"),
+        pytest.param(_claims(iss="https://evil.test"), 401, id="wrong-issuer"),
+        pytest.param({k: v for k, v in _claims().items() if k != "iss"}, 401, id="no-issuer"),
+        pytest.param(_claims(exp="tomorrow"), 401, id="exp-not-a-number"),
+    ],
+)
+def test_registered_claims(server: JwksServer, claims: dict[str, Any], status: int) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server))
+
+    assert harness.statuses(_req(mint(key, claims))) == [status]
+
+
+@pytest.mark.parametrize(
+    ("aud", "status"),
+    [(["api", "admin"], 200), (["admin", "api", "extra"], 200), ("api", 401), (["api"], 401), (None, 401)],
+)
+def test_every_configured_audience_must_be_present(server: JwksServer, aud: Any, status: int) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, audience=("api", "admin")))
+    claims = _claims() if aud is None else _claims(aud=aud)
+
+    assert harness.statuses(_req(mint(key, claims))) == [status]
+
+
+def test_roles_any_of_else_403(server: JwksServer) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, roles=("admin", "ops")))
+
+    got = harness.statuses(
+        _req(mint(key, _claims(roles=["user", "ops"]))),
+        _req(mint(key, _claims(roles=["user"]))),
+        _req(mint(key, _claims(roles="user admin"))),  # a space-separated string counts too
+        _req(mint(key, _claims())),
+    )
+    assert got == [200, 403, 200, 403]
+
+
+def test_nested_roles_key(server: JwksServer) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, roles=("admin",), roles_key="realm_access.roles", roles_key_is_nested=True))
+
+    got = harness.statuses(
+        _req(mint(key, _claims(realm_access={"roles": ["admin"]}))),
+        _req(mint(key, _claims(realm_access={"roles": ["user"]}))),
+    )
+    assert got == [200, 403]
+
+
+@pytest.mark.parametrize(("matcher", "expected"), [("any", [200, 200, 403]), ("all", [200, 403, 403])])
+def test_scopes(server: JwksServer, matcher: str, expected: list[int]) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, scopes=("read", "write"), scopes_key="scope", scopes_matcher=matcher))
+
+    got = harness.statuses(
+        _req(mint(key, _claims(scope="read write"))),
+        _req(mint(key, _claims(scope="read"))),
+        _req(mint(key, _claims(scope="other"))),
+    )
+    assert got == expected
+
+
+def test_claims_are_propagated_and_forged_headers_never_pass(server: JwksServer) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    propagate = (
+        ("sub", "X-User-Id"),
+        ("roles", "X-Roles"),
+        ("org.id", "X-Org-Id"),
+        ("level", "X-Level"),
+        ("missing", "X-Missing"),
+    )
+    harness = Harness(_config(server, propagate_claims=propagate))
+    token = mint(key, _claims(roles=["a", "b"], org={"id": 7}, level=1.5))
+
+    request = _req(token, X_User_Id="forged", x_roles="forged", Accept="*/*")
+    assert harness.statuses(request, _req(token, X_USER_ID="forged-again")) == [200, 200]
+    for headers in harness.backend.seen:
+        assert headers.get_all("X-User-Id") == ["user-1"]
+        assert headers.get_all("X-Roles") == ["a,b"]
+        assert headers.get_all("X-Org-Id") == ["7"]
+        assert headers.get_all("X-Level") == ["1.500000"]
+        assert headers.get_all("X-Missing") == [""]
+    assert harness.backend.seen[0].get("Accept") == "*/*"
+
+
+def test_a_claim_cannot_inject_a_header(server: JwksServer) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, propagate_claims=(("sub", "X-User-Id"),)))
+
+    assert harness.statuses(_req(mint(key, _claims(sub="a\r\nX-Admin: true")))) == [200]
+    assert harness.backend.seen[0].get_all("X-User-Id") == ["a  X-Admin: true"]
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def test_algorithm_confusion_is_refused(server: JwksServer) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server))
+    public_pem = key.private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    # The classic confusion: an HS256 token whose HMAC secret is the RSA public key the JWKS publishes.
+    signing_input = b".".join(
+        [_b64url(orjson.dumps({"alg": "HS256", "kid": "k1", "typ": "JWT"})), _b64url(orjson.dumps(_claims()))]
+    )
+    confused = (signing_input + b"." + _b64url(hmac.digest(public_pem, signing_input, "sha256"))).decode()
+    unsigned = jwt.encode(_claims(), key=None, algorithm="none", headers={"kid": "k1"})
+
+    assert harness.statuses(_req(confused), _req(unsigned), _req("not.a.jwt"), _req("garbage")) == [401] * 4
+
+
+def test_no_token_or_another_scheme_is_401(server: JwksServer) -> None:
+    server.body = jwks(rsa_key("k1"))
+    harness = Harness(_config(server))
+
+    assert harness.statuses(_req(), _req(Authorization="Basic dXNlcjpwYXNz")) == [401, 401]
+
+
+def test_cookie_token(server: JwksServer) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, cookie_key="session"))
+    token = mint(key, _claims())
+
+    assert harness.statuses(_req(Cookie=f"theme=dark; session={token}"), _req(Cookie=f"access_token={token}")) == [
+        200,
+        401,
+    ]
+
+
+def test_scheme_is_case_insensitive_and_header_name_configurable(server: JwksServer) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, auth_header_name="X-Auth"))
+
+    assert harness.statuses(_req(X_Auth=f"bEaReR {mint(key, _claims())}")) == [200]
+
+
+def test_jwks_down_keeps_the_cached_keys(server: JwksServer, caplog: pytest.LogCaptureFixture) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, cache_duration=60))
+    assert harness.statuses(_req(mint(key, _claims(jti="1")))) == [200]
+
+    server.status = 503
+    harness.clock.advance(61)  # the cached set is stale: a refresh is tried and fails
+    with caplog.at_level(logging.ERROR, logger="hanzo_edge.gateway.jwt"):
+        assert harness.statuses(_req(mint(key, _claims(jti="2")))) == [200]
+    assert "keeping the 1 keys already held" in caplog.text
+    assert server.hits == 2
+
+
+def test_no_keys_is_401_and_the_log_says_why(server: JwksServer, caplog: pytest.LogCaptureFixture) -> None:
+    key = rsa_key("k1")
+    server.stop()
+    harness = Harness(_config(server))
+
+    with caplog.at_level(logging.ERROR, logger="hanzo_edge.gateway.jwt"):
+        assert harness.statuses(_req(mint(key, _claims())), _req(mint(key, _claims(jti="2")))) == [401, 401]
+    assert "fetching the JWK set" in caplog.text
+    assert "no keys: tokens are refused (401)" in caplog.text
+    assert caplog.text.count("fetching the JWK set") == 1  # the second request met the back-off, not the server
+
+
+def test_unknown_kid_refreshes_once_per_cooldown(server: JwksServer) -> None:
+    first, rotated = ec_key("first"), ec_key("rotated")
+    server.body = jwks(first)
+    harness = Harness(_config(server, alg="ES256", failed_jwk_key_cooldown=10))
+    assert harness.statuses(_req(mint(first, _claims(), "ES256"))) == [200]
+    assert server.hits == 1
+
+    server.body = jwks(first, rotated)  # the issuer rotates a key in
+    harness.clock.advance(10)
+    assert harness.statuses(_req(mint(rotated, _claims(), "ES256"))) == [200]
+    assert server.hits == 2
+
+    forged = [_req(mint(ec_key(f"made-up-{i}"), _claims(), "ES256")) for i in range(5)]
+    assert harness.statuses(*forged) == [401] * 5
+    assert server.hits == 2  # within the cooldown: no fetch per made-up kid
+
+
+def test_a_token_of_another_algorithm_is_refused_before_any_key_lookup(server: JwksServer) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, alg="ES256"))
+
+    assert harness.statuses(_req(mint(key, _claims(), "RS256"))) == [401]
+    assert server.hits == 0
+
+
+def test_repeated_token_is_verified_once_and_expires_with_exp(server: JwksServer) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server))
+    calls = []
+    real = harness.validator._jws.decode_complete
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    harness.validator._jws.decode_complete = counting  # type: ignore[method-assign]
+    token = mint(key, _claims(exp=int(NOW) + 30))
+
+    assert harness.statuses(_req(token), _req(token), _req(token)) == [200, 200, 200]
+    assert len(calls) == 1
+    harness.wall.now += 32  # past exp + 1 s leeway
+    assert harness.statuses(_req(token)) == [401]
+
+
+def test_a_403_is_remembered_too(server: JwksServer) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, roles=("admin",)))
+    token = mint(key, _claims(roles=["user"]))
+
+    assert harness.statuses(_req(token), _req(token)) == [403, 403]
+    assert len(harness.validator.cache) == 1
+
+
+def test_operation_debug_logs_the_reason(server: JwksServer, caplog: pytest.LogCaptureFixture) -> None:
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, operation_debug=True))
+
+    with caplog.at_level(logging.ERROR, logger="hanzo_edge.gateway.jwt"):
+        harness.statuses(_req(mint(key, _claims(iss="https://evil.test"))))
+    assert "[ENDPOINT: /private][JWTValidator] Unable to validate the token: validation failed, invalid issuer" in (
+        caplog.text
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"jwk_url": "http://keys.test/jwks"}, "insecure connection"),
+        ({"jwk_url": "https://keys.test/jwks", "alg": "XS256"}, "unknown algorithm XS256"),
+        ({}, "jwk_url or a jwk_local_path"),
+        ({"jwk_local_path": "/nonexistent/jwks.json"}, "reading /nonexistent/jwks.json"),
+    ],
+)
+def test_bad_configuration_is_refused_at_build(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        KrakendJwtValidator(Backend(), KrakendJwtConfig(**options), name="x", ctx=BuildContext())
