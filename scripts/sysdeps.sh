@@ -5,6 +5,8 @@ need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)  # distributed rate-limit tests
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # headless dashboard test
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)  # Docker provider engine tests
+test -x /bin/busybox || need+=(busybox-static)  # the Docker tests' local image
 if ((${#need[@]})); then
   if [[ $EUID -ne 0 ]]; then
     echo "sysdeps: missing ${need[*]}; run as root or install them" >&2

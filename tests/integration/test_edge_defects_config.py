@@ -164,7 +164,7 @@ def test_unsupported_static_options_are_warned_about_at_the_default_log_level(
     dynamic = {"http": {"routers": {"app": {"rule": "Host(`app.test`)", "service": "app"}}}}
     dynamic["http"]["services"] = {"app": lb_service(app.url)}
     unsupported = [
-        "--providers.docker=true",
+        "--providers.rest=true",
         "--providers.kubernetescrd=true",
         "--providers.consulcatalog=true",
         "--certificatesresolvers.le.acme.email=ops@example.com",
@@ -175,7 +175,7 @@ def test_unsupported_static_options_are_warned_about_at_the_default_log_level(
     proc = ingress(dynamic, *unsupported)  # no --log.level: Traefik's default, ERROR
 
     for option in (
-        "providers.docker",
+        "providers.rest",
         "providers.kubernetesCRD",
         "providers.consulCatalog",
         "certificatesResolvers.le",
@@ -191,7 +191,7 @@ def test_unsupported_static_options_are_warned_about_at_the_default_log_level(
     assert http_request(proc.port, headers={"Host": "app.test"}).status == 200
     checked = run_cli(["check", *proc.args])
     assert checked.returncode == 1  # warnings make check exit 1, as configuration warnings always did
-    assert "WARNING providers.docker: parsed, not supported yet" in checked.stdout.splitlines()
+    assert "WARNING providers.rest: parsed, not supported yet" in checked.stdout.splitlines()
 
 
 def _metric(port: int, name: str) -> float | None:

@@ -468,7 +468,7 @@ class Providers(_Section, frozen=True, kw_only=True):
     kubernetes_gateway: Annotated[
         KubernetesGateway | None, doc("Enable the Kubernetes Gateway provider."), NOT_SUPPORTED
     ] = None
-    docker: Annotated[Docker | None, doc("Enable the Docker provider."), NOT_SUPPORTED] = None
+    docker: Annotated[Docker | None, doc("Enable the Docker provider.")] = None
     rest: Annotated[Rest | None, doc("Enable the REST provider."), NOT_SUPPORTED] = None
     swarm: Annotated[FrozenDict[str, Any] | None, doc("Docker Swarm provider (not supported)."), NOT_SUPPORTED] = None
     kubernetes_ingress_nginx: Annotated[

@@ -9,7 +9,8 @@ Behaviour follows Traefik's `pkg/provider/file`:
   **first** definition; the later one is ignored with a warning (Traefik logs "already configured, skipping").
 * :func:`load_file_snapshot` fails on one unreadable or invalid file (Traefik returns the error for the directory);
   :func:`read_snapshot` instead leaves that file out and returns its error with the snapshot of the others.
-* Not supported: Go templating of the files (Traefik renders them with sprig first).
+* Every file is rendered as a Go template first, as Traefik does (:mod:`hanzo_edge.config.gotemplate`; a file
+  without ``{{`` is not parsed as one).
 
 Watching polls the files (and the directories that contain them, so a ConfigMap's atomic symlink swap is seen)
 every `poll_interval` seconds, reloads on any change of mtime/size/inode and drops snapshots equal to the previous
@@ -35,6 +36,7 @@ import msgspec
 from hanzo_edge.config.documents import DOCUMENT_SUFFIXES, read_document
 from hanzo_edge.config.dynamic import Configuration, HTTPConfiguration, decode_dynamic
 from hanzo_edge.config.errors import ConfigError, ConfigWarning
+from hanzo_edge.config.gotemplate import read_template_file
 from hanzo_edge.config.static import StaticConfig
 from hanzo_edge.config.tcp import TCPConfiguration, UDPConfiguration
 from hanzo_edge.config.tls import CertAndStores, TLSConfiguration
@@ -68,7 +70,7 @@ def _list_files(directory: str) -> list[str]:
 
 
 def _load_one(filename: str) -> tuple[Configuration, list[ConfigWarning]]:
-    document = read_document(filename)
+    document = read_document(filename, reader=read_template_file)
     return decode_dynamic(document.data, source=filename, locate=document.locate)
 
 

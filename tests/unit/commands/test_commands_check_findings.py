@@ -39,7 +39,7 @@ def test_unsupported_static_options_are_warnings_and_exit_1(tmp_path: Path, caps
         capsys,
         "--entrypoints.web.address=:1",
         f"--providers.file.filename={dynamic}",
-        "--providers.docker=true",
+        "--providers.rest=true",
         "--providers.kubernetesgateway=true",
         "--certificatesresolvers.le.acme.email=ops@example.com",
         "--experimental.plugins.demo.modulename=github.com/x/demo",
@@ -50,7 +50,7 @@ def test_unsupported_static_options_are_warnings_and_exit_1(tmp_path: Path, caps
     assert code == 1
     assert out == [
         "WARNING providers.kubernetesGateway: parsed, not supported yet",
-        "WARNING providers.docker: parsed, not supported yet",
+        "WARNING providers.rest: parsed, not supported yet",
         "WARNING metrics.datadog: parsed, not supported yet",
         "WARNING certificatesResolvers.le: parsed, not supported yet",
         "WARNING experimental.plugins: parsed, not supported yet",

@@ -36,9 +36,9 @@ def test_no_provider_without_a_file_or_directory() -> None:
 
 
 def test_a_parsed_provider_without_a_factory_starts_nothing() -> None:
-    # providers.docker is parsed and reported as unsupported (config/support.py); no factory makes it.
-    static = _static("--providers.docker=true")
-    assert static.providers.docker is not None
+    # providers.rest is parsed and reported as unsupported (config/support.py); no factory makes it.
+    static = _static("--providers.rest=true")
+    assert static.providers.rest is not None
     assert create_providers(static, ProviderHooks()) == []
 
 
