@@ -129,6 +129,10 @@ def _ssl_context(connection: KubeConnection) -> ssl.SSLContext:
     return context
 
 
+class _NoResponse(KubeTransportError):
+    """Nothing at all came back: on a pooled connection, the server closed it while idle (safe to retry)."""
+
+
 class _Conn:
     """One HTTP/1.1 connection to the API server."""
 
@@ -334,10 +338,16 @@ class KubeClient:
             conn.close()
 
     async def close(self) -> None:
+        """Close the idle connections (a watch closes its own when its iterator ends)."""
         self._closed = True
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+        for conn in idle:
+            # Let the TLS close finish, bounded: a server that never answers close_notify must not hold us up.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await conn.writer.wait_closed()
 
     # -- HTTP ------------------------------------------------------------------------------------------------
 
@@ -368,7 +378,7 @@ class KubeClient:
                     data = await response.read_all()
             except KubeTransportError as exc:
                 conn.close()
-                if reused and "before the response" in str(exc):
+                if reused and isinstance(exc, _NoResponse):
                     continue
                 raise KubeTransportError(f"{what}: {exc}") from None
             except TimeoutError:
@@ -432,17 +442,22 @@ class KubeClient:
         head_timeout: float | None,
     ) -> _Response:
         try:
-            conn.writer.write(self._head(method, path, query, body) + (body or b""))
-            await conn.writer.drain()
             async with asyncio.timeout(head_timeout):
-                status_line = await conn.reader.readuntil(b"\r\n")
+                try:
+                    conn.writer.write(self._head(method, path, query, body) + (body or b""))
+                    await conn.writer.drain()
+                    status_line = await conn.reader.readuntil(b"\r\n")
+                except asyncio.IncompleteReadError as exc:
+                    if exc.partial:
+                        raise
+                    raise _NoResponse("connection closed before the response") from None
+                except (ConnectionError, ssl.SSLError, OSError) as exc:
+                    raise _NoResponse(f"connection lost before the response: {exc}") from None
                 headers: dict[str, str] = {}
                 while (line := await conn.reader.readuntil(b"\r\n")) != b"\r\n":
                     name, _, value = line.decode("latin-1").partition(":")
                     headers[name.strip().lower()] = value.strip()
-        except asyncio.IncompleteReadError as exc:
-            if not exc.partial:
-                raise KubeTransportError("connection closed before the response") from None
+        except asyncio.IncompleteReadError:
             raise KubeTransportError("connection closed in the middle of the response head") from None
         except asyncio.LimitOverrunError:
             raise KubeTransportError("response head too long") from None
