@@ -65,13 +65,28 @@ class _LoopThread:
         self.loop.close()
 
 
+class _CountingHealth(health.aio.HealthServicer):  # type: ignore[misc]
+    """The standard health servicer, counting the checks it answers."""
+
+    def __init__(self, backend: GrpcBackend) -> None:
+        super().__init__()
+        self.backend = backend
+
+    async def Check(self, request: Any, context: Any) -> Any:
+        self.backend.health_checks += 1
+        self.backend.health_services.append(request.service)
+        return await super().Check(request, context)
+
+
 class GrpcBackend:
     """A ``grpc.aio`` echo + health server on 127.0.0.1 (cleartext HTTP/2)."""
 
     def __init__(self) -> None:
         self._thread = _LoopThread("grpc-backend")
         self.port = 0
-        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        self.health = _CountingHealth(self)
+        self.health_checks = 0
+        self.health_services: list[str] = []
         self.calls: list[str] = []
         self.metadata: list[dict[str, str]] = []
         self._server: Any = None
@@ -257,9 +272,7 @@ class _H2ServerProtocol(asyncio.Protocol):
             return
         payload = json.dumps(head).encode()
         try:
-            self.conn.send_headers(
-                sid, [(":status", "200"), ("content-type", "application/json"), ("x-backend", "h2")]
-            )
+            self.conn.send_headers(sid, [(":status", "200"), ("content-type", "application/json"), ("x-backend", "h2")])
             self.conn.send_data(sid, payload)
             self.conn.send_headers(sid, [("x-trailer", "t1")], end_stream=True)
         except Exception:  # the stream was reset meanwhile

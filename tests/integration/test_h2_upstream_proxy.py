@@ -14,8 +14,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import IngressFactory
 from edge_harness import RawConn, catch_all, eventually, free_port, http_request, request_bytes
+
+from conftest import IngressFactory
 from grpc_backends import GrpcBackend, H2Backend, grpc_frame, grpc_messages
 
 pytestmark = pytest.mark.integration
@@ -51,8 +52,15 @@ def test_an_h2c_server_gets_the_request_as_http2_with_proxy_headers(
     seen = json.loads(resp.body)
     headers = seen["headers"]
     names = [n for n, _ in headers]
-    assert headers[:4] == [[":method", "POST"], [":scheme", "http"], [":authority", "app.test"], [":path", "/up/load?x=1"]]
-    assert "x-drop" not in names and "connection" not in names and "host" not in names
+    assert headers[:4] == [
+        [":method", "POST"],
+        [":scheme", "http"],
+        [":authority", "app.test"],
+        [":path", "/up/load?x=1"],
+    ]
+    assert "x-drop" not in names
+    assert "connection" not in names
+    assert "host" not in names
     assert ["te", "trailers"] in headers
     assert ["x-forwarded-for", "127.0.0.1"] in headers
     assert ["content-length", "5"] in headers

@@ -15,14 +15,14 @@ import h2.errors
 import h2.events
 import h2.settings
 import pytest
-from hyperframe.frame import GoAwayFrame, SettingsFrame
 from edge_wire import MockSource, MockTransport, async_test
+from hyperframe.frame import GoAwayFrame, SettingsFrame
 
 from hanzo_edge.http.body import BodyError, StreamBody
 from hanzo_edge.http.errors import UpstreamProtocolError, UpstreamTimeout
 from hanzo_edge.http.h2.client import H2ClientConnection, StreamRefused
-from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.h2.target import h2_request_headers
+from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
 
 GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"app"), (b":path", b"/")]
@@ -79,7 +79,8 @@ async def test_a_request_and_its_response_with_trailers() -> None:
     stream = server.client.request(GET, b"")
     server.pump()
     received = server.of(h2.events.RequestReceived)
-    assert len(received) == 1 and received[0].stream_ended is not None
+    assert len(received) == 1
+    assert received[0].stream_ended is not None
     server.respond(stream.stream_id, b"\x00\x00\x00\x00\x02hi", [(b"grpc-status", b"0"), (b"grpc-message", b"ok")])
     response = await asyncio.wait_for(stream.future, 1)
     assert response.status == 200
@@ -106,7 +107,8 @@ async def test_a_streamed_request_body_goes_out_as_data_frames_then_its_trailers
     data = b"".join(e.data or b"" for e in server.of(h2.events.DataReceived))
     assert data == b"onetwo"
     trailers = server.of(h2.events.TrailersReceived)
-    assert trailers and list(trailers[0].headers or []) == [(b"x-req-trailer", b"yes")]
+    assert trailers
+    assert list(trailers[0].headers or []) == [(b"x-req-trailer", b"yes")]
     assert server.of(h2.events.StreamEnded)
     server.respond(stream.stream_id)
     assert (await asyncio.wait_for(stream.future, 1)).status == 200
@@ -142,7 +144,8 @@ async def test_a_slow_consumer_holds_the_window_of_its_stream_only() -> None:
     server.pump()
     slow_resp = await slow.future
     fast_resp = await fast.future
-    assert isinstance(slow_resp.body, StreamBody) and isinstance(fast_resp.body, StreamBody)
+    assert isinstance(slow_resp.body, StreamBody)
+    assert isinstance(fast_resp.body, StreamBody)
     slow_resp.body.pause()  # the client of this stream is not reading
     before = server.h2.local_flow_control_window(slow.stream_id)
     for _ in range(4):
@@ -220,7 +223,8 @@ async def test_refused_streams_and_goaway_are_retryable_errors_other_resets_are_
     assert not server.client.can_open()  # no new stream after GOAWAY
     server.respond(processed.stream_id, b"done")  # streams below last_stream_id still complete
     resp = await processed.future
-    assert isinstance(resp.body, StreamBody) and await resp.body.read() == b"done"
+    assert isinstance(resp.body, StreamBody)
+    assert await resp.body.read() == b"done"
 
 
 @async_test
@@ -304,10 +308,19 @@ def test_request_headers_translate_http11_to_http2() -> None:
     )
     req = Request("POST", "/p", headers, path="/p", query="q=1", client_ip="192.0.2.7", body=b"abc")
     out = h2_request_headers(req, b"http", b"10.0.0.1:80", True, "/base")
-    assert out[:4] == [(b":method", b"POST"), (b":scheme", b"http"), (b":authority", b"app.test"), (b":path", b"/base/p?q=1")]
+    assert out[:4] == [
+        (b":method", b"POST"),
+        (b":scheme", b"http"),
+        (b":authority", b"app.test"),
+        (b":path", b"/base/p?q=1"),
+    ]
     rest = dict(out[4:])
-    assert b"connection" not in rest and b"x-hop" not in rest and b"keep-alive" not in rest
-    assert b"transfer-encoding" not in rest and b"upgrade" not in rest and b"host" not in rest
+    assert b"connection" not in rest
+    assert b"x-hop" not in rest
+    assert b"keep-alive" not in rest
+    assert b"transfer-encoding" not in rest
+    assert b"upgrade" not in rest
+    assert b"host" not in rest
     assert rest[b"te"] == b"trailers"
     assert rest[b"x-forwarded-for"] == b"10.0.0.9, 192.0.2.7"
     assert rest[b"cookie"] == b"a=1"

@@ -37,6 +37,7 @@ from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.http.proxy import server_target
 from hanzo_edge.services.failover import Failover as FailoverHandler
 from hanzo_edge.services.generation import TaskScope
+from hanzo_edge.services.health import Probe
 from hanzo_edge.services.health_probe import transport_probe
 from hanzo_edge.services.loadbalancer import BuiltLoadBalancer, HealthCheckOptions, PassiveOptions, build_load_balancer
 from hanzo_edge.services.mirroring import Mirroring as MirroringHandler
@@ -256,12 +257,21 @@ def _load_balancer(lb: LoadBalancer, ctx: ServiceContext) -> Handler:
         else PassiveOptions(failure_window=phc.failure_window, max_failed_attempts=phc.max_failed_attempts),
         # Probes go through the service's transport, as Traefik's health checker does: https servers are checked
         # with the serversTransport's TLS, so UP means the proxy itself could reach the server.
-        probe=None if hc is None else transport_probe(options),
+        probe=None if hc is None else _probe(hc.mode, options),
         on_server_status=ctx.on_server_status,
     )
     if built.checker is not None:
         ctx.on_activate(lambda: built.start(spawn))
     return built.balancer
+
+
+def _probe(mode: str, options: TransportOptions) -> Probe:
+    if mode.lower() == "grpc":
+        # Imported here: only services with gRPC health checks load the HTTP/2 client.
+        from hanzo_edge.services.grpc_health import grpc_probe
+
+        return grpc_probe(options)
+    return transport_probe(options)
 
 
 def _weighted(w: WeightedRoundRobin, ctx: ServiceContext) -> Handler:

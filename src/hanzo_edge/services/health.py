@@ -103,8 +103,9 @@ class ActiveHealthChecker:
     mirror ``loadBalancer.healthCheck``: ``path`` (relative), ``scheme``/``port`` overrides, ``hostname`` (sent as
     ``Host``), ``method`` ("" = GET), ``status`` (0 = 2xx/3xx), ``headers``, ``follow_redirects``; ``interval``,
     ``unhealthy_interval`` (None = ``interval``) and ``timeout`` in seconds, non-positive values falling back to the
-    defaults as Traefik does. Only ``mode="http"`` is supported: other modes raise ValueError, as does an absolute
-    ``path``. ``probe`` defaults to :func:`~hanzo_edge.services.health_probe.http_probe`.
+    defaults as Traefik does. ``mode`` is ``http`` or ``grpc`` (then ``probe`` is the gRPC health probe,
+    :mod:`hanzo_edge.services.grpc_health`); another mode raises ValueError, as does an absolute ``path``.
+    ``probe`` defaults to :func:`~hanzo_edge.services.health_probe.http_probe`.
     """
 
     __slots__ = (
@@ -144,8 +145,10 @@ class ActiveHealthChecker:
         clock: Callable[[], float] = time.monotonic,
         name: str = "",
     ) -> None:
-        if mode.lower() not in ("", "http"):
-            raise ValueError(f"health check mode {mode!r} is not supported (only http)")
+        if mode.lower() not in ("", "http", "grpc"):
+            raise ValueError(f"health check mode {mode!r} is not supported (http or grpc)")
+        if mode.lower() == "grpc":
+            status = 0  # the gRPC probe answers 200 for SERVING; Traefik ignores ``status`` in this mode
         if interval <= 0:
             interval = DEFAULT_INTERVAL
         if unhealthy_interval is None or unhealthy_interval <= 0:

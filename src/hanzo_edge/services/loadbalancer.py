@@ -87,7 +87,7 @@ def build_load_balancer(
 
     ``servers`` are ``(url, weight, handler)``: the URL names the server for health and sticky cookies. ``spawn``
     runs passive-recovery timers (called only while serving). Raises ValueError for an unsupported ``strategy``
-    (only ``wrr`` and ``p2c``; "" means wrr) or invalid health-check options (absolute path, gRPC mode).
+    (only ``wrr`` and ``p2c``; "" means wrr) or invalid health-check options (absolute path, unknown mode).
     ``on_server_status(name, url, up)``, when given, also hears every status the health checks set (the
     ``service_server_up`` gauge); without it the checkers call ``balancer.set_status`` directly.
     """

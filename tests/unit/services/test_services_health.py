@@ -204,7 +204,7 @@ def test_defaults_and_fallbacks() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        pytest.param({"mode": "grpc"}, "not supported", id="grpc mode"),
+        pytest.param({"mode": "tcp"}, "not supported", id="unknown mode"),
         pytest.param({"path": "http://other/health"}, "relative", id="absolute path"),
     ],
 )
