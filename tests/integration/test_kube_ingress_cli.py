@@ -365,3 +365,59 @@ def test_watch_recovery_cut_streams_410_and_refused_connections(cluster: Cluster
     assert stored_service is not None
     # Bounded lists: one per 410 and restart per partition, never a loop.
     assert api.list_calls(ENDPOINT_SLICES) - lists_before <= 4
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "kubernetes"
+
+
+def test_the_example_runs_out_of_cluster_with_a_kubeconfig(tmp_path: Path) -> None:
+    """``examples/kubernetes``: KUBECONFIG to a TLS API server with a token; the example's objects route."""
+    import yaml
+
+    with FakeApiServer(tls=True, token="example-token") as api:
+        served = {"IngressClass", "Service", "Ingress"}
+        for name in ("ingressclass.yaml", "whoami.yaml", "ingress.yaml"):
+            for document in yaml.safe_load_all((EXAMPLES / name).read_text()):
+                if document and document["kind"] in served:
+                    api.apply(document)
+        pods = Pods()
+        pods.start("127.0.1.1")
+        try:
+            api.apply(
+                {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {
+                        "name": "whoami-x1",
+                        "namespace": "demo",
+                        "labels": {"kubernetes.io/service-name": "whoami"},
+                    },
+                    "endpoints": [{"addresses": ["127.0.1.1"], "conditions": {"ready": True}}],
+                    "ports": [{"name": "http", "port": pods.port}],
+                }
+            )
+            web, admin = free_port(), free_port()
+            kubeconfig = api.write_kubeconfig(str(tmp_path / "kubeconfig"))
+            args = [
+                f"--entrypoints.web.address=127.0.0.1:{web}",
+                f"--entrypoints.traefik.address=127.0.0.1:{admin}",
+                "--providers.kubernetesingress=true",
+                "--providers.kubernetesingress.ingressClass=hanzo-ingress",
+                "--providers.kubernetesingress.ingressEndpoint.hostname=localhost",
+                "--api=true",
+                "--api.insecure=true",
+            ]
+            proc = Ingress(args, web, tmp_path, clean_env({"KUBECONFIG": kubeconfig}))
+            try:
+                proc.wait_ready(timeout=20)
+                cluster = Cluster(api, pods, proc, web, web, admin)
+                assert eventually(lambda: cluster.serving("whoami.localhost"), message=proc.describe) == {"127.0.1.1"}
+                assert cluster.api_json("/api/http/routers/demo-whoami-whoami-localhost@kubernetes")["service"] == (
+                    "demo-whoami-80"
+                )
+                stored = lambda: (api.get(INGRESSES, "demo", "whoami") or {}).get("status")  # noqa: E731
+                assert eventually(stored) == {"loadBalancer": {"ingress": [{"hostname": "localhost"}]}}
+            finally:
+                proc.stop()
+        finally:
+            pods.stop()
