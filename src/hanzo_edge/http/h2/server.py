@@ -166,6 +166,10 @@ class H2Protocol(asyncio.Protocol):
             # h2 queued a GOAWAY with the error's code (PROTOCOL_ERROR, FRAME_SIZE_ERROR, FLOW_CONTROL_ERROR,
             # COMPRESSION_ERROR, ENHANCE_YOUR_CALM for an HPACK bomb, ...): send it and close.
             log.debug("HTTP/2 connection error from %s: %s", self.client_ip, exc)
+            if self.conn.state_machine.state != h2.connection.ConnectionState.CLOSED:
+                # Raised before h2 could queue its GOAWAY (a bad preface): RFC 9113 §3.4, PROTOCOL_ERROR.
+                with contextlib.suppress(h2.exceptions.ProtocolError):
+                    self.conn.close_connection(error_code=ErrorCodes.PROTOCOL_ERROR)
             self._terminate("")
             return
         for event in events:
