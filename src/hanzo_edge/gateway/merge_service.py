@@ -202,7 +202,9 @@ class MergeService:
         backend = self._backends[0]
         outgoing, asked_gzip = backend.call.request_for(req, self.params_of(req.path), req.body)
         try:
-            response = await asyncio.wait_for(backend.call.send(outgoing), self.timeout)
+            # The endpoint timeout bounds the wait for the head only: the body then streams for as long as it lasts.
+            async with asyncio.timeout(self.timeout):
+                response = await backend.call.send(outgoing)
         except (UpstreamError, TimeoutError, OSError) as exc:
             log.debug("no-op backend %s failed: %s", backend.call.url_pattern, exc)
             return self._error(500, b"", b"")
@@ -218,16 +220,15 @@ class MergeService:
 
     # -- merging -------------------------------------------------------------------------------------------------
     async def _merge(self, req: Request) -> Response:
-        try:
-            body = req.body if isinstance(req.body, bytes) else await req.body.read()
-        except BodyError:
-            raise
+        # A body too large for the entrypoint's limit raises BodyTooLarge here: the pipeline answers 413.
+        body = req.body if isinstance(req.body, bytes) else await req.body.read()
         params = self.params_of(req.path)
         copies = self.config.endpoint.concurrent_calls
         backends = self._backends
         if len(backends) == 1:
             try:
-                parts = [await asyncio.wait_for(backends[0].fetch_concurrent(req, params, body, copies), self.timeout)]
+                async with asyncio.timeout(self.timeout):  # no task per request, unlike wait_for
+                    parts = [await backends[0].fetch_concurrent(req, params, body, copies)]
             except TimeoutError:
                 parts = [_Part(None, False, "context deadline exceeded")]
         else:
