@@ -113,10 +113,28 @@ class H2Peer:
         self.settings_acks = 0
         self.pings = 0
         self.events: list[h2.events.Event] = []
+        self.unsent: dict[int, tuple[bytes, bool]] = {}  # request bodies waiting for flow-control window
+
+    def send_pending(self) -> None:
+        """Send as much of the waiting request bodies as the server's windows and frame size allow."""
+        for sid, (data, end) in list(self.unsent.items()):
+            while data:
+                size = min(len(data), self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
+                if size <= 0:
+                    break
+                self.conn.send_data(sid, data[:size])
+                data = data[size:]
+            if data:
+                self.unsent[sid] = (data, end)
+            else:
+                del self.unsent[sid]
+                if end:
+                    self.conn.end_stream(sid)
 
     # -- sending -------------------------------------------------------------------------------------------------
     def outbox(self) -> bytes:
         """The bytes to send to the server now."""
+        self.send_pending()
         return bytes(self.conn.data_to_send())
 
     def request(
@@ -138,7 +156,8 @@ class H2Peer:
         self.conn.send_headers(sid, block, end_stream=end and not body)
         self.streams[sid] = StreamResult()
         if body:
-            self.conn.send_data(sid, body, end_stream=end)
+            self.unsent[sid] = (body, end)
+            self.send_pending()
         return sid
 
     def send_headers_raw(self, sid: int, block: Iterable[tuple[bytes, bytes]], end: bool = True) -> int:
