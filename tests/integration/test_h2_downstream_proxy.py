@@ -157,11 +157,11 @@ def test_h2_by_alpn_on_a_tls_entrypoint(backend, ingress, tmp_path: Path) -> Non
     plain = ssl.create_default_context()
     ca.configure_trust(plain)
     plain.set_alpn_protocols(["http/1.1"])
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
-        with plain.wrap_socket(raw, server_hostname="app.test") as sock:
-            assert sock.selected_alpn_protocol() == "http/1.1"
-            sock.sendall(b"GET /x HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
+    raw = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+    with raw, plain.wrap_socket(raw, server_hostname="app.test") as sock:
+        assert sock.selected_alpn_protocol() == "http/1.1"
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
     assert data.startswith(b"HTTP/1.1 200")
