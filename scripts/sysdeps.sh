@@ -4,6 +4,7 @@ set -euo pipefail
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)  # distributed rate-limit tests
+command -v kubectl >/dev/null 2>&1 || need+=(kubectl)  # validates the fake Kubernetes API server
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # headless dashboard test
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)  # Docker provider engine tests
 test -x /bin/busybox || need+=(busybox-static)  # the Docker tests' local image

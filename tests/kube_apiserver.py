@@ -237,6 +237,10 @@ def _merge_list(current: Any, patch: list[Any], order: list[Any]) -> list[Any]:
     return ordered + list(items.values())
 
 
+def _without_version(obj: Obj) -> Obj:
+    return {**obj, "metadata": {**obj.get("metadata", {}), "resourceVersion": ""}}
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -520,6 +524,9 @@ class FakeApiServer:
                 "AlreadyExists",
                 f'{resource.plural}.{resource.group or ""} "{metadata["name"]}" already exists'.replace('. "', ' "'),
             )
+        if resource.namespaced and ("", namespace) not in self._store[NAMESPACES]:
+            # Namespaces spring into existence on first use (a real server refuses; kubectl checks they exist).
+            self._create(NAMESPACES, "", {"metadata": {"name": namespace}, "spec": {}, "status": {"phase": "Active"}})
         if resource == INGRESSES:
             self._admit_default_ingress_class(obj)
         obj["kind"] = resource.kind
@@ -587,10 +594,7 @@ class FakeApiServer:
                 metadata["namespace"] = namespace
         updated["kind"] = resource.kind
         updated["apiVersion"] = resource.api_version
-        if updated == {
-            **current,
-            "metadata": {**updated["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]},
-        }:
+        if _without_version(updated) == _without_version(current):
             return copy.deepcopy(current)  # a no-op write changes nothing, as the real server (no new version)
         rv = self._next_rv()
         updated["metadata"]["resourceVersion"] = str(rv)
