@@ -73,7 +73,8 @@ def test_host_networking_gives_loopback_and_the_label_port_and_a_default_router(
 def test_a_named_network_gives_the_address_on_it_and_the_lowest_exposed_port() -> None:
     result = build_configuration([_container("app_web_1")], _options())
     lb = result.config.http.services["web-app"].load_balancer
-    assert lb is not None and lb.servers == (Server(url="http://172.17.0.2:80"),)
+    assert lb is not None
+    assert lb.servers == (Server(url="http://172.17.0.2:80"),)
     assert result.config.http.routers["web-app"].rule == "Host(`web-app`)"
 
 
@@ -83,22 +84,32 @@ def test_network_label_and_option_choose_among_networks() -> None:
     labels = {"traefik.docker.network": "backend", "traefik.http.services.s.loadbalancer.server.port": "8080"}
     chosen = build_configuration([_container("app_web_1", labels, NetworkSettings=settings)], _options())
     lb = chosen.config.http.services["s"].load_balancer
-    assert lb is not None and lb.servers[0].url == "http://10.9.0.7:8080"
-    by_option = build_configuration([_container("app_web_1", {}, NetworkSettings=settings)], _options(network="backend"))
+    assert lb is not None
+    assert lb.servers[0].url == "http://10.9.0.7:8080"
+    by_option = build_configuration(
+        [_container("app_web_1", {}, NetworkSettings=settings)], _options(network="backend")
+    )
     lb = by_option.config.http.services["app-web-1"].load_balancer
-    assert lb is not None and lb.servers[0].url == "http://10.9.0.7:80"
+    assert lb is not None
+    assert lb.servers[0].url == "http://10.9.0.7:80"
 
 
 def test_use_bind_port_ip_takes_the_published_binding() -> None:
     settings = copy.deepcopy(_inspect("app_web_1")["NetworkSettings"])
     settings["Ports"]["80/tcp"] = [{"HostIp": "127.0.0.5", "HostPort": "32768"}]
-    built = build_configuration([_container("app_web_1", {}, NetworkSettings=settings)], _options(use_bind_port_ip=True))
+    built = build_configuration(
+        [_container("app_web_1", {}, NetworkSettings=settings)], _options(use_bind_port_ip=True)
+    )
     lb = built.config.http.services["app-web-1"].load_balancer
-    assert lb is not None and lb.servers[0].url == "http://127.0.0.5:32768"
+    assert lb is not None
+    assert lb.servers[0].url == "http://127.0.0.5:32768"
     settings["Ports"]["80/tcp"] = [{"HostIp": "0.0.0.0", "HostPort": "32768"}]  # no usable IP: the container's own
-    built = build_configuration([_container("app_web_1", {}, NetworkSettings=settings)], _options(use_bind_port_ip=True))
+    built = build_configuration(
+        [_container("app_web_1", {}, NetworkSettings=settings)], _options(use_bind_port_ip=True)
+    )
     lb = built.config.http.services["app-web-1"].load_balancer
-    assert lb is not None and lb.servers[0].url == "http://172.17.0.2:80"
+    assert lb is not None
+    assert lb.servers[0].url == "http://172.17.0.2:80"
 
 
 def test_labels_make_routers_services_and_middlewares_generically() -> None:
@@ -119,12 +130,19 @@ def test_labels_make_routers_services_and_middlewares_generically() -> None:
     }
     http = build_configuration([_container("app_web_1", labels)], _options()).config.http
     router = http.routers["api"]
-    assert router.rule.startswith("Host(`api.test`)") and router.service == "apisvc"
-    assert router.entry_points == ("web", "websecure") and router.middlewares == ("strip",) and router.priority == 42
-    assert router.tls is not None and router.tls.cert_resolver == "le"
-    assert router.tls.domains[0].main == "api.test" and router.tls.domains[0].sans == ("a.api.test", "b.api.test")
+    assert router.rule.startswith("Host(`api.test`)")
+    assert router.service == "apisvc"
+    assert router.entry_points == ("web", "websecure")
+    assert router.middlewares == ("strip",)
+    assert router.priority == 42
+    assert router.tls is not None
+    assert router.tls.cert_resolver == "le"
+    assert router.tls.domains[0].main == "api.test"
+    assert router.tls.domains[0].sans == ("a.api.test", "b.api.test")
     lb = http.services["apisvc"].load_balancer
-    assert lb is not None and lb.servers == (Server(url="h2c://172.17.0.2:8080"),) and lb.pass_host_header is False
+    assert lb is not None
+    assert lb.servers == (Server(url="h2c://172.17.0.2:8080"),)
+    assert lb.pass_host_header is False
     assert http.middlewares["strip"].strip_prefix is not None
     assert http.middlewares["strip"].strip_prefix.prefixes == ("/v1", "/v2")
     assert http.middlewares["hdr"].headers is not None
@@ -134,16 +152,19 @@ def test_labels_make_routers_services_and_middlewares_generically() -> None:
 def test_a_url_label_replaces_the_container_address_and_refuses_port_or_scheme() -> None:
     labels = {"traefik.http.services.s.loadbalancer.server.url": "http://10.1.2.3:9000"}
     lb = build_configuration([_container("web1", labels)], _options()).config.http.services["s"].load_balancer
-    assert lb is not None and lb.servers == (Server(url="http://10.1.2.3:9000"),)
+    assert lb is not None
+    assert lb.servers == (Server(url="http://10.1.2.3:9000"),)
     labels["traefik.http.services.s.loadbalancer.server.port"] = "80"
     result = build_configuration([_container("web1", labels)], _options())
     assert result.config.http.routers == {}
-    assert result.errors and "defining scheme or port is not allowed when URL is defined" in result.errors[0]
+    assert result.errors
+    assert "defining scheme or port is not allowed when URL is defined" in result.errors[0]
 
 
 def test_no_port_anywhere_skips_the_container_with_traefiks_error() -> None:
     result = build_configuration([_container("web1", {})], _options())
-    assert result.config.http.services == {} and result.config.http.routers == {}
+    assert result.config.http.services == {}
+    assert result.config.http.routers == {}
     assert result.errors == ["container web1 skipped: port is missing"]
 
 
@@ -165,23 +186,27 @@ def test_not_running_and_not_healthy_containers_get_no_traffic() -> None:
     # allowEmptyServices keeps the unhealthy container's router and service, without servers (Traefik).
     kept = build_configuration([_container("unhealthy")], _options(allow_empty_services=True)).config.http
     lb = kept.services["u"].load_balancer
-    assert lb is not None and lb.servers == () and kept.routers["unhealthy"].service == "u"
+    assert lb is not None
+    assert lb.servers == ()
+    assert kept.routers["unhealthy"].service == "u"
     # traefik.docker.allownonrunning keeps a stopped container's router, without servers.
     labels = {**HOST_PORT, "traefik.docker.allownonrunning": "true"}
     paused = build_configuration([_container("paused", labels)], _options()).config.http
     lb = paused.services["web1"].load_balancer
-    assert lb is not None and lb.servers == ()
+    assert lb is not None
+    assert lb.servers == ()
 
 
 def test_default_rule_templates_see_name_container_name_and_labels() -> None:
-    rule = "Host(`{{ .ContainerName }}.{{ index .Labels \"domain\" | default \"local\" }}`) || Host(`{{ .Name }}`)"
+    rule = 'Host(`{{ .ContainerName }}.{{ index .Labels "domain" | default "local" }}`) || Host(`{{ .Name }}`)'
     labels = {**HOST_PORT, "domain": "example.com"}
     routers = build_configuration([_container("web1", labels)], _options(default_rule=rule)).config.http.routers
     assert routers["web1"].rule == "Host(`web1.example.com`) || Host(`web1`)"
     routers = build_configuration([_container("web1")], _options(default_rule=rule)).config.http.routers
     assert routers["web1"].rule == "Host(`web1.local`) || Host(`web1`)"
     empty = build_configuration([_container("web1")], _options(default_rule="{{ if false }}x{{ end }}"))
-    assert empty.config.http.routers == {} and "undefined rule" in empty.errors[0]
+    assert empty.config.http.routers == {}
+    assert "undefined rule" in empty.errors[0]
 
 
 def test_bad_labels_skip_only_that_container_and_name_it_and_the_label() -> None:
@@ -217,7 +242,8 @@ def test_scaled_containers_merge_servers_and_conflicts_drop_the_object() -> None
     two = _container("app_web_1", dict(one.labels), NetworkSettings=settings, Id="f" * 64, Name="/app_web_2")
     http = build_configuration([one, two], _options()).config.http
     lb = http.services["web-app"].load_balancer
-    assert lb is not None and [s.url for s in lb.servers] == ["http://172.17.0.2:80", "http://172.17.0.3:80"]
+    assert lb is not None
+    assert [s.url for s in lb.servers] == ["http://172.17.0.2:80", "http://172.17.0.3:80"]
     assert list(http.routers) == ["web-app"]
     labels_a = {**HOST_PORT, "traefik.http.routers.shared.rule": "Host(`a`)"}
     labels_b = {**HOST_PORT, "traefik.http.routers.shared.rule": "Host(`b`)"}
@@ -237,17 +263,23 @@ def test_tcp_and_udp_labels() -> None:
     }
     config = build_configuration([_container("web1", labels)], _options()).config
     assert config.http.routers == {}  # TCP/UDP only: no HTTP router
-    assert config.tcp is not None and config.tcp.routers["db"].service == "db"
+    assert config.tcp is not None
+    assert config.tcp.routers["db"].service == "db"
     tcp_lb = config.tcp.services["db"].load_balancer
-    assert tcp_lb is not None and tcp_lb.servers == (TCPServer(address="127.0.0.1:5432"),)
-    assert config.udp is not None and config.udp.routers["dns"].service == "dns"
+    assert tcp_lb is not None
+    assert tcp_lb.servers == (TCPServer(address="127.0.0.1:5432"),)
+    assert config.udp is not None
+    assert config.udp.routers["dns"].service == "dns"
     udp_lb = config.udp.services["dns"].load_balancer
-    assert udp_lb is not None and udp_lb.servers[0].address == "127.0.0.1:53"
+    assert udp_lb is not None
+    assert udp_lb.servers[0].address == "127.0.0.1:53"
 
 
 def test_unknown_label_options_are_warnings_that_name_the_label() -> None:
     decoded = decode_labels({"traefik.http.routers.r.colour": "blue"}, "/c")
-    assert [str(w) for w in decoded.warnings] == ["container /c: traefik.http.routers.r.colour: unknown option (ignored)"]
+    assert [str(w) for w in decoded.warnings] == [
+        "container /c: traefik.http.routers.r.colour: unknown option (ignored)"
+    ]
 
 
 @pytest.mark.parametrize(

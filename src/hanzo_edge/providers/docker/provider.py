@@ -40,7 +40,7 @@ class Backoff:
         self,
         initial: float = 0.5,
         cap: float = 30.0,
-        factor: float = 2.0,
+        factor: float = 1.5,
         jitter: float = 0.5,
         rand: Callable[[], float] = random.random,
     ) -> None:
