@@ -360,3 +360,37 @@ async def test_upgrade_h2c_is_not_honoured() -> None:
     await client.until(lambda: b"200 OK" in client.output)
     assert client.output.startswith(b"HTTP/1.1 200 OK")  # served over HTTP/1.1, no 101
     assert not isinstance(client.transport.protocol, H2Protocol)
+
+
+@async_test
+async def test_expect_100_continue_is_answered_when_the_body_is_read() -> None:
+    async def reader(req: Request) -> Response:
+        assert isinstance(req.body, StreamBody)
+        return Response(200, Headers(), await req.body.read())
+
+    wire = H2Wire(reader)
+    sid = wire.peer.request("/", method="POST", end=False, headers=[("expect", "100-continue")])
+    await wire.pump(lambda: any(type(e).__name__ == "InformationalResponseReceived" for e in wire.peer.events))
+    wire.peer.data(sid, b"late body", end=True)
+    await wire.pump(lambda: wire.peer.streams[sid].done)
+    assert wire.peer.streams[sid].body == b"late body"
+
+
+@async_test
+async def test_expect_100_continue_refused_by_the_body_limit_gets_no_100() -> None:
+    wire = H2Wire(settings=settings_with(max_request_body_bytes=4))
+    sid = wire.peer.request(
+        "/", method="POST", end=False, headers=[("expect", "100-continue"), ("content-length", "100")]
+    )
+    await wire.pump(lambda: wire.peer.streams[sid].done)
+    assert wire.peer.streams[sid].status == 413
+    assert not any(type(e).__name__ == "InformationalResponseReceived" for e in wire.peer.events)
+
+
+@pytest.mark.parametrize("path", ["http://evil.test/x", "x", "*"])
+@async_test
+async def test_a_path_that_is_not_origin_form_is_400(path: str) -> None:
+    wire = H2Wire()
+    result = await wire.get(path)
+    assert result.status == 400
+    assert wire.seen == []

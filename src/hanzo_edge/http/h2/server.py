@@ -264,6 +264,12 @@ class H2Protocol(asyncio.Protocol):
             body = StreamBody(stream, head.content_length)
             req.body = body
             stream.body = body
+            if head.expect_continue:
+                # Hold the body until someone reads it, then send 100 (Go's expectContinueReader): a body refused
+                # by routing or its size limit is never sent.
+                body._paused = True
+                stream.in_paused = True
+                stream.expect_continue = True
         self.requests += 1
         max_requests = settings.keep_alive_max_requests
         if (max_requests and self.requests >= max_requests) or (
@@ -507,6 +513,14 @@ class H2Protocol(asyncio.Protocol):
         except h2.exceptions.ProtocolError:
             pass
         self._forget(stream)
+        self._flush()
+
+    def send_continue(self, stream: ServerStream) -> None:
+        """Send the interim ``100`` a client that sent ``expect: 100-continue`` waits for."""
+        if self.closed or stream.started_response or self.streams.get(stream.sid) is not stream:
+            return
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self.conn.send_headers(stream.sid, [(b":status", b"100")])
         self._flush()
 
     def observe(self, stream: ServerStream, req: Request, status: int, aborted: bool) -> None:

@@ -35,6 +35,7 @@ class ServerStream:
         "conn",
         "ctx",
         "ending",
+        "expect_continue",
         "in_paused",
         "out_paused",
         "pending",
@@ -61,6 +62,7 @@ class ServerStream:
         self.task: asyncio.Task[None] | None = None
         self.unacked = 0  # request bytes received while the consumer was paused: their window is not granted yet
         self.in_paused = False
+        self.expect_continue = False  # the client waits for a 100 (Continue) before sending the body
         self.response_body: StreamBody | None = None
         self.pending: deque[bytes] = deque()  # response bytes waiting for the client's window
         self.pending_bytes = 0
@@ -89,8 +91,11 @@ class ServerStream:
         self.in_paused = True
 
     def resume_reading(self) -> None:
-        """The consumer caught up: grant the window of what it took."""
+        """The consumer caught up (or, with ``Expect: 100-continue``, starts reading): grant window / send 100."""
         self.in_paused = False
+        if self.expect_continue:
+            self.expect_continue = False
+            self.conn.send_continue(self)
         if self.unacked:
             self.conn.grant(self)
 

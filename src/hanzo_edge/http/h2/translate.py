@@ -52,6 +52,8 @@ class H2RequestHead:
     """Regular fields, canonical names, ``Host`` first (from ``:authority``)."""
     host: bytes | None
     content_length: int | None
+    expect_continue: bool
+    """``expect: 100-continue``: the client waits for a 100 before sending the body."""
     managed: bool
     """Some field is a managed ``X-Forwarded-*`` one (the forwarded-headers trust boundary has work to do)."""
 
@@ -77,7 +79,7 @@ def request_head(fields: list[tuple[bytes, bytes]], managed_headers: frozenset[b
     authority: bytes | None = None
     host: bytes | None = None
     content_length: bytes | None = None
-    extended = managed = False
+    extended = managed = expect = False
     headers: list[tuple[bytes, bytes]] = []
     for name, value in fields:
         if name[:1] == b":":
@@ -99,9 +101,13 @@ def request_head(fields: list[tuple[bytes, bytes]], managed_headers: frozenset[b
             content_length = value
         elif name[:2] in (b"x-", b"x_") and name in managed_headers:
             managed = True
+        elif name == b"expect" and value.lower() == b"100-continue":
+            expect = True
         headers.append((canonical_name(name), value))
     if method == b"CONNECT" or extended:
         raise StreamRejected(400, "CONNECT is not served over HTTP/2")
+    if path[:1] != b"/" and not (path == b"*" and method == b"OPTIONS"):
+        raise StreamRejected(400, "invalid :path")  # Go: origin-form, or * for OPTIONS (RFC 9113 §8.3.1)
     length: int | None = None
     if content_length is not None:
         if not content_length.isdigit():
@@ -111,7 +117,7 @@ def request_head(fields: list[tuple[bytes, bytes]], managed_headers: frozenset[b
         authority = host
     if authority is not None:
         headers.insert(0, (b"Host", authority))
-    return H2RequestHead(method.decode("latin-1"), path.decode("latin-1"), headers, authority, length, managed)
+    return H2RequestHead(method.decode("latin-1"), path.decode("latin-1"), headers, authority, length, expect, managed)
 
 
 def response_header_block(
