@@ -47,10 +47,13 @@ from hanzo_edge.routing.internal import (
 from hanzo_edge.routing.service_builder import retire
 from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import RoutingTable
+from hanzo_edge.routing.tcp_build import Layer4Build
+from hanzo_edge.routing.tcp_table import TCPTable
 from hanzo_edge.server.entrypoint import ConnectionStage, connection_pipeline
 from hanzo_edge.server.listener import Listener
 from hanzo_edge.server.proxy_protocol import ProxyProtocolStage, TrustedPeers
 from hanzo_edge.server.tls_stage import TLSStage
+from hanzo_edge.server.udp_proxy import UDPEntrypoint
 from hanzo_edge.tls.catalog import TLSCatalog, build_catalog
 
 if TYPE_CHECKING:
@@ -136,6 +139,7 @@ class IngressApp:
         self.switches: dict[str, HandlerSwitch] = {}
         self.contexts: dict[str, ConnectionContext] = {}
         self.listeners: dict[str, Listener] = {}
+        self.udp_listeners: dict[str, UDPEntrypoint] = {}
         self.snapshots: dict[str, Any] = {}
         self.last_build: BuildResult | None = None
         self.generation = 0
@@ -193,9 +197,10 @@ class IngressApp:
         internal = internal_routes(self.static, handlers)
         for diagnostic in internal.diagnostics:
             log.error("%s", diagnostic)  # check lists what the build logs at ERROR
-        return build_runtime(
+        tcp_entry_points = [name for name, ep in self.static.entry_points.items() if not ep.is_udp]
+        result = build_runtime(
             merge(snapshots, self.static),
-            list(self.static.entry_points),
+            tcp_entry_points,
             self.pools,
             self.default_transport,
             internal_routes=internal.routes,
@@ -207,7 +212,14 @@ class IngressApp:
             previous=previous,
             on_server_status=self.metrics.server_up if self.metrics is not None else None,
             wrap_service=self.tracer.wrap_service if self.tracer is not None else None,
+            udp_entry_points=[name for name, ep in self.static.entry_points.items() if ep.is_udp],
+            tcp_servers_transport=self.static.tcp_servers_transport,
         )
+        return result
+
+    def layer4(self) -> Layer4Build | None:
+        """The current generation's TCP tables and UDP services (None before the first build)."""
+        return self.last_build.layer4 if self.last_build is not None else None
 
     def rebuild(self) -> BuildResult:
         """Build tables from the current provider snapshots and swap them in (one assignment per entrypoint)."""
@@ -296,6 +308,9 @@ class IngressApp:
         self.rebuild()
         for name, ep in self.static.entry_points.items():
             host, port = ep.parsed_address()
+            if ep.is_udp:
+                await self._start_udp(name, ep, host, port)
+                continue
             settings = entrypoint_settings(name, ep)
             switch = self.switches[name]
             lookup: Callable[[Request], Handler] = switch.lookup
@@ -311,7 +326,14 @@ class IngressApp:
                 proxy = ep.proxy_protocol
                 stages.append(ProxyProtocolStage(ctx, TrustedPeers(proxy.insecure, tuple(proxy.trusted_ips))))
             # Then TLS (looked for only while a TLS router serves here): PROXY -> TLS -> HTTP.
-            stages.append(TLSStage(ctx, _EntrypointTLS(self, name), functools.partial(HttpProtocol, ctx)))
+            stages.append(
+                TLSStage(
+                    ctx,
+                    _EntrypointTLS(self, name),
+                    functools.partial(HttpProtocol, ctx),
+                    tcp=_EntrypointTCP(self, name),
+                )
+            )
             factory = connection_pipeline(ctx, stages).factory()
             listener = Listener(ctx, host, port, protocol_factory=factory, reuse_port=ep.reuse_port or self.reuse_port)
             await listener.start()
@@ -321,6 +343,23 @@ class IngressApp:
         if self.metrics is not None and os.environ.get("HANZO_EDGE_METRICS_DIR"):
             # --workers: every worker publishes its counters so one scrape shows the sum over workers.
             self._tasks.append(loop.create_task(self.metrics.run_publisher()))
+
+    async def _start_udp(self, name: str, ep: EntryPoint, host: str, port: int) -> None:
+        """Bind a ``/udp`` entrypoint: its UDP router's service gets one session per client address."""
+        loop = asyncio.get_running_loop()
+
+        def service() -> Any:
+            layer4 = self.layer4()
+            return layer4.udp.get(name) if layer4 is not None else None
+
+        protocol = UDPEntrypoint(name, loop, service, float(ep.udp.timeout))
+        await loop.create_datagram_endpoint(
+            lambda: protocol,
+            local_addr=(host or "0.0.0.0", port),
+            reuse_port=ep.reuse_port or self.reuse_port or None,
+        )
+        self.udp_listeners[name] = protocol
+        log.info("entryPoint %s listening on %s:%d/udp", name, host or "*", port)
 
     def _observer_for(self, ep: EntryPoint, overridden: bool = False) -> RequestObserver | None:
         """Return the per-request hook of an entrypoint: None (nothing on the hot path) when nothing observes.
@@ -426,6 +465,8 @@ class IngressApp:
             await asyncio.sleep(accept_grace)
         for listener in self.listeners.values():
             listener.stop_accepting()
+        for udp in self.udp_listeners.values():
+            udp.close()
         for ctx in self.contexts.values():
             ctx.draining = True
             ctx.close_idle()
@@ -475,3 +516,21 @@ class _EntrypointTLS:
     def context_for(self, server_name: str) -> ssl.SSLContext | None:
         catalog = self.app.tls
         return catalog.context_for(self.name, server_name) if catalog is not None else None
+
+
+class _EntrypointTCP:
+    """One entrypoint's view of the current TCP routers, for its TLS stage (follows every reload)."""
+
+    __slots__ = ("app", "name")
+
+    def __init__(self, app: IngressApp, name: str) -> None:
+        self.app = app
+        self.name = name
+
+    def table(self) -> TCPTable | None:
+        layer4 = self.app.layer4()
+        return layer4.tcp_tables.get(self.name) if layer4 is not None else None
+
+    def termination_context(self, options: str, server_name: str) -> ssl.SSLContext | None:
+        catalog = self.app.tls
+        return catalog.context_with_options(options, server_name) if catalog is not None else None

@@ -363,11 +363,11 @@ class RuntimeView:
             "http/routers": {name: self._router(info, existing) for name, info in runtime.routers.items()},
             "http/services": {name: self._typed(info) for name, info in runtime.services.items()},
             "http/middlewares": {name: self._typed(info) for name, info in runtime.middlewares.items()},
-            "tcp/routers": {name: _unserved_router(info) for name, info in runtime.tcp_routers.items()},
-            "tcp/services": {name: _unserved(info) for name, info in runtime.tcp_services.items()},
-            "tcp/middlewares": {name: _unserved(info) for name, info in runtime.tcp_middlewares.items()},
-            "udp/routers": {name: _unserved_router(info) for name, info in runtime.udp_routers.items()},
-            "udp/services": {name: _unserved(info) for name, info in runtime.udp_services.items()},
+            "tcp/routers": {name: _layer4_router(info) for name, info in runtime.tcp_routers.items()},
+            "tcp/services": {name: _layer4_typed(info) for name, info in runtime.tcp_services.items()},
+            "tcp/middlewares": {name: _layer4_typed(info) for name, info in runtime.tcp_middlewares.items()},
+            "udp/routers": {name: _layer4_router(info) for name, info in runtime.udp_routers.items()},
+            "udp/services": {name: _layer4_typed(info) for name, info in runtime.udp_services.items()},
         }
 
     @staticmethod
@@ -408,12 +408,13 @@ class RuntimeView:
         return item
 
 
-def _unserved_router(info: RouterInfo[Any]) -> dict[str, Any]:
-    # TCP and UDP objects are parsed but nothing serves them yet: shown, disabled, rather than hidden.
-    return {**_with_errors({**_named(info), "status": info.status}, info), "using": []}
+def _layer4_router(info: RouterInfo[Any]) -> dict[str, Any]:
+    """A TCP or UDP router as Traefik shows it: its model, status, errors and the entrypoints it serves on."""
+    return {**_with_errors({**_named(info), "status": info.status}, info), "using": sorted(info.using)}
 
 
-def _unserved(info: Info[Any]) -> dict[str, Any]:
+def _layer4_typed(info: Info[Any]) -> dict[str, Any]:
+    """A TCP or UDP service or middleware: its model, ``type``, status, errors and ``usedBy``."""
     item = {**_named(info), "type": _kind(info.model).lower(), "status": info.status}
     return {**_with_errors(item, info), "usedBy": sorted(info.used_by)}
 

@@ -10,8 +10,8 @@ one pass over the snapshots; the builders then record what went wrong in the sam
 A :class:`RuntimeConfig` belongs to one build: its records collect that build's errors, so each build merges anew
 (a merge is a dict of records, far cheaper than the build itself).
 
-TCP and UDP objects are parsed but not served yet: they are merged with their typed models and disabled with an
-error that says so, rather than hidden.
+TCP and UDP objects are merged the same way (their priorities with Traefik's TCP rule: ``HostSNI(`*`)`` alone
+gets -1); ``routing/tcp_build.py`` builds them.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from hanzo_edge.config.dynamic import Configuration, Router, ServersTransport
 from hanzo_edge.config.middlewares import Middleware
 from hanzo_edge.config.services import Service
 from hanzo_edge.config.static import StaticConfig
-from hanzo_edge.config.tcp import TCPMiddleware, TCPRouter, TCPService, UDPRouter, UDPService
+from hanzo_edge.config.tcp import TCPMiddleware, TCPRouter, TCPServersTransport, TCPService, UDPRouter, UDPService
 
 __all__ = [
     "DISABLED",
     "ENABLED",
     "INTERNAL",
-    "NOT_SERVED",
     "WARNING",
     "Info",
     "MiddlewareInfo",
@@ -42,6 +41,8 @@ __all__ = [
     "default_priority",
     "merge",
     "qualify",
+    "tcp_default_priority",
+    "udp_entry_points",
 ]
 
 #: Statuses as Traefik's API shows them (``runtime.StatusEnabled``...).
@@ -51,12 +52,6 @@ DISABLED = "disabled"
 
 #: The provider of what the static configuration implies (ping, metrics, API, entrypoint redirections).
 INTERNAL = "internal"
-
-#: The error of a TCP or UDP object, by protocol.
-NOT_SERVED = {
-    "tcp": "TCP routing is not supported yet: this object is not served",
-    "udp": "UDP routing is not supported yet: this object is not served",
-}
 
 ModelT = TypeVar("ModelT")
 
@@ -68,14 +63,24 @@ def qualify(name: str, provider: str) -> str:
 
 def default_entry_points(static: StaticConfig) -> list[str]:
     """Entrypoints a router without ``entryPoints`` attaches to (``asDefault`` ones, else all but ``traefik``)."""
-    eps = static.entry_points
+    eps = {name: ep for name, ep in static.entry_points.items() if not ep.is_udp}
     chosen = [name for name, ep in eps.items() if ep.as_default]
     return chosen or [name for name in eps if name != "traefik"]
+
+
+def udp_entry_points(static: StaticConfig) -> list[str]:
+    """The ``/udp`` entrypoints: where a UDP router without ``entryPoints`` attaches (Traefik: all of them)."""
+    return [name for name, ep in static.entry_points.items() if ep.is_udp]
 
 
 def default_priority(rule: str) -> int:
     """Traefik's default router priority: the length of the rule in bytes."""
     return len(rule.encode("utf-8", "surrogatepass"))
+
+
+def tcp_default_priority(rule: str) -> int:
+    """Traefik's ``GetRulePriority`` for TCP routers: -1 for exactly ``HostSNI(`*`)``, else the rule's length."""
+    return -1 if rule == "HostSNI(`*`)" else default_priority(rule)
 
 
 @dataclass(slots=True, eq=False)
@@ -134,6 +139,7 @@ class RuntimeConfig:
     tcp_middlewares: dict[str, Info[TCPMiddleware]] = field(default_factory=dict)
     udp_routers: dict[str, RouterInfo[UDPRouter]] = field(default_factory=dict)
     udp_services: dict[str, Info[UDPService]] = field(default_factory=dict)
+    tcp_servers_transports: dict[str, TCPServersTransport] = field(default_factory=dict)
 
     def use_service(self, name: str, router: str) -> None:
         """Note that ``router`` uses service ``name`` (qualified); an ``@internal`` one gets a placeholder."""
@@ -167,22 +173,30 @@ def merge(
     static: StaticConfig | None = None,
     *,
     entry_point_defaults: Sequence[str] | None = None,
+    udp_entry_point_defaults: Sequence[str] | None = None,
 ) -> RuntimeConfig:
     """Merge ``{provider: Configuration}`` into one :class:`RuntimeConfig` (see the module docstring).
 
     A router without ``entryPoints`` gets ``entry_point_defaults``, else :func:`default_entry_points` of ``static``
-    (no static configuration: none). A later provider's object replaces an earlier one of the same qualified name.
+    (no static configuration: none). A UDP router without ``entryPoints`` gets ``udp_entry_point_defaults``, else
+    every ``/udp`` entrypoint of ``static``. A later provider's object replaces an earlier one of the same name.
     """
     if entry_point_defaults is not None:
         defaults = tuple(entry_point_defaults)
     else:
         defaults = tuple(default_entry_points(static)) if static is not None else ()
+    if udp_entry_point_defaults is not None:
+        udp_defaults = tuple(udp_entry_point_defaults)
+    else:
+        udp_defaults = tuple(udp_entry_points(static)) if static is not None else ()
     # A few records per router: with the cyclic GC running, its full passes would rescan the whole configuration
     # again and again while nothing made here is garbage yet (as in the table build).
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _merge(snapshots, defaults)
+        runtime = _merge(snapshots, defaults)
+        _merge_layer4(snapshots, runtime, defaults, udp_defaults)
+        return runtime
     finally:
         if enabled:
             gc.enable()
@@ -223,14 +237,16 @@ def _merge(snapshots: Mapping[str, Configuration], defaults: tuple[str, ...]) ->
                 runtime.use_service(service_name, qname)
             for middleware_name in router.middlewares:
                 runtime.use_middleware(qualify(middleware_name, provider), qname)
-    _merge_unserved(snapshots, runtime)
     return runtime
 
 
-def _merge_unserved(snapshots: Mapping[str, Configuration], runtime: RuntimeConfig) -> None:
-    """TCP and UDP objects: merged with their models, disabled (nothing serves them yet), used-by filled."""
-    tcp_error = NOT_SERVED["tcp"]
-    udp_error = NOT_SERVED["udp"]
+def _merge_layer4(
+    snapshots: Mapping[str, Configuration],
+    runtime: RuntimeConfig,
+    defaults: tuple[str, ...],
+    udp_defaults: tuple[str, ...],
+) -> None:
+    """TCP and UDP objects: qualified, default entrypoints and priorities applied, used-by filled."""
     for provider, config in snapshots.items():
         tcp = config.tcp
         if tcp is not None:
@@ -240,6 +256,8 @@ def _merge_unserved(snapshots: Mapping[str, Configuration], runtime: RuntimeConf
             for name, tcp_middleware in tcp.middlewares.items():
                 qname = qualify(name, provider)
                 runtime.tcp_middlewares[qname] = Info(qname, provider, tcp_middleware)
+            for name, transport in tcp.servers_transports.items():
+                runtime.tcp_servers_transports[qualify(name, provider)] = transport
         udp = config.udp
         if udp is not None:
             for name, udp_service in udp.services.items():
@@ -252,7 +270,12 @@ def _merge_unserved(snapshots: Mapping[str, Configuration], runtime: RuntimeConf
                 qname = qualify(name, provider)
                 service = qualify(tcp_router.service, provider) if tcp_router.service else ""
                 runtime.tcp_routers[qname] = RouterInfo(
-                    qname, provider, tcp_router, entry_points=tcp_router.entry_points, service=service
+                    qname,
+                    provider,
+                    tcp_router,
+                    entry_points=tcp_router.entry_points or defaults,
+                    priority=tcp_router.priority or tcp_default_priority(tcp_router.rule),
+                    service=service,
                 )
                 tcp_service_info = runtime.tcp_services.get(service)
                 if tcp_service_info is not None:
@@ -267,18 +290,8 @@ def _merge_unserved(snapshots: Mapping[str, Configuration], runtime: RuntimeConf
                 qname = qualify(name, provider)
                 service = qualify(udp_router.service, provider) if udp_router.service else ""
                 runtime.udp_routers[qname] = RouterInfo(
-                    qname, provider, udp_router, entry_points=udp_router.entry_points, service=service
+                    qname, provider, udp_router, entry_points=udp_router.entry_points or udp_defaults, service=service
                 )
                 udp_service_info = runtime.udp_services.get(service)
                 if udp_service_info is not None:
                     udp_service_info.used_by.append(qname)
-    for section in (
-        runtime.tcp_routers,
-        runtime.tcp_services,
-        runtime.tcp_middlewares,
-    ):
-        for info in section.values():
-            info.add_error(tcp_error, critical=True)
-    for udp_section in (runtime.udp_routers, runtime.udp_services):
-        for udp_info in udp_section.values():
-            udp_info.add_error(udp_error, critical=True)

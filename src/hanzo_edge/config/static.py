@@ -343,19 +343,25 @@ class EntryPoint(_Section, frozen=True, kw_only=True):
     http: EntryPointHTTP = msgspec.field(default_factory=EntryPointHTTP)
     http2: Annotated[EntryPointHTTP2, doc("HTTP/2 settings.")] = msgspec.field(default_factory=EntryPointHTTP2)
     http3: Annotated[EntryPointHTTP3 | None, doc("HTTP/3 configuration."), NOT_SUPPORTED] = None
-    udp: Annotated[EntryPointUDP, NOT_SUPPORTED] = msgspec.field(default_factory=EntryPointUDP)
+    udp: EntryPointUDP = msgspec.field(default_factory=EntryPointUDP)
     observability: EntryPointObservability = msgspec.field(default_factory=EntryPointObservability)
 
     def parsed_address(self) -> tuple[str, int]:
-        """Return ``(host, port)`` of this TCP entry point; host "" means all interfaces.
+        """Return ``(host, port)`` of this entry point (TCP or ``/udp``); host "" means all interfaces.
 
         Raises:
-            ConfigError: the address is malformed, or it is a ``/udp`` address (UDP is not supported yet).
+            ConfigError: the address is malformed.
         """
-        host, port, protocol = parse_address(self.address)
-        if protocol != "tcp":
-            raise ConfigError("", f"invalid address {quote(self.address)}: UDP entry points are not supported yet")
+        host, port, _ = parse_address(self.address)
         return host, port
+
+    @property
+    def is_udp(self) -> bool:
+        """True for a ``/udp`` address (a UDP entry point: UDP routers only). False for a malformed one."""
+        try:
+            return parse_address(self.address)[2] == "udp"
+        except ConfigError:
+            return False
 
 
 # ----------------------------------------------------------------------------------------------------- providers
@@ -706,7 +712,7 @@ class TCPServersTransportTLS(_Section, frozen=True, kw_only=True):
     root_cas: Annotated[tuple[str, ...], doc("CA certificates for upstream TLS.")] = msgspec.field(
         default=(), name="rootCAs"
     )
-    spiffe: Spiffe | None = None
+    spiffe: Annotated[Spiffe | None, doc("SPIFFE verification of TCP servers."), NOT_SUPPORTED] = None
 
 
 class TCPServersTransport(_Section, frozen=True, kw_only=True):
@@ -748,7 +754,7 @@ class StaticConfig(_Section, frozen=True, kw_only=True):
 
     global_: Global = msgspec.field(default_factory=Global)
     servers_transport: StaticServersTransport = msgspec.field(default_factory=StaticServersTransport)
-    tcp_servers_transport: Annotated[TCPServersTransport, NOT_SUPPORTED] = msgspec.field(
+    tcp_servers_transport: TCPServersTransport = msgspec.field(
         default_factory=TCPServersTransport
     )
     entry_points: Annotated[FrozenDict[str, EntryPoint], flag("entrypoints", "Entry points definition.")] = (

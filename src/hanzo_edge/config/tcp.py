@@ -93,7 +93,9 @@ class TCPLoadBalancer(_Model, frozen=True, kw_only=True):
     servers: tuple[TCPServer, ...] = ()
     servers_transport: str = ""
     proxy_protocol: Annotated[TCPProxyProtocol | None, doc("(Deprecated) Use the servers transport.")] = None
-    termination_delay: Annotated[Duration | None, doc("(Deprecated) Use the servers transport.")] = None
+    termination_delay: Annotated[
+        int | None, doc("(Deprecated) Milliseconds, as Traefik's int field; use the servers transport.")
+    ] = None
     health_check: TCPHealthCheck | None = None
 
 

@@ -22,12 +22,14 @@ import msgspec
 from hanzo_edge.config.dynamic import Configuration, Router, RouterTLS, ServersTransport
 from hanzo_edge.config.runtime import DISABLED, RouterInfo, RuntimeConfig, merge, qualify
 from hanzo_edge.config.static import StaticServersTransport
+from hanzo_edge.config.static import TCPServersTransport as StaticTCPServersTransport
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.routing.middleware_builder import MiddlewareBuilder, MiddlewareError
 from hanzo_edge.routing.secure_table import SecureRoutingTable
 from hanzo_edge.routing.service_builder import ServiceBuilder
 from hanzo_edge.routing.table import Route, RoutingTable
+from hanzo_edge.routing.tcp_build import Layer4Build, build_layer4
 from hanzo_edge.rules.compile import compile_rule
 from hanzo_edge.services.generation import TaskScope
 from hanzo_edge.tls.catalog import DEFAULT_OPTIONS, TLSCatalog, build_catalog, options_name
@@ -65,6 +67,8 @@ class BuildResult:
     builder: ServiceBuilder | None = None
     layers: dict[Any, Handler] = field(default_factory=dict)
     reused_middlewares: int = 0
+    layer4: Layer4Build = field(default_factory=Layer4Build)
+    """The TCP tables and UDP services of this generation (``routing/tcp_build.py``)."""
 
     @property
     def services(self) -> dict[str, Handler]:
@@ -143,11 +147,12 @@ def build_tables(
     previous: BuildResult | None = None,
     on_server_status: Callable[[str, str, bool], None] | None = None,
     wrap_service: Callable[[str, Handler], Handler] | None = None,
+    udp_entry_points: Sequence[str] = (),
 ) -> BuildResult:
     """Merge ``{provider: Configuration}`` (routers without entrypoints get ``default_entry_points``) and build it
     with :func:`build_runtime`, whose keyword arguments these are."""
     return build_runtime(
-        merge(providers, entry_point_defaults=default_entry_points),
+        merge(providers, entry_point_defaults=default_entry_points, udp_entry_point_defaults=udp_entry_points),
         entry_points,
         pools,
         default_transport,
@@ -160,6 +165,7 @@ def build_tables(
         previous=previous,
         on_server_status=on_server_status,
         wrap_service=wrap_service,
+        udp_entry_points=udp_entry_points,
     )
 
 
@@ -178,6 +184,8 @@ def build_runtime(
     previous: BuildResult | None = None,
     on_server_status: Callable[[str, str, bool], None] | None = None,
     wrap_service: Callable[[str, Handler], Handler] | None = None,
+    udp_entry_points: Sequence[str] = (),
+    tcp_servers_transport: StaticTCPServersTransport | None = None,
 ) -> BuildResult:
     """Build a :class:`RoutingTable` per entrypoint from ``runtime``, recording errors in its records.
 
@@ -192,13 +200,15 @@ def build_runtime(
     its handler instance. Never raises for a bad router or service: it is disabled and its error recorded.
     ``on_server_status(service, url, up)`` hears every health-check result of ``loadBalancer`` servers built new.
     ``wrap_service(name, handler)`` wraps each router's service handler inside its middleware chain (tracing).
+    TCP routers (on ``entry_points``) and UDP routers (on ``udp_entry_points``) are built after the HTTP ones into
+    ``layer4`` (``routing/tcp_build.py``; services naming no transport use ``tcp_servers_transport``).
     """
     # A build allocates a few objects per router; with the cyclic GC running, gen-2 passes rescan the whole
     # configuration again and again (40% of a 10,000-router build). Nothing built here is garbage yet.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _Build(
+        result = _Build(
             runtime,
             entry_points,
             pools,
@@ -211,6 +221,20 @@ def build_runtime(
             on_server_status,
             wrap_service,
         ).run(internal_routes or {}, generation)
+        # TCP and UDP routers after HTTP: on a TLS connection, HTTPS routers naming the server come first.
+        layer4 = build_layer4(
+            runtime,
+            entry_points,
+            udp_entry_points,
+            tls=result.tls,
+            secure_tables=result.secure_tables,
+            default_transport=tcp_servers_transport,
+        )
+        result.layer4 = layer4
+        for name, messages in layer4.errors.items():
+            for message in messages:
+                result.add_error(name, message)
+        return result
     finally:
         if enabled:
             gc.enable()

@@ -18,7 +18,15 @@ from hanzo_edge.rules.matchers import V3_MATCHERS, MatcherSpec, Predicate
 from hanzo_edge.rules.matchers_v2 import V2_MATCHERS
 from hanzo_edge.rules.parser import parse_rule
 
-__all__ = ["SYNTAXES", "CompiledRule", "RuleRequest", "compile_rule", "default_priority", "rule_hosts"]
+__all__ = [
+    "SYNTAXES",
+    "CompiledRule",
+    "RuleRequest",
+    "build_predicate",
+    "compile_rule",
+    "default_priority",
+    "rule_hosts",
+]
 
 SYNTAXES: Mapping[str, Mapping[str, MatcherSpec]] = {"v3": V3_MATCHERS, "v2": V2_MATCHERS}
 """Matcher tables by rule syntax name."""
@@ -148,6 +156,11 @@ def _build(node: Node, table: Mapping[str, MatcherSpec]) -> Predicate:
         return left(req) or right(req)
 
     return either
+
+
+def build_predicate(node: Node, table: Mapping[str, MatcherSpec]) -> Predicate:
+    """Compile a parsed tree with a matcher table (the HTTP ones, or the TCP one of ``rules/tcp_matchers.py``)."""
+    return _build(node, table)
 
 
 def rule_hosts(node: Node, table: Mapping[str, MatcherSpec], positive: bool = True) -> frozenset[str] | None:

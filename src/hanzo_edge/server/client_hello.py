@@ -20,18 +20,21 @@ MAX_HELLO_BYTES = 65536
 _HANDSHAKE = 0x16
 _CLIENT_HELLO = 0x01
 _SERVER_NAME = 0x0000
+_ALPN = 0x0010
 
 
 class ClientHello:
-    """What the entrypoint needs from a ClientHello: the server name ("" when the client sent none)."""
+    """What the entrypoint needs from a ClientHello: the server name ("" when the client sent none) and the ALPN
+    protocols it offers (TCP routers' ``ALPN`` rules read them)."""
 
-    __slots__ = ("server_name",)
+    __slots__ = ("alpn", "server_name")
 
-    def __init__(self, server_name: str) -> None:
+    def __init__(self, server_name: str, alpn: tuple[str, ...] = ()) -> None:
         self.server_name = server_name
+        self.alpn = alpn
 
     def __repr__(self) -> str:
-        return f"ClientHello(server_name={self.server_name!r})"
+        return f"ClientHello(server_name={self.server_name!r}, alpn={self.alpn!r})"
 
 
 def looks_like_tls(first: int) -> bool:
@@ -73,7 +76,7 @@ def parse_client_hello(data: bytes) -> ClientHello | str:
     if message[0] != _CLIENT_HELLO:
         return INVALID
     try:
-        return ClientHello(_server_name(memoryview(message)[4:]))
+        return ClientHello(*_server_name_and_alpn(memoryview(message)[4:]))
     except (IndexError, ValueError):
         return INVALID
 
@@ -89,7 +92,28 @@ def _take(body: memoryview, pos: int, size_bytes: int) -> tuple[memoryview, int]
     return body[end : end + length], end + length
 
 
-def _server_name(body: memoryview) -> str:
+def _alpn_protocols(data: memoryview) -> tuple[str, ...]:
+    protocols, _ = _take(data, 0, 2)
+    found: list[str] = []
+    pos = 0
+    while pos < len(protocols):
+        name, pos = _take(protocols, pos, 1)
+        found.append(bytes(name).decode("latin-1"))
+    return tuple(found)
+
+
+def _sni(data: memoryview) -> str:
+    names, _ = _take(data, 0, 2)
+    name_pos = 0
+    while name_pos + 3 <= len(names):
+        name_type = names[name_pos]
+        name, name_pos = _take(names, name_pos + 1, 2)
+        if name_type == 0:
+            return bytes(name).decode("ascii").lower()
+    return ""
+
+
+def _server_name_and_alpn(body: memoryview) -> tuple[str, tuple[str, ...]]:
     pos = 2 + 32  # legacy_version, random
     _, pos = _take(body, pos, 1)  # legacy_session_id
     suites, pos = _take(body, pos, 2)
@@ -99,10 +123,12 @@ def _server_name(body: memoryview) -> str:
     if not compression:
         raise ValueError("no compression method")
     if pos == len(body):
-        return ""  # no extensions at all (TLS 1.0-style hello)
+        return "", ()  # no extensions at all (TLS 1.0-style hello)
     extensions, pos = _take(body, pos, 2)
     if pos != len(body):
         raise ValueError("bytes after the extensions")
+    server_name = ""
+    alpn: tuple[str, ...] = ()
     ext_pos = 0
     while ext_pos < len(extensions):
         if ext_pos + 4 > len(extensions):
@@ -110,12 +136,7 @@ def _server_name(body: memoryview) -> str:
         ext_type = int.from_bytes(extensions[ext_pos : ext_pos + 2], "big")
         data, ext_pos = _take(extensions, ext_pos + 2, 2)
         if ext_type == _SERVER_NAME:
-            names, _ = _take(data, 0, 2)
-            name_pos = 0
-            while name_pos + 3 <= len(names):
-                name_type = names[name_pos]
-                name, name_pos = _take(names, name_pos + 1, 2)
-                if name_type == 0:
-                    return bytes(name).decode("ascii").lower()
-            return ""
-    return ""
+            server_name = _sni(data)
+        elif ext_type == _ALPN:
+            alpn = _alpn_protocols(data)
+    return server_name, alpn

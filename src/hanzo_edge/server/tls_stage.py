@@ -19,11 +19,13 @@ import asyncio.sslproto
 import contextlib
 import logging
 import ssl
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from hanzo_edge.http.settings import ConnectionContext
 from hanzo_edge.server.client_hello import INVALID, MAX_HELLO_BYTES, NEED_MORE, looks_like_tls, parse_client_hello
 from hanzo_edge.server.entrypoint import Handoff, ProtocolFactory
+from hanzo_edge.server.tcp_router_stage import TCPEndpoint, TCPRoute, TCPTable, client_ip_of, forward
 
 __all__ = ["TLSEndpoint", "TLSStage"]
 
@@ -56,30 +58,47 @@ class TLSStage:
     """The :class:`~hanzo_edge.server.entrypoint.ConnectionStage` terminating TLS on one entrypoint.
 
     ``plain`` makes the application protocol of a connection when no TLS router serves on the entrypoint (the
-    stage then costs one call per connection and nothing per read).
+    stage then costs one call per connection and nothing per read). ``tcp``: the entrypoint's TCP routers, which
+    see the connection first, in Traefik's order (``routing/tcp_table.py``), from the same read of its first bytes.
     """
 
-    __slots__ = ("ctx", "endpoint", "plain")
+    __slots__ = ("ctx", "endpoint", "plain", "tcp")
 
-    def __init__(self, ctx: ConnectionContext, endpoint: TLSEndpoint, plain: ProtocolFactory) -> None:
+    def __init__(
+        self, ctx: ConnectionContext, endpoint: TLSEndpoint, plain: ProtocolFactory, tcp: TCPEndpoint | None = None
+    ) -> None:
         self.ctx = ctx
         self.endpoint = endpoint
         self.plain = plain
+        self.tcp = tcp
 
     def begin(self, handoff: Handoff) -> asyncio.Protocol:
         """Return the protocol that takes a new connection (the plain one when nothing here speaks TLS)."""
-        if not self.endpoint.active():
+        table = self.tcp.table() if self.tcp is not None else None
+        if table is not None and not table.active:
+            table = None
+        if table is None and not self.endpoint.active():
             return self.plain()
-        return _HelloReader(self.ctx, self.endpoint, handoff)
+        return _HelloReader(self.ctx, self.endpoint, handoff, self.tcp if table is not None else None, table)
 
 
 class _HelloReader(asyncio.Protocol):
     """One connection until its TLS handshake ends (or until it proves to be plain HTTP)."""
 
-    def __init__(self, ctx: ConnectionContext, endpoint: TLSEndpoint, handoff: Handoff) -> None:
+    def __init__(
+        self,
+        ctx: ConnectionContext,
+        endpoint: TLSEndpoint,
+        handoff: Handoff,
+        tcp: TCPEndpoint | None = None,
+        table: TCPTable | None = None,
+    ) -> None:
         self.ctx = ctx
         self.endpoint = endpoint
         self.handoff = handoff
+        self.tcp = tcp
+        self.table = table  # this generation's TCP routers, for the whole life of this reader
+        self.tcp_route: TCPRoute | None = None  # the TCP router a TLS termination is for
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.deadline = 0.0
@@ -93,11 +112,23 @@ class _HelloReader(asyncio.Protocol):
             self.deadline = self.ctx.loop.time() + read_timeout
         self.tracked = True
         self.ctx.connection_opened(self)
+        table = self.table
+        if table is not None:
+            # Traefik: plain TCP routers only and no TLS at all here: match before the client speaks.
+            route = table.early(client_ip_of(transport))
+            if route is not None:
+                self._untrack()
+                forward(self.ctx, self.transport, route, b"")  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer + data if self.buffer else data
         if not looks_like_tls(buffer[0]):
             self._untrack()
+            table = self.table
+            route = table.match_plain(client_ip_of(self.transport)) if table is not None else None
+            if route is not None:
+                forward(self.ctx, self.transport, route, buffer)  # type: ignore[arg-type]
+                return
             self.handoff(self.transport, buffer)  # type: ignore[arg-type]
             return
         hello = parse_client_hello(buffer)
@@ -111,6 +142,12 @@ class _HelloReader(asyncio.Protocol):
             self._close()
             return
         self.buffer = b""
+        table = self.table
+        if table is not None and self.tcp is not None:
+            route = table.match_tls(hello.server_name, hello.alpn, client_ip_of(self.transport))
+            if route is not None:
+                self._tcp_tls(self.tcp, route, hello.server_name, buffer)
+                return
         self._start_tls(hello.server_name, buffer)
 
     def eof_received(self) -> bool:
@@ -121,12 +158,23 @@ class _HelloReader(asyncio.Protocol):
         self._untrack()
 
     # -- TLS -------------------------------------------------------------------------------------------------------
-    def _start_tls(self, server_name: str, hello: bytes) -> None:
+    def _tcp_tls(self, tcp: TCPEndpoint, route: TCPRoute, server_name: str, hello: bytes) -> None:
+        """A TLS TCP router took the connection: pass the ClientHello through, or terminate with its options."""
+        if route.passthrough:
+            self._untrack()
+            forward(self.ctx, self.transport, route, hello)  # type: ignore[arg-type]
+            return
+        self.tcp_route = route
+        self._start_tls(server_name, hello, lambda: tcp.termination_context(route.tls or "", server_name))
+
+    def _start_tls(
+        self, server_name: str, hello: bytes, choose: Callable[[], ssl.SSLContext | None] | None = None
+    ) -> None:
         transport = self.transport
         if transport is None:
             return
         try:
-            context = self.endpoint.context_for(server_name)
+            context = choose() if choose is not None else self.endpoint.context_for(server_name)
         except (OSError, ValueError) as exc:
             # A CA or certificate file that vanished since the build: this handshake cannot be served.
             log.debug("TLS handshake for %r refused: %s", server_name, exc)  # a client must not flood the log
@@ -158,6 +206,9 @@ class _HelloReader(asyncio.Protocol):
     def handshake_done(self, transport: asyncio.Transport) -> None:
         """Hand the decrypting transport on (the pipeline picks the application protocol by ALPN)."""
         self._untrack()
+        if self.tcp_route is not None:
+            forward(self.ctx, transport, self.tcp_route, b"")  # a TCP router terminating TLS
+            return
         self.handoff(transport, b"")
 
     # -- Connection ------------------------------------------------------------------------------------------------

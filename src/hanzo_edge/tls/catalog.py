@@ -87,7 +87,10 @@ class TLSCatalog:
 
     def context_for(self, entry_point: str, server_name: str) -> ssl.SSLContext | None:
         """The context of a handshake for ``server_name`` ("" without SNI); None when ``sniStrict`` refuses it."""
-        name = self.options_for_host(entry_point, server_name)
+        return self.context_with_options(self.options_for_host(entry_point, server_name), server_name)
+
+    def context_with_options(self, name: str, server_name: str) -> ssl.SSLContext | None:
+        """The context of options ``name`` with the certificate SNI selects (a TCP router's own options)."""
         settings = self.options.get(name) or self.options.get(DEFAULT_OPTIONS)
         if settings is None:
             return None  # the default options themselves are broken: no handshake can be served

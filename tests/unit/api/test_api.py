@@ -2,7 +2,7 @@
 
 The fixture configuration has an enabled router with a middleware, a router whose service is missing (disabled), a
 router naming an unknown entrypoint (warning), an internal ``ping@internal`` router, a load balancer with one server
-marked down, an unused weighted service and a TCP router that nothing serves yet. Each endpoint's answer is compared
+marked down, an unused weighted service, a plain TCP router and a TCP router whose ``HostSNI`` rule needs TLS. Each endpoint's answer is compared
 with a golden JSON *shape*: the same keys, with values replaced by their JSON types.
 """
 
@@ -55,7 +55,10 @@ DYNAMIC = {
         },
     },
     "tcp": {
-        "routers": {"db": {"rule": "HostSNI(`*`)", "service": "db", "entryPoints": ["web"]}},
+        "routers": {
+            "db": {"rule": "HostSNI(`*`)", "service": "db", "entryPoints": ["web"]},
+            "sni": {"rule": "HostSNI(`db.test`)", "service": "db", "entryPoints": ["web"]},
+        },
         "services": {"db": {"loadBalancer": {"servers": [{"address": "127.0.0.1:5432"}]}}},
     },
 }
@@ -191,16 +194,15 @@ TCP_ROUTER = {
     "name": "str",
     "provider": "str",
     "status": "str",
-    "error": ["str"],
-    "using": [],
+    "using": ["str"],
 }
+TCP_ROUTER_WITH_ERROR = {**TCP_ROUTER, "error": ["str"], "using": []}
 TCP_SERVICE = {
     "loadBalancer": {"servers": [{"address": "str"}]},
     "name": "str",
     "provider": "str",
     "type": "str",
     "status": "str",
-    "error": ["str"],
     "usedBy": ["str"],
 }
 ENTRYPOINT_KEYS = {"address", "name", "transport", "forwardedHeaders", "http", "http2", "udp", "observability"}
@@ -221,7 +223,8 @@ GOLDEN: dict[str, Any] = {
     "/api/http/services/app@file": LB_SERVICE,
     "/api/http/middlewares": [{**ADD_PREFIX, "usedBy": []}, {**STRIP_PREFIX, "usedBy": ["str"]}],
     "/api/http/middlewares/strip@file": {**STRIP_PREFIX, "usedBy": ["str"]},
-    "/api/tcp/routers": [TCP_ROUTER],
+    "/api/tcp/routers": [TCP_ROUTER, TCP_ROUTER_WITH_ERROR],
+    "/api/tcp/routers/sni@file": TCP_ROUTER_WITH_ERROR,
     "/api/tcp/routers/db@file": TCP_ROUTER,
     "/api/tcp/services": [TCP_SERVICE],
     "/api/tcp/middlewares": [],
@@ -277,7 +280,12 @@ def test_statuses_errors_and_used_by_follow_the_build(api: ApiHandler) -> None:
     assert services["ping@internal"]["usedBy"] == ["ping@internal"]
     overview = call(api, "/api/overview").json()
     assert overview["http"]["routers"] == {"total": 4, "warnings": 1, "errors": 1}
-    assert overview["tcp"]["routers"] == {"total": 1, "warnings": 0, "errors": 1}
+    assert overview["tcp"]["routers"] == {"total": 2, "warnings": 0, "errors": 1}
+    tcp_routers = {r["name"]: r for r in call(api, "/api/tcp/routers").json()}
+    assert tcp_routers["db@file"]["using"] == ["web"]
+    assert tcp_routers["sni@file"]["error"] == [
+        'invalid rule: "HostSNI(`db.test`)" , has HostSNI matcher, but no TLS on router'
+    ]
     assert overview["features"] == {"tracing": "", "metrics": "Prometheus", "accessLog": False, "hub": False}
     assert overview["providers"] == ["File"]
 

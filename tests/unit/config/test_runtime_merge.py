@@ -8,7 +8,6 @@ from hanzo_edge.config.dynamic import Configuration, Router, decode_dynamic
 from hanzo_edge.config.runtime import (
     DISABLED,
     ENABLED,
-    NOT_SERVED,
     WARNING,
     Info,
     default_entry_points,
@@ -121,7 +120,7 @@ def test_add_error_follows_traefik_add_error() -> None:
     assert info.errors == ["entrypoint missing", "bad rule", "another warning"]
 
 
-def test_tcp_and_udp_objects_are_merged_with_their_models_and_disabled() -> None:
+def test_tcp_and_udp_objects_are_merged_with_their_models_and_defaults() -> None:
     config = _config(
         {
             "tcp": {
@@ -136,12 +135,13 @@ def test_tcp_and_udp_objects_are_merged_with_their_models_and_disabled() -> None
         }
     )
 
-    runtime = merge({"file": config})
+    runtime = merge({"file": config}, entry_point_defaults=["web"], udp_entry_point_defaults=["dns"])
 
     for info in (runtime.tcp_routers["db@file"], runtime.tcp_services["db@file"], runtime.tcp_middlewares["only@file"]):
-        assert (info.status, info.errors) == (DISABLED, [NOT_SERVED["tcp"]])
-    for udp in (runtime.udp_routers["dns@file"], runtime.udp_services["dns@file"]):
-        assert (udp.status, udp.errors) == (DISABLED, [NOT_SERVED["udp"]])
+        assert (info.status, info.errors) == ("enabled", [])
+    assert runtime.tcp_routers["db@file"].priority == -1  # Traefik: HostSNI(`*`) alone is tried last
+    assert runtime.tcp_routers["db@file"].entry_points == ("web",)
+    assert runtime.udp_routers["dns@file"].entry_points == ("dns",)
     assert runtime.tcp_services["db@file"].used_by == ["db@file"]
     assert runtime.tcp_middlewares["only@file"].used_by == ["db@file"]
     assert runtime.udp_services["dns@file"].used_by == ["dns@file"]

@@ -213,9 +213,9 @@ def test_file_keys_are_case_insensitive(tmp_path: pathlib.Path) -> None:
             ["--entrypoints.web.address=foo"], '--entrypoints.web.address: invalid address "foo"', id="bad address"
         ),
         pytest.param(
-            ["--entrypoints.web.address=:80/udp"],
-            '--entrypoints.web.address: invalid address ":80/udp": UDP entry points are not supported yet',
-            id="udp address",
+            ["--entrypoints.web.address=:80/sctp"],
+            '--entrypoints.web.address: invalid address ":80/sctp": unknown protocol "sctp"',
+            id="unknown protocol",
         ),
         pytest.param(
             ["--entrypoints.web.http.tls"],
@@ -379,7 +379,6 @@ def test_parsed_address(address: str, expected: tuple[str, int]) -> None:
         pytest.param(":70000", id="port out of range"),
         pytest.param("::1:80", id="ipv6 without brackets"),
         pytest.param(":80/sctp", id="unknown protocol"),
-        pytest.param(":80/udp", id="udp"),
     ],
 )
 def test_parsed_address_rejects(address: str) -> None:

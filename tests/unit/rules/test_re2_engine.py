@@ -33,6 +33,7 @@ RE_ALLOWED: dict[str, str] = {
     "rules/goregexp.py": "internal lexical checks on the pattern text (repeat counts); user patterns go to RE2",
     "rules/parser.py": "rule-language tokenizer (fixed token patterns)",
     "rules/ipcheck.py": "CIDR prefix-length syntax",
+    "rules/tcp_matchers.py": "Traefik's fixed hostOrIP pattern of HostSNI values",
     "middlewares/_gocompat.py": "Go url.Parse details (control characters, port syntax, Traefik's uriRegexp)",
     "middlewares/redirect_scheme.py": "Traefik's fixed uriRegexp and host:port split",
     "middlewares/buffering.py": "retry-expression tokenizer and unquoting",
