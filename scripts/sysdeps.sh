@@ -4,6 +4,7 @@ set -euo pipefail
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)  # distributed rate-limit tests
+command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)  # HTTP/2 load (benchmarks/h2_bench.py)
 command -v kubectl >/dev/null 2>&1 || need+=(kubectl)  # validates the fake Kubernetes API server
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # headless dashboard test
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)  # Docker provider engine tests
