@@ -569,3 +569,16 @@ def test_translator_reuses_decoded_objects_and_sees_changes():
     changed["metadata"]["resourceVersion"] = "2"
     objects["endpointslices"][("testing", "service1-abc")] = changed
     assert urls(translator.translate(objects), "testing-service1-80") == ["http://10.10.0.7:8080"]
+
+
+def test_translator_forgets_deleted_objects():
+    translator = IngressTranslator(IngressOptions())
+    objects = snapshot(
+        ("ingresses", traefik_ingress(rules=[rule("", ("/bar", "Prefix", backend("service1", 80)))])), *svc1()
+    )
+    assert set(routers(translator.translate(objects))) == {"testing-bar"}
+    del objects["ingresses"]
+    del objects["services"]
+    assert routers(translator.translate(objects)) == {}
+    assert translator._router_annotations == {}
+    assert translator._service_annotations == {}

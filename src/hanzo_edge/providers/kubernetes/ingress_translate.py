@@ -172,10 +172,31 @@ class IngressTranslator:
         self._secrets = DecodeCache(Secret)
         self._nodes = DecodeCache(Node)
         self._service_annotations: dict[tuple[str, str], tuple[str, ServiceAnnotations | AnnotationError]] = {}
+        self._router_annotations: dict[tuple[str, str], tuple[str, RouterAnnotations | AnnotationError]] = {}
 
     def translate(self, snapshot: Snapshot) -> Translation:
         """Return the translation of ``snapshot`` (see the module docstring)."""
         return _Run(self, snapshot).run()
+
+    def router_annotations(self, ingress: Ingress) -> RouterAnnotations:
+        """Return the parsed ``router.*`` annotations of ``ingress`` (cached by resourceVersion).
+
+        Raises:
+            AnnotationError: an annotation does not decode.
+        """
+        meta = ingress.metadata
+        key = (meta.namespace, meta.name)
+        cached = self._router_annotations.get(key)
+        if cached is None or not meta.resource_version or cached[0] != meta.resource_version:
+            try:
+                parsed: RouterAnnotations | AnnotationError = parse_router_annotations(meta.annotations)
+            except AnnotationError as exc:
+                parsed = exc
+            cached = (meta.resource_version, parsed)
+            self._router_annotations[key] = cached
+        if isinstance(cached[1], AnnotationError):
+            raise cached[1]
+        return cached[1]
 
     def service_annotations(self, service: KubeService) -> ServiceAnnotations:
         """Return the parsed ``service.*`` annotations of ``service`` (cached by resourceVersion).
@@ -253,12 +274,23 @@ class _Run:
                 continue
             if self._should_process(ingress):
                 self._ingress(ingress)
+        self._forget_deleted()
         build = self.build
         http = HTTPConfiguration(routers=FrozenDict(build.routers), services=FrozenDict(build.services))
         tls = None
         if build.certificates:
             tls = TLSConfiguration(certificates=tuple(build.certificates[key] for key in sorted(build.certificates)))
         return Translation(Configuration(http=http, tls=tls), tuple(build.errors), tuple(build.status_targets))
+
+    def _forget_deleted(self) -> None:
+        """Drop the cached annotations of objects that are gone (the caches would otherwise only grow)."""
+        for cache, live in (
+            (self.translator._router_annotations, self.ingresses),
+            (self.translator._service_annotations, self.services),
+        ):
+            if len(cache) > len(live):
+                for key in [k for k in cache if k not in live]:
+                    del cache[key]
 
     def _should_process(self, ingress: Ingress) -> bool:
         class_name = ingress.spec.ingress_class_name
@@ -271,7 +303,7 @@ class _Run:
     def _ingress(self, ingress: Ingress) -> None:
         meta = ingress.metadata
         try:
-            annotations = parse_router_annotations(meta.annotations)
+            annotations = self.translator.router_annotations(ingress)
         except AnnotationError as exc:
             self._error("Ingress", meta.namespace, meta.name, f"skipped: failed to parse annotations: {exc}")
             return

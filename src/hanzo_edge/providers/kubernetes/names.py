@@ -12,31 +12,19 @@ Shared by the Ingress provider and the CRD provider, so both spell names exactly
 from __future__ import annotations
 
 import hashlib
-import unicodedata
+import re
 
 __all__ = ["hash_suffix", "make_id", "normalize", "short_hash"]
 
 
-def _is_word(char: str) -> bool:
-    # Go's unicode.IsLetter / unicode.IsNumber: general categories L* and N*.
-    if char.isascii():
-        return char.isalnum()
-    return unicodedata.category(char)[0] in "LN"
+# Go's unicode.IsLetter / unicode.IsNumber are the general categories L* and N*: Python's ``\w`` without ``_``
+# (``str.isalnum`` characters), matched in C.
+_WORD_RUN = re.compile(r"[^\W_]+")
 
 
 def normalize(name: str) -> str:
     """Return ``name`` with every run of non-letter, non-number characters replaced by one ``-`` (trimmed)."""
-    parts: list[str] = []
-    current: list[str] = []
-    for char in name:
-        if _is_word(char):
-            current.append(char)
-        elif current:
-            parts.append("".join(current))
-            current = []
-    if current:
-        parts.append("".join(current))
-    return "-".join(parts)
+    return "-".join(_WORD_RUN.findall(name))
 
 
 def short_hash(text: str) -> str:
