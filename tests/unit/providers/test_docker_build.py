@@ -4,6 +4,7 @@ tests/data/docker/) and with variations of it."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -326,3 +327,17 @@ def test_bad_static_options_are_config_errors() -> None:
         with pytest.raises(ConfigError) as caught:
             from_static(static, ProviderHooks())
         assert caught.value.path == option
+
+
+def test_a_container_sharing_another_ones_network_uses_that_address() -> None:
+    target = _container("app_web_1")
+    sidecar = _container("web1", {"traefik.http.services.side.loadbalancer.server.port": "9000"})
+    linked = dataclasses.replace(sidecar, network_mode="container:" + target.id, networks={}, connected=target)
+    lb = build_configuration([linked], _options()).config.http.services["side"].load_balancer
+    assert lb is not None
+    assert lb.servers[0].url == "http://172.17.0.2:9000"
+    unresolved = dataclasses.replace(linked, connected=None)
+    result = build_configuration([unresolved], _options())
+    assert result.errors == [
+        "container web1 skipped: unable to find the IP address for the container '/web1': the server is ignored"
+    ]

@@ -64,6 +64,7 @@ class ContainerData:
     node_ip: str
     ports: Mapping[str, tuple[tuple[str, str], ...]]  # "80/tcp" -> ((HostIp, HostPort), ...)
     networks: Mapping[str, str]  # network name -> address
+    connected: ContainerData | None = None  # the container whose network this one shares (``container:<id>``)
 
     @property
     def service_name(self) -> str:
@@ -181,6 +182,13 @@ def _address(container: ContainerData, network: str) -> str:
             return address
     if container.network_mode == "host":
         return container.node_ip or "127.0.0.1"
+    if container.network_mode.startswith("container:"):
+        linked = container.connected
+        if linked is None:
+            return ""
+        # The connected container's traefik.docker.network wins, else this container's (Traefik).
+        linked_network = next((v for k, v in linked.labels.items() if k.lower() == "traefik.docker.network"), "")
+        return _address(linked, linked_network or network)
     for name in sorted(container.networks):
         return container.networks[name]
     return ""

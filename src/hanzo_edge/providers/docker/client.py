@@ -2,7 +2,7 @@
 
 ``GET /_ping`` (which API version to speak), ``/version``, ``/containers/json``, ``/containers/<id>/json`` and the
 ``/events`` stream, over a unix socket or TCP (optionally TLS with a CA, a client certificate and
-``insecureSkipVerify``; basic auth for a TCP endpoint behind a proxy). One connection per call
+``insecureSkipVerify``; basic auth for an endpoint behind a proxy). One connection per call
 (``Connection: close``): a list, a few inspects and one long-lived stream per change are all the provider needs, and
 it keeps the client stateless. Responses are parsed by httptools (already the proxy's HTTP/1 parser), which also
 undoes chunked encoding, so the events stream is read as newline-separated JSON.
@@ -106,7 +106,7 @@ class DockerClient:
     Args:
         endpoint: Traefik's ``endpoint`` string.
         ssl_context: for a TLS endpoint (``tls`` options or ``https://``), or None for plain TCP / unix.
-        username / password: basic auth (sent on TCP endpoints only, as Traefik does).
+        username / password: basic auth (sent when both are set, as Traefik does).
     """
 
     def __init__(
@@ -125,7 +125,7 @@ class DockerClient:
         self.timeout = timeout or None
         self.prefix = ""
         auth = ""
-        if (username or password) and not self.endpoint.path:
+        if username and password:  # as Traefik: both, on any endpoint
             token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
             auth = f"Authorization: Basic {token}\r\n"
         self._auth = auth

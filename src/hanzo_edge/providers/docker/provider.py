@@ -13,6 +13,7 @@ empty snapshot first (so the other providers serve meanwhile), as Traefik retrie
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import ssl
@@ -91,8 +92,14 @@ class DockerProvider:
             if not isinstance(container_id, str):
                 continue
             details = await self.client.inspect(container_id)
-            if details is not None:
-                inspected.append(parse_container(details))
+            if details is None:
+                continue
+            container = parse_container(details)
+            if container.network_mode.startswith("container:"):
+                linked = await self.client.inspect(container.network_mode.removeprefix("container:"))
+                if linked is not None:
+                    container = dataclasses.replace(container, connected=parse_container(linked))
+            inspected.append(container)
         result = build_configuration(inspected, self.options)
         self._report(result)
         return result.config
