@@ -213,16 +213,20 @@ class Gateway:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def ready(self, timeout: float = 15.0) -> Gateway:
+    def ready(self, timeout: float = 15.0, health: str = "/__health") -> Gateway:
         def answers() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"gateway exited {self.proc.returncode}: {self.output()}")
             try:
-                return http_request(self.port, "GET", "/__health").status == 200
+                return http_request(self.port, "GET", health).status == 200
             except OSError:
                 return False
 
-        eventually(answers, timeout=timeout, message=lambda: f"gateway not ready: {self.output()}")
+        try:
+            eventually(answers, timeout=timeout, message=lambda: f"gateway not ready: {self.output()}")
+        except AssertionError:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> int | None:
@@ -237,13 +241,15 @@ class Gateway:
         return self.proc.returncode
 
 
-def start_gateway(tmp: Path, config: dict[str, Any], env: Mapping[str, str] | None = None) -> Gateway:
+def start_gateway(
+    tmp: Path, config: dict[str, Any], env: Mapping[str, str] | None = None, health: str = "/__health"
+) -> Gateway:
     """Write ``config`` with ``listen_ip`` 127.0.0.1 and a free port, start ``gateway run``, wait for /__health."""
     port = free_port()
     config = {"version": 3, "listen_ip": "127.0.0.1", "port": port, **config}
     path = write_gateway(tmp / "gateway.json", config)
     base = {k: v for k, v in clean_env().items() if not k.startswith("KRAKEND_")}
-    return Gateway(path, port, {**base, **(env or {})}).ready()
+    return Gateway(path, port, {**base, **(env or {})}).ready(health=health)
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual backend for trying the gateway by hand

@@ -93,6 +93,18 @@ def _endpoints(backend: JsonBackend, dead: str) -> list[dict[str, Any]]:
         {"endpoint": "/post", "method": "POST", "backend": [{"url_pattern": "/echo/post"}]},
         {"endpoint": "/post", "method": "PUT", "backend": [{"url_pattern": "/echo/put"}]},
         {"endpoint": "/concurrent", "concurrent_calls": 3, "backend": [{"url_pattern": "/user/9", "allow": ["id"]}]},
+        {
+            "endpoint": "/flatmap",
+            "extra_config": {
+                "proxy": {
+                    "flatmap_filter": [{"type": "move", "args": ["u.name", "who"]}, {"type": "del", "args": ["u"]}]
+                }
+            },
+            "backend": [
+                {"url_pattern": "/user/f", "group": "u"},
+                {"url_pattern": "/collection", "is_collection": True},
+            ],
+        },
         {"endpoint": "/StAtic", "backend": [{"url_pattern": "/user/s", "allow": ["id"]}]},
         {"endpoint": "/slash/", "backend": [{"url_pattern": "/user/sl", "allow": ["id"]}]},
     ]
@@ -333,3 +345,9 @@ def test_health_schema(env: tuple[JsonBackend, Gateway]) -> None:
     assert set(body) == {"agents", "now", "status"}
     assert body["status"] == "ok"
     eventually(lambda: _get(gw, "/__health").status == 200)
+
+
+def test_endpoint_flatmap_filter_applies_to_the_merge(env: tuple[JsonBackend, Gateway]) -> None:
+    _, gw = env
+    r = _get(gw, "/flatmap")
+    assert r.json() == {"who": "user f", "collection": [{"i": i, "path": "/collection"} for i in range(3)]}

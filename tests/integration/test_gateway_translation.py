@@ -52,3 +52,39 @@ def test_service_level_limit_spans_endpoints_and_cors_wraps_the_router(tmp_path:
             assert gateway.stop() == 0
     finally:
         backend.stop()
+
+
+def test_router_options_error_message_version_header_and_error_bodies(tmp_path: Path) -> None:
+    backend = JsonBackend().start()
+    try:
+        gateway = start_gateway(
+            tmp_path,
+            {
+                "host": [backend.url],
+                "extra_config": {
+                    "router": {
+                        "return_error_msg": True,
+                        "hide_version_header": True,
+                        "error_body": {"404": {"error": "no such endpoint"}},
+                        "disable_handle_method_not_allowed": True,
+                        "health_path": "/healthz",
+                    }
+                },
+                "endpoints": [{"endpoint": "/missing", "backend": [{"url_pattern": "/status/404"}]}],
+            },
+            health="/healthz",
+        )
+        try:
+            failed = http_request(gateway.port, "GET", "/missing")
+            assert failed.status == 500
+            assert failed.body == f"invalid status code 404 [GET /status/404]: {backend.url}/status/404".encode()
+            assert failed.header("X-KrakenD") == "Version undefined"
+            missing = http_request(gateway.port, "GET", "/nothing")
+            assert (missing.status, missing.json()) == (404, {"error": "no such endpoint"})
+            assert http_request(gateway.port, "POST", "/missing").status == 404  # no 405 when disabled
+            assert http_request(gateway.port, "GET", "/healthz").status == 200
+            assert http_request(gateway.port, "GET", "/__health").status == 404
+        finally:
+            assert gateway.stop() == 0
+    finally:
+        backend.stop()

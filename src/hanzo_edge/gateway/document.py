@@ -110,6 +110,7 @@ class EndpointModel(msgspec.Struct, frozen=True, kw_only=True):
     input_headers: tuple[str, ...]
     input_query_strings: tuple[str, ...]
     extra_config: Mapping[str, Any]
+    flatmap_filter: tuple[tuple[str, tuple[str, ...]], ...] = ()
     path: JsonPath = ()
 
 
@@ -409,6 +410,9 @@ class _Reader:
                 backends.append(backend)
         if len(backends) != len(backends_raw):
             return None
+        extra = normalize_namespaces(raw.get("extra_config"))
+        proxy = extra.get("proxy")
+        flatmap = self.flatmap(proxy.get("flatmap_filter") if isinstance(proxy, dict) else None, path)
         return EndpointModel(
             endpoint=route,
             method=method,
@@ -419,7 +423,8 @@ class _Reader:
             output_encoding=output_encoding,
             input_headers=input_headers if input_headers is not None else ("Content-Type",),
             input_query_strings=input_query or (),
-            extra_config=normalize_namespaces(raw.get("extra_config")),
+            extra_config=extra,
+            flatmap_filter=flatmap,
             path=path,
         )
 

@@ -30,7 +30,7 @@ import msgspec
 from hanzo_edge.gateway.backend import KRAKEND_VERSION, BackendCall, GunzipRelay, HeaderPolicy, QueryPolicy
 from hanzo_edge.gateway.document import BackendModel, EndpointModel
 from hanzo_edge.gateway.encodings import DecodeError, decode, render
-from hanzo_edge.gateway.manipulate import Formatter
+from hanzo_edge.gateway.manipulate import Formatter, apply_flatmap
 from hanzo_edge.http.body import BodyError, StreamBody
 from hanzo_edge.http.errors import UpstreamError
 from hanzo_edge.http.headers import Headers
@@ -114,7 +114,8 @@ class _Backend:
         status = response.status
         if status not in _ACCEPTED:
             content_type = (response.headers.get("content-type") or "").encode("latin-1")
-            message = f"invalid status code {status} [{self.call.method} {self.call.url_pattern}]"
+            url = f"{backend.server_url}{backend.url_path}"
+            message = f"invalid status code {status} [{self.call.method} {self.call.url_pattern}]: {url}"
             if self.details:
                 info = {"http_status_code": status, "http_body": raw.decode("utf-8", "replace")}
                 info["http_body_encoding"] = content_type.decode("latin-1")
@@ -263,6 +264,9 @@ class MergeService:
         if merged is None:
             return self._failure(parts)
         complete = complete and bool(merged)
+        flatmap = self.config.endpoint.flatmap_filter
+        if flatmap:
+            merged = apply_flatmap(merged, flatmap)
         content_type, rendered = render(self.config.endpoint.output_encoding, merged)
         raw = [(b"Content-Type", content_type), (b"X-Krakend", self._version)]
         raw.append((b"X-Krakend-Completed", b"true" if complete else b"false"))

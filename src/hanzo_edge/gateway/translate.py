@@ -243,7 +243,7 @@ class _State:
                 self.errors.append(GatewayConfigError(path, "want an object"))
             return
         if ns == "proxy":
-            supported = {"flatmap_filter"} if scope == "backend" else set()
+            supported = {"flatmap_filter"}
             for key, value in block.items():
                 if key not in supported and value not in (None, False, [], {}):
                     self.warnings.append(GatewayWarning((*path, key), f"proxy.{key} is not supported: ignored"))
