@@ -421,3 +421,56 @@ def test_the_example_runs_out_of_cluster_with_a_kubeconfig(tmp_path: Path) -> No
                 proc.stop()
         finally:
             pods.stop()
+
+
+def test_tls_section_serves_the_secret_certificate(cluster: Cluster) -> None:
+    import base64
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("secure.test")
+    cluster.api.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": "secure-cert", "namespace": "tls"},
+            "data": {
+                "tls.crt": base64.b64encode(cert.cert_chain_pems[0].bytes()).decode(),
+                "tls.key": base64.b64encode(cert.private_key_pem.bytes()).decode(),
+            },
+        }
+    )
+    cluster.service("tls", "app")
+    cluster.slice("tls", "app", [("127.0.1.2", True)])
+    cluster.ingress(
+        "tls",
+        "app",
+        "secure.test",
+        [("/", "app", 8080)],
+        annotations={"traefik.ingress.kubernetes.io/router.entrypoints": "websecure"},
+        spec={"tls": [{"hosts": ["secure.test"], "secretName": "secure-cert"}]},
+    )
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+
+    def fetch() -> tuple[int, str]:
+        # The connection goes to 127.0.0.1 with SNI secure.test: the socket is wrapped here, never by http.client.
+        conn = http.client.HTTPConnection("127.0.0.1", cluster.secure, timeout=5)
+        try:
+            conn.sock = context.wrap_socket(
+                socket.create_connection(("127.0.0.1", cluster.secure), timeout=5), server_hostname="secure.test"
+            )
+            conn.request("GET", "/", headers={"Host": "secure.test"})
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            conn.close()
+
+    assert eventually(fetch, timeout=10, message=cluster.proc.describe) == (200, "127.0.1.2")
+    router = cluster.api_json("/api/http/routers/tls-app-secure-test@kubernetes")
+    assert router["tls"] == {}
+    # A router with tls does not answer plain HTTP.
+    assert cluster.get("secure.test", port=cluster.secure)[0] in (400, 404)
