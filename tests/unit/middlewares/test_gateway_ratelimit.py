@@ -7,9 +7,12 @@ The real Lua script against a real ``redis-server`` (two limiter instances shari
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fakes import FakeClock
 from hanzo_edge.http.headers import Headers
@@ -189,3 +192,34 @@ def test_unknown_failure_policy_is_refused_at_build() -> None:
     config = KrakendRateLimitConfig(bucket_id="bad", max_rate=1, redis=KrakendRedisConfig(failure_policy="maybe"))
     with pytest.raises(ValueError, match="failure_policy"):
         _limiter(config, FakeClock())
+
+
+_EXAMPLES = itertools.count()
+
+
+@given(
+    steps=st.lists(st.tuples(st.floats(min_value=0, max_value=2.0), st.sampled_from(["a", "b", "c"])), max_size=60),
+    rate=st.sampled_from([0.5, 1.0, 3.0]),
+    capacity=st.integers(min_value=1, max_value=4),
+)
+@settings(max_examples=60, deadline=None)
+def test_a_client_never_gets_more_than_capacity_plus_what_the_rate_refilled(
+    steps: list[tuple[float, str]], rate: float, capacity: int
+) -> None:
+    clock = FakeClock()
+    config = KrakendRateLimitConfig(
+        bucket_id=f"prop-{next(_EXAMPLES)}", client_max_rate=rate, client_capacity=capacity, strategy="header", key="K"
+    )
+    limiter = _limiter(config, clock)
+    start = clock.now
+    admitted: dict[str, int] = {}
+
+    async def run() -> None:
+        for delay, client in steps:
+            clock.advance(delay)
+            if (await limiter(_req(K=client))).status == 200:
+                admitted[client] = admitted.get(client, 0) + 1
+
+    asyncio.run(run())
+    for count in admitted.values():
+        assert count <= capacity + rate * (clock.now - start) + 1e-9
