@@ -1,0 +1,234 @@
+"""The TCP/UDP build (``routing/tcp_build.py``) and the order of ``TCPTable`` (Traefik's ``ServeTCP``), from real
+dynamic configurations through ``build_tables``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hanzo_edge.config.dynamic import decode_dynamic
+from hanzo_edge.http.pool import PoolRegistry, TransportOptions
+from hanzo_edge.routing.build import BuildResult, build_tables
+from hanzo_edge.services.tcp_balancer import TCPServerTarget
+
+LB = {"loadBalancer": {"servers": [{"address": "127.0.0.1:7000"}]}}
+
+
+def build(data: dict[str, Any], eps: tuple[str, ...] = ("web",), udp: tuple[str, ...] = ()) -> BuildResult:
+    config, warnings = decode_dynamic(data)
+    assert not warnings
+    return build_tables({"file": config}, [*eps], [*eps], PoolRegistry(), TransportOptions(), udp_entry_points=[*udp])
+
+
+def tcp_routers(result: BuildResult) -> dict[str, tuple[str, list[str], list[str]]]:
+    return {name: (i.status, i.errors, i.using) for name, i in result.runtime.tcp_routers.items()}
+
+
+def test_router_errors_disable_only_the_broken_router() -> None:
+    result = build(
+        {
+            "tcp": {
+                "routers": {
+                    "ok": {"rule": "HostSNI(`*`)", "service": "s"},
+                    "sni-no-tls": {"rule": "HostSNI(`a.test`)", "service": "s"},
+                    "no-rule": {"service": "s"},
+                    "no-service": {"rule": "HostSNI(`*`)"},
+                    "missing": {"rule": "HostSNI(`*`)", "service": "nope"},
+                    "bad-rule": {"rule": "HostSNI(`a`", "service": "s"},
+                    "bad-options": {"rule": "HostSNI(`b.test`)", "service": "s", "tls": {"options": "nope"}},
+                    "half": {"rule": "HostSNI(`*`)", "service": "s", "entryPoints": ["web", "other"]},
+                    "bad-mw": {"rule": "HostSNI(`*`)", "service": "s", "middlewares": ["ghost"]},
+                },
+                "services": {"s": LB},
+            }
+        }
+    )
+    routers = tcp_routers(result)
+    assert routers["ok@file"] == ("enabled", [], ["web"])
+    assert routers["sni-no-tls@file"] == (
+        "disabled",
+        ['invalid rule: "HostSNI(`a.test`)" , has HostSNI matcher, but no TLS on router'],
+        [],
+    )
+    assert routers["no-rule@file"][:2] == ("disabled", ["router has no rule"])
+    assert routers["no-service@file"][:2] == ("disabled", ["the service is missing on the router"])
+    assert routers["missing@file"][:2] == ("disabled", ['the service "nope@file" does not exist'])
+    assert routers["bad-rule@file"][0] == "disabled"
+    assert routers["bad-options@file"][:2] == ("disabled", ["unknown TLS options: nope@file"])
+    assert routers["half@file"] == ("warning", ['entryPoint "other" doesn\'t exist'], ["web"])
+    assert routers["bad-mw@file"][:2] == ("disabled", ['middleware "ghost@file" does not exist'])
+    table = result.layer4.tcp_tables["web"]
+    assert [route.name for route in table.plain] == ["half@file", "ok@file"]  # equal priorities: by name
+
+
+def test_service_errors_are_recorded_on_the_service() -> None:
+    result = build(
+        {
+            "tcp": {
+                "routers": {
+                    "a": {"rule": "HostSNI(`*`)", "service": "bad-address"},
+                    "b": {"rule": "HostSNI(`*`)", "service": "cycle"},
+                    "c": {"rule": "HostSNI(`*`)", "service": "no-transport"},
+                    "d": {"rule": "HostSNI(`*`)", "service": "pp3"},
+                },
+                "services": {
+                    "bad-address": {"loadBalancer": {"servers": [{"address": "no-port"}]}},
+                    "cycle": {"weighted": {"services": [{"name": "cycle2"}]}},
+                    "cycle2": {"weighted": {"services": [{"name": "cycle"}]}},
+                    "no-transport": {"loadBalancer": {"servers": [{"address": "h:1"}], "serversTransport": "t"}},
+                    "pp3": {"loadBalancer": {"servers": [{"address": "h:1"}], "proxyProtocol": {"version": 3}}},
+                },
+            }
+        }
+    )
+    services = {name: (i.status, i.errors) for name, i in result.runtime.tcp_services.items()}
+    assert services["bad-address@file"] == (
+        "disabled",
+        ["invalid server address 'no-port' (expected host:port)"],
+    )
+    assert services["cycle@file"][0] == "disabled"
+    assert services["no-transport@file"] == ("disabled", ['no transport configuration found for "t@file"'])
+    assert services["pp3@file"] == ("disabled", ["unknown proxyProtocol version: 3"])
+    assert all(status == "disabled" for status, _, _ in tcp_routers(result).values())
+
+
+def test_transport_settings_reach_the_server_target() -> None:
+    result = build(
+        {
+            "tcp": {
+                "routers": {"r": {"rule": "HostSNI(`*`)", "service": "s"}},
+                "services": {
+                    "s": {"loadBalancer": {"servers": [{"address": "[::1]:9000"}], "serversTransport": "t"}},
+                    "old": {"loadBalancer": {"servers": [{"address": "h:1"}], "terminationDelay": 250}},
+                },
+                "serversTransports": {
+                    "t": {"dialTimeout": "2s", "dialKeepAlive": "-1s", "terminationDelay": "-1s", "proxyProtocol": {}}
+                },
+            }
+        }
+    )
+    route = result.layer4.tcp_tables["web"].plain[0]
+    target = route.pick()
+    assert isinstance(target, TCPServerTarget)
+    assert (target.host, target.port, target.dial_timeout, target.dial_keep_alive) == ("::1", 9000, 2.0, -1.0)
+    assert (target.termination_delay, target.proxy_protocol) == (-1.0, 2)  # an empty proxyProtocol means v2
+
+
+def test_weighted_service_picks_by_weight() -> None:
+    result = build(
+        {
+            "tcp": {
+                "routers": {"r": {"rule": "HostSNI(`*`)", "service": "w"}},
+                "services": {
+                    "w": {"weighted": {"services": [{"name": "a", "weight": 3}, {"name": "b", "weight": 1}]}},
+                    "a": {"loadBalancer": {"servers": [{"address": "a:1"}]}},
+                    "b": {"loadBalancer": {"servers": [{"address": "b:1"}]}},
+                },
+            }
+        }
+    )
+    route = result.layer4.tcp_tables["web"].plain[0]
+    picks = [route.pick() for _ in range(8)]
+    hosts = [p.host for p in picks if p is not None]
+    assert hosts.count("a") == 6
+    assert hosts.count("b") == 2
+
+
+def test_traefik_order_between_tls_tcp_routers_and_https_routers() -> None:
+    result = build(
+        {
+            "http": {
+                "routers": {
+                    "site": {"rule": "Host(`web.test`)", "service": "h", "tls": {}},
+                },
+                "services": {"h": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:1"}]}}},
+            },
+            "tcp": {
+                "routers": {
+                    "db": {"rule": "HostSNI(`db.test`)", "service": "s", "tls": {"passthrough": True}},
+                    "web-too": {"rule": "HostSNI(`web.test`)", "service": "s", "tls": {}, "priority": 1000},
+                    "any": {"rule": "HostSNI(`*`)", "service": "s", "tls": {}},
+                    "plain": {"rule": "HostSNI(`*`)", "service": "s"},
+                },
+                "services": {"s": LB},
+            },
+        }
+    )
+    table = result.layer4.tcp_tables["web"]
+    db = table.match_tls("db.test", (), "10.0.0.1")
+    assert db is not None
+    assert db.name == "db@file"
+    assert db.passthrough
+    # An HTTPS router naming the server wins over any TCP router, whatever its priority.
+    assert table.match_tls("web.test", (), "10.0.0.1") is None
+    other = table.match_tls("other.test", (), "10.0.0.1")
+    assert other is not None
+    assert other.name == "any@file"
+    assert table.early("10.0.0.1") is None  # TLS routers here: wait for the first byte
+    plain = table.match_plain("10.0.0.1")
+    assert plain is not None
+    assert plain.name == "plain@file"
+
+
+def test_https_catch_all_beats_the_tls_tcp_catch_all() -> None:
+    result = build(
+        {
+            "http": {
+                "routers": {"site": {"rule": "PathPrefix(`/`)", "service": "h", "tls": {}}},
+                "services": {"h": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:1"}]}}},
+            },
+            "tcp": {
+                "routers": {
+                    "any": {"rule": "HostSNI(`*`)", "service": "s", "tls": {}},
+                    "db": {"rule": "HostSNI(`db.test`)", "service": "s", "tls": {}},
+                },
+                "services": {"s": LB},
+            },
+        }
+    )
+    table = result.layer4.tcp_tables["web"]
+    assert table.match_tls("x.test", (), "10.0.0.1") is None  # the HTTPS router without a host
+    found = table.match_tls("db.test", (), "10.0.0.1")
+    assert found is not None
+    assert found.name == "db@file"
+
+
+def test_only_plain_tcp_routers_match_before_the_first_byte() -> None:
+    result = build(
+        {
+            "tcp": {
+                "routers": {"lan": {"rule": "ClientIP(`10.0.0.0/8`)", "service": "s"}},
+                "services": {"s": LB},
+            }
+        }
+    )
+    table = result.layer4.tcp_tables["web"]
+    found = table.early("10.1.1.1")
+    assert found is not None
+    assert found.name == "lan@file"
+    assert table.early("192.168.0.1") is None  # no match: on to the first byte (then HTTP)
+
+
+def test_udp_routers_one_per_entrypoint_and_udp_defaults() -> None:
+    result = build(
+        {
+            "udp": {
+                "routers": {
+                    "a": {"service": "s"},
+                    "b": {"service": "s", "entryPoints": ["dns"]},
+                    "wrong": {"service": "s", "entryPoints": ["web"]},
+                    "broken": {"service": "nope"},
+                },
+                "services": {"s": {"loadBalancer": {"servers": [{"address": "127.0.0.1:53"}]}}},
+            }
+        },
+        eps=("web",),
+        udp=("dns",),
+    )
+    routers = {name: (i.status, i.errors, i.using) for name, i in result.runtime.udp_routers.items()}
+    assert routers["a@file"] == ("enabled", [], ["dns"])  # no entryPoints: every UDP entrypoint
+    assert routers["b@file"][0] == "disabled"
+    assert routers["b@file"][2] == []
+    assert "one UDP router per entryPoint serves" in routers["b@file"][1][0]
+    assert routers["wrong@file"] == ("disabled", ['entryPoint "web" is not a UDP entryPoint'], [])
+    assert routers["broken@file"] == ("disabled", ['the service "nope@file" does not exist'], [])
+    assert set(result.layer4.udp) == {"dns"}

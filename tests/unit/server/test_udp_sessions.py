@@ -1,0 +1,90 @@
+"""UDP entrypoint sessions (``server/udp_proxy.py``) on real sockets: one per client address, released when idle,
+and bounded: a flood from many source ports never opens more than the limit."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from hanzo_edge.server.udp_proxy import UDPEntrypoint, max_sessions
+from hanzo_edge.services.tcp_balancer import Balancer, UDPServerTarget
+
+
+class _Echo(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(b"echo:" + data, addr)
+
+
+async def _until(predicate: object, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def _scenario(limit: int, clients: int, timeout: float) -> tuple[int, int, int, int]:
+    loop = asyncio.get_running_loop()
+    backend, _ = await loop.create_datagram_endpoint(_Echo, local_addr=("127.0.0.1", 0))
+    port = backend.get_extra_info("sockname")[1]
+    balancer = Balancer("s", [(UDPServerTarget(f"127.0.0.1:{port}", "127.0.0.1", port), 1.0)])
+    entry = UDPEntrypoint("dns", loop, lambda: balancer, timeout=timeout, limit=limit)
+    listener, _ = await loop.create_datagram_endpoint(lambda: entry, local_addr=("127.0.0.1", 0))
+    address = listener.get_extra_info("sockname")
+    sockets = []
+    try:
+        for _ in range(clients):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+            sock.sendto(b"hi", address)
+        await _until(lambda: len(entry.sessions) + entry.dropped >= clients)
+        opened, dropped = len(entry.sessions), entry.dropped
+        answered = 0
+
+        def count_answers() -> bool:
+            nonlocal answered
+            for sock in sockets:
+                try:
+                    if sock.recv(100) == b"echo:hi":
+                        answered += 1
+                except BlockingIOError:
+                    pass
+            return answered >= opened
+
+        await _until(count_answers)
+        await _until(lambda: not entry.sessions)  # idle past the timeout: released
+        return opened, dropped, answered, len(entry.sessions)
+    finally:
+        for sock in sockets:
+            sock.close()
+        entry.close()
+        backend.close()
+
+
+def test_flood_from_many_source_ports_is_bounded_and_sessions_expire() -> None:
+    opened, dropped, answered, left = asyncio.run(_scenario(limit=8, clients=40, timeout=0.2))
+    assert opened == 8
+    assert dropped == 32
+    assert answered == 8
+    assert left == 0
+
+
+def test_each_client_address_gets_its_session_under_the_limit() -> None:
+    opened, dropped, answered, _ = asyncio.run(_scenario(limit=64, clients=10, timeout=0.2))
+    assert (opened, dropped, answered) == (10, 0, 10)
+
+
+def test_default_limit_is_bounded_by_the_open_file_limit() -> None:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert 16 <= max_sessions() <= max(16, soft // 2)
