@@ -421,6 +421,7 @@ class H2Protocol(asyncio.Protocol):
         conn = self.conn
         sid = stream.sid
         pending = stream.pending
+        ended = False
         try:
             if not self.write_paused:
                 max_frame = conn.max_outbound_frame_size
@@ -435,10 +436,12 @@ class H2Protocol(asyncio.Protocol):
                         pending[0] = chunk[size:]
                     else:
                         pending.popleft()
-                        conn.send_data(sid, chunk)
+                        # The body's last bytes carry END_STREAM themselves: one frame less per response.
+                        ended = not pending and stream.ending and not stream.trailers
+                        conn.send_data(sid, chunk, end_stream=ended)
                     stream.pending_bytes -= size
                     stream.sent += size
-            if not pending and stream.ending:
+            if not pending and stream.ending and not ended:
                 trailers = stream.trailers
                 if trailers:
                     conn.send_headers(sid, [(n.lower(), v) for n, v in trailers], end_stream=True)
