@@ -453,6 +453,16 @@ class FakeApiServer:
     def send_bookmarks(self) -> None:
         self._call(self._send_bookmarks)
 
+    def end_watches(self) -> int:
+        """End every watch stream cleanly (the last chunk), as the server does when ``timeoutSeconds`` passes."""
+
+        def end() -> int:
+            for watch in self._watches:
+                watch.queue.put_nowait(Change(self._rv, watch.resource, "END", None, None))
+            return len(self._watches)
+
+        return self._call(end)
+
     def refuse(self, seconds: float | None, lose_history: bool = False) -> None:
         """Stop listening (connections are refused) and drop every open connection; listen again after
         `seconds` (None: until `resume`). With `lose_history`, the server comes back as a restarted one: every
@@ -794,9 +804,13 @@ class FakeApiServer:
             if method == "GET" and name is None and query.get("watch") in ("true", "1"):
                 await self._watch(writer, resource, namespace, query)
                 return False
+            if "dryRun" in query:
+                raise ApiError(400, "BadRequest", "dryRun is not supported by the fake API server")
             code, document = self._operate(method, resource, namespace, name, subresource, query, headers, body)
         except ApiError as exc:
             code, document = exc.code, status_body(exc.code, exc.reason, exc.message)
+        except Exception as exc:  # a bug of the fake: answer 500 naming it rather than hang the client
+            code, document = 500, status_body(500, "InternalError", f"fake API server: {exc!r}")
         self._respond(writer, code, document)
         await writer.drain()
         return True
@@ -1050,6 +1064,8 @@ class FakeApiServer:
                     change = Change(self._rv, resource, "BOOKMARK", None, None)
                 if change is None:
                     return  # cut: the connection is already aborted
+                if change.type == "END":
+                    break  # ended as on timeoutSeconds
                 if change.type == "BOOKMARK":
                     if watch.bookmarks:
                         send(

@@ -196,6 +196,13 @@ def test_kubeconfig_what_we_cannot_do_is_named(
         from_kubeconfig(str(path))
 
 
+def test_kubeconfig_unreadable_token_file_is_named_at_startup(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump(kubeconfig_document("https://k8s:6443", {"tokenFile": "missing-token"})))
+    with pytest.raises(KubeConfigError, match="missing-token"):
+        from_kubeconfig(str(path))
+
+
 def test_kubeconfig_missing_context_or_cluster(tmp_path: Path) -> None:
     document = kubeconfig_document("https://k8s:6443", {})
     document["current-context"] = "nope"

@@ -363,6 +363,25 @@ async def test_a_relist_that_changes_nothing_yields_no_snapshot(api: FakeApiServ
         assert len(h.snapshots) == count
 
 
+@run_async
+async def test_watches_ended_by_the_server_resume_without_a_list_and_never_spin(api: FakeApiServer) -> None:
+    async with Harness(api, CORE_TARGETS) as h:
+        await h.until(lambda: api.watch_count() == 3, "three watches")
+        h.clock.advance(5.0)  # the watches have lived a while: a clean end is a timeout, watched again at once
+        assert api.end_watches() == 3
+        await h.until(lambda: api.watch_count() == 3, "the re-watches")
+        assert [w.backoff.failures for w in h.watcher.watches] == [0, 0, 0]
+        # Ended again at once, with nothing in them: that is no timeout, so each backs off instead of spinning.
+        assert api.end_watches() == 3
+        await h.until(lambda: all(w.backoff.failures == 1 for w in h.watcher.watches), "the backoff")
+        assert api.watch_count() == 0
+        api.create(ingress("later"))
+        await h.until(lambda: h.converged(*CORE) and api.watch_count() == 3, "the re-watches", step=0.5)
+        assert h.watcher.lists == 3
+        watch_requests = sum(1 for method, target in api.requests if method == "GET" and "watch=true" in target)
+        assert watch_requests == 9
+
+
 # -- backoff -------------------------------------------------------------------------------------------------
 
 

@@ -271,10 +271,12 @@ def from_kubeconfig(kubeconfig: str, context: str = "", clock: Callable[[], floa
     key = _pem(user, "client-key", user_base, where)
     if (cert is None) != (key is None):
         raise KubeConfigError(f"{where}: user {user_name!r}: client-certificate and client-key go together")
+    tokens = TokenSource(token=token, path=token_file, clock=clock)
+    tokens.token()  # a tokenFile that cannot be read fails now, naming it, not at the first request
     return KubeConnection(
         server=_normalise_server(str(cluster.get("server") or ""), f"{where}: cluster {cluster_name!r}"),
         source=where,
-        token=TokenSource(token=token, path=token_file, clock=clock),
+        token=tokens,
         ca_pem=_pem(cluster, "certificate-authority", cluster_base, where),
         client_cert_pem=cert,
         client_key_pem=key,
