@@ -217,3 +217,17 @@ def test_snapshots_from_the_api_server_and_errors_logged_once(caplog: pytest.Log
     ]
     assert provider.last_translation is not None
     assert provider.rebuild_seconds > 0
+
+
+def test_token_may_be_a_file_path(tmp_path: Any, monkeypatch: pytest.MonkeyPatch):
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    with FakeApiServer(token=TOKEN) as api:
+        _objects(api)
+        settings = IngressProviderSettings(
+            endpoint=api.url, token=str(token_file), options=IngressOptions(ingress_class="hanzo-ingress")
+        )
+        config = first_config(KubernetesIngressProvider(settings, policy=BackoffPolicy(initial=0.01)))
+    assert "hanzo-app-app-test" in config.http.routers

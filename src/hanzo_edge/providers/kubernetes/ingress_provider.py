@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from hanzo_edge.config.static import KubernetesIngress, StaticConfig
 from hanzo_edge.providers.base import ProviderHooks
 from hanzo_edge.providers.kubernetes.client import KubeClient
 from hanzo_edge.providers.kubernetes.ingress_translate import IngressOptions, IngressTranslator, Translation
-from hanzo_edge.providers.kubernetes.kubeconfig import KubeConfigError, KubeConnection, resolve_connection
+from hanzo_edge.providers.kubernetes.kubeconfig import KubeConfigError, KubeConnection, TokenSource, resolve_connection
 from hanzo_edge.providers.kubernetes.resources import (
     ENDPOINT_SLICES,
     INGRESS_CLASSES,
@@ -219,7 +221,12 @@ class _StatusLoop:
 
 
 def _connect(settings: IngressProviderSettings) -> KubeConnection:
-    return resolve_connection(settings.endpoint, settings.token, settings.cert_auth_file_path)
+    connection = resolve_connection(settings.endpoint, settings.token, settings.cert_auth_file_path)
+    if connection.source == "flags" and settings.token and os.path.isfile(settings.token):
+        # Traefik's token is a FileOrContent: a path to an existing file means the token is read from it (and
+        # re-read as it rotates, like a service account token).
+        connection = dataclasses.replace(connection, token=TokenSource(path=settings.token))
+    return connection
 
 
 def from_static(static: StaticConfig, hooks: ProviderHooks) -> KubernetesIngressProvider | None:
