@@ -79,6 +79,12 @@ def _disabled(loaded: Loaded) -> list[str]:
         ("service", {name: info.errors for name, info in runtime.services.items() if info.errors}),
         ("middleware", {name: info.errors for name, info in runtime.middlewares.items() if info.errors}),
         ("router", {name: info.errors for name, info in loaded.routers.items() if info.errors}),
+        # TCP and UDP objects (routing/tcp_build.py), after the HTTP ones of the same name.
+        ("tcp service", {name: info.errors for name, info in runtime.tcp_services.items() if info.errors}),
+        ("tcp middleware", {name: info.errors for name, info in runtime.tcp_middlewares.items() if info.errors}),
+        ("tcp router", {name: info.errors for name, info in runtime.tcp_routers.items() if info.errors}),
+        ("udp service", {name: info.errors for name, info in runtime.udp_services.items() if info.errors}),
+        ("udp router", {name: info.errors for name, info in runtime.udp_routers.items() if info.errors}),
     )
     lines: list[str] = []
     for name in sorted({name for _, errors in by_kind for name in errors}):

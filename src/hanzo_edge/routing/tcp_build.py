@@ -200,8 +200,25 @@ class _Layer4:
         except _ServiceError as exc:
             self._error(info, str(exc), critical=True)
             built = None
+        self._unsupported(info)
         self.tcp_services[name] = built
         return built
+
+    def _unsupported(self, info: Info[Any]) -> None:
+        """Options we parse but do not act on: a warning on the service, never silence."""
+        model = info.model
+        lb = model.load_balancer
+        checks = lb.health_check if lb is not None else (model.weighted.health_check if model.weighted else None)
+        if checks is not None:
+            self._error(info, "healthCheck is not supported yet for TCP services: every server is used", False)
+        transport_name = lb.servers_transport if lb is not None else ""
+        transport = (
+            self.runtime.tcp_servers_transports.get(qualify(transport_name, info.provider)) if transport_name else None
+        )
+        if transport is not None and transport.tls is not None and transport.tls.spiffe is not None:
+            self._error(
+                info, "serversTransport tls.spiffe is not supported yet: the servers are verified with rootCAs", False
+            )
 
     def _build_tcp_service(self, info: Info[Any], chain: tuple[str, ...]) -> Balancer:
         model = self.runtime.tcp_services[info.name].model
