@@ -15,7 +15,8 @@ limit                                    what it contains
 ``resets_per_interval`` (200 / 10 s)     client RST_STREAMs (and streams we reset for the client's errors)
                                          before GOAWAY ENHANCE_YOUR_CALM: rapid reset, CVE-2023-44487.
 ``settings_per_interval`` (100 / 10 s)   SETTINGS frames (each needs an ACK) before GOAWAY ENHANCE_YOUR_CALM.
-``pings_per_interval`` (100 / 10 s)      PING frames (each needs an answer) before GOAWAY ENHANCE_YOUR_CALM.
+``pings_per_interval`` (10000 / 10 s)    PING frames (each needs an answer) before GOAWAY ENHANCE_YOUR_CALM;
+                                         high because gRPC clients probe bandwidth with PINGs as data flows.
 ``max_pending_control_bytes`` (64 KiB)   frames we owe a client that does not read (PING/SETTINGS ACKs,
                                          RST_STREAMs): over it the connection is closed.
 ``stream_send_buffer`` (64 KiB)          response bytes a stream holds while the client's window is shut;
@@ -52,7 +53,7 @@ class H2Limits:
     connection_window_size: int = 1024 * 1024
     resets_per_interval: int = 200
     settings_per_interval: int = 100
-    pings_per_interval: int = 100
+    pings_per_interval: int = 10000
     interval: float = 10.0
     max_pending_control_bytes: int = 64 * 1024
     stream_send_buffer: int = 64 * 1024
