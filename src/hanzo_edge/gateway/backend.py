@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin
 
 from hanzo_edge.http.body import BodyRelay, StreamBody
 from hanzo_edge.http.errors import UpstreamError
+from hanzo_edge.http.forwarded import MANAGED_HEADERS
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
@@ -36,8 +37,9 @@ USER_AGENT = f"{KRAKEND_NAME} Version {KRAKEND_VERSION}".encode()
 _PLACEHOLDER = re.compile(r"\{([^}]+)\}")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 10
-# Headers our proxy path writes itself; a client's copy is never forwarded.
-_MANAGED = frozenset({b"x-forwarded-for", b"x-forwarded-host", b"host", b"content-length", b"transfer-encoding"})
+# Headers our proxy path writes itself, and the X-Forwarded-* the entrypoint sets (its trust boundary already
+# dropped the client's copies): none is forwarded, even under `input_headers: ["*"]`, as KrakenD sets no such header.
+_MANAGED = MANAGED_HEADERS | {b"host", b"content-length", b"transfer-encoding"}
 
 
 class HeaderPolicy:
