@@ -201,6 +201,13 @@ class KeySource:
             self.keys = keys
             self.generation += 1
 
+    def due(self) -> bool:
+        """True when the next lookup would re-fetch the set (it is older than ``max_age`` and no back-off holds)."""
+        if not self.settings.url:
+            return False
+        now = self.clock()
+        return now - self._fetched_at >= self.settings.max_age and now >= self._next_attempt
+
     def find(self, key_id: str, identify: Callable[[VerifyKey], str]) -> tuple[VerifyKey, ...]:
         """The keys held whose identifier (by ``identify``) is ``key_id``; no fetching."""
         return tuple(key for key in self.keys if identify(key) == key_id)

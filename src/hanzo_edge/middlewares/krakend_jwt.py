@@ -18,8 +18,9 @@ Per request, as krakend-jose's gin validator:
 Refusals have KrakenD's empty body. ``operation_debug`` logs each refusal's reason.
 
 A verified token is remembered, keyed by its exact string, until its ``exp`` (plus leeway; at most 5 minutes when it
-has none) or until the JWK set changes, in a table of at most 10,000 tokens: a repeated token costs a dict probe and
-the header rewrite, not a signature check. The wall clock (``exp``) and the monotonic clock (JWKS refresh) are
+has none) or until the JWK set changes (a set due for refresh is refreshed by the next request, cached or not), in a
+table of at most 10,000 tokens: a repeated token costs a dict probe and the header rewrite, not a signature check.
+The wall clock (``exp``) and the monotonic clock (JWKS refresh) are
 injectable; PyJWT (and so ``cryptography``) is imported when a validator is built, never by a plain ingress.
 """
 
@@ -208,7 +209,10 @@ class KrakendJwtValidator:
         entry = self.cache.get(token)
         if entry is not None:
             until, generation, status, headers = entry
-            if generation == self.source.generation and self.wall_clock() < until:
+            # A set due for refresh sends the token down the slow path once: the refresh happens, and a key
+            # dropped upstream stops admitting the tokens it signed even when every request is a cached one.
+            source = self.source
+            if generation == source.generation and self.wall_clock() < until and not source.due():
                 if status:
                     return _answer(Response(status))
                 if self.strip:

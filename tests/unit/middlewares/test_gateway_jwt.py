@@ -377,3 +377,20 @@ def test_operation_debug_logs_the_reason(server: JwksServer, caplog: pytest.LogC
 def test_bad_configuration_is_refused_at_build(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         KrakendJwtValidator(Backend(), KrakendJwtConfig(**options), name="x", ctx=BuildContext())
+
+
+def test_cached_tokens_survive_an_unchanged_refresh_but_not_a_removed_key(server: JwksServer) -> None:
+    old, new = rsa_key("old"), ec_key("new")
+    server.body = jwks(old)
+    harness = Harness(_config(server, cache_duration=60))
+    token = mint(old, _claims())
+    assert harness.statuses(_req(token)) == [200]
+    generation = harness.validator.source.generation
+
+    harness.clock.advance(61)  # refreshed: same keys, same generation, the cached token still passes
+    assert harness.statuses(_req(token), _req(token)) == [200, 200]
+    assert (server.hits, harness.validator.source.generation) == (2, generation)
+
+    server.body = jwks(new)  # the issuer drops the old key
+    harness.clock.advance(61)
+    assert harness.statuses(_req(token)) == [401]
