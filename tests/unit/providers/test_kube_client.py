@@ -7,6 +7,7 @@ import asyncio
 import base64
 import functools
 import os
+import socket
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,28 @@ def test_kubeconfig_unreadable_token_file_is_named_at_startup(tmp_path: Path) ->
         from_kubeconfig(str(path))
 
 
+def test_kubeconfig_insecure_with_a_ca_is_refused_as_client_go_does(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    cluster = {"insecure-skip-tls-verify": True, "certificate-authority-data": "Zm9v"}
+    path.write_text(yaml.safe_dump(kubeconfig_document("https://k8s:6443", {}, cluster)))
+    with pytest.raises(KubeConfigError, match="with the insecure flag is not allowed"):
+        from_kubeconfig(str(path))
+
+
+def test_a_proxy_in_the_environment_is_named_not_silently_ignored(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    KubeClient(from_flags("https://10.0.0.1:443"))
+    assert "HTTPS_PROXY is set, but connections to the API server https://10.0.0.1:443" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("NO_PROXY", "10.0.0.1")
+    KubeClient(from_flags("https://10.0.0.1:443"))
+    assert caplog.text == ""
+
+
 def test_kubeconfig_missing_context_or_cluster(tmp_path: Path) -> None:
     document = kubeconfig_document("https://k8s:6443", {})
     document["current-context"] = "nope"
@@ -362,6 +385,18 @@ async def test_a_pooled_connection_closed_by_the_server_is_redialled(tls_api: Fa
                 break
             await asyncio.sleep(0.01)
         assert (await client.list(SERVICES))[0] == []
+    finally:
+        await client.close()
+
+
+@run_async
+async def test_api_server_connections_use_tcp_keepalive(tls_api: FakeApiServer) -> None:
+    client = tls_client(tls_api)
+    try:
+        await client.list(SERVICES)
+        sock = client._idle[0].writer.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
     finally:
         await client.close()
 

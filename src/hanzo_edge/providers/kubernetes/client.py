@@ -17,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import os
+import socket
 import ssl
 import tempfile
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +42,8 @@ __all__ = [
     "WatchEvent",
     "resolve_connection",
 ]
+
+logger = logging.getLogger("hanzo_edge.providers.kubernetes")
 
 JSONObject = dict[str, Any]
 
@@ -243,6 +248,7 @@ class KubeClient:
         self._user_agent = user_agent
         self._idle: list[_Conn] = []
         self._closed = False
+        _warn_about_proxies(connection.server, split.hostname or "")
 
     # -- the API ---------------------------------------------------------------------------------------------
 
@@ -411,6 +417,7 @@ class KubeClient:
             raise KubeTransportError(f"connect to {self.connection.server}: timed out") from None
         except (OSError, ssl.SSLError) as exc:
             raise KubeTransportError(f"connect to {self.connection.server}: {exc}") from None
+        _keepalive(writer.get_extra_info("socket"))
         return _Conn(reader, writer)
 
     def _head(self, method: str, path: str, query: Mapping[str, str], body: bytes | None) -> bytes:
@@ -477,6 +484,31 @@ class KubeClient:
                 self.connection.token.invalidate()
             return KubeApiError.from_status(_loads_or_none(data), response.status, what)
         return KubeApiError(response.status, "", "", what)
+
+
+def _keepalive(sock: socket.socket | None) -> None:
+    """TCP keep-alive on every API server connection: a peer that vanished (a node or NAT dropping the flow) ends
+    a quiet watch within about a minute, where the stream alone would wait for its timeout (client-go sets 30 s)."""
+    if sock is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+
+
+def _warn_about_proxies(server: str, host: str) -> None:
+    """client-go honours HTTP(S)_PROXY; we always connect directly, and say so rather than ignore the setting."""
+    proxies = urllib.request.getproxies_environment()
+    scheme = "https" if server.lower().startswith("https://") else "http"
+    if proxies.get(scheme) and not urllib.request.proxy_bypass(host):
+        logger.warning(
+            "kubernetes: %s_PROXY is set, but connections to the API server %s do not go through proxies: "
+            "connecting directly",
+            scheme.upper(),
+            server,
+        )
 
 
 def _selectors(label_selector: str | None, field_selector: str | None) -> dict[str, str]:

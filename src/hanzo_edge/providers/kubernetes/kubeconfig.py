@@ -261,6 +261,13 @@ def from_kubeconfig(kubeconfig: str, context: str = "", clock: Callable[[], floa
             raise KubeConfigError(f"{where}: user {user_name!r}: {unsupported} credential plugins are not supported")
     if cluster.get("proxy-url"):
         raise KubeConfigError(f"{where}: cluster {cluster_name!r}: proxy-url is not supported")
+    insecure = bool(cluster.get("insecure-skip-tls-verify", False))
+    if insecure and (cluster.get("certificate-authority") or cluster.get("certificate-authority-data")):
+        # client-go refuses this combination too.
+        raise KubeConfigError(
+            f"{where}: cluster {cluster_name!r}: specifying a root certificates file with the insecure flag is not "
+            "allowed"
+        )
     cluster_base = origin.get(f"clusters/{cluster_name}", ".")
     user_base = origin.get(f"users/{user_name}", ".")
     token = str(user.get("token") or "")
@@ -280,7 +287,7 @@ def from_kubeconfig(kubeconfig: str, context: str = "", clock: Callable[[], floa
         ca_pem=_pem(cluster, "certificate-authority", cluster_base, where),
         client_cert_pem=cert,
         client_key_pem=key,
-        insecure_skip_tls_verify=bool(cluster.get("insecure-skip-tls-verify", False)),
+        insecure_skip_tls_verify=insecure,
         tls_server_name=str(cluster.get("tls-server-name") or ""),
         username=str(user.get("username") or ""),
         password=str(user.get("password") or ""),
