@@ -195,7 +195,7 @@ def test_kinds_are_found_by_model_type() -> None:
 
 def test_every_traefik_kind_is_registered_under_its_own_model_except_those_not_served() -> None:
     missing = {name for name, model in traefik_kinds().items() if kind_of(model()) is None}
-    assert missing == {"chain", "grpcWeb"}  # chain is expanded by the builder; grpcWeb is parsed, not served
+    assert missing == {"chain"}  # chain is expanded by the builder
     for name, model in traefik_kinds().items():
         kind = kind_of(model())
         if kind is not None:

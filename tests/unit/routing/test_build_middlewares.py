@@ -38,8 +38,8 @@ def _router(*middlewares: str) -> dict[str, Any]:
         pytest.param(["nope"], {}, 'middleware "nope@file" does not exist', id="missing"),
         pytest.param(
             ["gw"],
-            {"gw": {"grpcWeb": {}}},
-            'middleware "gw@file": kind "grpcWeb" is not implemented yet',
+            {"gw": {"plugin": {"demo": {}}}},
+            'middleware "gw@file": kind "plugin" is not implemented yet',
             id="not-implemented",
         ),
         pytest.param(

@@ -389,14 +389,20 @@ class H2ClientConnection(asyncio.Protocol):
             headers.append((name, value))
         response = Response(status, Headers(headers))
         response.has_date = has_date
+        stream.got_response = True
+        self._cancel_stream_timer(stream)
+        if event.stream_ended is not None and not stream.head_request:
+            # Ended on its HEADERS (a gRPC trailers-only answer: grpc-status among the headers): a complete empty
+            # body, so an HTTP/2 client gets it as one HEADERS frame with END_STREAM, as gRPC requires.
+            if not stream.future.done():
+                stream.future.set_result(response)
+            return
         no_body = stream.head_request or status in _NO_BODY_STATUS
         body = StreamBody(stream, None if no_body else length)
         if no_body:
             body.length = length if stream.head_request else None
         response.body = body
         stream.body = body
-        stream.got_response = True
-        self._cancel_stream_timer(stream)
         if not stream.future.done():
             stream.future.set_result(response)
 
