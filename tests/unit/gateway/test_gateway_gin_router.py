@@ -115,3 +115,30 @@ def test_trailing_slash_redirect_goes_to_a_route(parts: list[str]) -> None:
     assert kind == REDIRECT
     location, status = value  # type: ignore[misc]
     assert (status, router.lookup("GET", location)[0]) == (301, FOUND)
+
+
+def _reference(routes: list[str], path: str) -> str | None:
+    """gin's precedence by brute force: of the routes matching segment for segment, the one whose first differing
+    segment is static (a depth-first search that tries static children before the parameter)."""
+    wanted = path[1:].split("/")
+    matching = []
+    for route in routes:
+        parts = route[1:].split("/")
+        if len(parts) == len(wanted) and all((p == "{p}" and w) or p == w for p, w in zip(parts, wanted, strict=True)):
+            matching.append(parts)
+    if not matching:
+        return None
+    best = min(matching, key=lambda parts: [1 if p == "{p}" else 0 for p in parts])
+    return "/" + "/".join(best)
+
+
+@given(
+    st.lists(template.map(lambda t: "/" + "/".join(t)), min_size=1, max_size=10, unique=True),
+    st.lists(st.lists(st.sampled_from(["a", "b", "X", "ab", ""]), min_size=1, max_size=4), max_size=10),
+)
+def test_lookup_agrees_with_a_brute_force_model(routes: list[str], requests: list[list[str]]) -> None:
+    router = GinRouter([("GET", route, route) for route in routes])
+    for segments in requests:
+        path = "/" + "/".join(segments)
+        found = router.find("GET", path)
+        assert (found[0] if found else None) == _reference(routes, path)
