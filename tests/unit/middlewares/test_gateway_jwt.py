@@ -394,3 +394,44 @@ def test_cached_tokens_survive_an_unchanged_refresh_but_not_a_removed_key(server
     server.body = jwks(new)  # the issuer drops the old key
     harness.clock.advance(61)
     assert harness.statuses(_req(token)) == [401]
+
+
+# krakend-ce's jwt_1 (403: role_y is not role_a/role_c), jwt_2 (401: a bad token) and jwt_3 (200), with the
+# playground's /private/custom validator and its symmetric JWK set (sim1 is an A128KW key, left out; sim2 HS256).
+KRAKEND_SYMMETRIC_JWKS = b"""{"keys": [
+  {"kty": "oct", "alg": "A128KW", "k": "GawgguFyGrWKav7AX4VKUg", "kid": "sim1"},
+  {"kty": "oct", "k": "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+   "kid": "sim2", "alg": "HS256"}]}"""
+KRAKEND_JWT_1 = (
+    "eyJhbGciOiJIUzI1NiIsImtpZCI6InNpbTIifQ.eyJhdWQiOiJodHRwOi8vYXBpLmV4YW1wbGUuY29tIiwiZXhwIjoyMDUxODgyNzU1LCJpc3Mi"
+    "OiJodHRwczovL2tyYWtlbmQuaW8iLCJqdGkiOiJtbmIyM3Zjc3J0NzU2eXVpb21uYnZjeDk4ZXJ0eXVpb3AiLCJyb2xlcyI6WyJyb2xlX3kiXSwi"
+    "c3ViIjoiMTIzNDU2Nzg5MHF3ZXJ0eXVpbyJ9.J4YMo4FzMxhVgRS5nZrTVgncqBu3pfF-CkT1J1lHPb8"
+)
+KRAKEND_JWT_3 = (
+    "eyJhbGciOiJIUzI1NiIsImtpZCI6InNpbTIifQ.eyJhdWQiOiJodHRwOi8vYXBpLmV4YW1wbGUuY29tIiwiZXhwIjoyMDUxODgyNzU1LCJpc3Mi"
+    "OiJodHRwczovL2tyYWtlbmQuaW8iLCJqdGkiOiJtbmIyM3Zjc3J0NzU2eXVpb21uYnZjeDk4ZXJ0eXVpb3AiLCJyb2xlcyI6WyJyb2xlX2EiLCJy"
+    "b2xlX2IiXSwic3ViIjoiMTIzNDU2Nzg5MHF3ZXJ0eXVpbyJ9.BSHRvJ9_QdIT3F2pVhIhyzFv0vQ43Ltz32ehrtLhlIw"
+)
+
+
+def test_krakend_ce_jwt_specs(tmp_path: Path) -> None:
+    path = tmp_path / "jwk-symmetric.json"
+    path.write_bytes(KRAKEND_SYMMETRIC_JWKS)
+    config = KrakendJwtConfig(
+        alg="HS256",
+        audience=("http://api.example.com",),
+        roles_key="roles",
+        issuer="https://krakend.io",
+        roles=("role_a", "role_c"),
+        jwk_local_path=str(path),
+        disable_jwk_security=True,
+    )
+    harness = Harness(config)
+
+    def lowercase_bearer(token: str) -> Request:
+        return _req(authorization=f"bearer {token}")
+
+    got = harness.statuses(
+        lowercase_bearer(KRAKEND_JWT_1), lowercase_bearer("a.bad.token"), lowercase_bearer(KRAKEND_JWT_3)
+    )
+    assert got == [403, 401, 200]
