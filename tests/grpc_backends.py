@@ -81,7 +81,8 @@ class _CountingHealth(health.aio.HealthServicer):  # type: ignore[misc]
 class GrpcBackend:
     """A ``grpc.aio`` echo + health server on 127.0.0.1 (cleartext HTTP/2)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[bytes, bytes] | None = None) -> None:
+        self.tls = tls  # (private key PEM, certificate chain PEM): serve TLS, whose ALPN offers h2
         self._thread = _LoopThread("grpc-backend")
         self.port = 0
         self.health = _CountingHealth(self)
@@ -97,7 +98,7 @@ class GrpcBackend:
 
     @property
     def url(self) -> str:
-        return f"h2c://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'h2c'}://127.0.0.1:{self.port}"
 
     def set_serving(self, serving: bool, service: str = "") -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -129,7 +130,10 @@ class GrpcBackend:
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        self.port = server.add_insecure_port("127.0.0.1:0")
+        if self.tls is not None:
+            self.port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([self.tls]))
+        else:
+            self.port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         self._server = server
 
