@@ -24,7 +24,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -195,12 +195,12 @@ def write_gateway(path: Path, config: Mapping[str, Any]) -> Path:
 class Gateway:
     """A ``gateway run`` process on a free port."""
 
-    def __init__(self, config_path: Path, port: int, env: Mapping[str, str]) -> None:
+    def __init__(self, config_path: Path, port: int, env: Mapping[str, str], extra_args: Sequence[str] = ()) -> None:
         self.port = port
         self.log = config_path.with_suffix(".log")
         self._log_file = self.log.open("wb")
         self.proc = subprocess.Popen(
-            [GATEWAY, "run", "-c", str(config_path)],
+            [GATEWAY, "run", "-c", str(config_path), *extra_args],
             env=dict(env),
             stdout=self._log_file,
             stderr=subprocess.STDOUT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,32 @@ def test_start_gateway_helper_serves(tmp_path: Path) -> None:
     try:
         gateway = start_gateway(tmp_path, {"host": [backend.url], "endpoints": []})
         assert http_request(gateway.port, "GET", "/__health").status == 200
+        assert gateway.stop() == 0
+    finally:
+        backend.stop()
+
+
+def test_run_port_flag_wins_and_a_taken_port_exits_1(tmp_path: Path) -> None:
+    backend = JsonBackend().start()
+    try:
+        port = free_port()
+        config = {"version": 3, "port": free_port(), "listen_ip": "127.0.0.1", "host": [backend.url], "endpoints": []}
+        path = write_gateway(tmp_path / "g.json", config)
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            busy = taken.getsockname()[1]
+            result = subprocess.run(
+                [GATEWAY, "run", "-c", str(path), "-p", str(busy)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=clean_env(),
+            )
+            assert result.returncode == 1
+            assert "cannot listen" in result.stderr
+        gateway = Gateway(path, port, clean_env(), ["-p", str(port)])  # the flag beats the file's port
+        gateway.ready()
         assert gateway.stop() == 0
     finally:
         backend.stop()
