@@ -19,9 +19,9 @@ Refusals have KrakenD's empty body. ``operation_debug`` logs each refusal's reas
 
 A verified token is remembered, keyed by its exact string, until its ``exp`` (plus leeway; at most 5 minutes when it
 has none) or until the JWK set changes (a set due for refresh is refreshed by the next request, cached or not), in a
-table of at most 10,000 tokens: a repeated token costs a dict probe and the header rewrite, not a signature check.
-The wall clock (``exp``) and the monotonic clock (JWKS refresh) are
-injectable; PyJWT (and so ``cryptography``) is imported when a validator is built, never by a plain ingress.
+table of at most 10,000 tokens shared by the validators of equal configurations (the same block on many endpoints):
+a repeated token costs a dict probe and the header rewrite, not a signature check. The wall clock (``exp``) and the
+monotonic clock (JWKS refresh) are injectable; PyJWT (and so ``cryptography``) is imported when a validator is built, never by a plain ingress.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import base64
 import binascii
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -136,6 +137,18 @@ _UNSAFE = str.maketrans({"\r": " ", "\n": " ", "\0": " "})
 _Entry = tuple[float, int, int, tuple[tuple[bytes, bytes], ...]]
 
 
+class _TokenCache:
+    """The verified tokens of every validator with one configuration (Hanzo's 156 identical blocks share one)."""
+
+    __slots__ = ("__weakref__", "entries")
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, _Entry] = {}
+
+
+_CACHES: weakref.WeakValueDictionary[tuple[KrakendJwtConfig, int, int], _TokenCache] = weakref.WeakValueDictionary()
+
+
 @register("krakendJwtValidator", KrakendJwtConfig)
 class KrakendJwtValidator:
     """Validates the request's JWT (see the module docstring). Raises ValueError for an unsupported ``alg`` or key
@@ -143,6 +156,7 @@ class KrakendJwtValidator:
 
     __slots__ = (
         "_jws",
+        "_shared",
         "alg",
         "cache",
         "config",
@@ -200,7 +214,13 @@ class KrakendJwtValidator:
         self.cookie_key = config.cookie_key
         self.strip = frozenset(header.lower().encode("latin-1") for _, header in config.propagate_claims)
         self.wall_clock = wall_clock
-        self.cache: dict[bytes, _Entry] = {}
+        # Shared by equal configurations (same source, same clock): the bound is per configuration, not per endpoint.
+        shared_key = (config, id(self.source), id(wall_clock))
+        shared = _CACHES.get(shared_key)
+        if shared is None:
+            shared = _CACHES[shared_key] = _TokenCache()
+        self._shared = shared
+        self.cache = shared.entries
 
     def __call__(self, req: Request) -> Awaitable[Response]:
         token = self._token(req)

@@ -435,3 +435,21 @@ def test_krakend_ce_jwt_specs(tmp_path: Path) -> None:
         lowercase_bearer(KRAKEND_JWT_1), lowercase_bearer("a.bad.token"), lowercase_bearer(KRAKEND_JWT_3)
     )
     assert got == [403, 401, 200]
+
+
+def test_validators_of_one_block_share_one_verified_token_table(server: JwksServer) -> None:
+    """The same block on many endpoints: one table (its bound is per configuration) and one JWK download."""
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    first = Harness(_config(server))
+    second = KrakendJwtValidator(
+        Backend(), _config(server), name="/other", ctx=BuildContext(clock=first.clock), wall_clock=first.wall
+    )
+    token = mint(key, _claims())
+
+    async def run() -> list[int]:
+        return [(await first.validator(_req(token))).status, (await second(_req(token))).status]
+
+    assert asyncio.run(run()) == [200, 200]
+    assert second.cache is first.validator.cache
+    assert (len(second.cache), server.hits) == (1, 1)
