@@ -105,6 +105,10 @@ def _endpoints(backend: JsonBackend, dead: str) -> list[dict[str, Any]]:
                 {"url_pattern": "/collection", "is_collection": True},
             ],
         },
+        {
+            "endpoint": "/prefixed",
+            "backend": [{"url_pattern": "/sub", "host": [f"{backend.url}/echo"], "disable_host_sanitize": True}],
+        },
         {"endpoint": "/StAtic", "backend": [{"url_pattern": "/user/s", "allow": ["id"]}]},
         {"endpoint": "/slash/", "backend": [{"url_pattern": "/user/sl", "allow": ["id"]}]},
     ]
@@ -353,3 +357,8 @@ def test_endpoint_flatmap_filter_applies_to_the_merge(env: tuple[JsonBackend, Ga
     _, gw = env
     r = _get(gw, "/flatmap")
     assert r.json() == {"who": "user f", "collection": [{"i": i, "path": "/collection"} for i in range(3)]}
+
+
+def test_disable_host_sanitize_keeps_a_path_in_the_host(env: tuple[JsonBackend, Gateway]) -> None:
+    _, gw = env
+    assert _get(gw, "/prefixed").json()["path"] == "/echo/sub"
