@@ -206,7 +206,9 @@ class HttpProtocol(asyncio.Protocol):
 
         transport = self.transport
         consumed = len(PREFACE) - self._stalled
-        if transport is None or self.requests or self._active is not None or self.settings.tls:
+        # Go's server lets "PRI * HTTP/2.0" through to Traefik's h2c handler on any connection, TLS without ALPN h2
+        # included; only the first request of a connection can be the preface.
+        if transport is None or self.requests or self._active is not None:
             return False
         if not 0 <= consumed <= len(data):
             return False
