@@ -21,7 +21,8 @@ A verified token is remembered, keyed by its exact string, until its ``exp`` (pl
 has none) or until the JWK set changes (a set due for refresh is refreshed by the next request, cached or not), in a
 table of at most 10,000 tokens shared by the validators of equal configurations (the same block on many endpoints):
 a repeated token costs a dict probe and the header rewrite, not a signature check. The wall clock (``exp``) and the
-monotonic clock (JWKS refresh) are injectable; PyJWT (and so ``cryptography``) is imported when a validator is built, never by a plain ingress.
+monotonic clock (JWKS refresh) are injectable; PyJWT (and so ``cryptography``) is imported when a validator is built,
+never by a plain ingress.
 """
 
 from __future__ import annotations
