@@ -27,6 +27,7 @@ from hanzo_edge.config.types import FrozenDict
 from hanzo_edge.gateway.document import EndpointModel, GatewayDocument, ServiceModel
 from hanzo_edge.gateway.errors import GatewayConfigError, GatewayWarning, JsonPath
 from hanzo_edge.gateway.extra_config import NamespaceMiddleware, Scope, handler_for, load_handlers
+from hanzo_edge.gateway.gin_router import GinRouter
 from hanzo_edge.gateway.merge_service import MergeConfig
 from hanzo_edge.middlewares.base import middleware_of
 from hanzo_edge.routing.service_builder import service_of
@@ -155,6 +156,7 @@ def translate(service: ServiceModel, backend_extra: Mapping[JsonPath, Mapping[st
             middlewares=tuple(chain),
         )
         routes.append(GatewayRoute(f"{name}@{PROVIDER}", endpoint.method, endpoint.endpoint))
+    _check_gin_routes(service, gin, state)
     configuration = Configuration(
         http=HTTPConfiguration(
             routers=FrozenDict(routers), services=FrozenDict(services), middlewares=FrozenDict(middlewares)
@@ -251,6 +253,20 @@ class _State:
             for key in block:
                 if key not in ("return_error_details", "return_error_code"):
                     self.warnings.append(GatewayWarning((*path, key), f"backend/http.{key} is not supported: ignored"))
+
+
+def _check_gin_routes(service: ServiceModel, gin: GinOptions, state: _State) -> None:
+    """Register every endpoint in a gin router as ``run`` will, so what gin refuses (two parameter names at one
+    level, the health path declared again) is an error at the endpoint's path instead of a failed start."""
+    router: GinRouter[int] = GinRouter(())
+    if not gin.disable_health:
+        router.add("GET", gin.health_path, -1)
+    for index, endpoint in enumerate(service.endpoints):
+        try:
+            router.add(endpoint.method, endpoint.endpoint, index)
+        except ValueError as exc:
+            where = (*(endpoint.path or ("endpoints", index)), "endpoint")
+            state.errors.append(GatewayConfigError(where, f"endpoint {endpoint.method} {endpoint.endpoint}: {exc}"))
 
 
 def _rule(endpoint: EndpointModel) -> str:

@@ -125,3 +125,12 @@ def test_helpers() -> None:
     assert listen_address("::1", 80) == "[::1]:80"
     assert go_time(datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)) == "2026-01-02 03:04:05.12 +0000 UTC"
     assert go_time(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02 03:04:05 +0000 UTC"
+
+
+def test_routes_gin_refuses_are_errors_at_the_endpoint() -> None:
+    config = _config(extra_config={"router": {"health_path": "/health"}})
+    config["endpoints"].append({"endpoint": "/a/{other}/x", "backend": [{"url_pattern": "/x"}]})
+    config["endpoints"].append({"endpoint": "/health", "backend": [{"url_pattern": "/h"}]})
+    errors = {format_path(e.path): e.message for e in _translate(config).errors}
+    assert "conflicts with existing wildcard" in errors["$.endpoints[2].endpoint"]
+    assert "already registered" in errors["$.endpoints[3].endpoint"]
