@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,12 +73,14 @@ class JwksServer:
     body: bytes = b'{"keys": []}'
     status: int = 200
     hits: int = 0
+    tls: ssl.SSLContext | None = None  # a server context: the JWKS is then served over HTTPS
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/.well-known/jwks.json"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}/.well-known/jwks.json"
 
     def start(self) -> JwksServer:
         owner = self
@@ -95,6 +98,8 @@ class JwksServer:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
         return self
 

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hmac
 import logging
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import jwt
 import orjson
 import pytest
+import trustme
 from cryptography.hazmat.primitives import serialization
 
 from fakes import FakeClock
@@ -453,3 +455,23 @@ def test_validators_of_one_block_share_one_verified_token_table(server: JwksServ
     assert asyncio.run(run()) == [200, 200]
     assert second.cache is first.validator.cache
     assert (len(second.cache), server.hits) == (1, 1)
+
+
+def test_https_jwks_verified_with_jwk_local_ca(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    key = rsa_key("k1")
+    secure = JwksServer(body=jwks(key), tls=server_context).start()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    try:
+        trusted = Harness(KrakendJwtConfig(jwk_url=secure.url, jwk_local_ca=str(ca_file), issuer=ISSUER))
+        untrusted = Harness(KrakendJwtConfig(jwk_url=secure.url, issuer=ISSUER, failed_jwk_key_cooldown=6))
+        token = mint(key, _claims())
+
+        assert trusted.statuses(_req(token)) == [200]
+        assert untrusted.statuses(_req(token)) == [401]  # the system roots do not know this CA
+        assert untrusted.validator.source.last_error.startswith("<urlopen error [SSL: CERTIFICATE_VERIFY_FAILED]")
+    finally:
+        secure.stop()
