@@ -142,6 +142,8 @@ class JsonBackend:
             h.send_header("Content-Length", str(len(data)))
             h.end_headers()
             h.wfile.write(data)
+        elif path == "/deep":
+            self._raw(h, 200, b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "application/json")
         elif path == "/xml":
             self._raw(h, 200, b'<user type="admin"><name>Ann</name><age>7</age></user>', "application/xml")
         elif path == "/redirect":

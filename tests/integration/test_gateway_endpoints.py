@@ -58,6 +58,7 @@ def _endpoints(backend: JsonBackend, dead: str) -> list[dict[str, Any]]:
             ],
         },
         {"endpoint": "/fail/garbage", "backend": [{"url_pattern": "/garbage"}]},
+        {"endpoint": "/fail/deep", "backend": [{"url_pattern": "/deep"}]},
         {"endpoint": "/fail/down", "backend": [{"url_pattern": "/x", "host": [dead]}]},
         {"endpoint": "/fail/timeout", "timeout": "200ms", "backend": [{"url_pattern": "/slow?ms=1500"}]},
         {
@@ -197,7 +198,7 @@ def test_merge_with_one_backend_failing_is_partial(env: tuple[JsonBackend, Gatew
     assert r.header("Cache-Control") is None
 
 
-@pytest.mark.parametrize("path", ["/fail/status", "/fail/garbage", "/fail/down", "/fail/timeout"])
+@pytest.mark.parametrize("path", ["/fail/status", "/fail/garbage", "/fail/deep", "/fail/down", "/fail/timeout"])
 def test_failures_are_500_empty_never_a_traceback(env: tuple[JsonBackend, Gateway], path: str) -> None:
     _, gw = env
     r = _get(gw, path)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,10 +123,9 @@ class _Backend:
                 return _Part({f"error_{self.details}": info}, False, message)
             return _Part(None, False, message, status, raw, content_type, self.error_code)
         try:
-            data = decode(self.encoding, raw, self.is_collection)
-        except DecodeError as exc:
+            return _Part(self.formatter(decode(self.encoding, raw, self.is_collection)))
+        except (DecodeError, RecursionError) as exc:  # RecursionError: nesting too deep to decode or walk
             return _Part(None, False, f"{self.call.method} {self.call.url_pattern}: {exc}")
-        return _Part(self.formatter(data))
 
     async def fetch_concurrent(self, req: Request, params: dict[str, str], body: bytes, copies: int) -> _Part:
         """``concurrent_calls``: ``copies`` identical calls, the first success wins (the others are cancelled)."""
@@ -149,12 +149,14 @@ async def _read(response: Response, asked_gzip: bool) -> bytes:
     raw = body if isinstance(body, bytes) else await body.read(MAX_BACKEND_BODY)
     encoding = (response.headers.get("content-encoding") or "").lower()
     if asked_gzip and encoding == "gzip" and raw:
-        import gzip
-
+        # Bounded: a small gzip body must not inflate past the limit (a decompression bomb).
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+            raw = decoder.decompress(raw, MAX_BACKEND_BODY)
+        except zlib.error as exc:
             raise UpstreamError(f"gzip: {exc}") from None
+        if decoder.unconsumed_tail:
+            raise UpstreamError(f"gzip: body larger than {MAX_BACKEND_BODY} bytes once decoded")
     return raw
 
 
@@ -234,7 +236,11 @@ class MergeService:
                 parts = [_Part(None, False, "context deadline exceeded")]
         else:
             parts = await self._parallel(req, params, body, copies)
-        return self._respond(parts)
+        try:
+            return self._respond(parts)
+        except (RecursionError, ValueError, TypeError) as exc:  # data the renderer cannot write
+            log.warning("endpoint %s: cannot render the answer: %s", self.config.endpoint.endpoint, exc)
+            return self._error(500, b"", b"")
 
     async def _parallel(self, req: Request, params: dict[str, str], body: bytes, copies: int) -> list[_Part]:
         tasks = [asyncio.ensure_future(b.fetch_concurrent(req, params, body, copies)) for b in self._backends]

@@ -7,6 +7,7 @@ here the combination of parts into the endpoint's answer is checked case by case
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -119,3 +120,22 @@ def test_params_come_from_the_matched_segments() -> None:
 def test_models_are_frozen_and_comparable() -> None:
     # The builder keeps a service across generations when its model compares equal.
     assert msgspec.structs.replace(_service().config) == _service().config
+
+
+def test_gzip_answers_are_decoded_within_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    from hanzo_edge.gateway import merge_service
+    from hanzo_edge.http.errors import UpstreamError
+    from hanzo_edge.http.headers import Headers
+    from hanzo_edge.http.messages import Response
+
+    def answer(data: bytes) -> Response:
+        return Response(200, Headers([(b"Content-Encoding", b"gzip")]), gzip.compress(data))
+
+    assert asyncio.run(merge_service._read(answer(b'{"a":1}'), True)) == b'{"a":1}'
+    raw = answer(b"x")
+    assert asyncio.run(merge_service._read(raw, False)) == raw.body  # not ours to decode
+    monkeypatch.setattr(merge_service, "MAX_BACKEND_BODY", 1000)
+    with pytest.raises(UpstreamError, match="larger than 1000 bytes"):
+        asyncio.run(merge_service._read(answer(bytes(100_000)), True))
