@@ -112,6 +112,7 @@ class H2Protocol(asyncio.Protocol):
         self.goaway_last: int | None = None  # set once a graceful GOAWAY went out: the last stream served
         self.write_paused = False
         self.owed_while_paused = 0  # bytes written while the client was not reading (control frames, heads)
+        self.flush_pending = False  # a deferred write of h2's output is scheduled (_flush_soon)
         self.read_deadline = 0.0  # until the preface and first SETTINGS arrived
         self.idle_deadline = 0.0
         self.preface_seen = False
@@ -399,12 +400,12 @@ class H2Protocol(asyncio.Protocol):
                 self.flush_stream(stream)
                 return
             stream.response_body = body
-            self._flush()  # the HEADERS go out now, whatever the body does
+            self._flush_soon()  # the HEADERS go out this loop iteration, whatever the body does
             body.pump(stream)  # buffered chunks now, later ones as they arrive; EOF → trailers/END_STREAM
             self._pace(stream)
             return
         if empty:
-            self._flush()
+            self._flush_soon()
             self._response_done(stream)
             return
         stream.pending.append(body)
@@ -451,7 +452,7 @@ class H2Protocol(asyncio.Protocol):
             self._flush()
             self._forget(stream)
             return
-        self._flush()
+        self._flush_soon()
         if pending:
             if not stream.blocked_since and not self.write_paused:
                 stream.blocked_since = self.clock()
@@ -622,12 +623,26 @@ class H2Protocol(asyncio.Protocol):
         self._close_transport()
 
     def _close_transport(self) -> None:
+        if not self.closed:
+            self._flush()  # what is owed (a last response, a GOAWAY) goes out before the close
         self.closed = True
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()
 
     # -- output ----------------------------------------------------------------------------------------------------
+    def _flush_soon(self) -> None:
+        """Write what ``h2`` queued at the end of this loop iteration: the responses of several streams that finish
+        in one iteration share one ``transport.write`` (one TLS record, one send) instead of one each."""
+        if not self.flush_pending:
+            self.flush_pending = True
+            self.loop.call_soon(self._flush_deferred)
+
+    def _flush_deferred(self) -> None:
+        self.flush_pending = False
+        if not self.closed:
+            self._flush()
+
     def _flush(self) -> None:
         data = self.conn.data_to_send()
         if data:
