@@ -40,11 +40,11 @@ def test_help_exits_0_and_lists_the_entrypoint_address_option():
     assert "--entrypoints.<name>.address" in result.stdout
 
 
-def test_gateway_exits_2_not_yet_implemented():
+def test_gateway_without_a_command_prints_usage_and_exits_2():
     result = run_cli([], program=GATEWAY)
 
     assert result.returncode == 2
-    assert "not yet implemented" in result.stderr
+    assert "usage: gateway {run|check} -c FILE" in result.stderr
 
 
 def test_traefik_environment_variables_configure_the_ingress(backend, ingress, tmp_path):
