@@ -47,6 +47,7 @@ class Server:
         """Move bytes both ways until both sides are quiet; return the server's new events."""
         new: list[h2.events.Event] = []
         for _ in range(20):
+            self.client.flush()  # what the client would write at the end of this loop iteration
             out = b"".join(self.transport.writes)
             self.transport.clear()
             if out:
