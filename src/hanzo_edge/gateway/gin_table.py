@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 from hanzo_edge.gateway.gin_router import FOUND, METHOD_NOT_ALLOWED, REDIRECT, GinRouter
 from hanzo_edge.gateway.merge_service import krakend_headers
@@ -125,10 +125,6 @@ class GinRoutingTable(RoutingTable):
     def methods(self) -> list[str]:
         """The methods the gin router has routes for."""
         return self._gin.methods()
-
-    def describe(self) -> dict[str, Any]:
-        """For tests and ``check``: how many endpoints are registered."""
-        return {"routes": len(self.routes)}
 
 
 def _redirect(location: str, status: int) -> Handler:
