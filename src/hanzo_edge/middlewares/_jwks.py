@@ -67,6 +67,7 @@ class SourceSettings:
     insecure: bool = False
     max_age: float = 60.0
     kid_cooldown: float = 5.0
+    fingerprints: tuple[bytes, ...] = ()  # SHA-256 digests of a pinned SubjectPublicKeyInfo (jwk_fingerprints)
 
 
 def _b64(value: object) -> str:
@@ -122,14 +123,52 @@ def _ssl_context(settings: SourceSettings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.local_ca or None)
 
 
+def spki_sha256(der_certificate: bytes) -> bytes:
+    """SHA-256 of a DER certificate's SubjectPublicKeyInfo (what KrakenD's ``jwk_fingerprints`` pin)."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    public_key = x509.load_der_x509_certificate(der_certificate).public_key()
+    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).digest()
+
+
+def _opener(settings: SourceSettings) -> Any:
+    """A urllib opener; with ``fingerprints`` every HTTPS connection it makes must present a pinned key."""
+    import http.client
+    import urllib.request
+
+    context = _ssl_context(settings)
+    if not settings.fingerprints:
+        return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    pins = settings.fingerprints
+
+    class PinnedConnection(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            # Python 3.11 exposes only the leaf certificate, so the pin must be the server's own key (KrakenD also
+            # accepts a key of the chain).
+            der = self.sock.getpeercert(binary_form=True)
+            if der is None or spki_sha256(der) not in pins:
+                self.close()
+                raise ssl.SSLError("JWK client did not find a pinned key")
+
+    class PinnedHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(PinnedConnection, req, context=context)
+
+    return urllib.request.build_opener(PinnedHandler())
+
+
 def fetch_jwks(settings: SourceSettings) -> bytes:
     """Download the JWK set (blocking: run it in a thread). Raises JwksError with the reason."""
     import urllib.request  # only a gateway with a jwk_url needs an HTTP client of the stdlib
 
     request = urllib.request.Request(settings.url, headers={"Accept": "application/json", "User-Agent": "hanzo-edge"})
-    context = _ssl_context(settings) if settings.url.startswith("https://") else None
     try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT, context=context) as response:
+        with _opener(settings).open(request, timeout=FETCH_TIMEOUT) as response:
             status = response.status
             body: bytes = response.read(MAX_JWKS_BYTES + 1)
     except OSError as exc:  # URLError, HTTPError (a non-2xx), timeouts and TLS failures are all OSErrors

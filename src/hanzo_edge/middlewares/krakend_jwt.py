@@ -84,6 +84,7 @@ class KrakendJwtConfig(msgspec.Struct, frozen=True, kw_only=True):
     jwk_url: str = ""
     jwk_local_path: str = ""
     jwk_local_ca: str = ""
+    jwk_fingerprints: tuple[bytes, ...] = ()  # decoded SHA-256 SubjectPublicKeyInfo digests
     disable_jwk_security: bool = False
     cache: bool = False
     cache_duration: float = 900.0
@@ -197,6 +198,7 @@ class KrakendJwtValidator:
             local_path=config.jwk_local_path,
             local_ca=config.jwk_local_ca,
             insecure=config.disable_jwk_security,
+            fingerprints=config.jwk_fingerprints,
             max_age=config.cache_duration if config.cache else 60.0,
             kid_cooldown=config.failed_jwk_key_cooldown,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +82,19 @@ def test_local_file_is_read_at_check_time(tmp_path: Path) -> None:
 
 
 def test_unsupported_keys_are_named() -> None:
-    result = _handle({**HANZO, "jwk_fingerprints": ["x"], "cipher_suites": [5], "key_identify_strategy": "odd"})
+    result = _handle({**HANZO, "cipher_suites": [5], "key_identify_strategy": "odd"})
 
-    assert sorted(str(w.path[-1]) for w in result.warnings) == [
-        "cipher_suites",
-        "jwk_fingerprints",
-        "key_identify_strategy",
-    ]
+    assert sorted(str(w.path[-1]) for w in result.warnings) == ["cipher_suites", "key_identify_strategy"]
+
+
+def test_fingerprints_are_decoded_as_krakend() -> None:
+    digest = bytes(range(32))
+    text = base64.urlsafe_b64encode(digest).decode()
+    options = _handle({**HANZO, "jwk_fingerprints": [text]}).middlewares[0].options
+
+    assert options.jwk_fingerprints == (digest,)  # type: ignore[attr-defined]
+    with pytest.raises(GatewayConfigError, match="decoding fingerprint #0"):
+        _handle({**HANZO, "jwk_fingerprints": ["not base64!"]})
 
 
 def test_service_level_block_adds_no_middleware_and_names_ignored_keys() -> None:

@@ -22,6 +22,7 @@ from fakes import FakeClock
 from gateway_jwt_tokens import JwksServer, SigningKey, ec_key, hmac_key, jwks, mint, rsa_key
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.middlewares._jwks import spki_sha256
 from hanzo_edge.middlewares.base import BuildContext, kind_of
 from hanzo_edge.middlewares.krakend_jwt import KrakendJwtConfig, KrakendJwtValidator
 
@@ -475,3 +476,29 @@ def test_https_jwks_verified_with_jwk_local_ca(tmp_path: Path) -> None:
         assert untrusted.validator.source.last_error.startswith("<urlopen error [SSL: CERTIFICATE_VERIFY_FAILED]")
     finally:
         secure.stop()
+
+
+def test_jwk_fingerprints_pin_the_server_key(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf.configure_cert(server_context)
+    key = rsa_key("k1")
+    secure = JwksServer(body=jwks(key), tls=server_context).start()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    leaf_der = ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode())
+    try:
+        pinned = Harness(_pinned(secure.url, ca_file, spki_sha256(leaf_der)))
+        wrong = Harness(_pinned(secure.url, ca_file, b"\0" * 32))
+        token = mint(key, _claims())
+
+        assert pinned.statuses(_req(token)) == [200]
+        assert wrong.statuses(_req(token)) == [401]
+        assert "did not find a pinned key" in wrong.validator.source.last_error
+    finally:
+        secure.stop()
+
+
+def _pinned(url: str, ca_file: Path, digest: bytes) -> KrakendJwtConfig:
+    return KrakendJwtConfig(jwk_url=url, jwk_local_ca=str(ca_file), issuer=ISSUER, jwk_fingerprints=(digest,))

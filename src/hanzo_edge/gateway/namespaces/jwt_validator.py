@@ -9,6 +9,8 @@ source, so the block adds no middleware.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -24,7 +26,6 @@ __all__ = ["jwt_validator"]
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 _UNSUPPORTED = {
-    "jwk_fingerprints": "the JWK server's certificate is verified against the CA roots (or jwk_local_ca) only",
     "cipher_suites": "the JWK client uses OpenSSL's default TLS 1.2+ suites",
     "secret_url": "encrypted local JWK sets are not read",
     "cypher_key": "encrypted local JWK sets are not read",
@@ -47,6 +48,20 @@ def _propagate(block: Block) -> tuple[tuple[str, str], ...]:
             raise GatewayConfigError((*where, 1), f"{header!r} is not a valid header name")
         pairs.append((claim, header))
     return tuple(pairs)
+
+
+def _fingerprints(block: Block) -> tuple[bytes, ...]:
+    """``jwk_fingerprints``: base64url SHA-256 digests of pinned SubjectPublicKeyInfos (KrakenD's decoding)."""
+    decoded: list[bytes] = []
+    for index, text in enumerate(block.strings("jwk_fingerprints")):
+        try:
+            digest = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except (ValueError, binascii.Error) as exc:
+            raise GatewayConfigError(
+                (*block.at("jwk_fingerprints"), index), f"decoding fingerprint #{index}: {exc}"
+            ) from None
+        decoded.append(digest)
+    return tuple(decoded)
 
 
 def _service_level(block: Block) -> NamespaceResult:
@@ -94,6 +109,7 @@ def jwt_validator(config: Mapping[str, Any], where: JsonPath) -> NamespaceResult
         jwk_url=jwk_url,
         jwk_local_path=local_path,
         jwk_local_ca=block.string("jwk_local_ca"),
+        jwk_fingerprints=_fingerprints(block),
         disable_jwk_security=insecure,
         cache=block.boolean("cache"),
         cache_duration=block.duration("cache_duration", 900.0) or 900.0,
