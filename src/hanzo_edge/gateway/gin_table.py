@@ -61,6 +61,10 @@ class GinRoutingTable(RoutingTable):
             route = by_name.get(endpoint.router)
             if route is not None:
                 entries.append((endpoint.method, endpoint.endpoint, (route.handler, route)))
+        if options.auto_options:
+            entries += _options_entries(
+                endpoints, {e.endpoint for e in endpoints if e.router in by_name}, self._version
+            )
         if not options.disable_health:
 
             async def health(req: Request) -> Response:
@@ -125,6 +129,28 @@ class GinRoutingTable(RoutingTable):
     def methods(self) -> list[str]:
         """The methods the gin router has routes for."""
         return self._gin.methods()
+
+
+def _options_entries(
+    endpoints: Sequence[GatewayRoute], served: set[str], version: bytes
+) -> list[tuple[str, str, _Entry]]:
+    """``router.auto_options``: an OPTIONS route per path answering ``Allow: <its methods, sorted>`` (Lura's
+    ``registerOptionEndpoints``), unless the path declares OPTIONS itself."""
+    methods: dict[str, list[str]] = {}
+    for endpoint in endpoints:
+        if endpoint.endpoint in served:
+            methods.setdefault(endpoint.endpoint, []).append(endpoint.method)
+    entries: list[tuple[str, str, _Entry]] = []
+    for path, listed in methods.items():
+        if "OPTIONS" in listed:
+            continue
+        allow = ", ".join(sorted(listed)).encode("latin-1")
+
+        async def answer(req: Request, allow: bytes = allow) -> Response:
+            return Response(200, Headers([(b"Allow", allow), (b"X-Krakend", version)]))
+
+        entries.append(("OPTIONS", path, (answer, None)))
+    return entries
 
 
 def _redirect(location: str, status: int) -> Handler:

@@ -46,11 +46,11 @@ _ROUTER_FLAGS = (
     "disable_redirect_fixed_path",
     "disable_handle_method_not_allowed",
     "hide_version_header",
+    "auto_options",
 )
 _ROUTER_IGNORED = (
     "disable_access_log",
     "logger_skip_paths",
-    "auto_options",
     "forwarded_by_client_ip",
     "remote_ip_headers",
     "trusted_proxies",
@@ -78,6 +78,7 @@ class GinOptions:
     return_error_msg: bool = False
     error_body_404: bytes | None = None
     error_body_405: bytes | None = None
+    auto_options: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +210,7 @@ class _State:
             return_error_msg=flags["return_error_msg"],
             error_body_404=bodies["404"],
             error_body_405=bodies["405"],
+            auto_options=flags["auto_options"],
         )
 
     def namespaces(

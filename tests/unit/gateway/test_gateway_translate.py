@@ -95,7 +95,7 @@ def test_router_namespace_sets_gin_options() -> None:
                 "return_error_msg": True,
                 "health_path": "/healthz",
                 "error_body": {"404": {"msg": "nope"}},
-                "auto_options": True,
+                "trusted_proxies": ["10.0.0.0/8"],
             }
         }
     )
@@ -103,7 +103,7 @@ def test_router_namespace_sets_gin_options() -> None:
     gin = translation.gin
     assert (gin.redirect_fixed_path, gin.redirect_trailing_slash, gin.hide_version_header) == (False, True, True)
     assert (gin.health_path, gin.error_body_404) == ("/healthz", b'{"msg":"nope"}')
-    assert any(format_path(w.path) == "$.extra_config.router.auto_options" for w in translation.warnings)
+    assert any(format_path(w.path) == "$.extra_config.router.trusted_proxies" for w in translation.warnings)
     assert translation.configuration.http.services["ep0-get"].extension.return_error_msg is True
 
 
@@ -134,3 +134,22 @@ def test_routes_gin_refuses_are_errors_at_the_endpoint() -> None:
     errors = {format_path(e.path): e.message for e in _translate(config).errors}
     assert "conflicts with existing wildcard" in errors["$.endpoints[2].endpoint"]
     assert "already registered" in errors["$.endpoints[3].endpoint"]
+
+
+def test_auto_options_answers_allow_for_each_path() -> None:
+    import asyncio
+
+    from hanzo_edge.http.headers import Headers
+    from hanzo_edge.http.messages import Request
+
+    config = _config(extra_config={"router": {"auto_options": True}})
+    config["endpoints"].append({"endpoint": "/b", "backend": [{"url_pattern": "/b"}]})
+    translation = _translate(config)
+    assert translation.errors == []
+    app = GatewayApp(gateway_static("127.0.0.1", 0), translation)
+    table = app.build(app.initial_snapshots()).tables["gateway"]
+    request = Request("OPTIONS", "/b", Headers(), host="x")
+    response = asyncio.run(table.lookup(request)(request))
+    assert response.status == 200
+    assert response.headers.get("Allow") == "GET, POST"
+    assert response.headers.get("X-Krakend") == "Version 2.13.8"
