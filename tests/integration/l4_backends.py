@@ -51,12 +51,19 @@ class TCPEcho:
     """A TCP echo server on 127.0.0.1 (``tls``: a server context; ``greeting``: sent as soon as a client connects)."""
 
     def __init__(
-        self, l4: L4Loop, *, name: str = "echo", tls: ssl.SSLContext | None = None, greeting: bytes = b""
+        self,
+        l4: L4Loop,
+        *,
+        name: str = "echo",
+        tls: ssl.SSLContext | None = None,
+        greeting: bytes = b"",
+        hold_after_eof: bool = False,
     ) -> None:
         self.l4 = l4
         self.name = name
         self.tls = tls
         self.greeting = greeting
+        self.hold_after_eof = hold_after_eof  # keep the connection open after the client's FIN
         self.first_bytes: list[bytes] = []
         self.eofs = 0
         self.handshakes = 0
@@ -92,7 +99,9 @@ class TCPEcho:
                     first = False
                 writer.write(data)
                 await writer.drain()
-            if writer.can_write_eof():
+            if self.hold_after_eof:
+                await asyncio.sleep(3600)  # never answer the FIN (cancelled when the loop closes)
+            elif writer.can_write_eof():
                 writer.write_eof()
             await writer.drain()
         except (ConnectionError, ssl.SSLError):

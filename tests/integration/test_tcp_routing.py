@@ -101,7 +101,9 @@ def test_plain_catch_all_echoes_and_half_closes_both_ways(ingress: Start, l4: L4
         {
             "tcp": {
                 "routers": {"echo": {"rule": "HostSNI(`*`)", "service": "echo", "entryPoints": ["tcp"]}},
-                "services": {"echo": tcp_service(echo.address)},
+                # A long terminationDelay: the backend's answer after our FIN must not race the default 100 ms.
+                "services": {"echo": tcp_service(echo.address, serversTransport="slow")},
+                "serversTransports": {"slow": {"terminationDelay": "10s"}},
             }
         },
     )
@@ -113,6 +115,27 @@ def test_plain_catch_all_echoes_and_half_closes_both_ways(ingress: Start, l4: L4
         sock.shutdown(socket.SHUT_WR)
         assert read_all(sock) == b"last words"
     eventually(lambda: echo.eofs >= 1, timeout=5)
+
+
+def test_termination_delay_ends_a_half_closed_connection(ingress: Start, l4: L4Loop) -> None:
+    silent = TCPEcho(l4, hold_after_eof=True).start()  # answers data, but never its own FIN
+    _, port = start_tcp(
+        ingress,
+        {
+            "tcp": {
+                "routers": {"hold": {"rule": "HostSNI(`*`)", "service": "hold", "entryPoints": ["tcp"]}},
+                "services": {"hold": tcp_service(silent.address, serversTransport="quick")},
+                "serversTransports": {"quick": {"terminationDelay": "300ms"}},
+            }
+        },
+    )
+    with connect(port) as sock:
+        sock.sendall(b"bye")
+        assert read_exact(sock, 3) == b"bye"
+        sock.shutdown(socket.SHUT_WR)
+        started = time.monotonic()
+        assert read_all(sock) == b""  # the proxy ends the connection terminationDelay after our FIN
+        assert 0.25 <= time.monotonic() - started < 3
 
 
 def test_server_first_protocol_is_served_before_the_client_speaks(ingress: Start, l4: L4Loop) -> None:

@@ -235,7 +235,16 @@ class TCPProxyConnection(asyncio.Protocol):
             transport.close()  # a TLS leg cannot half-close: close_notify, then the connection ends
         delay = target.termination_delay if target is not None else 0.0
         if delay >= 0 and self.cutoff is None:
-            self.cutoff = self.ctx.loop.call_later(delay, self._finish)
+            self.cutoff = self.ctx.loop.call_later(delay, self._cut_off, delay)
+
+    def _cut_off(self, delay: float) -> None:
+        """``terminationDelay`` is over. Traefik starts it once its copy has *written* everything the half-closed
+        peer sent; here bytes may still wait in a transport's buffer, so the delay starts again until they left."""
+        pending = any(t is not None and t.get_write_buffer_size() for t in (self.server, self.client))
+        if pending and not self.closed:
+            self.cutoff = self.ctx.loop.call_later(max(delay, 0.01), self._cut_off, delay)
+            return
+        self._finish()
 
     def _close_client(self) -> None:
         client = self.client
