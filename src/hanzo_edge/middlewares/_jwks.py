@@ -68,6 +68,7 @@ class SourceSettings:
     max_age: float = 60.0
     kid_cooldown: float = 5.0
     fingerprints: tuple[bytes, ...] = ()  # SHA-256 digests of a pinned SubjectPublicKeyInfo (jwk_fingerprints)
+    ciphers: tuple[str, ...] = ()  # OpenSSL names of the TLS 1.2 suites (cipher_suites); () = KrakenD's defaults
 
 
 def _b64(value: object) -> str:
@@ -114,13 +115,26 @@ def parse_jwks(data: bytes) -> tuple[VerifyKey, ...]:
     return tuple(keys)
 
 
+# krakend-jose's DefaultEnabledCipherSuites (ECDHE with AES-GCM or ChaCha20), its TLS 1.2 floor.
+DEFAULT_CIPHERS = (
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+)
+
+
 def _ssl_context(settings: SourceSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=(settings.local_ca or None) if not settings.insecure else None)
     if settings.insecure:
-        context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        return context
-    return ssl.create_default_context(cafile=settings.local_ca or None)
+    # As Go's tls.Config{MinVersion: TLS12, CipherSuites: ...}: the list governs TLS 1.2, TLS 1.3 keeps its suites.
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(":".join(settings.ciphers or DEFAULT_CIPHERS))
+    return context
 
 
 def spki_sha256(der_certificate: bytes) -> bytes:

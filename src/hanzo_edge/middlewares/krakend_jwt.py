@@ -85,6 +85,7 @@ class KrakendJwtConfig(msgspec.Struct, frozen=True, kw_only=True):
     jwk_local_path: str = ""
     jwk_local_ca: str = ""
     jwk_fingerprints: tuple[bytes, ...] = ()  # decoded SHA-256 SubjectPublicKeyInfo digests
+    cipher_suites: tuple[str, ...] = ()  # OpenSSL names of the JWK client's TLS 1.2 suites (() = KrakenD's)
     disable_jwk_security: bool = False
     cache: bool = False
     cache_duration: float = 900.0
@@ -199,6 +200,7 @@ class KrakendJwtValidator:
             local_ca=config.jwk_local_ca,
             insecure=config.disable_jwk_security,
             fingerprints=config.jwk_fingerprints,
+            ciphers=config.cipher_suites,
             max_age=config.cache_duration if config.cache else 60.0,
             kid_cooldown=config.failed_jwk_key_cooldown,
         )

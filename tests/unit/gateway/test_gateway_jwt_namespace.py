@@ -82,9 +82,18 @@ def test_local_file_is_read_at_check_time(tmp_path: Path) -> None:
 
 
 def test_unsupported_keys_are_named() -> None:
-    result = _handle({**HANZO, "cipher_suites": [5], "key_identify_strategy": "odd"})
+    result = _handle({**HANZO, "secret_url": "https://x", "key_identify_strategy": "odd"})
 
-    assert sorted(str(w.path[-1]) for w in result.warnings) == ["cipher_suites", "key_identify_strategy"]
+    assert sorted(str(w.path[-1]) for w in result.warnings) == ["key_identify_strategy", "secret_url"]
+
+
+def test_cipher_suites_map_go_ids_to_openssl_names() -> None:
+    options = _handle({**HANZO, "cipher_suites": [0xC02F, 0xCCA8, 0x1301]}).middlewares[0].options
+
+    # TLS 1.3 suites are not configurable (as in Go): only the TLS 1.2 ones are kept.
+    assert options.cipher_suites == ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-CHACHA20-POLY1305")  # type: ignore[attr-defined]
+    with pytest.raises(GatewayConfigError, match="unknown cipher suite 4660"):
+        _handle({**HANZO, "cipher_suites": [0x1234]})
 
 
 def test_fingerprints_are_decoded_as_krakend() -> None:

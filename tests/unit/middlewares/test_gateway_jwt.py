@@ -502,3 +502,29 @@ def test_jwk_fingerprints_pin_the_server_key(tmp_path: Path) -> None:
 
 def _pinned(url: str, ca_file: Path, digest: bytes) -> KrakendJwtConfig:
     return KrakendJwtConfig(jwk_url=url, jwk_local_ca=str(ca_file), issuer=ISSUER, jwk_fingerprints=(digest,))
+
+
+def test_cipher_suites_govern_the_jwk_client_on_tls_1_2(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    server_context.maximum_version = ssl.TLSVersion.TLSv1_2
+    server_context.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384")
+    key = rsa_key("k1")
+    secure = JwksServer(body=jwks(key), tls=server_context).start()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+
+    def config(*ciphers: str) -> KrakendJwtConfig:
+        return KrakendJwtConfig(jwk_url=secure.url, jwk_local_ca=str(ca_file), issuer=ISSUER, cipher_suites=ciphers)
+
+    try:
+        token = mint(key, _claims())
+        assert Harness(config("ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384")).statuses(
+            _req(token)
+        ) == [200]
+        refused = Harness(config("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"))
+        assert refused.statuses(_req(token)) == [401]
+        assert "SSL" in refused.validator.source.last_error
+    finally:
+        secure.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,13 +21,13 @@ from hanzo_edge.gateway.extra_config import NamespaceMiddleware, NamespaceResult
 from hanzo_edge.gateway.namespaces._values import Block
 from hanzo_edge.middlewares._jwks import JwksError, SourceSettings, key_source
 from hanzo_edge.middlewares.krakend_jwt import ALGORITHMS, KEY_STRATEGIES, KrakendJwtConfig
+from hanzo_edge.tls.ciphers import SUITES
 
 __all__ = ["jwt_validator"]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 _UNSUPPORTED = {
-    "cipher_suites": "the JWK client uses OpenSSL's default TLS 1.2+ suites",
     "secret_url": "encrypted local JWK sets are not read",
     "cypher_key": "encrypted local JWK sets are not read",
 }
@@ -62,6 +63,29 @@ def _fingerprints(block: Block) -> tuple[bytes, ...]:
             ) from None
         decoded.append(digest)
     return tuple(decoded)
+
+
+def _cipher_suites(block: Block) -> tuple[str, ...]:
+    """``cipher_suites``: Go's uint16 suite ids, mapped to OpenSSL names through the one cipher table."""
+    value = block.config.get("cipher_suites")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise block.error("cipher_suites", "want an array of cipher suite ids")
+    by_code = {suite.code: suite for suite in SUITES}
+    names: list[str] = []
+    for index, code in enumerate(value):
+        suite = by_code.get(code) if isinstance(code, int) and not isinstance(code, bool) else None
+        if suite is None or not suite.openssl:
+            raise GatewayConfigError((*block.at("cipher_suites"), index), f"unknown cipher suite {code!r}")
+        if not suite.tls13:
+            names.append(suite.openssl)
+    if names:
+        try:  # an old suite (RC4, 3DES) the local OpenSSL no longer has is a configuration error, found by check
+            ssl.create_default_context().set_ciphers(":".join(names))
+        except ssl.SSLError:
+            raise block.error("cipher_suites", "none of these TLS 1.2 suites is available in OpenSSL") from None
+    return tuple(names)
 
 
 def _service_level(block: Block) -> NamespaceResult:
@@ -110,6 +134,7 @@ def jwt_validator(config: Mapping[str, Any], where: JsonPath) -> NamespaceResult
         jwk_local_path=local_path,
         jwk_local_ca=block.string("jwk_local_ca"),
         jwk_fingerprints=_fingerprints(block),
+        cipher_suites=_cipher_suites(block),
         disable_jwk_security=insecure,
         cache=block.boolean("cache"),
         cache_duration=block.duration("cache_duration", 900.0) or 900.0,
