@@ -307,3 +307,16 @@ def _raw_headers(sid: int, block: list[tuple[bytes, bytes]] | None, encoded: byt
 
 def test_preface_constant_is_rfc_9113s() -> None:
     assert PREFACE == b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+@async_test
+async def test_a_stream_reset_in_the_same_read_never_starts_its_handler() -> None:
+    wire = H2Wire()
+    await wire.settle()
+    sid = wire.peer.request("/")
+    wire.peer.reset(sid)
+    wire.send(wire.peer.outbox())  # HEADERS and RST_STREAM in one read, as rapid reset sends them
+    await wire.settle()
+    assert wire.seen == []  # no handler task was ever started for it
+    assert wire.ctx.in_flight == 0
+    assert [(obs[1], obs[3]) for obs in wire.observed] == [(499, True)]  # still logged, as an aborted request

@@ -113,6 +113,7 @@ class H2Protocol(asyncio.Protocol):
         self.write_paused = False
         self.owed_while_paused = 0  # bytes written while the client was not reading (control frames, heads)
         self.flush_pending = False  # a deferred write of h2's output is scheduled (_flush_soon)
+        self.starting: list[ServerStream] = []  # streams whose request arrived in the read being handled
         self.read_deadline = 0.0  # until the preface and first SETTINGS arrived
         self.idle_deadline = 0.0
         self.preface_seen = False
@@ -179,7 +180,18 @@ class H2Protocol(asyncio.Protocol):
                 handler(self, event)
                 if self._ended():
                     return
+        if self.starting:
+            self._start_streams()
         self._flush()
+
+    def _start_streams(self) -> None:
+        create_task = self.loop.create_task
+        streams = self.streams
+        for stream in self.starting:
+            req = stream.req
+            if req is not None and streams.get(stream.sid) is stream:
+                stream.task = create_task(handle_request(stream, req))
+        self.starting.clear()
 
     def _ended(self) -> bool:
         """True once the connection is closed or closing (a handler may have ended it)."""
@@ -278,7 +290,9 @@ class H2Protocol(asyncio.Protocol):
         ):
             self.start_shutdown()  # this stream is still served: it is the GOAWAY's last stream
         req.started = perf_counter()
-        stream.task = self.loop.create_task(handle_request(stream, req))
+        # Started once this read's frames are all handled: a stream the same read resets (rapid reset sends
+        # HEADERS and RST_STREAM back to back) never costs a task.
+        self.starting.append(stream)
 
     def _on_data(self, event: h2.events.DataReceived) -> None:
         stream = self.streams.get(event.stream_id)
