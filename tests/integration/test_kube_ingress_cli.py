@@ -274,6 +274,25 @@ def test_a_pod_failing_readiness_stops_getting_traffic(cluster: Cluster) -> None
     assert [s["url"] for s in service["loadBalancer"]["servers"]] == [f"http://127.0.1.4:{cluster.pods.port}"]
 
 
+def test_a_terminating_pod_is_fenced(cluster: Cluster) -> None:
+    cluster.service("fence", "app")
+    cluster.slice("fence", "app", [("127.0.1.6", True), ("127.0.1.7", True)])
+    cluster.ingress("fence", "app", "fence.test", [("/", "app", 8080)])
+    assert eventually(lambda: cluster.serving("fence.test") == {"127.0.1.6", "127.0.1.7"})
+    terminating = {"ready": False, "serving": True, "terminating": True}
+    slice_object = cluster.api.get(ENDPOINT_SLICES, "fence", "app-abcde")
+    assert slice_object is not None
+    slice_object["endpoints"][1]["conditions"] = terminating
+    slice_object["metadata"].pop("resourceVersion", None)
+    cluster.api.apply(slice_object)
+    assert eventually(lambda: cluster.serving("fence.test") == {"127.0.1.6"}, timeout=5)
+    service = cluster.api_json("/api/http/services/fence-app-8080@kubernetes")
+    assert [(s["url"], s.get("fenced", False)) for s in service["loadBalancer"]["servers"]] == [
+        (f"http://127.0.1.6:{cluster.pods.port}", False),
+        (f"http://127.0.1.7:{cluster.pods.port}", True),
+    ]
+
+
 def test_status_is_written_through_the_status_subresource(cluster: Cluster) -> None:
     cluster.service("status", "app")
     cluster.slice("status", "app", [("127.0.1.6", True)])

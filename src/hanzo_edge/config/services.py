@@ -60,6 +60,9 @@ class Server(_Model, frozen=True, kw_only=True):
     url: str
     weight: int = 1
     preserve_path: bool = False
+    fenced: Annotated[
+        bool, doc("Set by the Kubernetes providers for a terminating endpoint: only sticky requests reach it.")
+    ] = False
 
 
 class ServerHealthCheck(_Model, frozen=True, kw_only=True):

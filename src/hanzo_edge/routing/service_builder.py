@@ -236,6 +236,7 @@ def _load_balancer(lb: LoadBalancer, ctx: ServiceContext) -> Handler:
         spawn=spawn,
         strategy=lb.strategy,
         sticky=_sticky(ctx.name, lb.sticky),
+        fenced=frozenset(server.url for server in lb.servers if server.fenced),
         health_check=None
         if hc is None
         else HealthCheckOptions(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,7 @@ def build_load_balancer(
     clock: Callable[[], float] = time.monotonic,
     rand: Callable[[int], int] = random.randrange,
     on_server_status: Callable[[str, str, bool], None] | None = None,
+    fenced: Collection[str] = (),
 ) -> BuiltLoadBalancer:
     """Return the balancer of a ``loadBalancer`` service with its health checks wired (not started).
 
@@ -89,7 +90,8 @@ def build_load_balancer(
     runs passive-recovery timers (called only while serving). Raises ValueError for an unsupported ``strategy``
     (only ``wrr`` and ``p2c``; "" means wrr) or invalid health-check options (absolute path, unknown mode).
     ``on_server_status(name, url, up)``, when given, also hears every status the health checks set (the
-    ``service_server_up`` gauge); without it the checkers call ``balancer.set_status`` directly.
+    ``service_server_up`` gauge); without it the checkers call ``balancer.set_status`` directly. Servers whose URL
+    is in ``fenced`` only take requests already sticky to them (Traefik's fenced servers).
     """
     enabled = health_check is not None
     balancer: WeightedRoundRobin | PowerOfTwoChoices
@@ -136,7 +138,7 @@ def build_load_balancer(
             sleep=sleep,
         )
     for url, weight, handler in servers:
-        balancer.add(url, weight, handler if watcher is None else watcher.wrap(url, handler))
+        balancer.add(url, weight, handler if watcher is None else watcher.wrap(url, handler), url in fenced)
     return BuiltLoadBalancer(balancer, checker, watcher)
 
 

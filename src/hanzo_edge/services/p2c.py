@@ -64,9 +64,17 @@ class PowerOfTwoChoices(StatusPropagator):
         for child_name, weight, handler in children:
             self.add(child_name, weight, handler)
 
-    def add(self, name: str, weight: float, handler: Handler) -> None:
-        """Add a child (``weight`` is accepted for symmetry with WRR and ignored); it starts up."""
+    def add(self, name: str, weight: float, handler: Handler, fenced: bool = False) -> None:
+        """Add a child (``weight`` is accepted for symmetry with WRR and ignored); it starts up.
+
+        A ``fenced`` child is never picked; only a request whose sticky cookie names it still reaches it.
+        """
         entry = _Entry(name, handler)
+        if fenced:
+            self._by_name.setdefault(name, entry)
+            if self._sticky is not None:
+                self._sticky.add(name)
+            return
         self._entries.append(entry)
         self._healthy.append(entry)
         self._by_name.setdefault(name, entry)

@@ -60,11 +60,20 @@ class WeightedRoundRobin(StatusPropagator):
         for child_name, weight, handler in children:
             self.add(child_name, weight, handler)
 
-    def add(self, name: str, weight: float, handler: Handler) -> None:
-        """Add a child (ignored when ``weight`` ≤ 0); it starts up, competing from the current deadline."""
+    def add(self, name: str, weight: float, handler: Handler, fenced: bool = False) -> None:
+        """Add a child (ignored when ``weight`` ≤ 0); it starts up, competing from the current deadline.
+
+        A ``fenced`` child (Traefik's fenced server: a terminating Kubernetes endpoint) is never picked; only a
+        request whose sticky cookie names it still reaches it.
+        """
         if weight <= 0:
             return
         entry = _Entry(name, weight, handler, self._current + 1.0 / weight)
+        if fenced:
+            self._by_name.setdefault(name, entry)
+            if self._sticky is not None:
+                self._sticky.add(name)
+            return
         self._entries.append(entry)
         self._by_name.setdefault(name, entry)
         self._up += 1

@@ -402,11 +402,13 @@ def test_endpoint_conditions_ready_serving_terminating():
             ("endpointslices", endpoints),
         )
     )
-    # 10.10.0.5 is Traefik's fenced server: no new traffic (we have no fenced servers: docs/compat.md).
-    assert urls(result, "testing-service1-80") == [
-        "http://10.10.0.1:8080",
-        "http://10.10.0.2:8080",
-        "http://10.10.0.6:8080",
+    lb = result.config.http.services["testing-service1-80"].load_balancer
+    assert lb is not None
+    assert [(s.url, s.fenced) for s in lb.servers] == [
+        ("http://10.10.0.1:8080", False),
+        ("http://10.10.0.2:8080", False),
+        ("http://10.10.0.5:8080", True),
+        ("http://10.10.0.6:8080", False),
     ]
 
 

@@ -5,7 +5,7 @@
   skipped); an endpoint is used while it is *serving* (``conditions.serving``; unset means ``conditions.ready``,
   and both unset mean serving, as the API documents); an address is used once across the slices.
 * A serving endpoint that is also *terminating* is Traefik's *fenced* server: it keeps only the sticky sessions it
-  already has. We have no fenced servers, so it gets no new traffic at all (docs/compat.md).
+  already has, and takes no new traffic.
 * The scheme is ``https`` when the Service port is 443 or its name starts with ``https``, unless the
   ``service.serversscheme`` annotation says otherwise (:func:`scheme_of`).
 * Native load balancing (``nativeLBByDefault`` or ``service.nativelb``) uses the ClusterIP as the only server;

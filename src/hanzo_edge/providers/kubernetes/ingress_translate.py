@@ -454,6 +454,7 @@ class _Run:
             raise _ServiceUnknown("service port not found")
         annotations = self.translator.service_annotations(service)
         scheme = scheme_of(port, annotations.servers_scheme)
+        fenced: set[str] = set()
         if spec.type == "ExternalName":
             urls = [f"{scheme}://{join_host_port(spec.external_name, port.port)}"]
         elif annotations.node_port_lb and spec.type == "NodePort":
@@ -461,12 +462,12 @@ class _Run:
         elif annotations.native_lb if annotations.native_lb is not None else self.options.native_lb_by_default:
             urls = [native_server(service, port, scheme).url]
         else:
-            # Terminating endpoints (Traefik's fenced servers) get no traffic here: see endpoints.py.
             found = slice_servers(self.slices.get((namespace, ref.name), ()), port, scheme)
-            urls = [s.url for s in found if not s.fenced]
+            fenced = {s.url for s in found if s.fenced}
+            urls = [s.url for s in found]
         return Service(
             load_balancer=LoadBalancer(
-                servers=tuple(Server(url=url) for url in urls),
+                servers=tuple(Server(url=url, fenced=url in fenced) for url in urls),
                 pass_host_header=annotations.pass_host_header,
                 servers_transport=annotations.servers_transport,
                 sticky=annotations.sticky,
