@@ -140,7 +140,14 @@ def test_h2_by_alpn_on_a_tls_entrypoint(backend, ingress, tmp_path: Path) -> Non
     leaf.private_key_pem.write_to_path(str(key))
     dynamic = _routes(app.url)
     dynamic["tls"] = {"certificates": [{"certFile": str(cert), "keyFile": str(key)}]}
-    proxy = ingress(dynamic, "--entrypoints.web.http.tls=true")
+    log = tmp_path / "tls-access.log"
+    proxy = ingress(
+        dynamic,
+        "--entrypoints.web.http.tls=true",
+        "--accesslog=true",
+        "--accesslog.format=json",
+        f"--accesslog.filePath={log}",
+    )
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
 
@@ -153,6 +160,16 @@ def test_h2_by_alpn_on_a_tls_entrypoint(backend, ingress, tmp_path: Path) -> Non
         result = client.get("/echo", authority="app.test")
         assert result.status == 200
         assert app.last("/echo").header("x-forwarded-proto") == "https"
+
+    def logged() -> list[dict[str, object]]:
+        lines = [json.loads(t) for t in log.read_text().splitlines() if t.strip()] if log.exists() else []
+        return [entry for entry in lines if entry.get("RequestPath") == "/echo"]
+
+    eventually(lambda: bool(logged()), timeout=5)
+    line = logged()[0]
+    assert line["RequestProtocol"] == "HTTP/2.0"
+    assert line["RequestScheme"] == "https"
+    assert str(line["TLSVersion"]).startswith("1.")
     # HTTP/1.1 clients still get HTTP/1.1 on the same entrypoint (ALPN http/1.1).
     plain = ssl.create_default_context()
     ca.configure_trust(plain)
