@@ -52,6 +52,7 @@ class VerifyKey:
 
     kid: str
     x5t: str
+    x5t_s256: str
     kty: str
     crv: str
     key: Any
@@ -105,6 +106,7 @@ def parse_jwks(data: bytes) -> tuple[VerifyKey, ...]:
             VerifyKey(
                 kid=_b64(jwk.get("kid")),
                 x5t=_b64(jwk.get("x5t")),
+                x5t_s256=_b64(jwk.get("x5t#S256")),
                 kty=str(jwk.get("kty", "")),
                 crv=str(jwk.get("crv", "")),
                 key=loaded.key,

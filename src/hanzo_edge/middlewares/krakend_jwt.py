@@ -6,7 +6,7 @@ Per request, as krakend-jose's gin validator:
    ``cookie_key`` cookie (``access_token`` by default); none → **401**;
 2. its protected header must name the configured ``alg`` exactly (so an ``HS256`` token is never checked against
    an RSA public key, nor ``none`` accepted: algorithm confusion is refused before any key is touched), and its key
-   id (``kid``, or ``x5t``/``kid_x5t`` by ``key_identify_strategy``) picks the keys of the JWK set;
+   id (``kid``, or ``x5t``/``x5t#S256``/``kid_x5t`` by ``key_identify_strategy``) picks the keys of the JWK set;
 3. the signature is verified by PyJWT on ``cryptography`` (never by hand) with a key of the algorithm's type;
 4. ``iss``, every configured ``aud``, ``exp``/``nbf``/``iat`` within ``leeway`` — any failure → **401**;
 5. ``roles`` (any of, under ``roles_key``, nested with ``roles_key_is_nested``) and ``scopes`` (any/all, under
@@ -71,7 +71,7 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 """krakend-jose's ``supportedAlgorithms``."""
 
-KEY_STRATEGIES = ("kid", "x5t", "kid_x5t")
+KEY_STRATEGIES = ("kid", "x5t", "x5t#S256", "kid_x5t")
 
 CACHE_MAX_TOKENS = 10_000
 CACHE_MAX_AGE = 300.0  # seconds a verified token without exp is remembered
@@ -109,6 +109,8 @@ class KrakendJwtConfig(msgspec.Struct, frozen=True, kw_only=True):
 def _identify(strategy: str) -> Callable[[VerifyKey], str]:
     if strategy == "x5t":
         return lambda key: b64url_thumbprint(key.x5t)
+    if strategy == "x5t#S256":
+        return lambda key: b64url_thumbprint(key.x5t_s256)
     if strategy == "kid_x5t":
         return lambda key: key.kid + b64url_thumbprint(key.x5t)
     return lambda key: key.kid
@@ -119,9 +121,10 @@ def _token_id(strategy: str, header: dict[str, Any]) -> str:
     kid = kid if isinstance(kid, str) else ""
     if strategy == "kid":
         return kid
-    x5t = header.get("x5t")
+    # Without the thumbprint header the kid stands in for it (krakend-jose's X5TTokenKeyIDGetter).
+    x5t = header.get("x5t#S256" if strategy == "x5t#S256" else "x5t")
     thumb = b64url_thumbprint(x5t) if isinstance(x5t, str) else kid
-    return thumb if strategy == "x5t" else kid + thumb
+    return kid + thumb if strategy == "kid_x5t" else thumb
 
 
 def _b64decode(segment: bytes) -> bytes:

@@ -528,3 +528,24 @@ def test_cipher_suites_govern_the_jwk_client_on_tls_1_2(tmp_path: Path) -> None:
         assert "SSL" in refused.validator.source.last_error
     finally:
         secure.stop()
+
+
+@pytest.mark.parametrize(
+    ("strategy", "jwk_extra", "token_header"),
+    [
+        ("x5t", {"x5t": "dGh1bWI"}, {"x5t": "dGh1bWI="}),  # padding differs: still the same thumbprint
+        ("x5t#S256", {"x5t#S256": "c2hhMjU2"}, {"x5t#S256": "c2hhMjU2"}),
+        ("kid_x5t", {"x5t": "dGh1bWI"}, {"x5t": "dGh1bWI"}),
+    ],
+)
+def test_key_identify_strategies(
+    server: JwksServer, strategy: str, jwk_extra: dict[str, str], token_header: dict[str, str]
+) -> None:
+    key = rsa_key("k1")
+    key.public_jwk.update(jwk_extra)
+    server.body = jwks(key)
+    harness = Harness(_config(server, key_identify_strategy=strategy))
+
+    good = mint(key, _claims(), headers=token_header)
+    other = mint(key, _claims(jti="x"), headers={"x5t": "b3RoZXI", "x5t#S256": "b3RoZXI"})
+    assert harness.statuses(_req(good), _req(other)) == [200, 401]
