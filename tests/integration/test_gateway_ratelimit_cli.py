@@ -38,20 +38,20 @@ def _endpoint(path: str, limit: dict[str, Any] | None = None) -> dict[str, Any]:
     return endpoint
 
 
-def test_capacity_defaults_from_the_per_second_rate_as_krakend(tmp_path: Path, backend: JsonBackend) -> None:
-    """``max_rate: 60`` per minute is 1 per second: krakend-ratelimit's default capacity is then 1, not 60."""
-    gateway = start_gateway(
-        tmp_path, {"host": [backend.url], "endpoints": [_endpoint("/m", {"max_rate": 60, "every": "1m"})]}
-    )
+def test_capacity_defaults_to_one_period_budget(tmp_path: Path, backend: JsonBackend) -> None:
+    """``max_rate: 3, every: 1m``: 3 requests at once, then 1 every 20 s (KrakenD's documented meaning)."""
+    limit = {"max_rate": 3, "client_max_rate": 2, "strategy": "ip", "every": "1m"}
+    endpoints = [_endpoint("/m", limit)]
+    gateway = start_gateway(tmp_path, {"host": [backend.url], "endpoints": endpoints})
     try:
-        assert [_status(gateway.port, "/m") for _ in range(2)] == [200, 503]
+        assert [_status(gateway.port, "/m") for _ in range(3)] == [200, 200, 429]
     finally:
         assert gateway.stop() == 0, gateway.output()
 
 
 def test_endpoint_limits_global_503_and_per_client_429(tmp_path: Path, backend: JsonBackend) -> None:
     endpoints = [
-        _endpoint("/global", {"max_rate": 2, "capacity": 2, "every": "1m"}),
+        _endpoint("/global", {"max_rate": 2, "every": "1m"}),
         _endpoint(
             "/client",
             {"client_max_rate": 2, "client_capacity": 2, "strategy": "header", "key": "X-Client", "every": "1m"},

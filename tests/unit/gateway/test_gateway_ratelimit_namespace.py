@@ -33,7 +33,8 @@ def test_hanzo_service_block_per_minute_is_normalised_with_krakend_capacities() 
     options = _options(result)
     assert options.max_rate == pytest.approx(5000 / 60)
     assert options.client_max_rate == pytest.approx(100 / 60)
-    assert (options.capacity, options.client_capacity, options.strategy) == (83, 1, "ip")
+    # The capacities are one period's budget: 5000 and 100 requests (not 83 and 1 as the per-second rates would give).
+    assert (options.capacity, options.client_capacity, options.strategy) == (5000, 100, "ip")
     assert options.bucket_id == '$.extra_config["qos/ratelimit/router"]'
     assert result.middlewares[0].name == "service-ratelimit"
     assert result.warnings == ()

@@ -10,12 +10,12 @@ buckets because their options are equal — ``bucket_id`` is this block's JSON p
 there is *one* global bucket and *one* bucket per client across all endpoints (``middlewares/krakend_ratelimit.py``).
 
 Values are KrakenD's: ``max_rate``/``client_max_rate`` per ``every`` (a Go duration, at least 1 s, default 1 s;
-rates are normalised to per second), ``capacity``/``client_capacity`` defaulting from the normalised rates exactly as
-krakend-ratelimit does (including its quirk: ``client_capacity`` defaults to 1 whenever ``max_rate`` < 1, which we
-name in a warning), ``strategy`` ``ip``/``header`` (case-insensitive) with ``key``. Beyond KrakenD, ``redis`` (the
-rateLimit middleware's options, snake_case: ``endpoints``, ``username``, ``password``, ``db``, ``tls``, ``pool_size``,
-``max_active_conns``, ``read_timeout``, ``write_timeout``, ``dial_timeout``, ``failure_policy``) shares the buckets
-between processes and replicas.
+rates are normalised to per second); ``capacity``/``client_capacity`` default to the configured rates, the budget of
+one ``every`` period (krakend-ratelimit's quirk kept: ``client_capacity`` defaults to 1 whenever ``max_rate`` < 1,
+named in a warning); ``strategy`` ``ip``/``header`` (case-insensitive) with ``key``. Beyond KrakenD, ``redis`` (the
+rateLimit middleware's options, snake_case: ``endpoints``, ``username``, ``password``, ``db``, ``tls``,
+``pool_size``, ``max_active_conns``, ``read_timeout``, ``write_timeout``, ``dial_timeout``, ``failure_policy``)
+shares the buckets between processes and replicas.
 """
 
 from __future__ import annotations
@@ -102,22 +102,26 @@ def ratelimit(config: Mapping[str, Any], where: JsonPath) -> NamespaceResult:
     rate is set). See the module docstring for the service-level block."""
     block = Block(config, where)
     every = _every(block)
-    factor = 1.0 / every
-    max_rate = block.number("max_rate") * factor
-    client_max_rate = block.number("client_max_rate") * factor
+    # Capacities default from the rates as configured, per ``every`` (KrakenD's documented meaning: "max_rate 5 every
+    # 10m allows 5 requests every ten minutes"; krakend-ratelimit's code takes them from the per-second rates, which
+    # gives a burst of 1 to every per-minute budget; see docs/compat.md).
+    configured_max_rate = block.number("max_rate")
+    configured_client_rate = block.number("client_max_rate")
     capacity = block.integer("capacity")
     client_capacity = block.integer("client_capacity")
     if capacity == 0:
-        capacity = 1 if max_rate < 1 else int(max_rate)
-    if client_capacity == 0 and client_max_rate > 0:
+        capacity = 1 if configured_max_rate < 1 else int(configured_max_rate)
+    if client_capacity == 0 and configured_client_rate > 0:
         # krakend-ratelimit tests max_rate (not client_max_rate) here; reproduced, and said.
-        client_capacity = 1 if max_rate < 1 else int(client_max_rate)
-        if max_rate < 1 and int(client_max_rate) > 1:
+        client_capacity = 1 if configured_max_rate < 1 else int(configured_client_rate)
+        if configured_max_rate < 1 and int(configured_client_rate) > 1:
             block.warn(
                 "client_capacity",
-                "client_capacity defaults to 1 because max_rate is below 1 per second (as krakend-ratelimit); "
+                "client_capacity defaults to 1 because max_rate is below 1 (as krakend-ratelimit); "
                 "set client_capacity for a larger burst",
             )
+    max_rate = configured_max_rate / every
+    client_max_rate = configured_client_rate / every
     strategy = block.string("strategy").lower()
     key = block.string("key")
     if client_max_rate > 0:
