@@ -394,3 +394,29 @@ async def test_a_path_that_is_not_origin_form_is_400(path: str) -> None:
     result = await wire.get(path)
     assert result.status == 400
     assert wire.seen == []
+
+
+@async_test
+async def test_response_keeps_streaming_after_the_request_body_ends() -> None:
+    """Bidirectional streaming (gRPC): the response started before the client half-closed goes on to its end."""
+    upstream = StreamBody(None)
+
+    async def bidi(req: Request) -> Response:
+        return Response(200, Headers([(b"Content-Type", b"application/grpc")]), upstream)
+
+    wire = H2Wire(bidi)
+    sid = wire.peer.request("/svc/Chat", method="POST", end=False)
+    wire.peer.data(sid, b"m1")
+    await wire.pump(lambda: wire.peer.streams[sid].status == 200)
+    upstream.feed(b"r1")
+    await wire.pump(lambda: wire.peer.streams[sid].body == b"r1")
+    wire.peer.data(sid, b"", end=True)  # the client half-closes while the response streams
+    await wire.settle()
+    upstream.feed(b"r2")
+    upstream.trailers = [(b"grpc-status", b"0")]
+    upstream.feed_eof()
+    await wire.pump(lambda: wire.peer.streams[sid].done)
+    result = wire.peer.streams[sid]
+    assert result.body == b"r1r2"
+    assert result.trailers == [("grpc-status", "0")]
+    assert result.reset is None

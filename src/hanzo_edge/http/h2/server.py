@@ -320,8 +320,6 @@ class H2Protocol(asyncio.Protocol):
         if body is not None:
             stream.body = None
             body.feed_eof()
-        if stream.started_response and stream.task is None and not stream.pending and not stream.ending:
-            self._forget(stream)
 
     def _on_reset(self, event: h2.events.StreamReset) -> None:
         stream = self.streams.pop(event.stream_id, None)
