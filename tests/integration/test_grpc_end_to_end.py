@@ -135,6 +135,23 @@ def test_a_dead_backend_is_unavailable_to_grpc_clients_at_once(ingress: IngressF
     assert "502" in (info.value.details() or "")
 
 
+def test_a_silent_backend_is_unavailable_after_the_response_header_timeout(ingress: IngressFactory) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel accepts; nothing ever answers
+    try:
+        config = catch_all(f"h2c://127.0.0.1:{silent.getsockname()[1]}", serversTransport="slow")
+        config["http"]["serversTransports"] = {"slow": {"forwardingTimeouts": {"responseHeaderTimeout": "300ms"}}}
+        proxy = ingress(config)
+        with grpc.insecure_channel(f"127.0.0.1:{proxy.port}") as chan, pytest.raises(grpc.RpcError) as info:
+            method(chan, "unary_unary", "Unary")(b"x", timeout=10)
+        # 504 Gateway Timeout, which gRPC maps to UNAVAILABLE: well before the client's own deadline.
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "504" in (info.value.details() or "")
+    finally:
+        silent.close()
+
+
 def test_grpc_web_over_http11_reaches_the_grpc_backend(ingress: IngressFactory, grpc_backend: GrpcBackend) -> None:
     config = catch_all(grpc_backend.url)
     config["http"]["routers"]["all"]["middlewares"] = ["gw"]
