@@ -102,9 +102,9 @@ def ratelimit(config: Mapping[str, Any], where: JsonPath) -> NamespaceResult:
     rate is set). See the module docstring for the service-level block."""
     block = Block(config, where)
     every = _every(block)
-    # Capacities default from the rates as configured, per ``every`` (KrakenD's documented meaning: "max_rate 5 every
-    # 10m allows 5 requests every ten minutes"; krakend-ratelimit's code takes them from the per-second rates, which
-    # gives a burst of 1 to every per-minute budget; see docs/compat.md).
+    # Capacities default to the rates as configured, one ``every`` period's budget ("5 every 10m" allows 5 at once).
+    # krakend-ratelimit takes them from the per-second rates, which gives every per-minute budget a burst of 1: a
+    # deliberate difference, in docs/compat.md.
     configured_max_rate = block.number("max_rate")
     configured_client_rate = block.number("client_max_rate")
     capacity = block.integer("capacity")
