@@ -320,3 +320,28 @@ async def test_a_stream_reset_in_the_same_read_never_starts_its_handler() -> Non
     assert wire.seen == []  # no handler task was ever started for it
     assert wire.ctx.in_flight == 0
     assert [(obs[1], obs[3]) for obs in wire.observed] == [(499, True)]  # still logged, as an aborted request
+
+
+@async_test
+async def test_a_client_that_reads_nothing_is_cut_after_the_stall_timeout() -> None:
+    clock = FakeClock()
+    source = MockSource()
+    upstream = StreamBody(source)
+
+    async def streamed(req: Request) -> Response:
+        return Response(200, Headers(), upstream)
+
+    wire = H2Wire(streamed, settings=settings_with(H2Limits(window_stall_timeout=30.0)), clock=clock)
+    sid = wire.peer.request("/")
+    await wire.pump(lambda: wire.peer.streams[sid].status == 200)
+    wire.proto.pause_writing()  # the client's socket buffer is full: it reads nothing at all
+    upstream.feed(b"x" * 100)
+    assert source.paused  # nothing more is taken from the upstream while the socket is full
+    clock.advance(29.0)
+    wire.proto.check_deadlines(clock())
+    assert not wire.transport.closed
+    clock.advance(2.0)
+    wire.proto.check_deadlines(clock())
+    assert wire.transport.closed
+    assert wire.proto.calmed == "socket not read for the stall timeout"
+    assert source.closed  # its upstream connection is closed too

@@ -22,7 +22,8 @@ limit                                    what it contains
 ``stream_send_buffer`` (64 KiB)          response bytes a stream holds while the client's window is shut;
                                          over it the response's upstream is paused.
 ``window_stall_timeout`` (30 s)          a stream whose response made no progress for this long because the
-                                         client's window stayed at zero is reset (RST_STREAM CANCEL).
+                                         client's window stayed at zero is reset (RST_STREAM CANCEL); a
+                                         connection whose socket is not read for this long is aborted.
 ``initial_window_size`` (256 KiB)        request bytes a stream may send before its consumer takes them.
 ``connection_window_size`` (1 MiB)       request bytes all streams of a connection may send ahead together.
 ======================================  =====================================================================

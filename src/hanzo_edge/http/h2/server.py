@@ -113,6 +113,7 @@ class H2Protocol(asyncio.Protocol):
         self.write_paused = False
         self.owed_while_paused = 0  # bytes written while the client was not reading (control frames, heads)
         self.flush_pending = False  # a deferred write of h2's output is scheduled (_flush_soon)
+        self.write_paused_since = 0.0  # since when the client's socket has been full (0: it is not)
         self.starting: list[ServerStream] = []  # streams whose request arrived in the read being handled
         self.read_deadline = 0.0  # until the preface and first SETTINGS arrived
         self.idle_deadline = 0.0
@@ -211,11 +212,13 @@ class H2Protocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self.write_paused_since = self.clock()
         for stream in self.streams.values():
             self._pace(stream)
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self.write_paused_since = 0.0
         self.owed_while_paused = 0
         for stream in list(self.streams.values()):
             if stream.pending or stream.ending:
@@ -670,13 +673,19 @@ class H2Protocol(asyncio.Protocol):
             # than the bound is a flood (PING/SETTINGS answers piling up): cut the connection.
             self.owed_while_paused += len(data)
             if self.owed_while_paused > self.limits.max_pending_control_bytes and not self.closed:
-                self.calmed = "pending control frames"
-                log.info("HTTP/2 client %s does not read its control frames: connection aborted", self.client_ip)
-                self.closed = True
-                for stream in list(self.streams.values()):
-                    self._cancel_stream(stream, ConnectionResetError("connection aborted"))
-                self.streams.clear()
-                transport.abort()
+                self._abort("pending control frames")
+
+    def _abort(self, why: str) -> None:
+        """End a connection whose client does not read: no GOAWAY (it would not be read), streams cancelled."""
+        self.calmed = why
+        log.info("HTTP/2 client %s does not read (%s): connection aborted", self.client_ip, why)
+        self.closed = True
+        for stream in list(self.streams.values()):
+            self._cancel_stream(stream, ConnectionResetError("connection aborted"))
+        self.streams.clear()
+        transport = self.transport
+        if transport is not None:
+            transport.abort()
 
     # -- Connection (the entrypoint's drain, shutdown and ticker) -------------------------------------------------
     def check_deadlines(self, now: float) -> None:
@@ -693,6 +702,11 @@ class H2Protocol(asyncio.Protocol):
         if settings.keep_alive_max_time and now - self.opened_at >= settings.keep_alive_max_time:
             self.start_shutdown()
         stall = self.limits.window_stall_timeout
+        if self.write_paused_since and stall > 0 and now - self.write_paused_since >= stall:
+            # The client has read nothing for the whole stall timeout (its TCP window is shut, not just HTTP/2's):
+            # nothing can reach it, not even a GOAWAY, so the connection is aborted.
+            self._abort("socket not read for the stall timeout")
+            return
         for stream in list(self.streams.values()):
             expired = (
                 (stream.read_deadline and now >= stream.read_deadline)
