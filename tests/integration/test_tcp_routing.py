@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import trustme
-from edge_harness import eventually, free_port, http_request, lb_service
+from edge_harness import eventually, free_port, http_request, lb_service, write_dynamic
 from l4_backends import L4Loop, TCPEcho
 
 pytestmark = pytest.mark.integration
@@ -407,7 +407,16 @@ def test_weighted_service_spreads_connections_and_api_shows_tcp_objects(ingress:
         },
         f"--entrypoints.traefik.address=127.0.0.1:{api_port}",
         "--api.insecure=true",
+        "--metrics.prometheus=true",
     )
+    with connect(port) as held:
+        held.recv(1)
+
+        def open_tcp_connections() -> bool:
+            text = http_request(api_port, "GET", "/metrics").body.decode()
+            return '_open_connections{entrypoint="tcp",protocol="TCP"} 1' in text  # any metrics prefix
+
+        assert eventually(open_tcp_connections, timeout=5)  # a proxied connection counts while it is open
     seen = set()
     for _ in range(4):
         with connect(port) as sock:
@@ -422,3 +431,27 @@ def test_weighted_service_spreads_connections_and_api_shows_tcp_objects(ingress:
     assert overview["tcp"]["routers"] == {"total": 1, "warnings": 0, "errors": 0}
     raw = http_request(api_port, "GET", "/api/rawdata").json()
     assert set(raw["tcpServices"]) == {"w@file", "one@file", "two@file"}
+
+
+def test_a_reload_swaps_the_tcp_routers(ingress: Start, l4: L4Loop, tmp_path: Path) -> None:
+    first = TCPEcho(l4, greeting=b"A").start()
+    second = TCPEcho(l4, greeting=b"B").start()
+
+    def config(address: str) -> dict[str, Any]:
+        return {
+            "tcp": {
+                "routers": {"r": {"rule": "HostSNI(`*`)", "service": "s", "entryPoints": ["tcp"]}},
+                "services": {"s": tcp_service(address)},
+            }
+        }
+
+    proc, port = start_tcp(ingress, config(first.address))
+    with connect(port) as sock:
+        assert read_exact(sock, 1) == b"A"
+    write_dynamic(tmp_path / f"dynamic-{proc.port}.yml", config(second.address))
+
+    def served_by_second() -> bool:
+        with connect(port) as sock:
+            return read_exact(sock, 1) == b"B"
+
+    assert eventually(served_by_second, timeout=10)
