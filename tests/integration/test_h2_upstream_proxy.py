@@ -10,6 +10,7 @@ import concurrent.futures
 import json
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 
@@ -149,3 +150,34 @@ def test_grpc_unary_over_http11_to_an_h2c_grpc_server(ingress: IngressFactory, g
     assert resp.header("content-type") == "application/grpc"
     assert grpc_messages(resp.body) == [(0, b"echo:ping")]
     assert grpc_backend.calls == ["Unary"]
+
+
+def test_a_backend_that_hangs_up_at_once_is_502_after_a_bounded_number_of_dials(ingress: IngressFactory) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    accepted: list[int] = []
+    stop = threading.Event()
+
+    def hang_up() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(1)
+            conn.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        proxy = ingress(catch_all(f"h2c://127.0.0.1:{listener.getsockname()[1]}"))
+        before = len(accepted)  # the readiness probe's own request went there too
+        resp = http_request(proxy.port, "GET", "/", headers={"Host": "app.test"})
+        assert resp.status == 502
+        assert 1 <= len(accepted) - before <= 4
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

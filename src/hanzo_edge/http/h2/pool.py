@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ALPN_H2", "H2Pool"]
 
+_MAX_DIALS_PER_REQUEST = 4
+"""Dials one request may wait for before it fails (each brings room for ~100 streams unless it closes at once)."""
+
 ALPN_H2 = ("h2", "http/1.1")
 """What an ``https`` dial offers when HTTP/2 is allowed (Traefik's transport unless ``disableHTTP2``)."""
 
@@ -109,7 +112,7 @@ class H2Pool:
         made waits idle. Raises :class:`~hanzo_edge.http.errors.ConnectError` or
         :class:`~hanzo_edge.http.errors.DialTimeout` when the dial fails (every request waiting on it gets the error).
         """
-        while True:
+        for _ in range(_MAX_DIALS_PER_REQUEST):
             conn = self.ready()
             if conn is not None:
                 return conn
@@ -122,6 +125,10 @@ class H2Pool:
                 self._dialing = dialing
             # Shielded: a waiter that is cancelled (its client left) must not cancel the dial the others wait for.
             await asyncio.shield(dialing)
+        # Every connection dialled for this request was full or closed at once (a backend that accepts and hangs up).
+        raise ConnectError(
+            f"http2: no usable connection to {self.host}:{self.port} after {_MAX_DIALS_PER_REQUEST} dials"
+        )
 
     def new_connection(self) -> H2ClientConnection:
         """A connection protocol bound to this pool's options (not yet connected)."""
