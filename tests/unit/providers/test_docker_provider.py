@@ -4,6 +4,7 @@ own JSON from tests/data/docker/), with a FakeClock driving the reconnect backof
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -42,7 +43,11 @@ class EngineAPI:
         self.server = await asyncio.start_unix_server(self._serve, self.path)
 
     async def stop(self) -> None:
+        streams = list(self.streams)
         self.close_streams()
+        for writer in streams:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -63,6 +68,13 @@ class EngineAPI:
                 writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._answer(reader, writer)
+        finally:
+            if writer not in self.streams:
+                writer.close()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode().split("\r\n")
         target = lines[0].split(" ")[1]
@@ -88,7 +100,6 @@ class EngineAPI:
             status, body = (200, json.dumps(found[0]).encode()) if found else (404, b'{"message":"no such container"}')
         writer.write(f"HTTP/1.1 {status} X\r\n{extra}Content-Length: {len(body)}\r\n\r\n".encode() + body)
         await writer.drain()
-        writer.close()
 
 
 def _run(tmp_path: Path, scenario: Callable[[EngineAPI], Awaitable[None]]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import ssl
 import urllib.parse
@@ -173,7 +174,7 @@ class DockerClient:
         except OSError as exc:
             raise DockerAPIError(f"GET {target}: {exc}") from None
         finally:
-            writer.close()
+            await _close(writer)
         if not response.complete:  # the engine delimits bodies (length or chunks): an early close is an error
             raise DockerAPIError(f"GET {target}: connection closed before the response ended")
         response.status = parser.get_status_code()
@@ -280,7 +281,7 @@ class DockerClient:
                 raise
             raise DockerAPIError(f"events: {exc}") from None
         finally:
-            writer.close()
+            await _close(writer)
 
     @staticmethod
     async def _until_headers(
@@ -292,6 +293,13 @@ class DockerClient:
                 raise DockerAPIError("events: the engine closed the connection")
             parser.feed_data(data)
         response.status = parser.get_status_code()
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close a connection and wait for it (an unawaited close leaks the transport until the loop ends)."""
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError, asyncio.CancelledError):
+        await writer.wait_closed()
 
 
 def _decode_event(line: bytes) -> dict[str, Any] | None:
