@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from fakes import FakeClock
 from hanzo_edge.providers.kubernetes.cache import MIN_INTERVAL, ClusterSnapshot
@@ -99,6 +100,7 @@ class Harness:
         throttle: float = 0.0,
     ) -> None:
         self.api = api
+        self.namespaces = namespaces
         self.clock = FakeClock(0.0)
         self.client = KubeClient(from_flags(api.url, TOKEN), request_timeout=10)
         self.policy = BackoffPolicy(initial=0.5, maximum=4.0, jitter=0.5, absent_retry=30.0)
@@ -147,11 +149,17 @@ class Harness:
         return self.snapshots[-1] if self.snapshots else None
 
     def converged(self, *resources: Resource) -> bool:
-        """The latest snapshot holds exactly the server's objects (by resourceVersion)."""
+        """The latest snapshot holds exactly the server's objects in the watched namespaces (by resourceVersion)."""
         snapshot = self.latest()
         if snapshot is None:
             return False
-        return all(versions(snapshot.objects(r)) == versions(self.api.objects(r)) for r in resources)
+        return all(versions(snapshot.objects(r)) == versions(self.server_objects(r)) for r in resources)
+
+    def server_objects(self, resource: Resource) -> dict[tuple[str, str], dict[str, Any]]:
+        objects = self.api.objects(resource)
+        if not self.namespaces or not resource.namespaced:
+            return objects
+        return {key: obj for key, obj in objects.items() if key[0] in self.namespaces}
 
 
 CORE_TARGETS = [
@@ -380,6 +388,82 @@ async def test_watches_ended_by_the_server_resume_without_a_list_and_never_spin(
         assert h.watcher.lists == 3
         watch_requests = sum(1 for method, target in api.requests if method == "GET" and "watch=true" in target)
         assert watch_requests == 9
+
+
+# -- a state machine: any sequence of changes and failures converges ------------------------------------------
+
+
+class WatchMachine(RuleBasedStateMachine):
+    """Objects change while streams are cut, watches end, history is compacted and the server restarts; after
+    every step the watcher's snapshot converges to the server's state, with a bounded number of lists."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.api = FakeApiServer(token=TOKEN).start()
+        self.api.create(INGRESS_CLASS)
+        self.history_losses = 0
+        self.harness = Harness(self.api, CORE_TARGETS, namespaces=("a", "b"))
+        self.loop.run_until_complete(self.harness.__aenter__())
+        self.settle()
+
+    def settle(self) -> None:
+        harness = self.harness
+
+        async def converge() -> None:
+            await harness.until(
+                lambda: harness.converged(*CORE) and self.api.watch_count() == 5, "convergence", step=0.5, limit=10
+            )
+
+        self.loop.run_until_complete(converge())
+
+    @rule(name=st.sampled_from(["x", "y", "z"]), namespace=st.sampled_from(["a", "b", "c"]), host=st.integers(0, 3))
+    def put_ingress(self, name: str, namespace: str, host: int) -> None:
+        self.api.apply(ingress(name, namespace=namespace, host=f"h{host}.test"))
+
+    @rule(name=st.sampled_from(["x", "y", "z"]), namespace=st.sampled_from(["a", "b"]))
+    def delete_ingress(self, name: str, namespace: str) -> None:
+        if self.api.get(INGRESSES, namespace, name) is not None:
+            self.api.delete(INGRESSES, namespace, name)
+
+    @rule(name=st.sampled_from(["s", "t"]), namespace=st.sampled_from(["a", "b"]))
+    def put_service(self, name: str, namespace: str) -> None:
+        self.api.apply(service(name, namespace=namespace) | {"spec": {"ports": [{"port": len(self.api.requests)}]}})
+
+    @rule()
+    def cut(self) -> None:
+        self.api.cut_watches()
+
+    @rule()
+    def end(self) -> None:
+        self.api.end_watches()
+
+    @rule()
+    def restart(self) -> None:
+        self.api.restart()
+        self.history_losses += 1
+
+    @rule()
+    def compact(self) -> None:
+        self.api.compact()
+        self.history_losses += 1
+
+    @invariant()
+    def converges_with_bounded_lists(self) -> None:
+        self.settle()
+        partitions = len(self.harness.watcher.watches)
+        assert self.harness.watcher.lists <= partitions * (1 + self.history_losses)
+
+    def teardown(self) -> None:
+        self.loop.run_until_complete(self.harness.__aexit__(None, None, None))
+        self.loop.close()
+        self.api.stop()
+
+
+WatchMachine.TestCase.settings = settings(
+    max_examples=15, stateful_step_count=10, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+test_watch_state_machine = WatchMachine.TestCase
 
 
 # -- backoff -------------------------------------------------------------------------------------------------
