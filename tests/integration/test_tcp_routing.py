@@ -455,3 +455,41 @@ def test_a_reload_swaps_the_tcp_routers(ingress: Start, l4: L4Loop, tmp_path: Pa
             return read_exact(sock, 1) == b"B"
 
     assert eventually(served_by_second, timeout=10)
+
+
+def test_tls_to_the_server_with_the_transports_roots_and_server_name(
+    ingress: Start, l4: L4Loop, tmp_path: Path
+) -> None:
+    backend_ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    backend_ca.issue_cert("backend.test").configure_cert(server_ctx)
+    secure = TCPEcho(l4, tls=server_ctx).start()
+    ca_file = tmp_path / "backend-ca.pem"
+    backend_ca.cert_pem.write_to_path(str(ca_file))
+    _, port = start_tcp(
+        ingress,
+        {
+            "tcp": {
+                "routers": {
+                    "good": {"rule": "HostSNI(`*`)", "service": "good", "entryPoints": ["tcp"]},
+                    "bad": {"rule": "HostSNI(`*`)", "service": "bad", "entryPoints": ["other"]},
+                },
+                "services": {
+                    "good": {
+                        "loadBalancer": {"servers": [{"address": secure.address, "tls": True}], "serversTransport": "t"}
+                    },
+                    # Without the transport's roots the server's certificate is not trusted: the client is closed.
+                    "bad": {"loadBalancer": {"servers": [{"address": secure.address, "tls": True}]}},
+                },
+                "serversTransports": {"t": {"tls": {"rootCAs": [str(ca_file)], "serverName": "backend.test"}}},
+            }
+        },
+        f"--entrypoints.other.address=127.0.0.1:{(other := free_port())}",
+    )
+    with connect(port) as sock:
+        sock.sendall(b"over tls")
+        assert read_exact(sock, 8) == b"over tls"
+    assert secure.handshakes == 1
+    with connect(other) as sock:
+        sock.sendall(b"x")
+        assert closed_by_peer(sock)
