@@ -178,3 +178,26 @@ def test_the_trailer_frame_is_length_prefixed_lower_case_and_sorted(trailers: li
     assert int.from_bytes(out[1:5], "big") == len(block)
     expected = sorted((n.lower(), v) for n, v in trailers if n.lower() not in (b"x-a", b"trailer"))
     assert block == b"".join(b"%s: %s\r\n" % pair for pair in expected)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=5), st.data())
+def test_grpc_web_text_decoding_survives_any_split_and_flushed_segments(
+    messages: list[bytes], data: st.DataObject
+) -> None:
+    # A client that flushes after each message sends one padded base64 segment per message.
+    encoded = b"".join(base64.b64encode(frame(m)) for m in messages)
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(encoded) - 1)), max_size=6)))
+
+    async def run() -> bytes:
+        backend = Backend()
+        body = StreamBody(None)
+        start = 0
+        for cut in [*cuts, len(encoded)]:
+            if cut > start:
+                body.feed(encoded[start:cut])
+                start = cut
+        body.feed_eof()
+        await GrpcWeb(backend, ("*",), "gw")(web_request(body, "application/grpc-web-text"))
+        return backend.body
+
+    assert asyncio.run(run()) == b"".join(frame(m) for m in messages)
