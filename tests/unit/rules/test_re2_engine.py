@@ -48,6 +48,8 @@ RE_ALLOWED: dict[str, str] = {
     "http/proxy.py": "absolute-URL split of the request target",
     "commands/explain.py": "HTTP token and URL scheme syntax",
     "routing/v2_hints.py": "spotting gorilla {name:pattern} templates in rule text",
+    "providers/kubernetes/names.py": "Traefik's Normalize: runs of letters and numbers in object names",
+    "providers/kubernetes/ingress_annotations.py": "Traefik's fixed pattern of indexed annotation keys (a.b.0.c)",
 }
 _RE_FUNCTIONS = frozenset({"compile", "match", "search", "sub", "subn", "fullmatch", "split", "findall", "finditer"})
 
