@@ -144,7 +144,10 @@ class TCPProxyConnection(asyncio.Protocol):
         self.client_ended = True
         if self.server is not None:
             self._half_close(self.server, self.target)
-        return True  # keep writing to the client until the server is done too
+        # Keep writing to the client until the server is done too; a TLS transport closes on close_notify anyway
+        # (and warns when asked to stay open).
+        client = self.client
+        return client is None or client.get_extra_info("ssl_object") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client = None
@@ -298,7 +301,8 @@ class _ServerSide(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.owner.server_eof()
-        return True
+        server = self.owner.server
+        return server is None or server.get_extra_info("ssl_object") is None  # a TLS leg closes on close_notify
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.owner.server_lost()
