@@ -453,6 +453,15 @@ class Docker(_Section, frozen=True, kw_only=True):
     password: Annotated[str, doc("Password for Basic HTTP authentication.")] = ""
     tls: TLSClientConfig | None = None
 
+    def __post_init__(self) -> None:
+        # Checked when the static configuration loads, so `ingress check` reports it as the start would.
+        from hanzo_edge.config.gotemplate import TemplateError, parse_template
+
+        try:
+            parse_template(self.default_rule, "defaultRule")
+        except TemplateError as exc:
+            raise ValueError(f"defaultRule: {exc}") from None
+
 
 class Rest(_Section, frozen=True, kw_only=True):
     """The REST provider (`providers.rest`)."""

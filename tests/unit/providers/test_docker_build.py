@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -318,15 +319,19 @@ def test_bad_static_options_are_config_errors() -> None:
     from hanzo_edge.providers.base import ProviderHooks
     from hanzo_edge.providers.docker import from_static
 
+    # defaultRule is checked when the static configuration loads (so `ingress check` reports it too).
+    message = 'defaultRule: template: defaultRule:1: function "nope" not defined'
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        load_static(["--entrypoints.web.address=:1", "--providers.docker.defaultrule={{ nope }}"], env={})
+    assert caught.value.path == "--providers.docker"
     for flag, option in (
-        ("--providers.docker.defaultrule={{ nope }}", "providers.docker.defaultRule"),
         ("--providers.docker.constraints=Label(`a`)", "providers.docker.constraints"),
         ("--providers.docker.endpoint=ssh://host", "providers.docker.endpoint"),
     ):
         static = load_static(["--entrypoints.web.address=:1", flag], env={})
-        with pytest.raises(ConfigError) as caught:
+        with pytest.raises(ConfigError) as refused:
             from_static(static, ProviderHooks())
-        assert caught.value.path == option
+        assert refused.value.path == option
 
 
 def test_a_container_sharing_another_ones_network_uses_that_address() -> None:
