@@ -31,13 +31,13 @@ GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"app"), (b"
 class Server:
     """A server-side h2 state machine wired to a client connection through mock transports."""
 
-    def __init__(self, settings: dict[int, int] | None = None) -> None:
+    def __init__(self, settings: dict[int, int] | None = None, **client_options: float) -> None:
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
         self.h2.initiate_connection()
         if settings:
             self.h2.update_settings(settings)
         self.events: list[h2.events.Event] = []
-        self.client = H2ClientConnection()
+        self.client = H2ClientConnection(**client_options)  # type: ignore[arg-type]
         self.transport = MockTransport(asyncio.get_running_loop())
         self.transport.protocol = self.client
         self.client.connection_made(self.transport)  # type: ignore[arg-type]
@@ -328,3 +328,14 @@ def test_request_headers_translate_http11_to_http2() -> None:
     assert rest[b"content-length"] == b"3"
     no_pass = h2_request_headers(req, b"https", b"10.0.0.1:8443", False, "")
     assert no_pass[1:3] == [(b":scheme", b"https"), (b":authority", b"10.0.0.1:8443")]
+
+
+@async_test
+async def test_an_answered_ping_keeps_a_quiet_connection_open() -> None:
+    server = Server(read_idle_timeout=0.01, ping_timeout=0.05)
+    client = server.client
+    for _ in range(10):  # several quiet spells: each PING is answered by the backend
+        await asyncio.sleep(0.02)
+        server.pump()
+    assert not client.closed
+    assert any(type(e).__name__ == "PingReceived" for e in server.events)
