@@ -346,3 +346,19 @@ def test_a_container_sharing_another_ones_network_uses_that_address() -> None:
     assert result.errors == [
         "container web1 skipped: unable to find the IP address for the container '/web1': the server is ignored"
     ]
+
+
+def test_tls_options_and_servers_transports_from_labels_are_kept() -> None:
+    labels = {
+        **HOST_PORT,
+        "traefik.tls.options.modern.minversion": "VersionTLS13",
+        "traefik.http.serverstransports.slow.forwardingtimeouts.dialtimeout": "3s",
+        "traefik.http.services.web1.loadbalancer.serverstransport": "slow",
+    }
+    config = build_configuration([_container("web1", labels)], _options()).config
+    assert config.tls is not None
+    assert config.tls.options["modern"].min_version == "VersionTLS13"
+    assert config.http.servers_transports["slow"].forwarding_timeouts.dial_timeout == 3.0
+    lb = config.http.services["web1"].load_balancer
+    assert lb is not None
+    assert lb.servers_transport == "slow"

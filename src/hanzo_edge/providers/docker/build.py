@@ -41,6 +41,7 @@ from hanzo_edge.config.tcp import (
     UDPServer,
     UDPService,
 )
+from hanzo_edge.config.tls import TLSConfiguration
 from hanzo_edge.config.types import FrozenDict
 from hanzo_edge.providers.docker.constraints import LabelPredicate
 from hanzo_edge.providers.docker.labels import ContainerLabels, ServerLabels, decode_extra, decode_labels
@@ -284,7 +285,7 @@ def _container_config(container: ContainerData, options: BuildOptions) -> tuple[
                 services[service_name] = msgspec.structs.replace(service, load_balancer=lb)
         routers = _routers(dict(http.routers), services, name, container, options, warnings)
         http = msgspec.structs.replace(http, services=FrozenDict(services), routers=FrozenDict(routers))
-    return Configuration(http=http, tcp=tcp, udp=udp), warnings
+    return Configuration(http=http, tcp=tcp, udp=udp, tls=config.tls), warnings
 
 
 def _tcp_like(
@@ -434,22 +435,31 @@ def _merge_service(current: Any, new: Any) -> Any | None:
 
 
 def _merge(configs: Mapping[str, Configuration], errors: list[str]) -> Configuration:
-    sections = {"http": _Section(), "tcp": _Section(), "udp": _Section()}
+    """Traefik's ``provider.Merge`` over every named table of every section (http, tcp, udp, tls)."""
+    sections = {top: _Section() for top in _SECTIONS}
     for key in sorted(configs):
         config = configs[key]
-        for proto, section in (("http", config.http), ("tcp", config.tcp), ("udp", config.udp)):
+        for top in _SECTIONS:
+            section = getattr(config, top)
             if section is None:
                 continue
-            sections[proto].present = True
-            for kind in ("routers", "services", "middlewares"):
-                for name, value in getattr(section, kind, FrozenDict()).items():
-                    sections[proto].add(kind, name, value, key)
+            sections[top].present = True
+            for info in msgspec.structs.fields(section):
+                table = getattr(section, info.name)
+                if isinstance(table, FrozenDict):
+                    for name, value in table.items():
+                        sections[top].add(info.name, name, value, key)
     http = HTTPConfiguration(**sections["http"].result("http", errors))
-    tcp = TCPConfiguration(**sections["tcp"].result("tcp", errors)) if sections["tcp"].present else None
-    udp_parts = sections["udp"].result("udp", errors)
-    udp = (
-        UDPConfiguration(**{k: v for k, v in udp_parts.items() if k != "middlewares"})
-        if sections["udp"].present
-        else None
+    parts: dict[str, Any] = {}
+    classes: tuple[tuple[str, type[Any]], ...] = (
+        ("tcp", TCPConfiguration),
+        ("udp", UDPConfiguration),
+        ("tls", TLSConfiguration),  # labels cannot hold certificates: options and stores only
     )
-    return Configuration(http=http, tcp=tcp, udp=udp)
+    for top, cls in classes:
+        if sections[top].present:
+            parts[top] = cls(**sections[top].result(top, errors))
+    return Configuration(http=http, **parts)
+
+
+_SECTIONS = ("http", "tcp", "udp", "tls")

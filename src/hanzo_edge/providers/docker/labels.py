@@ -1,6 +1,6 @@
 """Container labels → one container's dynamic configuration, with Traefik's label syntax.
 
-Traefik's label decoder is generic: the ``traefik.``-prefixed keys under ``http``, ``tcp`` and ``udp`` become a
+Traefik's label decoder is generic: the ``traefik.``-prefixed keys under ``http``, ``tcp``, ``udp`` and ``tls`` become a
 tree (one level per ``.``, ``name[0]`` is item 0 of a list) that is decoded into the dynamic model like any
 document. Here the tree goes through :func:`hanzo_edge.config.dynamic.decode_dynamic`, the decoder of files, so
 every option a file takes is a label too, keys are case-insensitive and lists may be comma-separated. No option is
@@ -23,7 +23,7 @@ from hanzo_edge.config.errors import ConfigError, ConfigWarning
 
 __all__ = ["ContainerLabels", "ExtraLabels", "ServerLabels", "decode_extra", "decode_labels"]
 
-_ROOTS = ("http", "tcp", "udp")
+_ROOTS = ("http", "tcp", "udp", "tls")  # Traefik's label.DecodeConfiguration filters
 _SEGMENT = re.compile(r"^([^\[\]]+)((?:\[\d+\])*)$")
 _INDEX = re.compile(r"\[(\d+)\]")
 
@@ -40,7 +40,7 @@ class ServerLabels:
 
 @dataclass(slots=True)
 class ContainerLabels:
-    """The decoded ``traefik.http|tcp|udp.*`` labels of one container and its per-service ``server`` labels."""
+    """The decoded ``traefik.http|tcp|udp|tls.*`` labels of one container and its per-service ``server`` labels."""
 
     config: Configuration
     warnings: list[ConfigWarning]
