@@ -273,6 +273,7 @@ class FakeApiServer:
         self._connections: set[asyncio.StreamWriter] = set()
         self._store: dict[Resource, dict[Key, Obj]] = {r: {} for r in ALL_RESOURCES}
         self._created_rv: dict[tuple[Resource, Key], int] = {}
+        self._slices_by_service: dict[Key, set[Key]] = {}
         self._rv = 100
         self._history: list[Change] = []
         self._compacted = 0
@@ -499,11 +500,25 @@ class FakeApiServer:
         for watch in self._watches:
             watch.queue.put_nowait(change)
         if resource == ENDPOINT_SLICES:
-            source = new or old or {}
-            metadata = source.get("metadata") or {}
-            service = (metadata.get("labels") or {}).get(SERVICE_NAME_LABEL)
-            if service:
-                self._derive_endpoints(metadata.get("namespace", ""), service)
+            # Index slices by Service (so 5,000 slices load in linear time) and derive the Endpoints of the
+            # Service(s) the slice belonged to before and after this change.
+            touched = []
+            for obj, add in ((old, False), (new, True)):
+                if obj is None:
+                    continue
+                metadata = obj.get("metadata") or {}
+                service = (metadata.get("labels") or {}).get(SERVICE_NAME_LABEL)
+                if not service:
+                    continue
+                owner = (metadata.get("namespace", ""), service)
+                members = self._slices_by_service.setdefault(owner, set())
+                if add:
+                    members.add((owner[0], metadata["name"]))
+                else:
+                    members.discard((owner[0], metadata["name"]))
+                touched.append(owner)
+            for namespace, service in dict.fromkeys(touched):
+                self._derive_endpoints(namespace, service)
 
     def _create(self, resource: Resource, namespace: str, obj: Obj) -> Obj:
         metadata = obj.setdefault("metadata", {})
@@ -625,11 +640,8 @@ class FakeApiServer:
         return gone
 
     def _derive_endpoints(self, namespace: str, service: str) -> None:
-        slices = [
-            s
-            for (ns, _), s in sorted(self._store[ENDPOINT_SLICES].items())
-            if ns == namespace and (s["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL) == service
-        ]
+        store = self._store[ENDPOINT_SLICES]
+        slices = [store[key] for key in sorted(self._slices_by_service.get((namespace, service), ())) if key in store]
         key = (namespace, service)
         if not slices:
             if key in self._store[ENDPOINTS]:
@@ -940,12 +952,11 @@ class FakeApiServer:
                     if namespace and ns != namespace:
                         continue
                     if labels.matches((obj.get("metadata") or {}).get("labels")) and fields.matches(obj):
-                        item = copy.deepcopy(obj)
                         if resource.group != "traefik.io":
-                            # Typed lists of built-in kinds carry no kind/apiVersion on their items.
-                            item.pop("kind", None)
-                            item.pop("apiVersion", None)
-                        items.append(item)
+                            # Typed lists of built-in kinds carry no kind/apiVersion on their items. A shallow
+                            # copy is enough: the answer is serialised before anything can change the store.
+                            obj = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+                        items.append(obj)
                 return 200, {
                     "kind": f"{resource.kind}List",
                     "apiVersion": resource.api_version,
@@ -963,7 +974,7 @@ class FakeApiServer:
             found = self._store[resource].get(key)
             if found is None:
                 raise ApiError(404, "NotFound", self._not_found(resource, name))
-            return 200, copy.deepcopy(found)
+            return 200, found  # serialised at once, before the store can change
         if method == "PUT":
             return 200, self._replace(
                 resource, namespace, name, self._decode(body), status_only=subresource == "status"
