@@ -132,9 +132,19 @@ def test_endpoints_are_derived_from_slices(api: FakeApiServer) -> None:
     ]
     assert endpoints["subsets"][0]["notReadyAddresses"] == [{"ip": "127.0.1.2"}]
     assert endpoints["subsets"][0]["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    moved = endpoint_slice("web-2", [("127.0.1.3", True)])
+    moved["metadata"]["labels"]["kubernetes.io/service-name"] = "api"
+    api.apply(moved)  # relabelled: it leaves web's Endpoints and makes api's
+    web = api.get(ENDPOINTS, "hanzo", "web")
+    assert web is not None
+    assert len(web["subsets"]) == 1
+    api_endpoints = api.get(ENDPOINTS, "hanzo", "api")
+    assert api_endpoints is not None
+    assert api_endpoints["subsets"][0]["addresses"] == [{"ip": "127.0.1.3"}]
     api.delete(ENDPOINT_SLICES, "hanzo", "web-1")
     api.delete(ENDPOINT_SLICES, "hanzo", "web-2")
     assert api.get(ENDPOINTS, "hanzo", "web") is None
+    assert api.get(ENDPOINTS, "hanzo", "api") is None
 
 
 def test_errors_are_worded_as_the_real_server_words_them(api: FakeApiServer) -> None:
