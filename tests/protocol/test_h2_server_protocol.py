@@ -420,3 +420,15 @@ async def test_response_keeps_streaming_after_the_request_body_ends() -> None:
     assert result.body == b"r1r2"
     assert result.trailers == [("grpc-status", "0")]
     assert result.reset is None
+
+
+@async_test
+async def test_keep_alive_max_time_sends_goaway() -> None:
+    now = [1000.0]
+    wire = H2Wire(ok, settings=settings_with(keep_alive_max_time=10.0), clock=lambda: now[0])
+    assert (await wire.get("/")).status == 200
+    now[0] += 11.0
+    wire.proto.check_deadlines(now[0])
+    await wire.pump(lambda: wire.peer.goaway is not None)
+    assert wire.peer.goaway_code == ErrorCodes.NO_ERROR
+    await wire.pump(lambda: wire.transport.closed)  # nothing in flight: closed at once
