@@ -101,12 +101,6 @@ def test_bidi_each_message_is_forwarded_as_it_arrives(channel: grpc.Channel) -> 
     assert got == [b"re:m%d" % i for i in range(5)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="downstream HTTP/2 server (http/h2/server.py _on_stream_ended) forgets a stream whose client half-closed "
-    "while its response still streams, so the backend's last message and trailers are dropped; the upstream leg "
-    "delivers them (tests/protocol/test_h2_upstream_client.py)",
-)
 def test_bidi_ends_with_its_status_after_the_client_half_closes(channel: grpc.Channel) -> None:
     answers: queue.Queue[bytes] = queue.Queue()
 
