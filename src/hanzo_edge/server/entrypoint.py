@@ -12,10 +12,10 @@ its *handoff* with the transport the rest of the chain should use (a wrapper tha
 address, a TLS transport that decrypts) and the bytes it read beyond its part; a stage that keeps the connection (a
 TCP router forwarding it to a backend) never calls it. The last handoff picks the application protocol by name.
 
-The stages in ``src`` are PROXY (``server/proxy_protocol.py``) and TLS (``server/tls_stage.py``), and HTTP/1.1 is the
-only protocol; HTTP/2 and TCP routers plug in as a protocol name or a stage here without touching ``HttpProtocol``.
-With no stage and one protocol, the factory *is* that protocol's constructor: a plain entrypoint pays nothing per
-connection or per read for the seams.
+The stages in ``src`` are PROXY (``server/proxy_protocol.py``) and TLS (``server/tls_stage.py``); the protocols are
+HTTP/1.1 (``HttpProtocol``) and HTTP/2 (``http/h2/server.py``, ALPN ``h2``; on a plain connection ``HttpProtocol``
+hands a prior-knowledge preface over to it). With no stage, the factory *is* the default protocol's constructor: a
+plain entrypoint pays nothing per connection or per read for the seams.
 
 A stage that waits on the client (a PROXY header, a ClientHello) bounds that wait itself, e.g. by joining the
 entrypoint's ``ConnectionContext`` as a :class:`~hanzo_edge.http.connection.Connection` until it hands over.
