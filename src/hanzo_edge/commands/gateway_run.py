@@ -35,6 +35,14 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
         located = doc.locate(warning.path)
         log.warning("%s%s", warning, f" ({located})" if located else "")
     service = doc.service
+    from hanzo_edge.gateway.hanzo.host_table import HostTableError
+    from hanzo_edge.gateway.hanzo.settings import HanzoSettings, SettingsError
+
+    try:
+        hanzo = HanzoSettings.from_env(env)
+    except SettingsError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
     port = parsed.port if parsed.port is not None else service.port
 
     import uvloop
@@ -44,7 +52,11 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
     static = gateway_static(service.listen_ip, port, "DEBUG" if parsed.debug else "INFO")
 
     async def main() -> int:
-        app = GatewayApp(static, translation)
+        try:
+            app = GatewayApp(static, translation, hanzo)
+        except HostTableError as exc:
+            print(f"gateway: host table: {exc}", file=sys.stderr)
+            return 1
         app.install_signal_handlers()
         if stop_requested():
             return 0

@@ -112,6 +112,7 @@ class EndpointModel(msgspec.Struct, frozen=True, kw_only=True):
     extra_config: Mapping[str, Any]
     flatmap_filter: tuple[tuple[str, tuple[str, ...]], ...] = ()
     path: JsonPath = ()
+    auth_public: bool = False  # Hanzo's endpoint key "auth/public": true (authpolicy.go)
 
 
 class ServiceModel(msgspec.Struct, frozen=True, kw_only=True):
@@ -426,6 +427,7 @@ class _Reader:
             extra_config=extra,
             flatmap_filter=flatmap,
             path=path,
+            auth_public=raw.get("auth/public") is True,
         )
 
     def backend(

@@ -9,6 +9,7 @@ same routes, so the endpoints' chains are the builder's.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,8 @@ from hanzo_edge.app import IngressApp
 from hanzo_edge.config.static import StaticConfig
 from hanzo_edge.gateway.extra_config import NamespaceMiddleware
 from hanzo_edge.gateway.gin_table import GinRoutingTable
+from hanzo_edge.gateway.hanzo.chain import HanzoChain
+from hanzo_edge.gateway.hanzo.settings import HanzoSettings
 from hanzo_edge.gateway.translate import ENTRY_POINT, PROVIDER, Translation
 from hanzo_edge.http.messages import Handler
 from hanzo_edge.middlewares.base import BuildContext, factory_for
@@ -42,9 +45,24 @@ def gateway_static(listen_ip: str, port: int, log_level: str = "INFO") -> Static
 class GatewayApp(IngressApp):
     """See the module docstring."""
 
-    def __init__(self, static: StaticConfig, translation: Translation) -> None:
+    def __init__(self, static: StaticConfig, translation: Translation, hanzo: HanzoSettings | None = None) -> None:
         super().__init__(static, provider_factories={})
         self.translation = translation
+        # The Hanzo chain (identity stripping, auth, widget gate, host table) sits inside CORS, before gin.
+        self.hanzo: HanzoChain | None = None
+        if hanzo is not None:
+            self.hanzo = HanzoChain(
+                hanzo,
+                self.pools,
+                endpoints=[(r.method, r.endpoint, r.public) for r in translation.routes],
+                health_path=translation.gin.health_path,
+            )
+
+    async def start(self, initial: Mapping[str, Any] | None = None) -> None:
+        """Start as ``ingress`` does, then follow ``routes.yaml`` when there is a host table."""
+        await super().start(initial)
+        if self.hanzo is not None and self.hanzo.settings.routes_file:
+            self._tasks.append(asyncio.get_running_loop().create_task(self.hanzo.watch_routes()))
 
     def initial_snapshots(self) -> dict[str, Any]:
         """The provider snapshots to start with: the translated ``gateway.json``."""
@@ -61,13 +79,15 @@ class GatewayApp(IngressApp):
                 table.routes,
                 self.translation.routes,
                 self.translation.gin,
-                outer=self._outer(self.translation.outer) if self.translation.outer else None,
+                outer=self._outer(self.translation.outer) if self.translation.outer or self.hanzo else None,
                 generation=generation,
             )
         return result
 
     def _outer(self, middlewares: list[NamespaceMiddleware]) -> Any:
         def wrap(handler: Handler) -> Handler:
+            if self.hanzo is not None:
+                handler = self.hanzo.wrap(handler)
             # Innermost last: the first listed middleware sees the request first.
             for mw in reversed(middlewares):
                 factory = factory_for(mw.kind)

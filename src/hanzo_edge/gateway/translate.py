@@ -88,6 +88,7 @@ class GatewayRoute:
     router: str
     method: str
     endpoint: str
+    public: bool = False  # Hanzo's "auth/public": true (the Hanzo auth middleware lets it through)
 
 
 @dataclass(slots=True)
@@ -156,7 +157,7 @@ def translate(service: ServiceModel, backend_extra: Mapping[JsonPath, Mapping[st
             entry_points=(ENTRY_POINT,),
             middlewares=tuple(chain),
         )
-        routes.append(GatewayRoute(f"{name}@{PROVIDER}", endpoint.method, endpoint.endpoint))
+        routes.append(GatewayRoute(f"{name}@{PROVIDER}", endpoint.method, endpoint.endpoint, endpoint.auth_public))
     _check_gin_routes(service, gin, state)
     configuration = Configuration(
         http=HTTPConfiguration(

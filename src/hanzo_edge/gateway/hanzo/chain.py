@@ -1,0 +1,268 @@
+"""The Hanzo chain in front of the gin router: strip → auth (+ billing) → widget gate → host table → ``next``.
+
+Built once per process from :class:`~.settings.HanzoSettings` (the environment) and the endpoints of ``gateway.json``
+(with their ``auth/public`` flag); :meth:`HanzoChain.wrap` puts it around any handler (the gin table's dispatch, inside
+``security/cors``), so the same unit serves a gateway-only process or a combined one.
+
+The host table is the one mutable piece: :meth:`HanzoChain.watch_routes` polls ``routes.yaml`` and swaps one
+reference to a new :class:`_HostStage` when the file changes; a file that does not parse is logged with its location
+and the last good table keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from hanzo_edge.gateway.gin_router import GinRouter
+from hanzo_edge.gateway.hanzo.billing import BalanceChecker, billing_user
+from hanzo_edge.gateway.hanzo.host_table import HostTable, HostTableError, load_host_table
+from hanzo_edge.gateway.hanzo.identity import bearer_token, is_api_key, request_token, strip_identity_headers
+from hanzo_edge.gateway.hanzo.settings import HanzoSettings
+from hanzo_edge.gateway.hanzo.tokens import InvalidToken, JwtVerifier
+from hanzo_edge.gateway.hanzo.widget import (
+    NO_ORIGIN,
+    RATE_LIMITED,
+    MemoryWindows,
+    RedisWindows,
+    origin_allowed,
+    origin_host,
+)
+from hanzo_edge.http.errors import UpstreamError
+from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.messages import Handler, Request, Response
+from hanzo_edge.http.pool import PoolRegistry, TransportOptions
+from hanzo_edge.http.proxy import server_target
+
+__all__ = ["METRICS_PATH", "HanzoChain"]
+
+log = logging.getLogger("hanzo_edge.gateway.hanzo")
+
+METRICS_PATH = "/__hanzo/metrics"
+AUTH_REQUIRED = b'{"error":"unauthorized","message":"Authentication required"}'
+_JSON = b"application/json; charset=utf-8"
+_UNSAFE = str.maketrans({"\r": " ", "\n": " ", "\x00": " "})
+
+
+def _json(status: int, body: bytes) -> Response:
+    return Response(status, Headers([(b"Content-Type", _JSON)]), body)
+
+
+def _header_value(value: Any) -> bytes:
+    # A claim can never split or end a header: CR, LF and NUL become spaces.
+    return ("" if value is None else str(value)).translate(_UNSAFE).encode("utf-8")
+
+
+class _HostStage:
+    """One generation of the host table with its upstream targets (built when the table is loaded)."""
+
+    __slots__ = ("table", "targets")
+
+    def __init__(self, table: HostTable, pools: PoolRegistry) -> None:
+        self.table = table
+        # No KrakenD timeout (Go's ReverseProxy has none); the backend's host:port is the Host header.
+        options = TransportOptions()
+        self.targets: dict[str, Handler] = {
+            url: server_target(url, pools, options, pass_host_header=False, preserve_path=True)
+            for url in table.backends()
+        }
+
+
+class HanzoChain:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        settings: HanzoSettings,
+        pools: PoolRegistry,
+        *,
+        endpoints: Sequence[tuple[str, str, bool]] = (),
+        health_path: str = "/__health",
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        verifier: JwtVerifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pools = pools
+        self.health_path = health_path
+        self._public: GinRouter[bool] | None = None
+        if any(public for _, _, public in endpoints):
+            # Every endpoint goes in, so gin's precedence (a static path beats a {param} one) decides which
+            # endpoint a request is, and only then whether that endpoint is public.
+            self._public = GinRouter(list(endpoints))
+        self.verifier: JwtVerifier | None = None
+        if settings.auth_enabled:
+            self.verifier = verifier or JwtVerifier(
+                settings.jwks_url, settings.issuer, settings.audience, wall_clock=wall_clock, clock=clock
+            )
+        self.billing: BalanceChecker | None = None
+        if settings.auth_enabled and settings.billing_enabled and settings.billing_url:
+            self.billing = BalanceChecker(
+                settings.billing_url, settings.commerce_token, pools, timeout=settings.billing_timeout
+            )
+        self.windows = MemoryWindows(settings.widget_per_ip, settings.widget_global, settings.widget_window, clock)
+        self.redis_windows: RedisWindows | None = None
+        if settings.widget_redis:
+            self.redis_windows = RedisWindows(settings.widget_redis, self.windows, wall_clock)
+        self.routes_loaded = 0  # successful loads of routes.yaml (tests poll it)
+        self.routes_failed = 0
+        self._host: _HostStage | None = None
+        if settings.routes_file:
+            # At startup a bad file is an error of the command (raised), not a silently empty table.
+            self._host = _HostStage(load_host_table(settings.routes_file), pools)
+            self.routes_loaded = 1
+
+    # -- the handler ---------------------------------------------------------------------------------------------
+    def wrap(self, next: Handler) -> Handler:
+        """Return the chain around ``next``."""
+
+        async def hanzo(req: Request) -> Response:
+            strip_identity_headers(req)
+            if req.path == METRICS_PATH and req.method == "GET":
+                return self._metrics()
+            verifier = self.verifier
+            if verifier is not None:
+                refused = await self._authenticate(req, verifier)
+                if refused is not None:
+                    return refused
+            refused = await self._widget_gate(req)
+            if refused is not None:
+                return refused
+            host = self._host
+            if host is not None and req.path != self.health_path:
+                match = host.table.match(req.host, req.path)
+                if match is not None:
+                    return await self._proxy(req, host, match.kind, match.url, match.path)
+            return await next(req)
+
+        return hanzo
+
+    async def _authenticate(self, req: Request, verifier: JwtVerifier) -> Response | None:
+        settings = self.settings
+        if req.host in settings.public_hosts or req.path.startswith(settings.public_paths):
+            return None
+        public = self._public
+        if public is not None:
+            found = public.find(req.method, req.routing_path)
+            if found is not None and found[0]:
+                return None
+        token = request_token(req)
+        if not token:
+            return _json(401, AUTH_REQUIRED) if settings.require_auth else None
+        if is_api_key(token):
+            return None  # validated by the backend, never billed here
+        try:
+            claims = await verifier.claims(token)
+        except InvalidToken as exc:
+            body = {"error": "unauthorized", "message": "Invalid token", "detail": str(exc)}
+            return _json(401, orjson.dumps(body))
+        user_id = claims.get("sub") or claims.get("preferred_username") or claims.get("name") or ""
+        owner = claims.get("owner") or ""
+        email = claims.get("email") or ""
+        raw = req.headers.raw
+        for names, value in (
+            ((b"X-Hanzo-User-Id", b"X-User-Id"), user_id),
+            ((b"X-Hanzo-Org-Id", b"X-Org-Id"), owner),
+            ((b"X-Hanzo-User-Email", b"X-User-Email"), email),
+        ):
+            encoded = _header_value(value)
+            raw.extend((name, encoded) for name in names)
+        billing = self.billing
+        if billing is not None and user_id:
+            user = billing_user(str(owner), str(user_id))
+            if not await billing.allowed(user):
+                body = {
+                    "error": "insufficient_balance",
+                    "message": "Your account has insufficient balance. Please add funds at the platform billing page",
+                    "user": user,
+                }
+                return _json(402, orjson.dumps(body))
+        return None
+
+    async def _widget_gate(self, req: Request) -> Response | None:
+        header = req.headers.get("Authorization") or req.headers.get("X-Authorization")
+        if not header or not bearer_token(header).startswith("hz_"):
+            return None
+        origin = req.headers.get("Origin") or req.headers.get("Referer") or ""
+        if not origin.strip():
+            return _json(403, NO_ORIGIN)
+        host = origin_host(origin)
+        if not origin_allowed(host, self.settings.widget_origins):
+            body = {"error": "forbidden", "message": f"Widget key not authorized for origin: {host}"}
+            return _json(403, orjson.dumps(body))
+        forwarded = req.headers.get("X-Forwarded-For")
+        ip = forwarded.split(",", 1)[0].strip() if forwarded else ""
+        ip = ip or req.client_ip
+        redis_windows = self.redis_windows
+        admitted = await redis_windows.admit(ip) if redis_windows is not None else self.windows.admit(ip)
+        return None if admitted else _json(429, RATE_LIMITED)
+
+    async def _proxy(self, req: Request, stage: _HostStage, kind: str, url: str, path: str) -> Response:
+        if kind == "redirect":
+            return Response(301, Headers([(b"Location", url.encode("latin-1", "replace"))]))
+        if path != req.path:
+            req.path = path
+            req.routing_path = path
+        try:
+            return await stage.targets[url](req)
+        except UpstreamError:
+            return Response(502)  # Go's ReverseProxy: 502, empty body
+
+    # -- routes.yaml reload --------------------------------------------------------------------------------------
+    def reload_routes(self) -> bool:
+        """Load ``routes.yaml`` again; on an error keep the current table and log where. True when swapped."""
+        path = self.settings.routes_file
+        try:
+            table = load_host_table(path)
+        except HostTableError as exc:
+            self.routes_failed += 1
+            log.error("host table: %s; keeping the last good table", exc)
+            return False
+        self._host = _HostStage(table, self.pools)
+        self.routes_loaded += 1
+        log.info("host table: %s reloaded (%d hosts, %d redirects)", path, len(table.routes), len(table.redirects))
+        return True
+
+    async def watch_routes(self, interval: float = 1.0) -> None:
+        """Poll ``routes.yaml`` (stat fingerprint, as the file provider) and reload it when it changes; runs until
+        cancelled."""
+        from hanzo_edge.providers.file import FileProvider
+
+        path = self.settings.routes_file
+        if not path:
+            return
+        stat = FileProvider(filename=path).fingerprint
+        stamp = stat()
+        while True:
+            await asyncio.sleep(interval)
+            current = stat()
+            if current != stamp:
+                stamp = current
+                self.reload_routes()
+
+    # -- metrics -------------------------------------------------------------------------------------------------
+    def _metrics(self) -> Response:
+        lines = [
+            "# HELP hanzo_gateway_billing_failures_total Billing checks that failed and let the request through.",
+            "# TYPE hanzo_gateway_billing_failures_total counter",
+        ]
+        failures = self.billing.failures if self.billing is not None else {}
+        for reason in sorted(set(failures) | {"timeout", "unreachable", "status", "garbage"}):
+            lines.append(f'hanzo_gateway_billing_failures_total{{reason="{reason}"}} {failures.get(reason, 0)}')
+        lines += [
+            "# HELP hanzo_gateway_routes_reload_failures_total routes.yaml reloads refused (last table kept).",
+            "# TYPE hanzo_gateway_routes_reload_failures_total counter",
+            f"hanzo_gateway_routes_reload_failures_total {self.routes_failed}",
+        ]
+        headers = Headers([(b"Content-Type", b"text/plain; version=0.0.4; charset=utf-8")])
+        return Response(200, headers, ("\n".join(lines) + "\n").encode())
+
+    async def close(self) -> None:
+        """Release what the chain holds outside the pools (Redis connections)."""
+        if self.redis_windows is not None:
+            await self.redis_windows.close()

@@ -1,0 +1,120 @@
+"""JWT verification for the Hanzo auth middleware, on the ``auth/validator`` pieces (one JWT stack, not two).
+
+The keys come from :mod:`hanzo_edge.middlewares._jwks` (the same shared, cached, refreshed :class:`KeySource` the
+``auth/validator`` namespace uses: a failed refresh keeps the keys already held, so a JWKS server that is down,
+slow or answering garbage never locks users out once keys were fetched). Signatures are PyJWT's; the registered
+claims are checked by the validator's :func:`check_registered`.
+
+Hanzo's rules (``auth_middleware.go``): algorithms RS/ES/PS 256-512 only (``none`` and HMAC refused); the keys whose
+``kid`` matches the token's are tried first, then every RSA key; ``iss`` must be present and equal to
+``AUTH_ISSUER``; ``aud`` is checked only when ``AUTH_AUDIENCE`` is set; 2 minutes of leeway; JWKS cached 5 minutes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from hanzo_edge.middlewares._jwks import KeySource, SourceSettings, VerifyKey, key_source
+from hanzo_edge.middlewares._jwt_claims import check_registered
+
+__all__ = ["ALGORITHMS", "InvalidToken", "JwtVerifier"]
+
+ALGORITHMS = frozenset(f"{family}{bits}" for family in ("RS", "ES", "PS") for bits in (256, 384, 512))
+LEEWAY = 120.0
+JWKS_MAX_AGE = 300.0
+
+
+class InvalidToken(Exception):
+    """The token is refused; ``args[0]`` is the reason (the 401 body's ``detail``)."""
+
+
+def _b64decode(segment: bytes) -> bytes:
+    return base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
+
+
+def _by_kid(key: VerifyKey) -> str:
+    return key.kid
+
+
+class JwtVerifier:
+    """Verifies Hanzo IAM tokens against ``jwks_url``. ``wall_clock`` (exp/nbf/iat) and ``clock`` (JWKS cache age)
+    are injectable for tests."""
+
+    __slots__ = ("_jws", "audience", "issuer", "source", "wall_clock")
+
+    def __init__(
+        self,
+        jwks_url: str,
+        issuer: str,
+        audience: str = "",
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+        source: KeySource | None = None,
+    ) -> None:
+        from jwt.api_jws import PyJWS  # imported here: cryptography is loaded only when auth is on
+
+        # Plain http JWKS URLs are allowed (in-cluster IAM); https ones are verified against the system roots.
+        settings = SourceSettings(url=jwks_url, insecure=jwks_url.startswith("http://"), max_age=JWKS_MAX_AGE)
+        self.source = source if source is not None else key_source(settings, clock=clock)
+        self.issuer = issuer
+        self.audience = (audience,) if audience else ()
+        self.wall_clock = wall_clock
+        self._jws = PyJWS(options={"verify_signature": True})
+
+    async def claims(self, token: str) -> dict[str, Any]:
+        """Return the verified claims of ``token``. Raises InvalidToken with the reason."""
+        raw = token.encode("latin-1", "replace")
+        parts = raw.split(b".")
+        if len(parts) != 3:
+            raise InvalidToken("compact JWS format must have three parts")
+        try:
+            header = orjson.loads(_b64decode(parts[0]))
+        except (binascii.Error, ValueError, orjson.JSONDecodeError):
+            raise InvalidToken("invalid JWS header") from None
+        if not isinstance(header, dict):
+            raise InvalidToken("invalid JWS header")
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in ALGORITHMS:
+            raise InvalidToken(f"unexpected signature algorithm {alg!r}; expected RS/ES/PS 256-512")
+        kid = header.get("kid")
+        matching = await self.source.lookup(kid, _by_kid) if isinstance(kid, str) and kid else ()
+        if not matching and not self.source.keys:
+            await self.source.lookup("", _by_kid)  # make sure the set was fetched once for kid-less tokens
+        # Hanzo's fallback: every RSA key, whatever its kid.
+        candidates = (*matching, *(k for k in self.source.keys if k.kty == "RSA" and k not in matching))
+        if not candidates:
+            why = f" (JWK set unavailable: {self.source.last_error})" if self.source.last_error else ""
+            raise InvalidToken(f"no key to verify the token{why}")
+        payload = self._verified_payload(raw, alg, candidates)
+        try:
+            claims = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise InvalidToken("the token's claims are not JSON") from None
+        if not isinstance(claims, dict):
+            raise InvalidToken("the token's claims are not a JSON object")
+        if not claims.get("iss"):
+            raise InvalidToken("missing issuer claim (iss)")
+        reason = check_registered(
+            claims, now=self.wall_clock(), leeway=LEEWAY, issuer=self.issuer, audience=self.audience
+        )
+        if reason:
+            raise InvalidToken(reason)
+        return claims
+
+    def _verified_payload(self, raw: bytes, alg: str, candidates: tuple[VerifyKey, ...]) -> bytes:
+        from jwt.exceptions import PyJWTError
+
+        for key in candidates:
+            try:
+                payload: bytes = self._jws.decode_complete(raw, key=key.key, algorithms=[alg])["payload"]
+                return payload
+            except (PyJWTError, ValueError, TypeError):
+                continue
+        raise InvalidToken("error in cryptographic primitive: no key verifies the signature")
