@@ -119,8 +119,9 @@ class DockerProvider:
         version = await self.client.version()
         logger.info("docker provider: connected to the Docker engine %s (API %s)", version.get("Version", "?"), api)
 
-    def _failed(self, exc: BaseException, delay: float) -> None:
-        logger.error("docker provider: %s; keeping the last configuration, retrying in %.1fs", exc, delay)
+    def _failed(self, exc: BaseException, delay: float, *, served: bool) -> None:
+        keeping = "keeping the last configuration" if served else "nothing from Docker yet"
+        logger.error("docker provider: %s; %s, retrying in %.1fs", exc, keeping, delay)
         if self._on_failure is not None:
             self._on_failure()
 
@@ -149,7 +150,7 @@ class DockerProvider:
                 raise DockerAPIError("the events stream ended")
             except DockerAPIError as exc:
                 delay = self.backoff.next_delay()
-                self._failed(exc, delay)
+                self._failed(exc, delay, served=last is not None)
                 if last is None:
                     last = Configuration()
                     yield last  # nothing from Docker yet; the other providers serve meanwhile
