@@ -231,3 +231,40 @@ def test_token_may_be_a_file_path(tmp_path: Any, monkeypatch: pytest.MonkeyPatch
         )
         config = first_config(KubernetesIngressProvider(settings, policy=BackoffPolicy(initial=0.01)))
     assert "hanzo-app-app-test" in config.http.routers
+
+
+def test_a_translation_bug_keeps_the_provider_running(caplog: pytest.LogCaptureFixture):
+    with FakeApiServer(token=TOKEN) as api:
+        _objects(api)
+        settings = IngressProviderSettings(
+            endpoint=api.url, token=TOKEN, options=IngressOptions(ingress_class="hanzo-ingress")
+        )
+        provider = KubernetesIngressProvider(
+            settings, connect=lambda s: from_flags(s.endpoint, s.token), policy=BackoffPolicy(initial=0.01)
+        )
+        real = provider._translator.translate
+        calls: list[int] = []
+
+        def flaky(objects: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("boom")
+            return real(objects)
+
+        provider._translator.translate = flaky  # type: ignore[method-assign]
+
+        async def run() -> Any:
+            stream = provider.watch()
+            try:
+                pending = asyncio.ensure_future(anext(stream))
+                while not calls:
+                    await asyncio.sleep(0.01)
+                api.delete(INGRESSES, "hanzo", "app")
+                return await asyncio.wait_for(pending, 10)
+            finally:
+                await stream.aclose()
+
+        with caplog.at_level(logging.ERROR, logger="hanzo_edge.providers.kubernetes"):
+            config = asyncio.run(asyncio.wait_for(run(), 20))
+    assert config.http.routers == {}
+    assert "cannot translate the cluster snapshot" in caplog.text

@@ -161,7 +161,15 @@ class KubernetesIngressProvider:
             async for snapshot in watcher.snapshots():
                 objects = {resource.plural: snapshot.objects(resource) for resource in snapshot.resources}
                 started = time.perf_counter()
-                translation = self._translator.translate(objects)
+                try:
+                    translation = self._translator.translate(objects)
+                except Exception:
+                    # A bug in the translation must not end the provider: the last configuration keeps serving and
+                    # the next snapshot is tried again.
+                    logger.exception(
+                        "kubernetes: cannot translate the cluster snapshot; keeping the last configuration"
+                    )
+                    continue
                 self.rebuild_seconds = time.perf_counter() - started
                 self.last_translation = translation
                 self._log_errors(translation)
@@ -204,15 +212,22 @@ class _StatusLoop:
                 continue
             translation, objects = pending
             try:
-                desired = desired_status(self._endpoint, objects.get("services", {}), objects.get("nodes"))
-            except StatusError as exc:
-                if str(exc) != self._last_error:
-                    logger.error("kubernetes: error while updating ingress status: %s", exc)
-                    self._last_error = str(exc)
-                continue
-            self._last_error = ""
-            if desired is not None:
-                await self._writer.update(translation.status_targets, objects.get("ingresses", {}), desired)
+                await self._write(translation, objects)
+            except Exception:
+                # Never let one bad snapshot end the status writes for good.
+                logger.exception("kubernetes: error while updating ingress status")
+
+    async def _write(self, translation: Translation, objects: Mapping[str, Mapping[tuple[str, str], Any]]) -> None:
+        try:
+            desired = desired_status(self._endpoint, objects.get("services", {}), objects.get("nodes"))
+        except StatusError as exc:
+            if str(exc) != self._last_error:
+                logger.error("kubernetes: error while updating ingress status: %s", exc)
+                self._last_error = str(exc)
+            return
+        self._last_error = ""
+        if desired is not None:
+            await self._writer.update(translation.status_targets, objects.get("ingresses", {}), desired)
 
     async def close(self) -> None:
         self._task.cancel()
