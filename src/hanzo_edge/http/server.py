@@ -18,7 +18,9 @@ Invariants:
 7. Bytes that make no parsing progress (an unterminated header line, trailers, chunk extensions) are bounded too:
    httptools buffers a field until its line ends, so more than ``maxHeaderBytes`` + 4 KiB of them is a 431.
 8. Only HTTP/1.0 and HTTP/1.1 are served (a request line without a version is a 400, ``HTTP/2.0`` a 505, as Go), and
-   a ``Host`` that Go's ``httpguts.ValidHostHeader`` rejects is a 400, never routed or forwarded.
+   a ``Host`` that Go's ``httpguts.ValidHostHeader`` rejects is a 400, never routed or forwarded. The one exception is
+   the HTTP/2 prior-knowledge preface as a connection's first bytes: llhttp pauses on it and the connection is
+   handed to the HTTP/2 protocol (``_prior_knowledge``), at no cost to any other read.
 
 This module is HTTP/1.1 framing only: parsing callbacks, pipelining, flow control and writing. What a request goes
 through between its head and its response (Host and path checks, forwarded headers, routing, error answers, the
