@@ -339,3 +339,19 @@ async def test_an_answered_ping_keeps_a_quiet_connection_open() -> None:
         server.pump()
     assert not client.closed
     assert any(type(e).__name__ == "PingReceived" for e in server.events)
+
+
+@async_test
+async def test_a_stream_over_the_limit_h2_counts_is_refused_retryably_and_not_sent() -> None:
+    server = Server({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 2})
+    first = server.client.request(GET, b"")
+    server.client.request(GET, b"")
+    server.pump()
+    server.client.max_streams = 5  # as if our count and h2's disagreed
+    over = server.client.request(GET, b"")
+    with pytest.raises(StreamRefused):
+        await over.future
+    assert not server.client.can_open()  # the connection counts as full until a stream ends
+    server.respond(first.stream_id)
+    assert server.client.can_open()
+    assert len(server.of(h2.events.RequestReceived)) == 2

@@ -177,6 +177,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, H2UpstreamStream] = {}
         self.max_streams = INITIAL_MAX_STREAMS
+        self.advertised_streams = INITIAL_MAX_STREAMS  # what the backend allows; max_streams may sit lower a while
         self.closed = False
         self.goaway = False  # no new stream may be opened (GOAWAY received or sent)
         self.streams_opened = 0
@@ -282,6 +283,12 @@ class H2ClientConnection(asyncio.Protocol):
         empty = isinstance(body, bytes) and not body
         try:
             h2conn.send_headers(stream_id, headers, end_stream=empty)
+        except h2.exceptions.TooManyStreamsError:
+            # h2 counts a stream the backend has not closed yet where we no longer do: nothing was sent, try elsewhere.
+            del self.streams[stream_id]
+            self.max_streams = len(self.streams)
+            stream.future.set_exception(StreamRefused("http2: the backend's stream limit is reached"))
+            return stream
         except h2.exceptions.H2Error as exc:
             del self.streams[stream_id]
             stream.future.set_exception(UpstreamProtocolError(f"http2: cannot send request: {exc}"))
@@ -480,10 +487,10 @@ class H2ClientConnection(asyncio.Protocol):
         changed = event.changed_settings
         limit = changed.get(h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS)
         if limit is not None:
-            self.max_streams = int(limit.new_value)
+            self.advertised_streams = self.max_streams = int(limit.new_value)
         elif not self._settings_seen:
             # First SETTINGS without a limit: Go then allows its default (1000) rather than "unbounded".
-            self.max_streams = DEFAULT_MAX_STREAMS
+            self.advertised_streams = self.max_streams = DEFAULT_MAX_STREAMS
         self._settings_seen = True
         if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in changed:
             self._send_pending_all()
@@ -567,6 +574,7 @@ class H2ClientConnection(asyncio.Protocol):
             self._stream_closed()
 
     def _stream_closed(self) -> None:
+        self.max_streams = self.advertised_streams
         if not self.streams:
             self.idle_since = self.loop.time()
             if self.goaway:
