@@ -25,7 +25,8 @@ What it does as the real one does:
 
 Test hooks: `cut_watches` (half a JSON line, then the connection is aborted), `refuse` (stop listening for N
 seconds, optionally losing the watch history as a restarted API server does), `restart`, `compact`,
-`list_calls`, `requests`, ``crds=False`` (the ``traefik.io`` group is absent: 404).
+`end_watches`, `list_calls`, `requests`, ``crds=False`` (the ``traefik.io`` group is absent: 404),
+``watch_chunk_size`` (events split across HTTP chunks, as a proxy in between may split them).
 
 Use: ``with FakeApiServer(tls=True, token="t") as api: api.create({...}); api.url``. It runs its own event loop in
 a daemon thread; every public method is thread-safe and may be called from a test's own event loop.
@@ -257,11 +258,14 @@ class FakeApiServer:
         bookmark_interval: float | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        watch_chunk_size: int | None = None,
     ) -> None:
         self.tls = tls
         self.token = token
         self.crds = crds
         self.bookmark_interval = bookmark_interval
+        self.watch_chunk_size = watch_chunk_size
+        """Split every watch event into HTTP chunks of at most this many bytes (None: one chunk per event)."""
         self.host = host
         self.port = port
         self.ca_pem: bytes | None = None
@@ -1047,7 +1051,10 @@ class FakeApiServer:
 
         def send(kind: str, obj: Obj) -> None:
             line = orjson.dumps({"type": kind, "object": obj}) + b"\n"
-            writer.write(b"%x\r\n%s\r\n" % (len(line), line))
+            step = self.watch_chunk_size or len(line)
+            for start in range(0, len(line), step):
+                piece = line[start : start + step]
+                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
 
         try:
             if expired is not None:

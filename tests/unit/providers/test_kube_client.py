@@ -351,6 +351,32 @@ async def test_watch_streams_events_and_raises_410_for_an_old_version(tls_api: F
 
 
 @run_async
+async def test_events_split_across_chunks_are_joined() -> None:
+    with FakeApiServer(watch_chunk_size=7) as api:
+        big = ingress("big")
+        big["metadata"]["annotations"] = {"note": "x" * 300_000}
+        client = KubeClient(from_flags(api.url))
+        try:
+            _, version = await client.list(INGRESSES)
+            api.create(big)
+            api.create(ingress("small"))
+            seen = []
+            async for event in client.watch(INGRESSES, version, timeout_seconds=1):
+                seen.append((event.object["metadata"]["name"], len(event.object["metadata"].get("annotations") or {})))
+            assert seen == [("big", 1), ("small", 0)]
+        finally:
+            await client.close()
+
+
+def test_unusable_tls_material_is_a_startup_error(tmp_path: Path) -> None:
+    (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    with pytest.raises(KubeConfigError, match="flags: unusable TLS material"):
+        resolve_connection("https://k8s:6443", "t", str(tmp_path / "ca.crt"), env={})
+    # Plain HTTP never reads it.
+    assert resolve_connection("http://k8s:8080", "t", env={}).ca_pem is None
+
+
+@run_async
 async def test_a_cut_watch_raises_and_half_an_event_is_never_delivered(tls_api: FakeApiServer) -> None:
     client = tls_client(tls_api)
     try:

@@ -18,10 +18,8 @@ import asyncio
 import base64
 import contextlib
 import logging
-import os
 import socket
 import ssl
-import tempfile
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from urllib.parse import urlencode, urlsplit
 
 import orjson
 
-from hanzo_edge.providers.kubernetes.kubeconfig import KubeConnection, resolve_connection
+from hanzo_edge.providers.kubernetes.kubeconfig import KubeConnection, resolve_connection, ssl_context
 from hanzo_edge.providers.kubernetes.resources import Resource
 
 __all__ = [
@@ -110,28 +108,6 @@ class WatchEvent:
     def resource_version(self) -> str:
         metadata = self.object.get("metadata")
         return str(metadata.get("resourceVersion") or "") if isinstance(metadata, dict) else ""
-
-
-def _ssl_context(connection: KubeConnection) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if connection.insecure_skip_tls_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    elif connection.ca_pem is not None:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=connection.ca_pem.decode("ascii"))
-    if connection.client_cert_pem is not None and connection.client_key_pem is not None:
-        # ssl loads client certificates from files only: write them to a private directory, load, remove at once.
-        with tempfile.TemporaryDirectory(prefix="hanzo-kube-") as directory:
-            cert_path = os.path.join(directory, "client.crt")
-            key_path = os.path.join(directory, "client.key")
-            for path, data in ((cert_path, connection.client_cert_pem), (key_path, connection.client_key_pem)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-            context.load_cert_chain(cert_path, key_path)
-    # HTTP/1.1 only: the API server speaks both, and watch streams are simplest as chunked JSON lines.
-    context.set_alpn_protocols(["http/1.1"])
-    return context
 
 
 class _NoResponse(KubeTransportError):
@@ -314,7 +290,9 @@ class KubeClient:
             response = await self._exchange(conn, "GET", resource.path(namespace), query, None, self.request_timeout)
             if response.status != 200:
                 raise await self._error(response, what)
-            buffer = b""
+            # Pieces of an event not yet ended by a newline, joined once the newline comes (never re-copied per chunk).
+            pending: list[bytes] = []
+            pending_size = 0
             chunks = response.chunks()
             while True:
                 try:
@@ -324,13 +302,19 @@ class KubeClient:
                     break
                 except TimeoutError:
                     raise KubeTransportError(f"{what}: no data for {idle:g}s") from None
-                buffer += chunk
-                if len(buffer) > MAX_WATCH_LINE_BYTES and b"\n" not in buffer:
-                    raise KubeTransportError(f"{what}: one event larger than {MAX_WATCH_LINE_BYTES} bytes")
-                *lines, buffer = buffer.split(b"\n")
+                if b"\n" not in chunk:
+                    pending.append(chunk)
+                    pending_size += len(chunk)
+                    if pending_size > MAX_WATCH_LINE_BYTES:
+                        raise KubeTransportError(f"{what}: one event larger than {MAX_WATCH_LINE_BYTES} bytes")
+                    continue
+                pending.append(chunk)
+                *lines, rest = b"".join(pending).split(b"\n")
+                pending, pending_size = ([rest], len(rest)) if rest else ([], 0)
                 for line in lines:
                     if line.strip():
                         yield _event(line, what)
+            buffer = b"".join(pending)
             if buffer.strip():
                 # Whatever is left must be one whole event (no trailing newline); half an event is a cut stream.
                 try:
@@ -402,7 +386,7 @@ class KubeClient:
 
     async def _dial(self) -> _Conn:
         if self._tls and self._ssl is None:
-            self._ssl = _ssl_context(self.connection)
+            self._ssl = ssl_context(self.connection)
         server_hostname = (self.connection.tls_server_name or self._host) if self._tls else None
         try:
             async with asyncio.timeout(self.connect_timeout):

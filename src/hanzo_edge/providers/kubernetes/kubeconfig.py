@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import base64
 import os
+import ssl
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,10 +31,12 @@ __all__ = [
     "KubeConfigError",
     "KubeConnection",
     "TokenSource",
+    "check_tls",
     "from_flags",
     "from_in_cluster",
     "from_kubeconfig",
     "resolve_connection",
+    "ssl_context",
 ]
 
 IN_CLUSTER_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -295,6 +299,39 @@ def from_kubeconfig(kubeconfig: str, context: str = "", clock: Callable[[], floa
     )
 
 
+def ssl_context(connection: KubeConnection) -> ssl.SSLContext:
+    """The client TLS context for `connection`: its CA only (else the system roots), its client certificate."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if connection.insecure_skip_tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif connection.ca_pem is not None:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=connection.ca_pem.decode("ascii"))
+    if connection.client_cert_pem is not None and connection.client_key_pem is not None:
+        # ssl loads client certificates from files only: write them to a private directory, load, remove at once.
+        with tempfile.TemporaryDirectory(prefix="hanzo-kube-") as directory:
+            cert_path = os.path.join(directory, "client.crt")
+            key_path = os.path.join(directory, "client.key")
+            for path, data in ((cert_path, connection.client_cert_pem), (key_path, connection.client_key_pem)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+            context.load_cert_chain(cert_path, key_path)
+    # HTTP/1.1 only: the API server speaks both, and watch streams are simplest as chunked JSON lines.
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def check_tls(connection: KubeConnection) -> KubeConnection:
+    """Load the connection's TLS material once now, so a bad CA or key is a startup error naming its source."""
+    if connection.is_tls:
+        try:
+            ssl_context(connection)
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            raise KubeConfigError(f"{connection.source}: unusable TLS material: {exc}") from None
+    return connection
+
+
 def resolve_connection(
     endpoint: str = "",
     token: str = "",
@@ -306,7 +343,7 @@ def resolve_connection(
     """Traefik's choice between in-cluster, KUBECONFIG and the flags (see the module docstring)."""
     env = os.environ if env is None else env
     if env.get("KUBERNETES_SERVICE_HOST") and env.get("KUBERNETES_SERVICE_PORT"):
-        return from_in_cluster(env, endpoint=endpoint, directory=in_cluster_dir, clock=clock)
+        return check_tls(from_in_cluster(env, endpoint=endpoint, directory=in_cluster_dir, clock=clock))
     if env.get("KUBECONFIG"):
-        return from_kubeconfig(env["KUBECONFIG"], clock=clock)
-    return from_flags(endpoint, token, cert_auth_file_path)
+        return check_tls(from_kubeconfig(env["KUBECONFIG"], clock=clock))
+    return check_tls(from_flags(endpoint, token, cert_auth_file_path))
