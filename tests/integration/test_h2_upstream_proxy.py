@@ -19,6 +19,7 @@ from edge_harness import RawConn, catch_all, eventually, free_port, http_request
 
 from conftest import IngressFactory
 from grpc_backends import GrpcBackend, H2Backend, grpc_frame, grpc_messages
+from h2_client import H2Client
 
 pytestmark = pytest.mark.integration
 
@@ -181,3 +182,19 @@ def test_a_backend_that_hangs_up_at_once_is_502_after_a_bounded_number_of_dials(
         stop.set()
         thread.join(5)
         listener.close()
+
+
+def test_a_hundred_streams_on_one_client_connection_share_one_upstream_connection(ingress: IngressFactory) -> None:
+    backend = H2Backend(delay=0.2).start()  # h2's default SETTINGS allow 100 streams; each stays open a while
+    try:
+        proxy = ingress(catch_all(backend.url))
+        with H2Client(proxy.port) as client:
+            sids = [client.request(f"/s/{i}", "app.test") for i in range(100)]
+            results = [client.response(sid, timeout=20) for sid in sids]
+        assert [r.status for r in results] == [200] * 100
+        assert backend.connections == 1
+        assert backend.max_open_streams > 50  # they really overlapped on that one connection
+        # The backend's trailers reach an HTTP/2 client as trailers.
+        assert all(("x-trailer", "t1") in r.trailers for r in results)
+    finally:
+        backend.stop()
