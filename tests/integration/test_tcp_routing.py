@@ -7,8 +7,10 @@ TLS passthrough is proven by the *backend* completing the handshake with its own
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -493,3 +495,26 @@ def test_tls_to_the_server_with_the_transports_roots_and_server_name(
     with connect(other) as sock:
         sock.sendall(b"x")
         assert closed_by_peer(sock)
+
+
+def test_a_large_stream_crosses_intact_both_ways_under_backpressure(ingress: Start, l4: L4Loop) -> None:
+    echo = TCPEcho(l4).start()
+    _, port = start_tcp(
+        ingress,
+        {
+            "tcp": {
+                "routers": {"big": {"rule": "HostSNI(`*`)", "service": "big", "entryPoints": ["tcp"]}},
+                "services": {"big": tcp_service(echo.address, serversTransport="slow")},
+                "serversTransports": {"slow": {"terminationDelay": "10s"}},
+            }
+        },
+    )
+    payload = bytes(range(256)) * (32 * 1024)  # 8 MiB: far more than the socket buffers on either leg
+    with connect(port, timeout=30) as sock:
+        # Send from a thread while this one reads: the echo pushes back, so both legs pause and resume.
+        sender = threading.Thread(target=lambda: (sock.sendall(payload), sock.shutdown(socket.SHUT_WR)))
+        sender.start()
+        received = read_all(sock, limit=len(payload) + 1)
+        sender.join(30)
+    assert len(received) == len(payload)
+    assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
