@@ -1103,3 +1103,45 @@ class FakeApiServer:
             return
         finally:
             self._watches.discard(watch)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake API server by hand: ``python tests/kube_apiserver.py --kubeconfig /tmp/kc manifest.yaml``.
+
+    It loads the manifests (multi-document YAML), writes a kubeconfig pointing at itself when asked, prints its
+    URL, and serves until interrupted, so ``ingress`` or ``kubectl`` can be tried without a cluster.
+    """
+    import argparse
+    import signal
+
+    import yaml
+
+    parser = argparse.ArgumentParser(description="A fake Kubernetes API server (tests only; not a Kubernetes).")
+    parser.add_argument("manifests", nargs="*", help="YAML files whose objects are created at start")
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA (in the kubeconfig)")
+    parser.add_argument("--token", default=None, help="require this bearer token")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-crds", action="store_true", help="serve no traefik.io group (CRDs not installed)")
+    parser.add_argument("--kubeconfig", help="write a kubeconfig for this server to this path")
+    args = parser.parse_args(argv)
+    server = FakeApiServer(tls=args.tls, token=args.token, port=args.port, crds=not args.no_crds).start()
+    try:
+        for path in args.manifests:
+            with open(path, encoding="utf-8") as handle:
+                for document in yaml.safe_load_all(handle):
+                    if document:
+                        server.apply(document)
+        if args.kubeconfig:
+            server.write_kubeconfig(args.kubeconfig)
+        print(f"fake API server on {server.url}" + (f", kubeconfig {args.kubeconfig}" if args.kubeconfig else ""))
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        while not stop.wait(1.0):
+            pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
