@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,32 @@ def test_endpoints() -> None:
     for bad in ("ssh://user@host", "npipe:////./pipe/docker_engine", "unix://", "tcp://"):
         with pytest.raises(ValueError, match="endpoint"):
             parse_endpoint(bad)
+
+
+def test_label_warnings_and_errors_are_logged_once_while_they_last(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario(engine: EngineAPI) -> None:
+        web = engine.containers["web1"]
+        web["Config"]["Labels"]["traefik.http.routers.web1.colour"] = "blue"
+        bad = _inspect("app_web_1")
+        bad["Config"]["Labels"]["traefik.http.routers.x.priority"] = "high"
+        engine.containers["bad"] = bad
+        snapshots = _provider(engine, FakeClock()).watch()
+        await _next(snapshots)
+        engine.containers["web2"] = {**_inspect("web1"), "Id": "2" * 64, "Name": "/web2"}
+        engine.emit("start", "web2")
+        await _next(snapshots)
+        await snapshots.aclose()
+
+    with caplog.at_level(logging.DEBUG, logger="hanzo_edge.providers.docker"):
+        _run(tmp_path, scenario)
+    warnings = [r for r in caplog.records if "colour" in r.getMessage()]
+    assert [r.levelno for r in warnings] == [logging.WARNING]
+    assert "traefik.http.routers.web1.colour: unknown option (ignored)" in warnings[0].getMessage()
+    errors = [r for r in caplog.records if "priority" in r.getMessage()]
+    assert [r.levelno for r in errors] == [logging.ERROR]
+    assert (
+        'container app_web_1 skipped: container /app_web_1: traefik.http.routers.x.priority: invalid integer "high"'
+        in errors[0].getMessage()
+    )

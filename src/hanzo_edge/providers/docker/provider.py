@@ -13,11 +13,12 @@ empty snapshot first (so the other providers serve meanwhile), as Traefik retrie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from hanzo_edge.config.dynamic import Configuration
@@ -27,6 +28,9 @@ from hanzo_edge.providers.docker.client import DockerAPIError, DockerClient
 __all__ = ["REFRESH_ACTIONS", "Backoff", "DockerProvider"]
 
 logger = logging.getLogger("hanzo_edge.providers.docker")
+# Its own logger at WARNING (as config/support.py's): the default level, ERROR, would hide label warnings.
+_warnings = logging.getLogger("hanzo_edge.providers.docker.labels")
+_warnings.setLevel(logging.WARNING)
 
 REFRESH_ACTIONS = frozenset(
     {"create", "start", "restart", "die", "stop", "kill", "pause", "unpause", "destroy", "rename", "health_status"}
@@ -105,14 +109,19 @@ class DockerProvider:
         return result.config
 
     def _report(self, result: BuildResult) -> None:
-        messages = tuple(result.errors)
-        if messages != self._reported:  # log a bad container once, not at every rebuild
-            for message in messages:
-                if message not in self._reported:
-                    logger.error("docker provider: %s", message)
-            self._reported = messages
+        """Log each error and warning once while it lasts (a rebuild at every event must not repeat them).
+
+        Warnings (an unknown label option, a router without a service) are WARNING, whatever the log level: the
+        user wrote something that is not served as written.
+        """
+        shown = set(self._reported)
+        for message in result.errors:
+            if message not in shown:
+                logger.error("docker provider: %s", message)
         for warning in result.warnings:
-            logger.debug("docker provider: %s", warning)
+            if warning not in shown:
+                _warnings.warning("docker provider: %s", warning)
+        self._reported = (*result.errors, *result.warnings)
 
     async def _connect(self) -> None:
         api = await self.client.ping()
@@ -143,10 +152,12 @@ class DockerProvider:
                 if not self.watch_events:
                     await asyncio.Event().wait()
                 if events is not None:
-                    async for config in self._follow(events):
-                        if config != last:
-                            last = config
-                            yield config
+                    # aclosing: when the consumer closes us, _follow stops its reader before `events` is closed.
+                    async with contextlib.aclosing(self._follow(events)) as follow:
+                        async for config in follow:
+                            if config != last:
+                                last = config
+                                yield config
                 raise DockerAPIError("the events stream ended")
             except DockerAPIError as exc:
                 delay = self.backoff.next_delay()
@@ -159,7 +170,7 @@ class DockerProvider:
                     await events.aclose()
             await self.sleep(delay)
 
-    async def _follow(self, events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[Configuration]:
+    async def _follow(self, events: AsyncIterator[dict[str, Any]]) -> AsyncGenerator[Configuration, None]:
         """Rebuild after each relevant event, coalescing the events that arrive during a rebuild."""
         dirty = asyncio.Event()
         broken: list[BaseException] = []
