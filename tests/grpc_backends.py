@@ -177,6 +177,7 @@ class H2Backend:
         self.connections = 0
         self.max_open_streams = 0
         self.requests: list[dict[str, Any]] = []
+        self.paths: list[str] = []  # every request's :path, as it arrives
         self.resets: list[int] = []
         self.release = threading.Event()
         self.protocols: list[_H2ServerProtocol] = []
@@ -242,10 +243,9 @@ class _H2ServerProtocol(asyncio.Protocol):
                 self.open.add(sid)
                 self.backend.max_open_streams = max(self.backend.max_open_streams, len(self.open))
                 headers = [(str(k), str(v)) for k, v in event.headers or []]
+                self.backend.paths.append(dict(headers).get(":path", ""))
                 self.heads[sid] = {"headers": headers, "stream": sid}
-                self.bodies[sid] = bytearray()
-                if event.stream_ended is not None:
-                    self._answer(sid)
+                self.bodies[sid] = bytearray()  # answered at StreamEnded (h2 reports it for END_STREAM on HEADERS too)
             elif isinstance(event, h2.events.DataReceived):
                 self.bodies.setdefault(event.stream_id, bytearray()).extend(event.data or b"")
                 self.conn.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id)
