@@ -518,3 +518,23 @@ def test_a_large_stream_crosses_intact_both_ways_under_backpressure(ingress: Sta
         sender.join(30)
     assert len(received) == len(payload)
     assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+
+
+def test_client_ip_rule_and_proxy_protocol_out_use_the_proxy_headers_client(ingress: Start, l4: L4Loop) -> None:
+    echo = TCPEcho(l4).start()
+    _, port = start_tcp(
+        ingress,
+        {
+            "tcp": {
+                "routers": {"lan": {"rule": "ClientIP(`10.0.0.0/8`)", "service": "lan", "entryPoints": ["tcp"]}},
+                "services": {"lan": tcp_service(echo.address, serversTransport="pp")},
+                "serversTransports": {"pp": {"proxyProtocol": {"version": 1}}},
+            }
+        },
+        "--entrypoints.tcp.proxyProtocol.insecure=true",
+    )
+    with connect(port) as sock:
+        sock.sendall(b"PROXY TCP4 10.1.2.3 192.0.2.1 4000 443\r\nhello")
+        # Both addresses come from the incoming header (go-proxyproto's RemoteAddr and LocalAddr, as in Traefik).
+        expected = b"PROXY TCP4 10.1.2.3 192.0.2.1 4000 443\r\nhello"
+        assert read_exact(sock, len(expected)) == expected

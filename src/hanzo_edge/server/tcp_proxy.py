@@ -93,6 +93,14 @@ def _address(value: Any) -> tuple[str, int] | None:
     return None
 
 
+def _local_address(transport: asyncio.BaseTransport) -> tuple[str, int] | None:
+    """The address the client connected to: a PROXY header's destination when one was honoured (as go-proxyproto's
+    ``LocalAddr``, which Traefik's header to the servers uses), else the entrypoint socket's."""
+    header = transport.get_extra_info("proxy_header")
+    destination = getattr(header, "destination", None)
+    return _address(destination) if destination is not None else _address(transport.get_extra_info("sockname"))
+
+
 class TCPProxyConnection(asyncio.Protocol):
     """The client side of one proxied connection; it owns the server side (:class:`_ServerSide`)."""
 
@@ -128,7 +136,7 @@ class TCPProxyConnection(asyncio.Protocol):
             return
         self.target = target
         self.ctx.connection_opened(self)
-        self.dial = self.ctx.loop.create_task(self._dial(target, peer, _address(transport.get_extra_info("sockname"))))
+        self.dial = self.ctx.loop.create_task(self._dial(target, peer, _local_address(transport)))
 
     def data_received(self, data: bytes) -> None:
         server = self.server
