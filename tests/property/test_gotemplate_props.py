@@ -104,7 +104,7 @@ def test_a_quoted_string_prints_its_value(value: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(max_size=10).filter(lambda t: "{{" not in t and "}}" not in t), min_size=1, max_size=5))
+@given(st.lists(st.text(max_size=10).filter(lambda t: "{" not in t and "}" not in t), min_size=1, max_size=5))
 def test_text_around_actions_is_kept(parts: list[str]) -> None:
     template = "{{ `x` }}".join(parts)
     assert render_template(template) == "x".join(parts)

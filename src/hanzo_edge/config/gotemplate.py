@@ -35,7 +35,15 @@ from hanzo_edge.config.gotemplate_funcs import (
     truth,
 )
 
-__all__ = ["GoTemplate", "StringMap", "TemplateError", "parse_template", "read_template_file", "render_template"]
+__all__ = [
+    "GoTemplate",
+    "StringMap",
+    "TemplateError",
+    "parse_template",
+    "read_template_file",
+    "render_template",
+    "unquote_go_string",
+]
 
 MAX_NESTING = 100
 """Deepest nesting of parentheses and control blocks a template may have (bounds the recursion)."""
@@ -90,8 +98,13 @@ class _Action:
     tokens: list[_Tok]
 
 
-def _unquote(text: str, name: str, line: int) -> str:
-    """Return the value of a Go interpreted string literal (the quotes included in ``text``)."""
+def unquote_go_string(text: str) -> str:
+    """Return the value of Go interpreted string literal ``text`` (quotes included; ``\\n``, ``\\xHH`` and
+    octal bytes decoded as UTF-8 together, ``\\uHHHH``, ``\\UHHHHHHHH``).
+
+    Raises:
+        ValueError: an unknown or malformed escape.
+    """
     out: list[str] = []
     raw: list[int] = []  # pending \x / octal bytes, decoded as UTF-8 together
     i, end = 1, len(text) - 1
@@ -121,14 +134,14 @@ def _unquote(text: str, name: str, line: int) -> str:
             width = 4 if esc == "u" else 8
             digits = text[i + 2 : i + 2 + width]
             if not re.fullmatch(f"[0-9a-fA-F]{{{width}}}", digits) or int(digits, 16) > 0x10FFFF:
-                raise TemplateError(name, line, f"invalid syntax: {text}")
+                raise ValueError(f"invalid syntax: {text}")
             if raw:
                 out.append(bytes(raw).decode("utf-8", "replace"))
                 raw.clear()
             out.append(chr(int(digits, 16)))
             i += 2 + width
         else:
-            raise TemplateError(name, line, f"invalid syntax: {text}")
+            raise ValueError(f"invalid syntax: {text}")
     if raw:
         out.append(bytes(raw).decode("utf-8", "replace"))
     return "".join(out)
@@ -201,7 +214,10 @@ def _lex_action(text: str, pos: int, name: str, line: int) -> tuple[list[_Tok], 
             raise TemplateError(name, line, f"unexpected {text[pos]!r} in command")
         kind, value = match.lastgroup, match.group()
         if kind == "string":
-            value = _unquote(value, name, line)
+            try:
+                value = unquote_go_string(value)
+            except ValueError as exc:
+                raise TemplateError(name, line, str(exc)) from None
         elif kind == "raw":
             line += value.count("\n")
             value = value[1:-1].replace("\r", "")

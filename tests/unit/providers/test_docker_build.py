@@ -295,13 +295,30 @@ def test_unknown_label_options_are_warnings_that_name_the_label() -> None:
         ("LabelRegex(`env`, `dev`)", {"env": "my-dev-box"}, True),  # unanchored, as Go's MatchString
         ("Label(`a`, `1`) && (Label(`b`, `2`) || Label(`c`, `3`))", {"a": "1", "c": "3"}, True),
         ("Label(`a`, `1`) && (Label(`b`, `2`) || Label(`c`, `3`))", {"a": "1"}, False),
+        ('Label("a.b", "x\\ty")', {"a.b": "x\ty"}, True),  # Go "..." literals with escapes
+        ("!!Label(`a`,`1`) || Label(`a`,`2`) && Label(`b`,`3`)", {"a": "1"}, True),  # && binds tighter
+        ("(Label(`a`,`1`) || Label(`a`,`2`)) && Label(`b`,`3`)", {"a": "1"}, False),
     ],
 )
 def test_constraints(expression: str, labels: dict[str, str], expected: bool) -> None:
     assert compile_constraints(expression)(labels) is expected
 
 
-@pytest.mark.parametrize("bad", ["Label(`a`)", "Host(`x`)", "LabelRegex(`a`, `(`)", "Label(`a`, `b`) &&"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "Label(`a`)",
+        "Host(`x`)",
+        "label(`a`, `b`)",
+        "LabelRegex(`a`, `(`)",
+        "Label(`a`, `b`) &&",
+        "Label(`a`, b)",
+        "(Label(`a`, `b`)",
+        "Label(`a`, `b`) Label(`c`, `d`)",
+        "Label(`a`, `b`) & Label(`c`, `d`)",
+        "(" * 200 + "Label(`a`, `b`)" + ")" * 200,
+    ],
+)
 def test_bad_constraints_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="constraints"):
         compile_constraints(bad)
