@@ -34,6 +34,8 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
     for warning in translation.warnings:
         located = doc.locate(warning.path)
         log.warning("%s%s", warning, f" ({located})" if located else "")
+    for disabled in translation.disabled:
+        log.error("endpoint %s (not served)", disabled)
     service = doc.service
     from hanzo_edge.gateway.hanzo.host_table import HostTableError
     from hanzo_edge.gateway.hanzo.settings import HanzoSettings, SettingsError

@@ -443,8 +443,8 @@ class _Reader:
             if name not in params and not _SPECIAL_PARAM.match(name):
                 self.error((*path, "url_pattern"), f"undefined output param {{{name}}} in url_pattern {url_pattern}")
                 return None
-            if _SPECIAL_PARAM.match(name):
-                self.warn((*path, "url_pattern"), f"{{{name}}}: sequential and JWT placeholders are not supported")
+            if name.startswith("JWT."):
+                self.warn((*path, "url_pattern"), f"{{{name}}}: JWT placeholders are not supported")
         disable_sanitize = raw.get("disable_host_sanitize") is True
         hosts = self.hosts(raw.get("host"), (*path, "host"), disable_sanitize=disable_sanitize)
         if not hosts:

@@ -29,9 +29,13 @@ from typing import Any
 import msgspec
 
 from hanzo_edge.gateway.backend import KRAKEND_VERSION, BackendCall, GunzipRelay, HeaderPolicy, QueryPolicy
+from hanzo_edge.gateway.backend_chain import wrap_backend
 from hanzo_edge.gateway.document import BackendModel, EndpointModel
 from hanzo_edge.gateway.encodings import DecodeError, decode, render
 from hanzo_edge.gateway.manipulate import Formatter, apply_flatmap
+from hanzo_edge.gateway.sequential import run_sequential, wanted_params
+from hanzo_edge.gateway.shadow import ShadowCalls
+from hanzo_edge.gateway.static_proxy import StaticResponse, static_matches
 from hanzo_edge.http.body import BodyError, StreamBody
 from hanzo_edge.http.errors import UpstreamError
 from hanzo_edge.http.headers import Headers
@@ -53,6 +57,12 @@ class MergeConfig(msgspec.Struct, frozen=True, kw_only=True):
     endpoint: EndpointModel
     return_error_msg: bool = False
     hide_version_header: bool = False
+    # Part 2 (gateway/backend_chain.py, sequential.py, static_proxy.py, shadow.py): each backend's wrappers (typed
+    # middleware options, outermost first), which backends are shadows, the sequential flag and proxy.static.
+    backend_wrappers: tuple[tuple[Any, ...], ...] = ()
+    shadow: tuple[bool, ...] = ()
+    sequential: bool = False
+    static: StaticResponse | None = None
 
 
 def krakend_headers(hide_version: bool) -> tuple[bytes, bytes]:
@@ -76,9 +86,11 @@ class _Part:
 class _Backend:
     """One backend of the endpoint: its caller, decoder settings, formatter and error options."""
 
-    __slots__ = ("call", "details", "encoding", "error_code", "formatter", "is_collection", "model")
+    __slots__ = ("call", "details", "encoding", "error_code", "formatter", "is_collection", "model", "send")
 
-    def __init__(self, model: BackendModel, endpoint: EndpointModel, ctx: ServiceContext) -> None:
+    def __init__(
+        self, model: BackendModel, endpoint: EndpointModel, ctx: ServiceContext, wrappers: tuple[Any, ...] = ()
+    ) -> None:
         self.model = model
         headers = model.input_headers if model.input_headers is not None else endpoint.input_headers
         query = model.input_query_strings if model.input_query_strings is not None else endpoint.input_query_strings
@@ -91,6 +103,10 @@ class _Backend:
             ctx.pools,
             ctx.transport(""),
         )
+        # The backend's own namespaces (breaker, proxy rate limit, martian, cache) wrap its call.
+        self.send: Handler = self.call.send
+        if wrappers:
+            self.send = wrap_backend(self.call.send, wrappers, name=ctx.name, origin=";".join(model.hosts))
         self.encoding = model.encoding
         self.is_collection = model.is_collection
         self.details = model.return_error_details
@@ -108,7 +124,7 @@ class _Backend:
         """Call the backend once and turn its answer into a part (never raises but for cancellation)."""
         backend, asked_gzip = self.call.request_for(req, params, body)
         try:
-            response = await self.call.send(backend)
+            response = await self.send(backend)
             raw = await _read(response, asked_gzip)
         except (UpstreamError, BodyError, OSError) as exc:
             return _Part(None, False, f"{self.call.method} {self.call.url_pattern}: {exc}")
@@ -167,6 +183,10 @@ class MergeService:
         "_backends",
         "_cache_control",
         "_param_slots",
+        "_resp_params",
+        "_shadow_calls",
+        "_shadows",
+        "_static_data",
         "_version",
         "config",
         "noop",
@@ -176,7 +196,14 @@ class MergeService:
     def __init__(self, config: MergeConfig, ctx: ServiceContext) -> None:
         self.config = config
         endpoint = config.endpoint
-        self._backends = [_Backend(b, endpoint, ctx) for b in endpoint.backends]
+        wrappers = config.backend_wrappers or tuple(() for _ in endpoint.backends)
+        shadow = config.shadow or tuple(False for _ in endpoint.backends)
+        built = [_Backend(b, endpoint, ctx, w) for b, w in zip(endpoint.backends, wrappers, strict=True)]
+        self._backends = [b for b, is_shadow in zip(built, shadow, strict=True) if not is_shadow]
+        self._shadows = [b for b, is_shadow in zip(built, shadow, strict=True) if is_shadow]
+        self._shadow_calls = ShadowCalls(endpoint.timeout)
+        self._resp_params = wanted_params([b.url_pattern for b in endpoint.backends]) if config.sequential else []
+        self._static_data = config.static.decoded() if config.static is not None else None
         self.noop = endpoint.output_encoding == "no-op"
         self.timeout = endpoint.timeout
         ttl = int(endpoint.cache_ttl)
@@ -207,7 +234,7 @@ class MergeService:
         try:
             # The endpoint timeout bounds the wait for the head only: the body then streams for as long as it lasts.
             async with asyncio.timeout(self.timeout):
-                response = await backend.call.send(outgoing)
+                response = await backend.send(outgoing)
         except (UpstreamError, TimeoutError, OSError) as exc:
             log.debug("no-op backend %s failed: %s", backend.call.url_pattern, exc)
             return self._error(500, b"", b"")
@@ -228,7 +255,11 @@ class MergeService:
         params = self.params_of(req.path)
         copies = self.config.endpoint.concurrent_calls
         backends = self._backends
-        if len(backends) == 1:
+        for shadow in self._shadows:
+            self._shadow_calls.fire(shadow.call.url_pattern, shadow.fetch(req, params, body))
+        if self.config.sequential and len(backends) > 1:
+            parts = await self._sequential(req, params, body, copies)
+        elif len(backends) == 1:
             try:
                 async with asyncio.timeout(self.timeout):  # no task per request, unlike wait_for
                     parts = [await backends[0].fetch_concurrent(req, params, body, copies)]
@@ -241,6 +272,27 @@ class MergeService:
         except (RecursionError, ValueError, TypeError) as exc:  # data the renderer cannot write
             log.warning("endpoint %s: cannot render the answer: %s", self.config.endpoint.endpoint, exc)
             return self._error(500, b"", b"")
+
+    async def _sequential(self, req: Request, params: dict[str, str], body: bytes, copies: int) -> list[_Part]:
+        backends = self._backends
+        done: list[_Part] = []
+
+        async def fetch(index: int, current: dict[str, str]) -> _Part:
+            part = await backends[index].fetch_concurrent(req, current, body, copies)
+            done.append(part)
+            return part
+
+        def skipped() -> _Part:
+            return _Part(None, False, "not called: an earlier backend of the sequence failed")
+
+        try:
+            async with asyncio.timeout(self.timeout * 0.85):
+                return await run_sequential(
+                    len(backends), params, self._resp_params, fetch, lambda p: (p.data, p.complete), skipped
+                )
+        except TimeoutError:
+            timed_out = [*done, _Part(None, False, "context deadline exceeded")]
+            return [*timed_out, *(skipped() for _ in range(len(backends) - len(timed_out)))]
 
     async def _parallel(self, req: Request, params: dict[str, str], body: bytes, copies: int) -> list[_Part]:
         tasks = [asyncio.ensure_future(b.fetch_concurrent(req, params, body, copies)) for b in self._backends]
@@ -261,12 +313,19 @@ class MergeService:
     def _respond(self, parts: Sequence[_Part]) -> Response:
         merged: dict[str, Any] | None = None
         complete = True
+        errored = any(p.data is None or p.error for p in parts)
         for part in parts:
             if part.data is None:
                 complete = False
                 continue
             complete = complete and part.complete
             merged = part.data if merged is None else {**merged, **part.data}
+        static = self._static_data
+        if static is not None and self.config.static is not None:
+            answered = merged is not None
+            if static_matches(self.config.static.strategy, errored=errored, answered=answered, complete=complete):
+                merged = {**(merged or {}), **static}
+                complete = complete and answered
         if merged is None:
             return self._failure(parts)
         complete = complete and bool(merged)

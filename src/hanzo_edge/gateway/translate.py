@@ -24,11 +24,13 @@ from hanzo_edge.config.dynamic import Configuration, HTTPConfiguration, Router
 from hanzo_edge.config.middlewares import Middleware
 from hanzo_edge.config.services import Service
 from hanzo_edge.config.types import FrozenDict
+from hanzo_edge.gateway.backend_chain import BACKEND_ORDER
 from hanzo_edge.gateway.document import EndpointModel, GatewayDocument, ServiceModel
 from hanzo_edge.gateway.errors import GatewayConfigError, GatewayWarning, JsonPath
 from hanzo_edge.gateway.extra_config import NamespaceMiddleware, Scope, handler_for, load_handlers
 from hanzo_edge.gateway.gin_router import GinRouter
 from hanzo_edge.gateway.merge_service import MergeConfig
+from hanzo_edge.gateway.static_proxy import static_of
 from hanzo_edge.middlewares.base import middleware_of
 from hanzo_edge.routing.service_builder import service_of
 
@@ -36,6 +38,17 @@ __all__ = ["ENTRY_POINT", "PROVIDER", "GatewayRoute", "GinOptions", "Translation
 
 ENTRY_POINT = "gateway"
 PROVIDER = "gateway"
+
+# krakend-ce's endpoint handler stack, outermost first, whatever the JSON key order: the JWT validator runs before
+# the rate limit (and every proxy-level namespace after both).
+_ENDPOINT_ORDER = {"auth/validator": 0, "modifier/lua-endpoint": 1, "qos/ratelimit/router": 2}
+# The `proxy` keys honoured per scope (endpoint: merge.py's flatmap, sequential.py, static_proxy.py; backend: shadow).
+_PROXY_KEYS = {
+    "endpoint": frozenset({"flatmap_filter", "sequential", "static"}),
+    "backend": frozenset({"flatmap_filter", "shadow"}),
+}
+# The settings key of a handler whose endpoint must not be served (gateway/namespaces/scripts.py).
+_DISABLE = "disable_endpoint"
 
 # Namespaces this module reads itself (per scope).
 _OWN = {"service": {"router"}, "endpoint": {"proxy"}, "backend": {"proxy", "backend/http"}}
@@ -101,6 +114,8 @@ class Translation:
     outer: list[NamespaceMiddleware] = field(default_factory=list)
     errors: list[GatewayConfigError] = field(default_factory=list)
     warnings: list[GatewayWarning] = field(default_factory=list)
+    # Endpoints left out because a namespace they use cannot be honoured ("GET /path: why"); run logs each as an error.
+    disabled: list[str] = field(default_factory=list)
 
 
 def translate_document(doc: GatewayDocument) -> Translation | None:
@@ -129,13 +144,33 @@ def translate(service: ServiceModel, backend_extra: Mapping[JsonPath, Mapping[st
     services: dict[str, Service] = {}
     middlewares: dict[str, Middleware] = {}
     routes: list[GatewayRoute] = []
+    result_disabled: list[str] = []
     for index, endpoint in enumerate(service.endpoints):
         name = f"ep{index}-{endpoint.method.lower()}"
         where = endpoint.path or ("endpoints", index)
+        state.disable = []
         own = state.namespaces(endpoint.extra_config, (*where, "extra_config"), "endpoint")
+        wrappers: list[tuple[object, ...]] = []
+        shadow: list[bool] = []
         for b_index, backend in enumerate(endpoint.backends):
             b_where = backend.path or (*where, "backend", b_index)
-            state.namespaces(backend_blocks.get(b_where, {}), (*b_where, "extra_config"), "backend")
+            b_extra = backend_blocks.get(b_where, {})
+            b_mws = state.namespaces(b_extra, (*b_where, "extra_config"), "backend")
+            wrappers.append(tuple(mw.options for mw, _ in b_mws))
+            b_proxy = b_extra.get("proxy")
+            shadow.append(isinstance(b_proxy, dict) and b_proxy.get("shadow") is True)
+        proxy = endpoint.extra_config.get("proxy")
+        proxy = proxy if isinstance(proxy, dict) else {}
+        try:
+            static = static_of(proxy.get("static"), (*where, "extra_config", "proxy", "static"))
+        except GatewayConfigError as exc:
+            state.errors.append(exc)
+            static = None
+        if all(shadow):
+            state.errors.append(GatewayConfigError((*where, "backend"), "every backend is a shadow: nothing answers"))
+        if state.disable:
+            result_disabled.append(f"{endpoint.method} {endpoint.endpoint}: {'; '.join(state.disable)}")
+            continue
         chain: list[str] = []
         for mw, mw_where in (*service_mws, *own):
             mw_name = f"{name}-{mw.name}"
@@ -149,6 +184,10 @@ def translate(service: ServiceModel, backend_extra: Mapping[JsonPath, Mapping[st
             endpoint=msgspec.structs.replace(endpoint, extra_config=FrozenDict()),
             return_error_msg=gin.return_error_msg,
             hide_version_header=gin.hide_version_header,
+            backend_wrappers=tuple(wrappers) if any(wrappers) else (),
+            shadow=tuple(shadow) if any(shadow) else (),
+            sequential=proxy.get("sequential") is True,
+            static=static,
         )
         services[name] = service_of(merge)
         routers[name] = Router(
@@ -164,7 +203,9 @@ def translate(service: ServiceModel, backend_extra: Mapping[JsonPath, Mapping[st
             routers=FrozenDict(routers), services=FrozenDict(services), middlewares=FrozenDict(middlewares)
         )
     )
-    return Translation(configuration, gin, routes, state.outer, state.errors, state.warnings)
+    translation = Translation(configuration, gin, routes, state.outer, state.errors, state.warnings)
+    translation.disabled = result_disabled
+    return translation
 
 
 class _State:
@@ -172,6 +213,7 @@ class _State:
         self.errors: list[GatewayConfigError] = []
         self.warnings: list[GatewayWarning] = []
         self.outer: list[NamespaceMiddleware] = []
+        self.disable: list[str] = []  # why the endpoint being translated is not served (filled by handlers)
 
     def router_options(self, raw: Any, where: JsonPath) -> GinOptions:
         if raw is None:
@@ -218,7 +260,12 @@ class _State:
         self, extra: Mapping[str, Any], where: JsonPath, scope: Scope
     ) -> list[tuple[NamespaceMiddleware, JsonPath]]:
         out: list[tuple[NamespaceMiddleware, JsonPath]] = []
-        for ns, block in extra.items():
+        items = list(extra.items())
+        if scope == "endpoint":
+            items.sort(key=lambda item: _ENDPOINT_ORDER.get(item[0], len(_ENDPOINT_ORDER)))
+        elif scope == "backend":
+            items.sort(key=lambda item: BACKEND_ORDER.get(item[0], len(BACKEND_ORDER)))
+        for ns, block in items:
             path = (*where, ns)
             if ns in _OWN[scope]:
                 self._own(ns, block, path, scope)
@@ -233,9 +280,9 @@ class _State:
                 self.errors.append(exc)
                 continue
             self.warnings.extend(result.warnings)
-            if scope == "backend" and result.middlewares:
-                self.warnings.append(GatewayWarning(path, f"namespace {ns}: backend-level middlewares are not applied"))
-                continue
+            reason = result.settings.get(_DISABLE)
+            if isinstance(reason, str) and scope != "service":
+                self.disable.append(reason)
             if scope == "service" and result.settings.get("before_routing"):
                 self.outer.extend(result.middlewares)
                 continue
@@ -248,7 +295,7 @@ class _State:
                 self.errors.append(GatewayConfigError(path, "want an object"))
             return
         if ns == "proxy":
-            supported = {"flatmap_filter"}
+            supported = _PROXY_KEYS.get(scope, frozenset())
             for key, value in block.items():
                 if key not in supported and value not in (None, False, [], {}):
                     self.warnings.append(GatewayWarning((*path, key), f"proxy.{key} is not supported: ignored"))

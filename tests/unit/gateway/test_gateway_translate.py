@@ -69,12 +69,12 @@ def test_service_level_namespaces_come_before_the_endpoints_own() -> None:
 
 
 def test_unknown_namespaces_are_warnings_with_paths() -> None:
-    config = _config(extra_config={"telemetry/logging": {"level": "INFO"}})
-    config["endpoints"][0]["backend"][0]["extra_config"] = {"qos/circuit-breaker": {"max_errors": 1}}
+    config = _config(extra_config={"telemetry/gelf": {"address": "x:12201"}})
+    config["endpoints"][0]["backend"][0]["extra_config"] = {"auth/client-credentials": {"client_id": "a"}}
     translation = _translate(config)
     paths = {format_path(w.path) for w in translation.warnings}
-    assert '$.extra_config["telemetry/logging"]' in paths
-    assert '$.endpoints[0].backend[0].extra_config["qos/circuit-breaker"]' in paths
+    assert '$.extra_config["telemetry/gelf"]' in paths
+    assert '$.endpoints[0].backend[0].extra_config["auth/client-credentials"]' in paths
     assert translation.errors == []
 
 
