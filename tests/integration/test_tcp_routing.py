@@ -8,6 +8,7 @@ TLS passthrough is proven by the *backend* completing the handshake with its own
 from __future__ import annotations
 
 import hashlib
+import signal
 import socket
 import ssl
 import threading
@@ -68,6 +69,14 @@ def closed_by_peer(sock: socket.socket) -> bool:
         return sock.recv(100) == b""
     except ConnectionResetError:
         return True
+
+
+def accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def leaf(ca: trustme.CA, root: Path, name: str, *hosts: str) -> dict[str, str]:
@@ -538,3 +547,25 @@ def test_client_ip_rule_and_proxy_protocol_out_use_the_proxy_headers_client(ingr
         # Both addresses come from the incoming header (go-proxyproto's RemoteAddr and LocalAddr, as in Traefik).
         expected = b"PROXY TCP4 10.1.2.3 192.0.2.1 4000 443\r\nhello"
         assert read_exact(sock, len(expected)) == expected
+
+
+def test_sigterm_lets_an_open_tcp_connection_finish(ingress: Start, l4: L4Loop) -> None:
+    echo = TCPEcho(l4).start()
+    proc, port = start_tcp(
+        ingress,
+        {
+            "tcp": {
+                "routers": {"r": {"rule": "HostSNI(`*`)", "service": "s", "entryPoints": ["tcp"]}},
+                "services": {"s": tcp_service(echo.address)},
+            }
+        },
+        "--entrypoints.tcp.transport.lifeCycle.graceTimeOut=20s",
+    )
+    with connect(port) as sock:
+        sock.sendall(b"1")
+        assert read_exact(sock, 1) == b"1"
+        proc.signal(signal.SIGTERM)
+        eventually(lambda: not accepts(port), timeout=10)  # the listener closes at once...
+        sock.sendall(b"2")
+        assert read_exact(sock, 1) == b"2"  # ...while the open connection is still served
+    assert proc.wait(timeout=10) == 0  # and the process ends as soon as it is closed, well before graceTimeOut
