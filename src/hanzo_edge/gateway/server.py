@@ -38,7 +38,13 @@ def gateway_static(listen_ip: str, port: int, log_level: str = "INFO") -> Static
     """The static configuration of a gateway process (only the ``gateway`` entrypoint)."""
     from hanzo_edge.config.loader import load_static
 
-    args = [f"--entrypoints.{ENTRY_POINT}.address={listen_address(listen_ip, port)}", f"--log.level={log_level}"]
+    args = [
+        f"--entrypoints.{ENTRY_POINT}.address={listen_address(listen_ip, port)}",
+        # gin trusts the client's X-Forwarded-For (ClientIP, the widget gate's per-IP key) and Go's ReverseProxy
+        # appends to it (the host table); the KrakenD backends drop every X-Forwarded-* themselves (backend.py).
+        f"--entrypoints.{ENTRY_POINT}.forwardedHeaders.insecure=true",
+        f"--log.level={log_level}",
+    ]
     return load_static(args, {}, search=False)
 
 

@@ -22,7 +22,7 @@ def _req(*headers: tuple[str, str], path: str = "/") -> Request:
     return Request("GET", path, Headers([(n.encode(), v.encode()) for n, v in headers]))
 
 
-# -- settings --
+# -- settings --------------------------------------------------------------------------------------------------------
 def test_settings_defaults(tmp_path: Path) -> None:
     s = HanzoSettings.from_env({}, cwd=str(tmp_path))
     assert s.auth_enabled
@@ -79,7 +79,7 @@ def test_settings_refuse_unusable_values_naming_the_variable(name: str, value: s
         HanzoSettings.from_env({name: value})
 
 
-# -- identity headers and tokens --
+# -- identity headers and tokens -------------------------------------------------------------------------------------
 def test_strip_identity_headers_every_family_any_case() -> None:
     forged = [
         ("X-Hanzo-User-Id", "evil"),
@@ -157,7 +157,7 @@ def test_billing_user() -> None:
     assert billing_user("hanzo", "org/alice") == "org/alice"
 
 
-# -- widget gate --
+# -- widget gate -----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("value", "host"),
     [
@@ -239,7 +239,7 @@ def test_widget_window_never_admits_more_than_the_limit(steps: list[tuple[str, f
         assert len([1 for i, _ in recent if i == ip]) <= 2
 
 
-# -- host table --
+# -- host table ------------------------------------------------------------------------------------------------------
 _TABLE = {
     "redirects": {"app.hanzo.ai": "https://hanzo.app"},
     "routes": {
