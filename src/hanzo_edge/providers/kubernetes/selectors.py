@@ -9,16 +9,40 @@ subdomain), values ≤ 63 characters; the error texts name the offending part. T
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = ["LabelSelector", "Requirement", "SelectorError", "parse_selector"]
 
-_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_PREFIX = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
-_TOKEN = re.compile(r"\s*(==|!=|=|!|,|\(|\)|>|<|[^\s=!,()<>]+)")
+# Character classes instead of regular expressions: the project keeps Python's ``re`` out of code that reads
+# user input (tests/unit/rules/test_re2_engine.py), and these checks are simple enough by hand.
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_NAME_INNER = _ALNUM | frozenset("-_.")
+_LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_DIGITS = frozenset("0123456789")
+_OPERATOR_CHARS = frozenset("=!,()<>")
+
+
+def _is_name(text: str) -> bool:
+    """``[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?``, at most 63 characters (a label name or value)."""
+    return 0 < len(text) <= 63 and text[0] in _ALNUM and text[-1] in _ALNUM and all(c in _NAME_INNER for c in text)
+
+
+def _is_dns_subdomain(text: str) -> bool:
+    """Dot-separated ``[a-z0-9]([-a-z0-9]*[a-z0-9])?`` labels, at most 253 characters (a label key prefix)."""
+    if not 0 < len(text) <= 253:
+        return False
+    for label in text.split("."):
+        if not label or label[0] not in _LOWER_ALNUM or label[-1] not in _LOWER_ALNUM:
+            return False
+        if any(c not in _LOWER_ALNUM and c != "-" for c in label):
+            return False
+    return True
+
+
+def _is_integer(text: str) -> bool:
+    digits = text[1:] if text.startswith("-") else text
+    return bool(digits) and all(c in _DIGITS for c in digits)
 
 
 class SelectorError(ValueError):
@@ -79,29 +103,39 @@ class LabelSelector:
 
 def _check_key(key: str, selector: str) -> str:
     prefix, slash, name = key.rpartition("/")
-    if slash and (not prefix or len(prefix) > 253 or not _PREFIX.fullmatch(prefix)):
+    if slash and not _is_dns_subdomain(prefix):
         raise SelectorError(f"invalid label selector {selector!r}: invalid label key prefix {prefix!r}")
-    if not name or len(name) > 63 or not _NAME.fullmatch(name):
+    if not _is_name(name):
         raise SelectorError(f"invalid label selector {selector!r}: invalid label key {key!r}")
     return key
 
 
 def _check_value(value: str, selector: str) -> str:
-    if value and (len(value) > 63 or not _NAME.fullmatch(value)):
+    if value and not _is_name(value):
         raise SelectorError(f"invalid label selector {selector!r}: invalid label value {value!r}")
     return value
 
 
 def _tokens(selector: str) -> list[str]:
+    """Split into operators (``==``, ``!=``, ``=``, ``!``, ``,``, ``(``, ``)``, ``>``, ``<``) and words."""
     tokens: list[str] = []
     position = 0
-    text = selector.rstrip()
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:  # pragma: no cover - the token class accepts every non-space character
-            raise SelectorError(f"invalid label selector {selector!r}")
-        tokens.append(match.group(1))
-        position = match.end()
+    while position < len(selector):
+        char = selector[position]
+        if char.isspace():
+            position += 1
+        elif selector.startswith(("==", "!="), position):
+            tokens.append(selector[position : position + 2])
+            position += 2
+        elif char in _OPERATOR_CHARS:
+            tokens.append(char)
+            position += 1
+        else:
+            end = position
+            while end < len(selector) and not selector[end].isspace() and selector[end] not in _OPERATOR_CHARS:
+                end += 1
+            tokens.append(selector[position:end])
+            position = end
     return tokens
 
 
@@ -144,7 +178,7 @@ def parse_selector(selector: str) -> LabelSelector:
             elif following in (">", "<"):
                 take()
                 value = take()
-                if not re.fullmatch(r"-?[0-9]+", value):
+                if not _is_integer(value):
                     raise SelectorError(f"invalid label selector {selector!r}: {value!r} is not an integer")
                 requirements.append(Requirement(key, following, (value,)))
             elif following in ("in", "notin"):
