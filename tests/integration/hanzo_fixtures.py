@@ -157,6 +157,12 @@ class CloudApi:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def reset(self) -> None:
+        """Hold every chunk again (before a new stream)."""
+        for gate in self.gates:
+            gate.clear()
+        self.sent = 0
+
     def release_all(self) -> None:
         for gate in self.gates:
             gate.set()
@@ -211,8 +217,8 @@ class CloudApi:
                 "model": "zen-1",
                 "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
             }
+            self.sent = index + 1  # counted before the write, so a client that has the chunk sees the count
             send(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-            self.sent = index + 1
         send(b"data: [DONE]\n\n")
         h.wfile.write(b"0\r\n\r\n")
         h.wfile.flush()
