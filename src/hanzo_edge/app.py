@@ -353,11 +353,17 @@ class IngressApp:
             return layer4.udp.get(name) if layer4 is not None else None
 
         protocol = UDPEntrypoint(name, loop, service, float(ep.udp.timeout))
-        await loop.create_datagram_endpoint(
-            lambda: protocol,
-            local_addr=(host or "0.0.0.0", port),
-            reuse_port=ep.reuse_port or self.reuse_port or None,
-        )
+        reuse_port = ep.reuse_port or self.reuse_port or None
+        # No host: every interface, dual-stack where IPv6 exists (Go's ":port"), else IPv4 only.
+        for bind_host in (host,) if host else ("::", "0.0.0.0"):
+            try:
+                await loop.create_datagram_endpoint(
+                    lambda: protocol, local_addr=(bind_host, port), reuse_port=reuse_port
+                )
+                break
+            except OSError:
+                if bind_host != "::":
+                    raise
         self.udp_listeners[name] = protocol
         log.info("entryPoint %s listening on %s:%d/udp", name, host or "*", port)
 
