@@ -229,6 +229,7 @@ def build_runtime(
             tls=result.tls,
             secure_tables=result.secure_tables,
             default_transport=tcp_servers_transport,
+            previous=previous.layer4 if previous is not None else None,
         )
         result.layer4 = layer4
         for name, messages in layer4.errors.items():

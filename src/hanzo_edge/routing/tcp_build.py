@@ -44,6 +44,9 @@ class Layer4Build:
     tcp_tables: dict[str, TCPTable] = field(default_factory=dict)
     udp: dict[str, Balancer] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
+    admissions: dict[str, tuple[Any, Admission]] = field(default_factory=dict)
+    """Each middleware with the model it was built from: the next generation keeps an unchanged one (and so the
+    connections ``inFlightConn`` counts)."""
 
 
 class _ServiceError(Exception):
@@ -58,19 +61,27 @@ def build_layer4(
     tls: TLSCatalog | None = None,
     secure_tables: Mapping[str, RoutingTable] | None = None,
     default_transport: StaticTCPServersTransport | None = None,
+    previous: Layer4Build | None = None,
 ) -> Layer4Build:
     """Build every TCP and UDP router of ``runtime``; never raises for a bad object (it is disabled instead).
 
     ``secure_tables``: the HTTPS routers of each entrypoint (their hosts come before TLS TCP routers).
-    ``default_transport``: the static ``tcpServersTransport`` (used by services that name none).
+    ``default_transport``: the static ``tcpServersTransport`` (used by services that name none). ``previous``: the
+    last generation's build, whose unchanged middlewares are kept.
     """
-    return _Layer4(runtime, tls, default_transport or StaticTCPServersTransport()).run(
+    return _Layer4(runtime, tls, default_transport or StaticTCPServersTransport(), previous).run(
         tcp_entry_points, udp_entry_points, secure_tables or {}
     )
 
 
 class _Layer4:
-    def __init__(self, runtime: RuntimeConfig, tls: TLSCatalog | None, static: StaticTCPServersTransport) -> None:
+    def __init__(
+        self,
+        runtime: RuntimeConfig,
+        tls: TLSCatalog | None,
+        static: StaticTCPServersTransport,
+        previous: Layer4Build | None,
+    ) -> None:
         self.runtime = runtime
         self.tls = tls
         self.result = Layer4Build()
@@ -78,6 +89,7 @@ class _Layer4:
         self.tcp_services: dict[str, Balancer | None] = {}
         self.udp_services: dict[str, Balancer | None] = {}
         self.admissions: dict[str, Admission | None] = {}
+        self.previous_admissions = previous.admissions if previous is not None else {}
 
     def run(
         self, tcp_eps: Sequence[str], udp_eps: Sequence[str], secure_tables: Mapping[str, RoutingTable]
@@ -178,11 +190,18 @@ class _Layer4:
                 errors.append(f'middleware "{qname}" does not exist')
                 return None
             if qname not in self.admissions:
-                try:
-                    self.admissions[qname] = build_admission(qname, middleware_info.model)
-                except ValueError as exc:
-                    self.admissions[qname] = None
-                    self._error(middleware_info, str(exc), critical=True)
+                kept = self.previous_admissions.get(qname)
+                if kept is not None and kept[0] == middleware_info.model:
+                    self.admissions[qname] = kept[1]  # unchanged: same counters
+                else:
+                    try:
+                        self.admissions[qname] = build_admission(qname, middleware_info.model)
+                    except ValueError as exc:
+                        self.admissions[qname] = None
+                        self._error(middleware_info, str(exc), critical=True)
+                built_now = self.admissions[qname]
+                if built_now is not None:
+                    self.result.admissions[qname] = (middleware_info.model, built_now)
             built = self.admissions[qname]
             if built is None:
                 errors.append(f'middleware "{qname}" could not be built')

@@ -232,3 +232,30 @@ def test_udp_routers_one_per_entrypoint_and_udp_defaults() -> None:
     assert routers["wrong@file"] == ("disabled", ['entryPoint "web" is not a UDP entryPoint'], [])
     assert routers["broken@file"] == ("disabled", ['the service "nope@file" does not exist'], [])
     assert set(result.layer4.udp) == {"dns"}
+
+
+def test_an_unchanged_in_flight_conn_keeps_its_counters_across_generations() -> None:
+    def data(amount: int) -> dict[str, Any]:
+        return {
+            "tcp": {
+                "routers": {"r": {"rule": "HostSNI(`*`)", "service": "s", "middlewares": ["one"]}},
+                "services": {"s": LB},
+                "middlewares": {"one": {"inFlightConn": {"amount": amount}}},
+            }
+        }
+
+    def generation(amount: int, previous: BuildResult | None) -> BuildResult:
+        config, _ = decode_dynamic(data(amount))
+        return build_tables({"file": config}, ["web"], ["web"], PoolRegistry(), TransportOptions(), previous=previous)
+
+    first = generation(1, None)
+    route = first.layer4.tcp_tables["web"].plain[0]
+    held = route.admit("10.0.0.1")
+    assert held is not None  # one connection in flight
+    second = generation(1, first)
+    assert second.layer4.tcp_tables["web"].plain[0].admit("10.0.0.1") is None  # still counted: refused
+    for release in held:
+        release()
+    assert second.layer4.tcp_tables["web"].plain[0].admit("10.0.0.1") is not None
+    third = generation(2, second)  # changed: a new middleware, new counters
+    assert third.layer4.admissions["one@file"][1] is not second.layer4.admissions["one@file"][1]
