@@ -1,7 +1,9 @@
 """``gateway run -c FILE [-p PORT]``: serve a ``gateway.json``.
 
 The file is checked first, exactly as ``gateway check`` does: any error is printed and ``run`` exits 1 without ever
-listening. Warnings (unsupported namespaces and keys) are logged at startup. The port is ``-p``, else
+listening. Warnings (unsupported namespaces and keys) are logged at startup. The file is then watched and a new
+version applied without dropping a request; a bad one is logged and the last good one keeps serving
+(:mod:`hanzo_edge.gateway.reload`). The port is ``-p``, else
 ``KRAKEND_PORT``, else the file's ``port`` (8080); the address is the file's ``listen_ip``. SIGTERM/SIGINT drain
 and exit 0, as ``ingress``.
 """
@@ -17,6 +19,18 @@ from hanzo_edge.commands.gateway_check import check_gateway, parse_gateway_args
 __all__ = ["serve_gateway"]
 
 log = logging.getLogger("hanzo_edge.gateway")
+
+
+def _watch_interval(env: Mapping[str, str]) -> float:
+    """Seconds between two looks at the file: ``HANZO_GATEWAY_WATCH_INTERVAL`` (tests), else the default."""
+    from hanzo_edge.gateway.reload import DEFAULT_INTERVAL
+
+    raw = env.get("HANZO_GATEWAY_WATCH_INTERVAL", "")
+    try:
+        value = float(raw) if raw else DEFAULT_INTERVAL
+    except ValueError:
+        return DEFAULT_INTERVAL
+    return value if 0.01 <= value <= 60 else DEFAULT_INTERVAL
 
 
 def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: Callable[[], bool]) -> int:
@@ -47,8 +61,11 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
         return 1
     port = parsed.port if parsed.port is not None else service.port
 
+    import asyncio
+
     import uvloop
 
+    from hanzo_edge.gateway.reload import GatewayReloader
     from hanzo_edge.gateway.server import GatewayApp, gateway_static
 
     static = gateway_static(service.listen_ip, port, "DEBUG" if parsed.debug else "INFO")
@@ -69,6 +86,14 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
             return 1
         for listener in app.listeners.values():
             log.info("gateway %r listening on %s:%d", service.name, listener.host or "*", listener.port)
-        return await app.serve_until_stopped()
+        # The file is watched and reloaded without a restart (gateway/reload.py).
+        reloader = GatewayReloader(
+            app, parsed.config, env, listen=(service.listen_ip, service.port), interval=_watch_interval(env)
+        )
+        watch = asyncio.ensure_future(reloader.run())
+        try:
+            return await app.serve_until_stopped()
+        finally:
+            watch.cancel()
 
     return uvloop.run(main())
