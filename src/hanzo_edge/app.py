@@ -49,6 +49,7 @@ from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import RoutingTable
 from hanzo_edge.routing.tcp_build import Layer4Build
 from hanzo_edge.routing.tcp_table import TCPTable
+from hanzo_edge.rules.goregexp import compile_go_regexp
 from hanzo_edge.server.entrypoint import ConnectionStage, connection_pipeline
 from hanzo_edge.server.listener import Listener
 from hanzo_edge.server.proxy_protocol import ProxyProtocolStage, TrustedPeers
@@ -107,6 +108,11 @@ def entrypoint_settings(name: str, ep: EntryPoint) -> EntrypointSettings:
 
 def _open_connections(ctx: ConnectionContext) -> int:
     return len(ctx.connections)
+
+
+def _go_matcher(pattern: str) -> Callable[[str], bool]:
+    """The regexp engine lent to providers (ProviderHooks.compile_regexp): RE2 with Go's syntax and errors."""
+    return compile_go_regexp(pattern).is_match
 
 
 def _has_overrides(*tables: RoutingTable | None) -> bool:
@@ -295,7 +301,7 @@ class IngressApp:
         loop = asyncio.get_running_loop()
         warn_unsupported(self.static)
         self.snapshots.update(initial or {})
-        hooks = ProviderHooks(on_failure=self._reload_failed)
+        hooks = ProviderHooks(on_failure=self._reload_failed, compile_regexp=_go_matcher)
         for provider in create_providers(self.static, hooks, self.provider_factories):
             snapshots = provider.watch()
             self.snapshots[provider.name] = await self.watcher.first(provider.name, snapshots)

@@ -133,7 +133,7 @@ def unquote_go_string(text: str) -> str:
         elif esc in "uU":
             width = 4 if esc == "u" else 8
             digits = text[i + 2 : i + 2 + width]
-            if not re.fullmatch(f"[0-9a-fA-F]{{{width}}}", digits) or int(digits, 16) > 0x10FFFF:
+            if len(digits) != width or not re.fullmatch(r"[0-9a-fA-F]+", digits) or int(digits, 16) > 0x10FFFF:
                 raise ValueError(f"invalid syntax: {text}")
             if raw:
                 out.append(bytes(raw).decode("utf-8", "replace"))

@@ -40,6 +40,10 @@ class ProviderHooks:
     """
 
     on_failure: Callable[[], None] | None = None
+    compile_regexp: Callable[[str], Callable[[str], bool]] | None = None
+    """The proxy's regexp engine (RE2 with Go's syntax: ``pattern -> is_match``, ValueError when invalid) for the
+    regexps a provider reads from its configuration, e.g. Docker's ``LabelRegex``; providers sit below ``rules`` in
+    the layering, so the application lends it."""
 
 
 ProviderFactory = Callable[[StaticConfig, ProviderHooks], Provider | None]

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from hanzo_edge.providers.docker.build import (
 )
 from hanzo_edge.providers.docker.constraints import compile_constraints
 from hanzo_edge.providers.docker.labels import decode_labels
+from hanzo_edge.rules.goregexp import compile_go_regexp
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "docker"
 
@@ -31,6 +33,11 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "docker"
 def _inspect(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((DATA / f"inspect_{name}.json").read_text())
     return loaded
+
+
+def _go_regexp_engine() -> Callable[[str], Callable[[str], bool]]:
+    """What the application lends providers (app.py's ProviderHooks.compile_regexp): RE2 with Go's syntax."""
+    return lambda pattern: compile_go_regexp(pattern).is_match
 
 
 def _container(name: str, labels: dict[str, str] | None = None, **changes: Any) -> ContainerData:
@@ -47,6 +54,7 @@ def _options(**kwargs: Any) -> BuildOptions:
     return BuildOptions(default_rule=parse_template(rule, "defaultRule"), **kwargs)
 
 
+GO_REGEXP = _go_regexp_engine()
 HOST_PORT = {"traefik.http.services.web1.loadbalancer.server.port": "18081"}
 
 
@@ -301,7 +309,7 @@ def test_unknown_label_options_are_warnings_that_name_the_label() -> None:
     ],
 )
 def test_constraints(expression: str, labels: dict[str, str], expected: bool) -> None:
-    assert compile_constraints(expression)(labels) is expected
+    assert compile_constraints(expression, GO_REGEXP)(labels) is expected
 
 
 @pytest.mark.parametrize(
@@ -321,7 +329,13 @@ def test_constraints(expression: str, labels: dict[str, str], expected: bool) ->
 )
 def test_bad_constraints_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="constraints"):
-        compile_constraints(bad)
+        compile_constraints(bad, GO_REGEXP)
+
+
+def test_label_regex_needs_the_lent_regexp_engine() -> None:
+    with pytest.raises(ValueError, match="LabelRegex: no regexp engine"):
+        compile_constraints("LabelRegex(`a`, `b`)")
+    assert compile_constraints("Label(`a`, `b`)")({"a": "b"})  # Label alone needs none
 
 
 def test_constraints_filter_containers() -> None:

@@ -50,6 +50,10 @@ RE_ALLOWED: dict[str, str] = {
     "routing/v2_hints.py": "spotting gorilla {name:pattern} templates in rule text",
     "providers/kubernetes/names.py": "Traefik's Normalize: runs of letters and numbers in object names",
     "providers/kubernetes/ingress_annotations.py": "Traefik's fixed pattern of indexed annotation keys (a.b.0.c)",
+    "providers/docker/labels.py": "label key segment syntax (name[0][1])",
+    "providers/docker/constraints.py": "constraints tokenizer (fixed token patterns); LabelRegex goes to the lent RE2",
+    "config/gotemplate.py": "Go template lexer (fixed token patterns) and string-escape syntax",
+    "config/gotemplate_funcs.py": "printf verb syntax, Traefik's Normalize, Go's exponent form",
 }
 _RE_FUNCTIONS = frozenset({"compile", "match", "search", "sub", "subn", "fullmatch", "split", "findall", "finditer"})
 

@@ -32,7 +32,7 @@ def from_static(static: StaticConfig, hooks: ProviderHooks) -> DockerProvider | 
     except TemplateError as exc:
         raise ConfigError("providers.docker.defaultRule", str(exc)) from None
     try:
-        constraints = compile_constraints(config.constraints)
+        constraints = compile_constraints(config.constraints, hooks.compile_regexp)
     except ValueError as exc:
         raise ConfigError("providers.docker.constraints", str(exc)) from None
     ssl_context = None

@@ -6,7 +6,8 @@ missing label is the empty string). They combine with ``&&``, ``||``, ``!`` and 
 (``!`` > ``&&`` > ``||``). Arguments are Go string literals: raw ```...``` or ``"..."`` with Go escapes.
 
 The language is the router rules' (Traefik parses both with ``go/parser``), but the layering keeps providers away
-from ``rules/``, and this grammar is ten lines, so it has its own small recursive-descent parser here.
+from ``rules/``, and this grammar is ten lines, so it has its own small recursive-descent parser here. Regexps are
+compiled by the engine the application lends (``ProviderHooks.compile_regexp``: RE2 with Go's syntax).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
-
 from hanzo_edge.config.gotemplate import unquote_go_string
 
 __all__ = ["LabelPredicate", "compile_constraints"]
 
 LabelPredicate = Callable[[Mapping[str, str]], bool]
+RegexpCompiler = Callable[[str], Callable[[str], bool]]
+"""``pattern -> is_match`` (ValueError when the pattern is invalid)."""
 
 MAX_DEPTH = 100
 """Deepest nesting of parentheses and ``!`` an expression may have (bounds the recursion)."""
@@ -33,8 +34,9 @@ def _always(_labels: Mapping[str, str]) -> bool:
     return True
 
 
-def compile_constraints(expression: str) -> LabelPredicate:
-    """Return the predicate of ``expression`` ("" accepts every container).
+def compile_constraints(expression: str, compile_regexp: RegexpCompiler | None = None) -> LabelPredicate:
+    """Return the predicate of ``expression`` ("" accepts every container); ``compile_regexp`` compiles
+    ``LabelRegex`` patterns (without it, ``LabelRegex`` is refused).
 
     Raises:
         ValueError: a syntax error, an unknown function, a wrong number of arguments or an invalid regexp, with the
@@ -43,7 +45,7 @@ def compile_constraints(expression: str) -> LabelPredicate:
     if not expression.strip():
         return _always
     try:
-        parser = _Parser(expression)
+        parser = _Parser(expression, compile_regexp)
         predicate = parser.expression(0)
         if parser.peek() is not None:
             raise ValueError(f"unexpected {parser.peek()!r}")
@@ -53,7 +55,8 @@ def compile_constraints(expression: str) -> LabelPredicate:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, compile_regexp: RegexpCompiler | None) -> None:
+        self.compile_regexp = compile_regexp
         self.tokens: list[str] = []
         position = 0
         while position < len(text):
@@ -128,7 +131,16 @@ class _Parser:
         self.take()
         if len(args) != 2:
             raise ValueError(f"{name} takes 2 arguments, got {len(args)}")
-        return _matcher(name, args[0], args[1])
+        key, value = args
+        if name == "Label":
+            return lambda labels: labels.get(key) == value
+        if self.compile_regexp is None:
+            raise ValueError("LabelRegex: no regexp engine (the application lends one)")
+        try:
+            is_match = self.compile_regexp(value)
+        except ValueError as exc:
+            raise ValueError(f"LabelRegex: invalid regexp {value!r}: {exc}") from None
+        return lambda labels: is_match(labels.get(key, ""))
 
 
 def _or(left: LabelPredicate, right: LabelPredicate) -> LabelPredicate:
@@ -137,13 +149,3 @@ def _or(left: LabelPredicate, right: LabelPredicate) -> LabelPredicate:
 
 def _and(left: LabelPredicate, right: LabelPredicate) -> LabelPredicate:
     return lambda labels: left(labels) and right(labels)
-
-
-def _matcher(name: str, key: str, value: str) -> LabelPredicate:
-    if name == "Label":
-        return lambda labels: labels.get(key) == value
-    try:
-        regexp = re2.compile(value)
-    except re2.error as exc:
-        raise ValueError(f"LabelRegex: invalid regexp {value!r}: {exc}") from None
-    return lambda labels: regexp.search(labels.get(key, "")) is not None
