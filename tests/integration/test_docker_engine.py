@@ -100,7 +100,7 @@ def test_exposed_by_default_false_constraints_and_a_default_rule_template(
         ingress,
         docker_engine,
         "--providers.docker.exposedByDefault=false",
-        "--providers.docker.constraints=Label(`team`, `edge`)",
+        "--providers.docker.constraints=LabelRegex(`team`, `^ed`) && !Label(`team`, `edgy`)",
         '--providers.docker.defaultRule=Host(`{{ .ContainerName }}.{{ index .Labels "team" }}.test`)',
     )
 
