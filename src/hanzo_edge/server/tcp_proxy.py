@@ -182,7 +182,7 @@ class TCPProxyConnection(asyncio.Protocol):
             )
             timeout = target.dial_timeout if target.dial_timeout > 0 else None
             transport, _ = await asyncio.wait_for(connecting, timeout)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, ValueError, TimeoutError) as exc:  # ValueError: e.g. a server name ssl refuses
             log.debug("router %s: dialing %s failed: %s", self.route.name, target.address, exc or "timeout")
             self._finish()
             return
