@@ -74,6 +74,12 @@ class GatewayApp(IngressApp):
         """The provider snapshots to start with: the translated ``gateway.json``."""
         return {PROVIDER: self.translation.configuration}
 
+    async def shutdown(self) -> None:
+        """Stop as ``ingress`` does, then close what the Hanzo chain holds (Redis connections)."""
+        await super().shutdown()
+        if self.hanzo is not None:
+            await self.hanzo.close()
+
     def build(
         self, snapshots: Mapping[str, Any], *, previous: BuildResult | None = None, generation: int = 0
     ) -> BuildResult:
