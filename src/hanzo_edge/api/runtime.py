@@ -364,7 +364,7 @@ class RuntimeView:
             "http/services": {name: self._typed(info) for name, info in runtime.services.items()},
             "http/middlewares": {name: self._typed(info) for name, info in runtime.middlewares.items()},
             "tcp/routers": {name: _layer4_router(info) for name, info in runtime.tcp_routers.items()},
-            "tcp/services": {name: _layer4_typed(info) for name, info in runtime.tcp_services.items()},
+            "tcp/services": {name: _tcp_service(info) for name, info in runtime.tcp_services.items()},
             "tcp/middlewares": {name: _layer4_typed(info) for name, info in runtime.tcp_middlewares.items()},
             "udp/routers": {name: _layer4_router(info) for name, info in runtime.udp_routers.items()},
             "udp/services": {name: _layer4_typed(info) for name, info in runtime.udp_services.items()},
@@ -417,6 +417,16 @@ def _layer4_typed(info: Info[Any]) -> dict[str, Any]:
     """A TCP or UDP service or middleware: its model, ``type``, status, errors and ``usedBy``."""
     item = {**_named(info), "type": _kind(info.model).lower(), "status": info.status}
     return {**_with_errors(item, info), "usedBy": sorted(info.used_by)}
+
+
+def _tcp_service(info: Info[Any]) -> dict[str, Any]:
+    """A TCP service; a served ``loadBalancer`` shows ``serverStatus`` as Traefik's does (every server ``UP``: no TCP
+    health checks yet, so every server is used)."""
+    item = _layer4_typed(info)
+    lb = getattr(info.model, "load_balancer", None)
+    if lb is not None and info.status != "disabled" and lb.servers:
+        item["serverStatus"] = {server.address: "UP" for server in lb.servers}
+    return item
 
 
 # -- list queries -----------------------------------------------------------------------------------------------------

@@ -204,6 +204,7 @@ TCP_SERVICE = {
     "type": "str",
     "status": "str",
     "usedBy": ["str"],
+    "serverStatus": {"127.0.0.1:5432": "str"},
 }
 ENTRYPOINT_KEYS = {"address", "name", "transport", "forwardedHeaders", "http", "http2", "udp", "observability"}
 
