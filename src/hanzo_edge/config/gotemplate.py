@@ -396,7 +396,7 @@ class _Parser:
             raise self.error(line, "missing value for command")
         pipe.cmds.append(args)
         for later in pipe.cmds[1:]:
-            if isinstance(later[0], (_Const, _Dot)) and not isinstance(later[0], _Func):
+            if isinstance(later[0], (_Const, _Dot)):  # a value cannot take the previous stage's result
                 raise self.error(line, "non executable command in pipeline stage 2")
         return pipe
 
