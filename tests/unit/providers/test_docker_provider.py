@@ -262,3 +262,20 @@ def test_label_warnings_and_errors_are_logged_once_while_they_last(
         'container app_web_1 skipped: container /app_web_1: traefik.http.routers.x.priority: invalid integer "high"'
         in errors[0].getMessage()
     )
+
+
+def test_watch_false_lists_once_and_never_opens_the_events_stream(tmp_path: Path) -> None:
+    async def scenario(engine: EngineAPI) -> None:
+        options = BuildOptions(default_rule=parse_template("Host(`{{ normalize .Name }}`)", "defaultRule"))
+        provider = DockerProvider(DockerClient(f"unix://{engine.path}"), options, watch=False)
+        snapshots = provider.watch()
+        assert list((await _next(snapshots)).http.routers) == ["web1"]
+        pending = asyncio.ensure_future(anext(snapshots))
+        await asyncio.sleep(0.05)
+        assert not pending.done()  # waits until cancelled
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending
+        assert not [target for target, _ in engine.requests if "/events" in target]
+
+    _run(tmp_path, scenario)
