@@ -378,6 +378,16 @@ class FileProviderConfig(_Section, frozen=True, kw_only=True):
     ] = False
 
 
+class GatewayProviderConfig(_Section, frozen=True, kw_only=True):
+    """A KrakenD ``gateway.json`` served beside the other providers (``providers.gateway``; beyond Traefik)."""
+
+    filename: Annotated[str, doc("The gateway.json whose endpoints become routers (its port is ignored).")] = ""
+    entry_points: Annotated[
+        tuple[str, ...], doc("Entrypoints of its routers (default: the routers' default entrypoints).")
+    ] = ()
+    rule: Annotated[str, doc("Rule every endpoint's router also needs (default PathPrefix(`/`)).")] = "PathPrefix(`/`)"
+
+
 class IngressEndpoint(_Section, frozen=True, kw_only=True):
     """Address written to Ingress status."""
 
@@ -424,6 +434,11 @@ class KubernetesCRD(_KubernetesCommon, frozen=True, kw_only=True):
     allow_empty_services: Annotated[bool, doc("Allow services without endpoints.")] = False
     allow_external_name_services: Annotated[bool, doc("Allow ExternalName services.")] = False
     disable_cluster_scope_resources: Annotated[bool, doc("Disable the lookup of cluster scope resources.")] = False
+    cross_provider_namespaces: Annotated[
+        tuple[str, ...],
+        doc("Namespaces allowed to reference other providers."),
+        not_supported("IngressRoutes may reference any provider (name@provider)"),
+    ] = ()
 
 
 class KubernetesGateway(_KubernetesCommon, frozen=True, kw_only=True):
@@ -477,13 +492,14 @@ class Providers(_Section, frozen=True, kw_only=True):
     providers_throttle_duration: Annotated[Duration, doc("Minimum time between two applied configurations.")] = 0.5
     file: Annotated[FileProviderConfig | None, doc("Enable the file provider.")] = None
     kubernetes_ingress: Annotated[KubernetesIngress | None, doc("Enable the Kubernetes Ingress provider.")] = None
-    kubernetes_crd: Annotated[KubernetesCRD | None, doc("Enable the Kubernetes CRD provider."), NOT_SUPPORTED] = (
-        msgspec.field(default=None, name="kubernetesCRD")
+    kubernetes_crd: Annotated[KubernetesCRD | None, doc("Enable the Kubernetes CRD provider.")] = msgspec.field(
+        default=None, name="kubernetesCRD"
     )
     kubernetes_gateway: Annotated[
         KubernetesGateway | None, doc("Enable the Kubernetes Gateway provider."), NOT_SUPPORTED
     ] = None
     docker: Annotated[Docker | None, doc("Enable the Docker provider.")] = None
+    gateway: Annotated[GatewayProviderConfig | None, doc("Serve a KrakenD gateway.json (hanzo-edge).")] = None
     rest: Annotated[Rest | None, doc("Enable the REST provider."), NOT_SUPPORTED] = None
     swarm: Annotated[FrozenDict[str, Any] | None, doc("Docker Swarm provider (not supported)."), NOT_SUPPORTED] = None
     kubernetes_ingress_nginx: Annotated[

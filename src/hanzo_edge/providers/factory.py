@@ -27,10 +27,31 @@ def _kubernetes_ingress(static: StaticConfig, hooks: ProviderHooks) -> Provider 
     return ingress_provider.from_static(static, hooks)
 
 
+def _gateway(static: StaticConfig, hooks: ProviderHooks) -> Provider | None:
+    """``providers.gateway`` (a KrakenD gateway.json), imported only when configured (the translation and its
+    namespace handlers are not loaded otherwise)."""
+    if static.providers.gateway is None:
+        return None
+    from hanzo_edge.providers import gateway_provider
+
+    return gateway_provider.from_static(static, hooks)
+
+
+def _kubernetes_crd(static: StaticConfig, hooks: ProviderHooks) -> Provider | None:
+    """``providers.kubernetesCRD``, imported only when configured (as the Ingress provider)."""
+    if static.providers.kubernetes_crd is None:
+        return None
+    from hanzo_edge.providers.kubernetes import crd_provider
+
+    return crd_provider.from_static(static, hooks)
+
+
 PROVIDER_FACTORIES: Mapping[str, ProviderFactory] = {
     "file": file.from_static,
     "kubernetes": _kubernetes_ingress,
+    "kubernetescrd": _kubernetes_crd,
     "docker": docker.from_static,
+    "gateway": _gateway,
 }
 """Every implemented provider, by the name that qualifies its objects (``name@file``), in start order."""
 

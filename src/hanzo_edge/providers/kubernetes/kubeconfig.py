@@ -150,13 +150,16 @@ def _normalise_server(server: str, where: str) -> str:
 
 
 def from_flags(endpoint: str, token: str = "", cert_auth_file_path: str = "") -> KubeConnection:
-    """Traefik's ``newExternalClusterClient``: endpoint (required), bearer token, CA file."""
+    """Traefik's ``newExternalClusterClient``: endpoint (required), bearer token, CA file.
+
+    The token is Traefik's FileOrContent: a path to an existing file means the token is read from it (and re-read
+    as it rotates, like a service account token).
+    """
     if not endpoint:
         raise KubeConfigError("endpoint missing for external cluster client")
     ca = _read_bytes(cert_auth_file_path, "certAuthFilePath") if cert_auth_file_path else None
-    return KubeConnection(
-        server=_normalise_server(endpoint, "endpoint"), source="flags", token=TokenSource(token=token), ca_pem=ca
-    )
+    tokens = TokenSource(path=token) if token and os.path.isfile(token) else TokenSource(token=token)
+    return KubeConnection(server=_normalise_server(endpoint, "endpoint"), source="flags", token=tokens, ca_pem=ca)
 
 
 def from_in_cluster(
