@@ -7,18 +7,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from fakes import FakeClock
 from hanzo_edge.config.dynamic import Configuration
 from hanzo_edge.config.gotemplate import parse_template
 from hanzo_edge.providers.docker.build import BuildOptions
 from hanzo_edge.providers.docker.client import DockerAPIError, DockerClient, parse_endpoint
-from hanzo_edge.providers.docker.provider import Backoff, DockerProvider
+from hanzo_edge.providers.docker.provider import Backoff, DockerProvider, make_ssl_context
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "docker"
 
@@ -42,6 +44,12 @@ class EngineAPI:
 
     async def start(self) -> None:
         self.server = await asyncio.start_unix_server(self._serve, self.path)
+
+    async def start_tls(self, context: ssl.SSLContext) -> int:
+        """Listen on 127.0.0.1 with TLS instead (``tcp://`` + ``tls``); return the port."""
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=context)
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
 
     async def stop(self) -> None:
         streams = list(self.streams)
@@ -279,3 +287,36 @@ def test_watch_false_lists_once_and_never_opens_the_events_stream(tmp_path: Path
         assert not [target for target, _ in engine.requests if "/events" in target]
 
     _run(tmp_path, scenario)
+
+
+def test_a_tls_endpoint_with_ca_client_certificate_and_basic_auth(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    client_cert = ca.issue_cert("edge-client")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    client_cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    client_cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(server_context)
+    ca.configure_trust(server_context)
+    server_context.verify_mode = ssl.CERT_REQUIRED  # the engine demands the client certificate
+
+    async def main() -> None:
+        api = EngineAPI(str(tmp_path / "unused.sock"))
+        api.containers["web1"] = _inspect("web1")
+        port = await api.start_tls(server_context)
+        try:
+            context = make_ssl_context(
+                str(tmp_path / "ca.pem"), str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"), False
+            )
+            client = DockerClient(f"tcp://127.0.0.1:{port}", ssl_context=context, username="u", password="p")
+            assert await client.ping() == "1.41"
+            assert [c["Id"] for c in await client.containers()] == [api.containers["web1"]["Id"]]
+            assert api.requests[-1][1]["Authorization"] == "Basic dTpw"
+            untrusted = DockerClient(f"tcp://127.0.0.1:{port}", ssl_context=ssl.create_default_context())
+            with pytest.raises(DockerAPIError, match="cannot connect to the Docker engine"):
+                await untrusted.ping()
+        finally:
+            await api.stop()
+
+    asyncio.run(main())
