@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -248,6 +249,7 @@ class IngressApp:
             self.tracer.forget_services(result.services.values())
         if self.last_build is not None:
             retire(self.last_build.built, result.built)
+            self.last_build.layer4.retire()  # its TCP health checks: the new generation runs its own
         for name, errors in result.errors.items():
             for message in errors:
                 log.error("%s: %s", name, message)
@@ -277,6 +279,7 @@ class IngressApp:
             return
         previous = self.snapshots.get(provider)
         self.snapshots[provider] = config
+        started = time.perf_counter()
         try:
             self.rebuild()
         except Exception:
@@ -287,7 +290,9 @@ class IngressApp:
             else:
                 self.snapshots[provider] = previous
             raise
-        log.info("configuration generation %d applied (provider %s)", self.generation, provider)
+        # The rebuild's duration is the time the event loop was held (benchmarks/reload_stall.py reads it).
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.info("configuration generation %d applied (provider %s) in %.1f ms", self.generation, provider, elapsed_ms)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------------
     async def start(self, initial: Mapping[str, Any] | None = None) -> None:
@@ -492,6 +497,7 @@ class IngressApp:
             ctx.stop()
         if self.last_build is not None:
             retire(self.last_build.built, {})
+            self.last_build.layer4.retire()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

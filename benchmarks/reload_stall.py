@@ -1,0 +1,288 @@
+"""Reload stall: how long does changing one router among 10,000 hold up the requests in flight?
+
+Set-up, all on 127.0.0.1 with free ports: one ``hanzo_edge.demo.whoami`` backend and ``ingress`` with a watched file
+provider holding ``--routers`` host routers (``Host(`svc-i.example.com`)``, every tenth also ``&& PathPrefix(`/api`)``,
+each with its own one-server service, as ``routing_table_bench.py``) plus the measured router ``app``
+(``Host(`app.test`)`` → the backend).
+
+A client thread sends back-to-back ``GET /`` with ``Host: app.test`` on ONE keep-alive connection (raw socket, so
+the client adds almost nothing) and records each request's start and latency. After ``--settle`` seconds of steady
+state the file is rewritten atomically (temporary file + rename) ``--rewrites`` times, ``--interval`` seconds apart;
+each rewrite changes one decoy router's rule and its service's server URL (alternating), nothing else.
+
+Prints, for the steady state and for each rewrite's window (from the rename to the next one): requests, p99 and worst
+latency in ms; then the worst over all rewrites, and the rebuild times the ingress logged
+(``configuration generation N applied ... in X ms``). Exit status 0 when every rewrite was applied.
+
+The ingress's own in-process profile of one rebuild is ``--profile``: no sockets, it loads the same file, builds
+generation 1, changes one router, and prints cProfile's top functions for the second load + rebuild.
+
+Run it alone on a quiet machine (the figures are latencies):
+``python benchmarks/reload_stall.py --routers 10000 --rewrites 20 --interval 3``
+Smoke (≈ 15 s): ``python benchmarks/reload_stall.py --routers 2000 --rewrites 3 --interval 2.5 --settle 1``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+INGRESS = str(BIN / "ingress") if (BIN / "ingress").exists() else "ingress"
+REQUEST = b"GET / HTTP/1.1\r\nHost: app.test\r\n\r\n"
+APPLIED = re.compile(r"configuration generation (\d+) applied \(provider [^)]*\)(?: in ([\d.]+) ms)?")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def config_text(routers: int, backend: int, version: int) -> str:
+    """The dynamic configuration: ``routers`` decoys plus ``app``; ``version`` changes decoy ``r7`` only."""
+    changed = min(7, routers - 1)
+    lines = ["http:", "  routers:", "    app:", '      rule: "Host(`app.test`)"', "      service: app"]
+    for i in range(routers):
+        host = f"svc-{i}-v{version}.example.com" if i == changed else f"svc-{i}.example.com"
+        rule = f"Host(`{host}`)"
+        if i % 10 == 1:
+            rule += " && PathPrefix(`/api`)"
+        lines += [f"    r{i}:", f'      rule: "{rule}"', f"      service: s{i}"]
+    lines += ["  services:", "    app:", "      loadBalancer:", "        servers:"]
+    lines.append(f"          - url: http://127.0.0.1:{backend}")
+    for i in range(routers):
+        port = 20000 + version if i == changed else 10000 + i % 1000
+        lines += [f"    s{i}:", "      loadBalancer:", "        servers:", f"          - url: http://127.0.0.1:{port}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def process(args: Sequence[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``args`` with stdout+stderr to ``log``; on exit stop it (SIGTERM, then SIGKILL after 10 s)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+class KeepAliveClient(threading.Thread):
+    """Back-to-back GETs on one connection; ``samples`` holds ``(start, latency)`` in seconds (perf_counter)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.samples: list[tuple[float, float]] = []
+        self.failures = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    self._loop(sock)
+            except OSError:
+                self.failures += 1
+                self.stop.wait(0.05)
+
+    def _loop(self, sock: socket.socket) -> None:
+        clock = time.perf_counter
+        while not self.stop.is_set():
+            start = clock()
+            sock.sendall(REQUEST)
+            if not self._read_response(sock):
+                raise OSError("connection closed")
+            self.samples.append((start, clock() - start))
+
+    @staticmethod
+    def _read_response(sock: socket.socket) -> bool:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        match = re.search(rb"(?i)content-length:\s*(\d+)", head)
+        if not head.startswith(b"HTTP/1.1 200") or match is None:
+            raise OSError(f"unexpected response: {head[:80]!r}")
+        want = int(match.group(1))
+        while len(body) < want:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return False
+            body += chunk
+        return True
+
+
+def window_stats(samples: Sequence[tuple[float, float]], start: float, end: float) -> tuple[int, float, float]:
+    """(requests, p99 ms, worst ms) of the requests started in [start, end)."""
+    latencies = sorted(lat for t, lat in samples if start <= t < end)
+    if not latencies:
+        return 0, 0.0, 0.0
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies), p99 * 1000, latencies[-1] * 1000
+
+
+def wait_for(predicate: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="reload-stall-") as tmp, contextlib.ExitStack() as stack:
+        work = Path(tmp)
+        backend, ingress_port = free_port(), free_port()
+        stack.enter_context(
+            process(
+                [sys.executable, "-m", "hanzo_edge.demo.whoami", "--port", str(backend), "--name", "app"],
+                work / "whoami.log",
+            )
+        )
+        dynamic = work / "dynamic.yml"
+        write_atomically(dynamic, config_text(args.routers, backend, 0))
+        log = work / "ingress.log"
+        ingress = stack.enter_context(
+            process(
+                [
+                    INGRESS,
+                    f"--entrypoints.web.address=127.0.0.1:{ingress_port}",
+                    f"--providers.file.filename={dynamic}",
+                    "--log.level=INFO",
+                ],
+                log,
+            )
+        )
+        client = KeepAliveClient(ingress_port)
+        client.start()
+        if not wait_for(lambda: len(client.samples) > 100, 120):
+            print("ingress did not serve; log:\n" + log.read_text(errors="replace")[-3000:])
+            return 1
+        client.failures = 0  # connection refusals while the ingress started up don't count
+        marks = [time.perf_counter()]
+        time.sleep(args.settle)  # steady state before the first rewrite
+        for version in range(1, args.rewrites + 1):
+            marks.append(time.perf_counter())
+            write_atomically(dynamic, config_text(args.routers, backend, version))
+            time.sleep(args.interval)
+        marks.append(time.perf_counter())
+        client.stop.set()
+        client.join(10)
+        alive = ingress.poll() is None
+        text = log.read_text(errors="replace")
+    samples = list(client.samples)
+    return report(args, samples, marks, client.failures, alive, text)
+
+
+def report(
+    args: argparse.Namespace,
+    samples: Sequence[tuple[float, float]],
+    marks: Sequence[float],
+    failures: int,
+    alive: bool,
+    log_text: str,
+) -> int:
+    n, p99, worst = window_stats(samples, marks[0], marks[1])
+    print(f"routers={args.routers} rewrites={args.rewrites} interval={args.interval}s")
+    print(f"steady state:  requests={n:6d} p99={p99:7.2f} ms worst={worst:7.2f} ms")
+    worst_all = 0.0
+    p99s = []
+    for i in range(1, len(marks) - 1):
+        n, p99, worst = window_stats(samples, marks[i], marks[i + 1])
+        worst_all = max(worst_all, worst)
+        p99s.append(p99)
+        print(f"rewrite {i:3d}:   requests={n:6d} p99={p99:7.2f} ms worst={worst:7.2f} ms")
+    applied = APPLIED.findall(log_text)
+    rebuilds = [float(ms) for _, ms in applied[1:] if ms]
+    print(f"worst delay over all rewrites: {worst_all:.2f} ms; median per-rewrite p99: {median(p99s):.2f} ms")
+    if rebuilds:
+        print(f"rebuild (logged): median {median(rebuilds):.1f} ms, max {max(rebuilds):.1f} ms")
+    print(f"generations applied: {len(applied)} (1 initial + {args.rewrites} expected); client reconnects: {failures}")
+    print(f"ingress alive: {alive}")
+    return 0 if alive and len(applied) >= args.rewrites + 1 else 1
+
+
+def median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else 0.0
+
+
+def profile(args: argparse.Namespace) -> int:
+    """cProfile of one in-process reload (load of the changed file + build with the previous generation)."""
+    import cProfile
+    import pstats
+
+    from hanzo_edge.http.pool import PoolRegistry, TransportOptions
+    from hanzo_edge.providers.file import load_file_snapshot
+    from hanzo_edge.routing.build import build_tables
+
+    with tempfile.TemporaryDirectory(prefix="reload-profile-") as tmp:
+        path = Path(tmp) / "dynamic.yml"
+        path.write_text(config_text(args.routers, 1, 0))
+        config, _ = load_file_snapshot(str(path))
+        pools = PoolRegistry()
+        first = build_tables({"file": config}, ["web"], ["web"], pools, TransportOptions())
+        path.write_text(config_text(args.routers, 1, 1))
+        steps: dict[str, float] = {}
+        profiler = cProfile.Profile()
+        profiler.enable()
+        start = time.perf_counter()
+        changed, _ = load_file_snapshot(str(path))
+        steps["read + YAML + decode"] = time.perf_counter() - start
+        start = time.perf_counter()
+        same = changed == config
+        steps["snapshot compare"] = time.perf_counter() - start
+        start = time.perf_counter()
+        second = build_tables({"file": changed}, ["web"], ["web"], pools, TransportOptions(), previous=first)
+        steps["merge + build"] = time.perf_counter() - start
+        profiler.disable()
+    for step, seconds in steps.items():
+        print(f"{step:24s} {seconds * 1000:8.1f} ms (profiled)")
+    print(f"changed={not same} reused services={second.reused_services} routes={len(second.tables['web'])}")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--routers", type=int, default=10000)
+    parser.add_argument("--rewrites", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=3.0, help="seconds between rewrites (more than providersThrottleDuration, 2 s)")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds of steady state before the first")
+    parser.add_argument("--profile", action="store_true", help="profile one reload in-process instead")
+    args = parser.parse_args()
+    return profile(args) if args.profile else run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
