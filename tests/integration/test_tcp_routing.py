@@ -569,3 +569,36 @@ def test_sigterm_lets_an_open_tcp_connection_finish(ingress: Start, l4: L4Loop) 
         sock.sendall(b"2")
         assert read_exact(sock, 1) == b"2"  # ...while the open connection is still served
     assert proc.wait(timeout=10) == 0  # and the process ends as soon as it is closed, well before graceTimeOut
+
+
+def test_health_check_takes_a_dead_server_out_and_the_api_shows_it(ingress: Start, l4: L4Loop) -> None:
+    alive = TCPEcho(l4, greeting=b"A").start()
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    api_port = free_port()
+    _, port = start_tcp(
+        ingress,
+        {
+            "tcp": {
+                "routers": {"r": {"rule": "HostSNI(`*`)", "service": "s", "entryPoints": ["tcp"]}},
+                "services": {
+                    "s": {
+                        "loadBalancer": {
+                            "servers": [{"address": dead}, {"address": alive.address}],
+                            "healthCheck": {"interval": "100ms", "timeout": "1s"},
+                        }
+                    }
+                },
+            }
+        },
+        f"--entrypoints.traefik.address=127.0.0.1:{api_port}",
+        "--api.insecure=true",
+    )
+
+    def dead_is_down() -> bool:
+        service = http_request(api_port, "GET", "/api/tcp/services/s@file").json()
+        return service["serverStatus"] == {dead: "DOWN", alive.address: "UP"}
+
+    assert eventually(dead_is_down, timeout=10)
+    for _ in range(4):  # round robin over the servers still up: only the live one
+        with connect(port) as sock:
+            assert read_exact(sock, 1) == b"A"

@@ -364,11 +364,25 @@ class RuntimeView:
             "http/services": {name: self._typed(info) for name, info in runtime.services.items()},
             "http/middlewares": {name: self._typed(info) for name, info in runtime.middlewares.items()},
             "tcp/routers": {name: _layer4_router(info) for name, info in runtime.tcp_routers.items()},
-            "tcp/services": {name: _tcp_service(info) for name, info in runtime.tcp_services.items()},
+            "tcp/services": {name: self._tcp_service(info) for name, info in runtime.tcp_services.items()},
             "tcp/middlewares": {name: _layer4_typed(info) for name, info in runtime.tcp_middlewares.items()},
             "udp/routers": {name: _layer4_router(info) for name, info in runtime.udp_routers.items()},
             "udp/services": {name: _layer4_typed(info) for name, info in runtime.udp_services.items()},
         }
+
+    def _tcp_service(self, info: Info[Any]) -> dict[str, Any]:
+        """A TCP service; a served ``loadBalancer`` shows ``serverStatus`` as Traefik's does, read live from its
+        balancer (a server its health check found down is ``DOWN``)."""
+        item = _layer4_typed(info)
+        lb = getattr(info.model, "load_balancer", None)
+        if lb is None or info.status == "disabled" or not lb.servers:
+            return item
+        balancer = self.build.layer4.tcp_services.get(info.name) if self.build is not None else None
+        item["serverStatus"] = {
+            server.address: "DOWN" if balancer is not None and balancer.status(server.address) is False else "UP"
+            for server in lb.servers
+        }
+        return item
 
     @staticmethod
     def _router(info: RouterInfo[Any], existing: set[str]) -> dict[str, Any]:
@@ -417,16 +431,6 @@ def _layer4_typed(info: Info[Any]) -> dict[str, Any]:
     """A TCP or UDP service or middleware: its model, ``type``, status, errors and ``usedBy``."""
     item = {**_named(info), "type": _kind(info.model).lower(), "status": info.status}
     return {**_with_errors(item, info), "usedBy": sorted(info.used_by)}
-
-
-def _tcp_service(info: Info[Any]) -> dict[str, Any]:
-    """A TCP service; a served ``loadBalancer`` shows ``serverStatus`` as Traefik's does (every server ``UP``: no TCP
-    health checks yet, so every server is used)."""
-    item = _layer4_typed(info)
-    lb = getattr(info.model, "load_balancer", None)
-    if lb is not None and info.status != "disabled" and lb.servers:
-        item["serverStatus"] = {server.address: "UP" for server in lb.servers}
-    return item
 
 
 # -- list queries -----------------------------------------------------------------------------------------------------

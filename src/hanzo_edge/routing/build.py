@@ -98,6 +98,7 @@ class BuildResult:
         """Start background work (health checks) of the services built new in this generation."""
         if self.builder is not None:
             self.builder.activate()
+        self.layer4.activate()
 
 
 def transport_options(transport: ServersTransport | StaticServersTransport) -> TransportOptions:

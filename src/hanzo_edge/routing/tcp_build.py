@@ -19,7 +19,14 @@ from typing import Any
 
 from hanzo_edge.config.runtime import DISABLED, Info, RouterInfo, RuntimeConfig, qualify
 from hanzo_edge.config.static import TCPServersTransport as StaticTCPServersTransport
-from hanzo_edge.config.tcp import TCPClientTLS, TCPProxyProtocol, TCPRouter, TCPServersTransport, UDPRouter
+from hanzo_edge.config.tcp import (
+    TCPClientTLS,
+    TCPHealthCheck,
+    TCPProxyProtocol,
+    TCPRouter,
+    TCPServersTransport,
+    UDPRouter,
+)
 from hanzo_edge.http.upstream_tls import ClientTLS, TLSConfigError, client_context
 from hanzo_edge.middlewares.tcp_admission import Admission, build_admission
 from hanzo_edge.routing.table import RoutingTable
@@ -27,6 +34,7 @@ from hanzo_edge.routing.tcp_table import TCPRoute, TCPTable
 from hanzo_edge.rules.errors import RuleError
 from hanzo_edge.rules.tcp_matchers import compile_tcp_rule
 from hanzo_edge.services.tcp_balancer import Balancer, TCPServerTarget, UDPServerTarget, split_address
+from hanzo_edge.services.tcp_health import TCPCheck, TCPHealthChecker
 from hanzo_edge.tls.catalog import TLSCatalog, options_name
 
 __all__ = ["DEFAULT_TERMINATION_DELAY", "Layer4Build", "build_layer4"]
@@ -45,8 +53,21 @@ class Layer4Build:
     udp: dict[str, Balancer] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
     admissions: dict[str, tuple[Any, Admission]] = field(default_factory=dict)
+    health_checks: list[TCPHealthChecker] = field(default_factory=list)
+    tcp_services: dict[str, Balancer] = field(default_factory=dict)
+    """Every TCP service built, by name (the API reads their servers' status)."""
     """Each middleware with the model it was built from: the next generation keeps an unchanged one (and so the
     connections ``inFlightConn`` counts)."""
+
+    def activate(self) -> None:
+        """Start the TCP health checks of this generation (once it serves)."""
+        for checker in self.health_checks:
+            checker.start()
+
+    def retire(self) -> None:
+        """Stop them (the generation was replaced, or the process stops)."""
+        for checker in self.health_checks:
+            checker.stop()
 
 
 class _ServiceError(Exception):
@@ -221,15 +242,13 @@ class _Layer4:
             built = None
         self._unsupported(info)
         self.tcp_services[name] = built
+        if built is not None:
+            self.result.tcp_services[name] = built
         return built
 
     def _unsupported(self, info: Info[Any]) -> None:
         """Options we parse but do not act on: a warning on the service, never silence."""
-        model = info.model
-        lb = model.load_balancer
-        checks = lb.health_check if lb is not None else (model.weighted.health_check if model.weighted else None)
-        if checks is not None:
-            self._error(info, "healthCheck is not supported yet for TCP services: every server is used", False)
+        lb = info.model.load_balancer
         transport_name = lb.servers_transport if lb is not None else ""
         transport = (
             self.runtime.tcp_servers_transports.get(qualify(transport_name, info.provider)) if transport_name else None
@@ -286,7 +305,13 @@ class _Layer4:
                     1.0,
                 )
             )
-        return Balancer(info.name, targets)
+        balancer = Balancer(info.name, targets)
+        if lb.health_check is not None:
+            servers = [target for target, _ in targets if isinstance(target, TCPServerTarget)]
+            self.result.health_checks.append(
+                TCPHealthChecker(info.name, balancer, servers, _tcp_check(lb.health_check))
+            )
+        return balancer
 
     def _transport(self, name: str, provider: str) -> TCPServersTransport:
         if not name:
@@ -401,3 +426,15 @@ def _proxy_version(proxy: TCPProxyProtocol | None) -> int:
     if proxy.version not in (1, 2):
         raise _ServiceError(f"unknown proxyProtocol version: {proxy.version}")
     return proxy.version
+
+
+def _tcp_check(model: TCPHealthCheck) -> TCPCheck:
+    unhealthy = model.unhealthy_interval
+    return TCPCheck(
+        port=model.port,
+        send=model.send.encode(),
+        expect=model.expect.encode(),
+        interval=float(model.interval),
+        unhealthy_interval=float(unhealthy) if unhealthy is not None else None,
+        timeout=float(model.timeout),
+    )

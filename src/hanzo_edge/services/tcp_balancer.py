@@ -55,16 +55,21 @@ class UDPServerTarget:
 
 
 class _Entry:
-    __slots__ = ("child", "deadline", "weight")
+    __slots__ = ("child", "deadline", "up", "weight")
 
     def __init__(self, child: object, weight: float, deadline: float) -> None:
         self.child = child
         self.weight = weight
         self.deadline = deadline
+        self.up = True
 
 
 class Balancer:
-    """Weighted round robin (earliest deadline first) over server targets and nested balancers."""
+    """Weighted round robin (earliest deadline first) over server targets and nested balancers.
+
+    A server marked down (:meth:`set_status`, by a TCP health check) is skipped; a nested balancer with nothing up
+    gives nothing, and the next child is tried.
+    """
 
     __slots__ = ("_current", "_entries", "name")
 
@@ -76,18 +81,38 @@ class Balancer:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def set_status(self, address: str, up: bool) -> None:
+        """Mark the server at ``address`` up or down."""
+        for entry in self._entries:
+            if getattr(entry.child, "address", None) == address:
+                entry.up = up
+
+    def status(self, address: str) -> bool | None:
+        """Whether the server at ``address`` is up (None: no such server here)."""
+        for entry in self._entries:
+            if getattr(entry.child, "address", None) == address:
+                return entry.up
+        return None
+
     def pick(self) -> object | None:
-        """The next server target (a :class:`TCPServerTarget` or :class:`UDPServerTarget`), or None if none."""
-        entries = self._entries
-        if not entries:
-            return None
-        best = entries[0]
-        for entry in entries:
-            if entry.deadline < best.deadline:
-                best = entry
-        self._current = best.deadline
-        best.deadline += 1.0 / best.weight
-        child = best.child
-        if isinstance(child, Balancer):
-            return child.pick()
-        return child
+        """The next server target (a :class:`TCPServerTarget` or :class:`UDPServerTarget`), or None if none is up."""
+        skipped: list[_Entry] | None = None  # child services that had nothing up (rare: no list otherwise)
+        while True:
+            best: _Entry | None = None
+            for entry in self._entries:
+                better = best is None or entry.deadline < best.deadline
+                if better and entry.up and (skipped is None or entry not in skipped):
+                    best = entry
+            if best is None:
+                return None
+            self._current = best.deadline
+            best.deadline += 1.0 / best.weight
+            child = best.child
+            if not isinstance(child, Balancer):
+                return child
+            found = child.pick()
+            if found is not None:
+                return found
+            if skipped is None:
+                skipped = []
+            skipped.append(best)
