@@ -6,6 +6,7 @@ declared exactly once: as a field of a model. The index is built lazily and cach
 
 from __future__ import annotations
 
+import collections.abc
 import enum
 import types
 import typing
@@ -143,7 +144,8 @@ def _type_spec(hint: Any, metas: list[msgspec.Meta]) -> TypeSpec:
     if origin in (typing.Union, types.UnionType):
         members = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(members) != 1:
-            raise TypeError(f"unsupported union {hint!r}")
+            # A union of several types (a JSON path's str | int in a gateway model) is shown as it is.
+            return TypeSpec(Kind.ANY, len(members) < len(typing.get_args(hint)))
         inner = _type_spec(members[0], metas)
         return TypeSpec(inner.kind, True, inner.item, inner.cls, inner.choices)
     if any((m.extra or {}).get("duration") for m in metas):
@@ -157,9 +159,11 @@ def _type_spec(hint: Any, metas: list[msgspec.Meta]) -> TypeSpec:
     if origin is tuple:
         args = typing.get_args(hint)
         if len(args) != 2 or args[1] is not Ellipsis:
-            raise TypeError(f"only tuple[X, ...] is supported, got {hint!r}")
+            # A fixed-length tuple (a pair in a gateway service model) is shown as a list of plain values; the
+            # configuration loaders' own models never use one.
+            return TypeSpec(Kind.LIST, item=TypeSpec(Kind.ANY))
         return TypeSpec(Kind.LIST, item=_type_spec(args[0], []))
-    if origin in (dict, FrozenDict) or (isinstance(origin, type) and issubclass(origin, dict)):
+    if origin in (dict, FrozenDict, collections.abc.Mapping) or (isinstance(origin, type) and issubclass(origin, dict)):
         key_type, value_type = typing.get_args(hint)
         if key_type is not str:
             raise TypeError(f"map keys must be str, got {hint!r}")
