@@ -37,6 +37,7 @@ from hanzo_edge.config.middlewares import Middleware
 from hanzo_edge.config.runtime import Info, RouterInfo, RuntimeConfig, default_entry_points, merge
 from hanzo_edge.config.services import Service
 from hanzo_edge.config.static import StaticConfig
+from hanzo_edge.config.tcp import TCPService
 from hanzo_edge.routing.build import BuildResult
 
 __all__ = [
@@ -370,11 +371,11 @@ class RuntimeView:
             "udp/services": {name: _layer4_typed(info) for name, info in runtime.udp_services.items()},
         }
 
-    def _tcp_service(self, info: Info[Any]) -> dict[str, Any]:
+    def _tcp_service(self, info: Info[TCPService]) -> dict[str, Any]:
         """A TCP service; a served ``loadBalancer`` shows ``serverStatus`` as Traefik's does, read live from its
         balancer (a server its health check found down is ``DOWN``)."""
         item = _layer4_typed(info)
-        lb = getattr(info.model, "load_balancer", None)
+        lb = info.model.load_balancer
         if lb is None or info.status == "disabled" or not lb.servers:
             return item
         balancer = self.build.layer4.tcp_services.get(info.name) if self.build is not None else None
