@@ -86,6 +86,11 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
             return 1
         for listener in app.listeners.values():
             log.info("gateway %r listening on %s:%d", service.name, listener.host or "*", listener.port)
+        # ZAP_LISTENER_ENABLED=true: the post-quantum TLS listener beside HTTP (gateway/zap/); a failure is logged and
+        # HTTP keeps serving. It binds the file's listen_ip, and the app drains it with the gateway entrypoint.
+        from hanzo_edge.gateway.zap import start_zap_listener
+
+        await start_zap_listener(app, env, service.listen_ip)
         # The file is watched and reloaded without a restart (gateway/reload.py).
         reloader = GatewayReloader(
             app, parsed.config, env, listen=(service.listen_ip, service.port), interval=_watch_interval(env)
