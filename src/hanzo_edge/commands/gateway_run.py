@@ -52,13 +52,15 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
         log.error("endpoint %s (not served)", disabled)
     service = doc.service
     from hanzo_edge.gateway.hanzo.host_table import HostTableError
-    from hanzo_edge.gateway.hanzo.settings import HanzoSettings, SettingsError
+    from hanzo_edge.gateway.hanzo.settings import HanzoSettings, SettingsError, unsupported_variables
 
     try:
         hanzo = HanzoSettings.from_env(env)
     except SettingsError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 1
+    for line in unsupported_variables(env):
+        log.warning("%s", line)
     port = parsed.port if parsed.port is not None else service.port
 
     import asyncio

@@ -12,7 +12,12 @@ from fakes import FakeClock
 from hanzo_edge.gateway.hanzo.billing import billing_user
 from hanzo_edge.gateway.hanzo.host_table import HostTableError, load_host_table, parse_host_table
 from hanzo_edge.gateway.hanzo.identity import bearer_token, is_api_key, request_token, strip_identity_headers
-from hanzo_edge.gateway.hanzo.settings import DEFAULT_PUBLIC_PATHS, HanzoSettings, SettingsError
+from hanzo_edge.gateway.hanzo.settings import (
+    DEFAULT_PUBLIC_PATHS,
+    HanzoSettings,
+    SettingsError,
+    unsupported_variables,
+)
 from hanzo_edge.gateway.hanzo.widget import MemoryWindows, origin_allowed, origin_host
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
@@ -62,6 +67,12 @@ def test_settings_go_string_booleans_and_lists(tmp_path: Path) -> None:
     assert s.routes_file == str(tmp_path / "routes.yaml")
     assert HanzoSettings.from_env({"AUTH_ENABLED": "false"}).auth_enabled is False
     assert HanzoSettings.from_env({"AUTH_REQUIRE": "true"}).require_auth is True
+
+
+def test_unsupported_variables_are_named() -> None:
+    lines = unsupported_variables({"BILLING_PATHS": "/v1", "ADMIN_EMAILS": "a@b.c", "AUTH_ISSUER": "x"})
+    assert [line.split(" ", 1)[0] for line in lines] == ["ADMIN_EMAILS", "BILLING_PATHS"]
+    assert unsupported_variables({"BILLING_PATHS": ""}) == []
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 from hanzo_edge.config.durations import parse_duration
 
-__all__ = ["DEFAULT_PUBLIC_PATHS", "DEFAULT_WIDGET_ORIGINS", "HanzoSettings", "SettingsError"]
+__all__ = ["DEFAULT_PUBLIC_PATHS", "DEFAULT_WIDGET_ORIGINS", "HanzoSettings", "SettingsError", "unsupported_variables"]
+
+# Variables of other hanzoai/gateway versions that we do not honour: named at startup, never silently ignored.
+_UNSUPPORTED = {
+    "ADMIN_EMAILS": "admin flags from e-mail addresses are not minted",
+    "ADMIN_DOMAINS": "admin flags from e-mail domains are not minted",
+    "GATEWAY_ALLOWED_AUDIENCES": "use AUTH_AUDIENCE (one audience)",
+    "JWT_AUDIENCE": "use AUTH_AUDIENCE",
+    "BILLING_PATHS": "billing applies to every authenticated request (March behaviour)",
+}
 
 DEFAULT_PUBLIC_PATHS = ("/__health", "/__stats", "/.well-known/", "/favicon")
 DEFAULT_PUBLIC_HOSTS = ("hanzo.id", "lux.id", "pars.id", "id.bootno.de", "id.zoo.network", "iam.hanzo.ai")
@@ -133,3 +142,9 @@ class HanzoSettings:
             widget_redis=redis_url,
             routes_file=routes_file,
         )
+
+
+def unsupported_variables(env: Mapping[str, str]) -> list[str]:
+    """One line per Hanzo variable set in ``env`` that this gateway does not honour (for the startup log)."""
+    lines = [f"{name} is not supported and is ignored: {why}" for name, why in _UNSUPPORTED.items() if env.get(name)]
+    return lines

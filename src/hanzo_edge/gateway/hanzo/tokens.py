@@ -8,6 +8,10 @@ claims are checked by the validator's :func:`check_registered`.
 Hanzo's rules (``auth_middleware.go``): algorithms RS/ES/PS 256-512 only (``none`` and HMAC refused); the keys whose
 ``kid`` matches the token's are tried first, then every RSA key; ``iss`` must be present and equal to
 ``AUTH_ISSUER``; ``aud`` is checked only when ``AUTH_AUDIENCE`` is set; 2 minutes of leeway; JWKS cached 5 minutes.
+
+Verified tokens are remembered (as the ``auth/validator`` does) so a client sending the same token on every request
+costs one signature check, not one per request: an entry lives until the token's ``exp`` + leeway (5 minutes at most)
+and dies with any change of the JWK set; the cache is bounded (emptied when full). Billing is never cached.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ __all__ = ["ALGORITHMS", "InvalidToken", "JwtVerifier"]
 ALGORITHMS = frozenset(f"{family}{bits}" for family in ("RS", "ES", "PS") for bits in (256, 384, 512))
 LEEWAY = 120.0
 JWKS_MAX_AGE = 300.0
+CACHE_MAX_AGE = 300.0
+CACHE_SIZE = 10_000
 
 
 class InvalidToken(Exception):
@@ -46,7 +52,7 @@ class JwtVerifier:
     """Verifies Hanzo IAM tokens against ``jwks_url``. ``wall_clock`` (exp/nbf/iat) and ``clock`` (JWKS cache age)
     are injectable for tests."""
 
-    __slots__ = ("_jws", "audience", "issuer", "source", "wall_clock")
+    __slots__ = ("_cache", "_jws", "audience", "issuer", "source", "wall_clock")
 
     def __init__(
         self,
@@ -67,9 +73,29 @@ class JwtVerifier:
         self.audience = (audience,) if audience else ()
         self.wall_clock = wall_clock
         self._jws = PyJWS(options={"verify_signature": True})
+        # token -> (valid until in wall seconds, JWK set generation, claims)
+        self._cache: dict[str, tuple[float, int, dict[str, Any]]] = {}
 
     async def claims(self, token: str) -> dict[str, Any]:
         """Return the verified claims of ``token``. Raises InvalidToken with the reason."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            until, generation, claims = cached
+            if generation == self.source.generation and self.wall_clock() <= until and not self.source.due():
+                return claims
+            del self._cache[token]
+        claims = await self._verify(token)
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()  # bounded: a flood of distinct tokens costs verifications, never memory
+        exp = claims.get("exp")
+        now = self.wall_clock()
+        until = now + CACHE_MAX_AGE
+        if isinstance(exp, int | float) and not isinstance(exp, bool):
+            until = min(float(exp) + LEEWAY, until)
+        self._cache[token] = (until, self.source.generation, claims)
+        return claims
+
+    async def _verify(self, token: str) -> dict[str, Any]:
         raw = token.encode("latin-1", "replace")
         parts = raw.split(b".")
         if len(parts) != 3:
