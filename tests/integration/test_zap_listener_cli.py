@@ -192,7 +192,7 @@ def test_tls12_is_refused(world: dict[str, Any]) -> None:
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     with (
         socket.create_connection(("127.0.0.1", world["zap_port"]), timeout=10) as sock,
-        pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION|protocol version"),
+        pytest.raises(ssl.SSLError, match=r"PROTOCOL_VERSION|protocol version"),
     ):
         context.wrap_socket(sock, server_hostname="zap.test")
 
