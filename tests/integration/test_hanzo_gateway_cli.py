@@ -178,9 +178,11 @@ def test_jwks_down_cached_keys_keep_working(world: dict[str, Any]) -> None:
         before = keys.fetches
         # An unknown kid makes the gateway try a refresh (at most once per 5 s), which fails; the keys held and the
         # RSA fallback keep verifying tokens all along.
-        rotated = keys.token(kid="rotated")
+        attempts = iter(range(1000))
 
         def refreshed_and_served() -> bool:
+            # A new token each time (verified tokens are cached, and a cached one would not look a key up).
+            rotated = keys.token({"jti": f"t{next(attempts)}"}, kid="rotated")
             assert _get(gw, "/api/echo", {"Authorization": "Bearer " + rotated}).status == 200
             return keys.fetches > before
 
