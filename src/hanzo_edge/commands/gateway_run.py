@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from hanzo_edge.commands.gateway_check import check_gateway, parse_gateway_args
 
@@ -31,6 +32,23 @@ def _watch_interval(env: Mapping[str, str]) -> float:
     except ValueError:
         return DEFAULT_INTERVAL
     return value if 0.01 <= value <= 60 else DEFAULT_INTERVAL
+
+
+def _level_of(static_args: Sequence[str]) -> str:
+    levels = [arg.split("=", 1)[1] for arg in static_args if arg.startswith("--log.level=")]
+    return levels[-1] if levels else "INFO"
+
+
+def _prefix_logs(prefix: str) -> None:
+    """telemetry/logging ``prefix``: put before the message of every record of this process."""
+    factory = logging.getLogRecordFactory()
+
+    def prefixed(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        record.msg = f"{prefix} {record.msg}"
+        return record
+
+    logging.setLogRecordFactory(prefixed)
 
 
 def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: Callable[[], bool]) -> int:
@@ -70,7 +88,22 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
     from hanzo_edge.gateway.reload import GatewayReloader
     from hanzo_edge.gateway.server import GatewayApp, gateway_static
 
-    static = gateway_static(service.listen_ip, port, "DEBUG" if parsed.debug else "INFO")
+    # telemetry/logging's level (in static_args) unless -d asks for debug; its prefix goes before every message.
+    level = "DEBUG" if parsed.debug else _level_of(translation.static_args)
+    static = gateway_static(service.listen_ip, port, level, translation.static_args)
+    if parsed.debug or any(arg.startswith("--log.level=") for arg in translation.static_args):
+        # The CLI set up logging before the file was read: the file's (or -d's) level applies from here on.
+        logging.getLogger("hanzo_edge").setLevel(logging.DEBUG if level == "DEBUG" else logging.getLevelName(level))
+    if translation.log_prefix:
+        _prefix_logs(translation.log_prefix)
+    if parsed.debug and not service.debug_endpoint:
+        # `run -d` enables /__debug/ as KrakenD's does.
+        from hanzo_edge.gateway.extra_config import NamespaceMiddleware
+        from hanzo_edge.middlewares.krakend_debug_echo import KrakendDebugEchoConfig
+
+        options = KrakendDebugEchoConfig(debug=True, echo=service.echo_endpoint)
+        translation.outer = [m for m in translation.outer if m.kind != "krakendDebugEcho"]
+        translation.outer.append(NamespaceMiddleware("debug-echo", "krakendDebugEcho", options))
 
     async def main() -> int:
         try:

@@ -68,8 +68,6 @@ _UNHONOURED_SERVICE_KEYS = (
     "client_tls",
     "plugin",
     "use_h2c",
-    "debug_endpoint",
-    "echo_endpoint",
     "disable_rest",
     "sequential_start",
     "dns_cache_ttl",
@@ -128,6 +126,8 @@ class ServiceModel(msgspec.Struct, frozen=True, kw_only=True):
     hosts: tuple[str, ...]
     endpoints: tuple[EndpointModel, ...]
     extra_config: Mapping[str, Any]
+    debug_endpoint: bool = False  # /__debug/ (middlewares/krakend_debug_echo.py)
+    echo_endpoint: bool = False  # /__echo/
 
 
 @dataclass(slots=True)
@@ -340,6 +340,8 @@ class _Reader:
             hosts=hosts,
             endpoints=tuple(endpoints),
             extra_config=normalize_namespaces(raw.get("extra_config")),
+            debug_endpoint=raw.get("debug_endpoint") is True,
+            echo_endpoint=raw.get("echo_endpoint") is True,
         )
 
     def hosts(self, value: Any, path: JsonPath, *, disable_sanitize: bool) -> tuple[str, ...] | None:

@@ -10,7 +10,7 @@ same routes, so the endpoints' chains are the builder's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hanzo_edge.app import IngressApp
@@ -34,8 +34,9 @@ def listen_address(listen_ip: str, port: int) -> str:
     return f"[{listen_ip}]:{port}" if ":" in listen_ip else f"{listen_ip}:{port}"
 
 
-def gateway_static(listen_ip: str, port: int, log_level: str = "INFO") -> StaticConfig:
-    """The static configuration of a gateway process (only the ``gateway`` entrypoint)."""
+def gateway_static(listen_ip: str, port: int, log_level: str = "INFO", extra_args: Sequence[str] = ()) -> StaticConfig:
+    """The static configuration of a gateway process: the ``gateway`` entrypoint, and ``extra_args`` (the telemetry
+    namespaces' metrics listener and tracing, :mod:`hanzo_edge.gateway.namespaces.telemetry`; ``log_level`` wins)."""
     from hanzo_edge.config.loader import load_static
 
     args = [
@@ -43,6 +44,7 @@ def gateway_static(listen_ip: str, port: int, log_level: str = "INFO") -> Static
         # gin trusts the client's X-Forwarded-For (ClientIP, the widget gate's per-IP key) and Go's ReverseProxy
         # appends to it (the host table); the KrakenD backends drop every X-Forwarded-* themselves (backend.py).
         f"--entrypoints.{ENTRY_POINT}.forwardedHeaders.insecure=true",
+        *extra_args,
         f"--log.level={log_level}",
     ]
     return load_static(args, {}, search=False)

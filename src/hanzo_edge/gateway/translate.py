@@ -116,6 +116,10 @@ class Translation:
     warnings: list[GatewayWarning] = field(default_factory=list)
     # Endpoints left out because a namespace they use cannot be honoured ("GET /path: why"); run logs each as an error.
     disabled: list[str] = field(default_factory=list)
+    # Service-level telemetry namespaces (gateway/namespaces/telemetry.py): ingress flags `gateway run` starts with,
+    # and telemetry/logging's prefix.
+    static_args: list[str] = field(default_factory=list)
+    log_prefix: str = ""
 
 
 def translate_document(doc: GatewayDocument) -> Translation | None:
@@ -197,6 +201,11 @@ def translate(service: ServiceModel, backend_extra: Mapping[JsonPath, Mapping[st
             middlewares=tuple(chain),
         )
         routes.append(GatewayRoute(f"{name}@{PROVIDER}", endpoint.method, endpoint.endpoint, endpoint.auth_public))
+    if service.debug_endpoint or service.echo_endpoint:
+        from hanzo_edge.middlewares.krakend_debug_echo import KrakendDebugEchoConfig
+
+        options = KrakendDebugEchoConfig(debug=service.debug_endpoint, echo=service.echo_endpoint)
+        state.outer.append(NamespaceMiddleware("debug-echo", "krakendDebugEcho", options))
     _check_gin_routes(service, gin, state)
     configuration = Configuration(
         http=HTTPConfiguration(
@@ -205,6 +214,8 @@ def translate(service: ServiceModel, backend_extra: Mapping[JsonPath, Mapping[st
     )
     translation = Translation(configuration, gin, routes, state.outer, state.errors, state.warnings)
     translation.disabled = result_disabled
+    translation.static_args = state.static_args
+    translation.log_prefix = state.log_prefix
     return translation
 
 
@@ -214,6 +225,8 @@ class _State:
         self.warnings: list[GatewayWarning] = []
         self.outer: list[NamespaceMiddleware] = []
         self.disable: list[str] = []  # why the endpoint being translated is not served (filled by handlers)
+        self.static_args: list[str] = []
+        self.log_prefix = ""
 
     def router_options(self, raw: Any, where: JsonPath) -> GinOptions:
         if raw is None:
@@ -280,6 +293,9 @@ class _State:
                 self.errors.append(exc)
                 continue
             self.warnings.extend(result.warnings)
+            if scope == "service":
+                self.static_args.extend(result.settings.get("static_args", ()))
+                self.log_prefix = result.settings.get("log_prefix", self.log_prefix)
             reason = result.settings.get(_DISABLE)
             if isinstance(reason, str) and scope != "service":
                 self.disable.append(reason)

@@ -220,3 +220,59 @@ def test_http_cache_freshness() -> None:
     assert freshness(Headers([(b"Cache-Control", b"private, max-age=60")]), 0.0) == 0.0
     assert freshness(Headers([(b"Expires", b"Thu, 01 Jan 1970 00:01:40 GMT")]), 40.0) == 60.0
     assert freshness(Headers(), 0.0) == 0.0
+
+
+def _service_translation(extra: dict[str, Any]) -> Any:
+    config = {
+        "version": 3,
+        "host": ["http://127.0.0.1:9000"],
+        "extra_config": extra,
+        "endpoints": [{"endpoint": "/a", "backend": [{"url_pattern": "/x"}]}],
+    }
+    return translate_document(parse_document(json.dumps(config), {}))
+
+
+def test_opentelemetry_maps_to_our_tracing_and_prometheus_flags() -> None:
+    otel = {
+        "service_name": "hanzo-gateway",
+        "trace_sample_rate": 0.25,
+        "exporters": {
+            "otlp": [{"name": "c", "host": "otel-collector", "port": 4317, "disable_metrics": True}],
+            "prometheus": [{"name": "p", "port": 9091}],
+        },
+    }
+    translation = _service_translation({"telemetry/opentelemetry": otel})
+    assert translation.errors == []
+    assert translation.static_args == [
+        "--tracing=true",
+        "--tracing.serviceName=hanzo-gateway",
+        "--tracing.sampleRate=0.25",
+        "--tracing.otlp.grpc.endpoint=otel-collector:4317",
+        "--tracing.otlp.grpc.insecure=true",
+        "--entrypoints.otel-prometheus.address=:9091",
+        "--metrics.prometheus=true",
+        "--metrics.prometheus.entryPoint=otel-prometheus",
+    ]
+    from hanzo_edge.gateway.server import gateway_static
+
+    static = gateway_static("127.0.0.1", 8080, "INFO", translation.static_args)
+    assert static.tracing is not None
+    assert static.tracing.sample_rate == 0.25
+    over_http = _service_translation(
+        {
+            "telemetry/opentelemetry": {
+                "exporters": {"otlp": [{"name": "h", "host": "c", "port": 4318, "use_http": True}]}
+            }
+        }
+    )
+    assert "--tracing.otlp.http.endpoint=http://c:4318/v1/traces" in over_http.static_args
+    assert any("OTLP metrics" in str(w) for w in over_http.warnings)
+
+
+def test_telemetry_logging_level_and_unsupported_syslog() -> None:
+    translation = _service_translation({"telemetry/logging": {"level": "WARNING", "syslog": True, "prefix": "[GW]"}})
+    assert translation.static_args == ["--log.level=WARN"]
+    assert translation.log_prefix == "[GW]"
+    assert any("syslog" in str(w) for w in translation.warnings)
+    bad = _service_translation({"telemetry/logging": {"level": "LOUD"}})
+    assert [format_path(e.path) for e in bad.errors] == ['$.extra_config["telemetry/logging"].level']
