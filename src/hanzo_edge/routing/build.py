@@ -26,6 +26,14 @@ from hanzo_edge.config.static import TCPServersTransport as StaticTCPServersTran
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.routing.middleware_builder import MiddlewareBuilder, MiddlewareError
+from hanzo_edge.routing.reuse import (
+    BuiltRouter,
+    Environment,
+    RouterMemory,
+    ServedRoute,
+    referenced_middlewares,
+    remember,
+)
 from hanzo_edge.routing.secure_table import SecureRoutingTable
 from hanzo_edge.routing.service_builder import ServiceBuilder
 from hanzo_edge.routing.table import Route, RoutingTable
@@ -67,6 +75,8 @@ class BuildResult:
     builder: ServiceBuilder | None = None
     layers: dict[Any, Handler] = field(default_factory=dict)
     reused_middlewares: int = 0
+    routers: RouterMemory = field(default_factory=RouterMemory)
+    """The routers that built cleanly, which the next generation replays when their inputs are unchanged."""
     layer4: Layer4Build = field(default_factory=Layer4Build)
     """The TCP tables and UDP services of this generation (``routing/tcp_build.py``)."""
 
@@ -300,6 +310,17 @@ class _Build:
         self.chains = MiddlewareBuilder(
             middleware_defs, previous.layers if previous else None, service=self.services.get
         )
+        self.environment = Environment.of(
+            entry_points,
+            entry_point_middlewares,
+            self.tls_entry_points,
+            tls.options if tls is not None else None,
+            tls.broken if tls is not None else {},
+            wrap_service,
+        )
+        self.previous_routers = previous.routers if previous is not None else RouterMemory()
+        self.memory = RouterMemory(environment=self.environment)
+        self._served: list[ServedRoute] | None = None  # the routes of the router being built (for the memory)
 
     def run(self, internal_routes: Mapping[str, Sequence[Route]], generation: int) -> BuildResult:
         for ep, ep_routes in self.routes.items():
@@ -319,6 +340,7 @@ class _Build:
         result.builder = self.services
         result.layers = self.chains.layers
         result.reused_middlewares = self.chains.reused
+        result.routers = self.memory
         return result
 
     # -- errors: into the records (what readers see) and the build's log -------------------------------------------
@@ -362,8 +384,48 @@ class _Build:
         info.using.append(ep)
 
     def _build_router(self, info: RouterInfo[Router]) -> None:
+        # Incremental rebuilds (routing/reuse.py): a router whose inputs are all unchanged is replayed.
+        built = self.previous_routers.candidate(
+            info, self.environment, self._service_handler, self.chains.definitions.get
+        )
+        if built is not None:
+            self._replay(info, built)
+            return
+        model = info.model
+        self._served = []
         self._serve_router(info)
         self._apply_entry_point_tls(info)
+        served, self._served = self._served, None
+        service_handler = self._service_handler(info.service) if info.service else None
+        if info.errors or service_handler is None:
+            return  # only clean routers are replayed: their errors and log lines are the build's to repeat
+        # Its own names (qualified in its provider) and every entrypoint's (qualified already), chains included.
+        groups: list[tuple[Sequence[str], str]] = [(model.middlewares, info.provider)]
+        groups += [(names, "") for names in self.entry_point_middlewares.values()]
+        middlewares = referenced_middlewares(groups, self.chains.definitions)
+        remember(self.memory, info, model, service_handler, middlewares, served)
+
+    def _service_handler(self, name: str) -> Handler | None:
+        """The service handler a router named ``name`` gets in this generation (built or reused)."""
+        internal = self.internal_services.get(name)
+        return internal if internal is not None else self.services.get(name)
+
+    def _replay(self, info: RouterInfo[Router], built: BuiltRouter) -> None:
+        """Serve the previous generation's routes of ``info``, with their middleware layers (see reuse.py)."""
+        chains = self.chains
+        for served in built.served:
+            if served.secure:
+                self.secure_routes[served.ep].append(served.route)
+                self._note_tls_hosts(info, served.route, served.ep)  # reads the model as merged, as a build does
+            else:
+                self.routes[served.ep].append(served.route)
+            info.using.append(served.ep)
+            for key in served.layers:
+                chains.layers[key] = chains.previous[key]
+            chains.reused += len(served.layers)
+        info.model = built.shown
+        self.memory.routers[info.name] = built
+        self.memory.replayed += 1
 
     def _apply_entry_point_tls(self, info: RouterInfo[Router]) -> None:
         """Show the entrypoint's ``http.tls`` as the router's ``tls`` in its record (``/api``), after the build
@@ -429,7 +491,8 @@ class _Build:
             if self.wrap_service is not None:
                 # Tracing: the Service span opens after the router's middlewares.
                 service_handler = self.wrap_service(route.service, service_handler)
-            handler = chains.wrap(instance, info.provider, names, service_handler)
+            layers: list[Any] = []
+            handler = chains.wrap(instance, info.provider, names, service_handler, layers)
         except MiddlewareError as exc:
             self._router_error(info, str(exc), critical=False)
             self._middleware_error(exc)
@@ -441,6 +504,8 @@ class _Build:
         else:
             ep_routes.append(built)
         info.using.append(ep)
+        if self._served is not None:
+            self._served.append(ServedRoute(ep, secure, built, tuple(layers)))
 
     def _route(self, info: RouterInfo[Router], errors: list[str]) -> Route | None:
         """Return the router's route, or None with every error of its rule and its service in ``errors``."""

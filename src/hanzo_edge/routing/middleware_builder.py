@@ -96,8 +96,17 @@ class MiddlewareBuilder:
 
         return resolve
 
-    def wrap(self, router: str, provider: str, qnames: Sequence[str], handler: Handler) -> Handler:
-        """Wrap ``handler`` in the middlewares ``qnames`` (outermost first). Raises MiddlewareError."""
+    def wrap(
+        self,
+        router: str,
+        provider: str,
+        qnames: Sequence[str],
+        handler: Handler,
+        record: list[_LayerKey] | None = None,
+    ) -> Handler:
+        """Wrap ``handler`` in the middlewares ``qnames`` (outermost first). Raises MiddlewareError.
+
+        ``record`` receives the key of each layer, so a router replayed by the next generation keeps its layers."""
         for qname in reversed(qnames):
             owner, middleware = self.definitions[qname]
             config = middleware.config
@@ -115,5 +124,7 @@ class MiddlewareBuilder:
                 except ValueError as exc:
                     raise MiddlewareError(qname, f'middleware "{qname}": {exc}') from None
             self.layers[key] = built
+            if record is not None:
+                record.append(key)
             handler = built
         return handler
