@@ -416,6 +416,8 @@ class _Reader:
         extra = normalize_namespaces(raw.get("extra_config"))
         proxy = extra.get("proxy")
         flatmap = self.flatmap(proxy.get("flatmap_filter") if isinstance(proxy, dict) else None, path)
+        if "auth/public" in raw and not isinstance(raw["auth/public"], bool):
+            self.warn((*path, "auth/public"), "want true or false: the endpoint is not public")
         return EndpointModel(
             endpoint=route,
             method=method,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -323,3 +324,37 @@ def test_example_routes_yaml_loads() -> None:
     assert match is not None
     assert match.path == "/api/models"
     assert table.redirects["app.hanzo.ai"] == "https://hanzo.app"
+
+
+_PREFIX = st.text(alphabet="/abv1", min_size=1, max_size=6).map(lambda s: "/" + s.lstrip("/"))
+
+
+@given(st.lists(_PREFIX, min_size=1, max_size=8, unique=True), st.text(alphabet="/abv1x", max_size=10))
+def test_host_table_picks_the_longest_matching_prefix(prefixes: list[str], tail: str) -> None:
+    routes = [{"prefix": p, "backend": f"http://b{i}:80", "rewrite": "/r"} for i, p in enumerate(prefixes)]
+    table = parse_host_table({"routes": {"h.test": routes}})
+    path = "/" + tail.lstrip("/")
+    match = table.match("h.test", path)
+    matching = [p for p in prefixes if path.startswith(p)]
+    if not matching:
+        assert match is None
+        return
+    best = max(matching, key=len)
+    assert match is not None
+    assert match.url == f"http://b{prefixes.index(best)}:80"
+    assert match.path == "/r" + path[len(best) :]  # rewrite replaces exactly the matched prefix
+
+
+def test_auth_public_flag_is_read_and_a_bad_value_warned() -> None:
+    from hanzo_edge.gateway.document import parse_document
+
+    def endpoint(path: str, public: object) -> dict[str, object]:
+        return {"endpoint": path, "backend": [{"host": ["http://b:80"], "url_pattern": "/"}], "auth/public": public}
+
+    config = {"version": 3, "endpoints": [endpoint("/a", True), endpoint("/b", "true"), endpoint("/c", False)]}
+    doc = parse_document(json.dumps(config), {})
+    assert doc.service is not None
+    assert [e.auth_public for e in doc.service.endpoints] == [True, False, False]
+    assert [str(w) for w in doc.warnings if "auth/public" in str(w)] == [
+        '$.endpoints[1]["auth/public"]: want true or false: the endpoint is not public'
+    ]
