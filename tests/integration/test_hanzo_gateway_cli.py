@@ -383,3 +383,24 @@ def test_auth_off_still_strips(tmp_path: Path, world: dict[str, Any]) -> None:
         _no_forged(_seen(backend, "/echo/api"))
     finally:
         gw.stop()
+
+
+def test_reloaded_gateway_json_brings_its_auth_public_flags(tmp_path: Path, world: dict[str, Any]) -> None:
+    keys, backend = world["keys"], world["backend"]
+    env = {
+        "AUTH_ENABLED": "true",
+        "AUTH_REQUIRE": "true",
+        "AUTH_JWKS_URL": keys.url,
+        "AUTH_ISSUER": ISSUER,
+        "HANZO_GATEWAY_WATCH_INTERVAL": "0.05",
+    }
+    config = _config(backend.url)
+    gw = start_gateway(tmp_path, config, env)
+    try:
+        assert _get(gw, "/api/echo").status == 401
+        config["endpoints"][0]["auth/public"] = True
+        (tmp_path / "gateway.json").write_text(json.dumps(config))
+        eventually(lambda: _get(gw, "/api/echo").status == 200, timeout=10)
+        assert _get(gw, "/open/static").status == 401  # the other flags came along unchanged
+    finally:
+        gw.stop()

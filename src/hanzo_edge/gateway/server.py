@@ -59,12 +59,7 @@ class GatewayApp(IngressApp):
         # The Hanzo chain (identity stripping, auth, widget gate, host table) sits inside CORS, before gin.
         self.hanzo: HanzoChain | None = None
         if hanzo is not None:
-            self.hanzo = HanzoChain(
-                hanzo,
-                self.pools,
-                endpoints=[(r.method, r.endpoint, r.public) for r in translation.routes],
-                health_path=translation.gin.health_path,
-            )
+            self.hanzo = HanzoChain(hanzo, self.pools)
 
     async def start(self, initial: Mapping[str, Any] | None = None) -> None:
         """Start as ``ingress`` does, then follow ``routes.yaml`` when there is a host table."""
@@ -101,7 +96,9 @@ class GatewayApp(IngressApp):
     def _outer(self, middlewares: list[NamespaceMiddleware]) -> Any:
         def wrap(handler: Handler) -> Handler:
             if self.hanzo is not None:
-                handler = self.hanzo.wrap(handler)
+                # Per build: a reloaded gateway.json brings its own "auth/public" flags.
+                endpoints = [(r.method, r.endpoint, r.public) for r in self.translation.routes]
+                handler = self.hanzo.wrap(handler, endpoints, self.translation.gin.health_path)
             # Innermost last: the first listed middleware sees the request first.
             for mw in reversed(middlewares):
                 factory = factory_for(mw.kind)

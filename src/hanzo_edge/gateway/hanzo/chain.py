@@ -1,8 +1,8 @@
 """The Hanzo chain in front of the gin router: strip → auth (+ billing) → widget gate → host table → ``next``.
 
-Built once per process from :class:`~.settings.HanzoSettings` (the environment) and the endpoints of ``gateway.json``
-(with their ``auth/public`` flag); :meth:`HanzoChain.wrap` puts it around any handler (the gin table's dispatch, inside
-``security/cors``), so the same unit serves a gateway-only process or a combined one.
+Built once per process from :class:`~.settings.HanzoSettings` (the environment); :meth:`HanzoChain.wrap` puts it,
+with the ``auth/public`` flags of one generation's ``gateway.json`` endpoints, around any handler (the gin table's
+dispatch, inside ``security/cors``), so the same unit serves a gateway-only process or a combined one.
 
 The host table is the one mutable piece: :meth:`HanzoChain.watch_routes` polls ``routes.yaml`` and swaps one
 reference to a new :class:`_HostStage` when the file changes; a file that does not parse is logged with its location
@@ -81,20 +81,12 @@ class HanzoChain:
         settings: HanzoSettings,
         pools: PoolRegistry,
         *,
-        endpoints: Sequence[tuple[str, str, bool]] = (),
-        health_path: str = "/__health",
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         verifier: JwtVerifier | None = None,
     ) -> None:
         self.settings = settings
         self.pools = pools
-        self.health_path = health_path
-        self._public: GinRouter[bool] | None = None
-        if any(public for _, _, public in endpoints):
-            # Every endpoint goes in, so gin's precedence (a static path beats a {param} one) decides which
-            # endpoint a request is, and only then whether that endpoint is public.
-            self._public = GinRouter(list(endpoints))
         self.verifier: JwtVerifier | None = None
         if settings.auth_enabled:
             self.verifier = verifier or JwtVerifier(
@@ -118,8 +110,17 @@ class HanzoChain:
             self.routes_loaded = 1
 
     # -- the handler ---------------------------------------------------------------------------------------------
-    def wrap(self, next: Handler) -> Handler:
-        """Return the chain around ``next``."""
+    def wrap(
+        self, next: Handler, endpoints: Sequence[tuple[str, str, bool]] = (), health_path: str = "/__health"
+    ) -> Handler:
+        """Return the chain around ``next`` for one configuration generation; ``endpoints`` are its gateway.json
+        endpoints as ``(method, path, "auth/public")``, ``health_path`` its router's health check (never proxied by
+        the host table)."""
+        public: GinRouter[bool] | None = None
+        if any(flag for _, _, flag in endpoints):
+            # Every endpoint goes in, so gin's precedence (a static path beats a {param} one) decides which
+            # endpoint a request is, and only then whether that endpoint is public.
+            public = GinRouter(list(endpoints))
 
         async def hanzo(req: Request) -> Response:
             strip_identity_headers(req)
@@ -127,14 +128,14 @@ class HanzoChain:
                 return self._metrics()
             verifier = self.verifier
             if verifier is not None:
-                refused = await self._authenticate(req, verifier)
+                refused = await self._authenticate(req, verifier, public)
                 if refused is not None:
                     return refused
             refused = await self._widget_gate(req)
             if refused is not None:
                 return refused
             host = self._host
-            if host is not None and req.path != self.health_path:
+            if host is not None and req.path != health_path:
                 match = host.table.match(req.host, req.path)
                 if match is not None:
                     return await self._proxy(req, host, match.kind, match.url, match.path)
@@ -142,11 +143,12 @@ class HanzoChain:
 
         return hanzo
 
-    async def _authenticate(self, req: Request, verifier: JwtVerifier) -> Response | None:
+    async def _authenticate(
+        self, req: Request, verifier: JwtVerifier, public: GinRouter[bool] | None
+    ) -> Response | None:
         settings = self.settings
         if req.host in settings.public_hosts or req.path.startswith(settings.public_paths):
             return None
-        public = self._public
         if public is not None:
             found = public.find(req.method, req.routing_path)
             if found is not None and found[0]:
