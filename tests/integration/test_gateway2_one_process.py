@@ -117,3 +117,56 @@ def test_gateway_rule_and_entrypoints_options(
     )
     assert http_request(port, "GET", "/v1/users/1", headers={"Host": "other.test"}).status == 404
     assert http_request(other, "GET", "/v1/users/1", headers={"Host": "api.test"}).status == 404
+
+
+def _ingress_with_gateway(ingress: IngressFactory, gateway_file: Path, env: dict[str, str]) -> int:
+    port = free_port()
+    ingress(
+        args=[f"--entrypoints.web.address=127.0.0.1:{port}", f"--providers.gateway.filename={gateway_file}"],
+        port=port,
+        env=env,
+    )
+    return port
+
+
+def test_hanzo_chain_under_ingress_strips_identity_and_serves_the_host_table(
+    tmp_path: Path, ingress: IngressFactory, json_backend: JsonBackend
+) -> None:
+    echo = {
+        "endpoint": "/api/echo",
+        "input_headers": ["*"],
+        "backend": [{"url_pattern": "/echo/x", "allow": ["headers"]}],
+    }
+    gateway_file = _gateway_file(tmp_path / "gateway.json", json_backend, [echo])
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        f"routes:\n  app.test:\n    - {{prefix: /v1/chat, backend: '{json_backend.url}', rewrite: /echo/chat}}\n"
+    )
+    port = _ingress_with_gateway(ingress, gateway_file, {"AUTH_ENABLED": "false", "GATEWAY_ROUTES_FILE": str(routes)})
+    eventually(lambda: http_request(port, "GET", "/api/echo").status == 200, timeout=10, message="not served")
+    forged = http_request(port, "GET", "/api/echo", headers={"X-Hanzo-User-Id": "admin", "X-Org-Id": "evil"})
+    received = json.loads(forged.body)["headers"]
+    assert "x-hanzo-user-id" not in received
+    assert "x-org-id" not in received
+    proxied = http_request(port, "GET", "/v1/chat/completions?x=1", headers={"Host": "app.test"})
+    assert proxied.status == 200
+    assert json.loads(proxied.body)["path"] == "/echo/chat/completions"
+    assert http_request(port, "GET", "/nothing/here").status == 404
+
+
+def test_hanzo_auth_under_ingress_refuses_without_a_token(
+    tmp_path: Path, ingress: IngressFactory, json_backend: JsonBackend
+) -> None:
+    gateway_file = _gateway_file(tmp_path / "gateway.json", json_backend)
+    env = {
+        "AUTH_ENABLED": "true",
+        "AUTH_REQUIRE": "true",
+        "AUTH_JWKS_URL": "http://127.0.0.1:9/jwks",
+        "AUTH_ISSUER": "https://id.test",
+    }
+    port = _ingress_with_gateway(ingress, gateway_file, env)
+    eventually(lambda: http_request(port, "GET", "/v1/users/1").status == 401, timeout=10, message="no 401")
+    refused = http_request(port, "GET", "/v1/users/1")
+    assert json.loads(refused.body) == {"error": "unauthorized", "message": "Authentication required"}
+    # An API key passes unvalidated (Hanzo's rule), so the endpoint itself is there.
+    assert http_request(port, "GET", "/v1/users/1", headers={"Authorization": "Bearer hk-test"}).status == 200

@@ -49,8 +49,24 @@ def _specificity(route: GatewayRoute) -> tuple[tuple[int, ...], int]:
     return tuple(1 if s.startswith("{") else 2 for s in segments), len(route.endpoint)
 
 
-def ingress_snapshot(translation: Translation, entry_points: tuple[str, ...], rule: str) -> Configuration:
-    """The translated configuration as routers of an ingress process (see the module docstring)."""
+def hanzo_enabled(env: Mapping[str, str]) -> bool:
+    """Whether the environment turns the Hanzo chain on under ingress: ``AUTH_ENABLED``, ``AUTH_JWKS_URL`` or
+    ``GATEWAY_ROUTES_FILE`` set (to anything: ``AUTH_ENABLED=false`` still strips identity headers and serves the
+    host table, as ``gateway run``). A Traefik user adding a gateway.json gets no surprise authentication."""
+    return any(env.get(name) is not None for name in ("AUTH_ENABLED", "AUTH_JWKS_URL", "GATEWAY_ROUTES_FILE"))
+
+
+def ingress_snapshot(
+    translation: Translation,
+    entry_points: tuple[str, ...],
+    rule: str,
+    *,
+    hanzo: bool = False,
+    host_table: bool = False,
+) -> Configuration:
+    """The translated configuration as routers of an ingress process (see the module docstring). ``hanzo`` puts
+    the Hanzo chain on every router (``middlewares/krakend_hanzo_chain.py``); ``host_table`` adds the router that
+    gives it every other request of ``rule``."""
     http = translation.configuration.http
     middlewares = dict(http.middlewares)
     outer: list[str] = []
@@ -58,6 +74,26 @@ def ingress_snapshot(translation: Translation, entry_points: tuple[str, ...], ru
         name = f"service-{mw.name}"
         middlewares[name] = middleware_of(mw.options)
         outer.append(name)
+    extra_routers: dict[str, Router] = {}
+    extra_services = {}
+    if hanzo:
+        from hanzo_edge.middlewares.krakend_hanzo_chain import HanzoChainConfig, NotFoundConfig
+        from hanzo_edge.routing.service_builder import service_of
+
+        endpoints = tuple((r.method, r.endpoint, r.public) for r in translation.routes)
+        middlewares["hanzo-chain"] = middleware_of(
+            HanzoChainConfig(endpoints=endpoints, health_path=translation.gin.health_path)
+        )
+        outer.append("hanzo-chain")
+        if host_table:
+            extra_services["hanzo-not-found"] = service_of(NotFoundConfig())
+            extra_routers["hanzo-host-table"] = Router(
+                rule=rule or DEFAULT_RULE,
+                service="hanzo-not-found",
+                priority=-(len(translation.routes) + 1),
+                entry_points=entry_points,
+                middlewares=tuple(outer),
+            )
     by_name = {route.router.rsplit("@", 1)[0]: route for route in translation.routes}
     ranked = sorted(by_name, key=lambda name: _specificity(by_name[name]))
     priority = {name: -(len(ranked) - i) for i, name in enumerate(ranked)}  # most specific: -1
@@ -74,8 +110,10 @@ def ingress_snapshot(translation: Translation, entry_points: tuple[str, ...], ru
             entry_points=entry_points,
             middlewares=(*outer, *router.middlewares),
         )
+    routers.update(extra_routers)
+    services = FrozenDict({**http.services, **extra_services}) if extra_services else http.services
     return Configuration(
-        http=HTTPConfiguration(routers=FrozenDict(routers), services=http.services, middlewares=FrozenDict(middlewares))
+        http=HTTPConfiguration(routers=FrozenDict(routers), services=services, middlewares=FrozenDict(middlewares))
     )
 
 
@@ -117,7 +155,22 @@ class GatewayProvider:
             log.warning("gateway provider: %s%s", warning, f" ({located})" if located else "")
         for disabled in translation.disabled:
             log.error("gateway provider: endpoint %s (not served)", disabled)
-        return ingress_snapshot(translation, self.entry_points, self.rule)
+        if translation.static_args or translation.log_prefix:
+            log.warning(
+                "gateway provider: the telemetry/* namespaces of %s are not applied under ingress (its own --log, "
+                "--metrics and --tracing options are)",
+                self.filename,
+            )
+        hanzo = hanzo_enabled(self.env)
+        host_table = False
+        if hanzo:
+            from hanzo_edge.gateway.hanzo.settings import HanzoSettings, SettingsError
+
+            try:
+                host_table = bool(HanzoSettings.from_env(self.env).routes_file)
+            except SettingsError as exc:
+                log.error("gateway provider: Hanzo settings: %s", exc)
+        return ingress_snapshot(translation, self.entry_points, self.rule, hanzo=hanzo, host_table=host_table)
 
     async def watch(self) -> AsyncIterator[Configuration]:
         """Yield the file's snapshot (an empty one while it does not load), then each changed good one."""
