@@ -404,3 +404,35 @@ def test_reloaded_gateway_json_brings_its_auth_public_flags(tmp_path: Path, worl
         assert _get(gw, "/open/static").status == 401  # the other flags came along unchanged
     finally:
         gw.stop()
+
+
+def test_bad_hanzo_environment_is_named_by_check_and_run(tmp_path: Path) -> None:
+    import subprocess
+
+    from edge_harness import GATEWAY, clean_env
+
+    config = tmp_path / "gateway.json"
+    config.write_text(json.dumps(_config(f"http://127.0.0.1:{free_port()}")))
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("routes:\n  h.test:\n    - {prefix: nope, backend: http://b:80}\n")
+    cases = [
+        ({"GATEWAY_ROUTES_FILE": str(routes)}, "routes.h.test[0].prefix"),
+        ({"WIDGET_RATE_LIMIT_WINDOW": "soon"}, "WIDGET_RATE_LIMIT_WINDOW"),
+    ]
+    for extra, named in cases:
+        env = clean_env(extra)
+        for command in ("check", "run"):
+            done = subprocess.run(
+                [GATEWAY, command, "-c", str(config)], capture_output=True, text=True, timeout=30, env=env
+            )
+            assert done.returncode == 1, (command, done.stdout, done.stderr)
+            assert named in done.stderr, (command, done.stderr)
+    warned = subprocess.run(
+        [GATEWAY, "check", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env({"BILLING_PATHS": "/v1/chat"}),
+    )
+    assert warned.returncode == 0
+    assert "WARNING environment: BILLING_PATHS is not supported" in warned.stdout

@@ -109,6 +109,12 @@ def run_gateway_check(args: Sequence[str], env: Mapping[str, str]) -> CommandRes
     warnings = translation.warnings if translation is not None else doc.warnings
     for warning in warnings:
         result.stdout.append(f"WARNING {_where(doc, warning.path)}: {warning.message}")
+    from hanzo_edge.gateway.hanzo.check import check_environment
+
+    # The Hanzo environment (AUTH_*, WIDGET_*, GATEWAY_ROUTES_FILE) is checked as run would read it.
+    hanzo_errors, hanzo_warnings = check_environment(env)
+    result.stdout.extend(hanzo_warnings)
+    errors = [*errors, *hanzo_errors]
     if errors:
         result.stderr.extend(errors)
         result.outcome = Outcome.PROBLEMS
