@@ -1,0 +1,389 @@
+"""ZAP listener benchmark: throughput and handshake rate of post-quantum TLS 1.3, against stdlib-ssl classic TLS.
+
+Usage (alone, on a quiet machine)::
+
+    .venv/bin/python benchmarks/zap_bench.py [--rounds 3] [--clients 4] [--streams 8] [--mib 32] \
+        [--duration 10] [--concurrency 16] [--json benchmarks/results/zap.json]
+    .venv/bin/python benchmarks/zap_bench.py --smoke   # ~15 s, proves the harness works (figures meaningless)
+
+Both targets terminate TLS 1.3 on 127.0.0.1 and pipe the decrypted bytes to the same echo node (its own process):
+
+* ``zap``: ``gateway run`` with ``ZAP_LISTENER_ENABLED=true`` (pyOpenSSL over memory BIOs on the cryptography
+  wheel's OpenSSL; clients get X25519MLKEM768);
+* ``stdlib``: the reference, a uvloop server with the stdlib ``ssl`` module (the system OpenSSL, classic X25519)
+  piping with the same flow control (this file, ``--reference-server``).
+
+Every client is the same pyOpenSSL engine (``hanzo_edge.gateway.zap.client``), so only the server side differs; the
+group each target negotiated is printed. Two figures per target, interleaved over ``--rounds``:
+
+* **throughput**: ``--clients`` processes each open ``--streams`` connections, send ``--mib`` MiB on each, half-close,
+  read the echo to its end; MiB/s of payload echoed (each byte crosses the server twice, once each way);
+* **handshakes/s**: ``--clients`` processes each keep ``--concurrency`` sessions going for ``--duration`` seconds:
+  connect, handshake, 1 byte echoed, close.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+GATEWAY = str(Path(sys.executable).parent / "gateway")
+
+ECHO_NODE = """
+import asyncio, sys
+try:
+    import uvloop
+except ImportError:
+    uvloop = None
+class Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+    def data_received(self, data):
+        self.transport.write(data)
+    def eof_received(self):
+        self.transport.write_eof()
+        return True
+    def pause_writing(self):
+        self.transport.pause_reading()
+    def resume_writing(self):
+        self.transport.resume_reading()
+async def main():
+    await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", int(sys.argv[1]), backlog=4096)
+    await asyncio.Event().wait()
+(uvloop.run if uvloop else asyncio.run)(main())
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_accepting(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing accepts on 127.0.0.1:{port}")
+
+
+def make_certificate(root: Path) -> tuple[str, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "zap.bench")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("zap.bench")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = root / "tls.crt", root / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)
+
+
+# -- the reference: stdlib ssl on uvloop, same piping -------------------------------------------------------------
+def reference_server(port: int, node_port: int, cert: str, key: str) -> None:
+    import ssl
+
+    import uvloop
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_cert_chain(cert, key)
+
+    class Node(asyncio.Protocol):
+        def __init__(self, client: Client) -> None:
+            self.client = client
+
+        def data_received(self, data: bytes) -> None:
+            if self.client.transport is not None:
+                self.client.transport.write(data)
+
+        def eof_received(self) -> bool:
+            if self.client.transport is not None:
+                self.client.transport.close()  # a TLS transport cannot half-close: close_notify
+            return False
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.client.node = None
+
+        def pause_writing(self) -> None:
+            if self.client.transport is not None:
+                self.client.transport.pause_reading()
+
+        def resume_writing(self) -> None:
+            if self.client.transport is not None:
+                self.client.transport.resume_reading()
+
+    class Client(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.transport: Any = None
+            self.node: Any = None
+            self.pending: list[bytes] = []
+            self.ended = False
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            asyncio.get_running_loop().create_task(self.dial())
+
+        async def dial(self) -> None:
+            node, _ = await asyncio.get_running_loop().create_connection(lambda: Node(self), "127.0.0.1", node_port)
+            self.node = node
+            if self.transport is None:
+                node.close()
+                return
+            node.writelines(self.pending)
+
+        def data_received(self, data: bytes) -> None:
+            if self.node is not None:
+                self.node.write(data)
+            else:
+                self.pending.append(data)
+
+        def eof_received(self) -> bool:
+            # close_notify ends an ssl transport whatever we return: the node is closed with it.
+            self.ended = True
+            return False
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.transport = None
+            if self.node is not None:
+                self.node.close()
+
+        def pause_writing(self) -> None:
+            if self.node is not None:
+                self.node.pause_reading()
+
+        def resume_writing(self) -> None:
+            if self.node is not None:
+                self.node.resume_reading()
+
+    async def main() -> None:
+        await asyncio.get_running_loop().create_server(Client, "127.0.0.1", port, ssl=context, backlog=4096)
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
+# -- clients ------------------------------------------------------------------------------------------------------
+def _client_context() -> Any:
+    from hanzo_edge.gateway.zap.contexts import client_context
+
+    return client_context(verify=False)
+
+
+def throughput_client(port: int, streams: int, mib: int, out: Any) -> None:
+    import uvloop
+
+    from hanzo_edge.gateway.zap.client import open_zap
+
+    block = os.urandom(1 << 20)
+
+    async def stream(context: Any) -> tuple[int, str | None]:
+        # No half-close: the stdlib reference cannot send after the client's close_notify; the echo's length is known.
+        received = 0
+        total = mib * len(block)
+        echoed = asyncio.get_running_loop().create_future()
+
+        def count(data: bytes) -> None:
+            nonlocal received
+            received += len(data)
+            if received >= total and not echoed.done():
+                echoed.set_result(None)
+
+        client = await open_zap("127.0.0.1", port, context, on_data=count)
+        view = memoryview(block)
+        for _ in range(mib):
+            for offset in range(0, len(block), 256 * 1024):
+                await client.send(view[offset : offset + 256 * 1024])
+        await echoed
+        client.close()
+        return received, client.group
+
+    async def main() -> None:
+        context = _client_context()
+        started = time.perf_counter()
+        results = await asyncio.gather(*(stream(context) for _ in range(streams)))
+        elapsed = time.perf_counter() - started
+        out.put((sum(r for r, _ in results), elapsed, results[0][1]))
+
+    uvloop.run(main())
+
+
+def handshake_client(port: int, concurrency: int, duration: float, out: Any) -> None:
+    import uvloop
+
+    from hanzo_edge.gateway.zap.client import open_zap
+
+    async def main() -> None:
+        context = _client_context()
+        deadline = time.perf_counter() + duration
+        done = 0
+        group: str | None = None
+
+        async def worker() -> None:
+            nonlocal done, group
+            while time.perf_counter() < deadline:
+                client = await open_zap("127.0.0.1", port, context)
+                await client.send(b"!")
+                while not client.received:
+                    await asyncio.sleep(0)
+                    if client.ended.done():
+                        break
+                group = client.group
+                client.close()
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        out.put((done, time.perf_counter() - started, group))
+
+    uvloop.run(main())
+
+
+def run_clients(target: Any, args: tuple[Any, ...], clients: int, timeout: float) -> list[Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, queue)) for _ in range(clients)]
+    for proc in procs:
+        proc.start()
+    try:
+        results = [queue.get(timeout=timeout) for _ in procs]
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.join(1)
+                if proc.is_alive():
+                    proc.kill()
+    return results
+
+
+def measure(port: int, options: argparse.Namespace) -> dict[str, Any]:
+    streams = run_clients(throughput_client, (port, options.streams, options.mib), options.clients, options.timeout)
+    payload = sum(r[0] for r in streams) / (1 << 20)
+    elapsed = max(r[1] for r in streams)
+    args = (port, options.concurrency, options.duration)
+    shakes = run_clients(handshake_client, args, options.clients, options.duration + options.timeout)
+    return {
+        "group": streams[0][2],
+        "throughput_mib_s": payload / elapsed,
+        "handshakes_s": sum(r[0] for r in shakes) / max(r[1] for r in shakes),
+    }
+
+
+# -- main ---------------------------------------------------------------------------------------------------------
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--streams", type=int, default=8, help="throughput connections per client process")
+    parser.add_argument("--mib", type=int, default=32, help="MiB sent (and echoed) per throughput connection")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of handshakes per round")
+    parser.add_argument("--concurrency", type=int, default=16, help="handshake loops per client process")
+    parser.add_argument("--json", default="", help="write the results here")
+    parser.add_argument("--timeout", type=float, default=300.0, help="give up on a measurement after this long")
+    parser.add_argument("--smoke", action="store_true", help="tiny run that proves the harness works")
+    parser.add_argument("--reference-server", nargs=4, metavar=("PORT", "NODE", "CERT", "KEY"), help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.reference_server:
+        port, node, cert, key = options.reference_server
+        reference_server(int(port), int(node), cert, key)
+        return 0
+    if options.smoke:
+        options.rounds, options.clients, options.streams, options.mib = 1, 1, 2, 2
+        options.duration, options.concurrency, options.timeout = 2.0, 4, 30.0
+
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="zap-bench-") as tmp:
+        root = Path(tmp)
+        cert, key = make_certificate(root)
+        node_port, zap_port, ref_port, http_port = free_port(), free_port(), free_port(), free_port()
+        try:
+            procs.append(subprocess.Popen([sys.executable, "-c", ECHO_NODE, str(node_port)]))
+            config = root / "gateway.json"
+            config.write_text(json.dumps({"version": 3, "listen_ip": "127.0.0.1", "port": http_port, "endpoints": []}))
+            env = {
+                **os.environ,
+                "AUTH_ENABLED": "false",
+                "BILLING_ENABLED": "false",
+                "ZAP_LISTENER_ENABLED": "true",
+                "ZAP_LISTENER_PORT": str(zap_port),
+                "ZAP_TLS_CERT": cert,
+                "ZAP_TLS_KEY": key,
+                "ZAP_INTERNAL_ADDR": f"127.0.0.1:{node_port}",
+                "HANZO_GATEWAY_LOG_LEVEL": "ERROR",
+            }
+            procs.append(subprocess.Popen([GATEWAY, "run", "-c", str(config)], env=env, cwd=tmp))
+            reference = [sys.executable, __file__, "--reference-server", str(ref_port), str(node_port), cert, key]
+            procs.append(subprocess.Popen(reference))
+            for port in (node_port, zap_port, ref_port):
+                wait_accepting(port)
+            rounds: dict[str, list[dict[str, Any]]] = {"zap": [], "stdlib": []}
+            for index in range(options.rounds):
+                for name, port in (("zap", zap_port), ("stdlib", ref_port)):
+                    figures = measure(port, options)
+                    rounds[name].append(figures)
+                    print(
+                        f"round {index + 1} {name:6s} group={figures['group']}: "
+                        f"{figures['throughput_mib_s']:.0f} MiB/s echoed, {figures['handshakes_s']:.0f} handshakes/s",
+                        flush=True,
+                    )
+        finally:
+            for proc in reversed(procs):
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    summary = {
+        name: {
+            "group": figures[0]["group"],
+            "throughput_mib_s": statistics.median(f["throughput_mib_s"] for f in figures),
+            "handshakes_s": statistics.median(f["handshakes_s"] for f in figures),
+        }
+        for name, figures in rounds.items()
+    }
+    summary["ratio"] = {
+        "throughput": summary["zap"]["throughput_mib_s"] / summary["stdlib"]["throughput_mib_s"],
+        "handshakes": summary["zap"]["handshakes_s"] / summary["stdlib"]["handshakes_s"],
+    }
+    print(json.dumps(summary, indent=2))
+    if options.json:
+        Path(options.json).write_text(json.dumps({"options": vars(options), "summary": summary}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
