@@ -178,8 +178,9 @@ def translate(service: ServiceModel, backend_extra: Mapping[JsonPath, Mapping[st
         chain: list[str] = []
         for mw, mw_where in (*service_mws, *own):
             mw_name = f"{name}-{mw.name}"
+            options = _with_router_options(mw.options, gin)
             try:
-                middlewares[mw_name] = middleware_of(mw.options)
+                middlewares[mw_name] = middleware_of(options)
             except ValueError as exc:
                 state.errors.append(GatewayConfigError(mw_where, str(exc)))
                 continue
@@ -319,6 +320,17 @@ class _State:
             for key in block:
                 if key not in ("return_error_details", "return_error_code"):
                     self.warnings.append(GatewayWarning((*path, key), f"backend/http.{key} is not supported: ignored"))
+
+
+def _with_router_options(options: object, gin: GinOptions) -> object:
+    """Options whose answers depend on the ``router`` namespace (json-schema's 400: its version header and
+    ``return_error_msg``) get them here, where the router's options are known."""
+    from hanzo_edge.middlewares.krakend_json_schema import KrakendJsonSchemaConfig
+
+    if isinstance(options, KrakendJsonSchemaConfig):
+        version = b"Version undefined" if gin.hide_version_header else options.krakend_version
+        return msgspec.structs.replace(options, krakend_version=version, return_error_msg=gin.return_error_msg)
+    return options
 
 
 def _check_gin_routes(service: ServiceModel, gin: GinOptions, state: _State) -> None:
