@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,11 +226,13 @@ def test_billing_fails_open_with_a_metric(world: dict[str, Any], mode: str, reas
     gw, keys, commerce = world["gw"], world["keys"], world["commerce"]
     before = _failures(gw, reason)
     commerce.mode = mode
+    started = time.monotonic()
     try:
         response = _get(gw, "/api/echo", {"Authorization": "Bearer " + keys.token()}, host="api.test")
     finally:
         commerce.mode = "ok"
     assert response.status == 200
+    assert time.monotonic() - started < 2.5  # BILLING_TIMEOUT=300ms bounds a Commerce that takes 3 s
     assert _failures(gw, reason) == before + 1
 
 
