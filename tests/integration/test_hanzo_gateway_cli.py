@@ -278,13 +278,16 @@ def test_host_table_redirect_rewrite_and_proxy_semantics(world: dict[str, Any]) 
     redirect = _get(gw, "/some/path?q=1", host="app.test:8080")
     assert redirect.status == 301
     assert redirect.header("Location") == "https://hanzo.app/some/path"
-    proxied = _get(gw, "/api/v1/x?a=1&b=2", {"X-Forwarded-For": "198.51.100.7"}, host="web.test")
+    hop = {"X-Forwarded-For": "198.51.100.7", "Connection": "keep-alive, X-Hop", "X-Hop": "1", "X-End": "kept"}
+    proxied = _get(gw, "/api/v1/x?a=1&b=2", hop, host="web.test")
     assert proxied.status == 200
     body = proxied.json()
     assert body["path"] == "/echo/api/v1/x"
     assert body["query"] == {"a": ["1"], "b": ["2"]}
     assert body["headers"]["host"] == [f"127.0.0.1:{backend.port}"]
     assert body["headers"]["x-forwarded-for"] == ["198.51.100.7, 127.0.0.1"]
+    assert "x-hop" not in body["headers"]  # named in Connection: hop-by-hop, removed
+    assert body["headers"]["x-end"] == ["kept"]  # no input_headers filtering
     assert proxied.header("X-Krakend") is None
     cookies = _get(gw, "/cookies", host="web.test")
     assert [v for n, v in cookies.headers if n.lower() == "set-cookie"] == ["test1=test1", "test2=test2"]
