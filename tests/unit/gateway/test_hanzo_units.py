@@ -358,3 +358,31 @@ def test_auth_public_flag_is_read_and_a_bad_value_warned() -> None:
     assert [str(w) for w in doc.warnings if "auth/public" in str(w)] == [
         '$.endpoints[1]["auth/public"]: want true or false: the endpoint is not public'
     ]
+
+
+_NAMES = st.sampled_from(
+    [
+        "X-Hanzo-User-Id",
+        "x-hanzo-anything",
+        "X-IAM-Role",
+        "X-User-Id",
+        "x-org-id",
+        "X-Roles",
+        "Accept",
+        "X-Users",
+        "X-Hanzo",
+    ]
+)
+
+
+@given(st.lists(st.tuples(_NAMES, st.text(alphabet="abc", max_size=3)), max_size=12))
+def test_strip_keeps_exactly_the_headers_that_are_not_identity(headers: list[tuple[str, str]]) -> None:
+    req = _req(*headers)
+    strip_identity_headers(req)
+    forged = {"x-user-id", "x-org-id", "x-roles"}
+    expected = [
+        (n.encode(), v.encode())
+        for n, v in headers
+        if not n.lower().startswith(("x-hanzo-", "x-iam-")) and n.lower() not in forged
+    ]
+    assert req.headers.raw == expected
