@@ -733,6 +733,13 @@ class FakeApiServer:
         for writer in list(self._connections):
             with contextlib.suppress(Exception):
                 writer.transport.abort()
+        # Cancel and await the connection handlers before the loop stops: a handler left pending is destroyed with
+        # its transport still open ("Task was destroyed but it is pending", unclosed-transport warnings).
+        current = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _listen(self) -> None:
         if self._server is not None:
@@ -770,6 +777,9 @@ class FakeApiServer:
                 if not keep_open:
                     return
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, OSError, ValueError):
+            return
+        except asyncio.CancelledError:
+            # Cancelled by stop(): end normally, or asyncio's stream callback re-raises the cancellation.
             return
         finally:
             self._connections.discard(writer)
