@@ -1,8 +1,9 @@
 """The ``gateway`` provider: a KrakenD ``gateway.json`` served by ``ingress`` beside its other providers.
 
 ``ingress --providers.gateway.filename=gateway.json`` translates the file exactly as ``gateway run`` does
-(:mod:`hanzo_edge.gateway.translate`: the same merge services, namespace middlewares, errors and warnings) and yields
-the result as this provider's snapshot, so it goes through the one merge stage and builder with the file, Docker
+(:mod:`hanzo_edge.gateway.translate`: the same merge services, namespace middlewares, errors and warnings), turns
+it into an ingress process's routers (:mod:`hanzo_edge.gateway.ingress_mode`) and yields them as this provider's
+snapshot, so it goes through the one merge stage and builder with the file, Docker
 and Kubernetes providers' routers: one process, one hop. What changes from ``gateway run``:
 
 * each endpoint's router is named ``<METHOD>-<endpoint path>`` (``GET-/v1/users/{id}@gateway`` in ``/api``), on
@@ -26,95 +27,15 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 
-import msgspec
-
-from hanzo_edge.config.dynamic import Configuration, HTTPConfiguration, Router
+from hanzo_edge.config.dynamic import Configuration
 from hanzo_edge.config.static import StaticConfig
-from hanzo_edge.config.types import FrozenDict
+from hanzo_edge.gateway.ingress_mode import DEFAULT_RULE, hanzo_enabled, ingress_snapshot
 from hanzo_edge.gateway.reload import fingerprint
-from hanzo_edge.gateway.translate import GatewayRoute, Translation
-from hanzo_edge.middlewares.base import middleware_of
 from hanzo_edge.providers.base import ProviderHooks
 
-__all__ = ["GatewayProvider", "from_static", "ingress_snapshot"]
+__all__ = ["GatewayProvider", "from_static"]
 
 log = logging.getLogger("hanzo_edge.providers.gateway")
-
-DEFAULT_RULE = "PathPrefix(`/`)"
-
-
-def _specificity(route: GatewayRoute) -> tuple[tuple[int, ...], int]:
-    # gin: at each segment a literal beats a {param}; then the longer path.
-    segments = route.endpoint.strip("/").split("/")
-    return tuple(1 if s.startswith("{") else 2 for s in segments), len(route.endpoint)
-
-
-def hanzo_enabled(env: Mapping[str, str]) -> bool:
-    """Whether the environment turns the Hanzo chain on under ingress: ``AUTH_ENABLED``, ``AUTH_JWKS_URL`` or
-    ``GATEWAY_ROUTES_FILE`` set (to anything: ``AUTH_ENABLED=false`` still strips identity headers and serves the
-    host table, as ``gateway run``). A Traefik user adding a gateway.json gets no surprise authentication."""
-    return any(env.get(name) is not None for name in ("AUTH_ENABLED", "AUTH_JWKS_URL", "GATEWAY_ROUTES_FILE"))
-
-
-def ingress_snapshot(
-    translation: Translation,
-    entry_points: tuple[str, ...],
-    rule: str,
-    *,
-    hanzo: bool = False,
-    host_table: bool = False,
-) -> Configuration:
-    """The translated configuration as routers of an ingress process (see the module docstring). ``hanzo`` puts
-    the Hanzo chain on every router (``middlewares/krakend_hanzo_chain.py``); ``host_table`` adds the router that
-    gives it every other request of ``rule``."""
-    http = translation.configuration.http
-    middlewares = dict(http.middlewares)
-    outer: list[str] = []
-    for mw in translation.outer:
-        name = f"service-{mw.name}"
-        middlewares[name] = middleware_of(mw.options)
-        outer.append(name)
-    extra_routers: dict[str, Router] = {}
-    extra_services = {}
-    if hanzo:
-        from hanzo_edge.middlewares.krakend_hanzo_chain import HanzoChainConfig, NotFoundConfig
-        from hanzo_edge.routing.service_builder import service_of
-
-        endpoints = tuple((r.method, r.endpoint, r.public) for r in translation.routes)
-        middlewares["hanzo-chain"] = middleware_of(
-            HanzoChainConfig(endpoints=endpoints, health_path=translation.gin.health_path)
-        )
-        outer.append("hanzo-chain")
-        if host_table:
-            extra_services["hanzo-not-found"] = service_of(NotFoundConfig())
-            extra_routers["hanzo-host-table"] = Router(
-                rule=rule or DEFAULT_RULE,
-                service="hanzo-not-found",
-                priority=-(len(translation.routes) + 1),
-                entry_points=entry_points,
-                middlewares=tuple(outer),
-            )
-    by_name = {route.router.rsplit("@", 1)[0]: route for route in translation.routes}
-    ranked = sorted(by_name, key=lambda name: _specificity(by_name[name]))
-    priority = {name: -(len(ranked) - i) for i, name in enumerate(ranked)}  # most specific: -1
-    routers: dict[str, Router] = {}
-    for name, router in http.routers.items():
-        route = by_name.get(name)
-        if route is None:
-            continue
-        combined = f"({rule}) && {router.rule}" if rule else router.rule
-        routers[f"{route.method}-{route.endpoint}"] = msgspec.structs.replace(
-            router,
-            rule=combined,
-            priority=priority[name],
-            entry_points=entry_points,
-            middlewares=(*outer, *router.middlewares),
-        )
-    routers.update(extra_routers)
-    services = FrozenDict({**http.services, **extra_services}) if extra_services else http.services
-    return Configuration(
-        http=HTTPConfiguration(routers=FrozenDict(routers), services=services, middlewares=FrozenDict(middlewares))
-    )
 
 
 class GatewayProvider:

@@ -54,6 +54,7 @@ RE_ALLOWED: dict[str, str] = {
     "providers/docker/constraints.py": "constraints tokenizer (fixed token patterns); LabelRegex goes to the lent RE2",
     "config/gotemplate.py": "Go template lexer (fixed token patterns) and string-escape syntax",
     "config/gotemplate_funcs.py": "printf verb syntax, Traefik's Normalize, Go's exponent form",
+    "gateway/sequential.py": "the fixed {respN_field} placeholder pattern of backend url_patterns",
 }
 _RE_FUNCTIONS = frozenset({"compile", "match", "search", "sub", "subn", "fullmatch", "split", "findall", "finditer"})
 
