@@ -277,7 +277,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--routers", type=int, default=10000)
     parser.add_argument("--rewrites", type=int, default=20)
-    parser.add_argument("--interval", type=float, default=3.0, help="seconds between rewrites (more than providersThrottleDuration, 2 s)")
+    parser.add_argument("--interval", type=float, default=3.0, help="seconds between rewrites (> throttle, 2 s)")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds of steady state before the first")
     parser.add_argument("--profile", action="store_true", help="profile one reload in-process instead")
     args = parser.parse_args()
