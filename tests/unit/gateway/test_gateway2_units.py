@@ -276,3 +276,41 @@ def test_telemetry_logging_level_and_unsupported_syslog() -> None:
     assert any("syslog" in str(w) for w in translation.warnings)
     bad = _service_translation({"telemetry/logging": {"level": "LOUD"}})
     assert [format_path(e.path) for e in bad.errors] == ['$.extra_config["telemetry/logging"].level']
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=4).filter(lambda k: "}" not in k and "." not in k), _JSON))
+def test_response_params_take_any_answer(data: dict[str, Any]) -> None:
+    """Whatever a backend answers, the placeholders get strings (or stay unset), never an exception."""
+    wanted = wanted_params([f"/x/{{resp0_{key}}}" for key in data])
+    params = response_params(wanted, 0, data)
+    assert set(params) <= {f"resp0_{key}" for key in data}
+    for key, value in data.items():
+        name = f"resp0_{key}"
+        if isinstance(value, bool):
+            assert params[name] == ("true" if value else "false")
+        elif isinstance(value, str):
+            assert params[name] == value
+        elif isinstance(value, dict) or value is None:
+            assert name not in params
+
+
+@given(_JSON)
+def test_martian_reader_accepts_or_locates_any_block(block: Any) -> None:
+    """Any JSON value as a modifier/martian block is either translated or a located error: never a crash."""
+    config = {
+        "version": 3,
+        "host": ["http://127.0.0.1:9000"],
+        "endpoints": [
+            {"endpoint": "/a", "backend": [{"url_pattern": "/x", "extra_config": {"modifier/martian": block}}]}
+        ],
+    }
+    translation = translate_document(parse_document(json.dumps(config), {}))
+    for error in translation.errors:
+        assert format_path(error.path).startswith('$.endpoints[0].backend[0].extra_config["modifier/martian"]')
