@@ -274,7 +274,18 @@ def gateway_main(argv: Sequence[str] | None = None) -> int:
         from hanzo_edge.commands.gateway_run import serve_gateway
 
         return serve_gateway(args[1:], os.environ, lambda: early_stop.requested)
-    print("usage: gateway {run|check} -c FILE [-p PORT] [-d]  |  gateway version", file=sys.stderr)
+    if command == "ingress":
+        # Hanzo's sidecar host router (ingress.json); `gateway ingress check -c FILE` reports on the file.
+        early_stop = _StopBeforeServing().install()
+        _setup_logging(os.environ.get("HANZO_GATEWAY_LOG_LEVEL", "INFO"))
+        from hanzo_edge.commands.gateway_ingress import run_sidecar
+
+        return run_sidecar(args[1:], os.environ, lambda: early_stop.requested)
+    print(
+        "usage: gateway {run|check} -c FILE [-p PORT] [-d]  |  gateway ingress [check] -c ingress.json"
+        "  |  gateway version",
+        file=sys.stderr,
+    )
     return 2
 
 
