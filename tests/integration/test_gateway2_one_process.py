@@ -170,3 +170,17 @@ def test_hanzo_auth_under_ingress_refuses_without_a_token(
     assert json.loads(refused.body) == {"error": "unauthorized", "message": "Authentication required"}
     # An API key passes unvalidated (Hanzo's rule), so the endpoint itself is there.
     assert http_request(port, "GET", "/v1/users/1", headers={"Authorization": "Bearer hk-test"}).status == 200
+
+
+def test_ingress_check_reads_the_gateway_provider(tmp_path: Path, json_backend: JsonBackend) -> None:
+    from edge_harness import run_cli
+
+    good = _gateway_file(tmp_path / "gateway.json", json_backend)
+    ok = run_cli(["check", "--entrypoints.web.address=127.0.0.1:0", f"--providers.gateway.filename={good}"])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "2 routers" in ok.stdout + ok.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": 3,\n "endpoints": [{"endpoint": "/a/{id}", "backend": [{"url_pattern": "/{nope}"}]}]}')
+    refused = run_cli(["check", "--entrypoints.web.address=127.0.0.1:0", f"--providers.gateway.filename={bad}"])
+    assert refused.returncode == 1
+    assert "$.endpoints[0].backend[0].url_pattern (line 2, column" in refused.stdout + refused.stderr

@@ -20,6 +20,7 @@ from hanzo_edge.config.errors import ConfigError, ConfigWarning
 from hanzo_edge.config.loader import load_static
 from hanzo_edge.config.runtime import RouterInfo, RuntimeConfig, ServiceInfo
 from hanzo_edge.config.static import StaticConfig
+from hanzo_edge.providers.base import ProviderHooks
 from hanzo_edge.providers.file import read_snapshot
 from hanzo_edge.routing.build import BuildResult
 
@@ -48,10 +49,24 @@ def load_dynamic(static: StaticConfig) -> Dynamic:
     Raises ConfigError only for a static mistake (both or neither of filename and directory).
     """
     file_cfg = static.providers.file
-    if file_cfg is None or not (file_cfg.filename or file_cfg.directory):
-        return Dynamic()
-    snapshot = read_snapshot(file_cfg.filename, file_cfg.directory)
-    return Dynamic({"file": snapshot.config}, list(snapshot.warnings), list(snapshot.errors))
+    dynamic = Dynamic()
+    if file_cfg is not None and (file_cfg.filename or file_cfg.directory):
+        snapshot = read_snapshot(file_cfg.filename, file_cfg.directory)
+        dynamic = Dynamic({"file": snapshot.config}, list(snapshot.warnings), list(snapshot.errors))
+    gateway_cfg = static.providers.gateway
+    if gateway_cfg is not None and gateway_cfg.filename:
+        # providers.gateway: the gateway.json as the gateway provider yields it (errors: gateway check's lines).
+        from hanzo_edge.providers.gateway_provider import from_static
+
+        provider = from_static(static, ProviderHooks())
+        if provider is not None:
+            config, lines = provider.read()
+            if config is not None:
+                dynamic.snapshots["gateway"] = config
+            dynamic.errors.extend(
+                ConfigError("providers.gateway", line, location=gateway_cfg.filename) for line in lines
+            )
+    return dynamic
 
 
 class _Capture(logging.Handler):

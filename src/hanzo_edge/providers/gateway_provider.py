@@ -60,17 +60,13 @@ class GatewayProvider:
         self.poll_interval = poll_interval
         self.on_failure = on_failure
 
-    def load(self) -> Configuration | None:
-        """Translate the file; None (errors logged) when it has errors. Safe in a worker thread."""
+    def read(self) -> tuple[Configuration | None, list[str]]:
+        """Translate the file: the snapshot, or None and ``gateway check``'s error lines. Warnings are logged."""
         from hanzo_edge.commands.gateway_check import check_gateway
 
         doc, translation, errors = check_gateway(self.filename, self.env)
         if errors or translation is None:
-            for line in errors or ["the file could not be read"]:
-                log.error("gateway provider: %s: %s", self.filename, line)
-            if self.on_failure is not None:
-                self.on_failure()
-            return None
+            return None, errors or ["the file could not be read"]
         for warning in translation.warnings:
             located = doc.locate(warning.path)
             log.warning("gateway provider: %s%s", warning, f" ({located})" if located else "")
@@ -91,7 +87,17 @@ class GatewayProvider:
                 host_table = bool(HanzoSettings.from_env(self.env).routes_file)
             except SettingsError as exc:
                 log.error("gateway provider: Hanzo settings: %s", exc)
-        return ingress_snapshot(translation, self.entry_points, self.rule, hanzo=hanzo, host_table=host_table)
+        return ingress_snapshot(translation, self.entry_points, self.rule, hanzo=hanzo, host_table=host_table), []
+
+    def load(self) -> Configuration | None:
+        """Translate the file; None (errors logged) when it has errors. Safe in a worker thread."""
+        snapshot, errors = self.read()
+        if snapshot is None:
+            for line in errors:
+                log.error("gateway provider: %s: %s", self.filename, line)
+            if self.on_failure is not None:
+                self.on_failure()
+        return snapshot
 
     async def watch(self) -> AsyncIterator[Configuration]:
         """Yield the file's snapshot (an empty one while it does not load), then each changed good one."""
