@@ -81,6 +81,11 @@ def ingress_main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args and args[0] in ("check", "explain", "healthcheck"):
         return _run_command(args[0], args[1:])
+    if args and args[0] == "crds":
+        from hanzo_edge.commands.crds import render_crds
+
+        sys.stdout.write(render_crds())
+        return 0
     if any(a in ("-h", "--help", "help") for a in args):
         from hanzo_edge.config.loader import render_help
 
