@@ -214,7 +214,7 @@ class IngressApp:
             entry_point_middlewares=self.entry_point_middlewares(),
             internal_services=internal_services(self.static, handlers),
             tls_entry_points=tls_entry_points(self.static),
-            tls=build_catalog(snapshots),
+            tls=build_catalog(snapshots, previous.tls if previous is not None else None),  # keeps session caches
             generation=generation,
             previous=previous,
             on_server_status=self.metrics.server_up if self.metrics is not None else None,

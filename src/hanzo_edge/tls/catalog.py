@@ -8,6 +8,14 @@ A handshake asks :meth:`TLSCatalog.context_for` with the entrypoint and the Clie
 options (per entrypoint, chosen at build time from the TLS routers' ``Host`` rules; ``default`` for a host whose
 routers disagree, or that no router names) and the certificate SNI selects give one ``ssl.SSLContext``, built on
 first use and cached for the generation.
+
+Contexts outlive generations when nothing they depend on changed (:meth:`TLSCatalog.adopt`): OpenSSL keeps its
+session cache and its session-ticket keys per ``SSL_CTX``, so a context rebuilt at every reload would make every
+client do a full handshake after any configuration change (a Kubernetes controller reloads on every event). A
+context is keyed by its options' name and the content-addressed paths of its certificate and key; it is carried
+into the next generation when the options compile to an equal :class:`TLSSettings` (versions, ciphers, curve, client
+CA PEM text, ALPN, ...) and the store still serves that certificate. A rotated certificate has another content
+path, so its handshakes get a new context while connections made with the old one keep it.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from hanzo_edge.tls.certificates import (
     CertificateStore,
     LoadedCertificate,
     file_fingerprints,
+    generated_certificate_if_made,
     load_certificate,
 )
 from hanzo_edge.tls.options import ServerContext, TLSOptionError, TLSSettings, compile_options
@@ -59,7 +68,8 @@ class TLSCatalog:
     fingerprints: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
     """The certificate, key and CA files as they were *before* they were read: a poll that sees anything else
     reloads (a file replaced while it was being read is then read again)."""
-    _contexts: dict[tuple[str, str], ServerContext] = field(default_factory=dict)
+    _contexts: dict[tuple[str, str, str], ServerContext] = field(default_factory=dict)
+    """(options name, certificate path, key path) → context; the paths name the PEM bytes' hashes."""
 
     def certificates(self) -> list[CertificateInfo]:
         """Parsed info (cn, serial, sans, not_after) of every configured certificate (not the generated one)."""
@@ -99,11 +109,41 @@ class TLSCatalog:
             if settings.sni_strict:
                 return None
             cert = self.store.default
-        key = (settings.name, cert.identity)
+        key = (settings.name, cert.cert_path, cert.key_path)
         ctx = self._contexts.get(key)
         if ctx is None:
             ctx = self._contexts[key] = settings.context(cert.cert_path, cert.key_path)
         return ctx
+
+    def adopt(self, previous: TLSCatalog) -> int:
+        """Take over ``previous``'s contexts that this generation would build identically; return how many.
+
+        Equal options (the whole compiled record, not just the name) and a certificate this store still serves make
+        an identical context, so keeping the old one keeps its session cache and ticket keys (see the module
+        docstring). Contexts of changed options or of certificates no longer served are left to die with
+        ``previous`` (open connections hold theirs).
+        """
+        served = self._served_paths()
+        adopted = 0
+        for key, ctx in previous._contexts.items():
+            name, cert_path, key_path = key
+            settings = self.options.get(name)
+            if settings is None or settings != previous.options.get(name) or (cert_path, key_path) not in served:
+                continue
+            self._contexts.setdefault(key, ctx)
+            adopted += 1
+        return adopted
+
+    def _served_paths(self) -> set[tuple[str, str]]:
+        """(certificate, key) paths a handshake of this generation can be given."""
+        store = self.store
+        paths = {(cert.cert_path, cert.key_path) for cert in store.loaded}
+        # Without a configured default the process's generated one serves; asked only if it was made already (a
+        # context of it can exist only then), so adopting never generates a key.
+        default = store.configured_default or generated_certificate_if_made()
+        if default is not None:
+            paths.add((default.cert_path, default.key_path))
+        return paths
 
 
 def _merge_options(snapshots: Mapping[str, Configuration]) -> dict[str, TLSOptions]:
@@ -134,8 +174,11 @@ def _referenced_files(snapshots: Mapping[str, Configuration]) -> list[str]:
     return [value for value in dict.fromkeys(values) if value and not value.lstrip().startswith("-----BEGIN")]
 
 
-def build_catalog(snapshots: Mapping[str, Configuration]) -> TLSCatalog:
-    """Load every provider's certificates and options. Never raises: what fails is in ``errors``/``broken``."""
+def build_catalog(snapshots: Mapping[str, Configuration], previous: TLSCatalog | None = None) -> TLSCatalog:
+    """Load every provider's certificates and options. Never raises: what fails is in ``errors``/``broken``.
+
+    ``previous``: the generation being replaced, whose unchanged contexts are kept (:meth:`TLSCatalog.adopt`).
+    """
     fingerprints = file_fingerprints(_referenced_files(snapshots))
     errors: list[str] = []
     certificates: list[LoadedCertificate] = []
@@ -179,4 +222,6 @@ def build_catalog(snapshots: Mapping[str, Configuration]) -> TLSCatalog:
         except TLSOptionError as exc:
             catalog.broken[name] = f'TLS options "{name}": {exc}'
             errors.append(catalog.broken[name])
+    if previous is not None:
+        catalog.adopt(previous)
     return catalog

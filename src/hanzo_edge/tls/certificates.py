@@ -36,6 +36,7 @@ __all__ = [
     "CertificateStore",
     "LoadedCertificate",
     "default_generated_certificate",
+    "generated_certificate_if_made",
     "load_certificate",
 ]
 
@@ -206,6 +207,13 @@ def default_generated_certificate() -> LoadedCertificate:
     info, names = _info(cert)
     _GENERATED = LoadedCertificate(info, names, cert_path, key_path, generated=True)
     return _GENERATED
+
+
+def generated_certificate_if_made() -> LoadedCertificate | None:
+    """The process's generated default certificate if it was made already (and its files are still there)."""
+    if _GENERATED is not None and Path(_GENERATED.cert_path).exists():
+        return _GENERATED
+    return None
 
 
 @dataclass(slots=True)
