@@ -66,3 +66,25 @@ def test_without_the_flags_debug_and_echo_are_404(tmp_path: Path, backend: JsonB
         assert http_request(gateway.port, "GET", "/__echo/x").status == 404
     finally:
         assert gateway.stop() == 0, gateway.output()
+
+
+def test_run_d_serves_debug_across_reloads(tmp_path: Path, backend: JsonBackend) -> None:
+    from edge_harness import clean_env
+    from gateway_fixtures import Gateway, write_gateway
+
+    port = free_port()
+
+    def config(path: str) -> dict[str, object]:
+        endpoint = {"endpoint": path, "backend": [{"url_pattern": "/user/1", "allow": ["id"]}]}
+        return {"version": 3, "listen_ip": "127.0.0.1", "port": port, "host": [backend.url], "endpoints": [endpoint]}
+
+    path = write_gateway(tmp_path / "gateway.json", config("/one"))
+    env = {**clean_env(), "AUTH_ENABLED": "false", "HANZO_GATEWAY_WATCH_INTERVAL": "0.05"}
+    gateway = Gateway(path, port, env, extra_args=["-d"]).ready()
+    try:
+        assert http_request(port, "GET", "/__debug/x").body == b'{"message":"pong"}'
+        write_gateway(path, config("/two"))
+        eventually(lambda: http_request(port, "GET", "/two").status == 200, timeout=10, message=gateway.output)
+        assert http_request(port, "GET", "/__debug/x").body == b'{"message":"pong"}'
+    finally:
+        assert gateway.stop() == 0, gateway.output()

@@ -96,14 +96,11 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
         logging.getLogger("hanzo_edge").setLevel(logging.DEBUG if level == "DEBUG" else logging.getLevelName(level))
     if translation.log_prefix:
         _prefix_logs(translation.log_prefix)
-    if parsed.debug and not service.debug_endpoint:
-        # `run -d` enables /__debug/ as KrakenD's does.
-        from hanzo_edge.gateway.extra_config import NamespaceMiddleware
-        from hanzo_edge.middlewares.krakend_debug_echo import KrakendDebugEchoConfig
+    if parsed.debug:
+        # `run -d` enables /__debug/ as KrakenD's does (and keeps it across reloads).
+        from hanzo_edge.gateway.reload import with_debug_endpoint
 
-        options = KrakendDebugEchoConfig(debug=True, echo=service.echo_endpoint)
-        translation.outer = [m for m in translation.outer if m.kind != "krakendDebugEcho"]
-        translation.outer.append(NamespaceMiddleware("debug-echo", "krakendDebugEcho", options))
+        with_debug_endpoint(translation, service.echo_endpoint)
 
     async def main() -> int:
         try:
@@ -128,7 +125,12 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
         await start_zap_listener(app, env, service.listen_ip)
         # The file is watched and reloaded without a restart (gateway/reload.py).
         reloader = GatewayReloader(
-            app, parsed.config, env, listen=(service.listen_ip, service.port), interval=_watch_interval(env)
+            app,
+            parsed.config,
+            env,
+            listen=(service.listen_ip, service.port),
+            interval=_watch_interval(env),
+            debug=parsed.debug,
         )
         watch = asyncio.ensure_future(reloader.run())
         try:

@@ -313,7 +313,6 @@ class MergeService:
     def _respond(self, parts: Sequence[_Part]) -> Response:
         merged: dict[str, Any] | None = None
         complete = True
-        errored = any(p.data is None or p.error for p in parts)
         for part in parts:
             if part.data is None:
                 complete = False
@@ -322,6 +321,7 @@ class MergeService:
             merged = part.data if merged is None else {**merged, **part.data}
         static = self._static_data
         if static is not None and self.config.static is not None:
+            errored = any(p.data is None or p.error for p in parts)
             answered = merged is not None
             if static_matches(self.config.static.strategy, errored=errored, answered=answered, complete=complete):
                 merged = {**(merged or {}), **static}

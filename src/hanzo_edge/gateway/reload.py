@@ -26,13 +26,23 @@ from hanzo_edge.gateway.document import GatewayDocument
 from hanzo_edge.gateway.server import GatewayApp
 from hanzo_edge.gateway.translate import PROVIDER, Translation
 
-__all__ = ["DEFAULT_INTERVAL", "GatewayReloader", "fingerprint"]
+__all__ = ["DEFAULT_INTERVAL", "GatewayReloader", "fingerprint", "with_debug_endpoint"]
 
 log = logging.getLogger("hanzo_edge.gateway")
 
 DEFAULT_INTERVAL = 0.25
 
 Fingerprint = tuple[int, int, int] | None
+
+
+def with_debug_endpoint(translation: Translation, echo: bool) -> None:
+    """``gateway run -d``: serve ``/__debug/`` whatever the file says (``echo`` keeps its ``echo_endpoint``)."""
+    from hanzo_edge.gateway.extra_config import NamespaceMiddleware
+    from hanzo_edge.middlewares.krakend_debug_echo import KrakendDebugEchoConfig
+
+    options = KrakendDebugEchoConfig(debug=True, echo=echo)
+    translation.outer = [m for m in translation.outer if m.kind != "krakendDebugEcho"]
+    translation.outer.append(NamespaceMiddleware("debug-echo", "krakendDebugEcho", options))
 
 
 def fingerprint(path: str) -> Fingerprint:
@@ -55,12 +65,14 @@ class GatewayReloader:
         *,
         listen: tuple[str, int],
         interval: float = DEFAULT_INTERVAL,
+        debug: bool = False,
     ) -> None:
         self.app = app
         self.path = path
         self.env = env
         self.listen = listen
         self.interval = interval
+        self.debug = debug  # run -d: every version serves /__debug/
         self.last = fingerprint(path)
         self.applied = 0
         self.failed = 0
@@ -104,6 +116,8 @@ class GatewayReloader:
             log.error("endpoint %s (not served)", disabled)
         if (doc.service.listen_ip, doc.service.port) != self.listen and "KRAKEND_PORT" not in self.env:
             log.warning("listen_ip/port changed in %s: it takes a restart; still listening as before", self.path)
+        if self.debug:
+            with_debug_endpoint(translation, doc.service.echo_endpoint)
         app = self.app
         previous = app.translation
         app.translation = translation
