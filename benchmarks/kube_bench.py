@@ -16,6 +16,11 @@ its address). Then:
 
 Run on a quiet machine: ``python benchmarks/kube_bench.py`` (2,000 Ingresses, 5,000 slices, 50 changes; about a
 minute). Smoke: ``python benchmarks/kube_bench.py --ingresses 50 --slices 120 --changes 5``.
+
+``--crd`` measures the KubernetesCRD provider instead: ``--ingresses`` IngressRoutes (one route, host and Service
+each) using ``--middlewares`` Middlewares (headers, stripPrefix, retry and rateLimit in turn, one per route in its
+own namespace; a multiple of 20), same figures. Quiet machine: ``python benchmarks/kube_bench.py --crd --ingresses
+1000 --middlewares 500 --slices 2500``; smoke: ``--crd --ingresses 40 --middlewares 20 --slices 80 --changes 3``.
 ``--json FILE`` writes the figures.
 """
 
@@ -41,8 +46,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions  # noqa: E402
+from hanzo_edge.providers.kubernetes.crd_cluster import CRDOptions  # noqa: E402
+from hanzo_edge.providers.kubernetes.crd_translate import CRDTranslator  # noqa: E402
 from hanzo_edge.providers.kubernetes.ingress_translate import IngressOptions, IngressTranslator  # noqa: E402
 from hanzo_edge.providers.kubernetes.resources import (  # noqa: E402
+    CRD_RESOURCES,
     ENDPOINT_SLICES,
     INGRESS_CLASSES,
     INGRESSES,
@@ -110,8 +118,48 @@ def slice_object(i: int, j: int, addresses: list[str], port: int) -> dict[str, A
     }
 
 
-def populate(api: FakeApiServer, ingresses: int, slices: int, pods: int, port: int) -> dict[int, list[str]]:
-    """Create the objects; return each Service's addresses in its first slice."""
+MIDDLEWARE_SPECS: list[dict[str, Any]] = [
+    {"headers": {"customRequestHeaders": {"X-Bench": "1"}}},
+    {"stripPrefix": {"prefixes": ["/strip"]}},
+    {"retry": {"attempts": 2, "initialInterval": "10ms"}},
+    {"rateLimit": {"average": 1000000, "burst": 1000000}},
+]
+
+
+def middleware_object(k: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "Middleware",
+        "metadata": {"name": f"mw-{k}", "namespace": namespace(k)},
+        "spec": MIDDLEWARE_SPECS[k % len(MIDDLEWARE_SPECS)],
+    }
+
+
+def ingress_route_object(i: int, middlewares: int) -> dict[str, Any]:
+    # mw-(i % middlewares) lives in namespace(i) because middlewares is a multiple of NAMESPACES.
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "IngressRoute",
+        "metadata": {"name": f"route-{i}", "namespace": namespace(i)},
+        "spec": {
+            "entryPoints": ["web"],
+            "routes": [
+                {
+                    "match": f"Host(`{host(i)}`)",
+                    "kind": "Rule",
+                    "services": [{"name": f"svc-{i}", "port": 80}],
+                    "middlewares": [{"name": f"mw-{i % middlewares}"}],
+                }
+            ],
+        },
+    }
+
+
+def populate(
+    api: FakeApiServer, ingresses: int, slices: int, pods: int, port: int, middlewares: int = 0
+) -> dict[int, list[str]]:
+    """Create the objects (IngressRoutes and Middlewares when ``middlewares``); return each Service's addresses in
+    its first slice."""
     api.apply(
         {
             "apiVersion": "networking.k8s.io/v1",
@@ -125,6 +173,8 @@ def populate(api: FakeApiServer, ingresses: int, slices: int, pods: int, port: i
     )
     first: dict[int, list[str]] = {}
     rng = random.Random(7)
+    for k in range(middlewares):
+        api.apply(middleware_object(k))
     for i in range(ingresses):
         api.apply(
             {
@@ -134,6 +184,9 @@ def populate(api: FakeApiServer, ingresses: int, slices: int, pods: int, port: i
                 "spec": {"ports": [{"name": "http", "port": 80}]},
             }
         )
+        if middlewares:
+            api.apply(ingress_route_object(i, middlewares))
+            continue
         rule = {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": f"svc-{i}", "port": {"number": 80}}}}
         api.apply(
             {
@@ -152,12 +205,16 @@ def populate(api: FakeApiServer, ingresses: int, slices: int, pods: int, port: i
     return first
 
 
-def rebuild_figures(api: FakeApiServer, port: int) -> dict[str, float]:
+def rebuild_figures(api: FakeApiServer, port: int, crd: bool = False) -> dict[str, float]:
     """Translation and table-build time of the whole snapshot, in this process."""
-    snapshot: dict[str, Any] = {
-        r.plural: api.objects(r) for r in (INGRESSES, INGRESS_CLASSES, SERVICES, ENDPOINT_SLICES, SECRETS)
-    }
-    translator = IngressTranslator(IngressOptions(ingress_class="hanzo-ingress"))
+    resources = (INGRESSES, INGRESS_CLASSES, SERVICES, ENDPOINT_SLICES, SECRETS)
+    if crd:
+        resources = (*CRD_RESOURCES, SERVICES, ENDPOINT_SLICES, SECRETS)
+    snapshot: dict[str, Any] = {r.plural: api.objects(r) for r in resources}
+    translator: IngressTranslator | CRDTranslator = IngressTranslator(IngressOptions(ingress_class="hanzo-ingress"))
+    if crd:
+        translator = CRDTranslator(CRDOptions())
+    provider = "kubernetescrd" if crd else "kubernetes"
     started = time.perf_counter()
     translation = translator.translate(snapshot)
     cold = time.perf_counter() - started
@@ -171,10 +228,10 @@ def rebuild_figures(api: FakeApiServer, port: int) -> dict[str, float]:
     warm = time.perf_counter() - started
     pools = PoolRegistry()
     started = time.perf_counter()
-    first = build_tables({"kubernetes": translation.config}, ["web"], ["web"], pools, TransportOptions())
+    first = build_tables({provider: translation.config}, ["web"], ["web"], pools, TransportOptions())
     build_cold = time.perf_counter() - started
     started = time.perf_counter()
-    build_tables({"kubernetes": translation.config}, ["web"], ["web"], pools, TransportOptions(), previous=first)
+    build_tables({provider: translation.config}, ["web"], ["web"], pools, TransportOptions(), previous=first)
     build_warm = time.perf_counter() - started
     return {
         "translate_cold_s": cold,
@@ -182,6 +239,7 @@ def rebuild_figures(api: FakeApiServer, port: int) -> dict[str, float]:
         "build_tables_cold_s": build_cold,
         "build_tables_memoised_s": build_warm,
         "routers": float(len(translation.config.http.routers)),
+        "middlewares_built": float(len(translation.config.http.middlewares)),
     }
 
 
@@ -229,25 +287,46 @@ def main() -> int:
     parser.add_argument("--pods", type=int, default=16)
     parser.add_argument("--spacing", type=float, default=0.6, help="seconds between two changes")
     parser.add_argument("--json", default="")
+    parser.add_argument("--crd", action="store_true", help="IngressRoutes and Middlewares instead of Ingresses")
+    parser.add_argument("--middlewares", type=int, default=500, help="with --crd (a multiple of 20)")
     args = parser.parse_args()
+    if args.crd and (args.middlewares <= 0 or args.middlewares % NAMESPACES):
+        parser.error(f"--middlewares must be a positive multiple of {NAMESPACES}")
+    middlewares = args.middlewares if args.crd else 0
     if args.slices < args.ingresses:
         parser.error("--slices must be at least --ingresses (every Service has a slice)")
-    results: dict[str, Any] = {"ingresses": args.ingresses, "slices": args.slices, "changes": args.changes}
+    results: dict[str, Any] = {
+        "provider": "kubernetescrd" if args.crd else "kubernetes",
+        "ingresses": args.ingresses,
+        "middlewares": middlewares,
+        "slices": args.slices,
+        "changes": args.changes,
+    }
     pod_port, pods = start_pods(args.pods)
     with FakeApiServer(token=TOKEN) as api, tempfile.TemporaryDirectory(prefix="kube-bench-") as tmp:
         started = time.perf_counter()
-        first = populate(api, args.ingresses, args.slices, args.pods, pod_port)
+        first = populate(api, args.ingresses, args.slices, args.pods, pod_port, middlewares)
         results["populate_s"] = time.perf_counter() - started
-        results.update(rebuild_figures(api, pod_port))
+        results.update(rebuild_figures(api, pod_port, crd=args.crd))
         web, admin = free_port(), free_port()
         cmd = [
             INGRESS_BIN,
             f"--entrypoints.web.address=127.0.0.1:{web}",
             f"--entrypoints.traefik.address=127.0.0.1:{admin}",
-            "--providers.kubernetesingress=true",
-            f"--providers.kubernetesingress.endpoint={api.url}",
-            f"--providers.kubernetesingress.token={TOKEN}",
-            "--providers.kubernetesingress.ingressClass=hanzo-ingress",
+            *(
+                [
+                    "--providers.kubernetescrd=true",
+                    f"--providers.kubernetescrd.endpoint={api.url}",
+                    f"--providers.kubernetescrd.token={TOKEN}",
+                ]
+                if args.crd
+                else [
+                    "--providers.kubernetesingress=true",
+                    f"--providers.kubernetesingress.endpoint={api.url}",
+                    f"--providers.kubernetesingress.token={TOKEN}",
+                    "--providers.kubernetesingress.ingressClass=hanzo-ingress",
+                ]
+            ),
             "--api=true",
             "--api.insecure=true",
             "--ping=true",
