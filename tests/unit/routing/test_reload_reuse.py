@@ -117,8 +117,10 @@ def _answers(result: BuildResult) -> list[Any]:
                 if route is None:
                     out.append(None)
                     continue
-                # The configuration each of its middleware layers was built from (a stale layer would show here).
-                layers = sorted(repr((key[1], key[2])) for key in result.layers if key[0].endswith(route.name))
+                # The configurations its middleware layers were built from (a stale layer would show here). A set:
+                # a fresh build gives a router on two entrypoints a layer per entrypoint where the next generation's
+                # reuse shares one (middleware_builder keys layers by what they wrap), which serves alike.
+                layers = sorted({repr((key[1], key[2])) for key in result.layers if key[0].endswith(route.name)})
                 out.append((ep, route.name, route.priority, route.middlewares, route.service, route.body_limit, layers))
     return out
 
