@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import os
 import selectors
+import signal
 import socket
 import ssl
 import struct
@@ -271,3 +272,45 @@ def test_concurrent_pq_sessions_pipe_mebibytes_through_a_real_echo_node(world: d
     assert all(intact for _, intact, _ in results), [count for _, _, count in results]
     assert {count for _, _, count in results} == {16 + MIB * (1 << 20)}
     print(f"{SESSIONS} sessions x {MIB} MiB echoed in {elapsed:.1f}s")
+
+
+def test_sigterm_stops_accepting_and_drains_an_open_stream(tmp_path: Path) -> None:
+    files = _files(tmp_path)
+    node = EchoNode()
+    zap_port = free_port()
+    gateway = start_gateway(tmp_path, {"endpoints": []}, _zap_env(files, zap_port, node.port))
+    try:
+        eventually(lambda: _accepts(zap_port), message=gateway.output)
+        context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        with socket.create_connection(("127.0.0.1", zap_port), timeout=10) as sock:
+            sock.settimeout(None)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 10, 0))
+            conn = SSL.Connection(context, sock)
+            conn.set_connect_state()
+            conn.do_handshake()
+            conn.sendall(b"before")
+            assert conn.recv(100) == b"before"
+
+            gateway.proc.send_signal(signal.SIGTERM)
+            eventually(lambda: not _listening(zap_port), message=gateway.output)  # no new ZAP connections
+            assert gateway.proc.poll() is None  # ... while the open stream is drained
+
+            conn.sendall(b"during the drain")
+            got = b""
+            while len(got) < len(b"during the drain"):
+                got += conn.recv(100)
+            assert got == b"during the drain"
+            conn.shutdown()  # close_notify: the node's FIN comes back, the stream ends
+            with pytest.raises(SSL.ZeroReturnError):  # the node's answering FIN arrives as close_notify
+                conn.recv(100)
+        assert gateway.proc.wait(10) == 0
+    finally:
+        gateway.stop()
+        node.stop()
+
+
+def _listening(port: int) -> bool:
+    try:
+        return _accepts(port)
+    except OSError:
+        return False
