@@ -9,6 +9,7 @@ command -v kubectl >/dev/null 2>&1 || need+=(kubectl)  # validates the fake Kube
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # headless dashboard test
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)  # Docker provider engine tests
 test -x /bin/busybox || need+=(busybox-static)  # the Docker tests' local image
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # `openssl s_client` against the ZAP listener
 if ((${#need[@]})); then
   if [[ $EUID -ne 0 ]]; then
     echo "sysdeps: missing ${need[*]}; run as root or install them" >&2
