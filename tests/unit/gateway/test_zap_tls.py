@@ -229,3 +229,17 @@ def test_split_host_port_is_gos() -> None:
     for bad in ("a.b", "[::1]", "a:b:1", "a:0", "a:x"):
         with pytest.raises(ValueError, match=r"port|colons"):
             split_host_port(bad)
+
+
+def test_pyopenssl_is_imported_only_when_the_listener_is_enabled() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, asyncio\n"
+        "import hanzo_edge.commands.gateway_run, hanzo_edge.gateway.zap as zap\n"
+        "assert asyncio.run(zap.start_zap_listener(None, {}, '127.0.0.1')) is None\n"
+        "print('OpenSSL' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "False"
