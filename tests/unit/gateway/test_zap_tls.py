@@ -243,3 +243,24 @@ def test_pyopenssl_is_imported_only_when_the_listener_is_enabled() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_zap_http_listener_variable_is_named_as_unsupported(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from hanzo_edge.gateway.zap import start_zap_listener
+
+    with caplog.at_level("WARNING", logger="hanzo_edge.gateway.zap"):
+        assert asyncio.run(start_zap_listener(None, {"KRAKEND_ZAP_LISTEN": ":9999"}, "")) is None  # type: ignore[arg-type]
+    assert "KRAKEND_ZAP_LISTEN is not supported" in caplog.text
+
+
+def test_a_bad_zap_variable_is_logged_and_nothing_starts(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from hanzo_edge.gateway.zap import start_zap_listener
+
+    env = {"ZAP_LISTENER_ENABLED": "true", "ZAP_LISTENER_PORT": "nine"}
+    with caplog.at_level("ERROR", logger="hanzo_edge.gateway.zap"):
+        assert asyncio.run(start_zap_listener(None, env, "")) is None  # type: ignore[arg-type]
+    assert "ZAP listener not started: ZAP_LISTENER_PORT='nine'" in caplog.text

@@ -25,6 +25,9 @@ log = logging.getLogger("hanzo_edge.gateway.zap")
 async def start_zap_listener(app: IngressApp, env: Mapping[str, str], host: str) -> Listener | None:
     """Start the ZAP listener when ``ZAP_LISTENER_ENABLED=true``; None when disabled or when it cannot start (the
     reason is logged as an error: the gateway keeps serving HTTP, as hanzoai/gateway does)."""
+    if env.get("KRAKEND_ZAP_LISTEN", "").strip():
+        # Later hanzoai/gateway's ZAP-HTTP listener (zaphttp_listener.go): named, not silently ignored.
+        log.warning("KRAKEND_ZAP_LISTEN is not supported (the ZAP-HTTP listener); ignored")
     try:
         settings = ZapSettings.from_env(env)
     except ZapSettingsError as exc:
