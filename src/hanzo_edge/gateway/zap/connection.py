@@ -124,7 +124,8 @@ class ZapConnection(asyncio.Protocol):
             self._finish()
             return False
         # A FIN without close_notify is a truncated stream; either way nothing more comes from the client.
-        self._client_done()
+        if not self.client_ended:
+            self._client_done()
         return not self.closed  # keep the transport open to go on writing what the node sends
 
     def connection_lost(self, exc: Exception | None) -> None:
