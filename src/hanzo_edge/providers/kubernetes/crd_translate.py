@@ -112,6 +112,11 @@ DEFAULT = "default"
 
 V = TypeVar("V", bound=msgspec.Struct)
 
+_OBJECT_ERRORS = (RefError, ConfigError, msgspec.ValidationError, TypeError, ValueError, AttributeError, KeyError)
+"""What one object's translation may raise: its own error, not the others'. The API server checks specs against
+our CRD schemas, but objects stored before those were installed (or with other CRDs) can have any shape, and
+Kubernetes-specific keys (Secret names, references) are read from the raw spec."""
+
 
 @dataclass(slots=True)
 class _Build:
@@ -263,7 +268,7 @@ class _Run:
         for namespace, name, obj in self._objects(plural, RawCRD):
             try:
                 make(namespace, name, obj)
-            except (RefError, ConfigError) as exc:
+            except _OBJECT_ERRORS as exc:
                 self._error(kind, namespace, name, f"skipped: {exc}")
 
     def _warn(self, kind: str, namespace: str, name: str, warnings: list[str]) -> None:
@@ -275,7 +280,7 @@ class _Run:
             key = normalize(make_id(namespace, name))
             try:
                 self._middleware(namespace, name, obj, key)
-            except (RefError, ConfigError) as exc:
+            except _OBJECT_ERRORS as exc:
                 # Kept under its name as a refusal, so each router using it is disabled with this reason.
                 self._error("Middleware", namespace, name, f"skipped: {exc}")
                 self.build.middlewares[key] = ExtensionMiddleware(
@@ -411,7 +416,7 @@ class _Run:
             key = normalize(make_id(namespace, name))
             try:
                 self.build.services[key] = self._traefik_service(namespace, ts)
-            except (RefError, ConfigError) as exc:
+            except _OBJECT_ERRORS as exc:
                 self._error("TraefikService", namespace, name, f"skipped: {exc}")
 
     def _child(self, namespace: str, lb: LoadBalancerSpec) -> str:
@@ -543,7 +548,7 @@ class _Run:
         service = ""
         try:
             service = self._route_service(namespace, route.services, key)
-        except (RefError, ConfigError) as exc:
+        except _OBJECT_ERRORS as exc:
             problems.append(str(exc))
             service = key
         if problems:
@@ -606,7 +611,7 @@ class _Run:
                         for ref in route.middlewares
                     )
                     service = self._tcp_service(namespace, key, route.services)
-                except (RefError, ConfigError) as exc:
+                except _OBJECT_ERRORS as exc:
                     self._error("IngressRouteTCP", namespace, name, f"route {route.match!r} skipped: {exc}")
                     continue
                 self.build.tcp_routers[key] = TCPRouter(
