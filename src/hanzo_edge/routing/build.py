@@ -341,6 +341,7 @@ class _Build:
         result.layers = self.chains.layers
         result.reused_middlewares = self.chains.reused
         result.routers = self.memory
+        self.services.seal()  # no reference back to this build: a retired generation is freed by refcounting
         return result
 
     # -- errors: into the records (what readers see) and the build's log -------------------------------------------

@@ -18,6 +18,7 @@ the next generation drops has its scope cancelled (:func:`retire`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -98,6 +99,14 @@ class ServiceBuilder:
         """Return the identity a built service was memoised under (None if it was not built)."""
         done = self.built.get(qname)
         return None if done is None else done[0]
+
+    def seal(self) -> None:
+        """Drop the build's error callback once the generation is built (every ``get`` happens during the build).
+
+        The callback is a method of the build, whose result holds this builder: left in place, that cycle keeps each
+        retired generation (10,000 routers: ~130,000 objects) alive until a full collection, and the frozen-heap
+        policy (``routing/heap.py``) then pays that collection on every other reload."""
+        self.add_error = _sealed
 
     def activate(self) -> None:
         """Start the background work (health checks) of the services built new in this generation."""
@@ -180,6 +189,11 @@ class ServiceBuilder:
         if handler is None:
             raise ValueError(f'the service "{qname}" does not exist or could not be built')
         return handler
+
+
+def _sealed(qname: str, message: str) -> None:
+    # Unreachable today (services are resolved during the build only); logged rather than lost if that changes.
+    logging.getLogger("hanzo_edge.routing").error("%s: %s (after its generation was built)", qname, message)
 
 
 def retire(

@@ -4,6 +4,7 @@ and really reuses the routers, services and middleware layers whose inputs did n
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 from hypothesis import given, settings
@@ -220,3 +221,20 @@ def test_retired_services_are_cancelled_and_kept_ones_are_not() -> None:
         assert changed._closed
 
     asyncio.run(scenario())
+
+
+def test_a_retired_generation_is_freed_without_the_cycle_collector() -> None:
+    """No reference cycle ties a generation together, so reference counting frees it at the swap (the frozen-heap
+    policy would otherwise pay a full collection every other reload)."""
+    pools = PoolRegistry()
+    first = _build(_configuration(SPEC), None, pools)
+    second = _build(_configuration({**SPEC, "ports": (1, 3)}), first, pools)
+    gc.collect()
+    gc.disable()
+    try:
+        third = _build(_configuration({**SPEC, "ports": (2, 3)}), second, pools)
+        del first, second
+        assert gc.collect() == 0, "a retired generation left cyclic garbage"
+        assert third.routers.replayed == 2
+    finally:
+        gc.enable()
