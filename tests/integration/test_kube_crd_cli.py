@@ -576,6 +576,13 @@ def test_forbidden_namespace_and_missing_secret_disable_only_their_route(cluster
     assert any("middleware elsewhere/strip is not in the parent resource namespace bad" in e for e in cross["error"])
     assert auth["status"] == "disabled"
     assert any("secret bad/no-such-secret does not exist" in e for e in auth["error"])
+    # The refusal is an ordinary (disabled) middleware record: every API view still renders.
+    middlewares = {m["name"]: m for m in cluster.api_json("/api/http/middlewares?per_page=1000")}
+    refused = next(
+        m for n, m in middlewares.items() if n.startswith("bad-cross-") and n.endswith("-refused@kubernetescrd")
+    )
+    assert refused["status"] == "disabled"
+    assert "bad-auth@kubernetescrd" in cluster.api_json("/api/rawdata")["middlewares"]
     log = cluster.proc.stderr()
     assert "middleware elsewhere/strip is not in the parent resource namespace bad" in log
     assert "secret bad/no-such-secret does not exist" in log
@@ -683,3 +690,51 @@ def test_absent_crd_group_never_blocks_readiness(tmp_path: Path) -> None:
             eventually(lambda: any("/apis/traefik.io/v1alpha1/ingressroutes" in path for _m, path in api.requests))
         finally:
             proc.stop()
+
+
+def test_an_ingress_tls_secret_rotates_too(cluster: Cluster) -> None:
+    """The Ingress provider's ``spec.tls`` Secrets take the same path: a renewed Secret, new handshakes."""
+    first_ca, second_ca = trustme.CA(), trustme.CA()
+    cluster.api.apply(_tls_secret("ingtls", "site-cert", first_ca.issue_cert("site.ing.test")))
+    cluster.service("ingtls", "site", ["127.0.1.4"])
+    cluster.api.apply(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {
+                "name": "site",
+                "namespace": "ingtls",
+                "annotations": {"traefik.ingress.kubernetes.io/router.entrypoints": "websecure"},
+            },
+            "spec": {
+                "tls": [{"hosts": ["site.ing.test"], "secretName": "site-cert"}],
+                "rules": [
+                    {
+                        "host": "site.ing.test",
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "site", "port": {"number": 8080}}},
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+        }
+    )
+    port = cluster.ports["websecure"]
+    first, second = ssl.create_default_context(), ssl.create_default_context()
+    first_ca.configure_trust(first)
+    second_ca.configure_trust(second)
+    assert eventually(lambda: _fetch_tls(port, "site.ing.test", first), message=cluster.proc.describe) == (
+        200,
+        "127.0.1.4",
+    )
+    cluster.api.apply(_tls_secret("ingtls", "site-cert", second_ca.issue_cert("site.ing.test")))
+    assert eventually(lambda: _fetch_tls(port, "site.ing.test", second), message=cluster.proc.describe) == (
+        200,
+        "127.0.1.4",
+    )
