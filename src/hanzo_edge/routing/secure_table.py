@@ -23,7 +23,7 @@ async def misdirected(req: Request) -> Response:
 class SecureRoutingTable(RoutingTable):
     """A :class:`RoutingTable` of TLS routers; ``options_for_host(entry_point, host)`` names a host's options."""
 
-    __slots__ = ("entry_point", "options_for_host")
+    __slots__ = ("_options_by_host", "entry_point", "options_for_host")
 
     def __init__(
         self,
@@ -37,14 +37,27 @@ class SecureRoutingTable(RoutingTable):
         super().__init__(routes, not_found, generation)
         self.entry_point = entry_point
         self.options_for_host = options_for_host
+        # Host → its options name, filled as hosts are seen: this generation's answer never changes, and a
+        # keep-alive connection asks it for the same host at every request (one dict probe instead of the
+        # exact/wildcard resolution). Bounded: hosts come from clients.
+        self._options_by_host: dict[str, str] = {}
 
     def lookup(self, req: Request) -> Handler:
         """421 when the request's host needs other TLS options than its connection's, else the usual lookup."""
-        options_for_host = self.options_for_host
-        if (
-            options_for_host is not None
-            and req.tls_options
-            and options_for_host(self.entry_point, req.host) != req.tls_options
-        ):
-            return misdirected
+        connection_options = req.tls_options
+        if connection_options and self.options_for_host is not None:
+            wanted = self._options_by_host.get(req.host)
+            if wanted is None:
+                wanted = self._resolve(req.host)
+            if wanted != connection_options:
+                return misdirected
         return RoutingTable.lookup(self, req)
+
+    def _resolve(self, host: str) -> str:
+        options_for_host = self.options_for_host
+        wanted = options_for_host(self.entry_point, host) if options_for_host is not None else ""
+        memo = self._options_by_host
+        if len(memo) >= 4096:
+            memo.clear()
+        memo[host] = wanted
+        return wanted
