@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from hanzo_edge.config.middlewares import ExtensionMiddleware
+from hanzo_edge.config.refusal import ProviderRefusal
 from hanzo_edge.providers.kubernetes.crd_cluster import CRDOptions
-from hanzo_edge.providers.kubernetes.crd_refusal import RefusedRoute
 from hanzo_edge.providers.kubernetes.crd_translate import translate_crds
 from hanzo_edge.providers.kubernetes.ingress_translate import Translation
 
@@ -156,11 +156,14 @@ def test_middlewares_every_kind_decoded_generically_and_referenced_normalized() 
     mws = result.config.http.middlewares
     assert result.errors == ()
     rate = mws["hanzo-rate-limit"].rate_limit
-    assert rate is not None and (rate.average, rate.burst, rate.period) == (100, 200, 60.0)
+    assert rate is not None
+    assert (rate.average, rate.burst, rate.period) == (100, 200, 60.0)
     retry = mws["hanzo-retry"].retry
-    assert retry is not None and (retry.attempts, retry.initial_interval) == (3, 0.1)
+    assert retry is not None
+    assert (retry.attempts, retry.initial_interval) == (3, 0.1)
     chain = mws["hanzo-chain"].chain
-    assert chain is not None and chain.middlewares == ("hanzo-retry", "hanzo-strip-v1")
+    assert chain is not None
+    assert chain.middlewares == ("hanzo-retry", "hanzo-strip-v1")
     assert mws["hanzo-ips"].ip_allow_list is not None
 
 
@@ -183,15 +186,18 @@ def test_basic_auth_from_secrets() -> None:
     result = translate_crds(snapshot(*objs))
     a = result.config.http.middlewares["hanzo-a"].basic_auth
     b = result.config.http.middlewares["hanzo-b"].basic_auth
-    assert a is not None and a.users == ("alice:$apr1$x$y", "bob:{SHA}abc")
+    assert a is not None
+    assert a.users == ("alice:$apr1$x$y", "bob:{SHA}abc")
     digest = base64.b64encode(hashlib.sha1(b"pw").digest()).decode()
-    assert b is not None and b.users == (f"carol:{{SHA}}{digest}",) and b.realm == "r"
+    assert b is not None
+    assert b.users == (f"carol:{{SHA}}{digest}",)
+    assert b.realm == "r"
 
 
 def _refusal(result: Translation, name: str) -> str:
     middleware = result.config.http.middlewares[name]
     assert isinstance(middleware, ExtensionMiddleware)
-    assert isinstance(middleware.extension, RefusedRoute)
+    assert isinstance(middleware.extension, ProviderRefusal)
     return middleware.extension.reason
 
 
@@ -332,10 +338,12 @@ def test_traefik_services_weighted_mirroring_failover() -> None:
     assert result.errors == ()
     assert services["default-wrr"].weighted is not None
     mirroring = services["default-mirror"].mirroring
-    assert mirroring is not None and mirroring.service == "default-whoami-80"
+    assert mirroring is not None
+    assert mirroring.service == "default-whoami-80"
     assert [(m.name, m.percent) for m in mirroring.mirrors] == [("default-wrr", 10)]
     failover = services["default-fo"].failover
-    assert failover is not None and (failover.service, failover.fallback) == ("default-whoami-80", "default-wrr")
+    assert failover is not None
+    assert (failover.service, failover.fallback) == ("default-whoami-80", "default-wrr")
     key = "default-r-" + hashlib.sha256(b"Host(`m`)").hexdigest()[:20]
     assert result.config.http.routers[key].service == "default-mirror"
 
@@ -382,9 +390,11 @@ def test_servers_transport_tls_option_and_store() -> None:
     assert result.config.tls is not None
     assert result.config.tls.options["default"].min_version == "VersionTLS12"
     client_auth = result.config.tls.options["hanzo-mtls"].client_auth
-    assert client_auth is not None and client_auth.ca_files == (ca,)
+    assert client_auth is not None
+    assert client_auth.ca_files == (ca,)
     store = result.config.tls.stores["default"].default_certificate
-    assert store is not None and (store.cert_file, store.key_file) == ("CERT", "KEY")
+    assert store is not None
+    assert (store.cert_file, store.key_file) == ("CERT", "KEY")
     assert any("ConfigMaps are not read" in str(e) for e in result.errors)
     assert "hanzo-cm" not in result.config.http.servers_transports
 
@@ -440,12 +450,14 @@ def test_ingress_route_tcp_and_udp_names_not_normalized() -> None:
     key = "default-test.route-fdd3e9338e47a45efefc"
     router = tcp.routers[key]
     assert (router.rule, router.service, router.middlewares) == ("HostSNI(`foo.com`)", key, ("default-limit",))
-    assert router.tls is not None and router.tls.passthrough
+    assert router.tls is not None
+    assert router.tls.passthrough
     weighted = tcp.services[key].weighted
     assert weighted is not None
     assert [s.name for s in weighted.services] == [f"{key}-whoamitcp-8000", f"{key}-whoamitcp2-8001"]
     child = tcp.services[f"{key}-whoamitcp-8000"].load_balancer
-    assert child is not None and [s.address for s in child.servers] == ["10.10.0.5:8000"]
+    assert child is not None
+    assert [s.address for s in child.servers] == ["10.10.0.5:8000"]
     assert child.servers_transport == "default-st"
     assert tcp.servers_transports["default-st"].proxy_protocol is not None
     assert tcp.middlewares["default-limit"].in_flight_conn is not None
@@ -453,7 +465,8 @@ def test_ingress_route_tcp_and_udp_names_not_normalized() -> None:
     assert udp is not None
     assert udp.routers["default-udp.route-0"].service == "default-udp.route-0"
     lb = udp.services["default-udp.route-0"].load_balancer
-    assert lb is not None and [s.address for s in lb.servers] == ["10.10.0.5:8000"]
+    assert lb is not None
+    assert [s.address for s in lb.servers] == ["10.10.0.5:8000"]
 
 
 def test_ingress_class_annotation_filters_routes() -> None:

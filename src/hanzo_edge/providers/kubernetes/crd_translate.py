@@ -18,7 +18,7 @@ Names (``../shared/spec/kubernetes-interface.md``, Traefik's ``makeServiceKey``/
 Errors: an object that does not decode, or a Middleware/TLSOption/TraefikService whose Secret or reference is
 missing, is left out with an error naming it; a route that needs something refused (a Middleware in a forbidden
 namespace, a missing TLS Secret, a Service without servers) is kept but disabled by a
-:mod:`~hanzo_edge.providers.kubernetes.crd_refusal` middleware, so ``/api`` shows why, and the rest serve.
+:mod:`~hanzo_edge.config.refusal` middleware, so ``/api`` shows why, and the rest serve.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from hanzo_edge.config.dynamic import (
 )
 from hanzo_edge.config.errors import ConfigError
 from hanzo_edge.config.middlewares import ExtensionMiddleware, Middleware
+from hanzo_edge.config.refusal import KIND as REFUSAL_KIND
+from hanzo_edge.config.refusal import ProviderRefusal
 from hanzo_edge.config.services import (
     Failover,
     HighestRandomWeight,
@@ -84,8 +86,6 @@ from hanzo_edge.providers.kubernetes.crd_objects import (
     TLSRef,
     TraefikService,
 )
-from hanzo_edge.providers.kubernetes.crd_refusal import KIND as REFUSAL_KIND
-from hanzo_edge.providers.kubernetes.crd_refusal import RefusedRoute
 from hanzo_edge.providers.kubernetes.crd_tls import (
     translate_servers_transport,
     translate_servers_transport_tcp,
@@ -284,7 +284,8 @@ class _Run:
                 # Kept under its name as a refusal, so each router using it is disabled with this reason.
                 self._error("Middleware", namespace, name, f"skipped: {exc}")
                 self.build.middlewares[key] = ExtensionMiddleware(
-                    extension_kind=REFUSAL_KIND, extension=RefusedRoute(reason=f"Middleware {namespace}/{name}: {exc}")
+                    extension_kind=REFUSAL_KIND,
+                    extension=ProviderRefusal(reason=f"Middleware {namespace}/{name}: {exc}"),
                 )
 
     def _middleware(self, namespace: str, name: str, obj: RawCRD, key: str) -> None:
@@ -467,10 +468,10 @@ class _Run:
 
     # -- IngressRoute ------------------------------------------------------------------------------------------
     def _refuse(self, key: str, reasons: list[str]) -> str:
-        """Add the refusal middleware of router ``key`` and return its name (see ``crd_refusal.py``)."""
+        """Add the refusal middleware of router ``key`` and return its name (see ``config/refusal.py``)."""
         name = f"{key}-refused"
         self.build.middlewares[name] = ExtensionMiddleware(
-            extension_kind=REFUSAL_KIND, extension=RefusedRoute(reason="; ".join(reasons))
+            extension_kind=REFUSAL_KIND, extension=ProviderRefusal(reason="; ".join(reasons))
         )
         return name
 
