@@ -11,7 +11,6 @@ generation and shared by the routers that use them; upstream pools come from the
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,13 +35,22 @@ from hanzo_edge.routing.reuse import (
 )
 from hanzo_edge.routing.secure_table import SecureRoutingTable
 from hanzo_edge.routing.service_builder import ServiceBuilder
+from hanzo_edge.routing.slices import ROUTERS_PER_SLICE, Steps, sync
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.routing.tcp_build import Layer4Build, build_layer4
 from hanzo_edge.rules.compile import compile_rule
 from hanzo_edge.services.generation import TaskScope
 from hanzo_edge.tls.catalog import DEFAULT_OPTIONS, TLSCatalog, build_catalog, options_name
 
-__all__ = ["BuildResult", "build_runtime", "build_tables", "not_found", "qualify", "transport_options"]
+__all__ = [
+    "BuildResult",
+    "build_runtime",
+    "build_runtime_steps",
+    "build_tables",
+    "not_found",
+    "qualify",
+    "transport_options",
+]
 
 log = logging.getLogger("hanzo_edge.routing")
 
@@ -180,7 +188,7 @@ def build_tables(
     )
 
 
-def build_runtime(
+def build_runtime_steps(
     runtime: RuntimeConfig,
     entry_points: Sequence[str],
     pools: PoolRegistry,
@@ -197,7 +205,7 @@ def build_runtime(
     wrap_service: Callable[[str, Handler], Handler] | None = None,
     udp_entry_points: Sequence[str] = (),
     tcp_servers_transport: StaticTCPServersTransport | None = None,
-) -> BuildResult:
+) -> Steps[BuildResult]:
     """Build a :class:`RoutingTable` per entrypoint from ``runtime``, recording errors in its records.
 
     ``internal_routes`` (by entrypoint) are served as they are and added to ``runtime`` as the internal provider's
@@ -213,43 +221,42 @@ def build_runtime(
     ``wrap_service(name, handler)`` wraps each router's service handler inside its middleware chain (tracing).
     TCP routers (on ``entry_points``) and UDP routers (on ``udp_entry_points``) are built after the HTTP ones into
     ``layer4`` (``routing/tcp_build.py``; services naming no transport use ``tcp_servers_transport``).
+
+    A generator that yields between slices of the work (``routing/slices.py``); :func:`build_runtime` runs it at
+    once, ``run_steps_async`` gives the event loop back between slices (the garbage collector is paused in each).
     """
-    # A build allocates a few objects per router; with the cyclic GC running, gen-2 passes rescan the whole
-    # configuration again and again (40% of a 10,000-router build). Nothing built here is garbage yet.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        result = _Build(
-            runtime,
-            entry_points,
-            pools,
-            default_transport,
-            entry_point_middlewares or {},
-            internal_services or {},
-            tls_entry_points,
-            tls,
-            previous,
-            on_server_status,
-            wrap_service,
-        ).run(internal_routes or {}, generation)
-        # TCP and UDP routers after HTTP: on a TLS connection, HTTPS routers naming the server come first.
-        layer4 = build_layer4(
-            runtime,
-            entry_points,
-            udp_entry_points,
-            tls=result.tls,
-            secure_tables=result.secure_tables,
-            default_transport=tcp_servers_transport,
-            previous=previous.layer4 if previous is not None else None,
-        )
-        result.layer4 = layer4
-        for name, messages in layer4.errors.items():
-            for message in messages:
-                result.add_error(name, message)
-        return result
-    finally:
-        if enabled:
-            gc.enable()
+    result = yield from _Build(
+        runtime,
+        entry_points,
+        pools,
+        default_transport,
+        entry_point_middlewares or {},
+        internal_services or {},
+        tls_entry_points,
+        tls,
+        previous,
+        on_server_status,
+        wrap_service,
+    ).steps(internal_routes or {}, generation)
+    # TCP and UDP routers after HTTP: on a TLS connection, HTTPS routers naming the server come first.
+    layer4 = build_layer4(
+        runtime,
+        entry_points,
+        udp_entry_points,
+        tls=result.tls,
+        secure_tables=result.secure_tables,
+        default_transport=tcp_servers_transport,
+        previous=previous.layer4 if previous is not None else None,
+    )
+    result.layer4 = layer4
+    for name, messages in layer4.errors.items():
+        for message in messages:
+            result.add_error(name, message)
+    return result
+
+
+build_runtime = sync(build_runtime_steps)
+"""Build at once (see :func:`build_runtime_steps`); what ``ingress check``, ``explain`` and the first build use."""
 
 
 EntryPointTLS = Mapping[str, str | RouterTLS] | Collection[str]
@@ -322,18 +329,23 @@ class _Build:
         self.memory = RouterMemory(environment=self.environment)
         self._served: list[ServedRoute] | None = None  # the routes of the router being built (for the memory)
 
-    def run(self, internal_routes: Mapping[str, Sequence[Route]], generation: int) -> BuildResult:
+    def steps(self, internal_routes: Mapping[str, Sequence[Route]], generation: int) -> Steps[BuildResult]:
+        """Build everything, yielding every ``ROUTERS_PER_SLICE`` routers and around each table compile."""
         for ep, ep_routes in self.routes.items():
             for route in internal_routes.get(ep, ()):
                 # Traefik: on an entrypoint with http.tls the internal routers (API, ping...) are TLS routers too.
                 (self.secure_routes[ep] if ep in self.tls_entry_points else ep_routes).append(route)
                 self._add_internal_router(route, ep)
-        for info in self.runtime.routers.values():
+        for count, info in enumerate(self.runtime.routers.values(), 1):
             if not info.internal:
                 self._build_router(info)
+            if count % ROUTERS_PER_SLICE == 0:
+                yield
         result = self.result
         for ep, ep_routes in self.routes.items():
+            yield
             result.tables[ep] = RoutingTable(ep_routes, not_found, generation)
+        yield
         self._finish_tls(result, generation)
         result.built = self.services.built
         result.reused_services = self.services.reused

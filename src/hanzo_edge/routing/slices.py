@@ -1,0 +1,70 @@
+"""Run a build either at once or in slices that give the event loop back between them.
+
+A build is written once, as a generator that yields between pieces of work (every :data:`ROUTERS_PER_SLICE`
+routers, around the table compile); :func:`run_steps` drives it to the end in one go (``ingress check``, tests, the
+first build before serving), :func:`run_steps_async` returns to the event loop after every slice, so a reload of
+10,000 routers never holds requests up for the whole build. A thread would not help: the GIL would still stall the
+loop. Both drivers give the same result; the swap that makes it live stays one reference assignment, done by the
+caller after the last slice.
+
+The cyclic garbage collector is paused during each slice (a build allocates a few objects per router and nothing it
+allocates is garbage yet; gen-2 passes over the live configuration made up 40% of a build) and runs again between
+slices, where the loop's own work may need it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gc
+from collections.abc import Callable, Generator
+from typing import ParamSpec, TypeVar
+
+__all__ = ["ROUTERS_PER_SLICE", "Steps", "run_steps", "run_steps_async", "sync"]
+
+ROUTERS_PER_SLICE = 500
+"""Routers a slice builds before yielding: ~5 ms of replays or ~20 ms of fresh builds on a quiet core."""
+
+T = TypeVar("T")
+P = ParamSpec("P")
+Steps = Generator[None, None, T]
+
+
+def run_steps(steps: Steps[T]) -> T:
+    """Run ``steps`` to the end without yielding to anyone; return its result."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+    finally:
+        if enabled:
+            gc.enable()
+
+
+async def run_steps_async(steps: Steps[T]) -> T:
+    """Run ``steps`` slice by slice, letting the event loop run between slices; return its result."""
+    while True:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        finally:
+            if enabled:
+                gc.enable()
+        await asyncio.sleep(0)
+
+
+def sync(steps: Callable[P, Steps[T]]) -> Callable[P, T]:
+    """The function that runs ``steps(...)`` at once (same parameters)."""
+
+    @functools.wraps(steps)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return run_steps(steps(*args, **kwargs))
+
+    return run
