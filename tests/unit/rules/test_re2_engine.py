@@ -54,6 +54,12 @@ RE_ALLOWED: dict[str, str] = {
     "providers/docker/constraints.py": "constraints tokenizer (fixed token patterns); LabelRegex goes to the lent RE2",
     "config/gotemplate.py": "Go template lexer (fixed token patterns) and string-escape syntax",
     "config/gotemplate_funcs.py": "printf verb syntax, Traefik's Normalize, Go's exponent form",
+    "gateway/document.py": "KrakenD's fixed endpoint, {param} and host syntax checks",
+    "gateway/backend.py": "the fixed {param} placeholder pattern of url_patterns",
+    "gateway/translate.py": "re.escape of endpoint segments for the displayed PathRegexp rule",
+    "gateway/positions.py": "JSON lexer (fixed token patterns) for line/column positions",
+    "gateway/namespaces/jwt_validator.py": "HTTP token syntax of header names",
+    "gateway/sidecar/document.py": "spotting nginx-style regex characters in sidecar paths (to report them)",
     "gateway/sequential.py": "the fixed {respN_field} placeholder pattern of backend url_patterns",
 }
 _RE_FUNCTIONS = frozenset({"compile", "match", "search", "sub", "subn", "fullmatch", "split", "findall", "finditer"})
