@@ -226,11 +226,20 @@ class Client:
             await asyncio.sleep(0)
 
     async def until(self, condition: Callable[[], bool], rounds: int = 500) -> None:
-        """Run the loop until ``condition()`` holds; fail after ``rounds`` iterations."""
+        """Run the loop until ``condition()`` holds; fail after ``rounds`` iterations and 10 s.
+
+        Some handlers finish off the loop (a metrics snapshot, a writer thread): on a loaded machine ``rounds`` bare
+        iterations can pass before they do, so polling goes on with short real waits up to the time bound.
+        """
         for _ in range(rounds):
             if condition():
                 return
             await asyncio.sleep(0)
+        deadline = asyncio.get_running_loop().time() + 10.0
+        while asyncio.get_running_loop().time() < deadline:
+            if condition():
+                return
+            await asyncio.sleep(0.005)
         raise AssertionError(f"condition not reached; written so far: {self.output!r}")
 
     def idle(self) -> bool:
