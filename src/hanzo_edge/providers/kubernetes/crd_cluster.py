@@ -14,6 +14,9 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import msgspec
+
+from hanzo_edge.config.errors import ConfigError
 from hanzo_edge.providers.kubernetes.endpoints import (
     ServersError,
     join_host_port,
@@ -25,13 +28,19 @@ from hanzo_edge.providers.kubernetes.endpoints import (
 from hanzo_edge.providers.kubernetes.names import make_id, normalize
 from hanzo_edge.providers.kubernetes.objects import EndpointSlice, Node, ObjectDecodeError, Secret, Service, ServicePort
 
-__all__ = ["PROVIDER_NAME", "CRDCluster", "CRDOptions", "RefError", "ServerAddress"]
+__all__ = ["OBJECT_ERRORS", "PROVIDER_NAME", "CRDCluster", "CRDOptions", "RefError", "ServerAddress"]
 
 PROVIDER_NAME = "kubernetescrd"
 
 
 class RefError(ValueError):
     """A reference the translation cannot resolve (missing Secret, forbidden namespace, no servers...)."""
+
+
+OBJECT_ERRORS = (RefError, ConfigError, msgspec.ValidationError, TypeError, ValueError, AttributeError, KeyError)
+"""What one object's translation may raise: its own error, not the others'. The API server checks specs against
+our CRD schemas, but objects stored before those were installed (or with other CRDs) can have any shape, and
+Kubernetes-specific keys (Secret names, references) are read from the raw spec."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,6 @@ from hanzo_edge.config.dynamic import (
     RouterTLSDomain,
     ServersTransport,
 )
-from hanzo_edge.config.errors import ConfigError
 from hanzo_edge.config.middlewares import ExtensionMiddleware, Middleware
 from hanzo_edge.config.refusal import KIND as REFUSAL_KIND
 from hanzo_edge.config.refusal import ProviderRefusal
@@ -56,25 +55,18 @@ from hanzo_edge.config.services import (
 )
 from hanzo_edge.config.tcp import (
     TCPConfiguration,
-    TCPLoadBalancer,
     TCPMiddleware,
     TCPRouter,
-    TCPRouterTLS,
-    TCPServer,
     TCPServersTransport,
     TCPService,
-    TCPWeighted,
-    TCPWeightedService,
     UDPConfiguration,
-    UDPLoadBalancer,
     UDPRouter,
-    UDPServer,
     UDPService,
-    UDPWeighted,
 )
-from hanzo_edge.config.tls import CertAndStores, TLSConfiguration, TLSDomain, TLSOptions, TLSStore
+from hanzo_edge.config.tls import CertAndStores, TLSConfiguration, TLSOptions, TLSStore
 from hanzo_edge.config.types import FrozenDict
-from hanzo_edge.providers.kubernetes.crd_cluster import CRDCluster, CRDOptions, RefError
+from hanzo_edge.providers.kubernetes.crd_cluster import OBJECT_ERRORS, CRDCluster, CRDOptions, RefError
+from hanzo_edge.providers.kubernetes.crd_layer4 import translate_tcp_routes, translate_udp_routes
 from hanzo_edge.providers.kubernetes.crd_middlewares import translate_middleware, translate_middleware_tcp
 from hanzo_edge.providers.kubernetes.crd_objects import (
     IngressRoute,
@@ -111,11 +103,6 @@ TRAEFIK_DEFAULT_CLASS = "traefik"
 DEFAULT = "default"
 
 V = TypeVar("V", bound=msgspec.Struct)
-
-_OBJECT_ERRORS = (RefError, ConfigError, msgspec.ValidationError, TypeError, ValueError, AttributeError, KeyError)
-"""What one object's translation may raise: its own error, not the others'. The API server checks specs against
-our CRD schemas, but objects stored before those were installed (or with other CRDs) can have any shape, and
-Kubernetes-specific keys (Secret names, references) are read from the raw spec."""
 
 
 @dataclass(slots=True)
@@ -157,7 +144,7 @@ class CRDTranslator:
 
     def translate(self, snapshot: Snapshot) -> Translation:
         """Return the translation of ``snapshot`` (see the module docstring)."""
-        return _Run(self, snapshot).run()
+        return CRDRun(self, snapshot).run()
 
 
 def translate_crds(snapshot: Snapshot, options: CRDOptions | None = None) -> Translation:
@@ -179,7 +166,7 @@ _KINDS = {
 }
 
 
-class _Run:
+class CRDRun:
     """One translation: the snapshot's decoded objects and what has been built so far."""
 
     def __init__(self, translator: CRDTranslator, snapshot: Snapshot) -> None:
@@ -202,20 +189,20 @@ class _Run:
         )
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
-    def _error(self, kind: str, namespace: str, name: str, message: str) -> None:
+    def error(self, kind: str, namespace: str, name: str, message: str) -> None:
         self.build.errors.append(ObjectError(kind, namespace, name, message))
 
-    def _objects(self, plural: str, view: type[V]) -> list[tuple[str, str, V]]:
+    def objects(self, plural: str, view: type[V]) -> list[tuple[str, str, V]]:
         """The decoded objects of ``plural`` in name order; undecodable ones reported and skipped."""
         out: list[tuple[str, str, V]] = []
         for (namespace, name), obj in sorted(self.decoded[plural].items()):
             if isinstance(obj, ObjectDecodeError):
-                self._error(_KINDS[plural], namespace, name, f"skipped: cannot decode: {obj}")
+                self.error(_KINDS[plural], namespace, name, f"skipped: cannot decode: {obj}")
             elif isinstance(obj, view):
                 out.append((namespace, name, obj))
         return out
 
-    def _wanted(self, annotations: Mapping[str, str]) -> bool:
+    def wanted(self, annotations: Mapping[str, str]) -> bool:
         """Traefik's ``shouldProcessIngress`` on the ``kubernetes.io/ingress.class`` annotation."""
         annotation = annotations.get(INGRESS_CLASS_ANNOTATION, "")
         wanted = self.options.ingress_class
@@ -230,8 +217,8 @@ class _Run:
         self._tls_stores()
         self._traefik_services()
         self._ingress_routes()
-        self._ingress_route_tcps()
-        self._ingress_route_udps()
+        translate_tcp_routes(self)
+        translate_udp_routes(self)
         return Translation(self._configuration(), tuple(self.build.errors))
 
     def _configuration(self) -> Configuration:
@@ -265,24 +252,24 @@ class _Run:
     # -- generic kinds -----------------------------------------------------------------------------------------
     def _generic(self, plural: str, make: Callable[[str, str, RawCRD], None]) -> None:
         kind = _KINDS[plural]
-        for namespace, name, obj in self._objects(plural, RawCRD):
+        for namespace, name, obj in self.objects(plural, RawCRD):
             try:
                 make(namespace, name, obj)
-            except _OBJECT_ERRORS as exc:
-                self._error(kind, namespace, name, f"skipped: {exc}")
+            except OBJECT_ERRORS as exc:
+                self.error(kind, namespace, name, f"skipped: {exc}")
 
     def _warn(self, kind: str, namespace: str, name: str, warnings: list[str]) -> None:
         for warning in warnings:
-            self._error(kind, namespace, name, f"warning: {warning}")
+            self.error(kind, namespace, name, f"warning: {warning}")
 
     def _middlewares(self) -> None:
-        for namespace, name, obj in self._objects("middlewares", RawCRD):
+        for namespace, name, obj in self.objects("middlewares", RawCRD):
             key = normalize(make_id(namespace, name))
             try:
                 self._middleware(namespace, name, obj, key)
-            except _OBJECT_ERRORS as exc:
+            except OBJECT_ERRORS as exc:
                 # Kept under its name as a refusal, so each router using it is disabled with this reason.
-                self._error("Middleware", namespace, name, f"skipped: {exc}")
+                self.error("Middleware", namespace, name, f"skipped: {exc}")
                 self.build.middlewares[key] = ExtensionMiddleware(
                     extension_kind=REFUSAL_KIND,
                     extension=ProviderRefusal(reason=f"Middleware {namespace}/{name}: {exc}"),
@@ -338,7 +325,7 @@ class _Run:
             self.build.tls_options[DEFAULT] = defaults[0][1]
         elif defaults:
             for namespace, _options in defaults:
-                self._error(
+                self.error(
                     "TLSOption",
                     namespace,
                     DEFAULT,
@@ -353,7 +340,7 @@ class _Run:
             store, certificates, warnings = translate_tls_store(self.cluster, namespace, obj.spec)
             self._warn("TLSStore", namespace, name, warnings)
             if name != DEFAULT:
-                self._error("TLSStore", namespace, name, "skipped: only the TLSStore named default is used")
+                self.error("TLSStore", namespace, name, "skipped: only the TLSStore named default is used")
                 return
             defaults.append((namespace, store, certificates))
 
@@ -365,7 +352,7 @@ class _Run:
                 self.build.certificates[f"{namespace}-{DEFAULT}-store-{index}"] = certificate
         elif defaults:
             for namespace, _store, _certs in defaults:
-                self._error(
+                self.error(
                     "TLSStore",
                     namespace,
                     DEFAULT,
@@ -413,12 +400,12 @@ class _Run:
         return balancer
 
     def _traefik_services(self) -> None:
-        for namespace, name, ts in self._objects("traefikservices", TraefikService):
+        for namespace, name, ts in self.objects("traefikservices", TraefikService):
             key = normalize(make_id(namespace, name))
             try:
                 self.build.services[key] = self._traefik_service(namespace, ts)
-            except _OBJECT_ERRORS as exc:
-                self._error("TraefikService", namespace, name, f"skipped: {exc}")
+            except OBJECT_ERRORS as exc:
+                self.error("TraefikService", namespace, name, f"skipped: {exc}")
 
     def _child(self, namespace: str, lb: LoadBalancerSpec) -> str:
         key = normalize(make_id(lb.namespace or namespace, f"{lb.name}-{lb.port}"))
@@ -476,20 +463,20 @@ class _Run:
         return name
 
     def _ingress_routes(self) -> None:
-        for namespace, name, route_obj in self._objects("ingressroutes", IngressRoute):
-            if not self._wanted(route_obj.metadata.annotations):
+        for namespace, name, route_obj in self.objects("ingressroutes", IngressRoute):
+            if not self.wanted(route_obj.metadata.annotations):
                 continue
             spec = route_obj.spec
             if spec.parent_refs:
-                self._error(
+                self.error(
                     "IngressRoute", namespace, name, "parentRefs (multi-layer routing) is not supported; skipped"
                 )
                 continue
-            tls, tls_problems = self._route_tls(namespace, name, spec.tls)
+            tls, tls_problems = self.route_tls(namespace, name, spec.tls)
             for route in spec.routes:
                 self._http_route(namespace, name, spec.entry_points, route, tls, tls_problems)
 
-    def _route_tls(self, namespace: str, name: str, ref: TLSRef | None) -> tuple[RouterTLS | None, list[str]]:
+    def route_tls(self, namespace: str, name: str, ref: TLSRef | None) -> tuple[RouterTLS | None, list[str]]:
         if ref is None:
             return None, []
         problems: list[str] = []
@@ -506,7 +493,7 @@ class _Run:
                     self.build.certificates[key] = CertAndStores(cert_file=cert, key_file=private_key)
                 except RefError as exc:
                     problems.append(f"error configuring TLS: {exc}")
-                    self._error("IngressRoute", namespace, name, f"error configuring TLS: {exc}")
+                    self.error("IngressRoute", namespace, name, f"error configuring TLS: {exc}")
         domains = tuple(RouterTLSDomain(main=d.main, sans=d.sans) for d in ref.domains)
         return RouterTLS(options=options, cert_resolver=ref.cert_resolver, domains=domains), problems
 
@@ -536,7 +523,7 @@ class _Run:
         key = normalize(make_id(namespace, hash_suffix(name, route.match)))
         problems = list(tls_problems)
         if route.kind not in ("", "Rule"):
-            self._error(
+            self.error(
                 "IngressRoute", namespace, name, f'unsupported match kind: {route.kind}. Only "Rule" is supported'
             )
             return
@@ -549,12 +536,12 @@ class _Run:
         service = ""
         try:
             service = self._route_service(namespace, route.services, key)
-        except _OBJECT_ERRORS as exc:
+        except OBJECT_ERRORS as exc:
             problems.append(str(exc))
             service = key
         if problems:
             for problem in problems:
-                self._error("IngressRoute", namespace, name, f"route {route.match!r}: {problem}")
+                self.error("IngressRoute", namespace, name, f"route {route.match!r}: {problem}")
             middlewares.insert(0, self._refuse(key, problems))
         observability = None
         if route.observability is not None:
@@ -582,109 +569,4 @@ class _Run:
             for lb in services
         )
         self.build.services[key] = Service(weighted=WeightedRoundRobin(services=children))
-        return key
-
-    # -- IngressRouteTCP / IngressRouteUDP ---------------------------------------------------------------------
-    def _ingress_route_tcps(self) -> None:
-        for namespace, name, obj in self._objects("ingressroutetcps", IngressRouteTCP):
-            if not self._wanted(obj.metadata.annotations):
-                continue
-            spec = obj.spec
-            tls: TCPRouterTLS | None = None
-            if spec.tls is not None:
-                router_tls, problems = self._route_tls(namespace, name, spec.tls)
-                if problems:
-                    for problem in problems:
-                        self._error("IngressRouteTCP", namespace, name, f"skipped: {problem}")
-                    continue
-                base = router_tls or RouterTLS()
-                tls = TCPRouterTLS(
-                    passthrough=spec.tls.passthrough,
-                    options=base.options,
-                    cert_resolver=base.cert_resolver,
-                    domains=tuple(TLSDomain(main=d.main, sans=d.sans) for d in base.domains),
-                )
-            for route in spec.routes:
-                key = make_id(namespace, hash_suffix(name, route.match))
-                try:
-                    middlewares = tuple(
-                        self.cluster.object_key(namespace, ref.name, ref.namespace, "middleware")
-                        for ref in route.middlewares
-                    )
-                    service = self._tcp_service(namespace, key, route.services)
-                except _OBJECT_ERRORS as exc:
-                    self._error("IngressRouteTCP", namespace, name, f"route {route.match!r} skipped: {exc}")
-                    continue
-                self.build.tcp_routers[key] = TCPRouter(
-                    entry_points=spec.entry_points,
-                    middlewares=middlewares,
-                    service=service,
-                    rule=route.match,
-                    rule_syntax=route.syntax,
-                    priority=route.priority,
-                    tls=tls,
-                )
-
-    def _tcp_service(self, namespace: str, key: str, services: tuple[Any, ...]) -> str:
-        if not services:
-            raise RefError("a TCP route needs at least one service")
-        built: list[tuple[str, int, TCPService]] = []
-        for svc in services:
-            target = svc.namespace or namespace
-            self.cluster.check_namespace(namespace, target, f"service {target}/{svc.name}")
-            servers = self.cluster.servers(target, svc.name, svc.port, "", svc.native_lb, svc.node_port_lb)
-            transport = ""
-            if svc.servers_transport:
-                transport = self.cluster.object_key(namespace, svc.servers_transport, "", "serversTransport")
-            lb = TCPLoadBalancer(
-                servers=tuple(TCPServer(address=s.address, tls=svc.tls) for s in servers),
-                servers_transport=transport,
-                proxy_protocol=None,
-                termination_delay=svc.termination_delay,
-            )
-            weight = 1 if svc.weight is None else svc.weight
-            built.append((f"{key}-{svc.name}-{svc.port}", weight, TCPService(load_balancer=lb)))
-        if len(built) == 1:
-            self.build.tcp_services[key] = built[0][2]
-            return key
-        for child, _weight, service in built:
-            self.build.tcp_services[child] = service
-        self.build.tcp_services[key] = TCPService(
-            weighted=TCPWeighted(services=tuple(TCPWeightedService(name=c, weight=w) for c, w, _ in built))
-        )
-        return key
-
-    def _ingress_route_udps(self) -> None:
-        for namespace, name, obj in self._objects("ingressrouteudps", IngressRouteUDP):
-            if not self._wanted(obj.metadata.annotations):
-                continue
-            for index, route in enumerate(obj.spec.routes):
-                key = make_id(namespace, f"{name}-{index}")
-                try:
-                    service = self._udp_service(namespace, key, route.services)
-                except RefError as exc:
-                    self._error("IngressRouteUDP", namespace, name, f"route {index} skipped: {exc}")
-                    continue
-                self.build.udp_routers[key] = UDPRouter(entry_points=obj.spec.entry_points, service=service)
-
-    def _udp_service(self, namespace: str, key: str, services: tuple[Any, ...]) -> str:
-        if not services:
-            raise RefError("a UDP route needs at least one service")
-        built: list[tuple[str, int, UDPService]] = []
-        for svc in services:
-            target = svc.namespace or namespace
-            self.cluster.check_namespace(namespace, target, f"service {target}/{svc.name}")
-            servers = self.cluster.servers(target, svc.name, svc.port, "", svc.native_lb, svc.node_port_lb)
-            lb = UDPLoadBalancer(servers=tuple(UDPServer(address=s.address) for s in servers))
-            built.append(
-                (f"{key}-{svc.name}-{svc.port}", 1 if svc.weight is None else svc.weight, UDPService(load_balancer=lb))
-            )
-        if len(built) == 1:
-            self.build.udp_services[key] = built[0][2]
-            return key
-        for child, _weight, service in built:
-            self.build.udp_services[child] = service
-        self.build.udp_services[key] = UDPService(
-            weighted=UDPWeighted(services=tuple(TCPWeightedService(name=c, weight=w) for c, w, _ in built))
-        )
         return key

@@ -1,0 +1,146 @@
+"""IngressRouteTCP and IngressRouteUDP to the dynamic configuration's ``tcp`` and ``udp`` sections (Traefik v3.6).
+
+Names are not normalised (``<ns>-<name>-<20 hex of sha256(match)>`` for TCP, ``<ns>-<name>-<index>`` for UDP); a route
+with several services gets a ``weighted`` service named like the router, children ``<router>-<svc>-<port>``. A route
+whose references fail is skipped with an error naming it (TCP routers have no middleware that could carry the
+reason into ``/api``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hanzo_edge.config.dynamic import RouterTLS
+from hanzo_edge.config.tcp import (
+    TCPLoadBalancer,
+    TCPRouter,
+    TCPRouterTLS,
+    TCPServer,
+    TCPService,
+    TCPWeighted,
+    TCPWeightedService,
+    UDPLoadBalancer,
+    UDPRouter,
+    UDPServer,
+    UDPService,
+    UDPWeighted,
+)
+from hanzo_edge.config.tls import TLSDomain
+from hanzo_edge.providers.kubernetes.crd_cluster import OBJECT_ERRORS, RefError
+from hanzo_edge.providers.kubernetes.crd_objects import IngressRouteTCP, IngressRouteUDP, ServiceTCP, ServiceUDP
+from hanzo_edge.providers.kubernetes.names import hash_suffix, make_id
+
+if TYPE_CHECKING:
+    from hanzo_edge.providers.kubernetes.crd_translate import CRDRun
+
+__all__ = ["translate_tcp_routes", "translate_udp_routes"]
+
+
+def translate_tcp_routes(run: CRDRun) -> None:
+    """Add every IngressRouteTCP's routers and services to ``run`` (names not normalised, as Traefik)."""
+    for namespace, name, obj in run.objects("ingressroutetcps", IngressRouteTCP):
+        if not run.wanted(obj.metadata.annotations):
+            continue
+        spec = obj.spec
+        tls: TCPRouterTLS | None = None
+        if spec.tls is not None:
+            router_tls, problems = run.route_tls(namespace, name, spec.tls)
+            if problems:
+                for problem in problems:
+                    run.error("IngressRouteTCP", namespace, name, f"skipped: {problem}")
+                continue
+            base = router_tls or RouterTLS()
+            tls = TCPRouterTLS(
+                passthrough=spec.tls.passthrough,
+                options=base.options,
+                cert_resolver=base.cert_resolver,
+                domains=tuple(TLSDomain(main=d.main, sans=d.sans) for d in base.domains),
+            )
+        for route in spec.routes:
+            key = make_id(namespace, hash_suffix(name, route.match))
+            try:
+                middlewares = tuple(
+                    run.cluster.object_key(namespace, ref.name, ref.namespace, "middleware")
+                    for ref in route.middlewares
+                )
+                service = _tcp_service(run, namespace, key, route.services)
+            except OBJECT_ERRORS as exc:
+                run.error("IngressRouteTCP", namespace, name, f"route {route.match!r} skipped: {exc}")
+                continue
+            run.build.tcp_routers[key] = TCPRouter(
+                entry_points=spec.entry_points,
+                middlewares=middlewares,
+                service=service,
+                rule=route.match,
+                rule_syntax=route.syntax,
+                priority=route.priority,
+                tls=tls,
+            )
+
+
+def _tcp_service(run: CRDRun, namespace: str, key: str, services: tuple[ServiceTCP, ...]) -> str:
+    if not services:
+        raise RefError("a TCP route needs at least one service")
+    built: list[tuple[str, int, TCPService]] = []
+    for svc in services:
+        target = svc.namespace or namespace
+        run.cluster.check_namespace(namespace, target, f"service {target}/{svc.name}")
+        servers = run.cluster.servers(target, svc.name, svc.port, "", svc.native_lb, svc.node_port_lb)
+        transport = ""
+        if svc.servers_transport:
+            transport = run.cluster.object_key(namespace, svc.servers_transport, "", "serversTransport")
+        lb = TCPLoadBalancer(
+            servers=tuple(TCPServer(address=s.address, tls=svc.tls) for s in servers),
+            servers_transport=transport,
+            proxy_protocol=None,
+            termination_delay=svc.termination_delay,
+        )
+        weight = 1 if svc.weight is None else svc.weight
+        built.append((f"{key}-{svc.name}-{svc.port}", weight, TCPService(load_balancer=lb)))
+    if len(built) == 1:
+        run.build.tcp_services[key] = built[0][2]
+        return key
+    for child, _weight, service in built:
+        run.build.tcp_services[child] = service
+    run.build.tcp_services[key] = TCPService(
+        weighted=TCPWeighted(services=tuple(TCPWeightedService(name=c, weight=w) for c, w, _ in built))
+    )
+    return key
+
+
+def translate_udp_routes(run: CRDRun) -> None:
+    """Add every IngressRouteUDP's routers (``<ns>-<name>-<index>``) and services to ``run``."""
+    for namespace, name, obj in run.objects("ingressrouteudps", IngressRouteUDP):
+        if not run.wanted(obj.metadata.annotations):
+            continue
+        for index, route in enumerate(obj.spec.routes):
+            key = make_id(namespace, f"{name}-{index}")
+            try:
+                service = _udp_service(run, namespace, key, route.services)
+            except RefError as exc:
+                run.error("IngressRouteUDP", namespace, name, f"route {index} skipped: {exc}")
+                continue
+            run.build.udp_routers[key] = UDPRouter(entry_points=obj.spec.entry_points, service=service)
+
+
+def _udp_service(run: CRDRun, namespace: str, key: str, services: tuple[ServiceUDP, ...]) -> str:
+    if not services:
+        raise RefError("a UDP route needs at least one service")
+    built: list[tuple[str, int, UDPService]] = []
+    for svc in services:
+        target = svc.namespace or namespace
+        run.cluster.check_namespace(namespace, target, f"service {target}/{svc.name}")
+        servers = run.cluster.servers(target, svc.name, svc.port, "", svc.native_lb, svc.node_port_lb)
+        lb = UDPLoadBalancer(servers=tuple(UDPServer(address=s.address) for s in servers))
+        built.append(
+            (f"{key}-{svc.name}-{svc.port}", 1 if svc.weight is None else svc.weight, UDPService(load_balancer=lb))
+        )
+    if len(built) == 1:
+        run.build.udp_services[key] = built[0][2]
+        return key
+    for child, _weight, service in built:
+        run.build.udp_services[child] = service
+    run.build.udp_services[key] = UDPService(
+        weighted=UDPWeighted(services=tuple(TCPWeightedService(name=c, weight=w) for c, w, _ in built))
+    )
+    return key
