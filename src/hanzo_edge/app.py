@@ -16,7 +16,7 @@ import os
 import signal
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hanzo_edge.api.handlers import ApiHandler
@@ -36,7 +36,7 @@ from hanzo_edge.observability.metrics import Metrics
 from hanzo_edge.providers.base import ProviderFactory, ProviderHooks
 from hanzo_edge.providers.factory import PROVIDER_FACTORIES, create_providers
 from hanzo_edge.providers.watcher import SnapshotWatcher
-from hanzo_edge.routing.build import BuildResult, build_runtime, transport_options
+from hanzo_edge.routing.build import BuildResult, build_runtime_steps, transport_options
 from hanzo_edge.routing.heap import FrozenHeap
 from hanzo_edge.routing.internal import (
     InternalHandlers,
@@ -46,6 +46,7 @@ from hanzo_edge.routing.internal import (
     tls_entry_points,
 )
 from hanzo_edge.routing.service_builder import retire
+from hanzo_edge.routing.slices import Steps, run_steps, run_steps_async
 from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import RoutingTable
 from hanzo_edge.routing.tcp_build import Layer4Build
@@ -136,7 +137,7 @@ class IngressApp:
         self.provider_factories = provider_factories
         # apply_snapshot is looked up per application, so a test (or a subclass) may replace it on the instance.
         self.watcher: SnapshotWatcher[Any] = SnapshotWatcher(
-            lambda provider, config: self.apply_snapshot(provider, config),
+            lambda provider, config: self._apply_from_watcher(provider, config),
             static.providers.providers_throttle_duration,
             on_failure=self._reload_failed,
         )
@@ -152,6 +153,7 @@ class IngressApp:
         self.generation = 0
         # Each generation of tables is frozen out of the cyclic GC: gen-2 passes over 10,000 routers stall the loop.
         self.heap = FrozenHeap()
+        self._rebuilding = asyncio.Lock()  # sliced rebuilds one at a time: each builds on the last one's result
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.TimerHandle | None = None
@@ -200,12 +202,18 @@ class IngressApp:
         The one builder behind both the server (:meth:`rebuild`) and ``ingress check``/``explain``, so they build the
         same tables: the same internal routers and services, default entrypoints and entrypoint middlewares.
         """
+        return run_steps(self.build_steps(snapshots, previous=previous, generation=generation))
+
+    def build_steps(
+        self, snapshots: Mapping[str, Any], *, previous: BuildResult | None = None, generation: int = 0
+    ) -> Steps[BuildResult]:
+        """:meth:`build` as slices (``routing/slices.py``): what :meth:`rebuild_in_slices` runs."""
         handlers = self.internal_handlers()
         internal = internal_routes(self.static, handlers)
         for diagnostic in internal.diagnostics:
             log.error("%s", diagnostic)  # check lists what the build logs at ERROR
         tcp_entry_points = [name for name, ep in self.static.entry_points.items() if not ep.is_udp]
-        result = build_runtime(
+        result = yield from build_runtime_steps(
             merge(snapshots, self.static),
             tcp_entry_points,
             self.pools,
@@ -232,6 +240,34 @@ class IngressApp:
         """Build tables from the current provider snapshots and swap them in (one assignment per entrypoint)."""
         self.generation += 1
         result = self.build(self.snapshots, previous=self.last_build, generation=self.generation)
+        self._swap_in(result)
+        self._settle(result)
+        return result
+
+    async def rebuild_in_slices(self, slices: list[float] | None = None) -> BuildResult:
+        """:meth:`rebuild`, giving the event loop back between slices of the build, so a reload of 10,000 routers
+        holds no request up for the whole build (a thread would not: the GIL). ``slices`` gets each slice's seconds.
+
+        Sliced rebuilds run one at a time. An application whose :meth:`build` is overridden (the gateway's
+        post-processes the tables) builds at once, as its override expects."""
+        async with self._rebuilding:
+            return await self._rebuild_in_slices(slices)
+
+    async def _rebuild_in_slices(self, slices: list[float] | None) -> BuildResult:
+        self.generation += 1
+        generation = self.generation
+        if type(self).build is IngressApp.build:
+            steps = self.build_steps(self.snapshots, previous=self.last_build, generation=generation)
+            result = await run_steps_async(steps, slices)
+        else:
+            result = self.build(self.snapshots, previous=self.last_build, generation=generation)
+        self._swap_in(result)
+        await asyncio.sleep(0)  # the new tables serve; retiring the old generation is a slice of its own
+        self._settle(result)
+        return result
+
+    def _swap_in(self, result: BuildResult) -> None:
+        """Make ``result``'s tables live: one reference assignment per entrypoint."""
         for name, table in result.tables.items():
             switch = self.switches.get(name)
             if switch is None:
@@ -243,6 +279,9 @@ class IngressApp:
                 # Routers may have started or stopped overriding observability in this generation.
                 overridden = _has_overrides(table, result.secure_tables.get(name))
                 ctx.observer = self._observer_for(self.static.entry_points[name], overridden)
+
+    def _settle(self, result: BuildResult) -> None:
+        """After the swap: start the new services, retire the previous generation, log, update metrics, freeze."""
         if self.running:
             result.activate()
         if self.tracer is not None:
@@ -271,7 +310,6 @@ class IngressApp:
             certificates = result.tls.certificates() if result.tls is not None else []
             self.metrics.set_tls_certs((c.cn, c.serial, c.sans, c.not_after) for c in certificates)
         self.heap.after_swap()
-        return result
 
     def apply_snapshot(self, provider: str, config: Any) -> None:
         """Replace one provider's snapshot and rebuild (an unchanged snapshot is dropped)."""
@@ -293,6 +331,42 @@ class IngressApp:
         # The rebuild's duration is the time the event loop was held (benchmarks/reload_stall.py reads it).
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.info("configuration generation %d applied (provider %s) in %.1f ms", self.generation, provider, elapsed_ms)
+
+    def _apply_from_watcher(self, provider: str, config: Any) -> Awaitable[None] | None:
+        """What the provider watcher calls: :meth:`apply_snapshot_in_slices`, unless ``apply_snapshot`` was replaced
+        (on the instance by a test, or by a subclass), which is then called as it is."""
+        if "apply_snapshot" in vars(self) or type(self).apply_snapshot is not IngressApp.apply_snapshot:
+            self.apply_snapshot(provider, config)
+            return None
+        return self.apply_snapshot_in_slices(provider, config)
+
+    async def apply_snapshot_in_slices(self, provider: str, config: Any) -> None:
+        """:meth:`apply_snapshot` with the build in slices (:meth:`rebuild_in_slices`)."""
+        async with self._rebuilding:
+            if self.snapshots.get(provider) == config:
+                return
+            previous = self.snapshots.get(provider)
+            self.snapshots[provider] = config
+            started = time.perf_counter()
+            slices: list[float] = []
+            try:
+                await self._rebuild_in_slices(slices)
+            except Exception:
+                if previous is None:  # keep the last good snapshot, as apply_snapshot does
+                    del self.snapshots[provider]
+                else:
+                    self.snapshots[provider] = previous
+                raise
+        # Wall time, and the longest time the event loop was held (benchmarks/reload_stall.py reads both).
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        longest_ms = max(slices, default=0.0) * 1000
+        log.info(
+            "configuration generation %d applied (provider %s) in %.1f ms (longest slice %.1f ms)",
+            self.generation,
+            provider,
+            elapsed_ms,
+            longest_ms,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------------------------------
     async def start(self, initial: Mapping[str, Any] | None = None) -> None:
@@ -440,7 +514,7 @@ class IngressApp:
             if catalog is not None and catalog.files_changed():
                 log.info("TLS certificate files changed: reloading")
                 try:
-                    self.rebuild()
+                    await self.rebuild_in_slices()
                 except Exception:
                     log.exception("reloading after a certificate file change failed; the previous one keeps serving")
                     self._reload_failed()

@@ -32,14 +32,15 @@ S = TypeVar("S")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-Apply = Callable[[str, S], None]
+Apply = Callable[[str, S], Awaitable[None] | None]
 
 
 class SnapshotWatcher(Generic[S]):
     """Feed each provider's snapshots to ``apply(provider, snapshot)``: deduplicated, newest first, throttled.
 
     Args:
-        apply: applies one provider's snapshot (``IngressApp.apply_snapshot``); it may raise.
+        apply: applies one provider's snapshot (``IngressApp.apply_snapshot``); it may raise, and may return an
+            awaitable (a rebuild in slices), which is awaited before the next application.
         throttle: minimum seconds between two applications of one provider.
         on_failure: called after an application raised (it is logged first).
         clock: monotonic seconds; default the running loop's ``time``.
@@ -109,14 +110,16 @@ class SnapshotWatcher(Generic[S]):
                 arrived.clear()
                 if not pending:
                     continue
-                self._apply(provider, pending.pop())
+                await self._apply(provider, pending.pop())
                 last_apply = clock()
         finally:
             puller.cancel()
 
-    def _apply(self, provider: str, snapshot: S) -> None:
+    async def _apply(self, provider: str, snapshot: S) -> None:
         try:
-            self.apply(provider, snapshot)
+            outcome = self.apply(provider, snapshot)
+            if outcome is not None:
+                await outcome
         except Exception:
             log.exception("applying the %s configuration failed; the previous one keeps serving", provider)
             if self.on_failure is not None:

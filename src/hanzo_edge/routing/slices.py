@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import time
 from collections.abc import Callable, Generator
 from typing import ParamSpec, TypeVar
 
@@ -45,11 +46,15 @@ def run_steps(steps: Steps[T]) -> T:
             gc.enable()
 
 
-async def run_steps_async(steps: Steps[T]) -> T:
-    """Run ``steps`` slice by slice, letting the event loop run between slices; return its result."""
+async def run_steps_async(steps: Steps[T], slices: list[float] | None = None) -> T:
+    """Run ``steps`` slice by slice, letting the event loop run between slices; return its result.
+
+    ``slices`` receives each slice's duration in seconds (how long the loop was held)."""
+    clock = time.perf_counter
     while True:
         enabled = gc.isenabled()
         gc.disable()
+        started = clock()
         try:
             next(steps)
         except StopIteration as done:
@@ -57,6 +62,8 @@ async def run_steps_async(steps: Steps[T]) -> T:
         finally:
             if enabled:
                 gc.enable()
+            if slices is not None:
+                slices.append(clock() - started)
         await asyncio.sleep(0)
 
 
