@@ -7,7 +7,8 @@ canned (``hot_path_micro``'s), so no backend process or socket is involved on th
 client sending one GET at a time. The figure is process CPU per request of client + server; the client's share is the
 same in every variant, so differences between runs of two trees are the server's.
 
-Run: ``python benchmarks/tls_keepalive_micro.py [N] [--rounds R] [--plain] [--profile]`` (best of R rounds).
+Run: ``python benchmarks/tls_keepalive_micro.py [N] [--rounds R] [--plain|--tls] [--copied-reads] [--profile]`` (best
+of R rounds; ``--copied-reads`` leaves the server on uvloop's copying read path, as before ``BufferedReads``).
 ``--smoke`` runs a few thousand requests of both variants (seconds).
 """
 
@@ -35,6 +36,7 @@ from hanzo_edge.routing.secure_table import SecureRoutingTable
 from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.rules.compile import compile_rule
+from hanzo_edge.server.tls_buffered_reads import buffer_reads
 from hanzo_edge.services.wrr import WeightedRoundRobin
 from hanzo_edge.tls.catalog import TLSCatalog
 from hanzo_edge.tls.certificates import CertificateStore, default_generated_certificate
@@ -96,15 +98,16 @@ def server_side(loop: asyncio.AbstractEventLoop) -> tuple[ConnectionContext, ssl
     return ConnectionContext(EntrypointSettings(name="websecure"), switch.lookup, loop), context
 
 
-async def run(n: int, rounds: int, tls: bool, profile: bool) -> float:
+async def run(n: int, rounds: int, tls: bool, profile: bool, copied_reads: bool = False) -> float:
     loop = asyncio.get_running_loop()
     ctx, server_ctx = server_side(loop)
     client_ctx = ssl.create_default_context()
     client_ctx.check_hostname = False
     client_ctx.verify_mode = ssl.CERT_NONE
     server_sock, client_sock = socket.socketpair()
+    server = HttpProtocol(ctx)
     server_task = loop.create_task(
-        loop.connect_accepted_socket(lambda: HttpProtocol(ctx), server_sock, ssl=server_ctx if tls else None)
+        loop.connect_accepted_socket(lambda: server, server_sock, ssl=server_ctx if tls else None)
     )
     _, client = await loop.create_connection(
         lambda: Client(loop),
@@ -114,6 +117,8 @@ async def run(n: int, rounds: int, tls: bool, profile: bool) -> float:
     )
     await server_task
     await client.ready
+    if tls and not copied_reads and server.transport is not None:
+        buffer_reads(server.transport)  # what the TLS stage does once the handshake is done
     for _ in range(min(n, 2000)):
         await client.one()
     best = float("inf")
@@ -141,12 +146,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the best is reported")
     parser.add_argument("--plain", action="store_true", help="only the clear-text variant")
     parser.add_argument("--tls", action="store_true", help="only the TLS variant")
+    parser.add_argument(
+        "--copied-reads", action="store_true", help="leave uvloop's copying read path (the server before the fix)"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile each round (top 30 by own time)")
     parser.add_argument("--smoke", action="store_true", help="3000 requests, 1 round, both variants")
     args = parser.parse_args()
     n, rounds = (3000, 1) if args.smoke else (args.n, max(1, args.rounds))
     variants = [False] if args.plain else [True] if args.tls else [False, True]
-    figures = {tls: uvloop.run(run(n, rounds, tls, args.profile)) for tls in variants}
+    figures = {tls: uvloop.run(run(n, rounds, tls, args.profile, args.copied_reads)) for tls in variants}
     if len(figures) == 2:
         print(f"TLS adds {figures[True] - figures[False]:.2f} us/request")
 

@@ -26,6 +26,7 @@ from hanzo_edge.http.settings import ConnectionContext
 from hanzo_edge.server.client_hello import INVALID, MAX_HELLO_BYTES, NEED_MORE, looks_like_tls, parse_client_hello
 from hanzo_edge.server.entrypoint import Handoff, ProtocolFactory
 from hanzo_edge.server.tcp_router_stage import TCPEndpoint, TCPRoute, TCPTable, client_ip_of, forward
+from hanzo_edge.server.tls_buffered_reads import buffer_reads
 
 __all__ = ["TLSEndpoint", "TLSStage"]
 
@@ -210,6 +211,7 @@ class _HelloReader(asyncio.Protocol):
             forward(self.ctx, transport, self.tcp_route, b"")  # a TCP router terminating TLS
             return
         self.handoff(transport, b"")
+        buffer_reads(transport)  # decrypt into one reused buffer, not a 256 KiB bytes per read (see the module)
 
     # -- Connection ------------------------------------------------------------------------------------------------
     def check_deadlines(self, now: float) -> None:
