@@ -277,7 +277,10 @@ class H2Protocol(asyncio.Protocol):
         req.tls_info = self.tls_info
         stream.req = req
         if event.stream_ended is None:
-            body = StreamBody(stream, head.content_length)
+            # High-water mark 0: a chunk nobody has taken yet pauses the stream, so its window is granted only as the
+            # consumer reads. What clients send ahead of the consumers is then bounded by the connection window in
+            # total, not by a per-body buffer times maxConcurrentStreams.
+            body = StreamBody(stream, head.content_length, high_water=0)
             req.body = body
             stream.body = body
             if head.expect_continue:
@@ -576,6 +579,7 @@ class H2Protocol(asyncio.Protocol):
             response_body.discard()  # the upstream cannot finish its message for anyone: it closes
         stream.pending.clear()
         stream.pending_bytes = 0
+        self._release_window(stream)
         req = stream.req
         if req is not None:
             self.observe(stream, req, stream.status or 499, True)
@@ -587,7 +591,20 @@ class H2Protocol(asyncio.Protocol):
     def _forget(self, stream: ServerStream) -> None:
         if self.streams.get(stream.sid) is stream:
             del self.streams[stream.sid]
+        self._release_window(stream)
         self._maybe_close()
+
+    def _release_window(self, stream: ServerStream) -> None:
+        """Give the connection back the window of request bytes ``stream`` received but never granted.
+
+        Without it every stream that ends while its consumer is behind (reset, answered early, timed out) would keep
+        its share of the connection window for the connection's life, until no stream could upload at all.
+        """
+        size = stream.unacked
+        if size:
+            stream.unacked = 0
+            self._ack(stream.sid, size)  # h2 credits the connection even when the stream is already closed
+            self._flush_soon()
 
     def _maybe_close(self) -> None:
         if self.streams or self.closed:

@@ -1,0 +1,119 @@
+"""Request-body flow control of the downstream HTTP/2 protocol over a connection's life, with no sockets.
+
+Two properties the per-stream tests in ``test_h2_server_protocol.py`` do not reach:
+
+* the connection window never leaks: bytes a stream received but had not granted yet (its consumer was behind, or
+  waited for ``100-continue``) are given back to the connection when the stream ends in any way (client reset,
+  early answer, deadline), so a long-lived connection with many such streams keeps uploading;
+* what clients send ahead of the consumers is bounded by the connection window in total, not per stream times
+  ``maxConcurrentStreams``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from edge_wire import async_test
+from h2_wire import H2Wire, settings_with
+
+from h2_client import ErrorCodes
+from hanzo_edge.http.body import StreamBody
+from hanzo_edge.http.h2.limits import H2Limits
+from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.messages import Request, Response
+
+
+async def _send_window(wire: H2Wire, sid: int, rounds: int = 40) -> int:
+    """Send DATA on ``sid`` as long as the client's windows allow (bounded); return the bytes sent."""
+    sent = 0
+    for _ in range(rounds):
+        window = wire.peer.conn.local_flow_control_window(sid)
+        if window <= 0:
+            break
+        size = min(window, 16384)
+        wire.peer.data(sid, b"z" * size)
+        sent += size
+        await wire.settle(3)
+    return sent
+
+
+@async_test
+async def test_reset_streams_give_their_ungranted_bytes_back_to_the_connection() -> None:
+    never = asyncio.Event()
+
+    async def waits_for_100(req: Request) -> Response:
+        await never.wait()  # never reads the body: the client's early bytes stay ungranted
+        return Response(200, Headers(), b"never")
+
+    async def echo_length(req: Request) -> Response:
+        assert isinstance(req.body, StreamBody)
+        return Response(200, Headers(), b"%d" % len(await req.body.read()))
+
+    async def route(req: Request) -> Response:
+        return await (waits_for_100 if req.path == "/wait" else echo_length)(req)
+
+    limits = H2Limits(initial_window_size=65535, connection_window_size=256 * 1024)
+    wire = H2Wire(route, settings=settings_with(limits))
+    await wire.settle()
+    # Each stream spends a whole stream window the server holds (Expect: 100-continue), then the client resets it:
+    # six of them spend more than the connection window.
+    for _ in range(6):
+        sid = wire.peer.request("/wait", method="POST", end=False, headers=[("expect", "100-continue")])
+        await wire.settle(3)
+        await _send_window(wire, sid)
+        wire.peer.reset(sid, ErrorCodes.CANCEL)
+        await wire.settle(3)
+    assert wire.peer.conn.outbound_flow_control_window > 0  # the connection window came back
+    result = await wire.get("/upload", method="POST", body=b"u" * 70000, headers=[("content-length", "70000")])
+    assert result.status == 200
+    assert result.body == b"70000"
+
+
+@async_test
+async def test_an_early_answer_gives_the_ungranted_bytes_back_to_the_connection() -> None:
+    async def refuses_unread(req: Request) -> Response:
+        return Response(403, Headers(), b"no")  # answered without reading the body the client keeps sending
+
+    limits = H2Limits(initial_window_size=65535, connection_window_size=128 * 1024)
+    release = asyncio.Event()
+
+    async def slow_then_refuse(req: Request) -> Response:
+        await release.wait()
+        return await refuses_unread(req)
+
+    wire = H2Wire(slow_then_refuse, settings=settings_with(limits))
+    await wire.settle()
+    for _ in range(4):
+        release.clear()
+        sid = wire.peer.request("/", method="POST", end=False, headers=[("expect", "100-continue")])
+        await wire.settle(3)
+        await _send_window(wire, sid)
+        release.set()
+        await wire.pump(lambda sid=sid: wire.peer.streams[sid].done)
+        assert wire.peer.streams[sid].status == 403
+    assert wire.peer.conn.outbound_flow_control_window > 0
+
+
+@async_test
+async def test_bytes_sent_ahead_of_the_consumers_are_bounded_by_the_connection_window() -> None:
+    never = asyncio.Event()
+    bodies: list[StreamBody] = []
+
+    async def never_reads(req: Request) -> Response:
+        assert isinstance(req.body, StreamBody)
+        bodies.append(req.body)
+        await never.wait()
+        return Response(200, Headers(), b"")
+
+    limits = H2Limits(initial_window_size=256 * 1024, connection_window_size=512 * 1024)
+    wire = H2Wire(never_reads, settings=settings_with(limits))
+    await wire.settle()
+    sids = [wire.peer.request("/", method="POST", end=False) for _ in range(8)]
+    await wire.settle(3)
+    for sid in sids:
+        await _send_window(wire, sid, rounds=60)
+    held = sum(body.received for body in bodies)
+    # Eight streams of 256 KiB windows: without a connection-wide bound they could hold 8 x (256 KiB buffered plus
+    # one window) = 4 MiB of a client's bytes in memory.
+    assert held <= limits.connection_window_size
+    assert len(bodies) == 8
