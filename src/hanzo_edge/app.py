@@ -213,8 +213,10 @@ class IngressApp:
         for diagnostic in internal.diagnostics:
             log.error("%s", diagnostic)  # check lists what the build logs at ERROR
         tcp_entry_points = [name for name, ep in self.static.entry_points.items() if not ep.is_udp]
+        runtime = merge(snapshots, self.static)
+        yield  # merging 10,000 routers is a slice of its own
         result = yield from build_runtime_steps(
-            merge(snapshots, self.static),
+            runtime,
             tcp_entry_points,
             self.pools,
             self.default_transport,
@@ -262,8 +264,8 @@ class IngressApp:
         else:
             result = self.build(self.snapshots, previous=self.last_build, generation=generation)
         self._swap_in(result)
-        await asyncio.sleep(0)  # the new tables serve; retiring the old generation is a slice of its own
-        self._settle(result)
+        await asyncio.sleep(0)  # the new tables serve; retiring the old generation is sliced too
+        await run_steps_async(self._settle_steps(result), slices)
         return result
 
     def _swap_in(self, result: BuildResult) -> None:
@@ -282,6 +284,10 @@ class IngressApp:
 
     def _settle(self, result: BuildResult) -> None:
         """After the swap: start the new services, retire the previous generation, log, update metrics, freeze."""
+        run_steps(self._settle_steps(result))
+
+    def _settle_steps(self, result: BuildResult) -> Steps[None]:
+        """:meth:`_settle` as slices (metrics and the heap freeze each walk every router or object once)."""
         if self.running:
             result.activate()
         if self.tracer is not None:
@@ -296,6 +302,7 @@ class IngressApp:
             for message in result.tls.errors:
                 log.error("%s", message)
         self.last_build = result
+        yield
         if self.metrics is not None:
             self.metrics.config_reload(True)
             # Which entrypoints, routers and server URLs exist now: series of the ones gone are dropped.
@@ -305,10 +312,13 @@ class IngressApp:
                 for table in tables.values()
                 for route in table.routes
             }
+            yield
             self.metrics.on_configuration(self.static.entry_points, routers, result.runtime.server_urls())
+            yield
             # tls_certs_not_after follows every build, so a reloaded certificate replaces its series.
             certificates = result.tls.certificates() if result.tls is not None else []
             self.metrics.set_tls_certs((c.cn, c.serial, c.sans, c.not_after) for c in certificates)
+        yield
         self.heap.after_swap()
 
     def apply_snapshot(self, provider: str, config: Any) -> None:
