@@ -100,6 +100,9 @@ class TLSSettings:
             ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
         if self.no_tickets:
             ctx.options |= ssl.OP_NO_TICKET
+            # Under OP_NO_TICKET OpenSSL still sends TLS 1.3 clients stateful tickets (server session-cache entries):
+            # send none, as Go sends none under this option.
+            ctx.num_tickets = 0
         ctx.load_cert_chain(cert_path, key_path)
         for ca in self.ca_files:  # PEM text read and checked when the options were compiled
             ctx.load_verify_locations(cadata=ca)

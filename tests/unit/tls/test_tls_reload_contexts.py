@@ -7,6 +7,8 @@ unchanged, a new one when either changed.
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,10 @@ import pytest
 import trustme
 
 from hanzo_edge.config.dynamic import Configuration, decode_dynamic
+from hanzo_edge.config.tls import TLSOptions
 from hanzo_edge.tls.catalog import TLSCatalog, build_catalog
+from hanzo_edge.tls.certificates import default_generated_certificate
+from hanzo_edge.tls.options import compile_options
 
 
 @pytest.fixture
@@ -132,3 +137,43 @@ def test_a_broken_option_adopts_nothing(ca: trustme.CA, tmp_path: Path) -> None:
     assert "default" in new.broken
     assert new.adopt(old) == 0
     assert new.context_for("websecure", "a.test") is None  # the default options are broken: nothing is served
+
+
+def _resumed(server: ssl.SSLContext, version: ssl.TLSVersion) -> bool:
+    """Handshake twice over memory BIOs, offering the first session the second time; True when it was resumed."""
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    client.maximum_version = version
+    session: ssl.SSLSession | None = None
+    for _ in range(2):
+        s_in, s_out, c_in, c_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
+        srv = server.wrap_bio(s_in, s_out, server_side=True)
+        cli = client.wrap_bio(c_in, c_out, session=session)
+        for _ in range(10):  # a few flights each way complete any handshake
+            for end in (cli, srv):
+                with contextlib.suppress(ssl.SSLWantReadError):
+                    end.do_handshake()
+            s_in.write(c_out.read())
+            c_in.write(s_out.read())
+        srv.write(b"x")  # TLS 1.3 tickets arrive after the handshake, with the first data
+        c_in.write(s_out.read())
+        assert cli.read(1) == b"x"
+        if session is not None:
+            return cli.session_reused
+        session = cli.session
+    return False
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2], ids=["tls13", "tls12"])
+def test_disable_session_tickets_stops_resumption(version: ssl.TLSVersion) -> None:
+    cert = default_generated_certificate()
+    plain = compile_options("default", TLSOptions()).context(cert.cert_path, cert.key_path)
+    no_tickets = compile_options("default", TLSOptions(disable_session_tickets=True)).context(
+        cert.cert_path, cert.key_path
+    )
+    assert _resumed(plain, version)
+    # As in Go: no tickets, and no resumption by session id either (this OpenSSL's server cache does not resume
+    # Python's server contexts); TLS 1.3 clients get no NewSessionTicket at all (num_tickets = 0).
+    assert not _resumed(no_tickets, version)
+    assert no_tickets.num_tickets == 0
