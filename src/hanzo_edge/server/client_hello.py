@@ -109,7 +109,8 @@ def _sni(data: memoryview) -> str:
         name_type = names[name_pos]
         name, name_pos = _take(names, name_pos + 1, 2)
         if name_type == 0:
-            return bytes(name).decode("ascii").lower()
+            # Traefik's types.CanonicalDomain (ConnData, certificate lookup): lower-case, trailing dot trimmed.
+            return bytes(name).decode("ascii").lower().removesuffix(".")
     return ""
 
 

@@ -58,7 +58,7 @@ class UDPService(Protocol):
 class _Session(asyncio.DatagramProtocol):
     """One client address and its socket to the server it was given."""
 
-    __slots__ = ("client", "entrypoint", "last_seen", "queued", "transport")
+    __slots__ = ("client", "closed", "entrypoint", "last_seen", "queued", "transport")
 
     def __init__(self, entrypoint: UDPEntrypoint, client: tuple[str, int], now: float) -> None:
         self.entrypoint = entrypoint
@@ -66,6 +66,7 @@ class _Session(asyncio.DatagramProtocol):
         self.last_seen = now
         self.transport: asyncio.DatagramTransport | None = None
         self.queued: list[bytes] | None = []
+        self.closed = False
 
     def send(self, data: bytes, now: float) -> None:
         self.last_seen = now
@@ -76,6 +77,10 @@ class _Session(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.closed:
+            # Swept or shut down while its socket was being made: nothing tracks this session any more.
+            transport.close()
+            return
         for data in self.queued or ():
             self.transport.sendto(data)  # type: ignore[union-attr]
         self.queued = None
@@ -94,6 +99,7 @@ class _Session(asyncio.DatagramProtocol):
     def close(self) -> None:
         transport = self.transport
         self.queued = None
+        self.closed = True
         if transport is not None:
             transport.close()
         else:
@@ -124,6 +130,7 @@ class UDPEntrypoint(asyncio.DatagramProtocol):
         self.dropped = 0
         self.transport: asyncio.DatagramTransport | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self._connecting: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -149,7 +156,9 @@ class UDPEntrypoint(asyncio.DatagramProtocol):
             return None
         session = _Session(self, client, now)
         self.sessions[client] = session
-        self.loop.create_task(self._connect(session, target))
+        task = self.loop.create_task(self._connect(session, target))
+        self._connecting.add(task)
+        task.add_done_callback(self._connecting.discard)
         if self._sweeper is None:
             self._sweeper = self.loop.call_later(self._sweep_interval(), self._sweep)
         return session

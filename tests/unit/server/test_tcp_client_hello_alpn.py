@@ -45,3 +45,11 @@ def test_any_offered_protocol_list_round_trips(protocols: list[str]) -> None:
     hello = parse_client_hello(client_hello("x.test", protocols))
     assert isinstance(hello, ClientHello)
     assert hello.alpn == tuple(protocols)
+
+
+def test_server_name_is_canonical_as_traefik_reads_it() -> None:
+    # Traefik's ConnData (and its certificate lookup) use types.CanonicalDomain: lower-case, no trailing dot, so
+    # HostSNI(`db.test`) matches a client that sends the fully qualified "DB.Test.".
+    hello = parse_client_hello(client_hello("DB.Test.", None))
+    assert isinstance(hello, ClientHello)
+    assert hello.server_name == "db.test"

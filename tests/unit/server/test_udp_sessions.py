@@ -88,3 +88,21 @@ def test_default_limit_is_bounded_by_the_open_file_limit() -> None:
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert 16 <= max_sessions() <= max(16, soft // 2)
+
+
+async def _closed_while_connecting() -> list[bool]:
+    loop = asyncio.get_running_loop()
+    balancer = Balancer("s", [(UDPServerTarget("127.0.0.1:9", "127.0.0.1", 9), 1.0)])
+    entry = UDPEntrypoint("dns", loop, lambda: balancer, timeout=5.0, limit=8)
+    entry.datagram_received(b"hi", ("127.0.0.1", 40000))
+    session = entry.sessions[("127.0.0.1", 40000)]
+    entry.close()  # before the session's socket is made (its connect task has not run yet)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    transport = session.transport
+    return [transport is None or transport.is_closing(), not entry.sessions]
+
+
+def test_a_session_closed_while_connecting_leaves_no_socket_open() -> None:
+    # Before the fix the socket made after the close stayed open for ever: nothing tracked it any more.
+    assert asyncio.run(_closed_while_connecting()) == [True, True]
