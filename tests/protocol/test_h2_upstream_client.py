@@ -355,3 +355,34 @@ async def test_a_stream_over_the_limit_h2_counts_is_refused_retryably_and_not_se
     server.respond(first.stream_id)
     assert server.client.can_open()
     assert len(server.of(h2.events.RequestReceived)) == 2
+
+
+@async_test
+async def test_a_paused_stream_reset_by_the_backend_gives_its_held_credit_back_to_the_connection() -> None:
+    # The credit a paused stream holds is the connection's too: a stream that ends while paused must return it, or a
+    # pooled connection loses a stream window per failed slow download until it can receive nothing at all.
+    server = Server()
+    credited: list[int] = []
+    ack = server.client.h2.acknowledge_received_data
+
+    def record(size: int, stream_id: int) -> None:
+        credited.append(size)
+        ack(size, stream_id)
+
+    server.client.h2.acknowledge_received_data = record  # type: ignore[method-assign]
+    stream = server.client.request(GET, b"")
+    server.pump()
+    server.h2.send_headers(stream.stream_id, [(b":status", b"200")])
+    server.pump()
+    response = await stream.future
+    assert isinstance(response.body, StreamBody)
+    response.body.pause()  # the client of this stream does not read
+    for _ in range(3):
+        server.h2.send_data(stream.stream_id, b"s" * 10_000)
+    server.pump()
+    assert stream.held == 30_000
+    server.h2.reset_stream(stream.stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)  # the backend fails mid-body
+    server.pump()
+    assert response.body.error is not None
+    assert sum(credited) == 30_000
+    assert stream.held == 0

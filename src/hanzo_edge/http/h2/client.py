@@ -565,6 +565,12 @@ class H2ClientConnection(asyncio.Protocol):
         stream.resp_done = True
         stream.req_done = True
         stream.pending = []
+        held = stream.held
+        if held:
+            # Credit a paused stream held is the connection's too: an ended stream's consumer never resumes, so
+            # give it back now (h2 credits the connection even for a closed stream).
+            stream.held = 0
+            self.acknowledge(stream, held)
         req_body = stream.req_body
         stream.req_body = None
         if req_body is not None:
