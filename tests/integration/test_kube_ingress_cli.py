@@ -245,6 +245,14 @@ def test_an_ingress_created_without_a_class_gets_the_default_class(cluster: Clus
     assert stored is not None
     assert stored["spec"]["ingressClassName"] == "hanzo-ingress"
     assert eventually(lambda: cluster.serving("noclass.test")) == {"127.0.1.2"}
+    # No router.entrypoints annotation: the API lists every entrypoint but ``traefik``, as Traefik's merge does
+    # (the interface spec's router fields), in the router item, the list and rawdata.
+    key = "noclass-site-noclass-test@kubernetes"
+    assert cluster.api_json(f"/api/http/routers/{key}")["entryPoints"] == ["web", "websecure"]
+    listed = {r["name"]: r for r in cluster.api_json("/api/http/routers?per_page=1000")}
+    assert listed[key]["entryPoints"] == ["web", "websecure"]
+    assert listed[key]["provider"] == "kubernetes"
+    assert cluster.api_json("/api/rawdata")["routers"][key]["entryPoints"] == ["web", "websecure"]
     # Another controller's class is never served.
     cluster.ingress("noclass", "other", "other-class.test", [("/", "web", 8080)], spec={"ingressClassName": "nginx"})
     cluster.ingress("noclass", "after", "after.test", [("/", "web", 8080)])

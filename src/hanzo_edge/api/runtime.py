@@ -404,8 +404,13 @@ class RuntimeView:
                 "using": served,
             }
         using = sorted(info.using) if info.using else sorted(ep for ep in set(info.entry_points) if ep in existing)
+        item = _named(info)
+        if not info.model.entry_points:
+            # Traefik's merge writes the default entrypoints (sorted) into a router that names none, so the API
+            # lists them (every entrypoint but ``traefik`` unless some are ``asDefault``).
+            item = {"entryPoints": sorted(info.entry_points), **item}
         item = {
-            **_named(info),
+            **item,
             "status": info.status,
             "priority": info.priority,
             "priorityStr": str(info.priority),
@@ -425,7 +430,10 @@ class RuntimeView:
 
 def _layer4_router(info: RouterInfo[Any]) -> dict[str, Any]:
     """A TCP or UDP router as Traefik shows it: its model, status, errors and the entrypoints it serves on."""
-    return {**_with_errors({**_named(info), "status": info.status}, info), "using": sorted(info.using)}
+    item = _named(info)
+    if not info.model.entry_points:
+        item = {"entryPoints": sorted(info.entry_points), **item}  # the defaults Traefik's merge writes in
+    return {**_with_errors({**item, "status": info.status}, info), "using": sorted(info.using)}
 
 
 def _layer4_typed(info: Info[Any]) -> dict[str, Any]:
