@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from hanzo_edge.api.handlers import ApiHandler
 from hanzo_edge.api.runtime import ViewCache
-from hanzo_edge.config.runtime import default_entry_points, merge
+from hanzo_edge.config.runtime import default_entry_points, merge_steps
 from hanzo_edge.config.static import EntryPoint, StaticConfig
 from hanzo_edge.config.support import warn_unsupported
 from hanzo_edge.http.forwarded import ForwardedHeaders
@@ -213,8 +213,8 @@ class IngressApp:
         for diagnostic in internal.diagnostics:
             log.error("%s", diagnostic)  # check lists what the build logs at ERROR
         tcp_entry_points = [name for name, ep in self.static.entry_points.items() if not ep.is_udp]
-        runtime = merge(snapshots, self.static)
-        yield  # merging 10,000 routers is a slice of its own
+        snapshots = dict(snapshots)  # a snapshot applied while this build yields is the next build's
+        runtime = yield from merge_steps(snapshots, self.static)
         result = yield from build_runtime_steps(
             runtime,
             tcp_entry_points,

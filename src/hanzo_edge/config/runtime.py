@@ -17,7 +17,7 @@ gets -1); ``routing/tcp_build.py`` builds them.
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -181,6 +181,40 @@ def merge(
     (no static configuration: none). A UDP router without ``entryPoints`` gets ``udp_entry_point_defaults``, else
     every ``/udp`` entrypoint of ``static``. A later provider's object replaces an earlier one of the same name.
     """
+    # A few records per router: with the cyclic GC running, its full passes would rescan the whole configuration
+    # again and again while nothing made here is garbage yet (as in the table build).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        steps = merge_steps(
+            snapshots,
+            static,
+            entry_point_defaults=entry_point_defaults,
+            udp_entry_point_defaults=udp_entry_point_defaults,
+        )
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+    finally:
+        if enabled:
+            gc.enable()
+
+
+MERGE_SLICE = 2000
+"""Objects :func:`merge_steps` merges between two yields (a few milliseconds)."""
+
+
+def merge_steps(
+    snapshots: Mapping[str, Configuration],
+    static: StaticConfig | None = None,
+    *,
+    entry_point_defaults: Sequence[str] | None = None,
+    udp_entry_point_defaults: Sequence[str] | None = None,
+) -> Generator[None, None, RuntimeConfig]:
+    """:func:`merge` as a generator that yields every :data:`MERGE_SLICE` objects, so a reload can merge on the
+    event loop in slices (``routing/slices.py``); its result is the same."""
     if entry_point_defaults is not None:
         defaults = tuple(entry_point_defaults)
     else:
@@ -189,20 +223,12 @@ def merge(
         udp_defaults = tuple(udp_entry_point_defaults)
     else:
         udp_defaults = tuple(udp_entry_points(static)) if static is not None else ()
-    # A few records per router: with the cyclic GC running, its full passes would rescan the whole configuration
-    # again and again while nothing made here is garbage yet (as in the table build).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        runtime = _merge(snapshots, defaults)
-        _merge_layer4(snapshots, runtime, defaults, udp_defaults)
-        return runtime
-    finally:
-        if enabled:
-            gc.enable()
+    runtime = yield from _merge(snapshots, defaults)
+    _merge_layer4(snapshots, runtime, defaults, udp_defaults)
+    return runtime
 
 
-def _merge(snapshots: Mapping[str, Configuration], defaults: tuple[str, ...]) -> RuntimeConfig:
+def _merge(snapshots: Mapping[str, Configuration], defaults: tuple[str, ...]) -> Generator[None, None, RuntimeConfig]:
     runtime = RuntimeConfig()
     services = runtime.services
     middlewares = runtime.middlewares
@@ -211,15 +237,19 @@ def _merge(snapshots: Mapping[str, Configuration], defaults: tuple[str, ...]) ->
         http = config.http
         for name, transport in http.servers_transports.items():
             runtime.servers_transports[qualify(name, provider)] = transport
-        for name, service in http.services.items():
+        for count, (name, service) in enumerate(http.services.items(), 1):
             qname = qualify(name, provider)
             services[qname] = Info(qname, provider, service)
+            if count % MERGE_SLICE == 0:
+                yield
         for name, middleware in http.middlewares.items():
             qname = qualify(name, provider)
             middlewares[qname] = Info(qname, provider, middleware)
     routers = runtime.routers
     for provider, config in snapshots.items():
-        for name, router in config.http.routers.items():
+        for count, (name, router) in enumerate(config.http.routers.items(), 1):
+            if count % MERGE_SLICE == 0:
+                yield
             qname = qualify(name, provider)
             service_name = qualify(router.service, provider) if router.service else ""
             routers[qname] = RouterInfo(
