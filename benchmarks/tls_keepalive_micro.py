@@ -30,13 +30,13 @@ from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.http.proxy import ServerTarget
 from hanzo_edge.http.server import HttpProtocol
 from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
+from hanzo_edge.http.tls_buffered_reads import buffer_reads
 from hanzo_edge.http.upstream import UpstreamConnection
 from hanzo_edge.routing.build import not_found
 from hanzo_edge.routing.secure_table import SecureRoutingTable
 from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.rules.compile import compile_rule
-from hanzo_edge.server.tls_buffered_reads import buffer_reads
 from hanzo_edge.services.wrr import WeightedRoundRobin
 from hanzo_edge.tls.catalog import TLSCatalog
 from hanzo_edge.tls.certificates import CertificateStore, default_generated_certificate

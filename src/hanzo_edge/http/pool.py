@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hanzo_edge.http.errors import ConnectError, DialTimeout
+from hanzo_edge.http.tls_buffered_reads import buffer_reads
 from hanzo_edge.http.upstream import UpstreamConnection
 from hanzo_edge.http.upstream_tls import (
     ClientTLS,
@@ -188,6 +189,8 @@ class ConnectionPool:
             raise ConnectError(f"dial tcp {self.host}:{self.port}: {exc}") from exc
         if self.options.peer_cert_uri:
             self._check_peer_cert_uri(conn)
+        if self._ssl is not None and conn.transport is not None:
+            buffer_reads(conn.transport)  # no 256 KiB bytes per decrypted read (http/tls_buffered_reads.py)
         sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
         if sock is not None:
             try:

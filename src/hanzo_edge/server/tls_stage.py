@@ -23,10 +23,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from hanzo_edge.http.settings import ConnectionContext
+from hanzo_edge.http.tls_buffered_reads import buffer_reads
 from hanzo_edge.server.client_hello import INVALID, MAX_HELLO_BYTES, NEED_MORE, looks_like_tls, parse_client_hello
 from hanzo_edge.server.entrypoint import Handoff, ProtocolFactory
 from hanzo_edge.server.tcp_router_stage import TCPEndpoint, TCPRoute, TCPTable, client_ip_of, forward
-from hanzo_edge.server.tls_buffered_reads import buffer_reads
 
 __all__ = ["TLSEndpoint", "TLSStage"]
 

@@ -17,7 +17,8 @@ import pytest
 import uvloop
 
 from hanzo_edge.config.tls import TLSOptions
-from hanzo_edge.server.tls_buffered_reads import BufferedReads, buffer_reads
+from hanzo_edge.http.pool import ConnectionPool, TransportOptions
+from hanzo_edge.http.tls_buffered_reads import BufferedReads, buffer_reads
 from hanzo_edge.tls.certificates import default_generated_certificate
 from hanzo_edge.tls.options import compile_options
 
@@ -141,5 +142,27 @@ def test_small_reads_allocate_no_256k_bytes(buffered: bool) -> None:
             assert peak < 64 * 1024
         else:
             assert peak >= 256 * 1024  # the path the adapter avoids: a 256 KiB bytes per read
+
+    run(scenario)
+
+
+def test_connections_to_https_backends_read_through_the_adapter() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        cert = default_generated_certificate()
+        server_ctx = compile_options("default", TLSOptions()).context(cert.cert_path, cert.key_path)
+        backend = Recorder(loop)
+        server = await loop.create_server(lambda: backend, "127.0.0.1", 0, ssl=server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        pool = ConnectionPool("https", "127.0.0.1", port, TransportOptions(insecure_skip_verify=True))
+        conn = await pool.acquire()
+        assert conn.transport is not None
+        assert isinstance(conn.transport.get_protocol(), BufferedReads)
+        assert conn.transport.get_protocol().app is conn  # type: ignore[attr-defined]
+        conn.transport.write(b"ping")
+        await wait_for_bytes(backend, 4)
+        conn.transport.close()
+        server.close()
+        await server.wait_closed()
 
     run(scenario)
