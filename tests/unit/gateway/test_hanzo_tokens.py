@@ -33,11 +33,16 @@ class Jwks:
     def __init__(self) -> None:
         self.calls = 0
         self.down = False
+        self.without_rsa = False
 
     def __call__(self, settings: SourceSettings) -> bytes:
         self.calls += 1
         if self.down:
             raise JwksError("connection refused")
+        if self.without_rsa:
+            document = json.loads(_jwks())
+            document["keys"] = [k for k in document["keys"] if k["kty"] != "RSA"]
+            return json.dumps(document).encode()
         return _jwks()
 
 
@@ -123,3 +128,26 @@ def test_cached_tokens_expire_and_stale_keys_survive_a_dead_jwks() -> None:
     mono.now += 301  # the JWK set is due: the refresh fails, the held keys keep verifying
     assert _claims(verifier, _token(wall))["sub"] == "alice"
     assert fetch.calls == 2
+
+
+def test_kidless_tokens_refresh_a_stale_jwk_set() -> None:
+    # Tokens without a kid never name a key to look up; the set must still be re-fetched once it is 5 minutes old,
+    # or a key IAM removed (rotated out, compromised) would verify kid-less tokens for as long as the process runs.
+    verifier, fetch, mono, wall = _verifier()
+    assert _claims(verifier, _token(wall, kid=None))["sub"] == "alice"
+    assert fetch.calls == 1
+    mono.now += 301
+    assert _claims(verifier, _token(wall, kid=None, sub="again"))["sub"] == "again"
+    assert fetch.calls == 2
+    assert _claims(verifier, _token(wall, kid=None, sub="fresh"))["sub"] == "fresh"
+    assert fetch.calls == 2  # fresh again: no fetch per request
+
+
+def test_a_key_removed_from_the_jwk_set_stops_verifying_kidless_tokens() -> None:
+    verifier, fetch, mono, wall = _verifier()
+    token = _token(wall, kid=None)
+    assert _claims(verifier, token)["sub"] == "alice"
+    fetch.without_rsa = True  # IAM rotated the RSA key out
+    mono.now += 301
+    with pytest.raises(InvalidToken):
+        _claims(verifier, token)

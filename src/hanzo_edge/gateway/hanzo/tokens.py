@@ -110,9 +110,14 @@ class JwtVerifier:
         if not isinstance(alg, str) or alg not in ALGORITHMS:
             raise InvalidToken(f"unexpected signature algorithm {alg!r}; expected RS/ES/PS 256-512")
         kid = header.get("kid")
-        matching = await self.source.lookup(kid, _by_kid) if isinstance(kid, str) and kid else ()
-        if not matching and not self.source.keys:
-            await self.source.lookup("", _by_kid)  # make sure the set was fetched once for kid-less tokens
+        source = self.source
+        matching: tuple[VerifyKey, ...] = ()
+        if isinstance(kid, str) and kid:
+            matching = await source.lookup(kid, _by_kid)
+        elif not source.keys or source.due():
+            # A kid-less token names no key, but the set must still be fetched once and re-fetched when it is 5
+            # minutes old: else a key IAM removed would verify kid-less tokens for as long as the process runs.
+            await source.lookup("", _by_kid)
         # Hanzo's fallback: every RSA key, whatever its kid.
         candidates = (*matching, *(k for k in self.source.keys if k.kty == "RSA" and k not in matching))
         if not candidates:
