@@ -393,3 +393,17 @@ def test_tls_options_and_servers_transports_from_labels_are_kept() -> None:
     lb = config.http.services["web1"].load_balancer
     assert lb is not None
     assert lb.servers_transport == "slow"
+
+
+def test_a_tcp_router_without_service_among_several_is_dropped_with_a_warning() -> None:
+    # Traefik logs "Router ... cannot be linked automatically with multiple Services"; dropping it silently would
+    # leave the user with no trace of why the route is missing.
+    labels = {
+        "traefik.tcp.routers.db.rule": "HostSNI(`*`)",
+        "traefik.tcp.services.a.loadbalancer.server.port": "5432",
+        "traefik.tcp.services.b.loadbalancer.server.port": "5433",
+    }
+    result = build_configuration([_container("web1", labels)], _options())
+    assert result.config.tcp is not None
+    assert dict(result.config.tcp.routers) == {}
+    assert [w for w in result.warnings if "'db'" in w and "too many services" in w and "web1" in w]

@@ -263,12 +263,32 @@ def _container_config(container: ContainerData, options: BuildOptions) -> tuple[
     if tcp is not None and (tcp.routers or tcp.services):
         tcp_or_udp = True
         tcp = _tcp_like(
-            tcp, "tcp", TCPService, TCPLoadBalancer, TCPServer, container, extra.network, decoded, options, with_servers
+            tcp,
+            "tcp",
+            TCPService,
+            TCPLoadBalancer,
+            TCPServer,
+            container,
+            extra.network,
+            decoded,
+            options,
+            with_servers,
+            warnings,
         )
     if udp is not None and (udp.routers or udp.services):
         tcp_or_udp = True
         udp = _tcp_like(
-            udp, "udp", UDPService, UDPLoadBalancer, UDPServer, container, extra.network, decoded, options, with_servers
+            udp,
+            "udp",
+            UDPService,
+            UDPLoadBalancer,
+            UDPServer,
+            container,
+            extra.network,
+            decoded,
+            options,
+            with_servers,
+            warnings,
         )
     http = config.http
     if not (tcp_or_udp and not (http.routers or http.middlewares or http.services)):
@@ -299,6 +319,7 @@ def _tcp_like(
     decoded: ContainerLabels,
     options: BuildOptions,
     with_servers: bool,
+    warnings: list[str],
 ) -> Any:
     services = dict(section.services) or {container.service_name: service_cls(load_balancer=lb_cls())}
     if with_servers:
@@ -315,9 +336,12 @@ def _tcp_like(
     for router_name, router in list(routers.items()):
         if not router.service:
             if len(services) != 1:
-                del routers[
-                    router_name
-                ]  # Traefik: "Could not define the service name for the router: too many services"
+                del routers[router_name]
+                # Traefik logs it ("cannot be linked automatically with multiple Services"): never silent.
+                warnings.append(
+                    f"container {container.name}: {proto} router {router_name!r}: could not define the service name"
+                    " for the router: too many services"
+                )
                 continue
             routers[router_name] = msgspec.structs.replace(router, service=next(iter(services)))
     return msgspec.structs.replace(section, services=FrozenDict(services), routers=FrozenDict(routers))
