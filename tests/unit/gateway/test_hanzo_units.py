@@ -237,6 +237,14 @@ def test_widget_windows_of_gone_clients_are_swept() -> None:
     assert windows.tracked() == 1
 
 
+def test_widget_refused_clients_leave_no_window_behind() -> None:
+    # WIDGET_RATE_LIMIT_PER_IP=0 refuses every widget request; the client IP (X-Forwarded-For: anything a client
+    # writes) must not leave a window per refusal, or a flood of made-up addresses grows memory without end.
+    windows = MemoryWindows(per_ip=0, global_limit=600, window=60.0, clock=FakeClock())
+    assert not any(windows.admit(f"198.51.100.{i}") for i in range(200))
+    assert windows.tracked() == 0
+
+
 @given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.floats(0, 5)), max_size=60))
 def test_widget_window_never_admits_more_than_the_limit(steps: list[tuple[str, float]]) -> None:
     clock = FakeClock(0.0)

@@ -86,12 +86,16 @@ class MemoryWindows:
         if len(glob) >= self.global_limit:
             return False
         mine = self._per_ip.get(ip)
-        if mine is None:
+        if mine is not None:
+            while mine and mine[0] <= horizon:
+                mine.popleft()
+            if len(mine) >= self.per_ip_limit:
+                return False
+        elif self.per_ip_limit <= 0:
+            return False  # refused: a made-up X-Forwarded-For must not leave a window behind
+        else:
+            # Made only for an admitted request: at most global_limit live windows, the rest swept below.
             mine = self._per_ip[ip] = deque()
-        while mine and mine[0] <= horizon:
-            mine.popleft()
-        if len(mine) >= self.per_ip_limit:
-            return False
         glob.append(now)
         mine.append(now)
         self._calls += 1
