@@ -7,7 +7,8 @@ without a datagram either way.
 
 Bounded, unlike Traefik: at most :func:`max_sessions` sessions (a socket each) exist per entrypoint. A flood from
 many source ports cannot open more: a datagram from a new address is dropped while the table is full (counted in
-:attr:`UDPEntrypoint.dropped`), and one that arrives while its session is still connecting waits in a short queue.
+:attr:`UDPEntrypoint.dropped`), and one that arrives while its session is still connecting waits in a short queue
+(at most 64 datagrams per session and 4 MiB per entrypoint; past that it is dropped, as UDP may).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ log = logging.getLogger("hanzo_edge.udp")
 DEFAULT_MAX_SESSIONS = 4096
 """The session limit per UDP entrypoint, further bounded to half the process's open-file limit."""
 _QUEUED_WHILE_CONNECTING = 64
+_QUEUED_BYTES = 4 * 1024 * 1024
+"""Bytes held per entrypoint for sessions still connecting: a flood of large datagrams from many source ports while
+their sockets are being made (a server named by host name waits for DNS) cannot pin more than this."""
 _MAX_DATAGRAM = 65535
 
 
@@ -73,17 +77,26 @@ class _Session(asyncio.DatagramProtocol):
         if self.transport is not None:
             self.transport.sendto(data)
         elif self.queued is not None and len(self.queued) < _QUEUED_WHILE_CONNECTING:
-            self.queued.append(data)
+            entrypoint = self.entrypoint
+            if entrypoint.queued_bytes + len(data) <= _QUEUED_BYTES:
+                entrypoint.queued_bytes += len(data)
+                self.queued.append(data)
+
+    def _release_queue(self) -> list[bytes]:
+        queued = self.queued or []
+        self.queued = None
+        self.entrypoint.queued_bytes -= sum(len(data) for data in queued)
+        return queued
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        queued = self._release_queue()
         if self.closed:
             # Swept or shut down while its socket was being made: nothing tracks this session any more.
             transport.close()
             return
-        for data in self.queued or ():
+        for data in queued:
             self.transport.sendto(data)  # type: ignore[union-attr]
-        self.queued = None
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.last_seen = self.entrypoint.loop.time()
@@ -98,7 +111,7 @@ class _Session(asyncio.DatagramProtocol):
 
     def close(self) -> None:
         transport = self.transport
-        self.queued = None
+        self._release_queue()
         self.closed = True
         if transport is not None:
             transport.close()
@@ -128,6 +141,7 @@ class UDPEntrypoint(asyncio.DatagramProtocol):
         self.limit = limit if limit is not None else max_sessions()
         self.sessions: dict[tuple[str, int], _Session] = {}
         self.dropped = 0
+        self.queued_bytes = 0  # held for sessions still connecting (bounded by _QUEUED_BYTES)
         self.transport: asyncio.DatagramTransport | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._connecting: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones

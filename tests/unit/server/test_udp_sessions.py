@@ -106,3 +106,25 @@ async def _closed_while_connecting() -> list[bool]:
 def test_a_session_closed_while_connecting_leaves_no_socket_open() -> None:
     # Before the fix the socket made after the close stayed open for ever: nothing tracked it any more.
     assert asyncio.run(_closed_while_connecting()) == [True, True]
+
+
+async def _flood_while_connecting() -> tuple[int, int]:
+    loop = asyncio.get_running_loop()
+    balancer = Balancer("s", [(UDPServerTarget("127.0.0.1:9", "127.0.0.1", 9), 1.0)])
+    entry = UDPEntrypoint("dns", loop, lambda: balancer, timeout=5.0, limit=64)
+    big = b"x" * 60_000
+    # All in one loop iteration: no session's socket exists yet, so every datagram would wait in memory.
+    for port in range(40000, 40064):
+        for _ in range(64):
+            entry.datagram_received(big, ("127.0.0.1", port))
+    held = sum(len(data) for session in entry.sessions.values() for data in session.queued or ())
+    entry.close()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    return held, entry.queued_bytes
+
+
+def test_datagrams_held_while_sessions_connect_are_bounded_per_entrypoint() -> None:
+    held, left = asyncio.run(_flood_while_connecting())
+    assert 0 < held <= 4 * 1024 * 1024  # before: 64 sessions x 64 datagrams x 60 kB = 245 MB held
+    assert left == 0  # every held byte is given back when the sessions end
