@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from edge_wire import async_test
+from h2.connection import ConnectionState
 from h2_wire import H2Wire, settings_with
 
 from h2_client import ErrorCodes
@@ -117,3 +118,52 @@ async def test_bytes_sent_ahead_of_the_consumers_are_bounded_by_the_connection_w
     # one window) = 4 MiB of a client's bytes in memory.
     assert held <= limits.connection_window_size
     assert len(bodies) == 8
+
+
+@async_test
+async def test_a_client_goaway_lets_the_streams_in_flight_finish() -> None:
+    # A client that sends GOAWAY (NO_ERROR) opens nothing more, but still reads the answers to the streams it
+    # already opened (RFC 9113 §6.8; Go's server drains them): they are sent, then the connection closes.
+    release = asyncio.Event()
+
+    async def slow(req: Request) -> Response:
+        assert isinstance(req.body, StreamBody)
+        data = await req.body.read()
+        await release.wait()
+        return Response(200, Headers(), b"late " + data)
+
+    wire = H2Wire(slow)
+    await wire.settle()
+    sid = wire.peer.request("/", method="POST", end=False)
+    wire.peer.data(sid, b"body-before-goaway")
+    await wire.settle(3)
+    wire.peer.conn.close_connection(last_stream_id=0)  # GOAWAY NO_ERROR from the client
+    wire.peer.conn.state_machine.state = ConnectionState.CLIENT_OPEN  # h2's client would send nothing more
+    wire.peer.data(sid, b"+rest", end=True)  # the stream it opened goes on
+    await wire.settle(3)
+    release.set()
+    await wire.pump(lambda: wire.peer.streams[sid].done)
+    assert wire.peer.streams[sid].reset is None
+    assert wire.peer.streams[sid].body == b"late body-before-goaway+rest"
+    await wire.pump(lambda: wire.transport.closed)
+
+
+@async_test
+async def test_a_client_goaway_with_an_error_cancels_what_is_in_flight() -> None:
+    cancelled = asyncio.Event()
+
+    async def waits(req: Request) -> Response:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return Response(200, Headers(), b"")
+
+    wire = H2Wire(waits)
+    await wire.settle()
+    wire.peer.request("/")
+    await wire.settle(3)
+    wire.peer.conn.close_connection(error_code=ErrorCodes.PROTOCOL_ERROR)
+    await wire.pump(lambda: wire.transport.closed and cancelled.is_set())
+    assert wire.proto.streams == {}

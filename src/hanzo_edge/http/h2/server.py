@@ -41,7 +41,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
-from hyperframe.frame import GoAwayFrame
+from hyperframe.frame import Frame, GoAwayFrame
 
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.h2.limits import EventBudget, H2Limits
@@ -77,6 +77,18 @@ class _ServerConnection(h2.connection.H2Connection):
     def open_inbound_streams(self) -> int:
         h2.connection.H2Connection.open_inbound_streams.fget(self)  # type: ignore[attr-defined]  # sweeps closed
         return 0
+
+    def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list[Frame], list[h2.events.Event]]:
+        frames, events = super()._receive_goaway_frame(frame)
+        if not frame.error_code:
+            # A graceful GOAWAY from the client: it opens no more streams, but those it opened still finish both
+            # ways (RFC 9113 §6.8, as Go's server drains them). h2 moved to CLOSED, which would refuse the rest of
+            # their request bodies and every response: reopen; H2Protocol refuses any stream opened after it.
+            self.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
+        return frames, events
+
+    def clear_outbound_data_buffer(self) -> None:
+        """Keep what is queued: h2 calls this when a GOAWAY arrives, which would drop responses already owed."""
 
 
 def _config() -> h2.config.H2Configuration:
@@ -373,6 +385,9 @@ class H2Protocol(asyncio.Protocol):
 
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
         # The client opens no more streams: finish the open ones, then close.
+        if event.error_code:
+            self._terminate("")  # the client is failing the connection: nothing it opened will be read
+            return
         if self.goaway_last is None:
             self.goaway_last = event.last_stream_id if event.last_stream_id is not None else 0
             self.goaway_last = max(self.goaway_last, max(self.streams, default=0))
