@@ -297,6 +297,20 @@ def test_host_table_redirect_rewrite_and_proxy_semantics(world: dict[str, Any]) 
     assert _get(gw, "/api/echo", host="unlisted.test").status == 200  # falls through to gateway.json
 
 
+def test_host_table_adds_only_x_forwarded_for(world: dict[str, Any]) -> None:
+    # Go's ReverseProxy (Director) appends X-Forwarded-For and adds nothing else: no X-Forwarded-Proto/-Host/-Port/
+    # -Server (our host name) or X-Real-Ip of Traefik's; what the client sent itself passes unchanged.
+    gw = world["gw"]
+    plain = _get(gw, "/echo/plain", host="web.test").json()["headers"]
+    assert plain["x-forwarded-for"] == ["127.0.0.1"]
+    added = {"x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-server", "x-real-ip"}
+    assert added.isdisjoint(plain), plain
+    sent = {"X-Forwarded-Proto": "https", "X-Real-Ip": "192.0.2.1"}
+    kept = _get(gw, "/echo/kept", sent, host="web.test").json()["headers"]
+    assert (kept["x-forwarded-proto"], kept["x-real-ip"]) == (["https"], ["192.0.2.1"])
+    assert {"x-forwarded-host", "x-forwarded-port", "x-forwarded-server"}.isdisjoint(kept), kept
+
+
 def test_host_table_reload_and_malformed_file(world: dict[str, Any]) -> None:
     gw, backend, routes = world["gw"], world["backend"], world["routes"]
     original = routes.read_text()

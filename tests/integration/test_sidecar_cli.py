@@ -137,6 +137,8 @@ def test_the_original_host_is_kept_with_forwarded_host_and_real_ip(world: dict[s
     assert seen["x-real-ip"] == ["203.0.113.7"]  # the first X-Forwarded-For entry, as Hanzo's sidecar
     seen = _get(world, "/echo/xri", "app.test", {"X-Real-IP": "198.51.100.2"}).json()["headers"]
     assert seen["x-real-ip"] == ["198.51.100.2"]
+    # Go's ReverseProxy sets no X-Forwarded-Proto/-Port/-Server (our entrypoint's, Traefik's, are dropped).
+    assert {"x-forwarded-proto", "x-forwarded-port", "x-forwarded-server"}.isdisjoint(seen), seen
 
 
 def test_unknown_host_and_unmatched_prefix_are_404_text(world: dict[str, Any]) -> None:

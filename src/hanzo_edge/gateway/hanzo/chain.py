@@ -21,6 +21,7 @@ import orjson
 
 from hanzo_edge.gateway.gin_router import GinRouter
 from hanzo_edge.gateway.hanzo.billing import BalanceChecker, billing_user
+from hanzo_edge.gateway.hanzo.go_proxy import drop_entrypoint_forwarded
 from hanzo_edge.gateway.hanzo.host_table import HostTable, HostTableError, load_host_table
 from hanzo_edge.gateway.hanzo.identity import bearer_token, is_api_key, request_token, strip_identity_headers
 from hanzo_edge.gateway.hanzo.settings import HanzoSettings
@@ -210,6 +211,7 @@ class HanzoChain:
         if path != req.path:
             req.path = path
             req.routing_path = path
+        drop_entrypoint_forwarded(req)
         try:
             return await stage.targets[url](req)
         except UpstreamError:

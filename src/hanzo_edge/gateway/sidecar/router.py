@@ -23,6 +23,7 @@ import binascii
 
 import orjson
 
+from hanzo_edge.gateway.hanzo.go_proxy import drop_entrypoint_forwarded
 from hanzo_edge.gateway.hanzo.host_table import HostTable
 from hanzo_edge.gateway.hanzo.identity import request_token, strip_identity_headers
 from hanzo_edge.gateway.hanzo.tokens import InvalidToken, JwtVerifier
@@ -90,6 +91,7 @@ class SidecarRouter:
             refused = await self._authenticate(req)
             if refused is not None:
                 return refused
+        drop_entrypoint_forwarded(req)
         headers = req.headers
         forwarded = headers.get("X-Forwarded-For")
         real_ip = forwarded.split(",", 1)[0].strip() if forwarded else ""
