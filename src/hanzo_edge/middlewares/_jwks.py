@@ -10,7 +10,8 @@ Refresh policy (the reasons are in docs/compat.md):
 * a token whose key id is unknown triggers a re-fetch at most once per ``kid_cooldown`` seconds (a key rotated in
   upstream is picked up at once; a flood of made-up key ids costs one fetch per cooldown);
 * a failed fetch keeps the keys already held (stale keys beat no keys) and is logged with its reason; attempts then
-  back off (1 s doubling to 30 s) so a dead JWKS server costs no request a connection attempt. With no keys at all,
+  back off (1 s doubling to 30 s) so a dead JWKS server costs no request a connection attempt; while keys are held,
+  a request waits for a refresh at most ``STALE_KEYS_WAIT`` (a hanging server is not a 10 s stall). With no keys at all,
   lookups answer "no key" and the validator refuses with 401; the log line says why.
 
 The download runs in a worker thread through ``urllib`` (stdlib, HTTPS verified with the system roots or
@@ -38,6 +39,7 @@ log = logging.getLogger("hanzo_edge.gateway.jwt")
 
 MAX_JWKS_BYTES = 1 << 20
 FETCH_TIMEOUT = 10.0
+STALE_KEYS_WAIT = 1.0  # longest a request waits for a refresh when keys are already held
 _MIN_BACKOFF = 1.0
 _MAX_BACKOFF = 30.0
 
@@ -291,7 +293,17 @@ class KeySource:
         if inflight is None or inflight.done() or inflight.get_loop() is not loop:
             inflight = self._inflight = loop.create_future()
             self._task = loop.create_task(self._run_fetch(inflight))  # kept: a task nobody holds may be collected
-        await asyncio.shield(inflight)
+        if not self.keys:
+            await asyncio.shield(inflight)  # nothing to verify with until it answers (bounded by FETCH_TIMEOUT)
+            return
+        # Keys are held: a slow or black-holed JWKS server must not hold every request for FETCH_TIMEOUT. Wait a
+        # moment (a healthy server answers well within it, so a rotated key applies at once), then go on with the
+        # held keys while the fetch finishes in the background.
+        try:
+            async with asyncio.timeout(STALE_KEYS_WAIT):
+                await asyncio.shield(inflight)
+        except TimeoutError:
+            pass
 
     async def _run_fetch(self, done: asyncio.Future[None]) -> None:
         self._last_attempt = self.clock()

@@ -275,13 +275,15 @@ class KrakendJwtValidator:
 
     async def _verify(self, req: Request, token: bytes) -> Response:
         generation = self.source.generation
+        claims: dict[str, Any] = {}
         try:
             claims = await self._verified_claims(token)
             generation = self.source.generation
             until, headers = self._admit(claims)
         except _Refused as refused:
             if refused.status == 403:
-                self._remember(token, (self._until_of(None), generation, 403, ()))
+                # Remembered no longer than the token lives: once expired it must get the 401 of an expired token.
+                self._remember(token, (self._until_of(claims.get("exp")), generation, 403, ()))
             return await self._refuse(refused.status, str(refused))
         self._remember(token, (until, generation, 0, headers))
         if self.strip:

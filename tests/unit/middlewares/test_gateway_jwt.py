@@ -8,6 +8,8 @@ import base64
 import hmac
 import logging
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from fakes import FakeClock
 from gateway_jwt_tokens import JwksServer, SigningKey, ec_key, hmac_key, jwks, mint, rsa_key
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
-from hanzo_edge.middlewares._jwks import spki_sha256
+from hanzo_edge.middlewares._jwks import JwksError, SourceSettings, spki_sha256
 from hanzo_edge.middlewares.base import BuildContext, kind_of
 from hanzo_edge.middlewares.krakend_jwt import KrakendJwtConfig, KrakendJwtValidator
 
@@ -549,3 +551,47 @@ def test_key_identify_strategies(
     good = mint(key, _claims(), headers=token_header)
     other = mint(key, _claims(jti="x"), headers={"x5t": "b3RoZXI", "x5t#S256": "b3RoZXI"})
     assert harness.statuses(_req(good), _req(other)) == [200, 401]
+
+
+def test_a_hanging_jwks_refresh_does_not_hold_requests_while_keys_are_held() -> None:
+    # Before the fix every request arriving while the stale set was refreshed waited for the fetch (up to its 10 s
+    # timeout) even though the held keys could verify it.
+    key = rsa_key("k1")
+    release = threading.Event()
+    fetches: list[float] = []
+
+    def fetch(settings: SourceSettings) -> bytes:
+        fetches.append(time.monotonic())
+        if len(fetches) > 1:
+            release.wait(8)  # a black-holed JWKS server
+            raise JwksError("timed out")
+        return jwks(key)
+
+    config = KrakendJwtConfig(jwk_url="https://keys.test/jwks", issuer=ISSUER, cache=True, cache_duration=60)
+    harness = Harness(config, fetch=fetch)
+
+    async def run() -> tuple[list[int], float]:
+        first = await harness.validator(_req(mint(key, _claims(jti="1"))))
+        harness.clock.advance(61)  # the set is due: the next request starts a refresh that hangs
+        started = time.monotonic()
+        second = await harness.validator(_req(mint(key, _claims(jti="2"))))
+        elapsed = time.monotonic() - started
+        release.set()
+        return [first.status, second.status], elapsed
+
+    statuses, elapsed = asyncio.run(run())
+    assert statuses == [200, 200]
+    assert len(fetches) == 2
+    assert elapsed < 3.0
+
+
+def test_a_remembered_403_ends_with_the_token(server: JwksServer) -> None:
+    # Before the fix a 403 was remembered for 5 minutes whatever the token's exp: an expired token kept getting 403.
+    key = rsa_key("k1")
+    server.body = jwks(key)
+    harness = Harness(_config(server, roles=("admin",)))
+    token = mint(key, _claims(roles=["user"], exp=int(NOW) + 30))
+
+    assert harness.statuses(_req(token)) == [403]
+    harness.wall.now += 32  # past exp + 1 s leeway
+    assert harness.statuses(_req(token)) == [401]
