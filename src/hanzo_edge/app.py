@@ -295,6 +295,7 @@ class IngressApp:
         if self.last_build is not None:
             retire(self.last_build.built, result.built)
             self.last_build.layer4.retire()  # its TCP health checks: the new generation runs its own
+            yield
         for name, errors in result.errors.items():
             for message in errors:
                 log.error("%s: %s", name, message)
