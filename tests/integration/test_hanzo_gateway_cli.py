@@ -337,7 +337,8 @@ def test_websocket_upgrade_is_tunnelled(world: dict[str, Any], tmp_path: Path) -
         with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as conn:
             conn.sendall(
                 b"GET /ws HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                b"X-Hanzo-User-Id: mallory\r\nX-IAM-Roles: admin\r\nX-User-Id: mallory\r\n\r\n"
             )
             head = b""
             while b"\r\n\r\n" not in head:
@@ -356,6 +357,20 @@ def test_websocket_upgrade_is_tunnelled(world: dict[str, Any], tmp_path: Path) -
                 chunk = conn.recv(4096)
                 assert chunk
                 echoed += chunk
+        upgrade = ws.last("/ws")
+        assert upgrade.header("x-hanzo-user-id") is None  # the upgrade request was stripped too
+        assert upgrade.header("x-iam-roles") is None
+        assert upgrade.header("x-user-id") is None
+        # Over HTTP/2 (h2c prior knowledge) too: a gateway.json endpoint and a host-table host.
+        from h2_client import H2Client
+
+        forged = [(name.lower(), value) for name, value in FORGED.items()]
+        with H2Client(gw.port) as client:
+            assert client.get("/api/echo", authority="api.test", headers=forged).status == 200
+            _no_forged(_seen(world["backend"], "/echo/api"))
+            assert client.get("/ws-plain", authority="ws.test", headers=forged).status == 200
+            plain = ws.last("/ws-plain")
+            assert [plain.header(name) for name, _ in forged] == [None] * len(forged)
     finally:
         gw.stop()
         ws.stop()
