@@ -23,6 +23,7 @@ from hanzo_edge.rules.compile import build_predicate, default_priority
 from hanzo_edge.rules.errors import RuleError, go_quote
 from hanzo_edge.rules.ipcheck import parse_ip_ranges
 from hanzo_edge.rules.matchers import MatcherSpec, Predicate, compile_regexp
+from hanzo_edge.rules.matchers_v2 import compile_template
 from hanzo_edge.rules.parser import parse_rule
 
 __all__ = [
@@ -71,7 +72,7 @@ def _host_sni(args: tuple[str, ...]) -> Predicate:
             # Matches every connection, including plain ones that have no server name at all.
             return _predicate(lambda _conn: True)
         if not _HOST_OR_IP.fullmatch(host):
-            raise RuleError(f"invalid value for HostSNI matcher, {go_quote(host)} is not a valid hostname or IP")
+            raise RuleError(f"invalid value for HostSNI matcher, {go_quote(host)} is not a valid hostname")
         names.add(canonical_server_name(host))
     wanted = frozenset(names)
 
@@ -117,19 +118,94 @@ def _alpn(args: tuple[str, ...]) -> Predicate:
     return _predicate(match_alpn)
 
 
-def _table(arity: tuple[int, ...] | None) -> Mapping[str, MatcherSpec]:
-    return {
-        spec.name: spec
-        for spec in (
-            MatcherSpec("HostSNI", arity, _host_sni),
-            MatcherSpec("HostSNIRegexp", (1,), _host_sni_regexp),
-            MatcherSpec("ClientIP", arity, _client_ip),
-            MatcherSpec("ALPN", arity, _alpn),
-        )
-    }
+# -- the deprecated v2 syntax (Traefik ``pkg/muxer/tcp/matcher_v2.go``): lists of values, its own error wording,
+# and HostSNIRegexp as a gorilla/mux host template (``{name:pattern}``, anchored, case-insensitive), not a regexp.
+def _empty_v2(matcher: str) -> RuleError:
+    return RuleError(f'empty value for "{matcher}" matcher is not allowed')
 
 
-TCP_SYNTAXES: Mapping[str, Mapping[str, MatcherSpec]] = {"v3": _table((1,)), "v2": _table(None)}
+def _host_sni_v2(args: tuple[str, ...]) -> Predicate:
+    if not args:
+        raise _empty_v2("HostSNI")
+    for host in args:
+        if host != "*" and not _HOST_OR_IP.fullmatch(host):
+            raise RuleError(f'invalid value for "HostSNI" matcher, {go_quote(host)} is not a valid hostname or IP')
+    if args[0] == "*":
+        return _predicate(lambda _conn: True)
+    any_name = "*" in args  # a later `*` matches every connection that has a server name
+    wanted = frozenset(canonical_server_name(host) for host in args if host != "*")
+
+    def match_sni_v2(conn: TCPConnInfo) -> bool:
+        return bool(conn.server_name) and (any_name or conn.server_name in wanted)
+
+    return _predicate(match_sni_v2)
+
+
+def _host_sni_regexp_v2(args: tuple[str, ...]) -> Predicate:
+    if not args:
+        raise _empty_v2("HostSNIRegexp")
+    tests = []
+    for template in args:
+        try:
+            tests.append(compile_template(template, "host").is_match)
+        except RuleError as exc:
+            if not str(exc).startswith("mux:"):
+                raise
+            raise RuleError(
+                f'invalid pattern value for "HostSNIRegexp" matcher, {go_quote(template)} is not a valid pattern: {exc}'
+            ) from None
+    matchers = tuple(tests)
+
+    def match_sni_regexp_v2(conn: TCPConnInfo) -> bool:
+        return any(is_match(conn.server_name) for is_match in matchers)
+
+    return _predicate(match_sni_regexp_v2)
+
+
+def _client_ip_v2(args: tuple[str, ...]) -> Predicate:
+    try:
+        contains = parse_ip_ranges(args).contains
+    except ValueError as exc:
+        raise RuleError(f'could not initialize IP Checker for "ClientIP" matcher: {exc}') from None
+
+    def match_client_ip_v2(conn: TCPConnInfo) -> bool:
+        return contains(conn.client_ip)
+
+    return _predicate(match_client_ip_v2)
+
+
+def _alpn_v2(args: tuple[str, ...]) -> Predicate:
+    if not args:
+        raise _empty_v2("ALPN")
+    for proto in args:
+        if proto == _ACME_TLS:
+            raise RuleError(f'invalid protocol value for "ALPN" matcher, {go_quote(proto)} is not allowed')
+    wanted = frozenset(args)
+
+    def match_alpn_v2(conn: TCPConnInfo) -> bool:
+        return not wanted.isdisjoint(conn.alpn)
+
+    return _predicate(match_alpn_v2)
+
+
+def _table(*specs: MatcherSpec) -> Mapping[str, MatcherSpec]:
+    return {spec.name: spec for spec in specs}
+
+
+TCP_SYNTAXES: Mapping[str, Mapping[str, MatcherSpec]] = {
+    "v3": _table(
+        MatcherSpec("HostSNI", (1,), _host_sni),
+        MatcherSpec("HostSNIRegexp", (1,), _host_sni_regexp),
+        MatcherSpec("ClientIP", (1,), _client_ip),
+        MatcherSpec("ALPN", (1,), _alpn),
+    ),
+    "v2": _table(
+        MatcherSpec("HostSNI", None, _host_sni_v2),
+        MatcherSpec("HostSNIRegexp", None, _host_sni_regexp_v2),
+        MatcherSpec("ClientIP", None, _client_ip_v2),
+        MatcherSpec("ALPN", None, _alpn_v2),
+    ),
+}
 """TCP matcher tables by rule syntax: v3 takes one argument per matcher, v2 (deprecated) a list."""
 
 

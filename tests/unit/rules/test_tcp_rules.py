@@ -52,8 +52,9 @@ def test_rule_matches_like_traefik(rule: str, connection: TCPConnInfo, expected:
         ("HostSNI(``)", "empty args for matcher HostSNI"),
         ("HostSNI()", "no args for matcher HostSNI"),
         ("HostSNI(`a`, `b`)", "unexpected number of parameters; got 2, expected one of [1]"),
-        ("HostSNI(`*.foo`)", 'invalid value for HostSNI matcher, "*.foo" is not a valid hostname or IP'),
-        ("HostSNI(`foo bar`)", "is not a valid hostname or IP"),
+        # Traefik v3's matcher.go says "hostname" only ("or IP" is the v2 syntax's wording).
+        ("HostSNI(`*.foo`)", 'invalid value for HostSNI matcher, "*.foo" is not a valid hostname$'),
+        ("HostSNI(`foo bar`)", "is not a valid hostname$"),
         ("HostSNIRegexp(`(`)", "compiling HostSNIRegexp matcher"),
         ("HostSNIRegexp(`é`)", "is not a valid hostname"),
         ("ALPN(`acme-tls/1`)", 'invalid protocol value for ALPN matcher, "acme-tls/1" is not allowed'),
@@ -73,6 +74,30 @@ def test_v2_syntax_takes_several_values() -> None:
     rule = compile_tcp_rule("HostSNI(`a.b`, `c.d`) && ClientIP(`10.0.0.0/8`, `::1`)", "v2")
     assert rule.matches(conn("c.d", "::1"))
     assert not rule.matches(conn("e.f", "::1"))
+
+
+def test_v2_host_sni_regexp_is_a_gorilla_template_anchored_and_case_insensitive() -> None:
+    # Traefik matcher_v2.go: preparePattern turns `{name:pattern}` variables into (?i)^...$, as HTTP v2 HostRegexp.
+    rule = compile_tcp_rule("HostSNIRegexp(`{sub:[a-z]+}.example.com`, `db.{zone}.test`)", "v2")
+    assert rule.matches(conn("api.example.com"))
+    assert rule.matches(conn("db.eu.test"))
+    assert not rule.matches(conn("api.example.com.evil"))
+    assert not rule.matches(conn("x.db.eu.test"))
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("HostSNI(`foo bar`)", 'invalid value for "HostSNI" matcher, "foo bar" is not a valid hostname or IP'),
+        ("ALPN(`acme-tls/1`)", 'invalid protocol value for "ALPN" matcher, "acme-tls/1" is not allowed'),
+        ("ClientIP(`nope`)", 'could not initialize IP Checker for "ClientIP" matcher: '),
+        ("HostSNIRegexp(`{a`)", 'invalid pattern value for "HostSNIRegexp" matcher, "{a" is not a valid pattern: '),
+    ],
+)
+def test_v2_errors_use_the_v2_wording(rule: str, message: str) -> None:
+    with pytest.raises(RuleError) as raised:
+        compile_tcp_rule(rule, "v2")
+    assert str(raised.value).startswith(message)
 
 
 def test_catch_all_and_tls_needs() -> None:
