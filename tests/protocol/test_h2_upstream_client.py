@@ -386,3 +386,24 @@ async def test_a_paused_stream_reset_by_the_backend_gives_its_held_credit_back_t
     assert response.body.error is not None
     assert sum(credited) == 30_000
     assert stream.held == 0
+
+
+@async_test
+async def test_a_graceful_goaway_read_with_the_rest_of_a_response_lets_it_finish() -> None:
+    # A draining backend sends GOAWAY (NO_ERROR, naming the stream) and goes on answering it; both often arrive in
+    # one read. The stream completes and the connection closes after it.
+    server = Server()
+    stream = server.client.request(GET, b"")
+    server.pump()
+    server.h2.send_headers(stream.stream_id, [(b":status", b"200")])
+    server.pump()
+    response = await stream.future
+    assert isinstance(response.body, StreamBody)
+    goaway = GoAwayFrame(0)
+    goaway.last_stream_id = stream.stream_id
+    server.h2.send_data(stream.stream_id, b"rest of the body", end_stream=True)
+    server.client.data_received(bytes(goaway.serialize()) + server.h2.data_to_send())
+    assert await asyncio.wait_for(response.body.read(), 1) == b"rest of the body"
+    assert not server.client.can_open()
+    server.pump()
+    assert server.client.closed

@@ -36,6 +36,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+from hyperframe.frame import Frame, GoAwayFrame
 
 from hanzo_edge.http.body import BodyError, StreamBody
 from hanzo_edge.http.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout
@@ -69,6 +70,24 @@ _REFUSED = h2.errors.ErrorCodes.REFUSED_STREAM
 
 OnChange = Callable[["H2ClientConnection"], None]
 """Told when a connection's capacity changed: a stream slot freed, SETTINGS arrived, GOAWAY, or it closed."""
+
+
+class _ClientConnection(h2.connection.H2Connection):
+    """``h2``'s client, kept open by a graceful GOAWAY for the streams the backend still answers.
+
+    ``h2`` moves to CLOSED on any GOAWAY and drops the frames it has queued (request DATA, WINDOW_UPDATEs), so the
+    rest of a response read together with the GOAWAY would be a protocol error and the bodies we still owe would be
+    lost. The streams a graceful GOAWAY names finish (RFC 9113 §6.8), as in Go; no new one is opened.
+    """
+
+    def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list[Frame], list[h2.events.Event]]:
+        frames, events = super()._receive_goaway_frame(frame)
+        if not frame.error_code:
+            self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        return frames, events
+
+    def clear_outbound_data_buffer(self) -> None:
+        """Keep what is queued (h2 calls this on a received GOAWAY)."""
 
 
 class StreamRefused(UpstreamProtocolError):
@@ -165,7 +184,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.on_change = on_change
         self.loop = asyncio.get_event_loop()
         config = h2.config.H2Configuration(client_side=True, header_encoding=None)
-        self.h2 = h2.connection.H2Connection(config=config)
+        self.h2 = _ClientConnection(config=config)
         self.h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
@@ -504,11 +523,8 @@ class H2ClientConnection(asyncio.Protocol):
                 self._finish(stream, StreamRefused("http2: backend sent GOAWAY before processing the stream"))
         if not self.streams:
             self._close_transport()
-        elif event.error_code == h2.errors.ErrorCodes.NO_ERROR:
-            # A graceful GOAWAY (the backend is draining): the streams it took still complete (RFC 9113 §6.8), but
-            # h2's state machine closes the whole connection on GOAWAY and would refuse their remaining frames. Keep
-            # it open for them; ``goaway`` stops any new stream, and the connection closes with its last stream.
-            self.h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        # A graceful GOAWAY (the backend is draining) left h2 open for the streams it took (_ClientConnection);
+        # ``goaway`` stops any new stream, and the connection closes with its last stream.
         self._changed()
 
     # -- internals --------------------------------------------------------------------------------------------------
