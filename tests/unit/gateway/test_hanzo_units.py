@@ -394,3 +394,32 @@ def test_strip_keeps_exactly_the_headers_that_are_not_identity(headers: list[tup
         if not n.lower().startswith(("x-hanzo-", "x-iam-")) and n.lower() not in forged
     ]
     assert req.headers.raw == expected
+
+
+def test_auth_public_table_is_built_once_per_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under `ingress --providers.gateway` every endpoint is a router wrapped by the chain: one "auth/public" table
+    # per generation, not one per router (that was N tables of N endpoints each build).
+    import hanzo_edge.gateway.hanzo.chain as chain_module
+    from hanzo_edge.gateway.hanzo.chain import HanzoChain
+    from hanzo_edge.http.messages import Response
+    from hanzo_edge.http.pool import PoolRegistry
+
+    built: list[int] = []
+    real = chain_module.GinRouter
+
+    def counting(routes: list[tuple[str, str, bool]]) -> object:
+        built.append(len(routes))
+        return real(routes)
+
+    monkeypatch.setattr(chain_module, "GinRouter", counting)
+    chain = HanzoChain(HanzoSettings(auth_enabled=False), PoolRegistry())
+
+    async def nxt(req: Request) -> Response:
+        return Response(200)
+
+    endpoints = tuple(("GET", f"/e{i}/{{x}}", i == 0) for i in range(50))
+    for _ in range(50):
+        chain.wrap(nxt, endpoints)
+    assert built == [50]
+    chain.wrap(nxt, (*endpoints, ("GET", "/new", True)))  # the next generation's endpoints: a new table
+    assert built == [50, 51]

@@ -105,6 +105,7 @@ class HanzoChain:
         self.routes_loaded = 0  # successful loads of routes.yaml (tests poll it)
         self.routes_failed = 0
         self._host: _HostStage | None = None
+        self._public: tuple[tuple[tuple[str, str, bool], ...], GinRouter[bool] | None] | None = None
         if settings.routes_file:
             # At startup a bad file is an error of the command (raised), not a silently empty table.
             self._host = _HostStage(load_host_table(settings.routes_file), pools)
@@ -117,11 +118,7 @@ class HanzoChain:
         """Return the chain around ``next`` for one configuration generation; ``endpoints`` are its gateway.json
         endpoints as ``(method, path, "auth/public")``, ``health_path`` its router's health check (never proxied by
         the host table)."""
-        public: GinRouter[bool] | None = None
-        if any(flag for _, _, flag in endpoints):
-            # Every endpoint goes in, so gin's precedence (a static path beats a {param} one) decides which
-            # endpoint a request is, and only then whether that endpoint is public.
-            public = GinRouter(list(endpoints))
+        public = self._public_table(tuple(endpoints))
 
         async def hanzo(req: Request) -> Response:
             strip_identity_headers(req)
@@ -143,6 +140,20 @@ class HanzoChain:
             return await next(req)
 
         return hanzo
+
+    def _public_table(self, endpoints: tuple[tuple[str, str, bool], ...]) -> GinRouter[bool] | None:
+        # Under `ingress --providers.gateway` each endpoint's router wraps the chain with the same endpoints: the
+        # table is built once for them (the last generation's is kept), not once per router.
+        cached = self._public
+        if cached is not None and cached[0] == endpoints:
+            return cached[1]
+        public: GinRouter[bool] | None = None
+        if any(flag for _, _, flag in endpoints):
+            # Every endpoint goes in, so gin's precedence (a static path beats a {param} one) decides which
+            # endpoint a request is, and only then whether that endpoint is public.
+            public = GinRouter(list(endpoints))
+        self._public = (endpoints, public)
+        return public
 
     async def _authenticate(
         self, req: Request, verifier: JwtVerifier, public: GinRouter[bool] | None
