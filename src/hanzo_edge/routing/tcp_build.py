@@ -111,6 +111,7 @@ class _Layer4:
         self.udp_services: dict[str, Balancer | None] = {}
         self.admissions: dict[str, Admission | None] = {}
         self.previous_admissions = previous.admissions if previous is not None else {}
+        self.previous_services = previous.tcp_services if previous is not None else {}
 
     def run(
         self, tcp_eps: Sequence[str], udp_eps: Sequence[str], secure_tables: Mapping[str, RoutingTable]
@@ -308,6 +309,13 @@ class _Layer4:
         balancer = Balancer(info.name, targets)
         if lb.health_check is not None:
             servers = [target for target, _ in targets if isinstance(target, TCPServerTarget)]
+            # What the last generation's checker found stays true until this one's first probe: a reload must not
+            # send connections to a server known to be down.
+            before = self.previous_services.get(info.name)
+            if before is not None:
+                for checked in servers:
+                    if before.status(checked.address) is False:
+                        balancer.set_status(checked.address, False)
             self.result.health_checks.append(
                 TCPHealthChecker(info.name, balancer, servers, _tcp_check(lb.health_check))
             )

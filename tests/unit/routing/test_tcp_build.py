@@ -259,3 +259,32 @@ def test_an_unchanged_in_flight_conn_keeps_its_counters_across_generations() -> 
     assert second.layer4.tcp_tables["web"].plain[0].admit("10.0.0.1") is not None
     third = generation(2, second)  # changed: a new middleware, new counters
     assert third.layer4.admissions["one@file"][1] is not second.layer4.admissions["one@file"][1]
+
+
+def test_a_server_a_health_check_took_out_stays_out_across_a_reload() -> None:
+    # Before: every generation rebuilt the balancers with every server up, so an unrelated reload sent connections
+    # to a dead server until the new checker's first probe failed (up to its timeout).
+    def data(extra_router: bool) -> dict[str, Any]:
+        routers: dict[str, Any] = {"r": {"rule": "HostSNI(`*`)", "service": "s"}}
+        if extra_router:
+            routers["other"] = {"rule": "ClientIP(`10.0.0.0/8`)", "service": "s"}
+        servers = [{"address": "127.0.0.1:7000"}, {"address": "127.0.0.1:7001"}]
+        return {
+            "tcp": {
+                "routers": routers,
+                "services": {"s": {"loadBalancer": {"servers": servers, "healthCheck": {"interval": "10s"}}}},
+            }
+        }
+
+    def generation(extra_router: bool, previous: BuildResult | None) -> BuildResult:
+        config, _ = decode_dynamic(data(extra_router))
+        return build_tables({"file": config}, ["web"], ["web"], PoolRegistry(), TransportOptions(), previous=previous)
+
+    first = generation(False, None)
+    first.layer4.tcp_services["s@file"].set_status("127.0.0.1:7001", False)  # what the checker reported
+    second = generation(True, first)
+    balancer = second.layer4.tcp_services["s@file"]
+    assert balancer.status("127.0.0.1:7001") is False
+    assert balancer.status("127.0.0.1:7000") is True
+    picked = {getattr(balancer.pick(), "address", None) for _ in range(4)}
+    assert picked == {"127.0.0.1:7000"}
