@@ -161,7 +161,16 @@ def _redirect(location: str, status: int) -> Handler:
             # Go's http.Redirect writes a short HTML body for GET and HEAD.
             headers.raw.insert(0, (b"Content-Type", b"text/html; charset=utf-8"))
             reason = "Moved Permanently" if status == 301 else "Temporary Redirect"
-            body = f'<a href="{location}">{reason}</a>.\n\n'.encode()
+            # The location carries the client's query: escaped as Go's htmlEscape does, never reflected as markup.
+            body = f'<a href="{_html_escape(location)}">{reason}</a>.\n\n'.encode()
         return Response(status, headers, body)
 
     return answer
+
+
+_GO_HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+
+
+def _html_escape(text: str) -> str:
+    """Go's ``net/http`` ``htmlEscape`` (what ``http.Redirect`` applies to the URL in its body)."""
+    return text.translate(_GO_HTML_ESCAPES)
