@@ -152,8 +152,7 @@ class GrpcHealthProbe:
         except TimeoutError:
             raise GrpcHealthError(f"gRPC health check timeout: {address} did not answer within {timeout}s") from None
         finally:
-            for conn in list(pool.connections):
-                conn.close()
+            pool.abandon()  # a dial still in progress (the timeout fired during it) is cancelled too
 
     async def _check(self, pool: H2Pool, scheme: str, address: str) -> int:
         try:

@@ -152,6 +152,15 @@ class H2Pool:
             if not conn.streams:
                 conn.close()
 
+    def abandon(self) -> None:
+        """Cancel a dial in progress and close every connection, streams or not (a pool used once, then dropped:
+        a dial that outlived it would complete into a pool nobody holds and stay open)."""
+        dialing = self._dialing
+        if dialing is not None and not dialing.done():
+            dialing.cancel()
+        for conn in list(self.connections):
+            conn.close()
+
     @property
     def active_streams(self) -> int:
         """Streams in progress on every connection."""
