@@ -112,6 +112,14 @@ def test_strip_identity_headers_every_family_any_case() -> None:
     assert [n for n, _ in req.headers.raw] == [b"Host", b"X-Request-Id", b"X-Users"]
 
 
+def test_strip_identity_headers_with_underscores() -> None:
+    # CGI/WSGI servers (and PHP, and nginx with underscores_in_headers) read X_User_Id as X-User-Id: HTTP_X_USER_ID.
+    forged = [("X_User_Id", "u"), ("x_hanzo_user_id", "evil"), ("X-IAM_Roles", "admin"), ("X_Org-Id", "o")]
+    req = _req(("Host", "h"), *forged, ("X_Request_Id", "keep"))
+    strip_identity_headers(req)
+    assert [n for n, _ in req.headers.raw] == [b"Host", b"X_Request_Id"]
+
+
 def test_strip_without_identity_headers_keeps_the_list() -> None:
     req = _req(("Host", "h"), ("Accept", "*/*"))
     raw = req.headers.raw
@@ -379,6 +387,9 @@ _NAMES = st.sampled_from(
         "Accept",
         "X-Users",
         "X-Hanzo",
+        "X_User_Id",
+        "x_hanzo_x",
+        "X_Users",
     ]
 )
 
@@ -391,7 +402,8 @@ def test_strip_keeps_exactly_the_headers_that_are_not_identity(headers: list[tup
     expected = [
         (n.encode(), v.encode())
         for n, v in headers
-        if not n.lower().startswith(("x-hanzo-", "x-iam-")) and n.lower() not in forged
+        if not n.lower().replace("_", "-").startswith(("x-hanzo-", "x-iam-"))
+        and n.lower().replace("_", "-") not in forged
     ]
     assert req.headers.raw == expected
 

@@ -49,6 +49,9 @@ TOKEN_COOKIES = ("casdoor_access_token", "access_token", "hanzo_token")
 
 
 def _forged(lname: bytes) -> bool:
+    # Underscores count as dashes: CGI/WSGI servers, PHP and nginx (underscores_in_headers) read X_User_Id as the
+    # X-User-Id a backend trusts.
+    lname = lname.replace(b"_", b"-")
     return lname in _STRIPPED_NAMES or lname.startswith(_STRIPPED_PREFIXES)
 
 
@@ -57,7 +60,7 @@ def strip_identity_headers(req: Request) -> None:
     raw = req.headers.raw
     for name, _ in raw:
         lname = name.lower()
-        if lname[:2] == b"x-" and _forged(lname):
+        if lname[:1] == b"x" and lname[1:2] in (b"-", b"_") and _forged(lname):
             req.headers.raw = [(n, v) for n, v in raw if not _forged(n.lower())]
             return
 
