@@ -317,7 +317,7 @@ class _Layer4:
                     if before.status(checked.address) is False:
                         balancer.set_status(checked.address, False)
             self.result.health_checks.append(
-                TCPHealthChecker(info.name, balancer, servers, _tcp_check(lb.health_check))
+                TCPHealthChecker(info.name, balancer, servers, _tcp_check(info.name, lb.health_check))
             )
         return balancer
 
@@ -436,13 +436,29 @@ def _proxy_version(proxy: TCPProxyProtocol | None) -> int:
     return proxy.version
 
 
-def _tcp_check(model: TCPHealthCheck) -> TCPCheck:
+_DEFAULT_HEALTH_INTERVAL = 30.0
+_DEFAULT_HEALTH_TIMEOUT = 5.0
+
+
+def _tcp_check(service: str, model: TCPHealthCheck) -> TCPCheck:
+    """Traefik's ``NewServiceTCPHealthChecker``: a duration that is not positive takes the default, with a log line
+    (a zero interval must not probe in a loop, and a zero timeout must not let a silent server hang the checker)."""
+    for option, value in (
+        ("interval", model.interval),
+        ("unhealthyInterval", model.unhealthy_interval),
+        ("timeout", model.timeout),
+    ):
+        if value is not None and value <= 0:
+            log.warning("TCP service %s: healthCheck %s is not positive, the default value is used", service, option)
+    interval = float(model.interval) if model.interval > 0 else _DEFAULT_HEALTH_INTERVAL
     unhealthy = model.unhealthy_interval
+    if unhealthy is not None and unhealthy <= 0:
+        unhealthy = _DEFAULT_HEALTH_INTERVAL
     return TCPCheck(
         port=model.port,
         send=model.send.encode(),
         expect=model.expect.encode(),
-        interval=float(model.interval),
+        interval=interval,
         unhealthy_interval=float(unhealthy) if unhealthy is not None else None,
-        timeout=float(model.timeout),
+        timeout=float(model.timeout) if model.timeout > 0 else _DEFAULT_HEALTH_TIMEOUT,
     )

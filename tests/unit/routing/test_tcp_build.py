@@ -288,3 +288,19 @@ def test_a_server_a_health_check_took_out_stays_out_across_a_reload() -> None:
     assert balancer.status("127.0.0.1:7000") is True
     picked = {getattr(balancer.pick(), "address", None) for _ in range(4)}
     assert picked == {"127.0.0.1:7000"}
+
+
+def test_health_check_durations_that_are_not_positive_take_traefiks_defaults() -> None:
+    # Traefik (healthcheck_tcp.go): interval <= 0 -> 30s, unhealthyInterval <= 0 -> 30s, timeout <= 0 -> 5s. Before,
+    # "0s" probed every 10 ms and a zero timeout let a server that never answers hang the checker for ever.
+    check = {"interval": "0s", "unhealthyInterval": "-1s", "timeout": "0s", "expect": "ok"}
+    result = build(
+        {
+            "tcp": {
+                "routers": {"r": {"rule": "HostSNI(`*`)", "service": "s"}},
+                "services": {"s": {"loadBalancer": {"servers": [{"address": "127.0.0.1:7000"}], "healthCheck": check}}},
+            }
+        }
+    )
+    (checker,) = result.layer4.health_checks
+    assert (checker.check.interval, checker.check.unhealthy_interval, checker.check.timeout) == (30.0, 30.0, 5.0)
