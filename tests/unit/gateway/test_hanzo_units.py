@@ -282,6 +282,14 @@ _TABLE = {
 }
 
 
+def test_host_table_redirect_is_the_url_then_the_path_verbatim() -> None:
+    # Location: <URL><request path>, as Hanzo's `target + path`: nothing trimmed from the URL.
+    table = parse_host_table({"redirects": {"docs.hanzo.bot": "https://hanzo.bot/docs/"}})
+    redirect = table.match("docs.hanzo.bot", "/x")
+    assert redirect is not None
+    assert redirect.url == "https://hanzo.bot/docs//x"
+
+
 def test_host_table_matching() -> None:
     table = parse_host_table(_TABLE)
     redirect = table.match("app.hanzo.ai", "/x/y")

@@ -115,7 +115,8 @@ def parse_host_table(document: Any, source: str = "routes.yaml") -> HostTable:
     redirects: dict[str, str] = {}
     for key, value in _mapping(document.get("redirects"), f"{source}: redirects").items():
         host = _host(key, f"{source}: redirects")
-        redirects[host] = _url(value, f"{source}: redirects.{key}", backend=False).rstrip("/")
+        # Location is this URL then the request path, verbatim (Hanzo's `target + path`).
+        redirects[host] = _url(value, f"{source}: redirects.{key}", backend=False)
     routes: dict[str, tuple[HostRoute, ...]] = {}
     for key, entries in _mapping(document.get("routes"), f"{source}: routes").items():
         host = _host(key, f"{source}: routes")
