@@ -407,3 +407,14 @@ def test_a_tcp_router_without_service_among_several_is_dropped_with_a_warning() 
     assert result.config.tcp is not None
     assert dict(result.config.tcp.routers) == {}
     assert [w for w in result.warnings if "'db'" in w and "too many services" in w and "web1" in w]
+
+
+def test_a_network_the_container_is_not_on_falls_back_with_a_warning() -> None:
+    # Traefik: "Could not find network named ... Maybe you're missing the project's prefix in the label?", then the
+    # first network. The fallback must be visible: the address may be unreachable from the proxy.
+    labels = {**_container("app_web_1").labels, "traefik.docker.network": "web"}
+    result = build_configuration([_container("app_web_1", labels)], _options())
+    lb = result.config.http.services["web-app"].load_balancer
+    assert lb is not None
+    assert [s.url for s in lb.servers] == ["http://172.17.0.2:80"]
+    assert [w for w in result.warnings if '"web"' in w and "app_web_1" in w and "appnet" in w]

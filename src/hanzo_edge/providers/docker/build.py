@@ -256,6 +256,14 @@ def _container_config(container: ContainerData, options: BuildOptions) -> tuple[
     decoded: ContainerLabels = decode_labels(container.labels, container.name)
     config = decoded.config
     warnings = [str(w) for w in decoded.warnings]
+    if extra.network and container.networks and extra.network not in container.networks:
+        # Traefik warns too ("Maybe you're missing the project's prefix in the label?"): the fallback address may be
+        # one the proxy cannot reach.
+        fallback = "host networking" if container.network_mode == "host" else f'"{min(container.networks)}"'
+        warnings.append(
+            f'container {container.name}: could not find network named "{extra.network}" (is the compose project\'s'
+            f" prefix missing?); using {fallback}"
+        )
     with_servers = running and not unhealthy
     name = container.service_name
     tcp, udp = config.tcp, config.udp
