@@ -14,9 +14,10 @@ import pytest
 from edge_wire import MockSource, async_test
 from h2_wire import H2Wire, settings_with
 from hpack import Encoder
+from hyperframe.frame import WindowUpdateFrame
 
 from fakes import FakeClock
-from h2_client import ErrorCodes, continuation_flood, ping_frames, rst_frame, settings_frames
+from h2_client import ErrorCodes, continuation_flood, ping_frames, raw_frame, rst_frame, settings_frames
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.h2 import PREFACE
 from hanzo_edge.http.h2.limits import EventBudget, H2Limits
@@ -345,3 +346,27 @@ async def test_a_client_that_reads_nothing_is_cut_after_the_stall_timeout() -> N
     assert wire.transport.closed
     assert wire.proto.calmed == "socket not read for the stall timeout"
     assert source.closed  # its upstream connection is closed too
+
+
+@async_test
+async def test_streams_the_server_must_reset_for_the_client_count_as_resets() -> None:
+    # "MadeYouReset" (CVE-2025-8671): the client never sends RST_STREAM but makes the server reset each stream it
+    # opened (here a WINDOW_UPDATE that overflows the stream's window), so every handler starts and is cancelled at
+    # once. Those resets spend the same budget as the client's own.
+    gate = asyncio.Event()
+
+    async def held(req: Request) -> Response:
+        await gate.wait()
+        return Response(200, Headers(), b"")
+
+    wire = H2Wire(held, settings=settings_with(H2Limits(resets_per_interval=50)))
+    for _ in range(60):
+        sid = wire.peer.request("/")
+        wire.flush()
+        await asyncio.sleep(0)  # the handler starts
+        wire.send(raw_frame(WindowUpdateFrame(sid, window_increment=0x7FFFFFFF)))  # overflows: FLOW_CONTROL_ERROR
+        wire.receive()
+        if wire.transport.closed:
+            break
+    assert await connection_error(wire) == ErrorCodes.ENHANCE_YOUR_CALM
+    assert wire.proto.calmed == "rapid reset"

@@ -344,8 +344,9 @@ class H2Protocol(asyncio.Protocol):
         if stream is not None:
             self._cancel_stream(stream, ConnectionResetError("stream reset by the client"))
             self._maybe_close()
-        if event.remote_reset:
-            self._spend_reset()
+        # Every StreamReset is the client's doing: its own RST_STREAM, or a stream error h2 reset for it (a window
+        # overflow, ...). Both spend the budget, or a client could reset streams through us ("MadeYouReset").
+        self._spend_reset()
 
     def _on_window(self, event: h2.events.WindowUpdated) -> None:
         if event.stream_id:
@@ -385,12 +386,12 @@ class H2Protocol(asyncio.Protocol):
 
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
         # The client opens no more streams: finish the open ones, then close.
-        if event.error_code:
-            self._terminate("")  # the client is failing the connection: nothing it opened will be read
-            return
         if self.goaway_last is None:
             self.goaway_last = event.last_stream_id if event.last_stream_id is not None else 0
             self.goaway_last = max(self.goaway_last, max(self.streams, default=0))
+        if event.error_code:
+            self._terminate("")  # the client is failing the connection: nothing it opened will be read
+            return
         self._maybe_close()
 
     # -- responses -------------------------------------------------------------------------------------------------
