@@ -61,7 +61,15 @@ def _token(wall: FakeClock, *, key: Any = RSA_KEY, alg: str = "RS256", kid: str 
 
 
 def _claims(verifier: JwtVerifier, token: str) -> dict[str, Any]:
-    return asyncio.run(verifier.claims(token))
+    async def verify() -> dict[str, Any]:
+        try:
+            return await verifier.claims(token)
+        finally:
+            refreshing = verifier._refreshing
+            if refreshing is not None:
+                await refreshing  # a refresh started behind the request lands before this loop ends
+
+    return asyncio.run(verify())
 
 
 def test_rs_es_ps_verify_and_kid_falls_back_to_rsa_keys() -> None:
@@ -149,5 +157,35 @@ def test_a_key_removed_from_the_jwk_set_stops_verifying_kidless_tokens() -> None
     assert _claims(verifier, token)["sub"] == "alice"
     fetch.without_rsa = True  # IAM rotated the RSA key out
     mono.now += 301
+    assert _claims(verifier, token)  # verified with the keys held while the due set is fetched behind it
+    assert fetch.calls == 2
     with pytest.raises(InvalidToken):
         _claims(verifier, token)
+
+
+def test_a_hung_jwks_refresh_never_holds_requests_while_keys_are_held() -> None:
+    # Every 5 minutes the set is due; a JWKS server that accepts and never answers held every JWT request for the
+    # fetch timeout (10 s), again after each back-off. The held keys verify at once; the refresh runs behind.
+    import threading
+
+    verifier, fetch, mono, wall = _verifier()
+    assert _claims(verifier, _token(wall))["sub"] == "alice"
+    gate = threading.Event()
+    real = fetch.__call__
+
+    def hung(settings: SourceSettings) -> bytes:
+        gate.wait(10)
+        return real(settings)
+
+    verifier.source._fetch = hung
+    mono.now += 301
+
+    async def scenario() -> tuple[str, str]:
+        try:
+            kid = await asyncio.wait_for(verifier.claims(_token(wall, sub="kid")), 1.0)
+            kidless = await asyncio.wait_for(verifier.claims(_token(wall, kid=None, sub="kidless")), 1.0)
+            return kid["sub"], kidless["sub"]
+        finally:
+            gate.set()
+
+    assert asyncio.run(scenario()) == ("kid", "kidless")

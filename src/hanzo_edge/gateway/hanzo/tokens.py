@@ -16,6 +16,7 @@ and dies with any change of the JWK set; the cache is bounded (emptied when full
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import time
@@ -52,7 +53,7 @@ class JwtVerifier:
     """Verifies Hanzo IAM tokens against ``jwks_url``. ``wall_clock`` (exp/nbf/iat) and ``clock`` (JWKS cache age)
     are injectable for tests."""
 
-    __slots__ = ("_cache", "_jws", "audience", "issuer", "source", "wall_clock")
+    __slots__ = ("_cache", "_jws", "_refreshing", "audience", "issuer", "source", "wall_clock")
 
     def __init__(
         self,
@@ -75,6 +76,7 @@ class JwtVerifier:
         self._jws = PyJWS(options={"verify_signature": True})
         # token -> (valid until in wall seconds, JWK set generation, claims)
         self._cache: dict[str, tuple[float, int, dict[str, Any]]] = {}
+        self._refreshing: asyncio.Task[tuple[VerifyKey, ...]] | None = None  # held: a task nobody holds may vanish
 
     async def claims(self, token: str) -> dict[str, Any]:
         """Return the verified claims of ``token``. Raises InvalidToken with the reason."""
@@ -113,11 +115,18 @@ class JwtVerifier:
         source = self.source
         matching: tuple[VerifyKey, ...] = ()
         if isinstance(kid, str) and kid:
-            matching = await source.lookup(kid, _by_kid)
-        elif not source.keys or source.due():
-            # A kid-less token names no key, but the set must still be fetched once and re-fetched when it is 5
-            # minutes old: else a key IAM removed would verify kid-less tokens for as long as the process runs.
-            await source.lookup("", _by_kid)
+            matching = source.find(kid, _by_kid)
+            if not matching:
+                # Nothing held, or a kid we do not know (a rotation): a fetch may bring it (rate-bounded).
+                matching = await source.lookup(kid, _by_kid)
+            elif source.due():
+                self._refresh_behind()
+        elif not source.keys:
+            await source.lookup("", _by_kid)  # a kid-less token still needs the set fetched once
+        elif source.due():
+            # Re-fetched when 5 minutes old even for kid-less tokens: else a key IAM removed would verify them for
+            # as long as the process runs.
+            self._refresh_behind()
         # Hanzo's fallback: every RSA key, whatever its kid.
         candidates = (*matching, *(k for k in self.source.keys if k.kty == "RSA" and k not in matching))
         if not candidates:
@@ -138,6 +147,13 @@ class JwtVerifier:
         if reason:
             raise InvalidToken(reason)
         return claims
+
+    def _refresh_behind(self) -> None:
+        """Refresh a due JWK set without holding the request: the keys held verify it now (a JWKS server that hangs
+        would otherwise hold every request for the fetch timeout, after every back-off)."""
+        task = self._refreshing
+        if task is None or task.done():
+            self._refreshing = asyncio.get_running_loop().create_task(self.source.lookup("", _by_kid))
 
     def _verified_payload(self, raw: bytes, alg: str, candidates: tuple[VerifyKey, ...]) -> bytes:
         from jwt.exceptions import PyJWTError
