@@ -2,8 +2,8 @@
 ``unhealthyInterval``, ``timeout``).
 
 Each server is probed on its own schedule: a connection (with the service's TLS when the server has ``tls``), then
-``send`` is written and ``expect`` must be read within ``timeout``. One failed probe marks the server down in its
-:class:`~hanzo_edge.services.tcp_balancer.Balancer`, one success marks it up again (as Traefik's checker). A healthy
+``send`` is written and the answer must start with ``expect`` within ``timeout``. One failed probe marks the server
+down in its :class:`~hanzo_edge.services.tcp_balancer.Balancer`, one success marks it up again (as Traefik's). A healthy
 server is probed every ``interval``, an unhealthy one every ``unhealthyInterval`` (``interval`` when unset). The
 probes run from :meth:`TCPHealthChecker.start` (when the generation goes live) to :meth:`stop` (when it is retired).
 """
@@ -21,8 +21,6 @@ from hanzo_edge.services.tcp_balancer import Balancer, TCPServerTarget
 __all__ = ["TCPCheck", "TCPHealthChecker"]
 
 log = logging.getLogger("hanzo_edge.tcp")
-
-_MAX_EXPECT_READ = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +89,12 @@ class TCPHealthChecker:
                 writer.write(check.send)
                 await writer.drain()
             if check.expect:
-                seen = b""
-                while check.expect not in seen:
-                    chunk = await reader.read(4096)
-                    if not chunk or len(seen) > _MAX_EXPECT_READ:
-                        return False
-                    seen += chunk
+                # Traefik reads len(expect) bytes and compares them with expect (here: however the bytes arrive).
+                try:
+                    answer = await reader.readexactly(len(check.expect))
+                except asyncio.IncompleteReadError:
+                    return False
+                return answer == check.expect
             return True
         finally:
             writer.close()

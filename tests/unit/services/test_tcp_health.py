@@ -27,12 +27,28 @@ def test_probe_sends_and_expects() -> None:
         server = await _banner_server(b"+PONG\r\n")
         port = server.sockets[0].getsockname()[1]
         async with server:
-            good = TCPHealthChecker("s", Balancer("s", []), [], TCPCheck(send=b"PING\r\n", expect=b"PONG", timeout=2))
+            good = TCPHealthChecker("s", Balancer("s", []), [], TCPCheck(send=b"PING\r\n", expect=b"+PONG", timeout=2))
             bad = TCPHealthChecker("s", Balancer("s", []), [], TCPCheck(send=b"PING\r\n", expect=b"NOPE", timeout=2))
             plain = TCPHealthChecker("s", Balancer("s", []), [], TCPCheck(timeout=2))
             return await good.probe(target(port)), await bad.probe(target(port)), await plain.probe(target(port))
 
     assert asyncio.run(scenario()) == (True, False, True)
+
+
+def test_expect_is_the_start_of_the_answer_as_traefik_compares_it() -> None:
+    # Traefik (healthcheck_tcp.go) reads len(expect) bytes and compares them: an answer that merely contains the
+    # expected text elsewhere (an error message quoting it) is a failed check.
+    async def scenario() -> tuple[bool, bool, bool]:
+        results = []
+        for reply in (b"+PONG\r\n", b"-ERR unknown, expected +PONG\r\n", b"+PO"):
+            server = await _banner_server(reply)
+            port = server.sockets[0].getsockname()[1]
+            async with server:
+                check = TCPCheck(send=b"PING\r\n", expect=b"+PONG", timeout=2)
+                results.append(await TCPHealthChecker("s", Balancer("s", []), [], check).probe(target(port)))
+        return results[0], results[1], results[2]
+
+    assert asyncio.run(scenario()) == (True, False, False)
 
 
 def test_checker_marks_a_refusing_server_down_and_the_balancer_skips_it() -> None:
