@@ -167,3 +167,30 @@ async def test_a_client_goaway_with_an_error_cancels_what_is_in_flight() -> None
     wire.peer.conn.close_connection(error_code=ErrorCodes.PROTOCOL_ERROR)
     await wire.pump(lambda: wire.transport.closed and cancelled.is_set())
     assert wire.proto.streams == {}
+
+
+@async_test
+async def test_request_trailers_end_the_body_and_are_bounded() -> None:
+    seen: list[object] = []
+
+    async def reads(req: Request) -> Response:
+        assert isinstance(req.body, StreamBody)
+        try:
+            data = await req.body.read()
+        except Exception as exc:
+            seen.append(type(exc).__name__)
+            return Response(400, Headers(), b"")
+        seen.append((data, req.body.trailers))
+        return Response(200, Headers(), b"")
+
+    wire = H2Wire(reads, settings=settings_with(H2Limits(max_header_list_size=200)))
+    await wire.settle()
+    sid = wire.peer.request("/", method="POST", end=False)
+    wire.peer.data(sid, b"msg")
+    wire.peer.conn.send_headers(sid, [(b"x-checksum", b"abc")], end_stream=True)
+    await wire.pump(lambda: wire.peer.streams[sid].done)
+    assert seen == [(b"msg", [(b"x-checksum", b"abc")])]  # for an HTTP/2 backend's trailing HEADERS
+    big = wire.peer.request("/", method="POST", end=False)
+    wire.peer.conn.send_headers(big, [(b"x-big", b"v" * 300)], end_stream=True)
+    await wire.pump(lambda: wire.peer.streams[big].done)
+    assert seen[1] == "BodyError"

@@ -43,7 +43,7 @@ import h2.settings
 from h2.errors import ErrorCodes
 from hyperframe.frame import Frame, GoAwayFrame
 
-from hanzo_edge.http.body import StreamBody
+from hanzo_edge.http.body import BodyError, StreamBody
 from hanzo_edge.http.h2.limits import EventBudget, H2Limits
 from hanzo_edge.http.h2.stream import ServerStream
 from hanzo_edge.http.h2.translate import StreamRejected, request_head, response_header_block
@@ -382,7 +382,17 @@ class H2Protocol(asyncio.Protocol):
             self._calm_down("PING flood")
 
     def _on_trailers(self, event: h2.events.TrailersReceived) -> None:
-        """Request trailers are dropped (HTTP/1.1 drops chunked trailers too); StreamEnded follows."""
+        """Request trailers end the body (``StreamEnded`` follows): an HTTP/2 backend gets them as trailing HEADERS, as
+        from Go's proxy (an HTTP/1.1 backend does not). Bounded as a head is: over it, the request body fails."""
+        stream = self.streams.get(event.stream_id)
+        body = None if stream is None else stream.body
+        if body is None:
+            return
+        fields = list(event.headers or ())
+        if sum(len(name) + len(value) + 32 for name, value in fields) > self.limits.max_header_list_size:
+            body.feed_error(BodyError("request trailers larger than the header list size"))
+            return
+        body.trailers = fields
 
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
         # The client opens no more streams: finish the open ones, then close.
