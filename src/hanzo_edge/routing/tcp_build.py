@@ -171,6 +171,10 @@ class _Layer4:
                 self._error(info, message, critical=True)
             return
         passthrough = router.tls is not None and router.tls.passthrough
+        if router.priority == 0 and compiled.catch_all:
+            # Traefik's GetRulePriority reads the parsed rule: `hostsni( `*` )` is the catch-all too (-1); the merge
+            # only recognised the exact spelling.
+            info.priority = -1
         route = TCPRoute(info.name, info.priority, compiled, service, admission, tls_mode, passthrough)
         for ep in info.entry_points:
             ep_routes = routes.get(ep)

@@ -304,3 +304,22 @@ def test_health_check_durations_that_are_not_positive_take_traefiks_defaults() -
     )
     (checker,) = result.layer4.health_checks
     assert (checker.check.interval, checker.check.unhealthy_interval, checker.check.timeout) == (30.0, 30.0, 5.0)
+
+
+def test_the_catch_all_gets_priority_minus_one_however_it_is_spelled() -> None:
+    # Traefik's GetRulePriority reads the parsed rule: one HostSNI matcher (any case, any spacing) with "*" is -1.
+    result = build(
+        {
+            "tcp": {
+                "routers": {
+                    "spaced": {"rule": "HostSNI( `*` )", "service": "s"},
+                    "lower": {"rule": "hostsni(`*`)", "service": "s"},
+                    "ip": {"rule": "ClientIP(`10.0.0.0/8`)", "service": "s"},
+                },
+                "services": {"s": LB},
+            }
+        }
+    )
+    priorities = {name: info.priority for name, info in result.runtime.tcp_routers.items()}
+    assert priorities == {"spaced@file": -1, "lower@file": -1, "ip@file": len("ClientIP(`10.0.0.0/8`)")}
+    assert [route.name for route in result.layer4.tcp_tables["web"].plain] == ["ip@file", "lower@file", "spaced@file"]
