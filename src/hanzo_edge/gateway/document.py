@@ -174,6 +174,8 @@ def parse_document(text: str, env: Mapping[str, str], *, source: str = "<gateway
     except json.JSONDecodeError as exc:
         message = f"'{source}': {exc.msg}, row: {exc.lineno}, col: {exc.colno} (line {exc.lineno}, column {exc.colno})"
         return GatewayDocument(source, None, syntax_error=message)
+    except RecursionError:  # nesting deeper than the parser's stack: a located error, not a traceback
+        return GatewayDocument(source, None, syntax_error=f"'{source}': JSON nested too deeply")
     positions = locate_values(text)
     if not isinstance(raw, dict):
         doc = GatewayDocument(source, None, positions=positions)

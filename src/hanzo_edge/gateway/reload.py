@@ -87,7 +87,13 @@ class GatewayReloader:
             self.last = current
             # Parsing, checking and the offline build run in a worker thread, so the loop keeps serving meanwhile;
             # only the final build and swap run on the loop.
-            checked = await asyncio.to_thread(self.check)
+            try:
+                checked = await asyncio.to_thread(self.check)
+            except Exception:  # a bug of the checker must not end the watch: the next write is looked at again
+                log.exception("checking %s failed, the last good configuration keeps serving", self.path)
+                self.failed += 1
+                self.app._reload_failed()
+                continue
             self.apply(checked)
 
     def check(self) -> tuple[GatewayDocument, Translation | None, list[str]]:

@@ -293,6 +293,9 @@ class _State:
             except GatewayConfigError as exc:
                 self.errors.append(exc)
                 continue
+            except RecursionError:  # a block nested deeper than a handler walks: an error at its path, no traceback
+                self.errors.append(GatewayConfigError(path, "nested too deeply"))
+                continue
             self.warnings.extend(result.warnings)
             if scope == "service":
                 self.static_args.extend(result.settings.get("static_args", ()))
