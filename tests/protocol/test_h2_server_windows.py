@@ -194,3 +194,16 @@ async def test_request_trailers_end_the_body_and_are_bounded() -> None:
     wire.peer.conn.send_headers(big, [(b"x-big", b"v" * 300)], end_stream=True)
     await wire.pump(lambda: wire.peer.streams[big].done)
     assert seen[1] == "BodyError"
+
+
+@async_test
+async def test_a_connection_that_never_opens_a_stream_is_closed_at_idle_timeout() -> None:
+    # Preface and SETTINGS, then nothing: idleTimeout runs from the connection's start (Go's idle timer does), or
+    # such connections would be held open for good.
+    now = [1000.0]
+    wire = H2Wire(settings=settings_with(idle_timeout=5.0, read_timeout=0.0), clock=lambda: now[0])
+    await wire.settle()
+    now[0] += 6.0
+    wire.proto.check_deadlines(now[0])
+    await wire.pump(lambda: wire.transport.closed)
+    assert wire.peer.goaway_code == ErrorCodes.NO_ERROR

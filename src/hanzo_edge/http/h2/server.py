@@ -153,6 +153,9 @@ class H2Protocol(asyncio.Protocol):
         self.opened_at = now
         if self.settings.read_timeout > 0:
             self.read_deadline = now + self.settings.read_timeout
+        if self.settings.idle_timeout > 0:
+            # Until the first stream (Go's idle timer runs from the start): a connection that never opens one closes.
+            self.idle_deadline = now + self.settings.idle_timeout
         limits = self.limits
         conn = self.conn
         conn.local_settings = h2.settings.Settings(
