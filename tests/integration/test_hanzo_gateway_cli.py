@@ -371,6 +371,8 @@ def test_websocket_upgrade_is_tunnelled(world: dict[str, Any], tmp_path: Path) -
             assert client.get("/ws-plain", authority="ws.test", headers=forged).status == 200
             plain = ws.last("/ws-plain")
             assert [plain.header(name) for name, _ in forged] == [None] * len(forged)
+            added = ("x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-server", "x-real-ip")
+            assert [plain.header(name) for name in added] == [None] * len(added)  # Go's ReverseProxy over h2 too
     finally:
         gw.stop()
         ws.stop()

@@ -50,12 +50,35 @@ def drop_entrypoint_forwarded(req: Request) -> None:
 
 
 def _appended_value(name: bytes, value: bytes, req: Request) -> bool:
+    # The value the entrypoint computes (http/forwarded.py), so a client's own field left last is never taken for
+    # an appended one.
     if name == b"X-Forwarded-Proto":
-        return value in (b"http", b"https", b"ws", b"wss")
+        return value == _proto(req)
     if name == b"X-Forwarded-Port":
-        return value.isdigit()
+        return value == _port(req)
     if name == b"X-Forwarded-Server":
         return value == _SERVER_NAME
     if name == b"X-Real-Ip":
         return value == req.client_ip.encode("latin-1", "replace")
-    return True  # X-Forwarded-Host: the Host header as received
+    return value == (req.headers.get_raw(b"host") or b"")  # X-Forwarded-Host: the Host header as received
+
+
+def _proto(req: Request) -> bytes:
+    websocket = req.upgrade and b"websocket" in (req.headers.get_raw(b"upgrade") or b"").lower()
+    if websocket:
+        return b"wss" if req.tls else b"ws"
+    return b"https" if req.tls else b"http"
+
+
+def _port(req: Request) -> bytes:
+    # Traefik's forwardedPort over the final X-Forwarded-Proto (the client's when it sent one).
+    host = req.headers.get_raw(b"host") or b""
+    if host and not host.endswith(b"]"):
+        _, sep, port = host.rpartition(b":")
+        if sep and port.isdigit():
+            return port
+    proto = b""
+    for name, value in req.headers.raw:
+        if name.lower() == b"x-forwarded-proto":
+            proto = value
+    return b"443" if proto in (b"https", b"wss") or req.tls else b"80"
