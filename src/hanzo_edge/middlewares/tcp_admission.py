@@ -86,12 +86,13 @@ def build_admission(name: str, model: TCPMiddleware) -> Admission:
         return InFlightConn(name, model.in_flight_conn.amount)
     allow = model.ip_allow_list or model.ip_white_list
     if allow is not None:
+        # Traefik's words (pkg/middlewares/tcp/ipallowlist), as the HTTP middleware's; Go prints a []string as [a b].
         if not allow.source_range:
-            raise ValueError("ipAllowList: sourceRange is empty, every connection would be refused")
+            raise ValueError("sourceRange is empty, IPAllowLister not created")
         try:
             return IPAllowList(name, allow.source_range)
         except ValueError as exc:
-            raise ValueError(f"cannot parse CIDRs {list(allow.source_range)}: {exc}") from None
+            raise ValueError(f"cannot parse CIDRs [{' '.join(allow.source_range)}]: {exc}") from None
     raise ValueError("the middleware has no type")
 
 
