@@ -81,8 +81,8 @@ class InFlightConn:
 def build_admission(name: str, model: TCPMiddleware) -> Admission:
     """Make the middleware of ``model``. Raises ValueError (with Traefik's wording) for a bad configuration."""
     if model.in_flight_conn is not None:
-        if model.in_flight_conn.amount <= 0:
-            raise ValueError("inFlightConn: amount must be greater than 0")
+        # Any amount, as Traefik: 0 (or less) closes every connection rather than disabling the router, whose
+        # connections would then reach another router.
         return InFlightConn(name, model.in_flight_conn.amount)
     allow = model.ip_allow_list or model.ip_white_list
     if allow is not None:

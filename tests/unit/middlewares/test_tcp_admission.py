@@ -33,3 +33,10 @@ def test_allow_list_and_in_flight_conn_admit_and_release() -> None:
     for release in held:
         release()
     assert admit((allow, one), "10.1.1.1") is not None
+
+
+def test_in_flight_conn_amount_zero_refuses_every_connection_as_traefik() -> None:
+    # Traefik builds it whatever the amount and closes each connection over it; refusing the configuration instead
+    # disabled the router, so its connections fell through to other routers (or HTTP) rather than being closed.
+    none = build_admission("none@file", TCPMiddleware(in_flight_conn=TCPInFlightConn(amount=0)))
+    assert admit((none,), "10.1.1.1") is None
