@@ -365,7 +365,7 @@ class _Layer4:
         for info in sorted(self.runtime.udp_routers.values(), key=lambda i: i.name):
             service = None
             if not info.service:
-                self._error(info, "the service is missing on the router", critical=True)
+                self._error(info, "the service is missing on the udp router", critical=True)  # Traefik's words
                 continue
             if info.service not in self.runtime.udp_services:
                 self._error(info, f'the service "{info.service}" does not exist', critical=True)

@@ -323,3 +323,10 @@ def test_the_catch_all_gets_priority_minus_one_however_it_is_spelled() -> None:
     priorities = {name: info.priority for name, info in result.runtime.tcp_routers.items()}
     assert priorities == {"spaced@file": -1, "lower@file": -1, "ip@file": len("ClientIP(`10.0.0.0/8`)")}
     assert [route.name for route in result.layer4.tcp_tables["web"].plain] == ["ip@file", "lower@file", "spaced@file"]
+
+
+def test_a_udp_router_without_service_has_traefiks_udp_wording() -> None:
+    # Traefik pkg/server/router/udp/router.go: "the service is missing on the udp router" (TCP and HTTP say "router").
+    result = build({"udp": {"routers": {"r": {"entryPoints": ["dns"]}}}}, eps=("web",), udp=("dns",))
+    info = result.runtime.udp_routers["r@file"]
+    assert (info.status, info.errors) == ("disabled", ["the service is missing on the udp router"])
