@@ -26,7 +26,7 @@ def test_block_with_krakend_defaults_wraps_the_router() -> None:
     assert middleware.options == KrakendCorsConfig(
         allow_origins=("*",),
         allow_methods=("GET", "POST"),
-        allow_headers=("*",),
+        allow_headers=("Origin",),  # KrakenD: [] by default, Origin always appended (not "every header")
         expose_headers=("X-Id",),
         max_age=43200,
     )
@@ -54,3 +54,36 @@ def test_credentials_with_every_origin_is_warned() -> None:
 
     result = registered.handler({"allow_credentials": True}, WHERE)
     assert [w.path[-1] for w in result.warnings] == ["allow_credentials"]
+
+
+def test_allow_headers_default_and_origin_appended_as_krakend() -> None:
+    # Before the fix an absent allow_headers allowed every header (a preflight asking for Authorization passed);
+    # KrakenD's default is [] with Origin always appended, and Origin is appended to a configured list too.
+    import asyncio
+
+    from hanzo_edge.http.headers import Headers
+    from hanzo_edge.http.messages import Request, Response
+    from hanzo_edge.middlewares.base import BuildContext
+    from hanzo_edge.middlewares.krakend_cors import KrakendCors
+
+    registered = handler_for("security/cors", "service")
+    assert registered is not None
+
+    async def ok(req: Request) -> Response:
+        return Response(200)
+
+    def preflight(block: dict[str, object], asked: str) -> list[str]:
+        (middleware,) = registered.handler(block, WHERE).middlewares
+        cors = KrakendCors(ok, middleware.options, name="cors", ctx=BuildContext())
+        req = Request("OPTIONS", "/x", Headers(), host="gw.test")
+        req.headers.add("Origin", "https://app.test")
+        req.headers.add("Access-Control-Request-Method", "GET")
+        req.headers.add("Access-Control-Request-Headers", asked)
+        response = asyncio.run(cors(req))
+        assert response.status == 204
+        return [name for name, _ in response.headers if name.lower().startswith("access-control-allow")]
+
+    assert preflight({}, "Authorization") == []
+    assert preflight({}, "Origin") != []
+    assert preflight({"allow_headers": ["Authorization"]}, "Authorization, Origin") != []
+    assert preflight({"allow_headers": ["*"]}, "X-Anything") != []

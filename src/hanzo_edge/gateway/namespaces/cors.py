@@ -4,7 +4,8 @@ A service-level namespace. The result asks (``settings["before_routing"]``) to w
 — endpoints, the router's 404/405/redirects, ``/__health`` — so preflights are answered before any routing or
 auth for any path (gateway-interface.md item 6), as krakend-cors wraps KrakenD's whole HTTP handler.
 
-krakend-cors' defaults: ``allow_origins`` empty means every origin, ``allow_headers`` empty means every header,
+krakend-cors' defaults: ``allow_origins`` empty means every origin; ``allow_headers`` defaults to ``[]`` and
+``Origin`` is always appended, so a preflight asking for any other header is refused unless it is listed (or ``*``);
 ``allow_methods`` empty means rs/cors' GET, POST, HEAD; ``max_age`` is a Go duration (whole seconds are sent; 0 sends
 no header); ``options_success_status`` 204.
 """
@@ -22,6 +23,13 @@ from hanzo_edge.middlewares.krakend_cors import KrakendCorsConfig
 __all__ = ["cors"]
 
 
+def _with_origin(headers: tuple[str, ...]) -> tuple[str, ...]:
+    """KrakenD's ``allow_headers``: the listed headers and ``Origin`` (never "every header" by default)."""
+    if "*" in headers or any(h.strip().lower() == "origin" for h in headers):
+        return headers
+    return (*headers, "Origin")
+
+
 @namespace("security/cors", scopes={"service"})
 def cors(config: Mapping[str, Any], where: JsonPath) -> NamespaceResult:
     """Validate a ``security/cors`` block; return its ``krakendCors`` middleware, to wrap the whole router."""
@@ -32,7 +40,7 @@ def cors(config: Mapping[str, Any], where: JsonPath) -> NamespaceResult:
     options = KrakendCorsConfig(
         allow_origins=block.strings("allow_origins") or ("*",),
         allow_methods=block.strings("allow_methods") or ("GET", "POST", "HEAD"),
-        allow_headers=block.strings("allow_headers") or ("*",),
+        allow_headers=_with_origin(block.strings("allow_headers")),
         expose_headers=block.strings("expose_headers"),
         allow_credentials=block.boolean("allow_credentials"),
         max_age=int(block.duration("max_age", 0.0)),
