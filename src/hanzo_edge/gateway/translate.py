@@ -160,7 +160,7 @@ def translate(service: ServiceModel, backend_extra: Mapping[JsonPath, Mapping[st
             b_where = backend.path or (*where, "backend", b_index)
             b_extra = backend_blocks.get(b_where, {})
             b_mws = state.namespaces(b_extra, (*b_where, "extra_config"), "backend")
-            wrappers.append(tuple(mw.options for mw, _ in b_mws))
+            wrappers.append(tuple(_for_encoding(mw.options, endpoint.output_encoding) for mw, _ in b_mws))
             b_proxy = b_extra.get("proxy")
             shadow.append(isinstance(b_proxy, dict) and b_proxy.get("shadow") is True)
         proxy = endpoint.extra_config.get("proxy")
@@ -323,6 +323,15 @@ class _State:
             for key in block:
                 if key not in ("return_error_details", "return_error_code"):
                     self.warnings.append(GatewayWarning((*path, key), f"backend/http.{key} is not supported: ignored"))
+
+
+def _for_encoding(options: object, output_encoding: str) -> object:
+    """A no-op endpoint's backend breaker counts failed calls only (Lura's no-op status handler accepts any status)."""
+    from hanzo_edge.middlewares.krakend_circuit_breaker import KrakendCircuitBreakerConfig
+
+    if output_encoding == "no-op" and isinstance(options, KrakendCircuitBreakerConfig):
+        return msgspec.structs.replace(options, statuses_fail=False)
+    return options
 
 
 def _with_router_options(options: object, gin: GinOptions) -> object:

@@ -4,7 +4,8 @@ A backend-level wrapper: it wraps the backend call (``BackendCall.send``), so wh
 gobreaker's state machine, with krakend-circuitbreaker's settings:
 
 * **closed**: calls pass; a failure is an exception or a status other than 200/201 (Lura's default status handler
-  turns those into errors before the breaker sees them); the breaker trips when the *consecutive* failures exceed
+  turns those into errors before the breaker sees them; a no-op backend's statuses are answers, ``statuses_fail``);
+  the breaker trips when the *consecutive* failures exceed
   ``max_errors``. With ``interval`` > 0 the counts are cleared every ``interval`` seconds (a new generation).
 * **open**: every call fails at once with "circuit breaker is open" (the endpoint answers 500) until ``timeout``
   seconds (gobreaker's default 60 s when 0) have passed; then **half-open**.
@@ -47,6 +48,9 @@ class KrakendCircuitBreakerConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_errors: int = 0
     name: str = ""
     log_status_change: bool = False
+    # False for a no-op backend: Lura gives those NoOpHTTPStatusHandler, so any status is an answer, not an error,
+    # and only a failed call counts (clients provoking 401/404s must not open the breaker for everyone).
+    statuses_fail: bool = True
 
 
 class BreakerOpen(UpstreamError):
@@ -146,10 +150,11 @@ class GoBreaker:
 class KrakendCircuitBreaker:
     """The wrapper: raises :class:`BreakerOpen` instead of calling a backend the breaker keeps closed off."""
 
-    __slots__ = ("breaker", "next")
+    __slots__ = ("breaker", "next", "statuses_fail")
 
     def __init__(self, next: Handler, config: KrakendCircuitBreakerConfig, *, name: str, ctx: BuildContext) -> None:
         self.next = next
+        self.statuses_fail = config.statuses_fail
         label = config.name or name
 
         def changed(previous: str, state: str) -> None:
@@ -173,5 +178,5 @@ class KrakendCircuitBreaker:
             # A cancelled call (the client went away, the merge timed out) is no failure of the backend (v3).
             self.breaker.after(isinstance(exc, asyncio.CancelledError))
             raise
-        self.breaker.after(response.status in _ACCEPTED)
+        self.breaker.after(response.status in _ACCEPTED or not self.statuses_fail)
         return response
