@@ -90,7 +90,12 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
 
     # telemetry/logging's level (in static_args) unless -d asks for debug; its prefix goes before every message.
     level = "DEBUG" if parsed.debug else _level_of(translation.static_args)
-    static = gateway_static(service.listen_ip, port, level, translation.static_args)
+    static_args = list(translation.static_args)
+    if hanzo.routes_file:
+        # Go's ReverseProxy has no body limit: the host table proxies uploads of any size; the Hanzo chain keeps
+        # the 10 MiB limit on gateway.json endpoints (gateway/hanzo/chain.py).
+        static_args.append("--entrypoints.gateway.http.maxRequestBodyBytes=0")
+    static = gateway_static(service.listen_ip, port, level, static_args)
     if parsed.debug or any(arg.startswith("--log.level=") for arg in translation.static_args):
         # The CLI set up logging before the file was read: the file's (or -d's) level applies from here on.
         logging.getLogger("hanzo_edge").setLevel(logging.DEBUG if level == "DEBUG" else logging.getLevelName(level))

@@ -47,7 +47,7 @@ def _chain() -> Any:
     chain = _CHAINS.get("process")
     if chain is None:
         settings = HanzoSettings.from_env(os.environ)
-        chain = HanzoChain(settings, _POOLS)
+        chain = HanzoChain(settings, _POOLS, endpoint_body_limit=0)  # the ingress entrypoint's limit applies
         _CHAINS["process"] = chain
         if settings.routes_file:
             try:

@@ -34,17 +34,21 @@ from hanzo_edge.gateway.hanzo.widget import (
     origin_allowed,
     origin_host,
 )
+from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.errors import UpstreamError
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
+from hanzo_edge.http.pipeline import body_too_large
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.http.proxy import server_target
 
-__all__ = ["METRICS_PATH", "HanzoChain"]
+__all__ = ["ENDPOINT_BODY_LIMIT", "METRICS_PATH", "HanzoChain"]
 
 log = logging.getLogger("hanzo_edge.gateway.hanzo")
 
 METRICS_PATH = "/__hanzo/metrics"
+ENDPOINT_BODY_LIMIT = 10 * 1024 * 1024
+"""The gateway.json endpoints' request-body limit (the entrypoint default) when the host table has none."""
 AUTH_REQUIRED = b'{"error":"unauthorized","message":"Authentication required"}'
 _JSON = b"application/json; charset=utf-8"
 _UNSAFE = str.maketrans({"\r": " ", "\n": " ", "\x00": " "})
@@ -85,9 +89,16 @@ class HanzoChain:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         verifier: JwtVerifier | None = None,
+        endpoint_body_limit: int | None = None,
     ) -> None:
         self.settings = settings
         self.pools = pools
+        # With a host table, `gateway run` lifts its entrypoint's body limit (Go's ReverseProxy has none: uploads
+        # to s3/registry hosts) and the chain puts KrakenD's 10 MiB back on everything else. 0: leave the
+        # entrypoint's limit alone (ingress's gateway provider).
+        if endpoint_body_limit is None:
+            endpoint_body_limit = ENDPOINT_BODY_LIMIT if settings.routes_file else 0
+        self.endpoint_body_limit = endpoint_body_limit
         self.verifier: JwtVerifier | None = None
         if settings.auth_enabled:
             self.verifier = verifier or JwtVerifier(
@@ -120,6 +131,8 @@ class HanzoChain:
         the host table)."""
         public = self._public_table(tuple(endpoints))
 
+        limit = self.endpoint_body_limit
+
         async def hanzo(req: Request) -> Response:
             strip_identity_headers(req)
             if req.path == METRICS_PATH and req.method == "GET":
@@ -137,6 +150,12 @@ class HanzoChain:
                 match = host.table.match(req.host, req.path)
                 if match is not None:
                     return await self._proxy(req, host, match.kind, match.url, match.path)
+            body = req.body
+            if limit and type(body) is StreamBody:
+                # Never raises the limit (tighten): only puts back what the entrypoint left off for the host table.
+                if body.length is not None and body.length > limit:
+                    return body_too_large(req)
+                body.tighten(limit)
             return await next(req)
 
         return hanzo
