@@ -216,6 +216,7 @@ class KeySource:
         "_fetch",
         "_fetched_at",
         "_inflight",
+        "_inflight_started",
         "_last_attempt",
         "_next_attempt",
         "_task",
@@ -244,6 +245,7 @@ class KeySource:
         self._next_attempt = -1e18
         self._backoff = _MIN_BACKOFF
         self._inflight: asyncio.Future[None] | None = None
+        self._inflight_started = -1e18
         self._task: asyncio.Task[None] | None = None
         if settings.local_path:
             try:
@@ -292,15 +294,19 @@ class KeySource:
         loop = asyncio.get_running_loop()
         if inflight is None or inflight.done() or inflight.get_loop() is not loop:
             inflight = self._inflight = loop.create_future()
+            self._inflight_started = self.clock()
             self._task = loop.create_task(self._run_fetch(inflight))  # kept: a task nobody holds may be collected
         if not self.keys:
             await asyncio.shield(inflight)  # nothing to verify with until it answers (bounded by FETCH_TIMEOUT)
             return
-        # Keys are held: a slow or black-holed JWKS server must not hold every request for FETCH_TIMEOUT. Wait a
-        # moment (a healthy server answers well within it, so a rotated key applies at once), then go on with the
-        # held keys while the fetch finishes in the background.
+        # Keys are held: a slow or black-holed JWKS server must not hold requests for FETCH_TIMEOUT. Requests wait
+        # until STALE_KEYS_WAIT after the fetch started (a healthy server answers well within it, so a rotated key
+        # applies at once), then go on with the held keys while the fetch finishes in the background.
+        budget = self._inflight_started + STALE_KEYS_WAIT - self.clock()
+        if budget <= 0:
+            return
         try:
-            async with asyncio.timeout(STALE_KEYS_WAIT):
+            async with asyncio.timeout(budget):
                 await asyncio.shield(inflight)
         except TimeoutError:
             pass

@@ -570,19 +570,24 @@ def test_a_hanging_jwks_refresh_does_not_hold_requests_while_keys_are_held() -> 
     config = KrakendJwtConfig(jwk_url="https://keys.test/jwks", issuer=ISSUER, cache=True, cache_duration=60)
     harness = Harness(config, fetch=fetch)
 
-    async def run() -> tuple[list[int], float]:
+    async def run() -> tuple[list[int], float, float]:
         first = await harness.validator(_req(mint(key, _claims(jti="1"))))
         harness.clock.advance(61)  # the set is due: the next request starts a refresh that hangs
         started = time.monotonic()
         second = await harness.validator(_req(mint(key, _claims(jti="2"))))
         elapsed = time.monotonic() - started
+        harness.clock.advance(2)  # the same fetch still hangs: a later request does not wait for it again
+        started = time.monotonic()
+        third = await harness.validator(_req(mint(key, _claims(jti="3"))))
+        later = time.monotonic() - started
         release.set()
-        return [first.status, second.status], elapsed
+        return [first.status, second.status, third.status], elapsed, later
 
-    statuses, elapsed = asyncio.run(run())
-    assert statuses == [200, 200]
+    statuses, elapsed, later = asyncio.run(run())
+    assert statuses == [200, 200, 200]
     assert len(fetches) == 2
     assert elapsed < 3.0
+    assert later < 0.5
 
 
 def test_a_remembered_403_ends_with_the_token(server: JwksServer) -> None:
