@@ -164,11 +164,14 @@ class BackendCall:
             if not location:
                 return response
             _discard(response)
-            url = urljoin(f"{target.url}{backend.url_path}", location)
             referer = f"{target.url}{backend.url_path}"
-            scheme_host, _, rest = url.partition("://")
-            netloc, _, path_query = rest.partition("/")
-            target = ServerTarget(f"{scheme_host}://{netloc}", self.pools, self.options, pass_host_header=False)
+            try:
+                url = urljoin(referer, location)
+                scheme_host, _, rest = url.partition("://")
+                netloc, _, path_query = rest.partition("/")
+                target = ServerTarget(f"{scheme_host}://{netloc}", self.pools, self.options, pass_host_header=False)
+            except ValueError as exc:  # a Location we cannot follow (ftp:, mailto:, a broken URL): the call fails
+                raise UpstreamError(f"redirect to {location!r}: {exc}") from None
             path, _, query = ("/" + path_query).partition("?")
             method = backend.method
             body = backend.body
