@@ -19,7 +19,7 @@ import itertools
 import re
 import zlib
 from collections.abc import Sequence
-from urllib.parse import parse_qsl, quote, urlencode, urljoin
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
 from hanzo_edge.http.body import BodyRelay, StreamBody
 from hanzo_edge.http.errors import UpstreamError
@@ -157,6 +157,8 @@ class BackendCall:
         """Send ``backend`` to the next host, following redirects. Raises UpstreamError."""
         target = next(self._hosts)
         response = await target(backend)
+        initial_addr = _canonical_addr(target.url)
+        initial_headers = backend.headers
         for _ in range(_MAX_REDIRECTS):
             if response.status not in _REDIRECTS:
                 return response
@@ -177,7 +179,12 @@ class BackendCall:
             body = backend.body
             if response.status in (301, 302, 303) and method not in ("GET", "HEAD"):
                 method, body = "GET", b""
-            headers = backend.headers.copy()
+            headers = initial_headers.copy()
+            if not _same_or_subdomain(_canonical_addr(target.url), initial_addr):
+                # Go's client keeps credentials only for the initial host and its subdomains: a backend's redirect
+                # elsewhere must not carry the client's Authorization or cookies there.
+                for name in _SENSITIVE_ON_REDIRECT:
+                    headers.remove(name)
             headers.set("Referer", referer)
             if not body:
                 headers.remove("Content-Type")
@@ -193,6 +200,22 @@ class BackendCall:
             )
             response = await target(backend)
         raise UpstreamError("stopped after 10 redirects")
+
+
+_SENSITIVE_ON_REDIRECT = ("Authorization", "Www-Authenticate", "Cookie", "Cookie2")
+
+
+def _canonical_addr(url: str) -> str:
+    """Go's ``canonicalAddr``: the lower-cased host with its port (80/443 when the URL has none)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{host}:{port}"
+
+
+def _same_or_subdomain(addr: str, parent: str) -> bool:
+    """Go's ``isDomainOrSubdomain`` over canonical addresses."""
+    return addr == parent or addr.endswith("." + parent)
 
 
 def _discard(response: Response) -> None:

@@ -56,3 +56,68 @@ def test_an_unfollowable_redirect_is_an_upstream_error(origin: str, path: str) -
 
     with pytest.raises(UpstreamError, match="redirect to"):
         asyncio.run(call())
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """Redirects ``/away?to=URL`` there and ``/here`` to ``/seen``; ``/seen`` answers the headers it got."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        if path in ("/away", "/here"):
+            self.send_response(302)
+            self.send_header("Location", query.partition("=")[2] if path == "/away" else "/seen")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = "\n".join(f"{k.lower()}: {v}" for k, v in self.headers.items()).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def echoes() -> Iterator[tuple[str, str]]:
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Echo) for _ in range(2)]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    yield (f"http://127.0.0.1:{servers[0].server_address[1]}", f"http://127.0.0.1:{servers[1].server_address[1]}")
+    for server, thread in zip(servers, threads, strict=True):
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _seen(origin: str, pattern: str) -> str:
+    async def call() -> str:
+        pools = PoolRegistry()
+        headers = HeaderPolicy(("Authorization", "Cookie", "X-Other"))
+        backend = BackendCall(pattern, [origin], "GET", headers, QueryPolicy(()), pools, TransportOptions())
+        raw = [(b"Host", b"gw.test"), (b"Authorization", b"Bearer secret"), (b"Cookie", b"s=1"), (b"X-Other", b"o")]
+        outgoing, _ = backend.request_for(Request("GET", "/x", Headers(raw)), {}, b"")
+        try:
+            response = await backend.send(outgoing)
+            body = response.body if isinstance(response.body, bytes) else await response.body.read()
+            return body.decode()
+        finally:
+            pools.close()
+
+    return asyncio.run(call())
+
+
+def test_credentials_do_not_follow_a_redirect_to_another_host(echoes: tuple[str, str]) -> None:
+    # Before the fix the client's Authorization and Cookie went wherever a backend redirected, as no Go client does.
+    first, second = echoes
+    elsewhere = _seen(first, f"/away?to={second}/seen")
+    assert "authorization" not in elsewhere
+    assert "cookie" not in elsewhere
+    assert "x-other: o" in elsewhere
+    same = _seen(first, "/here")
+    assert "authorization: Bearer secret" in same
+    assert "cookie: s=1" in same
