@@ -91,7 +91,11 @@ class GatewayProvider:
 
     def load(self) -> Configuration | None:
         """Translate the file; None (errors logged) when it has errors. Safe in a worker thread."""
-        snapshot, errors = self.read()
+        try:
+            snapshot, errors = self.read()
+        except Exception:  # a bug of the checker must not end the watch: the last good snapshot keeps serving
+            log.exception("gateway provider: reading %s failed", self.filename)
+            snapshot, errors = None, []
         if snapshot is None:
             for line in errors:
                 log.error("gateway provider: %s: %s", self.filename, line)

@@ -95,3 +95,22 @@ def test_the_watch_survives_a_checker_failure(tmp_path: Path, caplog: pytest.Log
     assert "checker bug" in caplog.text
     assert app.failures == 1
     assert len(applied) == 1
+
+
+def test_the_gateway_provider_survives_a_checker_failure(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Before the fix an exception from the translation escaped load() and ended the provider's watch.
+    from hanzo_edge.providers.gateway_provider import GatewayProvider
+
+    path = tmp_path / "gateway.json"
+    path.write_text('{"version": 3, "endpoints": []}')
+    failures: list[int] = []
+    provider = GatewayProvider(str(path), env={}, on_failure=lambda: failures.append(1))
+
+    def broken() -> Any:
+        raise RuntimeError("checker bug")
+
+    provider.read = broken  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="hanzo_edge.providers.gateway"):
+        assert provider.load() is None
+    assert "checker bug" in caplog.text
+    assert failures == [1]
