@@ -10,7 +10,7 @@ allow-lists. Per request it makes the backend :class:`Request` KrakenD sends:
   ``Host`` is the backend's;
 * query: only ``input_query_strings`` (``*`` for all), appended to the pattern's own query, keys sorted as Go's
   ``url.Values.Encode``;
-* redirects 301/302/303/307/308 are followed (up to 10), as Go's client does.
+* redirects 301/302/303/307/308 are followed (up to 10), as Go's client does (not a 307/308 of a streamed body).
 """
 
 from __future__ import annotations
@@ -164,6 +164,10 @@ class BackendCall:
                 return response
             location = response.headers.get("location")
             if not location:
+                return response
+            if response.status in (307, 308) and isinstance(backend.body, StreamBody):
+                # A streamed body is gone once sent and 307/308 must resend it: Go's client does not follow then
+                # (no GetBody), the redirect is the answer. Following waited for a body that never came.
                 return response
             _discard(response)
             referer = f"{target.url}{backend.url_path}"

@@ -121,3 +121,58 @@ def test_credentials_do_not_follow_a_redirect_to_another_host(echoes: tuple[str,
     same = _seen(first, "/here")
     assert "authorization: Bearer secret" in same
     assert "cookie: s=1" in same
+
+
+class _Temporary(BaseHTTPRequestHandler):
+    """``POST /first`` reads its body and answers 307 to ``/second``, which echoes what it got."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/first":
+            self.send_response(307)
+            self.send_header("Location", "/second")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_307_of_a_streamed_body_is_the_answer() -> None:
+    # Before the fix the consumed stream was "resent": the backend waited for a body that never came, and the no-op
+    # endpoint answered 500 after its whole timeout. Go's client returns the 307 when it cannot replay the body.
+    from hanzo_edge.http.body import StreamBody
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Temporary)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+
+    async def call() -> int:
+        pools = PoolRegistry()
+        policy = HeaderPolicy(("Content-Type", "Content-Length"))
+        backend = BackendCall("/first", [origin], "POST", policy, QueryPolicy(()), pools, TransportOptions())
+        body = StreamBody(None, 7)
+        body.feed(b"hello=1")
+        body.feed_eof()
+        raw = [(b"Host", b"gw.test"), (b"Content-Length", b"7")]
+        outgoing, _ = backend.request_for(Request("POST", "/x", Headers(raw), body=body), {}, body)
+        try:
+            async with asyncio.timeout(3):
+                return (await backend.send(outgoing)).status
+        finally:
+            pools.close()
+
+    try:
+        assert asyncio.run(call()) == 307
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
