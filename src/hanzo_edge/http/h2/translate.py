@@ -1,10 +1,16 @@
 """HTTP/2 header blocks ↔ the shared pipeline's request and response heads (RFC 9113 §8).
 
-``h2`` has already refused what RFC 9113 calls malformed before anything here runs (a connection error, GOAWAY
-PROTOCOL_ERROR): upper-case or otherwise invalid names, CR/LF/NUL in values, unknown, repeated or misplaced
-pseudo-headers, connection-specific fields (``connection``, ``keep-alive``, ``proxy-connection``,
-``transfer-encoding``, ``upgrade``), ``te`` other than ``trailers``, a missing ``:method``/``:scheme``/``:path``,
-an ``:authority`` that disagrees with ``host``. It also joined ``cookie`` fields with ``"; "`` (RFC 9113 §8.2.3).
+:func:`request_head` validates a request block in the same single pass that translates it (``h2``'s own inbound
+validation is off: its chain of generators cost ~15 µs a request, see docs/compat.md). What RFC 9113 calls malformed
+raises :class:`MalformedHeaders`, which the server makes a connection error (GOAWAY PROTOCOL_ERROR, as ``h2`` did):
+an empty name, a name with upper-case letters, controls, space, DEL or non-ASCII bytes, or a colon past its first
+byte; NUL/CR/LF in a value or a value starting or ending with SP/HTAB; unknown, repeated, response-only or
+misplaced pseudo-headers; connection-specific fields (``connection``, ``keep-alive``, ``proxy-connection``,
+``transfer-encoding``, ``upgrade``); ``te`` other than ``trailers``; a missing ``:method``/``:scheme``/``:path`` (a
+plain ``CONNECT`` has neither of the last two), an empty ``:path``, ``:protocol`` without ``CONNECT``; several
+``host`` fields, neither ``host`` nor ``:authority``, or the two disagreeing. ``cookie`` fields are joined with
+``"; "`` (RFC 9113 §8.2.3). :func:`check_trailer_fields` applies the same field rules to request trailers (which
+carry no pseudo-header).
 
 What is left is translation, as Go's server and Traefik's proxy do it:
 
@@ -20,11 +26,20 @@ Responses: names lower-cased, connection-specific fields and those the ``Connect
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from hanzo_edge.http.headers import Headers
 
-__all__ = ["H2RequestHead", "StreamRejected", "canonical_name", "request_head", "response_header_block"]
+__all__ = [
+    "H2RequestHead",
+    "MalformedHeaders",
+    "StreamRejected",
+    "canonical_name",
+    "check_trailer_fields",
+    "request_head",
+    "response_header_block",
+]
 
 _CONNECTION_SPECIFIC = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"http2-settings"}
@@ -32,6 +47,47 @@ _CONNECTION_SPECIFIC = frozenset(
 _NO_BODY_STATUS = frozenset({204, 304})
 _STATUS = {code: str(code).encode("ascii") for code in range(100, 600)}
 _CANONICAL: dict[bytes, bytes] = {}
+# RFC 9113 §8.2: hop-by-hop fields a request must not carry (what h2 refused; http2-settings is only dropped).
+_REFUSED_FIELDS = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
+_REQUEST_PSEUDO = frozenset({b":method", b":scheme", b":authority", b":path", b":protocol"})
+# RFC 9113 §8.2.1: a name has no controls, space, upper case, DEL or non-ASCII byte, and no colon past its first.
+_BAD_NAME = re.compile(rb"[\x00-\x20A-Z\x7f-\xff]|(?<=.):")
+_VALID_NAMES: set[bytes] = set()  # names already checked (they repeat on every request), bounded
+
+
+class MalformedHeaders(Exception):
+    """A header block RFC 9113 §8.1.1 calls malformed: the connection ends with GOAWAY PROTOCOL_ERROR."""
+
+
+def _check_field(name: bytes, value: bytes) -> None:
+    """Refuse a field whose name or value breaks RFC 9113 §8.2.1 (one name check per distinct name)."""
+    if name not in _VALID_NAMES:
+        if not name or _BAD_NAME.search(name):
+            raise MalformedHeaders(f"invalid field name {name!r}")
+        if len(_VALID_NAMES) >= 4096:  # names come from clients: keep the cache bounded
+            _VALID_NAMES.clear()
+        _VALID_NAMES.add(name)
+    if value and (
+        b"\r" in value or b"\n" in value or b"\x00" in value or value[0] in (0x20, 0x09) or value[-1] in (0x20, 0x09)
+    ):
+        raise MalformedHeaders(f"invalid value for {name!r}")
+
+
+def _check_regular(name: bytes, value: bytes) -> None:
+    """Refuse connection-specific fields and a ``te`` other than ``trailers`` (RFC 9113 §8.2.2)."""
+    if name in _REFUSED_FIELDS:
+        raise MalformedHeaders(f"connection-specific field {name!r}")
+    if name == b"te" and value.lower() != b"trailers":
+        raise MalformedHeaders("te other than trailers")
+
+
+def check_trailer_fields(fields: list[tuple[bytes, bytes]]) -> None:
+    """Refuse a request trailer block that is malformed (pseudo-headers, bad names or values, hop-by-hop fields)."""
+    for name, value in fields:
+        _check_field(name, value)
+        if name[:1] == b":":
+            raise MalformedHeaders(f"pseudo-header {name!r} in trailers")
+        _check_regular(name, value)
 
 
 class StreamRejected(Exception):
@@ -70,30 +126,60 @@ def canonical_name(name: bytes) -> bytes:
 
 
 def request_head(fields: list[tuple[bytes, bytes]], managed_headers: frozenset[bytes]) -> H2RequestHead:
-    """Translate a request header block (validated by ``h2``) into an :class:`H2RequestHead`.
+    """Validate and translate a request header block into an :class:`H2RequestHead`.
 
-    Raises :class:`StreamRejected` for what ``h2`` accepts but we do not serve (``CONNECT``, conflicting
-    ``content-length`` values).
+    Raises :class:`MalformedHeaders` for a malformed block (a connection error) and :class:`StreamRejected` for a
+    valid one we do not serve (``CONNECT``, conflicting ``content-length`` values).
     """
-    method = path = b""
+    method: bytes | None = None
+    path: bytes | None = None
+    scheme = False
     authority: bytes | None = None
     host: bytes | None = None
     content_length: bytes | None = None
-    extended = managed = expect = False
+    extended = managed = expect = regular_seen = False
+    cookies: list[bytes] | None = None
     headers: list[tuple[bytes, bytes]] = []
     for name, value in fields:
+        _check_field(name, value)
         if name[:1] == b":":
+            if regular_seen:
+                raise MalformedHeaders(f"pseudo-header {name!r} after a regular field")
             if name == b":method":
+                if method is not None:
+                    raise MalformedHeaders("repeated :method")
                 method = value
             elif name == b":path":
+                if path is not None:
+                    raise MalformedHeaders("repeated :path")
                 path = value
             elif name == b":authority":
+                if authority is not None:
+                    raise MalformedHeaders("repeated :authority")
                 authority = value
+            elif name == b":scheme":
+                if scheme:
+                    raise MalformedHeaders("repeated :scheme")
+                scheme = True  # the entrypoint decides http/https, as Go's server does
             elif name == b":protocol":
+                if extended:
+                    raise MalformedHeaders("repeated :protocol")
                 extended = True
-            continue  # :scheme: the entrypoint decides http/https, as Go's server does
+            else:
+                raise MalformedHeaders(f"pseudo-header {name!r} in a request")
+            continue
+        regular_seen = True
+        _check_regular(name, value)
         if name == b"host":
+            if host is not None:
+                raise MalformedHeaders("several host fields")
             host = value
+            continue
+        if name == b"cookie":
+            if cookies is None:
+                cookies = [value]
+            else:
+                cookies.append(value)
             continue
         if name == b"content-length":
             if content_length is not None and value != content_length:
@@ -104,8 +190,25 @@ def request_head(fields: list[tuple[bytes, bytes]], managed_headers: frozenset[b
         elif name == b"expect" and value.lower() == b"100-continue":
             expect = True
         headers.append((canonical_name(name), value))
-    if method == b"CONNECT" or extended:
+    if method is None:
+        raise MalformedHeaders("no :method")
+    if method == b"CONNECT" and not extended:
+        if scheme or path is not None:
+            raise MalformedHeaders("a CONNECT with :scheme or :path")
+    elif not scheme or path is None:
+        raise MalformedHeaders("no :scheme or :path")
+    elif extended and method != b"CONNECT":
+        raise MalformedHeaders(":protocol without CONNECT")
+    if authority is None and host is None:
+        raise MalformedHeaders("neither :authority nor host")
+    if authority is not None and host is not None and authority != host:
+        raise MalformedHeaders(":authority and host disagree")
+    if path is not None and not path:
+        raise MalformedHeaders("empty :path")
+    if method == b"CONNECT" or extended or path is None:
         raise StreamRejected(400, "CONNECT is not served over HTTP/2")
+    if cookies is not None:
+        headers.append((b"Cookie", cookies[0] if len(cookies) == 1 else b"; ".join(cookies)))
     if path[:1] != b"/" and not (path == b"*" and method == b"OPTIONS"):
         raise StreamRejected(400, "invalid :path")  # Go: origin-form, or * for OPTIONS (RFC 9113 §8.3.1)
     length: int | None = None
