@@ -268,3 +268,47 @@ def test_a_translation_bug_keeps_the_provider_running(caplog: pytest.LogCaptureF
             config = asyncio.run(asyncio.wait_for(run(), 20))
     assert config.http.routers == {}
     assert "cannot translate the cluster snapshot" in caplog.text
+
+
+# The fake API server (not the product) may leave the server side of a connection accepted while it stops unclosed
+# (Python 3.11's asyncio.Server cannot close its clients); that warning is about the test double only.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_unreachable_api_server_yields_an_empty_configuration_then_the_cluster(
+    caplog: pytest.LogCaptureFixture,
+):
+    # The process starts once every provider yielded a configuration: an API server that refuses connections must
+    # not keep ping, the API and the other providers from serving. After the bound an empty configuration comes,
+    # then the whole cluster as soon as the lists succeed.
+    with FakeApiServer(token=TOKEN) as api:
+        _objects(api)
+        api.refuse(None)
+        settings = IngressProviderSettings(
+            endpoint=api.url,
+            token=TOKEN,
+            options=IngressOptions(ingress_class="hanzo-ingress"),
+            initial_sync_timeout=0.3,
+        )
+        provider = KubernetesIngressProvider(
+            settings,
+            connect=lambda s: from_flags(s.endpoint, s.token),
+            policy=BackoffPolicy(initial=0.01, maximum=0.05),
+        )
+
+        async def run() -> tuple[Any, Any]:
+            stream = provider.watch()
+            try:
+                first = await asyncio.wait_for(anext(stream), 5)
+                api.resume()
+                second = await asyncio.wait_for(anext(stream), 10)
+                return first, second
+            finally:
+                await stream.aclose()
+
+        with caplog.at_level(logging.WARNING, logger="hanzo_edge.providers.kubernetes"):
+            first, second = asyncio.run(run())
+    assert first.http.routers == {}
+    assert first.http.services == {}
+    assert "hanzo-app-app-test" in second.http.routers
+    warnings = [r.getMessage() for r in caplog.records if "not listed within 0.3s" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "ingresses.networking.k8s.io" in warnings[0]

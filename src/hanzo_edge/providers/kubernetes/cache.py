@@ -4,7 +4,9 @@ Each watch owns one *partition* of a resource: the whole cluster, or one namespa
 ``namespaces`` option is set (one watch per namespace). A relist replaces its partition; watch events update it.
 `ClusterCache.snapshots` yields immutable `ClusterSnapshot`s:
 
-* the first only once every partition's initial list succeeded, or found its API group absent (readiness);
+* the first only once every partition's initial list succeeded, or found its API group absent (readiness); when
+  ``initial_timeout`` passes first (the API server unreachable, a list refused by RBAC), an *incomplete* snapshot
+  is yielded instead, so the process serves its other providers meanwhile, then the whole one once ready;
 * then one per burst of changes: the first change after a quiet period is yielded at once, later ones wait until
   ``max(throttle, MIN_INTERVAL)`` has passed since the previous snapshot, so a deploy of 50 objects gives a handful
   of snapshots, not 50 (Traefik's ``throttleDuration``; the providers' watcher throttles again downstream);
@@ -16,6 +18,7 @@ Objects are the API server's JSON dicts, shared between snapshots: readers must 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -58,6 +61,12 @@ class ClusterSnapshot:
     resources: Mapping[Resource, Mapping[ObjectKey, JSONObject]]
     generations: Mapping[Resource, int]
     absent: frozenset[Resource] = frozenset()
+    unsynced: frozenset[Resource] = frozenset()
+    """Resources not listed yet: not empty only in the snapshot yielded when ``initial_timeout`` passed."""
+
+    @property
+    def complete(self) -> bool:
+        return not self.unsynced
 
     def objects(self, resource: Resource) -> Mapping[ObjectKey, JSONObject]:
         return self.resources.get(resource, _EMPTY)
@@ -163,6 +172,19 @@ class ClusterCache:
             view = self._views[resource] = MappingProxyType(merged)
         return view
 
+    async def _ready_within(self, seconds: float) -> bool:
+        """Wait for readiness at most ``seconds`` (on the injected sleep); return whether it came."""
+        if self._ready.is_set():
+            return True
+        ready = asyncio.ensure_future(self._ready.wait())
+        timer = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait((ready, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            timer.cancel()
+        return self._ready.is_set()
+
     def snapshot(self) -> ClusterSnapshot:
         return ClusterSnapshot(
             resources=MappingProxyType({resource: self.objects(resource) for resource in self._resources}),
@@ -174,9 +196,14 @@ class ClusterCache:
             ),
         )
 
-    async def snapshots(self, throttle: float = 0.0) -> AsyncIterator[ClusterSnapshot]:
+    async def snapshots(
+        self, throttle: float = 0.0, initial_timeout: float | None = None
+    ) -> AsyncIterator[ClusterSnapshot]:
         """Yield a snapshot once ready, then one per burst of changes (see the module docstring)."""
         interval = max(throttle, MIN_INTERVAL)
+        if initial_timeout is not None and not await self._ready_within(initial_timeout):
+            unsynced = frozenset(resource for resource, _ in self._unsynced)
+            yield dataclasses.replace(self.snapshot(), unsynced=unsynced)
         await self._ready.wait()
         last: float | None = None
         while True:

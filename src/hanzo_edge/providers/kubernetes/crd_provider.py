@@ -29,7 +29,13 @@ from hanzo_edge.providers.kubernetes.ingress_translate import Translation
 from hanzo_edge.providers.kubernetes.kubeconfig import KubeConfigError, KubeConnection, resolve_connection
 from hanzo_edge.providers.kubernetes.resources import CRD_RESOURCES, ENDPOINT_SLICES, NODES, SECRETS, SERVICES
 from hanzo_edge.providers.kubernetes.selectors import SelectorError, parse_selector
-from hanzo_edge.providers.kubernetes.watch import BackoffPolicy, ClusterWatcher, WatchTarget
+from hanzo_edge.providers.kubernetes.watch import (
+    INITIAL_SYNC_TIMEOUT,
+    BackoffPolicy,
+    ClusterWatcher,
+    WatchTarget,
+    unsynced_message,
+)
 
 __all__ = ["PROVIDER_NAME", "CRDProviderSettings", "KubernetesCRDProvider", "from_static"]
 
@@ -49,6 +55,8 @@ class CRDProviderSettings:
     namespaces: tuple[str, ...] = ()
     label_selector: str = ""
     throttle: float = 0.0
+    initial_sync_timeout: float = INITIAL_SYNC_TIMEOUT
+    """Not a Traefik option: how long the first configuration waits for the initial lists (see watch.py)."""
     disable_cluster_scope_resources: bool = False
     options: CRDOptions = field(default_factory=CRDOptions)
 
@@ -134,10 +142,21 @@ class KubernetesCRDProvider:
             )
         client = KubeClient(connection)
         watcher = ClusterWatcher(
-            client, settings.targets(), settings.namespaces, throttle=settings.throttle, policy=self._policy
+            client,
+            settings.targets(),
+            settings.namespaces,
+            throttle=settings.throttle,
+            initial_timeout=settings.initial_sync_timeout,
+            policy=self._policy,
         )
         try:
             async for snapshot in watcher.snapshots():
+                if not snapshot.complete:
+                    logger.warning(
+                        "kubernetes: CRD provider: %s", unsynced_message(snapshot, settings.initial_sync_timeout)
+                    )
+                    yield Configuration()
+                    continue
                 objects = {resource.plural: snapshot.objects(resource) for resource in snapshot.resources}
                 started = time.perf_counter()
                 try:

@@ -40,7 +40,13 @@ from hanzo_edge.providers.kubernetes.resources import (
 )
 from hanzo_edge.providers.kubernetes.selectors import SelectorError, parse_selector
 from hanzo_edge.providers.kubernetes.status import EndpointOptions, StatusError, StatusWriter, desired_status
-from hanzo_edge.providers.kubernetes.watch import BackoffPolicy, ClusterWatcher, WatchTarget
+from hanzo_edge.providers.kubernetes.watch import (
+    INITIAL_SYNC_TIMEOUT,
+    BackoffPolicy,
+    ClusterWatcher,
+    WatchTarget,
+    unsynced_message,
+)
 
 __all__ = ["PROVIDER_NAME", "IngressProviderSettings", "KubernetesIngressProvider", "from_static"]
 
@@ -61,6 +67,8 @@ class IngressProviderSettings:
     namespaces: tuple[str, ...] = ()
     label_selector: str = ""
     throttle: float = 0.0
+    initial_sync_timeout: float = INITIAL_SYNC_TIMEOUT
+    """Not a Traefik option: how long the first configuration waits for the initial lists (see watch.py)."""
     options: IngressOptions = field(default_factory=IngressOptions)
     ingress_endpoint: EndpointOptions | None = None
 
@@ -154,11 +162,22 @@ class KubernetesIngressProvider:
             )
         client = KubeClient(connection)
         watcher = ClusterWatcher(
-            client, settings.targets(), settings.namespaces, throttle=settings.throttle, policy=self._policy
+            client,
+            settings.targets(),
+            settings.namespaces,
+            throttle=settings.throttle,
+            initial_timeout=settings.initial_sync_timeout,
+            policy=self._policy,
         )
         status = _StatusLoop(client, settings.ingress_endpoint) if settings.ingress_endpoint is not None else None
         try:
             async for snapshot in watcher.snapshots():
+                if not snapshot.complete:
+                    logger.warning(
+                        "kubernetes: ingress provider: %s", unsynced_message(snapshot, settings.initial_sync_timeout)
+                    )
+                    yield Configuration()
+                    continue
                 objects = {resource.plural: snapshot.objects(resource) for resource in snapshot.resources}
                 started = time.perf_counter()
                 try:

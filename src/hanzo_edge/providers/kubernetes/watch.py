@@ -30,9 +30,31 @@ from hanzo_edge.providers.kubernetes.cache import ClusterCache, ClusterSnapshot
 from hanzo_edge.providers.kubernetes.client import KubeApiError, KubeClient, KubeTransportError
 from hanzo_edge.providers.kubernetes.resources import Resource
 
-__all__ = ["Backoff", "BackoffPolicy", "ClusterWatcher", "PartitionWatch", "WatchTarget"]
+__all__ = [
+    "INITIAL_SYNC_TIMEOUT",
+    "Backoff",
+    "BackoffPolicy",
+    "ClusterWatcher",
+    "PartitionWatch",
+    "WatchTarget",
+    "unsynced_message",
+]
 
 logger = logging.getLogger("hanzo_edge.providers.kubernetes")
+
+INITIAL_SYNC_TIMEOUT = 5.0
+"""How long a provider waits for its initial lists before it yields an empty configuration: the process starts
+once every provider yielded one, so an unreachable API server must not keep ping, the API and the other providers
+from serving (Traefik starts its entrypoints without waiting for any provider)."""
+
+
+def unsynced_message(snapshot: ClusterSnapshot, timeout: float) -> str:
+    """The warning for an incomplete initial snapshot (see `INITIAL_SYNC_TIMEOUT`)."""
+    names = ", ".join(sorted(str(resource) for resource in snapshot.unsynced))
+    return (
+        f"not listed within {timeout:g}s: {names}; serving no routes from this provider until the API server "
+        "answers (retrying)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +240,7 @@ class ClusterWatcher:
         namespaces: Sequence[str] = (),
         *,
         throttle: float = 0.0,
+        initial_timeout: float | None = None,
         policy: BackoffPolicy | None = None,
         watch_timeout: int = 300,
         clock: Callable[[], float] = time.monotonic,
@@ -226,6 +249,7 @@ class ClusterWatcher:
     ) -> None:
         self.client = client
         self.throttle = throttle
+        self.initial_timeout = initial_timeout
         scopes = list(dict.fromkeys(namespaces)) or [""]
         partitions = [
             (target, scope) for target in targets for scope in (scopes if target.resource.namespaced else [""])
@@ -258,7 +282,7 @@ class ClusterWatcher:
             for watch in self.watches
         ]
         try:
-            async for snapshot in self.cache.snapshots(self.throttle):
+            async for snapshot in self.cache.snapshots(self.throttle, self.initial_timeout):
                 yield snapshot
         finally:
             for task in tasks:
