@@ -46,6 +46,7 @@ from hyperframe.frame import Frame, GoAwayFrame
 
 from hanzo_edge.http.body import BodyError, StreamBody
 from hanzo_edge.http.h2.limits import EventBudget, H2Limits
+from hanzo_edge.http.h2.server_hpack import RepeatingDecoder, StatelessEncoder
 from hanzo_edge.http.h2.stream import ServerStream
 from hanzo_edge.http.h2.translate import (
     MalformedHeaders,
@@ -78,7 +79,13 @@ class _ServerConnection(h2.connection.H2Connection):
 
     RFC 9113 §5.1.2 lets a server refuse the stream instead (RST_STREAM REFUSED_STREAM), which is what Go and
     Traefik do and what :class:`H2Protocol` does; closed streams are still swept as ``h2`` does when it counts.
+    Its HPACK coders are ``server_hpack``'s: a decoder that remembers repeated blocks, an encoder without state.
     """
+
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config)
+        self.decoder = RepeatingDecoder(self.decoder.max_header_list_size)
+        self.encoder = StatelessEncoder()  # type: ignore[assignment]  # h2 only calls encode and header_table_size
 
     @property
     def open_inbound_streams(self) -> int:

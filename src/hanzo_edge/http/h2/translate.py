@@ -137,7 +137,7 @@ def request_head(fields: list[tuple[bytes, bytes]], managed_headers: frozenset[b
     authority: bytes | None = None
     host: bytes | None = None
     content_length: bytes | None = None
-    extended = managed = expect = regular_seen = False
+    extended = managed = expect = regular_seen = conflicting = False
     cookies: list[bytes] | None = None
     headers: list[tuple[bytes, bytes]] = []
     for name, value in fields:
@@ -183,7 +183,7 @@ def request_head(fields: list[tuple[bytes, bytes]], managed_headers: frozenset[b
             continue
         if name == b"content-length":
             if content_length is not None and value != content_length:
-                raise StreamRejected(400, "conflicting content-length values")
+                conflicting = True  # answered 400 once the block is known to be well-formed
             content_length = value
         elif name[:2] in (b"x-", b"x_") and name in managed_headers:
             managed = True
@@ -207,6 +207,8 @@ def request_head(fields: list[tuple[bytes, bytes]], managed_headers: frozenset[b
         raise MalformedHeaders("empty :path")
     if method == b"CONNECT" or extended or path is None:
         raise StreamRejected(400, "CONNECT is not served over HTTP/2")
+    if conflicting:
+        raise StreamRejected(400, "conflicting content-length values")
     if cookies is not None:
         headers.append((b"Cookie", cookies[0] if len(cookies) == 1 else b"; ".join(cookies)))
     if path[:1] != b"/" and not (path == b"*" and method == b"OPTIONS"):
