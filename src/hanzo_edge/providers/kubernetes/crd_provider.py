@@ -164,6 +164,10 @@ class KubernetesCRDProvider:
                 except Exception:
                     # A bug in the translation must not end the provider: the last configuration keeps serving.
                     logger.exception("kubernetes: cannot translate the CRD snapshot; keeping the last configuration")
+                    if self.last_translation is None:
+                        # Nothing yielded yet, and the process starts only once every provider gave a first
+                        # configuration: give an empty one rather than hold everything up until the next change.
+                        yield Configuration()
                     continue
                 self.rebuild_seconds = time.perf_counter() - started
                 self.last_translation = translation

@@ -188,6 +188,10 @@ class KubernetesIngressProvider:
                     logger.exception(
                         "kubernetes: cannot translate the cluster snapshot; keeping the last configuration"
                     )
+                    if self.last_translation is None:
+                        # Nothing yielded yet, and the process starts only once every provider gave a first
+                        # configuration: give an empty one rather than hold everything up until the next change.
+                        yield Configuration()
                     continue
                 self.rebuild_seconds = time.perf_counter() - started
                 self.last_translation = translation
