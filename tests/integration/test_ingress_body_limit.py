@@ -264,6 +264,8 @@ def test_a_routers_buffering_raises_the_limit_on_its_route_only(counting, ingres
     assert _declare(proxy.port, "app.test", TEN_MIB + 1)[:2] == TOO_LARGE
     # ... and refused on the upload route past its own 100 MB.
     assert _declare(proxy.port, "uploads.test", 104857601)[:2] == TOO_LARGE
+    # The admitted upload's head reaches the backend after the 100 Continue was written: wait for it, not race it.
+    eventually(lambda: counting.heads >= 1, message="the admitted upload reaches the backend")
     assert counting.heads == 1, "only the admitted upload reached the backend"
 
     # The whole upload, past the entrypoint's 10 MiB, streams to the backend.
