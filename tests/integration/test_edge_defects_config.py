@@ -165,7 +165,7 @@ def test_unsupported_static_options_are_warned_about_at_the_default_log_level(
     dynamic["http"]["services"] = {"app": lb_service(app.url)}
     unsupported = [
         "--providers.rest=true",
-        "--providers.kubernetescrd=true",
+        "--providers.nomad=true",
         "--providers.consulcatalog=true",
         "--certificatesresolvers.le.acme.email=ops@example.com",
         "--experimental.plugins.demo.modulename=github.com/x/demo",
@@ -176,7 +176,7 @@ def test_unsupported_static_options_are_warned_about_at_the_default_log_level(
 
     for option in (
         "providers.rest",
-        "providers.kubernetesCRD",
+        "providers.nomad",
         "providers.consulCatalog",
         "certificatesResolvers.le",
         "experimental.plugins",
