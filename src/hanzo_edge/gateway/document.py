@@ -183,6 +183,16 @@ def parse_document(text: str, env: Mapping[str, str], *, source: str = "<gateway
         return doc
     raw = apply_env_overrides(raw, env)
     doc = GatewayDocument(source, None, positions=positions)
+    flexible = sorted(name for name, value in env.items() if name.startswith("FC_") and value)
+    if flexible:
+        # KrakenD's flexible configuration renders the file as a Go template first; we read it as plain JSON, so a
+        # user relying on it must hear so at startup rather than get a half-read file.
+        names = ", ".join(flexible)
+        doc.warnings.append(
+            GatewayWarning(
+                (), f"{names}: flexible configuration (FC_*) is not supported: the file is read as plain JSON"
+            )
+        )
     version = raw.get("version")
     if version != 3:
         doc.errors.append(GatewayConfigError(("version",), f"unsupported version: {version} (want: 3)"))

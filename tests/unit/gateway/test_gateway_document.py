@@ -118,6 +118,14 @@ def test_env_overrides_root_scalars_and_port() -> None:
     assert (doc.service.port, doc.service.name, doc.service.timeout) == (9090, "other", 7.0)
 
 
+def test_flexible_configuration_variables_are_named_not_ignored() -> None:
+    doc = _doc(_base(), {"FC_ENABLE": "1", "FC_SETTINGS": "settings", "FC_OUT": ""})
+    assert doc.ok, "a warning, never an error"
+    messages = [str(w) for w in doc.warnings]
+    assert any("FC_ENABLE, FC_SETTINGS: flexible configuration (FC_*) is not supported" in m for m in messages)
+    assert not _doc(_base()).warnings
+
+
 def test_legacy_names_and_namespace_aliases() -> None:
     config = _base(extra_config={"github_com/devopsfaith/krakend-cors": {"allow_origins": ["*"]}})
     config["endpoints"][0].update(headers_to_pass=["X-A"], querystring_params=["q"])
