@@ -24,7 +24,15 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
-from hyperframe.frame import ContinuationFrame, Frame, HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame
+from hyperframe.frame import (
+    ContinuationFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    RstStreamFrame,
+    SettingsFrame,
+)
 
 __all__ = [
     "ErrorCodes",
@@ -85,6 +93,13 @@ class _HostileClientConnection(h2.connection.H2Connection):
         ):
             self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         return events
+
+    def _receive_goaway_frame(self, frame: GoAwayFrame) -> tuple[list[Frame], list[h2.events.Event]]:
+        frames, events = super()._receive_goaway_frame(frame)
+        if not frame.error_code:
+            # Reopen at once: the responses the GOAWAY lets finish may come in the same read as the GOAWAY itself.
+            self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        return frames, events
 
     @staticmethod
     def _terminated_with_error(events: list[h2.events.Event]) -> bool:

@@ -476,8 +476,18 @@ class H2Protocol(asyncio.Protocol):
                 return
             stream.response_body = body
             self._flush_soon()  # the HEADERS go out this loop iteration, whatever the body does
-            body.pump(stream)  # buffered chunks now, later ones as they arrive; EOF → trailers/END_STREAM
-            self._pace(stream)
+            # Buffered chunks now, later ones as they arrive; EOF → trailers/END_STREAM. What the body already holds
+            # is queued first and written once: a response read whole from its backend is one DATA frame with
+            # END_STREAM, not a frame per chunk and an empty one to end.
+            stream.pumping = True
+            try:
+                body.pump(stream)
+            finally:
+                stream.pumping = False
+            if stream.pending or stream.ending:
+                self.flush_stream(stream)
+            else:
+                self._pace(stream)
             return
         if empty:
             self._flush_soon()

@@ -40,6 +40,7 @@ class ServerStream:
         "out_paused",
         "pending",
         "pending_bytes",
+        "pumping",
         "read_deadline",
         "req",
         "response_body",
@@ -67,6 +68,7 @@ class ServerStream:
         self.pending: deque[bytes] = deque()  # response bytes waiting for the client's window
         self.pending_bytes = 0
         self.out_paused = False  # the response body's source is paused by this stream
+        self.pumping = False  # the response body hands over what it buffered: queue it, the connection writes after
         self.ending = False  # the response body ended: END_STREAM (or trailers) once `pending` is written
         self.trailers: list[tuple[bytes, bytes]] | None = None
         self.started_response = False
@@ -110,7 +112,8 @@ class ServerStream:
         """Queue one chunk of the response body and write what the client's window allows."""
         self.pending.append(chunk)
         self.pending_bytes += len(chunk)
-        self.conn.flush_stream(self)
+        if not self.pumping:
+            self.conn.flush_stream(self)
 
     def write_eof(self) -> None:
         """The response body ended: trailers (if any) and END_STREAM follow the queued bytes."""
@@ -119,7 +122,8 @@ class ServerStream:
             self.trailers = body.trailers
         self.response_body = None
         self.ending = True
-        self.conn.flush_stream(self)
+        if not self.pumping:
+            self.conn.flush_stream(self)
 
     def abort(self, exc: BaseException) -> None:
         """The upstream failed mid-body: the client learns it from RST_STREAM (INTERNAL_ERROR), as from Go."""
