@@ -37,8 +37,10 @@ _PREFLIGHT_VARY_PNA = _PREFLIGHT_VARY + b", Access-Control-Request-Private-Netwo
 
 
 class KrakendCorsConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """``security/cors`` with krakend-cors' defaults already applied (empty ``allow_origins``/``allow_headers`` mean
-    ``*``; empty ``allow_methods`` means rs/cors' GET, POST, HEAD). ``max_age`` is in whole seconds (0: no header)."""
+    """``security/cors`` with krakend-cors' defaults already applied by the namespace handler (empty
+    ``allow_origins`` means ``*``; ``allow_headers`` is the listed headers plus ``Origin``; empty ``allow_methods``
+    means rs/cors' GET, POST, HEAD). The field defaults serve direct construction only. ``max_age`` is in whole
+    seconds (0: no header)."""
 
     allow_origins: tuple[str, ...] = ("*",)
     allow_methods: tuple[str, ...] = ("GET", "POST", "HEAD")

@@ -2,8 +2,8 @@
 
 The fixture configuration has an enabled router with a middleware, a router whose service is missing (disabled), a
 router naming an unknown entrypoint (warning), an internal ``ping@internal`` router, a load balancer with one server
-marked down, an unused weighted service, a plain TCP router and a TCP router whose ``HostSNI`` rule needs TLS. Each endpoint's answer is compared
-with a golden JSON *shape*: the same keys, with values replaced by their JSON types.
+marked down, an unused weighted service, a plain TCP router and a TCP router whose ``HostSNI`` rule needs TLS. Each
+endpoint's answer is compared with a golden JSON *shape*: the same keys, with values replaced by their JSON types.
 """
 
 from __future__ import annotations
