@@ -779,9 +779,7 @@ class StaticConfig(_Section, frozen=True, kw_only=True):
 
     global_: Global = msgspec.field(default_factory=Global)
     servers_transport: StaticServersTransport = msgspec.field(default_factory=StaticServersTransport)
-    tcp_servers_transport: TCPServersTransport = msgspec.field(
-        default_factory=TCPServersTransport
-    )
+    tcp_servers_transport: TCPServersTransport = msgspec.field(default_factory=TCPServersTransport)
     entry_points: Annotated[FrozenDict[str, EntryPoint], flag("entrypoints", "Entry points definition.")] = (
         msgspec.field(default_factory=FrozenDict)
     )
