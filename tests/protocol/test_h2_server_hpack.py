@@ -105,3 +105,21 @@ async def test_a_client_with_no_dynamic_table_is_served() -> None:
     for path in ("/a", "/b", "/c"):
         result = await wire.get(path)
         assert (result.status, result.body) == (200, b"ok")
+
+
+def test_the_caches_stay_bounded() -> None:
+    from hanzo_edge.http.h2 import server_hpack
+
+    encoder = Encoder()
+    many = [(b"x-%d" % i, b"v") for i in range(40)]  # more fields than a cached block may hold
+    decoder = RepeatingDecoder(1 << 16)
+    decoder.decode(encoder.encode(many), raw=True)
+    assert decoder.decode(encoder.encode(many), raw=True) == many
+    assert not decoder._cache
+    for i in range(20):  # more distinct repeated blocks than entries
+        fields = [(b"x-%d" % i, b"v")]
+        decoder.decode(encoder.encode(fields), raw=True)
+        decoder.decode(encoder.encode(fields), raw=True)
+    assert 0 < len(decoder._cache) <= 8
+    StatelessEncoder().encode([(b"x-big", b"v" * 1000)])
+    assert (b"x-big", b"v" * 1000) not in server_hpack._FIELDS

@@ -10,7 +10,7 @@ figures).
   same bytes decode to the same list as long as the table is unchanged. Each entry remembers the table's change
   count and the limits it was decoded under; a hit needs all three unchanged. Only blocks that left the table
   untouched are kept (anything with incremental indexing or a size update decodes every time), at most
-  ``_CACHE_ENTRIES`` blocks of at most ``_CACHE_BLOCK`` bytes per connection.
+  ``_CACHE_ENTRIES`` blocks of at most ``_CACHE_BLOCK`` bytes and ``_CACHE_FIELDS`` fields per connection.
 * :class:`StatelessEncoder` never adds to the dynamic table: a field that is exactly a static-table entry is one
   indexed byte; any other is a literal without indexing (never-indexed for credentials and cookies), its name
   indexed when the static table has it, no Huffman coding. Without a dynamic table the encoding of a field does not
@@ -29,9 +29,14 @@ from hpack.table import HeaderTable
 
 __all__ = ["RepeatingDecoder", "StatelessEncoder", "encode_field"]
 
-_CACHE_ENTRIES = 32
-_CACHE_BLOCK = 1024
+# Per connection at most 8 blocks of 512 bytes decoding to 32 fields (whose values are mostly the table's own
+# objects): a few KiB, whatever the client sends.
+_CACHE_ENTRIES = 8
+_CACHE_BLOCK = 512
+_CACHE_FIELDS = 32
+# Process-wide: 4096 encoded fields of at most 256 bytes each (~1.5 MiB); larger fields are encoded every time.
 _FIELD_CACHE_ENTRIES = 4096
+_FIELD_CACHE_SIZE = 256
 _SENSITIVE = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"})
 _STATIC = HeaderTable.STATIC_TABLE_MAPPING
 _FIELDS: dict[tuple[bytes, bytes], bytes] = {}
@@ -83,7 +88,7 @@ class RepeatingDecoder(Decoder):
                 return list(hit[3])
         before = table.changes
         headers = list(super().decode(data, raw))
-        if key is not None and table.changes == before:
+        if key is not None and table.changes == before and len(headers) <= _CACHE_FIELDS:
             cache = self._cache
             if len(cache) >= _CACHE_ENTRIES:
                 cache.clear()
@@ -156,8 +161,9 @@ class StatelessEncoder:
             encoded = fields.get(key)
             if encoded is None:
                 encoded = encode_field(name, value)
-                if len(fields) >= _FIELD_CACHE_ENTRIES:  # values come from backends: keep the cache bounded
-                    fields.clear()
-                fields[key] = encoded
+                if len(encoded) <= _FIELD_CACHE_SIZE:
+                    if len(fields) >= _FIELD_CACHE_ENTRIES:  # values come from backends: keep the cache bounded
+                        fields.clear()
+                    fields[key] = encoded
             parts.append(encoded)
         return b"".join(parts)
