@@ -24,6 +24,7 @@ import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 import msgspec
@@ -36,6 +37,8 @@ from hanzo_edge.gateway.manipulate import Formatter, apply_flatmap
 from hanzo_edge.gateway.sequential import run_sequential, wanted_params
 from hanzo_edge.gateway.shadow import ShadowCalls
 from hanzo_edge.gateway.static_proxy import StaticResponse, static_matches
+from hanzo_edge.gateway.stats import LayerCells, backend_name, endpoint_name
+from hanzo_edge.gateway.stats import active as active_stats
 from hanzo_edge.http.body import BodyError, StreamBody
 from hanzo_edge.http.errors import UpstreamError
 from hanzo_edge.http.headers import Headers
@@ -86,12 +89,15 @@ class _Part:
 class _Backend:
     """One backend of the endpoint: its caller, decoder settings, formatter and error options."""
 
-    __slots__ = ("call", "details", "encoding", "error_code", "formatter", "is_collection", "model", "send")
+    __slots__ = ("call", "details", "encoding", "error_code", "formatter", "is_collection", "model", "send", "stats")
 
     def __init__(
         self, model: BackendModel, endpoint: EndpointModel, ctx: ServiceContext, wrappers: tuple[Any, ...] = ()
     ) -> None:
         self.model = model
+        # /__stats' backend layer (gateway/stats.py), None without telemetry/metrics or with backend_disabled.
+        collector = active_stats()
+        self.stats = collector.layer_cells("backend", backend_name(model.url_pattern)) if collector else None
         headers = model.input_headers if model.input_headers is not None else endpoint.input_headers
         query = model.input_query_strings if model.input_query_strings is not None else endpoint.input_query_strings
         self.call = BackendCall(
@@ -122,6 +128,16 @@ class _Backend:
 
     async def fetch(self, req: Request, params: dict[str, str], body: bytes) -> _Part:
         """Call the backend once and turn its answer into a part (never raises but for cancellation)."""
+        cells = self.stats
+        if cells is None:
+            return await self._fetch(req, params, body)
+        started = perf_counter()
+        part = await self._fetch(req, params, body)
+        failed = part.data is None or bool(part.error)  # Lura's backend proxy returned an error
+        cells.record(part.complete and not failed, failed, perf_counter() - started)
+        return part
+
+    async def _fetch(self, req: Request, params: dict[str, str], body: bytes) -> _Part:
         backend, asked_gzip = self.call.request_for(req, params, body)
         try:
             response = await self.send(backend)
@@ -183,6 +199,7 @@ class MergeService:
         "_backends",
         "_cache_control",
         "_param_slots",
+        "_pipe",
         "_resp_params",
         "_shadow_calls",
         "_shadows",
@@ -209,6 +226,11 @@ class MergeService:
         ttl = int(endpoint.cache_ttl)
         self._cache_control = f"public, max-age={ttl}".encode() if ttl else b""
         self._version = krakend_headers(config.hide_version_header)[1]
+        # /__stats' proxy layer ("pipe", named by the endpoint path): None without it.
+        collector = active_stats()
+        self._pipe: LayerCells | None = (
+            collector.layer_cells("pipe", endpoint_name(endpoint.endpoint)) if collector else None
+        )
         # Which segment of the request path holds each parameter (gin matched the path segment for segment).
         self._param_slots: list[tuple[int, str]] = [
             (i, s[1:-1]) for i, s in enumerate(endpoint.endpoint.split("/")) if s.startswith("{") and s.endswith("}")
@@ -231,13 +253,16 @@ class MergeService:
     async def _noop(self, req: Request) -> Response:
         backend = self._backends[0]
         outgoing, asked_gzip = backend.call.request_for(req, self.params_of(req.path), req.body)
+        started = perf_counter()
         try:
             # The endpoint timeout bounds the wait for the head only: the body then streams for as long as it lasts.
             async with asyncio.timeout(self.timeout):
                 response = await backend.send(outgoing)
         except (UpstreamError, TimeoutError, OSError) as exc:
             log.debug("no-op backend %s failed: %s", backend.call.url_pattern, exc)
+            self._count_noop(backend, started, False)
             return self._error(500, b"", b"")
+        self._count_noop(backend, started, True)
         headers = response.headers
         body = response.body
         if asked_gzip and isinstance(body, StreamBody) and (headers.get("content-encoding") or "").lower() == "gzip":
@@ -248,8 +273,17 @@ class MergeService:
         headers.raw.append((b"X-Krakend-Completed", b"false"))
         return response
 
+    def _count_noop(self, backend: _Backend, started: float, answered: bool) -> None:
+        """/__stats: a no-op call is complete whatever its status (Lura's no-op status handler), an error when the
+        backend did not answer."""
+        elapsed = perf_counter() - started
+        for cells in (backend.stats, self._pipe):
+            if cells is not None:
+                cells.record(answered, not answered, elapsed)
+
     # -- merging -------------------------------------------------------------------------------------------------
     async def _merge(self, req: Request) -> Response:
+        started = perf_counter() if self._pipe is not None else 0.0
         # A body too large for the entrypoint's limit raises BodyTooLarge here: the pipeline answers 413.
         body = req.body if isinstance(req.body, bytes) else await req.body.read()
         params = self.params_of(req.path)
@@ -268,10 +302,16 @@ class MergeService:
         else:
             parts = await self._parallel(req, params, body, copies)
         try:
-            return self._respond(parts)
+            response = self._respond(parts)
         except (RecursionError, ValueError, TypeError) as exc:  # data the renderer cannot write
             log.warning("endpoint %s: cannot render the answer: %s", self.config.endpoint.endpoint, exc)
-            return self._error(500, b"", b"")
+            response = self._error(500, b"", b"")
+        if self._pipe is not None:
+            # Lura's merge returns its partial answer with an error when any backend failed.
+            failed = any(p.data is None or p.error for p in parts)
+            complete = (b"X-Krakend-Completed", b"true") in response.headers.raw
+            self._pipe.record(complete, failed, perf_counter() - started)
+        return response
 
     async def _sequential(self, req: Request, params: dict[str, str], body: bytes, copies: int) -> list[_Part]:
         backends = self._backends

@@ -10,19 +10,24 @@ same routes, so the endpoints' chains are the builder's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hanzo_edge.app import IngressApp
-from hanzo_edge.config.static import StaticConfig
+from hanzo_edge.config.static import EntryPoint, StaticConfig
 from hanzo_edge.gateway.extra_config import NamespaceMiddleware
 from hanzo_edge.gateway.gin_table import GinRoutingTable
 from hanzo_edge.gateway.hanzo.chain import HanzoChain
 from hanzo_edge.gateway.hanzo.settings import HanzoSettings
+from hanzo_edge.gateway.namespaces.telemetry import METRICS_ENTRY_POINT
+from hanzo_edge.gateway.stats import STATS_PATHS, GatewayStats, activate, deactivate
 from hanzo_edge.gateway.translate import ENTRY_POINT, PROVIDER, Translation
-from hanzo_edge.http.messages import Handler
+from hanzo_edge.http.messages import Handler, Request
+from hanzo_edge.http.settings import RequestObserver
 from hanzo_edge.middlewares.base import BuildContext, factory_for
 from hanzo_edge.routing.build import BuildResult
+from hanzo_edge.routing.table import Route, RoutingTable
 
 __all__ = ["GatewayApp", "gateway_static", "listen_address"]
 
@@ -54,6 +59,12 @@ class GatewayApp(IngressApp):
     """See the module docstring."""
 
     def __init__(self, static: StaticConfig, translation: Translation, hanzo: HanzoSettings | None = None) -> None:
+        # telemetry/metrics: KrakenD's /__stats collector (gateway/stats.py), active before the first build so the
+        # endpoints' services count into it. Its settings are read at start (a reload keeps them, as the listener).
+        self.stats: GatewayStats | None = None
+        if translation.stats is not None:
+            self.stats = GatewayStats(translation.stats)
+            activate(self.stats)
         super().__init__(static, provider_factories={})
         self.translation = translation
         # The Hanzo chain (identity stripping, auth, widget gate, host table) sits inside CORS, before gin.
@@ -66,6 +77,8 @@ class GatewayApp(IngressApp):
         await super().start(initial)
         if self.hanzo is not None and self.hanzo.settings.routes_file:
             self._tasks.append(asyncio.get_running_loop().create_task(self.hanzo.watch_routes()))
+        if self.stats is not None:
+            self._tasks.append(asyncio.get_running_loop().create_task(self.stats.run()))
 
     def initial_snapshots(self) -> dict[str, Any]:
         """The provider snapshots to start with: the translated ``gateway.json``."""
@@ -76,6 +89,8 @@ class GatewayApp(IngressApp):
         await super().shutdown()
         if self.hanzo is not None:
             await self.hanzo.close()
+        if self.stats is not None:
+            deactivate(self.stats)
 
     def build(
         self, snapshots: Mapping[str, Any], *, previous: BuildResult | None = None, generation: int = 0
@@ -84,14 +99,53 @@ class GatewayApp(IngressApp):
         result = super().build(snapshots, previous=previous, generation=generation)
         table = result.tables.get(ENTRY_POINT)
         if table is not None:
+            routes: Sequence[Route] = table.routes
+            if self.stats is not None:
+                routes = self._counted(routes, generation, result)
             result.tables[ENTRY_POINT] = GinRoutingTable(
-                table.routes,
+                routes,
                 self.translation.routes,
                 self.translation.gin,
                 outer=self._outer(self.translation.outer) if self.translation.outer or self.hanzo else None,
                 generation=generation,
             )
         return result
+
+    def _counted(self, routes: Sequence[Route], generation: int, result: BuildResult) -> list[Route]:
+        """/__stats: the endpoints' routes count their requests, and the metrics listener serves the map."""
+        stats = self.stats
+        if stats is None:
+            return list(routes)
+        paths = {r.router: r.endpoint for r in self.translation.routes}
+        stats.bind_routes(paths)
+        counted = [
+            dataclasses.replace(route, handler=stats.counting(route.handler)) if route.name in paths else route
+            for route in routes
+        ]
+        metrics = result.tables.get(METRICS_ENTRY_POINT)
+        if metrics is not None and stats.config.endpoint:
+
+            def is_stats(req: Request) -> bool:
+                return req.routing_path in STATS_PATHS
+
+            route = Route("stats@gateway", 2**63 - 1, is_stats, stats.handler, rule="Path(`/__stats`)")
+            result.tables[METRICS_ENTRY_POINT] = RoutingTable([*metrics.routes, route], metrics.not_found, generation)
+        return counted
+
+    def _observer_for(self, ep: EntryPoint, overridden: bool = False) -> RequestObserver | None:
+        """The gateway entrypoint's observer also feeds /__stats' router layer."""
+        base = super()._observer_for(ep, overridden)
+        stats = self.stats
+        if stats is None or not stats.config.router or ep is not self.static.entry_points.get(ENTRY_POINT):
+            return base
+        if base is None:
+            return stats.observe
+
+        def both(req: Request, status: int, size: int, duration: float, aborted: bool) -> None:
+            base(req, status, size, duration, aborted)
+            stats.observe(req, status, size, duration, aborted)
+
+        return both
 
     def _outer(self, middlewares: list[NamespaceMiddleware]) -> Any:
         def wrap(handler: Handler) -> Handler:

@@ -120,6 +120,8 @@ class Translation:
     # and telemetry/logging's prefix.
     static_args: list[str] = field(default_factory=list)
     log_prefix: str = ""
+    # telemetry/metrics: the /__stats collector's settings (gateway/stats.py StatsConfig), None without it.
+    stats: Any = None
 
 
 def translate_document(doc: GatewayDocument) -> Translation | None:
@@ -217,6 +219,7 @@ def translate(service: ServiceModel, backend_extra: Mapping[JsonPath, Mapping[st
     translation.disabled = result_disabled
     translation.static_args = state.static_args
     translation.log_prefix = state.log_prefix
+    translation.stats = state.stats
     return translation
 
 
@@ -228,6 +231,7 @@ class _State:
         self.disable: list[str] = []  # why the endpoint being translated is not served (filled by handlers)
         self.static_args: list[str] = []
         self.log_prefix = ""
+        self.stats: Any = None  # telemetry/metrics' StatsConfig (gateway/stats.py)
 
     def router_options(self, raw: Any, where: JsonPath) -> GinOptions:
         if raw is None:
@@ -300,6 +304,7 @@ class _State:
             if scope == "service":
                 self.static_args.extend(result.settings.get("static_args", ()))
                 self.log_prefix = result.settings.get("log_prefix", self.log_prefix)
+                self.stats = result.settings.get("stats", self.stats)
             reason = result.settings.get(_DISABLE)
             if isinstance(reason, str) and scope != "service":
                 self.disable.append(reason)

@@ -7,9 +7,10 @@ Each handler returns ``settings["static_args"]``: ingress flags the gateway proc
 * ``telemetry/logging``: ``level`` (DEBUG, INFO, WARNING, ERROR, CRITICAL) → ``--log.level``; ``prefix`` is put
   before every log line's message; ``stdout`` is where we log anyway; ``syslog``, ``format`` (other than
   ``default``) and ``custom_format`` are warned and not honoured.
-* ``telemetry/metrics``: the metrics listener at ``listen_address`` (default ``:8090``) serves Prometheus
-  ``/metrics`` (our metric names, not KrakenD's ``/__stats`` JSON: warned); ``collection_time`` and the
-  ``*_disabled`` switches are warned.
+* ``telemetry/metrics``: the metrics listener at ``listen_address`` (default ``:8090``) serves KrakenD's
+  ``/__stats`` JSON (:mod:`hanzo_edge.gateway.stats`, settings ``stats``: ``collection_time``, the
+  ``router``/``proxy``/``backend`` switches, ``endpoint_disabled`` hides it) and our Prometheus ``/metrics``. Go's
+  ``memstats`` and most ``krakend.service.*`` runtime keys have no Python equivalent: warned.
 * ``telemetry/opentelemetry``: ``service_name``, ``trace_sample_rate`` and the first OTLP exporter whose traces are
   not disabled (``host``, ``port``, ``use_http``) → ``--tracing.*``; a ``prometheus`` exporter → ``/metrics`` on
   its ``port`` (a listener of its own); OTLP *metrics*, ``layers``, ``skip_paths`` and the other exporters are warned.
@@ -24,9 +25,18 @@ from hanzo_edge.gateway.errors import JsonPath
 from hanzo_edge.gateway.extra_config import NamespaceResult, namespace
 from hanzo_edge.gateway.namespaces._values import Block
 
-__all__ = ["METRICS_ENTRY_POINT", "PROMETHEUS_ENTRY_POINT", "STATIC_ARGS", "logging_ns", "metrics_ns", "otel_ns"]
+__all__ = [
+    "METRICS_ENTRY_POINT",
+    "PROMETHEUS_ENTRY_POINT",
+    "STATIC_ARGS",
+    "STATS",
+    "logging_ns",
+    "metrics_ns",
+    "otel_ns",
+]
 
 STATIC_ARGS = "static_args"
+STATS = "stats"  # the /__stats collector's settings (gateway/stats.py StatsConfig)
 LOG_PREFIX = "log_prefix"
 METRICS_ENTRY_POINT = "krakend-metrics"
 PROMETHEUS_ENTRY_POINT = "otel-prometheus"
@@ -60,25 +70,33 @@ def logging_ns(config: Mapping[str, Any], where: JsonPath) -> NamespaceResult:
 @namespace("telemetry/metrics", scopes={"service"})
 def metrics_ns(config: Mapping[str, Any], where: JsonPath) -> NamespaceResult:
     """``telemetry/metrics`` (see the module docstring)."""
+    from hanzo_edge.gateway.stats import StatsConfig
+
     block = Block(config, where)
     address = _address(block.string("listen_address", ":8090") or ":8090")
-    block.warn(None, "telemetry/metrics: Prometheus /metrics is served on listen_address instead of KrakenD's /__stats")
-    block.unsupported(
-        {
-            "collection_time": "metrics are live",
-            "proxy_disabled": "every layer is measured",
-            "router_disabled": "every layer is measured",
-            "backend_disabled": "every layer is measured",
-            "endpoint_disabled": "/metrics is served",
-        }
+    collection = block.duration("collection_time", 60.0)
+    if collection <= 0:
+        raise block.error("collection_time", "want a positive duration")
+    stats = StatsConfig(
+        collection_time=collection,
+        router=not block.boolean("router_disabled"),
+        proxy=not block.boolean("proxy_disabled"),
+        backend=not block.boolean("backend_disabled"),
+        endpoint=not block.boolean("endpoint_disabled"),
     )
+    if stats.endpoint:
+        block.warn(
+            None,
+            "telemetry/metrics: /__stats has KrakenD's router, proxy and backend keys but not Go's memstats and only "
+            "NumGC, NumGoroutine and NumThread of krakend.service.*; Prometheus /metrics is served beside it",
+        )
     args = (
         f"--entrypoints.{METRICS_ENTRY_POINT}.address={address}",
         "--metrics.prometheus=true",
         f"--metrics.prometheus.entryPoint={METRICS_ENTRY_POINT}",
         "--metrics.prometheus.addRoutersLabels=true",
     )
-    return NamespaceResult(warnings=tuple(block.warnings), settings={STATIC_ARGS: args})
+    return NamespaceResult(warnings=tuple(block.warnings), settings={STATIC_ARGS: args, STATS: stats})
 
 
 def _otlp(block: Block, exporters: Mapping[str, Any]) -> tuple[str, ...]:
