@@ -1,4 +1,5 @@
-"""Through ``gateway run``: KrakenD's ``/__stats`` on ``telemetry/metrics``' listener, beside Prometheus ``/metrics``."""
+"""Through ``gateway run``: KrakenD's ``/__stats`` on ``telemetry/metrics``' listener, beside Prometheus
+``/metrics``."""
 
 from __future__ import annotations
 

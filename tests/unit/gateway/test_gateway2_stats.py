@@ -33,7 +33,8 @@ def _request(router: str | None) -> Request:
 
 def _stats(stats: GatewayStats) -> dict[str, Any]:
     body = stats.render()
-    assert body.startswith(b"{\n") and body.endswith(b"\n}\n")
+    assert body.startswith(b"{\n")
+    assert body.endswith(b"\n}\n")
     parsed: dict[str, Any] = json.loads(body)
     return parsed
 
