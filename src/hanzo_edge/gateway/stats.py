@@ -13,8 +13,10 @@ sorted by key. What we keep, with its keys:
 * proxy (layer ``pipe``, named by the endpoint path) and backend (layer ``backend``, named by the URL pattern with
   ``{x}`` written ``{{.X}}`` as Lura has it): ``krakend.proxy.requests.layer.<l>.name.<n>.complete.<b>.error.<b>``
   counters and ``krakend.proxy.latency…`` histograms (nanoseconds), all four combinations registered up front;
-* ``krakend.service.debug.GCStats.NumGC``, ``krakend.service.runtime.NumGoroutine`` (asyncio tasks) and
-  ``…NumThread``: the few Go runtime figures Python has an equivalent for, captured each collection period.
+* ``krakend.service.debug.GCStats.NumGC``, ``…LastGC`` (unix ns), ``…PauseTotal`` (ns) and the ``…Pause``
+  histogram (the last pause, once per period) from CPython's collector (``gc.callbacks``, while the collector runs),
+  ``krakend.service.runtime.NumGoroutine`` (asyncio tasks) and ``…NumThread``: the Go runtime figures Python has an
+  equivalent for, captured each collection period.
 
 ``collection_time`` is the period: at each one the connection counters roll over and every histogram is cleared
 (krakend-metrics' ``TakeSnapshot``). Histograms are go-metrics' uniform reservoir of 1028 samples.
@@ -202,6 +204,27 @@ class _Counting:
         return self.inner(req)
 
 
+class _GCWatch:
+    """CPython's collections timed through ``gc.callbacks``: go-metrics' ``debug.GCStats`` figures."""
+
+    __slots__ = ("last_gc_ns", "last_pause_ns", "pause_total_ns", "started")
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.last_gc_ns = 0
+        self.last_pause_ns = 0
+        self.pause_total_ns = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+            return
+        pause = int((time.perf_counter() - self.started) * 1e9)
+        self.last_pause_ns = pause
+        self.pause_total_ns += pause
+        self.last_gc_ns = time.time_ns()
+
+
 class GatewayStats:
     """The collector (see the module docstring). ``clock``: monotonic seconds, for the collection period."""
 
@@ -217,6 +240,9 @@ class GatewayStats:
         self.routers: dict[str, RouterCells] = {}
         self.layers: dict[tuple[str, str], LayerCells] = {}
         self._by_route: dict[str, RouterCells] = {}
+        self.gc = _GCWatch()
+        self.gc_pause = Histogram()
+        self._captured_gc = 0  # last_gc_ns at the previous capture: Pause gets a sample only after a new collection
 
     # -- cells, created at build time ----------------------------------------------------------------------------
     def router_cells(self, path: str) -> RouterCells:
@@ -264,7 +290,15 @@ class GatewayStats:
         for layer in self.layers.values():
             for histogram in layer.latency:
                 histogram.clear()
+        self.gc_pause.clear()
         self.runtime = _runtime_figures()
+        # go-metrics' CaptureDebugGCStatsOnce: gauges, and the last pause when a collection ran since the last time.
+        watch = self.gc
+        self.runtime["debug.GCStats.LastGC"] = watch.last_gc_ns
+        self.runtime["debug.GCStats.PauseTotal"] = watch.pause_total_ns
+        if watch.last_gc_ns != self._captured_gc:
+            self._captured_gc = watch.last_gc_ns
+            self.gc_pause.update(watch.last_pause_ns)
 
     def collect_due(self) -> int:
         """Run every collection whose time has come; return how many ran."""
@@ -277,10 +311,14 @@ class GatewayStats:
         return ran
 
     async def run(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        """Collect every ``collection_time`` until cancelled."""
-        while True:
-            await sleep(max(self.next_collection - self.clock(), 0.0))
-            self.collect_due()
+        """Collect every ``collection_time`` until cancelled; CPython's collections are timed meanwhile."""
+        gc.callbacks.append(self.gc)
+        try:
+            while True:
+                await sleep(max(self.next_collection - self.clock(), 0.0))
+                self.collect_due()
+        finally:
+            gc.callbacks.remove(self.gc)
 
     # -- the map ---------------------------------------------------------------------------------------------------
     def entries(self) -> Iterator[tuple[str, str]]:
@@ -292,6 +330,8 @@ class GatewayStats:
             yield f"krakend.router.{key}", str(count)
         for key, figure in self.runtime.items():
             yield f"krakend.service.{key}", str(figure)
+        for field, value in self.gc_pause.fields():
+            yield f"krakend.service.debug.GCStats.Pause.{field}", value
         if self.config.router:
             for name, cells in self.routers.items():
                 base = f"krakend.router.response.{name}"

@@ -168,6 +168,35 @@ def test_the_collector_runs_on_its_clock() -> None:
     asyncio.run(scenario())
 
 
+def test_cpython_collections_are_go_metrics_gc_stats_while_the_collector_runs() -> None:
+    import gc
+
+    async def scenario() -> GatewayStats:
+        clock = FakeClock()
+        stats = GatewayStats(StatsConfig(collection_time=10), clock)
+        task = asyncio.ensure_future(stats.run(clock.sleep))
+        await asyncio.sleep(0)
+        assert stats.gc in gc.callbacks
+        gc.collect()
+        clock.advance(10)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return stats
+
+    stats = asyncio.run(scenario())
+    assert stats.gc not in gc.callbacks
+    figures = _stats(stats)
+    assert figures["krakend.service.debug.GCStats.LastGC"] > 0
+    assert figures["krakend.service.debug.GCStats.PauseTotal"] > 0
+    assert figures["krakend.service.debug.GCStats.NumGC"] >= 1
+    assert figures["krakend.service.debug.GCStats.Pause.count"] == 1
+    stats.collect()  # no collection since: no new pause sample, and the histogram was cleared
+    assert _stats(stats)["krakend.service.debug.GCStats.Pause.count"] == 0
+
+
 def test_the_handler_answers_get_and_refuses_other_methods() -> None:
     stats = GatewayStats(StatsConfig(), FakeClock())
     get = asyncio.run(stats.handler(cast(Request, SimpleNamespace(method="GET"))))

@@ -87,8 +87,9 @@ def metrics_ns(config: Mapping[str, Any], where: JsonPath) -> NamespaceResult:
     if stats.endpoint:
         block.warn(
             None,
-            "telemetry/metrics: /__stats has KrakenD's router, proxy and backend keys but not Go's memstats and only "
-            "NumGC, NumGoroutine and NumThread of krakend.service.*; Prometheus /metrics is served beside it",
+            "telemetry/metrics: /__stats has KrakenD's router, proxy and backend keys but not Go's memstats and, of "
+            "krakend.service.*, only GCStats (CPython's collector), NumGoroutine and NumThread; Prometheus /metrics "
+            "is served beside it",
         )
     args = (
         f"--entrypoints.{METRICS_ENTRY_POINT}.address={address}",
