@@ -45,6 +45,7 @@ from h2.errors import ErrorCodes
 from hyperframe.frame import Frame, GoAwayFrame
 
 from hanzo_edge.http.body import BodyError, StreamBody
+from hanzo_edge.http.h2.fast_frames import send_whole_response
 from hanzo_edge.http.h2.limits import EventBudget, H2Limits
 from hanzo_edge.http.h2.server_hpack import RepeatingDecoder, StatelessEncoder
 from hanzo_edge.http.h2.stream import ServerStream
@@ -461,6 +462,11 @@ class H2Protocol(asyncio.Protocol):
         )
         stream.started_response = True
         stream.status = status
+        if isinstance(body, StreamBody) and not head_only:
+            self._send_streamed(stream, block, body)
+            return
+        if not isinstance(body, StreamBody) and self._send_whole(stream, block, b"" if head_only else body):
+            return
         try:
             self.conn.send_headers(stream.sid, block, end_stream=empty and not isinstance(body, StreamBody))
         except h2.exceptions.ProtocolError:
@@ -468,26 +474,10 @@ class H2Protocol(asyncio.Protocol):
             self._forget(stream)
             return
         if isinstance(body, StreamBody):
-            if head_only:
-                if not body.at_eof:
-                    body.drain()
-                stream.ending = True
-                self.flush_stream(stream)
-                return
-            stream.response_body = body
-            self._flush_soon()  # the HEADERS go out this loop iteration, whatever the body does
-            # Buffered chunks now, later ones as they arrive; EOF → trailers/END_STREAM. What the body already holds
-            # is queued first and written once: a response read whole from its backend is one DATA frame with
-            # END_STREAM, not a frame per chunk and an empty one to end.
-            stream.pumping = True
-            try:
-                body.pump(stream)
-            finally:
-                stream.pumping = False
-            if stream.pending or stream.ending:
-                self.flush_stream(stream)
-            else:
-                self._pace(stream)
+            if not body.at_eof:
+                body.drain()
+            stream.ending = True
+            self.flush_stream(stream)
             return
         if empty:
             self._flush_soon()
@@ -497,6 +487,46 @@ class H2Protocol(asyncio.Protocol):
         stream.pending_bytes = len(body)
         stream.ending = True
         self.flush_stream(stream)
+
+    def _send_whole(self, stream: ServerStream, block: list[tuple[bytes, bytes]], data: bytes) -> bool:
+        """Write a complete response as raw frames (``fast_frames``) if its windows allow; False: nothing was sent."""
+        if self.write_paused or not send_whole_response(self.conn, stream.sid, block, data):
+            return False
+        stream.sent += len(data)
+        self._flush_soon()
+        self._response_done(stream)
+        return True
+
+    def _send_streamed(self, stream: ServerStream, block: list[tuple[bytes, bytes]], body: StreamBody) -> None:
+        """Write a response whose body is a stream: what it already holds is queued first, then written once (a
+        response read whole from its backend is HEADERS + one DATA frame with END_STREAM), the rest as it arrives;
+        EOF: trailers or END_STREAM."""
+        stream.response_body = body
+        stream.pumping = True
+        try:
+            body.pump(stream)
+        finally:
+            stream.pumping = False
+        if self.closed or self.streams.get(stream.sid) is not stream:
+            return  # the body failed while pumping: the stream was reset (no HEADERS went out)
+        pending = stream.pending
+        whole = stream.ending and not stream.trailers and len(pending) <= 1
+        if whole and self._send_whole(stream, block, pending[0] if pending else b""):
+            pending.clear()
+            stream.pending_bytes = 0
+            return
+        try:
+            self.conn.send_headers(stream.sid, block)
+        except h2.exceptions.ProtocolError:
+            stream.response_body = None
+            body.discard()
+            self._forget(stream)
+            return
+        self._flush_soon()  # the HEADERS go out this loop iteration, whatever the body does
+        if pending or stream.ending:
+            self.flush_stream(stream)
+        else:
+            self._pace(stream)
 
     def flush_stream(self, stream: ServerStream) -> None:
         """Write what ``stream`` has queued as far as its window (and the connection's) allows."""
