@@ -344,7 +344,7 @@ class _Build:
         result = self.result
         for ep, ep_routes in self.routes.items():
             yield
-            result.tables[ep] = RoutingTable(ep_routes, not_found, generation)
+            result.tables[ep] = yield from RoutingTable.compile_steps(ep_routes, not_found, generation)
         yield
         self._finish_tls(result, generation)
         result.built = self.services.built

@@ -8,13 +8,17 @@ candidates, so its cost does not grow with the number of hosts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hanzo_edge.http.messages import Handler, Request
+from hanzo_edge.routing.slices import Steps
 
-__all__ = ["Route", "RoutingTable"]
+__all__ = ["ROUTES_PER_SLICE", "Route", "RoutingTable"]
+
+ROUTES_PER_SLICE = 2500
+"""Routes (or hosts) :meth:`RoutingTable.compile_steps` files before yielding: a few ms on a quiet core."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +58,21 @@ class RoutingTable:
     __slots__ = ("_any", "_by_host", "generation", "not_found", "routes")
 
     def __init__(self, routes: Sequence[Route], not_found: Handler, generation: int = 0) -> None:
+        for _ in self._compile(routes, not_found, generation):
+            pass
+
+    @classmethod
+    def compile_steps(cls, routes: Sequence[Route], not_found: Handler, generation: int = 0) -> Steps[RoutingTable]:
+        """Compile the table as slices that yield every :data:`ROUTES_PER_SLICE` routes or hosts (10,000 routes are
+        15-30 ms in one block); the result is the same table ``RoutingTable(routes, not_found, generation)`` is. The
+        table is only handed out complete, so the caller's swap stays one reference assignment."""
+        table = cls.__new__(cls)
+        yield from table._compile(routes, not_found, generation)
+        return table
+
+    def _compile(self, routes: Sequence[Route], not_found: Handler, generation: int) -> Iterator[None]:
         ordered = _order(routes)
+        yield
         self.routes: tuple[Route, ...] = tuple(ordered)
         self.not_found = not_found
         self.generation = generation
@@ -69,8 +87,11 @@ class RoutingTable:
             else:
                 for host in route.hosts:
                     per_host.setdefault(host, []).append((index, route))
+            if index % ROUTES_PER_SLICE == ROUTES_PER_SLICE - 1:
+                yield
+        yield
         by_host: dict[str, tuple[_Candidate, ...]] = {}
-        for host, own in per_host.items():
+        for count, (host, own) in enumerate(per_host.items(), 1):
             cands: list[_Candidate] = []
             i = j = 0
             while i < len(own) or j < len(any_routes):
@@ -86,6 +107,8 @@ class RoutingTable:
                     j += 1
                     cands.append((route.matches, route.handler, route))
             by_host[host] = tuple(cands)
+            if count % ROUTES_PER_SLICE == 0:
+                yield
         self._by_host = by_host
 
     def lookup(self, req: Request) -> Handler:

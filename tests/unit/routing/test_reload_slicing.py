@@ -1,0 +1,99 @@
+"""Reload work in slices (round two): the routing table compiled in slices is the table compiled at once, and a
+retired generation released piece by piece frees what only it held, never what the new generation shares."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.routing import table as table_module
+from hanzo_edge.routing.slices import release_steps, run_steps
+from hanzo_edge.routing.table import Route, RoutingTable
+from hanzo_edge.rules.compile import compile_rule
+
+HOSTS = ["a.test", "b.test", "c.test", "d.test"]
+RULES = [
+    *(f"Host(`{h}`)" for h in HOSTS),
+    "Host(`a.test`) && PathPrefix(`/x`)",
+    "Host(`b.test`) || Host(`c.test`)",
+    "PathPrefix(`/y`)",
+    "Path(`/`)",
+]
+
+
+async def _not_found(req: Request) -> Response:
+    return Response(404)
+
+
+def _route(name: str, rule: str, priority: int) -> Route:
+    compiled = compile_rule(rule)
+
+    async def handler(req: Request) -> Response:
+        return Response(200)
+
+    return Route(name, priority, compiled.matches, handler, compiled.hosts, compiled.host_only, rule=rule)
+
+
+def _shape(table: RoutingTable) -> Any:
+    """Everything a lookup reads, by router name."""
+    by_host = {host: [(m is None, route.name) for m, _, route in cands] for host, cands in table._by_host.items()}
+    return [r.name for r in table.routes], [r.name for _, _, r in table._any], by_host, table.generation
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(RULES), st.integers(0, 3)), max_size=12),
+    st.integers(1, 4),
+)
+def test_a_table_compiled_in_slices_is_the_table_compiled_at_once(spec: list[tuple[str, int]], per_slice: int) -> None:
+    routes = [_route(f"r{i}", rule, priority) for i, (rule, priority) in enumerate(spec)]
+    at_once = RoutingTable(routes, _not_found, 3)
+    saved = table_module.ROUTES_PER_SLICE
+    table_module.ROUTES_PER_SLICE = per_slice  # many slices even for a dozen routes
+    try:
+        steps = RoutingTable.compile_steps(routes, _not_found, 3)
+        slices = 0
+        while True:
+            try:
+                next(steps)
+                slices += 1
+            except StopIteration as done:
+                in_slices: RoutingTable = done.value
+                break
+    finally:
+        table_module.ROUTES_PER_SLICE = saved
+    assert slices >= 2
+    assert _shape(in_slices) == _shape(at_once)
+    for host in [*HOSTS, "other.test"]:
+        for path in ("/", "/x/1", "/y"):
+            req = Request("GET", path, Headers([("host", host)]), host=host)
+            twin = Request("GET", path, Headers([("host", host)]), host=host)
+            assert in_slices.lookup(req) is at_once.lookup(twin)
+            assert req.route is twin.route
+
+
+class _Record:
+    def __init__(self, name: str, children: list[Any]) -> None:
+        self.name = name
+        self.children = children
+
+
+def test_a_release_frees_what_only_the_garbage_held_and_keeps_what_is_shared() -> None:
+    shared = _Record("shared", [])
+    exclusive = [_Record(f"own{i}", [_Record(f"leaf{i}", [])]) for i in range(30_000)]
+    watched = [weakref.ref(exclusive[0]), weakref.ref(exclusive[0].children[0]), weakref.ref(exclusive[-1])]
+    generation = {"routers": {r.name: r for r in exclusive}, "shared": shared, "list": [shared, shared]}
+    del exclusive
+    steps = release_steps(generation)
+    del generation
+    next(steps)  # one slice: the whole tree is not freed at once
+    assert any(ref() is not None for ref in watched)
+    run_steps(steps)
+    assert [ref() for ref in watched] == [None, None, None]
+    assert shared.name == "shared"
+    assert shared.children == []  # untouched
