@@ -56,7 +56,6 @@ REQUEST_HEADERS = [
     ("user-agent", "h2load nghttp2/1.52.0"),
 ]
 BIG_WINDOW = 2**30 - 1
-SORT = "tottime"
 
 
 class DownTransport(asyncio.Transport):
@@ -191,7 +190,7 @@ def proxy_route(loop: asyncio.AbstractEventLoop, idle: int) -> Route:
     return Route("bench@file", 1, rule.matches, WeightedRoundRobin([("s", 1, target)]), rule.hosts, rule.host_only)
 
 
-async def run(n: int, rounds: int, streams: int, handler: bool, profile: bool) -> float:
+async def run(n: int, rounds: int, streams: int, handler: bool, profile: bool, sort: str = "tottime") -> float:
     loop = asyncio.get_running_loop()
     if handler:
         rule = compile_rule("PathPrefix(`/`)")
@@ -232,7 +231,7 @@ async def run(n: int, rounds: int, streams: int, handler: bool, profile: bool) -
         dt = time.process_time() - t0
         if prof:
             prof.disable()
-            pstats.Stats(prof).sort_stats(SORT).print_stats(25)
+            pstats.Stats(prof).sort_stats(sort).print_stats(25)
         else:
             best = min(best, dt * 1e6 / (batches * streams))
         verify(batches * streams)
@@ -251,9 +250,10 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=10, help="concurrent streams per read (h2load -m)")
     parser.add_argument("--handler", action="store_true", help="a trivial in-process handler instead of the proxy")
     parser.add_argument("--profile", action="store_true", help="one extra cProfiled round (top 25 by own time)")
+    parser.add_argument("--sort", default="tottime", help="profile order: tottime (own time) or cumulative")
     parser.add_argument("--json", action="store_true", help="print the figure as one JSON line last")
     args = parser.parse_args()
-    best = uvloop.run(run(args.n, max(1, args.rounds), max(1, args.streams), args.handler, args.profile))
+    best = uvloop.run(run(args.n, max(1, args.rounds), max(1, args.streams), args.handler, args.profile, args.sort))
     if args.json:
         print(
             json.dumps({"us_per_request": round(best, 3), "n": args.n, "rounds": args.rounds, "handler": args.handler})

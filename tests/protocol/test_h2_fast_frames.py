@@ -212,3 +212,20 @@ async def _interleave(window: int, ops: list[tuple[Any, ...]]) -> None:
 @given(window=st.sampled_from([1, 100, 5000, 65535, 2**20]), ops=st.lists(OPS, min_size=1, max_size=14))
 def test_interleaved_responses_resets_and_window_updates_stay_valid(window: int, ops: list[tuple[Any, ...]]) -> None:
     asyncio.run(_interleave(window, ops))
+
+
+def test_h2s_stream_table_stays_bounded_when_closed_streams_are_swept_lazily() -> None:
+    async def scenario() -> None:
+        wire = H2Wire(_answer)
+        await wire.settle(3)
+        sizes: list[int] = []
+        for _ in range(20):
+            sids = [wire.peer.request("/100-bytes") for _ in range(10)]
+            await wire.pump(lambda sids=sids: all(wire.peer.streams[sid].done for sid in sids))
+            sizes.append(len(wire.proto.conn.streams))
+            assert all(wire.peer.streams[sid].body == b"p" * 100 for sid in sids)
+        # 200 streams served; h2's table is swept once it holds 32, so it never holds them all.
+        assert max(sizes) <= 32 + 10
+        assert wire.peer.goaway is None
+
+    asyncio.run(scenario())
