@@ -17,6 +17,7 @@ from typing import Any
 
 import h2.config
 import h2.connection
+import h2.events
 import h2.settings
 from h2_wire import H2Wire
 from hypothesis import HealthCheck, given, settings
@@ -227,5 +228,24 @@ def test_h2s_stream_table_stays_bounded_when_closed_streams_are_swept_lazily() -
         # 200 streams served; h2's table is swept once it holds 32, so it never holds them all.
         assert max(sizes) <= 32 + 10
         assert wire.peer.goaway is None
+
+    asyncio.run(scenario())
+
+
+def test_a_body_buffered_in_several_chunks_is_one_data_frame_with_end_stream() -> None:
+    async def chunked(req: Request) -> Response:
+        body = StreamBody(None)
+        for part in (b"one ", b"two ", b"three"):
+            body.feed(part)
+        body.feed_eof()
+        return Response(200, Headers(), body)
+
+    async def scenario() -> None:
+        wire = H2Wire(chunked)
+        result = await wire.get("/")
+        assert (result.status, result.body, result.ended) == (200, b"one two three", True)
+        frames = [e for e in wire.peer.events if isinstance(e, h2.events.DataReceived)]
+        assert len(frames) == 1
+        assert frames[0].stream_ended is not None
 
     asyncio.run(scenario())

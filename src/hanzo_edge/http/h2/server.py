@@ -515,8 +515,9 @@ class H2Protocol(asyncio.Protocol):
         if self.closed or self.streams.get(stream.sid) is not stream:
             return  # the body failed while pumping: the stream was reset (no HEADERS went out)
         pending = stream.pending
-        whole = stream.ending and not stream.trailers and len(pending) <= 1
-        if whole and self._send_whole(stream, block, pending[0] if pending else b""):
+        # A body that arrived in a few chunks before the response started is still one frame when it fits one.
+        whole = stream.ending and not stream.trailers and stream.pending_bytes <= self.conn.max_outbound_frame_size
+        if whole and self._send_whole(stream, block, b"".join(pending) if len(pending) != 1 else pending[0]):
             pending.clear()
             stream.pending_bytes = 0
             return
