@@ -18,6 +18,7 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import h2.settings
 from h2_wire import H2Wire
 from hypothesis import HealthCheck, given, settings
@@ -249,3 +250,91 @@ def test_a_body_buffered_in_several_chunks_is_one_data_frame_with_end_stream() -
         assert frames[0].stream_ended is not None
 
     asyncio.run(scenario())
+
+
+# -- _ServerConnection._receive_frame (h2's, without the per-frame repr) ------------------------------------------
+def _raw(kind: int, flags: int, sid: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + sid.to_bytes(4, "big") + payload
+
+
+_REQUEST = _client()
+_REQUEST.initiate_connection()
+_REQUEST_BLOCK = _REQUEST.encoder.encode(
+    [(b":method", b"POST"), (b":scheme", b"http"), (b":authority", b"a.test"), (b":path", b"/")]
+)
+FRAMES = st.sampled_from(
+    [
+        ("headers", 1),
+        ("headers", 3),
+        ("data", 1),
+        ("data", 3),
+        ("data_end", 1),
+        ("data_end", 3),
+        ("reset", 1),
+        ("reset", 3),
+        ("window", 1),
+        ("window", 0),
+        ("server_reset", 1),
+        ("server_reset", 3),
+    ]
+)
+
+
+def _frame_bytes(kind: str, sid: int) -> bytes:
+    if kind == "headers":
+        return _raw(0x1, 0x4, sid, _REQUEST_BLOCK)
+    if kind == "data":
+        return _raw(0x0, 0x0, sid, b"d" * 10)
+    if kind == "data_end":
+        return _raw(0x0, 0x1, sid, b"d" * 10)
+    if kind == "reset":
+        return _raw(0x3, 0x0, sid, (8).to_bytes(4, "big"))
+    return _raw(0x8, 0x0, sid, (100).to_bytes(4, "big"))
+
+
+def _drive(conn: h2.connection.H2Connection, ops: list[tuple[str, int]]) -> list[Any]:
+    """What ``conn`` does with ``ops``: events (by type and stream), bytes written, the error that ended it."""
+    trace: list[Any] = []
+    client = _client()
+    client.initiate_connection()
+    conn.initiate_connection()
+    conn.receive_data(client.data_to_send())
+    trace.append(conn.data_to_send())
+    for kind, sid in ops:
+        try:
+            if kind == "server_reset":
+                conn.reset_stream(sid)
+                trace.append(("reset", sid))
+            else:
+                events = conn.receive_data(_frame_bytes(kind, sid))
+                trace.append([(type(e).__name__, getattr(e, "stream_id", None)) for e in events])
+        except h2.exceptions.ProtocolError as exc:
+            trace.append((type(exc).__name__, getattr(exc, "error_code", None)))
+            trace.append(conn.data_to_send())
+            return trace
+        trace.append(conn.data_to_send())
+    return trace
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(FRAMES, min_size=1, max_size=10))
+def test_receive_frame_without_repr_handles_stream_errors_as_h2_does(ops: list[tuple[str, int]]) -> None:
+    ours = _ServerConnection(_config())
+    h2s = h2.connection.H2Connection(_config())
+    assert _drive(ours, ops) == _drive(h2s, ops)
+
+
+def test_a_frame_on_a_swept_stream_is_judged_as_h2_judges_it() -> None:
+    # 40 streams opened and closed (reset by the client, or ended both ways) push the first ones out of the table
+    # (swept): a frame on them is then a stream error (closed by reset) or a connection error (closed by end).
+    for closing in ("reset", "data_end"):
+        ops: list[tuple[str, int]] = []
+        for sid in range(1, 81, 2):
+            ops += [("headers", sid), (closing, sid)]
+            if closing == "data_end":
+                ops.append(("server_reset", sid))
+        ops += [("data", 1), ("window", 1), ("headers", 1), ("headers", 101)]
+        ours = _drive(_ServerConnection(_config()), ops)
+        assert ours == _drive(h2.connection.H2Connection(_config()), ops)
+        assert ours[-7].startswith(b"\x00\x00\x04\x03\x00\x00\x00\x00\x01")  # DATA on 1: RST_STREAM
+        assert ours[-3].startswith(b"\x00\x00\x04\x03\x00\x00\x00\x00\x01")  # HEADERS on 1: RST_STREAM

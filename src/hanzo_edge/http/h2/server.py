@@ -42,7 +42,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
-from hyperframe.frame import Frame, GoAwayFrame
+from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 
 from hanzo_edge.http.body import BodyError, StreamBody
 from hanzo_edge.http.h2.fast_frames import send_whole_response
@@ -109,6 +109,36 @@ class _ServerConnection(h2.connection.H2Connection):
 
     def clear_outbound_data_buffer(self) -> None:
         """Keep what is queued: h2 calls this when a GOAWAY arrives, which would drop responses already owed."""
+
+    def _receive_frame(self, frame: Frame) -> list[h2.events.Event]:
+        """h2's own ``_receive_frame`` (as of 4.4) minus its ``repr(frame)`` for a no-op trace log, built for every
+        frame received (~2.7 us each, ~5% of a request); the handling of stream errors is h2's, line for line."""
+        events: list[h2.events.Event]
+        try:
+            frames, events = self._frame_dispatch_table[frame.__class__](frame)
+        except h2.exceptions.StreamClosedError as e:
+            # Closed by RST_STREAM: a stream error (answer RST_STREAM); otherwise a connection error.
+            if self._stream_is_closed_by_reset(e.stream_id):
+                f = RstStreamFrame(e.stream_id)
+                f.error_code = e.error_code
+                self._prepare_for_sending([f])
+                events = e._events
+            else:
+                raise
+        except h2.exceptions.StreamIDTooLowError as e:
+            # A stream closed by RST_STREAM is a stream error; by END_STREAM or implicitly, a connection error.
+            if self._stream_is_closed_by_reset(e.stream_id):
+                f = RstStreamFrame(e.stream_id)
+                f.error_code = ErrorCodes.STREAM_CLOSED
+                self._prepare_for_sending([f])
+                events = []
+            elif self._stream_is_closed_by_end(e.stream_id):
+                raise h2.exceptions.StreamClosedError(e.stream_id) from e
+            else:
+                raise
+        else:
+            self._prepare_for_sending(frames)
+        return events
 
 
 def _config() -> h2.config.H2Configuration:
