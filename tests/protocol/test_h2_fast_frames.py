@@ -338,3 +338,19 @@ def test_a_frame_on_a_swept_stream_is_judged_as_h2_judges_it() -> None:
         assert ours == _drive(h2.connection.H2Connection(_config()), ops)
         assert ours[-7].startswith(b"\x00\x00\x04\x03\x00\x00\x00\x00\x01")  # DATA on 1: RST_STREAM
         assert ours[-3].startswith(b"\x00\x00\x04\x03\x00\x00\x00\x00\x01")  # HEADERS on 1: RST_STREAM
+
+
+def test_the_access_log_counts_the_body_bytes_of_a_raw_frame_response() -> None:
+    async def scenario() -> None:
+        wire = H2Wire(_answer)
+        for path, size in (("/100-bytes", 100), ("/100-streamed", 100), ("/0-bytes", 0)):
+            result = await wire.get(path)
+            assert (result.status, len(result.body)) == (200, size)
+        await wire.settle(3)
+        assert [(status, sent, aborted) for _, status, sent, aborted in wire.observed] == [
+            (200, 100, False),
+            (200, 100, False),
+            (200, 0, False),
+        ]
+
+    asyncio.run(scenario())
