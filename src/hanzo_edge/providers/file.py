@@ -45,6 +45,7 @@ from hanzo_edge.config.tcp import TCPConfiguration, UDPConfiguration
 from hanzo_edge.config.tls import CertAndStores, TLSConfiguration
 from hanzo_edge.config.types import FrozenDict
 from hanzo_edge.providers.base import ProviderHooks
+from hanzo_edge.routing.heap import FrozenHeap
 from hanzo_edge.routing.slices import release_steps, run_steps
 
 __all__ = ["FileProvider", "FileSnapshot", "from_static", "load_file_snapshot", "read_snapshot"]
@@ -256,7 +257,10 @@ class FileProvider:
 
     def _load(self) -> FileSnapshot:
         with _quick_gil_handoff():
-            return self._loader(self.filename, self.directory)
+            snapshot = self._loader(self.filename, self.directory)
+        # Frozen here in the thread, before the loop's next young collection would examine its ~100,000 objects.
+        FrozenHeap.freeze_arrival()
+        return snapshot
 
     def _failed(self, errors: list[ConfigError], outcome: str) -> None:
         for exc in errors:

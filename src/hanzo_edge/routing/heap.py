@@ -9,9 +9,10 @@ look.
 What a reload costs here, measured with 10,000 routers (``benchmarks/reload_stall.py``):
 
 * ``gc.freeze()`` is a list splice: nothing.
-* A collection of the young generations (0 and 1) before the freeze, ~3 ms, keeps the cyclic garbage made since the
-  last automatic collection (a build runs with the collector paused) out of the permanent generation. A full
-  collection there would examine every unfrozen object (the new snapshot and runtime records, ~130,000): 25-40 ms.
+* No collection before the freeze: a sliced build runs with the collector paused from its first slice to here, so
+  the young generations hold the whole build (the new runtime records, ~100,000 objects); even a gen-1 pass over
+  them cost 25-40 ms. The little cyclic garbage the loop made meanwhile is frozen with them and left to the safety
+  net below.
 * ``gc.get_freeze_count()`` walks the whole permanent list (~400,000 objects): 5-40 ms. It is no longer read on
   every reload.
 * ``gc.unfreeze()`` + a full collection walks everything: 50-350 ms. A reload leaves no cyclic garbage among the
@@ -44,9 +45,7 @@ class FrozenHeap:
             # The first call: the start-up heap (imports, config loads) goes in clean.
             self._full_collection()
             return
-        # The young generations only: recent cyclic garbage is not frozen; older one is the safety net's.
-        gc.collect(1)
-        gc.freeze()
+        gc.freeze()  # no collection first: see the module's notes
         if self._swaps % self.check_every:
             return
         frozen = gc.get_freeze_count()
@@ -56,6 +55,17 @@ class FrozenHeap:
         else:
             # A smaller table lowers the bar, so the garbage allowed stays a quarter of what is live at most.
             self._baseline = min(self._baseline, frozen)
+
+    @staticmethod
+    def freeze_arrival() -> None:
+        """Call when a provider's new snapshot arrives: freeze it as it is, before the build.
+
+        A snapshot of 10,000 routers is ~100,000 new objects, loaded with the collector paused: left in the young
+        generations they made the next gen-1 and gen-2 passes on the loop examine them all (10-35 ms each, measured
+        with gc.callbacks). A parsed snapshot is a tree with no garbage cycles, so it is frozen without a collection;
+        when it is replaced it is freed by reference counting like a retired generation.
+        """
+        gc.freeze()
 
     def _full_collection(self) -> None:
         gc.unfreeze()
