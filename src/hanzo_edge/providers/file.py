@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -36,7 +37,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
-from hanzo_edge.config.documents import DOCUMENT_SUFFIXES, read_document
+from hanzo_edge.config.documents import DOCUMENT_SUFFIXES, read_document, shed_data
 from hanzo_edge.config.dynamic import Configuration, HTTPConfiguration, decode_dynamic
 from hanzo_edge.config.errors import ConfigError, ConfigWarning
 from hanzo_edge.config.gotemplate import read_template_file
@@ -45,8 +46,6 @@ from hanzo_edge.config.tcp import TCPConfiguration, UDPConfiguration
 from hanzo_edge.config.tls import CertAndStores, TLSConfiguration
 from hanzo_edge.config.types import FrozenDict
 from hanzo_edge.providers.base import ProviderHooks
-from hanzo_edge.routing.heap import FrozenHeap
-from hanzo_edge.routing.slices import release_steps, run_steps
 
 __all__ = ["FileProvider", "FileSnapshot", "from_static", "load_file_snapshot", "read_snapshot"]
 
@@ -108,9 +107,9 @@ def _load_one(filename: str) -> tuple[Configuration, list[ConfigWarning]]:
     # The parsed document (10,000 routers: ~60,000 dicts, lists and strings) is freed piece by piece: freed at once it
     # is one deallocation cascade that holds the GIL ~10 ms against the event loop. Not mutated: the decoded
     # configuration may share parts of it.
-    raw = release_steps(document.data)
+    parsed: list[object] = [document.data]
     document.data = None
-    run_steps(raw)
+    shed_data(parsed)
     return decoded
 
 
@@ -258,8 +257,9 @@ class FileProvider:
     def _load(self) -> FileSnapshot:
         with _quick_gil_handoff():
             snapshot = self._loader(self.filename, self.directory)
-        # Frozen here in the thread, before the loop's next young collection would examine its ~100,000 objects.
-        FrozenHeap.freeze_arrival()
+        # Frozen here in the thread, before the loop's next young collection would examine its ~100,000 objects (the
+        # policy is routing/heap.py's FrozenHeap.freeze_arrival; providers may not import routing).
+        gc.freeze()
         return snapshot
 
     def _failed(self, errors: list[ConfigError], outcome: str) -> None:

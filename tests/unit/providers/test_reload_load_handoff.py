@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from pathlib import Path
 
 import yaml
 
-from hanzo_edge.config.documents import _load_yaml, _shed_nodes
+from hanzo_edge.config.documents import _load_yaml, _shed_nodes, shed_data
 from hanzo_edge.providers import file as file_provider
 from hanzo_edge.providers.file import FileProvider, _quick_gil_handoff
 
@@ -68,3 +69,21 @@ def test_the_loaded_data_is_what_pyyaml_loads_and_the_node_tree_is_emptied() -> 
     assert root.value == []
     assert http.value == []
     assert routers.value == []
+
+
+class _Leaf:
+    pass
+
+
+def test_shedding_a_parsed_document_frees_it_and_leaves_what_is_shared() -> None:
+    shared = {"kept": [1, 2]}
+    leaves = [_Leaf() for _ in range(100)]
+    watched = [weakref.ref(leaf) for leaf in leaves]
+    routers = {f"r{i}": {"leaf": leaf} for i, leaf in enumerate(leaves)}
+    parsed: list[object] = [{"http": {"routers": routers}, "s": shared}]
+    del routers
+    del leaves
+    shed_data(parsed)
+    assert parsed == []
+    assert [ref() for ref in watched] == [None] * 100
+    assert shared == {"kept": [1, 2]}
