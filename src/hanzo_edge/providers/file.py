@@ -255,12 +255,19 @@ class FileProvider:
         return f"<FileProvider filename={self.filename!r} directory={self.directory!r} watch={self.watch_changes}>"
 
     def _load(self) -> FileSnapshot:
-        with _quick_gil_handoff():
-            snapshot = self._loader(self.filename, self.directory)
-        # Frozen here in the thread, before the loop's next young collection would examine its ~100,000 objects (the
-        # policy is routing/heap.py's FrozenHeap.freeze_arrival; providers may not import routing).
-        gc.freeze()
-        return snapshot
+        # The collector is paused for the load: a pass in this thread over the ~100,000 objects being parsed holds the
+        # GIL 15-30 ms against the event loop (a snapshot is a tree: there is no garbage to find). The snapshot is then
+        # frozen here, before the loop's next collection would examine it (the policy of routing/heap.py's
+        # FrozenHeap.freeze_arrival; providers may not import routing).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            with _quick_gil_handoff():
+                return self._loader(self.filename, self.directory)
+        finally:
+            gc.freeze()
+            if enabled:
+                gc.enable()
 
     def _failed(self, errors: list[ConfigError], outcome: str) -> None:
         for exc in errors:
