@@ -3,6 +3,7 @@ retired generation released piece by piece frees what only it held, never what t
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from typing import Any
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.routing import table as table_module
-from hanzo_edge.routing.slices import release_steps, run_steps
+from hanzo_edge.routing.slices import Steps, release_steps, run_steps, run_steps_async
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.rules.compile import compile_rule
 
@@ -97,3 +98,20 @@ def test_a_release_frees_what_only_the_garbage_held_and_keeps_what_is_shared() -
     assert [ref() for ref in watched] == [None, None, None]
     assert shared.name == "shared"
     assert shared.children == []  # untouched
+
+
+def test_what_the_loop_readies_between_slices_runs_before_the_next_slice() -> None:
+    order: list[str] = []
+
+    def steps() -> Steps[None]:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0, order.append, "timer")  # due at once: readied by the next loop iteration
+        order.append("slice 1")
+        yield
+        order.append("slice 2")
+
+    async def scenario() -> None:
+        await run_steps_async(steps())
+
+    asyncio.run(scenario())
+    assert order == ["slice 1", "timer", "slice 2"]
