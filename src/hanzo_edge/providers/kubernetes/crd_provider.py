@@ -14,7 +14,6 @@ new handshakes get it, connections already open keep theirs.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -25,8 +24,9 @@ from hanzo_edge.providers.base import ProviderHooks
 from hanzo_edge.providers.kubernetes.client import KubeClient
 from hanzo_edge.providers.kubernetes.crd_cluster import PROVIDER_NAME, CRDOptions
 from hanzo_edge.providers.kubernetes.crd_translate import CRDTranslator
-from hanzo_edge.providers.kubernetes.ingress_translate import Translation
+from hanzo_edge.providers.kubernetes.ingress_translate import Snapshot, Translation
 from hanzo_edge.providers.kubernetes.kubeconfig import KubeConfigError, KubeConnection, resolve_connection
+from hanzo_edge.providers.kubernetes.provider_loop import translated_configurations
 from hanzo_edge.providers.kubernetes.resources import CRD_RESOURCES, ENDPOINT_SLICES, NODES, SECRETS, SERVICES
 from hanzo_edge.providers.kubernetes.selectors import SelectorError, parse_selector
 from hanzo_edge.providers.kubernetes.watch import (
@@ -34,7 +34,6 @@ from hanzo_edge.providers.kubernetes.watch import (
     BackoffPolicy,
     ClusterWatcher,
     WatchTarget,
-    unsynced_message,
 )
 
 __all__ = ["PROVIDER_NAME", "CRDProviderSettings", "KubernetesCRDProvider", "from_static"]
@@ -150,31 +149,23 @@ class KubernetesCRDProvider:
             policy=self._policy,
         )
         try:
-            async for snapshot in watcher.snapshots():
-                if not snapshot.complete:
-                    logger.warning(
-                        "kubernetes: CRD provider: %s", unsynced_message(snapshot, settings.initial_sync_timeout)
-                    )
-                    yield Configuration()
-                    continue
-                objects = {resource.plural: snapshot.objects(resource) for resource in snapshot.resources}
-                started = time.perf_counter()
-                try:
-                    translation = self._translator.translate(objects)
-                except Exception:
-                    # A bug in the translation must not end the provider: the last configuration keeps serving.
-                    logger.exception("kubernetes: cannot translate the CRD snapshot; keeping the last configuration")
-                    if self.last_translation is None:
-                        # Nothing yielded yet, and the process starts only once every provider gave a first
-                        # configuration: give an empty one rather than hold everything up until the next change.
-                        yield Configuration()
-                    continue
-                self.rebuild_seconds = time.perf_counter() - started
-                self.last_translation = translation
-                self._log_errors(translation)
-                yield translation.config
+            async for config in translated_configurations(
+                watcher,
+                self._translator.translate,
+                self._accept,
+                lambda: self.last_translation is not None,
+                label="CRD provider",
+                failure="kubernetes: cannot translate the CRD snapshot; keeping the last configuration",
+                initial_timeout=settings.initial_sync_timeout,
+            ):
+                yield config
         finally:
             await client.close()
+
+    def _accept(self, translation: Translation, objects: Snapshot, seconds: float) -> None:
+        self.rebuild_seconds = seconds
+        self.last_translation = translation
+        self._log_errors(translation)
 
     def _log_errors(self, translation: Translation) -> None:
         """Log each object error once while it lasts (every snapshot would otherwise repeat it)."""

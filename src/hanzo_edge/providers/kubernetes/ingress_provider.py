@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +27,9 @@ from hanzo_edge.config.errors import ConfigError
 from hanzo_edge.config.static import KubernetesIngress, StaticConfig
 from hanzo_edge.providers.base import ProviderHooks
 from hanzo_edge.providers.kubernetes.client import KubeClient
-from hanzo_edge.providers.kubernetes.ingress_translate import IngressOptions, IngressTranslator, Translation
+from hanzo_edge.providers.kubernetes.ingress_translate import IngressOptions, IngressTranslator, Snapshot, Translation
 from hanzo_edge.providers.kubernetes.kubeconfig import KubeConfigError, KubeConnection, TokenSource, resolve_connection
+from hanzo_edge.providers.kubernetes.provider_loop import translated_configurations
 from hanzo_edge.providers.kubernetes.resources import (
     ENDPOINT_SLICES,
     INGRESS_CLASSES,
@@ -45,7 +45,6 @@ from hanzo_edge.providers.kubernetes.watch import (
     BackoffPolicy,
     ClusterWatcher,
     WatchTarget,
-    unsynced_message,
 )
 
 __all__ = ["PROVIDER_NAME", "IngressProviderSettings", "KubernetesIngressProvider", "from_static"]
@@ -171,38 +170,27 @@ class KubernetesIngressProvider:
         )
         status = _StatusLoop(client, settings.ingress_endpoint) if settings.ingress_endpoint is not None else None
         try:
-            async for snapshot in watcher.snapshots():
-                if not snapshot.complete:
-                    logger.warning(
-                        "kubernetes: ingress provider: %s", unsynced_message(snapshot, settings.initial_sync_timeout)
-                    )
-                    yield Configuration()
-                    continue
-                objects = {resource.plural: snapshot.objects(resource) for resource in snapshot.resources}
-                started = time.perf_counter()
-                try:
-                    translation = self._translator.translate(objects)
-                except Exception:
-                    # A bug in the translation must not end the provider: the last configuration keeps serving and
-                    # the next snapshot is tried again.
-                    logger.exception(
-                        "kubernetes: cannot translate the cluster snapshot; keeping the last configuration"
-                    )
-                    if self.last_translation is None:
-                        # Nothing yielded yet, and the process starts only once every provider gave a first
-                        # configuration: give an empty one rather than hold everything up until the next change.
-                        yield Configuration()
-                    continue
-                self.rebuild_seconds = time.perf_counter() - started
-                self.last_translation = translation
-                self._log_errors(translation)
-                if status is not None:
-                    status.submit(translation, objects)
-                yield translation.config
+            async for config in translated_configurations(
+                watcher,
+                self._translator.translate,
+                lambda translation, objects, seconds: self._accept(translation, objects, seconds, status),
+                lambda: self.last_translation is not None,
+                label="ingress provider",
+                failure="kubernetes: cannot translate the cluster snapshot; keeping the last configuration",
+                initial_timeout=settings.initial_sync_timeout,
+            ):
+                yield config
         finally:
             if status is not None:
                 await status.close()
             await client.close()
+
+    def _accept(self, translation: Translation, objects: Snapshot, seconds: float, status: _StatusLoop | None) -> None:
+        self.rebuild_seconds = seconds
+        self.last_translation = translation
+        self._log_errors(translation)
+        if status is not None:
+            status.submit(translation, objects)
 
     def _log_errors(self, translation: Translation) -> None:
         current = {str(error) for error in translation.errors}
