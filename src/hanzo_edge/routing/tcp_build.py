@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from hanzo_edge.config.tcp import (
     TCPProxyProtocol,
     TCPRouter,
     TCPServersTransport,
+    TCPWeightedService,
     UDPRouter,
 )
 from hanzo_edge.http.upstream_tls import ClientTLS, TLSConfigError, client_context
@@ -266,18 +267,7 @@ class _Layer4:
     def _build_tcp_service(self, info: Info[Any], chain: tuple[str, ...]) -> Balancer:
         model = self.runtime.tcp_services[info.name].model
         if model.weighted is not None:
-            children: list[tuple[object, float]] = []
-            for child in model.weighted.services:
-                child_name = qualify(child.name, info.provider)
-                if child_name in chain:
-                    raise _ServiceError(f'weighted service "{info.name}" refers to itself through "{child_name}"')
-                if child_name not in self.runtime.tcp_services:
-                    raise _ServiceError(f'the service "{child_name}" does not exist')
-                built = self._tcp_service(child_name, chain)
-                if built is None:
-                    raise _ServiceError(f'the service "{child_name}" could not be built')
-                children.append((built, float(child.weight)))
-            return Balancer(info.name, children)
+            return _weighted(info, model.weighted.services, chain, self.runtime.tcp_services, self._tcp_service)
         lb = model.load_balancer
         if lb is None:
             raise _ServiceError("the service has no type")
@@ -408,18 +398,7 @@ class _Layer4:
     def _build_udp_service(self, info: Info[Any], chain: tuple[str, ...]) -> Balancer:
         model = self.runtime.udp_services[info.name].model
         if model.weighted is not None:
-            children: list[tuple[object, float]] = []
-            for child in model.weighted.services:
-                child_name = qualify(child.name, info.provider)
-                if child_name in chain:
-                    raise _ServiceError(f'weighted service "{info.name}" refers to itself through "{child_name}"')
-                if child_name not in self.runtime.udp_services:
-                    raise _ServiceError(f'the service "{child_name}" does not exist')
-                built = self._udp_service(child_name, chain)
-                if built is None:
-                    raise _ServiceError(f'the service "{child_name}" could not be built')
-                children.append((built, float(child.weight)))
-            return Balancer(info.name, children)
+            return _weighted(info, model.weighted.services, chain, self.runtime.udp_services, self._udp_service)
         if model.load_balancer is None:
             raise _ServiceError("the service has no type")
         targets: list[tuple[object, float]] = []
@@ -430,6 +409,28 @@ class _Layer4:
                 raise _ServiceError(str(exc)) from None
             targets.append((UDPServerTarget(server.address, host, port), 1.0))
         return Balancer(info.name, targets)
+
+
+def _weighted(
+    info: Info[Any],
+    children: Sequence[TCPWeightedService],
+    chain: tuple[str, ...],
+    known: Mapping[str, object],
+    build: Callable[[str, tuple[str, ...]], Balancer | None],
+) -> Balancer:
+    """A weighted TCP or UDP service: its children built through ``build``, a cycle or a missing child refused."""
+    weighted: list[tuple[object, float]] = []
+    for child in children:
+        child_name = qualify(child.name, info.provider)
+        if child_name in chain:
+            raise _ServiceError(f'weighted service "{info.name}" refers to itself through "{child_name}"')
+        if child_name not in known:
+            raise _ServiceError(f'the service "{child_name}" does not exist')
+        built = build(child_name, chain)
+        if built is None:
+            raise _ServiceError(f'the service "{child_name}" could not be built')
+        weighted.append((built, float(child.weight)))
+    return Balancer(info.name, weighted)
 
 
 def _proxy_version(proxy: TCPProxyProtocol | None) -> int:
