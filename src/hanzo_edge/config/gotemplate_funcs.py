@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from hanzo_edge.goquote import go_quote
+
 __all__ = [
     "FUNCTIONS",
     "LAZY_FUNCTIONS",
@@ -38,31 +40,6 @@ class FuncError(ValueError):
 
 class StringMap(dict[str, str]):
     """A Go ``map[string]string``: a missing key reads as ``""`` (a plain dict reads as ``<no value>``)."""
-
-
-_NAMED_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-_NAMED_ESCAPES.update({"\\": "\\\\", '"': '\\"'})
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote`` (``%q``): printable characters kept, the others escaped."""
-    out = ['"']
-    for ch in text:
-        named = _NAMED_ESCAPES.get(ch)
-        if named is not None:
-            out.append(named)
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            code = ord(ch)
-            if code < 0x20 or code == 0x7F:
-                out.append(f"\\x{code:02x}")
-            elif code < 0x10000:
-                out.append(f"\\u{code:04x}")
-            else:
-                out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def truth(value: Any) -> bool:

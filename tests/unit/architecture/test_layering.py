@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[3] / "src" / "hanzo_edge"
 
 _PACKAGES = {
     "http", "config", "rules", "routing", "middlewares", "services", "observability", "providers", "server", "api",
-    "commands", "demo", "gateway", "app", "cli", "tls",
+    "commands", "demo", "gateway", "app", "cli", "tls", "goquote",
 }  # fmt: skip
 
 # package -> hanzo_edge packages it must never import
@@ -34,6 +34,8 @@ FORBIDDEN = {
     "tls": _PACKAGES - {"tls", "http", "config"},
     # The bundled whoami backend and the launcher: http protocols only.
     "demo": _PACKAGES - {"demo", "http"},
+    # Go's strconv.Quote, for the rules, config and providers that may not import one another: a leaf.
+    "goquote": _PACKAGES - {"goquote"},
 }
 
 # Composition roots may import any package: app.py and cli.py, and the offline commands that run app's build.

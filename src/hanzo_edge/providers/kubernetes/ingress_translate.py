@@ -44,6 +44,7 @@ from hanzo_edge.config.dynamic import Configuration, HTTPConfiguration, Router, 
 from hanzo_edge.config.services import LoadBalancer, Server, Service
 from hanzo_edge.config.tls import CertAndStores, TLSConfiguration
 from hanzo_edge.config.types import FrozenDict
+from hanzo_edge.goquote import go_quote
 from hanzo_edge.providers.kubernetes.endpoints import (
     ServersError,
     index_slices,
@@ -511,29 +512,6 @@ class _Run:
                 f"secret {namespace}/{name} contains the following empty TLS data entries: {', '.join(empty)}"
             )
         return CertAndStores(cert_file=decoded["tls.crt"], key_file=decoded["tls.key"])
-
-
-def go_quote(text: str) -> str:
-    """Return ``text`` as Go's ``strconv.Quote`` writes it (what ``%q`` gives)."""
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char in ('"', "\\"):
-            out.append("\\" + char)
-        elif char.isprintable():
-            out.append(char)
-        elif char in "\a\b\f\n\r\t\v":
-            out.append(
-                {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}[char]
-            )
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def _quote_meta(text: str) -> str:
