@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hanzo_edge.commands import CommandResult, Outcome
+from hanzo_edge.commands.flag_values import MissingFlagValue, split_flags
 from hanzo_edge.gateway.document import GatewayDocument, load_document
 from hanzo_edge.gateway.errors import format_path
 from hanzo_edge.gateway.translate import Translation, translate_document
@@ -36,33 +37,24 @@ def parse_gateway_args(args: Sequence[str]) -> GatewayArgs | str:
     config = ""
     port: int | None = None
     debug = False
-    items = list(args)
-    i = 0
-    while i < len(items):
-        arg = items[i]
-        name, eq, inline = arg.partition("=")
-        if name in ("-c", "--config", "-p", "--port"):
-            if eq:
-                value = inline
-            elif i + 1 < len(items):
-                i += 1
-                value = items[i]
+    try:
+        for arg, value in split_flags(args, ("-c", "--config", "-p", "--port")):
+            if value is not None:
+                if arg in ("-c", "--config"):
+                    config = value
+                else:
+                    try:
+                        port = int(value)
+                    except ValueError:
+                        return f"invalid port {value!r}\n{USAGE}"
+            elif arg in ("-d", "--debug") or (arg.startswith("-d") and set(arg[1:]) == {"d"}):
+                debug = True
+            elif arg in ("-l", "--lint", "-n", "--lint-no-network", "-t", "--test-gin-routes", "-i", "--indent"):
+                pass  # KrakenD's check options: our check always does what they add that we can do offline
             else:
-                return f"flag needs an argument: {name}\n{USAGE}"
-            if name in ("-c", "--config"):
-                config = value
-            else:
-                try:
-                    port = int(value)
-                except ValueError:
-                    return f"invalid port {value!r}\n{USAGE}"
-        elif arg in ("-d", "--debug") or (arg.startswith("-d") and set(arg[1:]) == {"d"}):
-            debug = True
-        elif arg in ("-l", "--lint", "-n", "--lint-no-network", "-t", "--test-gin-routes", "-i", "--indent"):
-            pass  # KrakenD's check options: our check always does what they add that we can do offline
-        else:
-            return f"unknown flag {arg!r}\n{USAGE}"
-        i += 1
+                return f"unknown flag {arg!r}\n{USAGE}"
+    except MissingFlagValue as exc:
+        return f"flag needs an argument: {exc.flag}\n{USAGE}"
     if not config:
         return f"a configuration file is required (-c FILE)\n{USAGE}"
     return GatewayArgs(config, port, debug)

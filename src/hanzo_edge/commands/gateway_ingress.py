@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from hanzo_edge.commands.flag_values import MissingFlagValue, split_flags
 from hanzo_edge.gateway.sidecar.document import SidecarConfig, load_sidecar
 
 __all__ = ["check_sidecar", "run_sidecar", "serve_sidecar"]
@@ -40,29 +41,21 @@ def parse_sidecar_args(args: Sequence[str]) -> SidecarArgs | str:
     if items and items[0] == "check":
         check = True
         items = items[1:]
-    i = 0
-    while i < len(items):
-        arg = items[i]
-        name, eq, inline = arg.partition("=")
-        if name in ("-c", "--config", "-l", "--listen"):
-            if eq:
-                value = inline
-            elif i + 1 < len(items):
-                i += 1
-                value = items[i]
+    try:
+        for arg, value in split_flags(items, ("-c", "--config", "-l", "--listen")):
+            if value is not None:
+                if arg in ("-c", "--config"):
+                    config = value
+                else:
+                    listen = value
+            elif arg == "--check":
+                check = True
+            elif arg in ("-d", "--debug"):
+                debug = True
             else:
-                return f"flag needs an argument: {name}\n{USAGE}"
-            if name in ("-c", "--config"):
-                config = value
-            else:
-                listen = value
-        elif arg == "--check":
-            check = True
-        elif arg in ("-d", "--debug"):
-            debug = True
-        else:
-            return f"unknown argument {arg!r}\n{USAGE}"
-        i += 1
+                return f"unknown argument {arg!r}\n{USAGE}"
+    except MissingFlagValue as exc:
+        return f"flag needs an argument: {exc.flag}\n{USAGE}"
     if not config:
         return f"missing -c ingress.json\n{USAGE}"
     return SidecarArgs(config, listen, check, debug)
