@@ -8,7 +8,8 @@ reason into ``/api``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from hanzo_edge.config.dynamic import RouterTLS
 from hanzo_edge.config.tcp import (
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from hanzo_edge.providers.kubernetes.crd_translate import CRDRun
 
 __all__ = ["translate_tcp_routes", "translate_udp_routes"]
+
+_Service = TypeVar("_Service", TCPService, UDPService)
 
 
 def translate_tcp_routes(run: CRDRun) -> None:
@@ -97,15 +100,9 @@ def _tcp_service(run: CRDRun, namespace: str, key: str, services: tuple[ServiceT
         )
         weight = 1 if svc.weight is None else svc.weight
         built.append((f"{key}-{svc.name}-{svc.port}", weight, TCPService(load_balancer=lb)))
-    if len(built) == 1:
-        run.build.tcp_services[key] = built[0][2]
-        return key
-    for child, _weight, service in built:
-        run.build.tcp_services[child] = service
-    run.build.tcp_services[key] = TCPService(
-        weighted=TCPWeighted(services=tuple(TCPWeightedService(name=c, weight=w) for c, w, _ in built))
+    return _store(
+        run.build.tcp_services, key, built, lambda children: TCPService(weighted=TCPWeighted(services=children))
     )
-    return key
 
 
 def translate_udp_routes(run: CRDRun) -> None:
@@ -135,12 +132,22 @@ def _udp_service(run: CRDRun, namespace: str, key: str, services: tuple[ServiceU
         built.append(
             (f"{key}-{svc.name}-{svc.port}", 1 if svc.weight is None else svc.weight, UDPService(load_balancer=lb))
         )
+    return _store(
+        run.build.udp_services, key, built, lambda children: UDPService(weighted=UDPWeighted(services=children))
+    )
+
+
+def _store(
+    services: dict[str, _Service],
+    key: str,
+    built: list[tuple[str, int, _Service]],
+    weighted: Callable[[tuple[TCPWeightedService, ...]], _Service],
+) -> str:
+    """Store a route's services under ``key``: one service as it is, several as children of a weighted one."""
     if len(built) == 1:
-        run.build.udp_services[key] = built[0][2]
+        services[key] = built[0][2]
         return key
     for child, _weight, service in built:
-        run.build.udp_services[child] = service
-    run.build.udp_services[key] = UDPService(
-        weighted=UDPWeighted(services=tuple(TCPWeightedService(name=c, weight=w) for c, w, _ in built))
-    )
+        services[child] = service
+    services[key] = weighted(tuple(TCPWeightedService(name=c, weight=w) for c, w, _ in built))
     return key
