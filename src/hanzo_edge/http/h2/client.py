@@ -370,13 +370,17 @@ class H2ClientConnection(asyncio.Protocol):
         """Reset ``stream`` with CANCEL (only it): the client went away or its body failed."""
         if self.streams.get(stream.stream_id) is not stream:
             return
+        self._reset_with_cancel(stream, UpstreamProtocolError(f"stream cancelled: {why}"))
+
+    def _reset_with_cancel(self, stream: H2UpstreamStream, exc: UpstreamError) -> None:
+        """RST_STREAM(CANCEL) for ``stream`` alone (a closed connection has nothing to send), then fail it."""
         if not self.closed:
             try:
                 self.h2.reset_stream(stream.stream_id, error_code=_CANCEL)
             except h2.exceptions.H2Error:
                 pass
             self._flush()
-        self._finish(stream, UpstreamProtocolError(f"stream cancelled: {why}"))
+        self._finish(stream, exc)
 
     def close(self) -> None:
         """Close the connection politely (GOAWAY), failing any stream still open."""
@@ -611,13 +615,7 @@ class H2ClientConnection(asyncio.Protocol):
         stream.timer = None
         if stream.future.done():
             return
-        if not self.closed:
-            try:
-                self.h2.reset_stream(stream.stream_id, error_code=_CANCEL)
-            except h2.exceptions.H2Error:
-                pass
-            self._flush()
-        self._finish(stream, UpstreamTimeout("timeout awaiting response headers"))
+        self._reset_with_cancel(stream, UpstreamTimeout("timeout awaiting response headers"))
 
     @staticmethod
     def _cancel_stream_timer(stream: H2UpstreamStream) -> None:
