@@ -122,16 +122,18 @@ class BackendCall:
         policy = self.headers
         forwarded_ua = False
         forwarded_ae = False
+        host: bytes | None = None
         for name, value in req.headers.raw:
             lname = name.lower()
             if lname in _MANAGED or not policy.allows(lname):
+                if host is None and lname == b"host":
+                    host = value  # the first Host field, found in this pass rather than another one
                 continue
             if lname == b"user-agent":
                 forwarded_ua = True
             elif lname == b"accept-encoding":
                 forwarded_ae = True
             raw.append((name, value))
-        host = req.headers.get_raw(b"host")
         if host is not None:
             raw.append((b"X-Forwarded-Host", host))
         if forwarded_ua:
@@ -157,6 +159,8 @@ class BackendCall:
         """Send ``backend`` to the next host, following redirects. Raises UpstreamError."""
         target = next(self._hosts)
         response = await target(backend)
+        if response.status not in _REDIRECTS:
+            return response  # the usual answer: nothing below (URL parsing for redirects) is needed
         initial_addr = _canonical_addr(target.url)
         initial_headers = backend.headers
         for _ in range(_MAX_REDIRECTS):

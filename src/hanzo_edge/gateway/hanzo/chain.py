@@ -52,6 +52,37 @@ ENDPOINT_BODY_LIMIT = 10 * 1024 * 1024
 AUTH_REQUIRED = b'{"error":"unauthorized","message":"Authentication required"}'
 _JSON = b"application/json; charset=utf-8"
 _UNSAFE = str.maketrans({"\r": " ", "\n": " ", "\x00": " "})
+# The headers a request's credential can come from (request_token, the widget gate): without one, no token.
+_CREDENTIAL_NAMES = frozenset({b"authorization", b"x-authorization", b"cookie"})
+# The X-* names the entrypoint itself sets (its trust boundary): never identity headers, so no strip pass for them.
+# Any other X-/X_ name sends the request through strip_identity_headers, which decides exactly.
+_ENTRYPOINT_NAMES = frozenset(
+    {
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+        b"x-forwarded-port",
+        b"x-forwarded-server",
+        b"x-forwarded-prefix",
+        b"x-forwarded-uri",
+        b"x-forwarded-method",
+        b"x-forwarded-tls-client-cert",
+        b"x-forwarded-tls-client-cert-info",
+        b"x-real-ip",
+    }
+)
+
+
+def _may_carry_credentials(raw: list[tuple[bytes, bytes]]) -> bool:
+    """True when a header could be a credential or an identity header; False means none of the strip, the token
+    lookup and the widget gate has anything to do."""
+    for name, _ in raw:
+        lname = name.lower()
+        if lname in _CREDENTIAL_NAMES:
+            return True
+        if lname[:1] == b"x" and lname[1:2] in (b"-", b"_") and lname not in _ENTRYPOINT_NAMES:
+            return True
+    return False
 
 
 def _json(status: int, body: bytes) -> Response:
@@ -134,17 +165,22 @@ class HanzoChain:
         limit = self.endpoint_body_limit
 
         async def hanzo(req: Request) -> Response:
-            strip_identity_headers(req)
+            # One pass over the header names: most requests carry no credential and no identity header, and then
+            # neither the strip, the token lookup (three passes) nor the widget gate (two more) has work to do.
+            credentials = _may_carry_credentials(req.headers.raw)
+            if credentials:
+                strip_identity_headers(req)
             if req.path == METRICS_PATH and req.method == "GET":
                 return self._metrics()
             verifier = self.verifier
             if verifier is not None:
-                refused = await self._authenticate(req, verifier, public)
+                refused = await self._authenticate(req, verifier, public, credentials)
                 if refused is not None:
                     return refused
-            refused = await self._widget_gate(req)
-            if refused is not None:
-                return refused
+            if credentials:
+                refused = await self._widget_gate(req)
+                if refused is not None:
+                    return refused
             host = self._host
             if host is not None and req.path != health_path:
                 match = host.table.match(req.host, req.path)
@@ -175,7 +211,7 @@ class HanzoChain:
         return public
 
     async def _authenticate(
-        self, req: Request, verifier: JwtVerifier, public: GinRouter[bool] | None
+        self, req: Request, verifier: JwtVerifier, public: GinRouter[bool] | None, credentials: bool = True
     ) -> Response | None:
         settings = self.settings
         if req.host in settings.public_hosts or req.path.startswith(settings.public_paths):
@@ -184,7 +220,7 @@ class HanzoChain:
             found = public.find(req.method, req.routing_path)
             if found is not None and found[0]:
                 return None
-        token = request_token(req)
+        token = request_token(req) if credentials else ""
         if not token:
             return _json(401, AUTH_REQUIRED) if settings.require_auth else None
         if is_api_key(token):
