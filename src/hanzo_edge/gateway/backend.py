@@ -77,7 +77,18 @@ class QueryPolicy:
 class BackendCall:
     """Calls one backend for one endpoint request; see the module docstring."""
 
-    __slots__ = ("_hosts", "_parts", "has_query", "headers", "method", "options", "pools", "query", "url_pattern")
+    __slots__ = (
+        "_fixed",
+        "_hosts",
+        "_parts",
+        "has_query",
+        "headers",
+        "method",
+        "options",
+        "pools",
+        "query",
+        "url_pattern",
+    )
 
     def __init__(
         self,
@@ -98,6 +109,11 @@ class BackendCall:
         self.has_query = "?" in url_pattern
         # Literal text and parameter names alternate: ["/users/", "id", "/posts"].
         self._parts: list[str] = _PLACEHOLDER.split(url_pattern)
+        # A pattern without {param} is the same path and query on every request: split once, here.
+        self._fixed: tuple[str, str] | None = None
+        if len(self._parts) == 1:
+            path, _, pattern_query = url_pattern.partition("?")
+            self._fixed = (path, pattern_query)
         targets = [ServerTarget(host, pools, options, pass_host_header=False, preserve_path=True) for host in hosts]
         self._hosts = itertools.cycle(targets)
 
@@ -113,8 +129,11 @@ class BackendCall:
 
     def request_for(self, req: Request, params: dict[str, str], body: bytes | StreamBody) -> tuple[Request, bool]:
         """The backend request for ``req``, and whether we asked for gzip (so a gzip answer is ours to decode)."""
-        target = self.path_for(params)
-        path, _, pattern_query = target.partition("?")
+        fixed = self._fixed
+        if fixed is not None:
+            path, pattern_query = fixed
+        else:
+            path, _, pattern_query = self.path_for(params).partition("?")
         query = self.query.filter(req.query)
         if pattern_query:
             query = f"{pattern_query}&{query}" if query else pattern_query

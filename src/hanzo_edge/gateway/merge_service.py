@@ -198,6 +198,7 @@ class MergeService:
     __slots__ = (
         "_backends",
         "_cache_control",
+        "_noop_headers",
         "_param_slots",
         "_pipe",
         "_resp_params",
@@ -226,6 +227,8 @@ class MergeService:
         ttl = int(endpoint.cache_ttl)
         self._cache_control = f"public, max-age={ttl}".encode() if ttl else b""
         self._version = krakend_headers(config.hide_version_header)[1]
+        # What every no-op answer gets, built once per configuration generation.
+        self._noop_headers = ((b"X-Krakend", self._version), (b"X-Krakend-Completed", b"false"))
         # /__stats' proxy layer ("pipe", named by the endpoint path): None without it.
         collector = active_stats()
         self._pipe: LayerCells | None = (
@@ -273,8 +276,7 @@ class MergeService:
             response.body = GunzipRelay(body).body
             headers.remove("Content-Encoding")
             headers.remove("Content-Length")
-        headers.raw.append((b"X-Krakend", self._version))
-        headers.raw.append((b"X-Krakend-Completed", b"false"))
+        headers.raw.extend(self._noop_headers)
         return response
 
     def _count_noop(self, backend: _Backend, started: float, answered: bool) -> None:

@@ -173,7 +173,8 @@ class HanzoChain:
             if req.path == METRICS_PATH and req.method == "GET":
                 return self._metrics()
             verifier = self.verifier
-            if verifier is not None:
+            # Without a credential, auth can only refuse when AUTH_REQUIRE is on: otherwise no call at all.
+            if verifier is not None and (credentials or self.settings.require_auth):
                 refused = await self._authenticate(req, verifier, public, credentials)
                 if refused is not None:
                     return refused
