@@ -57,5 +57,23 @@ text += """  middlewares:
 open(path, "w").write(text)
 PY
 fi
+# HEADERS=1 puts one `headers` middleware on the bench router (the issue-22 "full product" row).
+if [ "${HEADERS:-0}" = 1 ]; then
+  "$root/.venv/bin/python" - "$workdir/dynamic.yml" <<'PY'
+import sys
+path = sys.argv[1]
+text = open(path).read().replace(
+    "      service: backend\n  services:",
+    "      service: backend\n      middlewares: [hdr]\n  services:",
+)
+text += """  middlewares:
+    hdr:
+      headers:
+        customResponseHeaders: {X-Served-By: edge}
+        stsSeconds: 31536000
+"""
+open(path, "w").write(text)
+PY
+fi
 exec "$root/.venv/bin/ingress" "--entrypoints.web.address=127.0.0.1:$port" \
   "--providers.file.filename=$workdir/dynamic.yml" --providers.file.watch=false "$@"

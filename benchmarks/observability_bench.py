@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--scenario", default="small")
     parser.add_argument("--rounds", default="3")
     parser.add_argument("--peers", default="nginx")
+    parser.add_argument("--variants", default="", help="comma list of variants (default: all)")
     args, extra = parser.parse_known_args()
     if not (BENCH / "run.py").exists():
         print(f"bench: {BENCH}/run.py not found", file=sys.stderr)
@@ -62,13 +63,20 @@ def main() -> int:
             "accesslog": " --accesslog=true --accesslog.format=json --accesslog.filePath=/dev/null",
             "tracing": f" --tracing=true --tracing.otlp.http.endpoint=http://127.0.0.1:{port}",
             "tracing-0": f" --tracing=true --tracing.sampleRate=0 --tracing.otlp.http.endpoint=http://127.0.0.1:{port}",
+            "accesslog-file": " --accesslog=true --accesslog.format=json --accesslog.filePath={workdir}/access.log",
+            # Issue 22's "full product": a headers middleware, Prometheus metrics and a JSON access log to a file.
+            "full": " --metrics.prometheus=true --metrics.prometheus.entryPoint=web"
+            " --accesslog=true --accesslog.format=json --accesslog.filePath={workdir}/access.log",
         }
+        only = [v for v in args.variants.split(",") if v] if args.variants else list(variants)
+        variants = {k: v for k, v in variants.items() if k in only}
         out = ROOT / "benchmarks" / "results" / "observability.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, str(BENCH / "run.py"), "--scenario", args.scenario, "--rounds", args.rounds]
         cmd += ["--peers", args.peers, "--json", str(out)]
         for name, flags in variants.items():
-            cmd += ["--proxy", f"{name}=sh -c 'exec {script} {{port}} {{upstream}} {{workdir}}{flags}'"]
+            env = "HEADERS=1 " if name == "full" else ""
+            cmd += ["--proxy", f"{name}=sh -c '{env}exec {script} {{port}} {{upstream}} {{workdir}}{flags}'"]
         return subprocess.call([*cmd, *[a for a in extra if a != "--"]])
     finally:
         receiver.terminate()
