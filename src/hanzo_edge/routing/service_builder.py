@@ -4,7 +4,7 @@ Every kind is a handler, so composites wrap children: ``weighted``/``failover``/
 by name (resolved in the referencing provider unless qualified). Kinds are found by the type of their model in
 ``hanzo_edge.services.registry``, which also says what each references (Traefik's are registered at the end of this
 module); this builder memoises, breaks reference cycles and records errors for all of them alike.
-``highestRandomWeight`` is parsed but has no kind yet, so building one answers that it is not supported.
+``highestRandomWeight`` hashes the client IP over its children (``hanzo_edge.services.hrw``).
 
 A service's *identity* is its configuration, its servers transport and its children's identities; the next
 generation reuses a handler whose identity is unchanged, and so keeps its state (balancer position, health, sticky
@@ -27,6 +27,7 @@ from hanzo_edge.config.runtime import qualify
 from hanzo_edge.config.services import (
     ExtensionService,
     Failover,
+    HighestRandomWeight,
     LoadBalancer,
     Mirroring,
     Service,
@@ -40,6 +41,7 @@ from hanzo_edge.services.failover import Failover as FailoverHandler
 from hanzo_edge.services.generation import TaskScope
 from hanzo_edge.services.health import Probe
 from hanzo_edge.services.health_probe import transport_probe
+from hanzo_edge.services.hrw import HighestRandomWeight as HighestRandomWeightHandler
 from hanzo_edge.services.loadbalancer import BuiltLoadBalancer, HealthCheckOptions, PassiveOptions, build_load_balancer
 from hanzo_edge.services.mirroring import Mirroring as MirroringHandler
 from hanzo_edge.services.registry import ServiceContext, ServiceKind, register_service, service_kind_of
@@ -296,6 +298,11 @@ def _weighted(w: WeightedRoundRobin, ctx: ServiceContext) -> Handler:
     )
 
 
+def _highest_random_weight(h: HighestRandomWeight, ctx: ServiceContext) -> Handler:
+    children = [(s.name, float(s.weight), ctx.service(s.name)) for s in h.services]
+    return HighestRandomWeightHandler(children, ctx.name, health_check_enabled=h.health_check is not None)
+
+
 def _failover(f: Failover, ctx: ServiceContext) -> Handler:
     return FailoverHandler(
         ctx.service(f.service),
@@ -320,7 +327,7 @@ def _mirroring(m: Mirroring, ctx: ServiceContext) -> Handler:
     )
 
 
-def _weighted_children(w: WeightedRoundRobin) -> Sequence[str]:
+def _weighted_children(w: WeightedRoundRobin | HighestRandomWeight) -> Sequence[str]:
     return [s.name for s in w.services]
 
 
@@ -339,6 +346,9 @@ def _lb_transport(lb: LoadBalancer) -> str:
 register_service(ServiceKind("loadBalancer", LoadBalancer, _load_balancer, servers_transport=_lb_transport))
 register_service(ServiceKind("weighted", WeightedRoundRobin, _weighted, children=_weighted_children))
 register_service(ServiceKind("failover", Failover, _failover, children=_failover_children))
+register_service(
+    ServiceKind("highestRandomWeight", HighestRandomWeight, _highest_random_weight, children=_weighted_children)
+)
 register_service(ServiceKind("mirroring", Mirroring, _mirroring, children=_mirroring_children))
 
 
