@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from hanzo_edge.config.dynamic import Configuration, Router, RouterTLS, ServersTransport
+from hanzo_edge.config.refusal import ProviderRefusal
 from hanzo_edge.config.runtime import DISABLED, RouterInfo, RuntimeConfig, merge, qualify
 from hanzo_edge.config.static import StaticServersTransport
 from hanzo_edge.config.static import TCPServersTransport as StaticTCPServersTransport
@@ -472,6 +473,10 @@ class _Build:
                 log.warning("router %s: %s", info.name, message)
                 self._router_error(info, message, critical=False)
         if errors or route is None:
+            if route is None:
+                # The chain is never built for a router without a route, so a provider's refusal (a Kubernetes
+                # route whose service it refused) would show only "service does not exist": say why.
+                errors[:0] = self._refusals(router.middlewares, provider)
             for message in errors:
                 self._router_error(info, message, critical=True)
             return
@@ -479,6 +484,19 @@ class _Build:
             self._serve_on(info, route, ep)
         if info.errors and not info.using:
             info.status = DISABLED  # every entrypoint refused it: it serves nowhere (Traefik: no valid entrypoint)
+
+    def _refusals(self, names: Sequence[str], provider: str) -> list[str]:
+        """The router errors of the provider refusals (``config/refusal.py``) among ``names``, as a build shows them."""
+        reasons = []
+        for name in names:
+            qname = qualify(name, provider)
+            definition = self.chains.definitions.get(qname)
+            config = None if definition is None else definition[1].config
+            if isinstance(config, ProviderRefusal):
+                message = f'middleware "{qname}": {config.reason}'
+                reasons.append(message)
+                self._middleware_error(MiddlewareError(qname, message))
+        return reasons
 
     def _serve_on(self, info: RouterInfo[Router], route: Route, ep: str) -> None:
         ep_routes = self.routes.get(ep)

@@ -1,0 +1,79 @@
+"""Routes a Kubernetes CRD provider refuses: the real reason reaches the router's record (`/api`), HTTP, TCP, UDP."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from hanzo_edge.api.runtime import RuntimeView
+from hanzo_edge.config.dynamic import Configuration
+from hanzo_edge.config.loader import load_static
+from hanzo_edge.config.runtime import DISABLED, ENABLED
+from hanzo_edge.http.pool import PoolRegistry, TransportOptions
+from hanzo_edge.providers.kubernetes.crd_translate import translate_crds
+from hanzo_edge.routing.build import BuildResult, build_tables
+
+_PLURALS = {
+    "IngressRoute": "ingressroutes",
+    "IngressRouteTCP": "ingressroutetcps",
+    "IngressRouteUDP": "ingressrouteudps",
+    "MiddlewareTCP": "middlewaretcps",
+}
+
+
+def _crd(kind: str, name: str, spec: dict[str, Any], namespace: str = "default") -> dict[str, Any]:
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": "1"},
+        "spec": spec,
+    }
+
+
+def _snapshot(*objects: dict[str, Any]) -> dict[str, dict[tuple[str, str], Any]]:
+    service = {
+        "metadata": {"name": "app", "namespace": "default"},
+        "spec": {"ports": [{"name": "tcp", "port": 80}], "clusterIP": "10.0.0.9"},
+    }
+    endpoints = {
+        "metadata": {"name": "app-x", "namespace": "default", "labels": {"kubernetes.io/service-name": "app"}},
+        "endpoints": [{"addresses": ["10.10.0.1"], "conditions": {"ready": True}}],
+        "ports": [{"name": "tcp", "port": 8080}],
+    }
+    out: dict[str, dict[tuple[str, str], Any]] = {
+        "services": {("default", "app"): service},
+        "endpointslices": {("default", "app-x"): endpoints},
+    }
+    for obj in objects:
+        meta = obj["metadata"]
+        out.setdefault(_PLURALS[obj["kind"]], {})[(meta["namespace"], meta["name"])] = obj
+    return out
+
+
+def _build(*objects: dict[str, Any]) -> tuple[Configuration, BuildResult]:
+    config = translate_crds(_snapshot(*objects)).config
+    result = build_tables({"kubernetescrd": config}, ["web", "tcp"], ["web"], PoolRegistry(), TransportOptions())
+    return config, result
+
+
+def _api(config: Configuration, result: BuildResult) -> RuntimeView:
+    static = load_static(["--entrypoints.web.address=:80", "--entrypoints.tcp.address=:81"], {})
+    return RuntimeView(static, {"kubernetescrd": config}, result)
+
+
+def _http_key(name: str, match: str) -> str:
+    return f"default-{name}-{hashlib.sha256(match.encode()).hexdigest()[:20]}@kubernetescrd"
+
+
+def test_an_ingress_route_whose_service_is_refused_says_why() -> None:
+    gone = _crd("IngressRoute", "gone", {"routes": [{"match": "Host(`gone`)", "services": [{"name": "nothere"}]}]})
+    fine = _crd("IngressRoute", "fine", {"routes": [{"match": "Host(`fine`)", "services": [{"name": "app"}]}]})
+    config, result = _build(gone, fine)
+    info = result.runtime.routers[_http_key("gone", "Host(`gone`)")]
+    assert info.status == DISABLED
+    assert any("kubernetes service not found: default/nothere" in error for error in info.errors), info.errors
+    shown = _api(config, result).http_router(_http_key("gone", "Host(`gone`)"))
+    assert shown is not None
+    assert shown["status"] == "disabled"
+    assert any("kubernetes service not found: default/nothere" in error for error in shown["error"])
+    assert result.runtime.routers[_http_key("fine", "Host(`fine`)")].status == ENABLED
