@@ -219,8 +219,10 @@ def _serve(static: StaticConfig, *, worker: bool, early_stop: _StopBeforeServing
 
     from hanzo_edge.app import IngressApp
     from hanzo_edge.config.errors import ConfigError
+    from hanzo_edge.server.malloc_tuning import tune_malloc
     from hanzo_edge.server.supervisor import inherited_guards, watch_lifeline
 
+    tune_malloc()  # keep relayed body buffers in the heap (server/malloc_tuning.py); each worker runs this
     claims = inherited_guards(os.environ) if worker else _claim_ports(static)
     if claims is None:
         return 1
@@ -277,7 +279,9 @@ def gateway_main(argv: Sequence[str] | None = None) -> int:
         early_stop = _StopBeforeServing().install()
         _setup_logging(os.environ.get("HANZO_GATEWAY_LOG_LEVEL", "INFO"))
         from hanzo_edge.commands.gateway_run import serve_gateway
+        from hanzo_edge.server.malloc_tuning import tune_malloc
 
+        tune_malloc()  # as ingress: relayed body buffers stay in the heap (server/malloc_tuning.py)
         return serve_gateway(args[1:], os.environ, lambda: early_stop.requested)
     if command == "ingress":
         # Hanzo's sidecar host router (ingress.json); `gateway ingress check -c FILE` reports on the file.
