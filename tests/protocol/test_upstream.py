@@ -379,21 +379,28 @@ async def _settle(rounds: int = 5) -> None:
         await asyncio.sleep(0)
 
 
-def mock_pool(monkeypatch: pytest.MonkeyPatch, **options: Any) -> tuple[ConnectionPool, list[MockTransport]]:
-    """A real pool whose dials make connections on mock transports (its own callback wired as ``_dial`` does)."""
-    transports: list[MockTransport] = []
-    pool = ConnectionPool("http", "backend", 80, TransportOptions(**options))
+class _MockDialPool(ConnectionPool):
+    """A real pool whose dials make connections on mock transports (its own callback wired as ``_dial`` does).
 
-    async def dial(self: ConnectionPool) -> UpstreamConnection:
+    A subclass, not a monkeypatched ``ConnectionPool._dial``: the compiled build's class can't be patched."""
+
+    def __init__(self, transports: list[MockTransport], options: TransportOptions) -> None:
+        super().__init__("http", "backend", 80, options)
+        self.transports = transports
+
+    async def _dial(self) -> UpstreamConnection:
         conn = UpstreamConnection(self.on_release)
         transport = MockTransport(asyncio.get_running_loop(), ("10.0.0.1", 80))
         transport.protocol = conn
         conn.connection_made(transport)  # type: ignore[arg-type]
-        transports.append(transport)
+        self.transports.append(transport)
         return conn
 
-    monkeypatch.setattr(ConnectionPool, "_dial", dial)
-    return pool, transports
+
+def mock_pool(**options: Any) -> tuple[ConnectionPool, list[MockTransport]]:
+    """A :class:`_MockDialPool` with ``options`` and the list its mock transports go to."""
+    transports: list[MockTransport] = []
+    return _MockDialPool(transports, TransportOptions(**options)), transports
 
 
 async def serve(conn: UpstreamConnection, response_bytes: bytes | None = OK_5) -> Response:
@@ -447,10 +454,8 @@ async def test_a_dialled_connection_reports_to_its_pool_and_is_reused() -> None:
 
 
 @async_test
-async def test_max_idle_conns_per_host_closes_the_extra_connection_and_counts_it_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    pool, transports = mock_pool(monkeypatch, max_idle_conns_per_host=1)
+async def test_max_idle_conns_per_host_closes_the_extra_connection_and_counts_it_once() -> None:
+    pool, transports = mock_pool(max_idle_conns_per_host=1)
     one, two = await pool.acquire(), await pool.acquire()
     assert pool.active == 2
     await serve(one)
@@ -463,8 +468,8 @@ async def test_max_idle_conns_per_host_closes_the_extra_connection_and_counts_it
 
 
 @async_test
-async def test_an_idle_connection_the_backend_closes_leaves_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    pool, transports = mock_pool(monkeypatch)
+async def test_an_idle_connection_the_backend_closes_leaves_the_pool() -> None:
+    pool, transports = mock_pool()
     conn = await pool.acquire()
     await serve(conn)
     assert pool.idle == 1
@@ -475,8 +480,8 @@ async def test_an_idle_connection_the_backend_closes_leaves_the_pool(monkeypatch
 
 
 @async_test
-async def test_a_failed_exchange_is_forgotten_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    pool, transports = mock_pool(monkeypatch)
+async def test_a_failed_exchange_is_forgotten_once() -> None:
+    pool, transports = mock_pool()
     conn = await pool.acquire()
     future = conn.send(HEAD, b"", chunked=False, head_request=False)
     conn.data_received(b"NOT HTTP\r\n\r\n")
@@ -490,8 +495,8 @@ async def test_a_failed_exchange_is_forgotten_once(monkeypatch: pytest.MonkeyPat
 
 
 @async_test
-async def test_connection_close_and_upgrade_leave_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    pool, _ = mock_pool(monkeypatch)
+async def test_connection_close_and_upgrade_leave_the_pool() -> None:
+    pool, _ = mock_pool()
     closing = await pool.acquire()
     await serve(closing, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
     upgraded = await pool.acquire()
@@ -509,8 +514,8 @@ async def test_connection_close_and_upgrade_leave_the_pool(monkeypatch: pytest.M
 
 
 @async_test
-async def test_sweep_closes_connections_idle_past_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    pool, transports = mock_pool(monkeypatch, idle_conn_timeout=90.0)
+async def test_sweep_closes_connections_idle_past_the_timeout() -> None:
+    pool, transports = mock_pool(idle_conn_timeout=90.0)
     old, fresh = await pool.acquire(), await pool.acquire()
     await serve(old)
     await serve(fresh)

@@ -36,6 +36,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
+from mypy_extensions import mypyc_attr
+
 __all__ = [
     "NO_LIMIT",
     "BodyError",
@@ -91,6 +93,8 @@ class BodySink(Protocol):
         """The body failed; the sink must not expect more data."""
 
 
+# Compiled build: open to interpreted subclasses (inFlightReq's releasing body).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class StreamBody:
     """A body that arrives over time. See the module docstring for the two consumption modes."""
 
@@ -355,6 +359,8 @@ class NullSink:
 _NULL_SINK = NullSink()
 
 
+# Compiled build: open to interpreted subclasses (compress, grpcWeb, inFlightReq, the gateway's gunzip).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BodyRelay:
     """Continues one body (``inner``) as another (``body``): the sink of the first and the source of the second.
 

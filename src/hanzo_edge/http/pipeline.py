@@ -25,7 +25,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from time import perf_counter
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import httptools
 
@@ -56,6 +56,17 @@ __all__ = [
 ]
 
 log = logging.getLogger("hanzo_edge.http")
+
+
+class _URLParts(Protocol):
+    """httptools' parsed URL as it is: its stub types every part as bytes/int, but an absent part is None, and the
+    compiled build (mypyc) checks declared types at run time (a 500 for every absolute-form request without a port).
+    """
+
+    host: bytes | None
+    port: int | None
+    path: bytes | None
+    query: bytes | None
 
 
 class RequestRejected(Exception):
@@ -152,19 +163,20 @@ def build_request(
     else:
         # absolute-form (a proxy-style request): the URL's authority is the host (RFC 9112 §3.2.2)
         try:
-            parsed = httptools.parse_url(target.encode("latin-1"))
+            parsed = cast("_URLParts", httptools.parse_url(target.encode("latin-1")))
         except httptools.HttpParserInvalidURLError:
             raise RequestRejected(400, "malformed request-target") from None
+        url_host, url_port = parsed.host, parsed.port
         path = (parsed.path or b"/").decode("latin-1")
         query = (parsed.query or b"").decode("latin-1")
-        if parsed.host:
+        if url_host:
             # Go: the URL's authority is the request's host; the Host header is ignored (but still validated),
             # so routing, X-Forwarded-Host and the upstream Host all see the authority.
             if host_raw and validated_host(host_raw) is None:
                 raise RequestRejected(400, "invalid Host header")
-            host_raw = b"[%b]" % parsed.host if b":" in parsed.host else parsed.host
-            if parsed.port:
-                host_raw += b":%d" % parsed.port
+            host_raw = b"[%b]" % url_host if b":" in url_host else url_host
+            if url_port:
+                host_raw += b":%d" % url_port
             raw_headers = _with_host(raw_headers, host_raw)
     host = _HOSTS.get(host_raw)  # the cache probed inline: one dict get per request for a known host
     if host is None:

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 from hanzo_edge.http.errors import ConnectError, DialTimeout
 from hanzo_edge.http.tls_buffered_reads import buffer_reads
 from hanzo_edge.http.upstream import UpstreamConnection
@@ -66,6 +68,8 @@ class TransportOptions:
         )
 
 
+# Compiled build: open to interpreted subclasses (forwardAuth's client-TLS pool, test pools).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ConnectionPool:
     """Connections to one origin (scheme, host, port) under one :class:`TransportOptions`."""
 
@@ -220,6 +224,8 @@ def _close_detached(conn: UpstreamConnection) -> None:
     conn.close()
 
 
+# Compiled build: open to interpreted subclasses (forwardAuth's one-pool registry).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PoolRegistry:
     """Every pool of the process, created on first use and kept across configuration generations."""
 

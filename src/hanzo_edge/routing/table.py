@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from hanzo_edge.http.messages import Handler, Request
 from hanzo_edge.routing.slices import Steps
 
@@ -52,6 +54,8 @@ def _order(routes: Iterable[Route]) -> list[Route]:
     return sorted(routes, key=lambda r: (-r.priority, r.name))
 
 
+# Compiled build: open to interpreted subclasses (the TLS 421 table, gin's table, the sidecar's).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RoutingTable:
     """Immutable routing table of one entrypoint. :meth:`lookup` returns the handler for a request."""
 
@@ -61,12 +65,13 @@ class RoutingTable:
         for _ in self._compile(routes, not_found, generation):
             pass
 
-    @classmethod
-    def compile_steps(cls, routes: Sequence[Route], not_found: Handler, generation: int = 0) -> Steps[RoutingTable]:
+    @staticmethod
+    def compile_steps(routes: Sequence[Route], not_found: Handler, generation: int = 0) -> Steps[RoutingTable]:
         """Compile the table as slices that yield every :data:`ROUTES_PER_SLICE` routes or hosts (10,000 routes are
         15-30 ms in one block); the result is the same table ``RoutingTable(routes, not_found, generation)`` is. The
         table is only handed out complete, so the caller's swap stays one reference assignment."""
-        table = cls.__new__(cls)
+        # An empty table refilled in slices: the compiled build (mypyc) has no ``cls.__new__(cls)``.
+        table = RoutingTable((), not_found, generation)
         yield from table._compile(routes, not_found, generation)
         return table
 
