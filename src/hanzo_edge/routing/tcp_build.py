@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hanzo_edge.config.refusal import refusals_of
 from hanzo_edge.config.runtime import DISABLED, Info, RouterInfo, RuntimeConfig, qualify
 from hanzo_edge.config.static import TCPServersTransport as StaticTCPServersTransport
 from hanzo_edge.config.tcp import (
@@ -141,6 +142,8 @@ class _Layer4:
     # -- TCP routers ---------------------------------------------------------------------------------------------------
     def _tcp_router(self, info: RouterInfo[TCPRouter], routes: dict[str, list[TCPRoute]], udp_eps: set[str]) -> None:
         router = info.model
+        if self._refused(info):
+            return
         errors: list[str] = []
         compiled = None
         if not router.rule:
@@ -188,6 +191,13 @@ class _Layer4:
         if not info.using:
             self._error(info, "no valid entryPoint for this router", critical=True)
             info.status = DISABLED
+
+    def _refused(self, info: RouterInfo[TCPRouter] | RouterInfo[UDPRouter]) -> bool:
+        """Disable a router its provider refused (``config/refusal.py``) with the provider's reasons; True if so."""
+        refusals = refusals_of(info.model)
+        for message in refusals:
+            self._error(info, message, critical=True)
+        return bool(refusals)
 
     def _tls_options_errors(self, name: str) -> list[str]:
         tls = self.tls
@@ -353,6 +363,8 @@ class _Layer4:
     def _udp_routers(self, udp_eps: Sequence[str], tcp_eps: set[str]) -> None:
         by_ep: dict[str, list[RouterInfo[UDPRouter]]] = {ep: [] for ep in udp_eps}
         for info in sorted(self.runtime.udp_routers.values(), key=lambda i: i.name):
+            if self._refused(info):
+                continue
             service = None
             if not info.service:
                 self._error(info, "the service is missing on the udp router", critical=True)  # Traefik's words

@@ -77,3 +77,76 @@ def test_an_ingress_route_whose_service_is_refused_says_why() -> None:
     assert shown["status"] == "disabled"
     assert any("kubernetes service not found: default/nothere" in error for error in shown["error"])
     assert result.runtime.routers[_http_key("fine", "Host(`fine`)")].status == ENABLED
+
+
+def _tcp_key(name: str, match: str) -> str:
+    return f"default-{name}-{hashlib.sha256(match.encode()).hexdigest()[:20]}@kubernetescrd"
+
+
+def _tcp_route(match: str, services: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"entryPoints": ["tcp"], "routes": [{"match": match, "services": services, **extra}]}
+
+
+def test_ingress_route_tcp_with_a_bad_reference_is_shown_disabled_with_its_reason() -> None:
+    missing_service = _crd("IngressRouteTCP", "nosvc", _tcp_route("HostSNI(`*`)", [{"name": "nothere", "port": 80}]))
+    bad_middleware = _crd(
+        "IngressRouteTCP",
+        "badmw",
+        _tcp_route("HostSNI(`*`)", [{"name": "app", "port": 80}], middlewares=[{"name": "mw", "namespace": "other"}]),
+    )
+    missing_secret = _crd(
+        "IngressRouteTCP",
+        "nosecret",
+        {**_tcp_route("HostSNI(`a.test`)", [{"name": "app", "port": 80}]), "tls": {"secretName": "absent"}},
+    )
+    missing_option = _crd(
+        "IngressRouteTCP",
+        "noopt",
+        {
+            **_tcp_route("HostSNI(`b.test`)", [{"name": "app", "port": 80}]),
+            "tls": {"options": {"name": "x", "namespace": "other"}},
+        },
+    )
+    fine = _crd(
+        "IngressRouteTCP",
+        "fine",
+        _tcp_route(
+            "HostSNI(`c.test`)",
+            [{"name": "app", "port": 80}],
+        )
+        | {"tls": {}},
+    )
+    config, result = _build(missing_service, bad_middleware, missing_secret, missing_option, fine)
+    expected = {
+        _tcp_key("nosvc", "HostSNI(`*`)"): "kubernetes service not found: default/nothere",
+        _tcp_key("badmw", "HostSNI(`*`)"): "middleware other/mw is not in the parent resource namespace default",
+        _tcp_key("nosecret", "HostSNI(`a.test`)"): "secret default/absent does not exist",
+        _tcp_key("noopt", "HostSNI(`b.test`)"): "TLSOption other/x",
+    }
+    view = _api(config, result)
+    for key, reason in expected.items():
+        info = result.runtime.tcp_routers[key]
+        assert info.status == DISABLED, key
+        assert any(reason in error for error in info.errors), (key, info.errors)
+        shown = view.item("tcp/routers", key)
+        assert shown is not None
+        assert shown["status"] == "disabled"
+        assert any(reason in error for error in shown["error"])
+    assert result.runtime.tcp_routers[_tcp_key("fine", "HostSNI(`c.test`)")].status == ENABLED
+    assert {r["name"] for r in view.items("tcp/routers")} >= set(expected)
+
+
+def test_ingress_route_udp_with_a_missing_service_is_shown_disabled_with_its_reason() -> None:
+    gone = _crd(
+        "IngressRouteUDP", "gone", {"entryPoints": ["udp"], "routes": [{"services": [{"name": "nothere", "port": 53}]}]}
+    )
+    config = translate_crds(_snapshot(gone)).config
+    result = build_tables(
+        {"kubernetescrd": config}, ["web"], ["web"], PoolRegistry(), TransportOptions(), udp_entry_points=["udp"]
+    )
+    info = result.runtime.udp_routers["default-gone-0@kubernetescrd"]
+    assert info.status == DISABLED
+    assert any("kubernetes service not found: default/nothere" in error for error in info.errors), info.errors
+    shown = _api(config, result).item("udp/routers", "default-gone-0@kubernetescrd")
+    assert shown is not None
+    assert shown["status"] == "disabled"

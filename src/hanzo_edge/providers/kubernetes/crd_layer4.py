@@ -2,8 +2,9 @@
 
 Names are not normalised (``<ns>-<name>-<20 hex of sha256(match)>`` for TCP, ``<ns>-<name>-<index>`` for UDP); a route
 with several services gets a ``weighted`` service named like the router, children ``<router>-<svc>-<port>``. A route
-whose references fail is skipped with an error naming it (TCP routers have no middleware that could carry the
-reason into ``/api``).
+whose references fail (a service, a MiddlewareTCP, a TLSOption or TLS Secret) is logged with an error naming it and
+kept as a refused router (``config/refusal.py``), which the build disables with the reason, so ``/api/tcp/routers``
+and ``/api/udp/routers`` say why, as ``/api/http/routers`` does for an IngressRoute.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+import msgspec
+
 from hanzo_edge.config.dynamic import RouterTLS
+from hanzo_edge.config.refusal import RefusedTCPRouter, RefusedUDPRouter
 from hanzo_edge.config.tcp import (
     TCPLoadBalancer,
     TCPRouter,
@@ -46,12 +50,9 @@ def translate_tcp_routes(run: CRDRun) -> None:
             continue
         spec = obj.spec
         tls: TCPRouterTLS | None = None
+        tls_problems: list[str] = []
         if spec.tls is not None:
-            router_tls, problems = run.route_tls(namespace, name, spec.tls)
-            if problems:
-                for problem in problems:
-                    run.error("IngressRouteTCP", namespace, name, f"skipped: {problem}")
-                continue
+            router_tls, tls_problems = run.route_tls(namespace, name, spec.tls)
             base = router_tls or RouterTLS()
             tls = TCPRouterTLS(
                 passthrough=spec.tls.passthrough,
@@ -61,24 +62,32 @@ def translate_tcp_routes(run: CRDRun) -> None:
             )
         for route in spec.routes:
             key = make_id(namespace, hash_suffix(name, route.match))
+            problems = list(tls_problems)
+            middlewares: list[str] = []
+            for ref in route.middlewares:
+                try:
+                    middlewares.append(run.cluster.object_key(namespace, ref.name, ref.namespace, "middleware"))
+                except OBJECT_ERRORS as exc:
+                    problems.append(str(exc))
+            service = key
             try:
-                middlewares = tuple(
-                    run.cluster.object_key(namespace, ref.name, ref.namespace, "middleware")
-                    for ref in route.middlewares
-                )
                 service = _tcp_service(run, namespace, key, route.services)
             except OBJECT_ERRORS as exc:
-                run.error("IngressRouteTCP", namespace, name, f"route {route.match!r} skipped: {exc}")
-                continue
-            run.build.tcp_routers[key] = TCPRouter(
+                problems.append(str(exc))
+            router = TCPRouter(
                 entry_points=spec.entry_points,
-                middlewares=middlewares,
+                middlewares=tuple(middlewares),
                 service=service,
                 rule=route.match,
                 rule_syntax=route.syntax,
                 priority=route.priority,
                 tls=tls,
             )
+            if problems:
+                for problem in problems:
+                    run.error("IngressRouteTCP", namespace, name, f"route {route.match!r} refused: {problem}")
+                router = RefusedTCPRouter(**msgspec.structs.asdict(router), refusals=tuple(problems))
+            run.build.tcp_routers[key] = router
 
 
 def _tcp_service(run: CRDRun, namespace: str, key: str, services: tuple[ServiceTCP, ...]) -> str:
@@ -114,8 +123,11 @@ def translate_udp_routes(run: CRDRun) -> None:
             key = make_id(namespace, f"{name}-{index}")
             try:
                 service = _udp_service(run, namespace, key, route.services)
-            except RefError as exc:
-                run.error("IngressRouteUDP", namespace, name, f"route {index} skipped: {exc}")
+            except OBJECT_ERRORS as exc:
+                run.error("IngressRouteUDP", namespace, name, f"route {index} refused: {exc}")
+                run.build.udp_routers[key] = RefusedUDPRouter(
+                    entry_points=obj.spec.entry_points, service=key, refusals=(str(exc),)
+                )
                 continue
             run.build.udp_routers[key] = UDPRouter(entry_points=obj.spec.entry_points, service=service)
 
