@@ -87,6 +87,8 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
 
     from hanzo_edge.gateway.reload import GatewayReloader
     from hanzo_edge.gateway.server import GatewayApp, gateway_static
+    from hanzo_edge.gateway.service_keys import static_flags
+    from hanzo_edge.gateway.translate import ENTRY_POINT
 
     # telemetry/logging's level (in static_args) unless -d asks for debug; its prefix goes before every message.
     level = "DEBUG" if parsed.debug else _level_of(translation.static_args)
@@ -95,7 +97,9 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
         # Go's ReverseProxy has no body limit: the host table proxies uploads of any size; the Hanzo chain keeps
         # the 10 MiB limit on gateway.json endpoints (gateway/hanzo/chain.py).
         static_args.append("--entrypoints.gateway.http.maxRequestBodyBytes=0")
-    static = gateway_static(service.listen_ip, port, level, static_args)
+    # read_timeout, max_header_bytes, dialer_timeout, ...: the gateway entrypoint and the backends' transport.
+    static_args += static_flags(service.keys, ENTRY_POINT)
+    static = gateway_static(service.listen_ip, port, level, static_args, service.keys.shutdown_grace())
     if parsed.debug or any(arg.startswith("--log.level=") for arg in translation.static_args):
         # The CLI set up logging before the file was read: the file's (or -d's) level applies from here on.
         logging.getLogger("hanzo_edge").setLevel(logging.DEBUG if level == "DEBUG" else logging.getLevelName(level))
@@ -134,6 +138,7 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
             parsed.config,
             env,
             listen=(service.listen_ip, service.port),
+            service_keys=service.keys,
             interval=_watch_interval(env),
             debug=parsed.debug,
         )

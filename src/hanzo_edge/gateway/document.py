@@ -21,6 +21,7 @@ import msgspec
 from hanzo_edge.config.durations import parse_duration
 from hanzo_edge.gateway.errors import GatewayConfigError, GatewayWarning, JsonPath
 from hanzo_edge.gateway.positions import Positions, locate_values
+from hanzo_edge.gateway.service_keys import WARNED_KEYS, ServiceKeys
 
 __all__ = [
     "BackendModel",
@@ -128,6 +129,8 @@ class ServiceModel(msgspec.Struct, frozen=True, kw_only=True):
     extra_config: Mapping[str, Any]
     debug_endpoint: bool = False  # /__debug/ (middlewares/krakend_debug_echo.py)
     echo_endpoint: bool = False  # /__echo/
+    # The HTTP server and client keys (read_timeout, dialer_timeout, ...): gateway/service_keys.py
+    keys: ServiceKeys = msgspec.field(default_factory=ServiceKeys)
 
 
 @dataclass(slots=True)
@@ -320,6 +323,7 @@ class _Reader:
         for key in _UNHONOURED_SERVICE_KEYS:
             if raw.get(key) not in (None, False, [], {}):
                 self.warn((key,), f"{key} is not supported by hanzo-edge gateway and is ignored")
+        keys = self.service_keys(raw)
         endpoints_raw = raw.get("endpoints", [])
         endpoints: list[EndpointModel] = []
         if not isinstance(endpoints_raw, list):
@@ -354,6 +358,52 @@ class _Reader:
             extra_config=normalize_namespaces(raw.get("extra_config")),
             debug_endpoint=raw.get("debug_endpoint") is True,
             echo_endpoint=raw.get("echo_endpoint") is True,
+            keys=keys,
+        )
+
+    def service_keys(self, raw: dict[str, Any]) -> ServiceKeys:
+        """The HTTP server and client keys (gateway/service_keys.py); each set key without a counterpart here and
+        with a value other than Go's zero value gets a warning saying why."""
+
+        def duration(key: str) -> float | None:
+            value = raw.get(key)
+            return None if value is None or value == "" else self.duration(value, (key,), 0.0)
+
+        def integer(key: str, low: int) -> int | None:
+            value = raw.get(key)
+            return None if value is None else self.integer(value, (key,), 0, low, 2**31 - 1)
+
+        def flag(key: str) -> bool:
+            value = raw.get(key, False)
+            if not isinstance(value, bool):
+                self.error((key,), f"want true or false, got {json.dumps(value)}")
+                return False
+            return value
+
+        for key, why in WARNED_KEYS.items():
+            value = raw.get(key)
+            if value is None:
+                continue
+            if key == "disable_compression":
+                zero = not flag(key)
+            elif key == "max_idle_connections":
+                zero = not integer(key, 0)
+            else:
+                zero = not duration(key)
+            if not zero:
+                self.warn((key,), f"{key} is not honoured by hanzo-edge gateway: {why}")
+        return ServiceKeys(
+            read_timeout=duration("read_timeout"),
+            write_timeout=duration("write_timeout"),
+            idle_timeout=duration("idle_timeout"),
+            max_header_bytes=integer("max_header_bytes", 0),
+            max_shutdown_wait_time=duration("max_shutdown_wait_time"),
+            max_idle_connections_per_host=integer("max_idle_connections_per_host", -(2**31)),
+            idle_connection_timeout=duration("idle_connection_timeout"),
+            response_header_timeout=duration("response_header_timeout"),
+            dialer_timeout=duration("dialer_timeout"),
+            disable_keep_alives=flag("disable_keep_alives"),
+            allow_insecure_connections=flag("allow_insecure_connections"),
         )
 
     def hosts(self, value: Any, path: JsonPath, *, disable_sanitize: bool) -> tuple[str, ...] | None:

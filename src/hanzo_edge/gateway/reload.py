@@ -12,7 +12,9 @@ does (parse, validate, translate, build offline). Then:
 * **bad**: every error is logged with its JSON path and line/column, the failed-reload metric counts it, and the
   last good configuration keeps serving. A later good write is applied.
 
-``port`` and ``listen_ip`` cannot move under a listening socket: a change is logged as needing a restart.
+``port`` and ``listen_ip`` cannot move under a listening socket, nor the service's HTTP server and client keys
+(``read_timeout``, ``dialer_timeout``, ...: the listener's and the backend transport's, fixed at start): a change is
+logged as needing a restart.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Mapping
 
 from hanzo_edge.gateway.document import GatewayDocument
 from hanzo_edge.gateway.server import GatewayApp
+from hanzo_edge.gateway.service_keys import ServiceKeys, changed_keys
 from hanzo_edge.gateway.translate import PROVIDER, Translation
 
 __all__ = ["DEFAULT_INTERVAL", "GatewayReloader", "fingerprint", "with_debug_endpoint"]
@@ -66,6 +69,7 @@ class GatewayReloader:
         listen: tuple[str, int],
         interval: float = DEFAULT_INTERVAL,
         debug: bool = False,
+        service_keys: ServiceKeys | None = None,
     ) -> None:
         self.app = app
         self.path = path
@@ -73,6 +77,7 @@ class GatewayReloader:
         self.listen = listen
         self.interval = interval
         self.debug = debug  # run -d: every version serves /__debug/
+        self.service_keys = service_keys if service_keys is not None else ServiceKeys()  # what the process runs with
         self.last = fingerprint(path)
         self.applied = 0
         self.failed = 0
@@ -122,6 +127,13 @@ class GatewayReloader:
             log.error("endpoint %s (not served)", disabled)
         if (doc.service.listen_ip, doc.service.port) != self.listen and "KRAKEND_PORT" not in self.env:
             log.warning("listen_ip/port changed in %s: it takes a restart; still listening as before", self.path)
+        changed = changed_keys(self.service_keys, doc.service.keys)
+        if changed:
+            log.warning(
+                "%s changed in %s: needs a restart; still serving with the values the process started with",
+                ", ".join(changed),
+                self.path,
+            )
         if self.debug:
             with_debug_endpoint(translation, doc.service.echo_endpoint)
         app = self.app

@@ -21,6 +21,7 @@ from hanzo_edge.gateway.gin_table import GinRoutingTable
 from hanzo_edge.gateway.hanzo.chain import HanzoChain
 from hanzo_edge.gateway.hanzo.settings import HanzoSettings
 from hanzo_edge.gateway.namespaces.telemetry import METRICS_ENTRY_POINT
+from hanzo_edge.gateway.service_keys import go_duration
 from hanzo_edge.gateway.stats import STATS_PATHS, GatewayStats, activate, deactivate
 from hanzo_edge.gateway.translate import ENTRY_POINT, PROVIDER, Translation
 from hanzo_edge.http.messages import Handler, Request
@@ -39,9 +40,17 @@ def listen_address(listen_ip: str, port: int) -> str:
     return f"[{listen_ip}]:{port}" if ":" in listen_ip else f"{listen_ip}:{port}"
 
 
-def gateway_static(listen_ip: str, port: int, log_level: str = "INFO", extra_args: Sequence[str] = ()) -> StaticConfig:
+def gateway_static(
+    listen_ip: str,
+    port: int,
+    log_level: str = "INFO",
+    extra_args: Sequence[str] = (),
+    shutdown_grace: float | None = None,
+) -> StaticConfig:
     """The static configuration of a gateway process: the ``gateway`` entrypoint, and ``extra_args`` (the telemetry
-    namespaces' metrics listener and tracing, :mod:`hanzo_edge.gateway.namespaces.telemetry`; ``log_level`` wins)."""
+    namespaces' metrics listener and tracing, :mod:`hanzo_edge.gateway.namespaces.telemetry`, and the service keys'
+    flags, :mod:`hanzo_edge.gateway.service_keys`; ``log_level`` wins). ``shutdown_grace`` (``max_shutdown_wait_time``)
+    is the drain of every entrypoint: the process waits for the longest one, so one left at 10s would outlast it."""
     from hanzo_edge.config.loader import load_static
 
     args = [
@@ -52,6 +61,10 @@ def gateway_static(listen_ip: str, port: int, log_level: str = "INFO", extra_arg
         *extra_args,
         f"--log.level={log_level}",
     ]
+    if shutdown_grace is not None:
+        names = {ENTRY_POINT} | {arg.split(".", 2)[1] for arg in args if arg.lower().startswith("--entrypoints.")}
+        grace = go_duration(shutdown_grace)
+        args += [f"--entrypoints.{name}.transport.lifeCycle.graceTimeOut={grace}" for name in sorted(names)]
     return load_static(args, {}, search=False)
 
 
