@@ -7,11 +7,15 @@ Nothing is compiled inside the working tree: an in-place ``.so`` would shadow ev
 
 Run (on a quiet machine): ``python benchmarks/compile_lever.py`` (about 3 minutes: each group compiles in 5 to 25 s).
 Smoke mode: ``python benchmarks/compile_lever.py --smoke`` (one group, a short run).
+
+``--tree`` measures the product as built instead: pure Python against ``build/compiled/src`` (``make compiled``,
+``scripts/build_compiled.py``'s module list), alternating the two each round so load drifts hit both alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -48,6 +52,20 @@ GROUPS: dict[str, list[str]] = {
     ],
 }
 GROUPS["all of the above"] = [m for group in list(GROUPS.values()) for m in group]
+COMPILED_TREE = ROOT / "build" / "compiled" / "src"
+
+
+def build_script_modules() -> list[str]:
+    """The module list ``make compiled`` compiles (scripts/build_compiled.py), so the harness measures that set."""
+    spec = importlib.util.spec_from_file_location("build_compiled", ROOT / "scripts" / "build_compiled.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError("scripts/build_compiled.py not found")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.MODULES)
+
+
+GROUPS["the build (make compiled)"] = build_script_modules()
 
 
 def micro(src: Path | None, n: int, rounds: int) -> float:
@@ -80,13 +98,33 @@ def compile_group(modules: list[str], scratch: Path) -> tuple[Path, float]:
     return src, seconds
 
 
+def compare_tree(n: int, rounds: int) -> dict[str, float]:
+    """Pure vs the ``make compiled`` tree, one round of each in turn; the best of each."""
+    if not (COMPILED_TREE.parent / "stamp.json").exists():
+        raise RuntimeError("no compiled tree: run make compiled first")
+    pure, compiled = float("inf"), float("inf")
+    for _ in range(rounds):
+        pure = min(pure, micro(None, n, 1))
+        compiled = min(compiled, micro(COMPILED_TREE, n, 1))
+    change = (compiled - pure) / pure * 100
+    print(f"pure {pure:.2f} µs/request (CPU), compiled {compiled:.2f} ({change:+.1f} %), best of {rounds} x {n}")
+    return {"pure_us": pure, "compiled_us": compiled, "change_pct": round(change, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--n", type=int, default=30000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per figure; the best is kept")
     parser.add_argument("--smoke", action="store_true", help="one small group, a short run (proves the harness)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--tree", action="store_true", help="pure vs the make-compiled tree (no scratch builds)")
     args = parser.parse_args()
+    if args.tree:
+        n, rounds = (3000, 1) if args.smoke else (args.n, args.rounds)
+        figures = compare_tree(n, rounds)
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return
     groups = {"messages": GROUPS["messages"]} if args.smoke else GROUPS
     n, rounds = (3000, 1) if args.smoke else (args.n, args.rounds)
 

@@ -29,9 +29,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from compiled_tree import child_env, choose
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv" / "bin"
 RESULTS = ROOT / "benchmarks" / "results" / "gateway_latest.json"
+# gateway and ingress run the compiled tree when it is fresh (PURE=1: pure Python); the JSON says which.
+BUILD = choose()
 BODY = '{"id":1,"name":"bench","tags":["a","b"],"nested":{"x":1,"y":"z"}}'
 
 
@@ -97,7 +101,7 @@ def start_gateway(work: Path, port: int, upstream: int) -> subprocess.Popen[byte
     }
     path = work / "gateway.json"
     path.write_text(json.dumps(config))
-    env = {"PATH": "/usr/bin:/bin", "HANZO_GATEWAY_LOG_LEVEL": "ERROR"}
+    env = child_env(BUILD, {"PATH": "/usr/bin:/bin", "HANZO_GATEWAY_LOG_LEVEL": "ERROR"})
     proc = subprocess.Popen([str(VENV / "gateway"), "run", "-c", str(path)], env=env, stderr=subprocess.DEVNULL)
     wait_http(f"http://127.0.0.1:{port}/__health")
     return proc
@@ -112,7 +116,9 @@ def start_ingress(work: Path, port: int, upstream: int) -> subprocess.Popen[byte
         f"  services:\n    backend:\n      loadBalancer:\n        servers:\n          - url: http://127.0.0.1:{upstream}\n"
     )
     args = [f"--entrypoints.web.address=127.0.0.1:{port}", f"--providers.file.filename={dynamic}", "--log.level=ERROR"]
-    proc = subprocess.Popen([str(VENV / "ingress"), *args], env={"PATH": "/usr/bin:/bin"}, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(VENV / "ingress"), *args], env=child_env(BUILD, {"PATH": "/usr/bin:/bin"}), stderr=subprocess.DEVNULL
+    )
     wait_http(f"http://127.0.0.1:{port}/noop")
     return proc
 
@@ -189,6 +195,7 @@ def main() -> int:
         "duration_s": args.duration,
         "connections": args.connections,
         "smoke": args.smoke,
+        "hanzo_edge_build": BUILD,
         "rps": results,
         "median_rps": median,
         "noop_gateway_over_ingress": median["gateway_noop"] / median["ingress_noop"],

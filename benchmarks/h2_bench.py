@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compiled_tree import use_for_children
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 SMALL_BODY = b"x" * 99 + b"\n"
@@ -386,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{tool} is missing (scripts/sysdeps.sh installs nghttp2-client)", file=sys.stderr)
             return 2
     scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
+    build = use_for_children()  # ingress runs the compiled tree when fresh (PURE=1: pure Python)
     with tempfile.TemporaryDirectory(prefix="h2bench-") as tmp:
         work = Path(tmp)
         cert, key = make_certificate(work)
@@ -399,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
                     "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                     "cpus": os.cpu_count(),
                     "smoke": args.smoke,
+                    "hanzo_edge_build": build,
                     "h2load": f"-c {args.clients} -m {args.streams} -t 1 -n {args.requests}",
                 }
             }

@@ -75,5 +75,17 @@ text += """  middlewares:
 open(path, "w").write(text)
 PY
 fi
+# The build under test (benchmarks/compiled_tree.py): the compiled tree when it is fresh, unless PURE=1; a Python
+# benchmark that already chose passes HANZO_EDGE_BUILD (and the PYTHONPATH that goes with it).
+build=${HANZO_EDGE_BUILD:-}
+if [ -z "$build" ]; then
+  build=pure
+  stamp="$root/build/compiled/stamp.json"
+  if [ "${PURE:-0}" != 1 ] && [ -f "$stamp" ] && [ -z "$(find "$root/src" -name '*.py' -newer "$stamp" -print -quit)" ]; then
+    build=compiled
+    export PYTHONPATH="$root/build/compiled/src${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+fi
+echo "ingress-for-bench: build $build" >&2
 exec "$root/.venv/bin/ingress" "--entrypoints.web.address=127.0.0.1:$port" \
   "--providers.file.filename=$workdir/dynamic.yml" --providers.file.watch=false "$@"

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from bench_tools import ensure_bench_tools
+from compiled_tree import use_for_children
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT.parent / "shared" / "bench"
@@ -48,6 +49,7 @@ def main() -> int:
         print(f"bench: {BENCH}/run.py not found", file=sys.stderr)
         return 2
     ensure_bench_tools(BENCH)
+    use_for_children()  # every variant runs the compiled tree when fresh (PURE=1: pure Python)
     receiver = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "python"), "-c", RECEIVER, str(ROOT / "tests" / "integration")],
         stdout=subprocess.PIPE,

@@ -74,6 +74,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from bench_tools import ensure_bench_tools
+from compiled_tree import use_for_children
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -692,6 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tls_bench: {BENCH}/run.py not found", file=sys.stderr)
         return 2
     ensure_bench_tools(BENCH)
+    build = use_for_children()  # ingress runs the compiled tree when fresh (PURE=1: pure Python)
     missing = [tool for tool in ("wrk", "nginx", "openssl") if not shutil.which(tool)]
     if missing or not INGRESS.exists():
         print(f"tls_bench: missing {', '.join(missing) or INGRESS} (run make install / setup.sh)", file=sys.stderr)
@@ -712,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = TlsBench(a, workdir, certs)
     try:
         out = bench.run(proxies, a.scenarios)
+        out["meta"]["hanzo_edge_build"] = build
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(out, indent=1))
         print(f"\nwrote {a.json}")
