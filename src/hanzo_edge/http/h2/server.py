@@ -51,6 +51,7 @@ from hanzo_edge.http.h2.limits import EventBudget, H2Limits
 from hanzo_edge.http.h2.server_hpack import RepeatingDecoder, StatelessEncoder
 from hanzo_edge.http.h2.stream import ServerStream
 from hanzo_edge.http.h2.translate import (
+    H2RequestHead,
     MalformedHeaders,
     StreamRejected,
     check_trailer_fields,
@@ -75,6 +76,9 @@ log = logging.getLogger("hanzo_edge.http.h2")
 _NO_BODY_STATUS = frozenset({204, 304})
 _SETTINGS = h2.settings.SettingCodes
 _SWEEP_AT = 32  # streams in h2's table before its closed ones are swept (plus those still open)
+# Per connection at most 8 translated request heads of blocks up to 4 KiB (HPACK-accounted): a few KiB per connection.
+_HEAD_CACHE_ENTRIES = 8
+_HEAD_CACHE_BYTES = 4096
 
 
 class _ServerConnection(h2.connection.H2Connection):
@@ -192,6 +196,7 @@ class H2Protocol(asyncio.Protocol):
         self.settings_budget = EventBudget(limits.settings_per_interval, limits.interval, self.clock)
         self.pings = EventBudget(limits.pings_per_interval, limits.interval, self.clock)
         self.calmed = ""  # the limit that ended the connection ("" while none did); for logs and tests
+        self.heads: dict[tuple[tuple[bytes, bytes], ...], H2RequestHead] = {}  # valid request blocks seen, translated
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -311,7 +316,7 @@ class H2Protocol(asyncio.Protocol):
             self._reset(sid, ErrorCodes.REFUSED_STREAM)
             self._spend_reset()
             return
-        fields = list(event.headers or ())
+        fields = event.headers or ()
         stream = ServerStream(self, self.ctx, sid)
         self.streams[sid] = stream
         settings = self.settings
@@ -320,27 +325,36 @@ class H2Protocol(asyncio.Protocol):
             stream.read_deadline = now + settings.read_timeout
         if settings.write_timeout > 0:
             stream.write_deadline = now + settings.write_timeout
-        size = 0
-        for name, value in fields:
-            size += len(name) + len(value) + 32
-        if size > self.limits.max_header_list_size:
-            self._answer_error(stream, 431, event.stream_ended is not None)
-            return
-        try:
-            head = request_head(fields, settings.managed_headers)
-        except MalformedHeaders as exc:
-            self._protocol_error(str(exc))
-            return
-        except StreamRejected as exc:
-            self._answer_error(stream, exc.status, event.stream_ended is not None)
-            return
+        key = tuple(fields)
+        head = self.heads.get(key)
+        if head is None:
+            size = 0
+            for name, value in fields:
+                size += len(name) + len(value) + 32
+            if size > self.limits.max_header_list_size:
+                self._answer_error(stream, 431, event.stream_ended is not None)
+                return
+            try:
+                head = request_head(list(fields), settings.managed_headers)
+            except MalformedHeaders as exc:
+                self._protocol_error(str(exc))
+                return
+            except StreamRejected as exc:
+                self._answer_error(stream, exc.status, event.stream_ended is not None)
+                return
+            if size <= _HEAD_CACHE_BYTES:
+                # A client repeats its requests field for field (h2load, gRPC, API polling): the same block is the
+                # same valid head. Only heads that passed every check are kept; bounded per connection.
+                if len(self.heads) >= _HEAD_CACHE_ENTRIES:
+                    self.heads.clear()
+                self.heads[key] = head
         try:
             req = build_request(
                 settings,
                 head.method,
                 "2.0",
                 head.target,
-                head.headers,
+                list(head.headers),  # the request's own list: the pipeline edits it in place
                 head.host,
                 0 if head.host is None else 1,
                 head.managed,
