@@ -31,6 +31,7 @@ from hanzo_edge.config.dynamic import Configuration
 from hanzo_edge.config.static import StaticConfig
 from hanzo_edge.gateway.ingress_mode import DEFAULT_RULE, hanzo_enabled, ingress_snapshot
 from hanzo_edge.gateway.reload import fingerprint
+from hanzo_edge.gateway.service_keys import ServiceKeys
 from hanzo_edge.providers.base import ProviderHooks
 
 __all__ = ["GatewayProvider", "from_static"]
@@ -76,6 +77,15 @@ class GatewayProvider:
             log.warning(
                 "gateway provider: the telemetry/* namespaces of %s are not applied under ingress (its own --log, "
                 "--metrics and --tracing options are)",
+                self.filename,
+            )
+        if doc.service is not None and doc.service.keys != ServiceKeys():
+            # Under ingress the gateway's endpoints ride ingress's own entrypoints and serversTransport.
+            set_keys = [f for f in ServiceKeys.__struct_fields__ if getattr(doc.service.keys, f) not in (None, False)]
+            log.warning(
+                "gateway provider: the service keys %s of %s are not applied under ingress (its entrypoint and "
+                "serversTransport options are)",
+                ", ".join(set_keys),
                 self.filename,
             )
         hanzo = hanzo_enabled(self.env)
