@@ -30,6 +30,8 @@ import datetime
 import json
 import multiprocessing as mp
 import os
+import queue
+import signal
 import socket
 import statistics
 import subprocess
@@ -42,29 +44,58 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 GATEWAY = str(Path(sys.executable).parent / "gateway")
 
-ECHO_NODE = """
-import asyncio, sys
-try:
-    import uvloop
-except ImportError:
-    uvloop = None
-class Echo(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport = transport
-    def data_received(self, data):
+
+# -- the echo node: a process of its own behind both targets -------------------------------------------------------
+class EchoNode(asyncio.Protocol):
+    """Echoes every byte with flow control; once the peer's input ends, the echo is flushed and the socket closed.
+
+    Two uvloop rules shape it (issue 21: this node, not the gateway or the reference, died with glibc's "double free
+    or corruption" in the benchmark's handshake phase):
+
+    * uvloop keeps a transport alive while it reads, writes or closes, but **not** while a ``write_eof()``
+      (``uv_shutdown``) is pending, and the request lives inside the transport object. An earlier node half-closed
+      (``write_eof()`` and ``return True``) once the peer's input ended, leaving the transport reachable only through
+      its cycle with the protocol: a young-generation GC run before the shutdown completed (another connection's
+      callback in the same epoll batch) freed the transport, libuv then called the shutdown callback on freed
+      memory, and Cython's DECREF of the already-freed object freed it a second time (core: ``_int_free`` <-
+      ``__uv_stream_on_shutdown`` <- ``uv__stream_destroy``, ``TCPTransport`` with refcount 0, handle ``data`` NULL).
+      Every open transport is therefore held in :attr:`open_transports` until ``connection_lost``.
+    * after EOF uvloop stops reading, so a half-closed socket never learns the peer went away: it stays open until
+      collected. An echo has nothing left to say once its input ended, so it closes instead of half-closing (the
+      transport flushes what it holds first, then sends the FIN).
+    """
+
+    open_transports: set[asyncio.BaseTransport] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        EchoNode.open_transports.add(transport)
+
+    def data_received(self, data: bytes) -> None:
         self.transport.write(data)
-    def eof_received(self):
-        self.transport.write_eof()
-        return True
-    def pause_writing(self):
+
+    def eof_received(self) -> bool:
+        return False  # close: flush the echo, then FIN
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        EchoNode.open_transports.discard(self.transport)
+
+    def pause_writing(self) -> None:
         self.transport.pause_reading()
-    def resume_writing(self):
+
+    def resume_writing(self) -> None:
         self.transport.resume_reading()
-async def main():
-    await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", int(sys.argv[1]), backlog=4096)
-    await asyncio.Event().wait()
-(uvloop.run if uvloop else asyncio.run)(main())
-"""
+
+
+def run_echo_node(port: int, protocol: type[asyncio.Protocol] = EchoNode) -> None:
+    """Serve ``protocol`` on 127.0.0.1:``port`` with uvloop, forever (``--echo-node PORT``)."""
+    import uvloop
+
+    async def main() -> None:
+        await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", port, backlog=4096)
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
 
 
 def free_port() -> int:
@@ -227,8 +258,12 @@ def throughput_client(port: int, streams: int, mib: int, out: Any) -> None:
         for _ in range(mib):
             for offset in range(0, len(block), 256 * 1024):
                 await client.send(view[offset : offset + 256 * 1024])
-        await echoed
+        await asyncio.wait((echoed, client.ended), return_when=asyncio.FIRST_COMPLETED)
         client.close()
+        if not echoed.done():
+            # The target or the node went away: say so instead of waiting for bytes that will never come.
+            reason = _outcome(client.ended)
+            raise ConnectionError(f"the echo ended after {received} of {total} bytes ({reason})")
         return received, client.group
 
     async def main() -> None:
@@ -236,9 +271,9 @@ def throughput_client(port: int, streams: int, mib: int, out: Any) -> None:
         started = time.perf_counter()
         results = await asyncio.gather(*(stream(context) for _ in range(streams)))
         elapsed = time.perf_counter() - started
-        out.put((sum(r for r, _ in results), elapsed, results[0][1]))
+        out.put({"bytes": sum(r for r, _ in results), "elapsed": elapsed, "group": results[0][1]})
 
-    uvloop.run(main())
+    _report_failure(out, lambda: uvloop.run(main()))
 
 
 def handshake_client(port: int, concurrency: int, duration: float, out: Any) -> None:
@@ -247,59 +282,202 @@ def handshake_client(port: int, concurrency: int, duration: float, out: Any) -> 
     from hanzo_edge.gateway.zap.client import open_zap
 
     async def main() -> None:
+        loop = asyncio.get_running_loop()
         context = _client_context()
         deadline = time.perf_counter() + duration
-        done = 0
+        done = failed = 0
         group: str | None = None
+        failures: dict[str, int] = {}
+
+        async def session() -> bool:
+            nonlocal group
+            answered = loop.create_future()
+
+            def first_byte(_data: bytes) -> None:
+                if not answered.done():
+                    answered.set_result(None)
+
+            try:
+                client = await open_zap("127.0.0.1", port, context, on_data=first_byte)
+            except Exception as exc:  # a refused or failed handshake is a counted failure
+                failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+                return False
+            await client.send(b"!")
+            await asyncio.wait((answered, client.ended), return_when=asyncio.FIRST_COMPLETED)
+            client.close()
+            if not answered.done():
+                # Handshaken but not echoed (the node is gone): not a session the target served.
+                reason = _outcome(client.ended)
+                failures[reason] = failures.get(reason, 0) + 1
+                return False
+            group = client.group
+            return True
 
         async def worker() -> None:
-            nonlocal done, group
+            nonlocal done, failed
             while time.perf_counter() < deadline:
-                client = await open_zap("127.0.0.1", port, context)
-                await client.send(b"!")
-                while not client.received:
-                    await asyncio.sleep(0)
-                    if client.ended.done():
-                        break
-                group = client.group
-                client.close()
-                done += 1
+                if await session():
+                    done += 1
+                else:
+                    failed += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        out.put((done, time.perf_counter() - started, group))
+        elapsed = time.perf_counter() - started
+        out.put({"sessions": done, "failed": failed, "failures": failures, "elapsed": elapsed, "group": group})
 
-    uvloop.run(main())
+    _report_failure(out, lambda: uvloop.run(main()))
 
 
-def run_clients(target: Any, args: tuple[Any, ...], clients: int, timeout: float) -> list[Any]:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*args, queue)) for _ in range(clients)]
+def _outcome(ended: asyncio.Future[None]) -> str:
+    """How a client's connection ended, for an error message (and the exception retrieved, so none is unheard)."""
+    if not ended.done():
+        return "still open"
+    exc = ended.exception()
+    return "closed by the peer" if exc is None else f"{type(exc).__name__}: {exc}"
+
+
+def _report_failure(out: Any, run: Any) -> None:
+    """Run a client; an exception goes to the parent as ``{"error": ...}`` rather than a silent missing result."""
+    try:
+        run()
+    except Exception as exc:  # every failure is reported, with its type
+        out.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+class HelperDied(RuntimeError):
+    """A process the measurement depends on (the echo node, a target) exited: the figures would be meaningless."""
+
+
+def describe_exit(code: int) -> str:
+    """``-6`` is ``killed by SIGABRT`` (glibc's abort on heap corruption), ``1`` is ``exit status 1``."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+def check_helpers(helpers: dict[str, subprocess.Popen[bytes]]) -> None:
+    for name, proc in helpers.items():
+        code = proc.poll()
+        if code is not None:
+            raise HelperDied(f"the {name} (pid {proc.pid}) died: {describe_exit(code)}")
+
+
+def run_clients(
+    target: Any,
+    args: tuple[Any, ...],
+    clients: int,
+    timeout: float,
+    helpers: dict[str, subprocess.Popen[bytes]],
+) -> list[dict[str, Any]]:
+    """Run ``clients`` processes of ``target`` and collect one result each, watching the helpers meanwhile."""
+    ctx = mp.get_context("spawn")  # a fresh interpreter per client: no OpenSSL or loop state inherited by fork
+    results_queue = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, results_queue)) for _ in range(clients)]
     for proc in procs:
         proc.start()
+    deadline = time.monotonic() + timeout
+    results: list[dict[str, Any]] = []
     try:
-        results = [queue.get(timeout=timeout) for _ in procs]
+        while len(results) < len(procs):
+            try:
+                results.append(results_queue.get(timeout=0.5))
+                continue
+            except queue.Empty:
+                pass
+            check_helpers(helpers)
+            for proc in procs:
+                if proc.exitcode not in (None, 0):
+                    raise HelperDied(f"a client process (pid {proc.pid}) died: {describe_exit(proc.exitcode)}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(procs) - len(results)} client processes gave no result in {timeout:.0f}s")
     finally:
         for proc in procs:
+            proc.join(5)
             if proc.is_alive():
-                proc.join(1)
-                if proc.is_alive():
-                    proc.kill()
+                proc.kill()
+                proc.join(5)
+    errors = [result["error"] for result in results if "error" in result]
+    if errors:
+        raise RuntimeError(f"{len(errors)} client processes failed: {errors[0]}")
+    check_helpers(helpers)
     return results
 
 
-def measure(port: int, options: argparse.Namespace) -> dict[str, Any]:
-    streams = run_clients(throughput_client, (port, options.streams, options.mib), options.clients, options.timeout)
-    payload = sum(r[0] for r in streams) / (1 << 20)
-    elapsed = max(r[1] for r in streams)
-    args = (port, options.concurrency, options.duration)
-    shakes = run_clients(handshake_client, args, options.clients, options.duration + options.timeout)
+def measure(port: int, options: argparse.Namespace, helpers: dict[str, subprocess.Popen[bytes]]) -> dict[str, Any]:
+    streams_args = (port, options.streams, options.mib)
+    streams = run_clients(throughput_client, streams_args, options.clients, options.timeout, helpers)
+    payload = sum(r["bytes"] for r in streams) / (1 << 20)
+    elapsed = max(r["elapsed"] for r in streams)
+    shake_args = (port, options.concurrency, options.duration)
+    shakes = run_clients(handshake_client, shake_args, options.clients, options.duration + options.timeout, helpers)
+    failed = sum(r["failed"] for r in shakes)
+    if failed:
+        reasons: dict[str, int] = {}
+        for result in shakes:
+            for reason, count in result["failures"].items():
+                reasons[reason] = reasons.get(reason, 0) + count
+        raise RuntimeError(f"{failed} handshake sessions failed: {reasons}")
     return {
-        "group": streams[0][2],
+        "group": streams[0]["group"],
         "throughput_mib_s": payload / elapsed,
-        "handshakes_s": sum(r[0] for r in shakes) / max(r[1] for r in shakes),
+        "handshakes_s": sum(r["sessions"] for r in shakes) / max(r["elapsed"] for r in shakes),
     }
+
+
+# -- the run ------------------------------------------------------------------------------------------------------
+def run_rounds(options: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Start the echo node and both targets, measure them interleaved; raises HelperDied if any of them dies."""
+    helpers: dict[str, subprocess.Popen[bytes]] = {}
+    with tempfile.TemporaryDirectory(prefix="zap-bench-") as tmp:
+        root = Path(tmp)
+        cert, key = make_certificate(root)
+        node_port, zap_port, ref_port, http_port = free_port(), free_port(), free_port(), free_port()
+        try:
+            helpers["echo node"] = subprocess.Popen([sys.executable, __file__, "--echo-node", str(node_port)])
+            config = root / "gateway.json"
+            config.write_text(json.dumps({"version": 3, "listen_ip": "127.0.0.1", "port": http_port, "endpoints": []}))
+            env = {
+                **os.environ,
+                "AUTH_ENABLED": "false",
+                "BILLING_ENABLED": "false",
+                "ZAP_LISTENER_ENABLED": "true",
+                "ZAP_LISTENER_PORT": str(zap_port),
+                "ZAP_TLS_CERT": cert,
+                "ZAP_TLS_KEY": key,
+                "ZAP_INTERNAL_ADDR": f"127.0.0.1:{node_port}",
+                "HANZO_GATEWAY_LOG_LEVEL": "ERROR",
+            }
+            helpers["gateway (ZAP listener)"] = subprocess.Popen([GATEWAY, "run", "-c", str(config)], env=env, cwd=tmp)
+            reference = [sys.executable, __file__, "--reference-server", str(ref_port), str(node_port), cert, key]
+            helpers["stdlib-ssl reference server"] = subprocess.Popen(reference)
+            for port in (node_port, zap_port, ref_port):
+                wait_accepting(port)
+            rounds: dict[str, list[dict[str, Any]]] = {"zap": [], "stdlib": []}
+            for index in range(options.rounds):
+                for name, port in (("zap", zap_port), ("stdlib", ref_port)):
+                    figures = measure(port, options, helpers)
+                    rounds[name].append(figures)
+                    print(
+                        f"round {index + 1} {name:6s} group={figures['group']}: "
+                        f"{figures['throughput_mib_s']:.0f} MiB/s echoed, {figures['handshakes_s']:.0f} handshakes/s",
+                        flush=True,
+                    )
+            check_helpers(helpers)
+        finally:
+            for proc in reversed(helpers.values()):
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in helpers.values():
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+    return rounds
 
 
 # -- main ---------------------------------------------------------------------------------------------------------
@@ -315,7 +493,11 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="give up on a measurement after this long")
     parser.add_argument("--smoke", action="store_true", help="tiny run that proves the harness works")
     parser.add_argument("--reference-server", nargs=4, metavar=("PORT", "NODE", "CERT", "KEY"), help=argparse.SUPPRESS)
+    parser.add_argument("--echo-node", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.echo_node:
+        run_echo_node(options.echo_node)
+        return 0
     if options.reference_server:
         port, node, cert, key = options.reference_server
         reference_server(int(port), int(node), cert, key)
@@ -324,49 +506,11 @@ def main() -> int:
         options.rounds, options.clients, options.streams, options.mib = 1, 1, 2, 2
         options.duration, options.concurrency, options.timeout = 2.0, 4, 30.0
 
-    procs: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="zap-bench-") as tmp:
-        root = Path(tmp)
-        cert, key = make_certificate(root)
-        node_port, zap_port, ref_port, http_port = free_port(), free_port(), free_port(), free_port()
-        try:
-            procs.append(subprocess.Popen([sys.executable, "-c", ECHO_NODE, str(node_port)]))
-            config = root / "gateway.json"
-            config.write_text(json.dumps({"version": 3, "listen_ip": "127.0.0.1", "port": http_port, "endpoints": []}))
-            env = {
-                **os.environ,
-                "AUTH_ENABLED": "false",
-                "BILLING_ENABLED": "false",
-                "ZAP_LISTENER_ENABLED": "true",
-                "ZAP_LISTENER_PORT": str(zap_port),
-                "ZAP_TLS_CERT": cert,
-                "ZAP_TLS_KEY": key,
-                "ZAP_INTERNAL_ADDR": f"127.0.0.1:{node_port}",
-                "HANZO_GATEWAY_LOG_LEVEL": "ERROR",
-            }
-            procs.append(subprocess.Popen([GATEWAY, "run", "-c", str(config)], env=env, cwd=tmp))
-            reference = [sys.executable, __file__, "--reference-server", str(ref_port), str(node_port), cert, key]
-            procs.append(subprocess.Popen(reference))
-            for port in (node_port, zap_port, ref_port):
-                wait_accepting(port)
-            rounds: dict[str, list[dict[str, Any]]] = {"zap": [], "stdlib": []}
-            for index in range(options.rounds):
-                for name, port in (("zap", zap_port), ("stdlib", ref_port)):
-                    figures = measure(port, options)
-                    rounds[name].append(figures)
-                    print(
-                        f"round {index + 1} {name:6s} group={figures['group']}: "
-                        f"{figures['throughput_mib_s']:.0f} MiB/s echoed, {figures['handshakes_s']:.0f} handshakes/s",
-                        flush=True,
-                    )
-        finally:
-            for proc in reversed(procs):
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+    try:
+        rounds = run_rounds(options)
+    except (HelperDied, RuntimeError, TimeoutError) as exc:
+        print(f"zap_bench: {exc}", file=sys.stderr, flush=True)
+        return 1
     summary = {
         name: {
             "group": figures[0]["group"],
