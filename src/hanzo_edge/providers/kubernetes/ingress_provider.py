@@ -18,18 +18,21 @@ import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hanzo_edge.config.dynamic import Configuration
-from hanzo_edge.config.errors import ConfigError
 from hanzo_edge.config.static import KubernetesIngress, StaticConfig
 from hanzo_edge.providers.base import ProviderHooks
 from hanzo_edge.providers.kubernetes.client import KubeClient
 from hanzo_edge.providers.kubernetes.ingress_translate import IngressOptions, IngressTranslator, Snapshot, Translation
-from hanzo_edge.providers.kubernetes.kubeconfig import KubeConfigError, KubeConnection, TokenSource, resolve_connection
-from hanzo_edge.providers.kubernetes.provider_loop import translated_configurations
+from hanzo_edge.providers.kubernetes.kubeconfig import KubeConnection, TokenSource, resolve_connection
+from hanzo_edge.providers.kubernetes.provider_common import (
+    SECRETS_SELECTOR,
+    ConnectionSettings,
+    KubeProvider,
+    connection_fields,
+)
 from hanzo_edge.providers.kubernetes.resources import (
     ENDPOINT_SLICES,
     INGRESS_CLASSES,
@@ -38,36 +41,20 @@ from hanzo_edge.providers.kubernetes.resources import (
     SECRETS,
     SERVICES,
 )
-from hanzo_edge.providers.kubernetes.selectors import SelectorError, parse_selector
 from hanzo_edge.providers.kubernetes.status import EndpointOptions, StatusError, StatusWriter, desired_status
-from hanzo_edge.providers.kubernetes.watch import (
-    INITIAL_SYNC_TIMEOUT,
-    BackoffPolicy,
-    ClusterWatcher,
-    WatchTarget,
-)
+from hanzo_edge.providers.kubernetes.watch import WatchTarget
 
-__all__ = ["PROVIDER_NAME", "IngressProviderSettings", "KubernetesIngressProvider", "from_static"]
+__all__ = ["PROVIDER_NAME", "SECRETS_SELECTOR", "IngressProviderSettings", "KubernetesIngressProvider", "from_static"]
 
 logger = logging.getLogger("hanzo_edge.providers.kubernetes")
 
 PROVIDER_NAME = "kubernetes"
-SECRETS_SELECTOR = "owner!=helm"
-"""Traefik never reads Helm's release Secrets (large, and never TLS certificates)."""
 
 
 @dataclass(frozen=True, slots=True)
-class IngressProviderSettings:
+class IngressProviderSettings(ConnectionSettings):
     """``providers.kubernetesIngress`` as the provider uses it."""
 
-    endpoint: str = ""
-    token: str = ""
-    cert_auth_file_path: str = ""
-    namespaces: tuple[str, ...] = ()
-    label_selector: str = ""
-    throttle: float = 0.0
-    initial_sync_timeout: float = INITIAL_SYNC_TIMEOUT
-    """Not a Traefik option: how long the first configuration waits for the initial lists (see watch.py)."""
     options: IngressOptions = field(default_factory=IngressOptions)
     ingress_endpoint: EndpointOptions | None = None
 
@@ -75,12 +62,7 @@ class IngressProviderSettings:
     def from_config(cls, config: KubernetesIngress) -> IngressProviderSettings:
         endpoint = config.ingress_endpoint
         return cls(
-            endpoint=config.endpoint,
-            token=config.token,
-            cert_auth_file_path=config.cert_auth_file_path,
-            namespaces=config.namespaces,
-            label_selector=config.label_selector,
-            throttle=config.throttle_duration,
+            **connection_fields(config),
             options=IngressOptions(
                 ingress_class=config.ingress_class,
                 allow_empty_services=config.allow_empty_services,
@@ -112,91 +94,36 @@ class IngressProviderSettings:
         return targets
 
 
-class KubernetesIngressProvider:
-    """A `Provider` for ``providers.kubernetesIngress`` (see the module docstring)."""
+class KubernetesIngressProvider(KubeProvider[IngressProviderSettings]):
+    """A `Provider` for ``providers.kubernetesIngress`` (see the module docstring and ``provider_common.py``)."""
 
     name = PROVIDER_NAME
+    config_path = "providers.kubernetesIngress"
+    selector_problem = "invalid ingress label selector"
+    label = "ingress provider"
+    log_prefix = "kubernetes"
 
-    def __init__(
-        self,
-        settings: IngressProviderSettings,
-        *,
-        connect: Callable[[IngressProviderSettings], KubeConnection] | None = None,
-        policy: BackoffPolicy | None = None,
-    ) -> None:
-        self.settings = settings
-        self._connect = connect or _connect
-        self._policy = policy
-        self._translator = IngressTranslator(settings.options)
-        self._logged: set[str] = set()
-        self.last_translation: Translation | None = None
-        self.rebuild_seconds = 0.0
-        """How long the last translation took (the benchmark reads it)."""
+    _status: _StatusLoop | None = None
 
-    def __repr__(self) -> str:
-        return f"<KubernetesIngressProvider endpoint={self.settings.endpoint!r} namespaces={self.settings.namespaces}>"
+    def _new_translator(self, settings: IngressProviderSettings) -> IngressTranslator:
+        return IngressTranslator(settings.options)
 
-    async def watch(self) -> AsyncIterator[Configuration]:
-        """Yield a configuration once the initial lists are done, then one per snapshot of changes.
+    def _default_connect(self, settings: IngressProviderSettings) -> KubeConnection:
+        return _connect(settings)
 
-        Raises:
-            ConfigError: the connection settings or the label selector are unusable.
-        """
-        settings = self.settings
-        try:
-            parse_selector(settings.label_selector)
-        except SelectorError as exc:
-            raise ConfigError(
-                "providers.kubernetesIngress.labelSelector", f"invalid ingress label selector: {exc}"
-            ) from None
-        try:
-            connection = self._connect(settings)
-        except KubeConfigError as exc:
-            raise ConfigError("providers.kubernetesIngress", str(exc)) from None
-        logger.info("kubernetes: ingress provider connecting to %s (%s)", connection.server, connection.source)
-        if settings.options.allow_external_name_services:
-            logger.warning(
-                "kubernetes: ExternalName service loading is enabled, please ensure that this is expected "
-                "(see allowExternalNameServices option)"
-            )
-        client = KubeClient(connection)
-        watcher = ClusterWatcher(
-            client,
-            settings.targets(),
-            settings.namespaces,
-            throttle=settings.throttle,
-            initial_timeout=settings.initial_sync_timeout,
-            policy=self._policy,
-        )
-        status = _StatusLoop(client, settings.ingress_endpoint) if settings.ingress_endpoint is not None else None
-        try:
-            async for config in translated_configurations(
-                watcher,
-                self._translator.translate,
-                lambda translation, objects, seconds: self._accept(translation, objects, seconds, status),
-                lambda: self.last_translation is not None,
-                label="ingress provider",
-                failure="kubernetes: cannot translate the cluster snapshot; keeping the last configuration",
-                initial_timeout=settings.initial_sync_timeout,
-            ):
-                yield config
-        finally:
-            if status is not None:
-                await status.close()
-            await client.close()
+    def _serving(self, client: KubeClient) -> None:
+        endpoint = self.settings.ingress_endpoint
+        self._status = _StatusLoop(client, endpoint) if endpoint is not None else None
 
-    def _accept(self, translation: Translation, objects: Snapshot, seconds: float, status: _StatusLoop | None) -> None:
-        self.rebuild_seconds = seconds
-        self.last_translation = translation
-        self._log_errors(translation)
+    def _accept(self, translation: Translation, objects: Snapshot, seconds: float) -> None:
+        self._record(translation, seconds)
+        if self._status is not None:
+            self._status.submit(translation, objects)
+
+    async def _stopped(self) -> None:
+        status, self._status = self._status, None
         if status is not None:
-            status.submit(translation, objects)
-
-    def _log_errors(self, translation: Translation) -> None:
-        current = {str(error) for error in translation.errors}
-        for message in sorted(current - self._logged):
-            logger.error("kubernetes: %s", message)
-        self._logged = current
+            await status.close()
 
 
 class _StatusLoop:
