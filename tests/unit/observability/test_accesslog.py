@@ -528,7 +528,8 @@ async def test_each_loop_iteration_hands_its_lines_over_once() -> None:
 
 
 @aio
-async def test_buffering_size_hands_over_every_n_lines() -> None:
+async def test_buffering_size_hands_over_every_n_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accesslog_module, "FLUSH_INTERVAL", 3600.0)  # only the line count hands over here
     stream = CountingStream()
     log = _new(stream, buffering_size=1000)
     req = _proxied()

@@ -2,16 +2,19 @@
 
 :meth:`AccessLog.observer` is the data-plane hook (``observer(req, status, response_bytes, duration, aborted)``). It
 filters the request like Traefik's ``keepAccessLog`` (status ranges OR retried OR slower than ``minDuration``),
-renders one line and appends it to an in-memory batch. Nothing touches the disk on the event loop:
+renders one line and appends it to an in-memory batch:
 
 * ``bufferingSize`` 0: the batch is handed over at the end of the current event-loop iteration (``loop.call_soon``),
   so a burst of requests finishing together costs one write;
 * ``bufferingSize`` N: the batch is handed over once N lines are pending, or :data:`FLUSH_INTERVAL` seconds after its
   first line, whichever comes first (Traefik keeps at most N lines in memory; it has no time bound because its
-  writer goroutine drains continuously).
+  writer goroutine drains continuously);
+* to a file, a batch is also handed over once it holds :data:`DIRECT_BATCH_BYTES`, so a burst never holds more.
 
-Batches go to one writer thread that owns the file (:mod:`.output`). :meth:`AccessLog.reopen` (SIGUSR1, logrotate) is
-queued behind them, so the lines rendered before it land in the old file and the later ones in the new file.
+A handed-over batch is written by :mod:`.output`: on the loop, one ``os.write``, when the output is a regular file or
+``/dev/null`` (a page-cache write, cheaper than waking a thread: see there), else by one writer thread.
+:meth:`AccessLog.reopen` (SIGUSR1, logrotate) runs after the batches handed over before it, so the lines rendered
+before it land in the old file and the later ones in the new file.
 
 The package:
 
@@ -52,8 +55,11 @@ __all__ = ["CORE_FIELDS", "FLUSH_INTERVAL", "AccessLog", "canonical_header_key",
 
 log = logging.getLogger(__name__)
 
-FLUSH_INTERVAL: Final = 1.0
+FLUSH_INTERVAL: Final = 0.1
 """With ``bufferingSize`` > 0, the longest time (seconds) a line waits in memory before it is handed to the writer."""
+
+DIRECT_BATCH_BYTES: Final = 64 * 1024
+"""Written on the loop, a batch is handed over once it holds this much (one write per 64 KiB at most)."""
 
 
 def parse_status_ranges(blocks: tuple[str, ...] | list[str]) -> list[tuple[int, int]]:
@@ -110,6 +116,8 @@ class AccessLog:
         self._add_internals = add_internals
         self._pending = bytearray()  # rendered lines not yet handed to the writer
         self._pending_lines = 0
+        # A thread's batch may grow for the whole loop iteration (one queue item); one written here stays small.
+        self._batch_bytes = DIRECT_BATCH_BYTES if self._writer.direct else 1 << 62
         self._scheduled = False
         self._closed = False
         self.request_count = 0
@@ -195,7 +203,7 @@ class AccessLog:
         self._pending += self._render(req, status, response_bytes, duration, retries, username, self.request_count)
         self._pending_lines += 1
         if self._scheduled:
-            if self._buffering and self._pending_lines >= self._buffering:
+            if (self._buffering and self._pending_lines >= self._buffering) or len(self._pending) >= self._batch_bytes:
                 self._hand_over()
             return
         if self._buffering == 1:
