@@ -6,7 +6,8 @@ Usage (alone, on a quiet machine)::
         [--duration 10] [--concurrency 16] [--json benchmarks/results/zap.json]
     .venv/bin/python benchmarks/zap_bench.py --smoke   # ~15 s, proves the harness works (figures meaningless)
 
-Both targets terminate TLS 1.3 on 127.0.0.1 and pipe the decrypted bytes to the same echo node (its own process):
+Both targets terminate TLS 1.3 on 127.0.0.1 and pipe the decrypted bytes to the same echo node (its own uvloop
+process, ``--echo-node``; see :class:`EchoNode` for why it holds every transport and closes instead of half-closing):
 
 * ``zap``: ``gateway run`` with ``ZAP_LISTENER_ENABLED=true`` (pyOpenSSL over memory BIOs on the cryptography
   wheel's OpenSSL; clients get X25519MLKEM768);
@@ -16,10 +17,13 @@ Both targets terminate TLS 1.3 on 127.0.0.1 and pipe the decrypted bytes to the 
 Every client is the same pyOpenSSL engine (``hanzo_edge.gateway.zap.client``), so only the server side differs; the
 group each target negotiated is printed. Two figures per target, interleaved over ``--rounds``:
 
-* **throughput**: ``--clients`` processes each open ``--streams`` connections, send ``--mib`` MiB on each, half-close,
-  read the echo to its end; MiB/s of payload echoed (each byte crosses the server twice, once each way);
+* **throughput**: ``--clients`` processes each open ``--streams`` connections, send ``--mib`` MiB on each, read the
+  whole echo back, close; MiB/s of payload echoed (each byte crosses the server twice, once each way);
 * **handshakes/s**: ``--clients`` processes each keep ``--concurrency`` sessions going for ``--duration`` seconds:
-  connect, handshake, 1 byte echoed, close.
+  connect, handshake, 1 byte echoed, close. Only sessions whose byte came back count; any other ends the run.
+
+If a process the figures depend on dies (the echo node, the gateway, the reference server, a client), the run stops
+at once naming it and how it died (``killed by SIGABRT``...) and exits 1: no figure is printed for a broken setup.
 """
 
 from __future__ import annotations
