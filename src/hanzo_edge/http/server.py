@@ -63,6 +63,7 @@ _NO_BODY_STATUS = frozenset({204, 304})
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _FRAMING_LENGTHS = frozenset(len(n) for n in _FRAMING)
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_JOIN_LIMIT = 16 * 1024  # body bytes from which writing them as they are (writev) beats copying them into one buffer
 _STALL_SLACK = 4096  # Go reads a request head up to maxHeaderBytes + 4096 bytes before answering 431
 _METHOD_ROOM = 32  # carried request-line bytes beyond the URL: a preceding LF, the method, SP and CRLF
 # Pause reasons as plain ints: IntFlag arithmetic allocates a flag object per operation.
@@ -80,6 +81,16 @@ def _error_bytes(status: int) -> bytes:
         + b"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(text)
         + text
     )
+
+
+def _framed(head: bytes, chunks: list[bytes], chunked: bool) -> list[bytes]:
+    """Return ``head`` and ``chunks`` as buffers for one ``writelines``, each chunk framed when ``chunked``."""
+    if not chunked:
+        return [head, *chunks]
+    out = [head]
+    for chunk in chunks:
+        out += (b"%x\r\n" % len(chunk), chunk, b"\r\n")
+    return out
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -533,6 +544,7 @@ class HttpProtocol(asyncio.Protocol):
         head_only = req.method == "HEAD" or status in _NO_BODY_STATUS or status < 200
         chunked = False
         payload = b""
+        large: list[bytes] | None = None
         if isinstance(body, bytes):
             if status >= 200 and status not in _NO_BODY_STATUS:
                 parts.append(b"Content-Length: %d\r\n" % len(body))
@@ -557,10 +569,22 @@ class HttpProtocol(asyncio.Protocol):
             self._resp_bytes = len(payload)
         elif not head_only and isinstance(body, StreamBody):
             # Usually the whole (small) upstream body arrived with its head: send head and body in one write.
-            for chunk in body.take_buffered():
-                parts.append(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
-                self._resp_bytes += len(chunk)
-        transport.write(b"".join(parts))
+            buffered = body.take_buffered()
+            size = 0
+            for chunk in buffered:
+                size += len(chunk)
+            self._resp_bytes += size
+            if size < _JOIN_LIMIT:
+                for chunk in buffered:
+                    parts.append(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+            else:
+                large = buffered
+        if large is None:
+            transport.write(b"".join(parts))
+        else:
+            # Large reads (uvloop's are 256,000 bytes each) go to the transport as they are, in one writev: no copy
+            # of the body into a joined buffer (and no fresh pages for one).
+            transport.writelines(_framed(b"".join(parts), large, chunked))
         self._resp_keep_alive = keep_alive
         if isinstance(body, StreamBody):
             if head_only:
@@ -582,11 +606,14 @@ class HttpProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.closing:
             return
-        self._resp_bytes += len(chunk)
-        if self._resp_chunked:
-            transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-        else:
+        size = len(chunk)
+        self._resp_bytes += size
+        if not self._resp_chunked:
             transport.write(chunk)
+        elif size < _JOIN_LIMIT:
+            transport.write(b"%x\r\n%b\r\n" % (size, chunk))
+        else:
+            transport.writelines((b"%x\r\n" % size, chunk, b"\r\n"))  # no copy of a large chunk for its framing
 
     def write_eof(self) -> None:
         """The response body is complete."""

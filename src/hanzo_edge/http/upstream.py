@@ -112,6 +112,9 @@ class UpstreamConnection(asyncio.Protocol):
         # the head, interim heads, trailers and chunk framing. httptools buffers a field until its line ends.
         self._stalled = 0
         self._progress = False
+        # Bytes of a Content-Length body still to come once the parser has seen its head and first bytes: they go
+        # to the body as they arrive, without httptools (see _relay_counted).
+        self._body_left = 0
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -119,6 +122,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._got_bytes = True
+        left = self._body_left
+        if left:
+            self._relay_counted(data, left)
+            return
         if self._upgraded:
             tunnel = self._response.tunnel if self._response is not None else None
             if tunnel is not None:
@@ -142,11 +149,47 @@ class UpstreamConnection(asyncio.Protocol):
         else:
             if self._progress:
                 self._stalled = 0
+                if self._in_body and not self._resp_done and not self._resp_is_chunked:
+                    # A body that goes on in later reads: count the rest of a declared length ourselves.
+                    length = self._content_length
+                    body = self._resp_body
+                    if length is not None and body is not None:
+                        self._body_left = length - body.received
                 return
             stalled = self._stalled + len(data)
             self._stalled = stalled
             if stalled > self.max_head_bytes:
                 self._fail(UpstreamProtocolError(f"server response headers exceeded {self.max_head_bytes} bytes"))
+
+    def _relay_counted(self, data: bytes, left: int) -> None:
+        """Deliver a read of a Content-Length body to the body as it is, ``left`` bytes of the body still to come.
+
+        httptools copies every body piece it reports (a 1 MiB response is copied once more for nothing) and walks
+        it; past the head and the first bytes of a declared-length body there is nothing to parse, only bytes to
+        count. The parser that saw the head still waits for the body's end, so a fresh one takes the next response.
+        """
+        size = len(data)
+        body = self._resp_body
+        if size <= left:
+            self._body_left = left - size
+            if body is not None:
+                body.feed(data)
+            if size == left:
+                self._end_counted()
+            return
+        # The body ends inside this read. What follows can only be a response nobody asked for (one exchange at a
+        # time): the fresh parser reports it as such.
+        self._body_left = 0
+        if body is not None:
+            body.feed(data[:left])
+        self._end_counted()
+        if not self.closed:
+            self.data_received(data[left:])
+
+    def _end_counted(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        if not self._resp_done:
+            self._finish_response()
 
     def eof_received(self) -> bool | None:
         # A close-delimited body (no Content-Length, not chunked) ends at EOF: httptools never completes it.
@@ -255,6 +298,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._req_chunked = chunked
         self._interim = 0
         self._stalled = 0
+        self._body_left = 0
         if response_header_timeout > 0:
             self._header_timer = self._loop.call_later(response_header_timeout, self._on_header_timeout)
         if isinstance(body, bytes):
@@ -410,6 +454,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _fail(self, exc: Exception) -> None:
         self._cancel_header_timer()
+        self._body_left = 0
         future = self._future
         self._future = None
         self._resp_done = True
