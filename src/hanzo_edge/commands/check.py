@@ -4,6 +4,9 @@ One line per finding on stdout, then a one-line summary on stderr:
 
 * ``ERROR <file>:<line>: <path>: <message>`` — the static configuration or a dynamic file does not load (a dynamic
   file that does not load is left out and the others are checked, as the server serves them);
+* ``ERROR|WARNING <provider>: <Kind> <ns>/<name>: <message>`` — an object a Kubernetes provider cannot use; a
+  Kubernetes provider is read from its cluster when the cluster answers, else ``WARNING providers.<name>: not
+  checked: <why>`` (:mod:`hanzo_edge.commands.check_kube`);
 * ``WARNING <path>: parsed, not supported yet`` — a static option that is set but does nothing yet (the server logs
   the same line at startup; see :mod:`hanzo_edge.config.support`);
 * ``WARNING <file>:<line>: <path>: <message>`` — a configuration warning (unknown key, duplicate definition...);
@@ -23,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from hanzo_edge.commands import CommandResult, Outcome
+from hanzo_edge.commands.check_kube import check_kubernetes
 from hanzo_edge.commands.common import Loaded, build_offline, load_dynamic, load_static_config
 from hanzo_edge.config.errors import ConfigError
 from hanzo_edge.config.support import unsupported_options
@@ -35,9 +39,11 @@ USAGE = """\
 usage: ingress check [--configFile=FILE | static options...]
 
 Load the static configuration (same sources and options as `ingress`) and the file provider's dynamic
-configuration, build every entrypoint's routing table without listening, and print one line per finding:
+configuration (and each Kubernetes provider's, read once from its cluster when it answers within 3s), build every
+entrypoint's routing table without listening, and print one line per finding:
   ERROR <location>: ...                     a configuration that does not load (a bad dynamic file is left out)
   WARNING <option>: parsed, not supported yet   a static option that does nothing yet
+  WARNING providers.<kube>: not checked: ...  a Kubernetes provider whose cluster could not be read
   WARNING <location>: ...                   a configuration warning (file:line and option path)
   ERROR router|service|middleware <name>: ...   what the server would disable (every error of each)
   WARNING router <name>: ...                v2 rule syntax under the v3 syntax, with the v3 form
@@ -129,8 +135,10 @@ def run_check(args: Sequence[str], env: Mapping[str, str]) -> CommandResult:
         dynamic = load_dynamic(static)
     except ConfigError as exc:
         return CommandResult(Outcome.PROBLEMS, [f"ERROR {exc}"], ["check: the dynamic configuration does not load"])
-    loaded = build_offline(static, dynamic.snapshots)
+    kube = check_kubernetes(static)
+    loaded = build_offline(static, {**dynamic.snapshots, **kube.snapshots})
     lines = [f"ERROR {error}" for error in dynamic.errors]
+    lines.extend(kube.lines)
     lines.extend(f"WARNING {option}" for option in unsupported_options(static))
     lines.extend(f"WARNING {warning}" for warning in dynamic.warnings)
     lines.extend(check_findings(loaded))

@@ -96,12 +96,14 @@ _S = TypeVar("_S", bound=WatchSettings)
 class KubeProvider(Generic[_S]):
     """The base of a Kubernetes provider; a subclass names itself in the class attributes below.
 
-    ``config_path`` is its static option (``providers.kubernetesCRD``), the location of its configuration errors;
-    ``selector_problem`` starts the message of an invalid ``labelSelector``; ``label`` names it in log lines and
-    ``log_prefix`` starts each object error it logs; ``snapshot_noun`` names what a failed translation was of. The
-    hooks (``_serving``, ``_accept``, ``_stopped``) let a provider add its own work around the shared watch loop.
+    ``name`` is its provider name (``kubernetescrd``, the ``@`` suffix); ``config_path`` is its static option
+    (``providers.kubernetesCRD``), the location of its configuration errors; ``selector_problem`` starts the
+    message of an invalid ``labelSelector``; ``label`` names it in log lines and ``log_prefix`` starts each object
+    error it logs; ``snapshot_noun`` names what a failed translation was of. The hooks (``_serving``, ``_accept``,
+    ``_stopped``) let a provider add its own work around the shared watch loop.
     """
 
+    name: str
     config_path: ClassVar[str]
     selector_problem: ClassVar[str] = "invalid label selector"
     label: ClassVar[str]
