@@ -48,6 +48,7 @@ from hanzo_edge.http.body import BodyError, StreamBody
 from hanzo_edge.http.h2.fast_frames import send_whole_response
 from hanzo_edge.http.h2.fast_receive import receive_data as fast_receive_data
 from hanzo_edge.http.h2.limits import EventBudget, H2Limits
+from hanzo_edge.http.h2.response_heads import response_block
 from hanzo_edge.http.h2.server_hpack import RepeatingDecoder, StatelessEncoder
 from hanzo_edge.http.h2.stream import ServerStream
 from hanzo_edge.http.h2.translate import (
@@ -65,7 +66,7 @@ from hanzo_edge.http.status import DATE, status_text
 from hanzo_edge.http.tls_info import TLSInfo, tls_info_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
 
@@ -508,7 +509,7 @@ class H2Protocol(asyncio.Protocol):
         length = len(body) if isinstance(body, bytes) else body.length
         has_date = response.has_date or any(len(n) == 4 and n.lower() == b"date" for n, _ in response.headers.raw)
         date = None if has_date else DATE.line()[6:-2]
-        block = response_header_block(status, response.headers, length, date)
+        block = response_block(status, response.headers, length, date)
         empty = (
             head_only
             or (isinstance(body, bytes) and not body)
@@ -542,7 +543,7 @@ class H2Protocol(asyncio.Protocol):
         stream.ending = True
         self.flush_stream(stream)
 
-    def _send_whole(self, stream: ServerStream, block: list[tuple[bytes, bytes]], data: bytes) -> bool:
+    def _send_whole(self, stream: ServerStream, block: Sequence[tuple[bytes, bytes]], data: bytes) -> bool:
         """Write a complete response as raw frames (``fast_frames``) if its windows allow; False: nothing was sent."""
         if self.write_paused or not send_whole_response(self.conn, stream.sid, block, data):
             return False
@@ -551,7 +552,7 @@ class H2Protocol(asyncio.Protocol):
         self._response_done(stream)
         return True
 
-    def _send_streamed(self, stream: ServerStream, block: list[tuple[bytes, bytes]], body: StreamBody) -> None:
+    def _send_streamed(self, stream: ServerStream, block: Sequence[tuple[bytes, bytes]], body: StreamBody) -> None:
         """Write a response whose body is a stream: what it already holds is queued first, then written once (a
         response read whole from its backend is HEADERS + one DATA frame with END_STREAM), the rest as it arrives;
         EOF: trailers or END_STREAM."""

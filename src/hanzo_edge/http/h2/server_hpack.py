@@ -27,7 +27,7 @@ from hpack import Decoder
 from hpack.struct import NeverIndexedHeaderTuple
 from hpack.table import HeaderTable
 
-__all__ = ["RepeatingDecoder", "StatelessEncoder", "encode_field"]
+__all__ = ["EncodedBlock", "RepeatingDecoder", "StatelessEncoder", "encode_field", "encode_fields"]
 
 # Per connection at most 8 blocks of 512 bytes decoding to 32 fields (whose values are mostly the table's own
 # objects): a few KiB, whatever the client sends.
@@ -146,24 +146,44 @@ class StatelessEncoder:
             self._size_update = True
 
     def encode(self, headers: Iterable[Any], huffman: bool = True) -> bytes:
-        """Encode a header list (``huffman`` is ignored: literals are sent raw)."""
-        fields = _FIELDS
-        parts: list[bytes] = []
+        """Encode a header list (``huffman`` is ignored: literals are sent raw); an :class:`EncodedBlock` carries its
+        encoding already."""
+        encoded = headers.encoded if type(headers) is EncodedBlock else encode_fields(headers)
         if self._size_update:
             self._size_update = False
-            parts.append(b"\x20")  # dynamic table size update: 0
-        for field in headers:
-            name, value = field[0], field[1]
-            if type(field) is NeverIndexedHeaderTuple:
-                parts.append(encode_field(name, value, True))
-                continue
-            key = (name, value)
-            encoded = fields.get(key)
-            if encoded is None:
-                encoded = encode_field(name, value)
-                if len(encoded) <= _FIELD_CACHE_SIZE:
-                    if len(fields) >= _FIELD_CACHE_ENTRIES:  # values come from backends: keep the cache bounded
-                        fields.clear()
-                    fields[key] = encoded
-            parts.append(encoded)
-        return b"".join(parts)
+            return b"\x20" + encoded  # dynamic table size update: 0
+        return encoded
+
+
+class EncodedBlock(tuple[tuple[bytes, bytes], ...]):
+    """A header block (a tuple of fields, usable wherever one is) that also holds its :func:`encode_fields`
+    encoding, made once: :meth:`StatelessEncoder.encode` writes it without looking at the fields again."""
+
+    encoded: bytes
+
+    @classmethod
+    def of(cls, fields: Iterable[tuple[bytes, bytes]]) -> EncodedBlock:
+        block = cls(fields)
+        block.encoded = encode_fields(block)
+        return block
+
+
+def encode_fields(headers: Iterable[Any]) -> bytes:
+    """The stateless encoding of a header list (no table size update: the encoder adds one when owed)."""
+    fields = _FIELDS
+    parts: list[bytes] = []
+    for field in headers:
+        name, value = field[0], field[1]
+        if type(field) is NeverIndexedHeaderTuple:
+            parts.append(encode_field(name, value, True))
+            continue
+        key = (name, value)
+        encoded = fields.get(key)
+        if encoded is None:
+            encoded = encode_field(name, value)
+            if len(encoded) <= _FIELD_CACHE_SIZE:
+                if len(fields) >= _FIELD_CACHE_ENTRIES:  # values come from backends: keep the cache bounded
+                    fields.clear()
+                fields[key] = encoded
+        parts.append(encoded)
+    return b"".join(parts)
