@@ -18,6 +18,7 @@ _PLURALS = {
     "IngressRouteTCP": "ingressroutetcps",
     "IngressRouteUDP": "ingressrouteudps",
     "MiddlewareTCP": "middlewaretcps",
+    "TraefikService": "traefikservices",
 }
 
 
@@ -150,3 +151,17 @@ def test_ingress_route_udp_with_a_missing_service_is_shown_disabled_with_its_rea
     shown = _api(config, result).item("udp/routers", "default-gone-0@kubernetescrd")
     assert shown is not None
     assert shown["status"] == "disabled"
+
+
+def test_a_highest_random_weight_traefik_service_is_served_and_shown() -> None:
+    hrw = _crd("TraefikService", "pinned", {"highestRandomWeight": {"services": [{"name": "app", "port": 80}]}})
+    route = _crd(
+        "IngressRoute",
+        "r",
+        {"routes": [{"match": "Host(`h`)", "services": [{"name": "pinned", "kind": "TraefikService"}]}]},
+    )
+    config, result = _build(hrw, route)
+    assert result.runtime.routers[_http_key("r", "Host(`h`)")].status == ENABLED
+    shown = _api(config, result).item("http/services", "default-pinned@kubernetescrd")
+    assert shown is not None
+    assert (shown["type"], shown["status"]) == ("highestrandomweight", "enabled")

@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
 
 from hanzo_edge.config.errors import ConfigError
+from hanzo_edge.providers.kubernetes.crd_objects import ObjectReference
 from hanzo_edge.providers.kubernetes.endpoints import (
     ServersError,
     join_host_port,
@@ -109,6 +110,19 @@ class CRDCluster:
         target = namespace or parent_namespace
         self.check_namespace(parent_namespace, target, f"{what} {target}/{name}")
         return normalize(make_id(target, name))
+
+    def middleware_keys(
+        self, parent_namespace: str, refs: Sequence[ObjectReference], problems: list[str]
+    ) -> tuple[str, ...]:
+        """Return the keys of a route's Middleware(TCP) references; each refused one adds its reason to ``problems``
+        and is left out (the route is then refused with every reason, not only the first)."""
+        keys: list[str] = []
+        for ref in refs:
+            try:
+                keys.append(self.object_key(parent_namespace, ref.name, ref.namespace, "middleware"))
+            except RefError as exc:
+                problems.append(str(exc))
+        return tuple(keys)
 
     # -- secrets -----------------------------------------------------------------------------------------------
     def secret(self, namespace: str, name: str) -> Secret:

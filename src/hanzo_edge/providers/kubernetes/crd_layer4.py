@@ -63,12 +63,7 @@ def translate_tcp_routes(run: CRDRun) -> None:
         for route in spec.routes:
             key = make_id(namespace, hash_suffix(name, route.match))
             problems = list(tls_problems)
-            middlewares: list[str] = []
-            for ref in route.middlewares:
-                try:
-                    middlewares.append(run.cluster.object_key(namespace, ref.name, ref.namespace, "middleware"))
-                except OBJECT_ERRORS as exc:
-                    problems.append(str(exc))
+            middlewares = run.cluster.middleware_keys(namespace, route.middlewares, problems)
             service = key
             try:
                 service = _tcp_service(run, namespace, key, route.services)
@@ -76,7 +71,7 @@ def translate_tcp_routes(run: CRDRun) -> None:
                 problems.append(str(exc))
             router = TCPRouter(
                 entry_points=spec.entry_points,
-                middlewares=tuple(middlewares),
+                middlewares=middlewares,
                 service=service,
                 rule=route.match,
                 rule_syntax=route.syntax,

@@ -527,12 +527,7 @@ class CRDRun:
                 "IngressRoute", namespace, name, f'unsupported match kind: {route.kind}. Only "Rule" is supported'
             )
             return
-        middlewares: list[str] = []
-        for ref in route.middlewares:
-            try:
-                middlewares.append(self.cluster.object_key(namespace, ref.name, ref.namespace, "middleware"))
-            except RefError as exc:
-                problems.append(str(exc))
+        middlewares = list(self.cluster.middleware_keys(namespace, route.middlewares, problems))
         service = ""
         try:
             service = self._route_service(namespace, route.services, key)
