@@ -8,8 +8,9 @@ write HEADERS (+ CONTINUATION when the block is larger than a frame) and one DAT
 ``h2`` stays the source of truth for everything else, so every frame after ours (WINDOW_UPDATE, RST_STREAM,
 GOAWAY, new streams) is judged as before:
 
-* the stream's state machine takes the same inputs ``h2`` would feed it (SEND_HEADERS: ``headers_sent``;
-  SEND_END_STREAM: HALF_CLOSED_LOCAL or CLOSED with ``stream_closed_by``), through its own ``process_input``;
+* the stream's state machine ends where ``h2``'s would (SEND_HEADERS: ``headers_sent``; SEND_END_STREAM:
+  HALF_CLOSED_LOCAL or CLOSED with ``stream_closed_by``): set directly for a server stream when ``h2``'s transition
+  table has these steps as checked at import, else through its own ``process_input``;
 * both outbound windows (the stream's and the connection's) are decremented by the DATA length exactly as
   ``send_data`` does, or a client's ordinary WINDOW_UPDATE would later overflow ``h2``'s 2^31-1 check;
 * the bytes are appended to ``h2``'s own output buffer, so they keep their order with what ``h2`` queued.
@@ -26,7 +27,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from h2.connection import ConnectionState
-from h2.stream import StreamInputs, StreamState
+from h2.stream import H2StreamStateMachine, StreamClosedBy, StreamInputs, StreamState, _transitions
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -41,6 +42,24 @@ _HEADERS = 0x1
 _CONTINUATION = 0x9
 _END_STREAM = 0x1
 _END_HEADERS = 0x4
+_M = H2StreamStateMachine
+# A response on a server stream, step by step as h2's table has it: (state, input) -> (its function, next state).
+_EXPECTED = {
+    (StreamState.OPEN, StreamInputs.SEND_HEADERS): (_M.response_sent, StreamState.OPEN),
+    (StreamState.HALF_CLOSED_REMOTE, StreamInputs.SEND_HEADERS): (_M.response_sent, StreamState.HALF_CLOSED_REMOTE),
+    (StreamState.OPEN, StreamInputs.SEND_END_STREAM): (None, StreamState.HALF_CLOSED_LOCAL),
+    (StreamState.HALF_CLOSED_REMOTE, StreamInputs.SEND_END_STREAM): (_M.send_end_stream, StreamState.CLOSED),
+}
+# The state after HEADERS + END_STREAM from each state a response can start in, and how the close is recorded;
+# empty when the installed h2 moves differently (every response then steps through h2's process_input).
+_AFTER_RESPONSE: dict[StreamState, tuple[StreamState, StreamClosedBy | None]] = (
+    {
+        StreamState.OPEN: (StreamState.HALF_CLOSED_LOCAL, None),
+        StreamState.HALF_CLOSED_REMOTE: (StreamState.CLOSED, StreamClosedBy.SEND_END_STREAM),
+    }
+    if all(_transitions.get(key) == value for key, value in _EXPECTED.items())
+    else {}
+)
 _SENDABLE = (StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE)
 
 
@@ -63,8 +82,16 @@ def send_whole_response(
         return False
     # From here on nothing can fail: encode (the encoder has state: a pending table size update), then move h2.
     encoded = conn.encoder.encode(block)
-    machine.process_input(StreamInputs.SEND_HEADERS)
-    machine.process_input(StreamInputs.SEND_END_STREAM)
+    after = _AFTER_RESPONSE.get(machine.state) if machine.client is False else None
+    if after is not None:
+        # response_sent (headers_sent) then END_STREAM, as h2's process_input would step them, without its checks.
+        machine.headers_sent = True
+        machine.state = after[0]
+        if after[1] is not None:
+            machine.stream_closed_by = after[1]
+    else:
+        machine.process_input(StreamInputs.SEND_HEADERS)
+        machine.process_input(StreamInputs.SEND_END_STREAM)
     stream.request_method = None  # as h2's send_headers records from a response block (which has no :method)
     out = conn._data_to_send
     pack = _HEAD.pack
