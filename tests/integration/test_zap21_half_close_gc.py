@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from edge_harness import eventually, free_port
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 CONNECTIONS = 16
+LAST_VERSION_SEEN_CRASHING = (0, 23, 0)
 PAYLOAD = b"zap-21 " * 512
 
 # The echo node of benchmarks/zap_bench.py before the fix (commit ceb4ad6), plus the collection.
@@ -82,7 +84,12 @@ class Node:
             stderr=subprocess.PIPE,
         )
         # Probe with an echo, not a bare connect: a connection closed at once is an EOF like the ones under test.
-        eventually(lambda: self.echo_once() == b"ready", timeout=20, message="the node never answered")
+        eventually(self._ready, timeout=20, message="the node never answered")
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            pytest.fail(f"the node exited at start ({self.proc.returncode}): {self.stop()[-1000:]}")
+        return self.echo_once() == b"ready"
 
     def echo_once(self) -> bytes:
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
@@ -103,6 +110,10 @@ def nodes() -> Iterator[list[Node]]:
     yield started
     for node in started:
         node.stop()
+
+
+def _uvloop_version() -> tuple[int, ...]:
+    return tuple(int(part) for part in version("uvloop").split(".")[:3] if part.isdigit())
 
 
 def _read_to_end(sock: socket.socket) -> bytes:
@@ -154,9 +165,12 @@ def test_the_pre_fix_echo_node_dies_when_a_half_closed_transport_is_collected(no
     except subprocess.TimeoutExpired:
         code = None
     err = node.stop()
-    # If uvloop ever keeps a transport alive through a pending shutdown, this stops failing: the workaround in
-    # EchoNode and the note in THREAT_MODEL.md can then be revisited.
-    assert code in (-signal.SIGABRT, -signal.SIGSEGV), f"the node survived (exit {code}); stderr: {err[-500:]}"
+    crashed = code in (-signal.SIGABRT, -signal.SIGSEGV)
+    if not crashed and _uvloop_version() > LAST_VERSION_SEEN_CRASHING:
+        # A later uvloop may hold the transport through a pending shutdown: then the scenario proves nothing here,
+        # and EchoNode's workaround and the note in THREAT_MODEL.md can be revisited.
+        pytest.skip(f"uvloop {version('uvloop')} survives the pre-fix node's scenario")
+    assert crashed, f"the node survived (exit {code}); stderr: {err[-500:]}"
 
 
 @pytest.mark.integration
