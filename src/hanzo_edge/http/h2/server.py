@@ -41,6 +41,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+import h2.stream
 from h2.errors import ErrorCodes
 from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 
@@ -76,6 +77,7 @@ log = logging.getLogger("hanzo_edge.http.h2")
 
 _NO_BODY_STATUS = frozenset({204, 304})
 _SETTINGS = h2.settings.SettingCodes
+_CLOSED = h2.stream.StreamState.CLOSED
 _SWEEP_AT = 32  # streams in h2's table before its closed ones are swept (plus those still open)
 # Per connection at most 8 translated request heads of blocks up to 4 KiB (HPACK-accounted): a few KiB per connection.
 _HEAD_CACHE_ENTRIES = 8
@@ -100,8 +102,12 @@ class _ServerConnection(h2.connection.H2Connection):
         # h2 counts (and sweeps closed streams from its table) on every new stream: a walk of the whole table each
         # time. The count is unused here, and h2 itself sweeps only when it counts, so sweeping once the table holds
         # _SWEEP_AT streams keeps the table bounded at the same semantics for a fraction of the cost.
-        if len(self.streams) >= _SWEEP_AT:
-            h2.connection.H2Connection.open_inbound_streams.fget(self)  # type: ignore[attr-defined]
+        streams = self.streams
+        if len(streams) >= _SWEEP_AT:
+            # h2's _open_streams sweep (closed streams leave the table, how each closed is kept), without its count.
+            closed = [sid for sid, stream in streams.items() if stream.state_machine.state is _CLOSED]
+            for sid in closed:
+                self._closed_streams[sid] = streams.pop(sid).state_machine.stream_closed_by
         return 0
 
     def receive_data(self, data: bytes) -> list[h2.events.Event]:  # type: ignore[override]
