@@ -6,12 +6,12 @@ import hashlib
 import socket
 
 import pytest
-from kube_apiserver import FakeApiServer
 
 from hanzo_edge.commands import Outcome
 from hanzo_edge.commands.check import run_check
 from hanzo_edge.commands.check_kube import check_kubernetes
 from hanzo_edge.config.loader import load_static
+from kube_apiserver import FakeApiServer
 
 TOKEN = "check-token"
 
