@@ -46,7 +46,6 @@ from h2.events import (
 )
 from h2.exceptions import ProtocolError
 from h2.stream import H2Stream, H2StreamStateMachine, StreamClosedBy, StreamInputs, StreamState, _transitions
-from h2.utilities import is_informational_response
 from hyperframe.exceptions import InvalidPaddingError
 
 if TYPE_CHECKING:
@@ -222,7 +221,19 @@ def _headers(
     conn.streams[sid] = stream
     conn.highest_inbound_stream_id = sid
     end_stream = bool(flags & _END_STREAM)
-    if is_informational_response(headers):
+    # One pass for what h2 asks of the fields: is_informational_response (the first :status among the leading
+    # pseudo-headers) and whether _initialize_content_length has a content-length to read.
+    informational: bool | None = None
+    content_length = False
+    for name, value in headers:
+        if informational is None:
+            if not name.startswith(b":"):
+                informational = False
+            elif name == b":status":
+                informational = value.startswith(b"1")
+        if name == b"content-length":
+            content_length = True
+    if informational:
         # A request carrying :status 1xx: h2's own stream code raises the error it raises.
         _, stream_events = stream.receive_headers(headers, end_stream, conn.config.header_encoding)
         events.extend(stream_events)
@@ -239,7 +250,8 @@ def _headers(
         events.append(ended)
     else:
         machine.state = _OPEN
-    stream._initialize_content_length(headers)
+    if content_length:
+        stream._initialize_content_length(headers)  # h2's own reading and errors (without one it stays None)
     request.headers = headers
     return True
 
