@@ -55,13 +55,16 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` with the single ``value``, keeping the first field's position."""
-        key = _key(name)
-        encoded = (name.encode("latin-1"), value.encode("latin-1"))
+        self.set_field(_key(name), (name.encode("latin-1"), value.encode("latin-1")))
+
+    def set_field(self, key: bytes, encoded: tuple[bytes, bytes]) -> None:
+        """:meth:`set` with the lower-case name ``key`` and the field already encoded (built once by a middleware)."""
         raw = self.raw
         first = -1
         extra = False
+        size = len(key)
         for i, (k, _) in enumerate(raw):
-            if k.lower() == key:
+            if len(k) == size and k.lower() == key:  # the length test spares most fields a lower() copy
                 if first < 0:
                     first = i
                 else:

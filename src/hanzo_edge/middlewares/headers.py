@@ -156,6 +156,8 @@ class HeadersMiddleware:
         "_request_ops",
         "_response_ops",
         "_secure",
+        "_secure_request",
+        "_secure_response",
         "_secure_static",
         "_ssl_force_host",
         "_ssl_host",
@@ -163,6 +165,7 @@ class HeadersMiddleware:
         "_ssl_redirect",
         "_ssl_redirect_status",
         "_sts",
+        "_sts_field",
         "_vary",
         "cors",
         "name",
@@ -193,8 +196,10 @@ class HeadersMiddleware:
             else:
                 ops.append((_SET, canonical_header_key(header), value))
         self._request_ops = tuple(ops)
+        # (canonical name, lower-case key, encoded field or None to delete): encoded once, not per response
         self._response_ops = tuple(
-            (canonical_header_key(header), value or None) for header, value in custom_response.items()
+            (name, name.encode("latin-1").lower(), (name.encode("latin-1"), value.encode("latin-1")) if value else None)
+            for name, value in ((canonical_header_key(h), v) for h, v in custom_response.items())
         )
 
         # -- CORS
@@ -242,6 +247,7 @@ class HeadersMiddleware:
             if _attr(config, "sts_preload", False):
                 sts += "; preload"
         self._sts = sts
+        self._sts_field = (b"Strict-Transport-Security", sts.encode("latin-1")) if sts is not None else None
         self._force_sts = bool(_attr(config, "force_sts_header", False))
         public_key = str(_attr(config, "public_key", ""))
         self._hpkp = public_key if public_key and not dev else None
@@ -277,6 +283,14 @@ class HeadersMiddleware:
                 static.append((header, value))
         self._secure_static = tuple(static)
         self._csp_nonce_templates = tuple(nonce_templates)
+        # What the security layer has to do, decided once: most configurations only add response headers, and a
+        # request then costs no host lookup, no redirect check and no extra coroutine (issue 22).
+        self._secure_request = has_secure and (
+            self._allowed_hosts is not None or self._ssl_redirect or self._ssl_force_host
+        )
+        self._secure_response = has_secure and bool(
+            self._ssl_host or self._sts is not None or self._secure_static or self._hpkp or self._csp_nonce_templates
+        )
 
     # -- request side ----------------------------------------------------------------------------------------------
     async def __call__(self, req: Request) -> Response:
@@ -288,7 +302,16 @@ class HeadersMiddleware:
         if self._request_ops:
             self._modify_request(req)
         if self._secure:
-            response = await self._serve_secure(req)
+            # The security layer (inside the custom headers): its host check and redirects answer before the
+            # backend and get no security headers; `ssl` is decided before the backend, as unrolled/secure does.
+            ssl = self._is_ssl(req)
+            early = self._secure_answer(req, ssl) if self._secure_request else None
+            if early is not None:
+                response = early
+            else:
+                response = await self.next(req)
+                if self._secure_response and not 100 <= response.status < 200:
+                    self._add_secure_headers(response.headers, ssl)
         else:
             response = await self.next(req)
         if self._outer and not 100 <= response.status < 200:
@@ -349,6 +372,8 @@ class HeadersMiddleware:
     def _is_ssl(self, req: Request) -> bool:
         if req.tls or req.scheme == "https":
             return True
+        if not self._ssl_proxy_headers:
+            return False
         headers = req.headers
         return any((headers.get(name) or "") == value for name, value in self._ssl_proxy_headers)
 
@@ -361,25 +386,22 @@ class HeadersMiddleware:
         host = headers.get("Host")
         return req.host if host is None else host
 
-    async def _serve_secure(self, req: Request) -> Response:
-        host = ""
+    def _secure_answer(self, req: Request, ssl: bool) -> Response | None:
+        """``500 Bad Host`` or an ``sslRedirect`` redirect, or None to go on to the backend."""
+        host = self._request_host(req)
         allowed_hosts = self._allowed_hosts
-        if allowed_hosts is not None or self._ssl_redirect or self._ssl_force_host:
-            host = self._request_host(req)
-            if allowed_hosts is not None and host.lower() not in allowed_hosts:
-                return Response.text(500, "Bad Host\n")
-        ssl = self._is_ssl(req)
+        if allowed_hosts is not None and host.lower() not in allowed_hosts:
+            return Response.text(500, "Bad Host\n")
         redirect = self._ssl_redirect_target(req, host, ssl)
         if redirect is not None:
             return _redirect(req, redirect, self._ssl_redirect_status)
-        response = await self.next(req)
-        if 100 <= response.status < 200:
-            return response
-        headers = response.headers
+        return None
+
+    def _add_secure_headers(self, headers: Headers, ssl: bool) -> None:
         if self._ssl_host and ssl:
             self._fix_location(headers)
-        if self._sts is not None and (ssl or self._force_sts):
-            headers.set("Strict-Transport-Security", self._sts)
+        if self._sts_field is not None and (ssl or self._force_sts):
+            headers.set_field(b"strict-transport-security", self._sts_field)
         for name, value in self._secure_static:
             headers.set(name, value)
         if self._hpkp is not None and ssl:
@@ -388,7 +410,6 @@ class HeadersMiddleware:
             nonce = f"'nonce-{base64.b64encode(secrets.token_bytes(16)).decode('ascii')}'"
             for name, template in self._csp_nonce_templates:
                 headers.set(name, template.replace(_NONCE, nonce))
-        return response
 
     def _ssl_redirect_target(self, req: Request, host: str, ssl: bool) -> str | None:
         """The deprecated ``sslRedirect`` / ``sslForceHost`` redirect target, or None to go on."""
@@ -409,11 +430,11 @@ class HeadersMiddleware:
     # -- response side ---------------------------------------------------------------------------------------------
     def _modify_response(self, req: Request, response: Response) -> None:
         headers = response.headers
-        for name, value in self._response_ops:
-            if value is None:
+        for name, key, field in self._response_ops:
+            if field is None:
                 headers.remove(name)
             else:
-                headers.set(name, value)
+                headers.set_field(key, field)
         if not self.cors:
             return  # no CORS options: nothing more to add (and no Origin lookup per response)
         allowed = self._allow_origin(req.headers.get("Origin") or "")
