@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from hanzo_edge.http.settings import ConnectionContext
+from hanzo_edge.http.tls_buffered_reads import buffer_reads
 from hanzo_edge.http.upstream_tls import peer_cert_uri_error
 from hanzo_edge.server.proxy_header import encode_v1, encode_v2
 
@@ -197,6 +198,8 @@ class TCPProxyConnection(asyncio.Protocol):
                 transport.abort()
                 self._finish()
                 return
+        if target.tls is not None:
+            buffer_reads(transport)  # no 256 KiB bytes per decrypted read (http/tls_buffered_reads.py)
         set_keep_alive(transport.get_extra_info("socket"), target.dial_keep_alive)
         if target.proxy_protocol == 1:
             transport.write(encode_v1(client, local))

@@ -209,6 +209,7 @@ class _HelloReader(asyncio.Protocol):
         self._untrack()
         if self.tcp_route is not None:
             forward(self.ctx, transport, self.tcp_route, b"")  # a TCP router terminating TLS
+            buffer_reads(transport)  # its decrypted reads too (http/tls_buffered_reads.py)
             return
         self.handoff(transport, b"")
         buffer_reads(transport)  # decrypt into one reused buffer, not a 256 KiB bytes per read (see the module)

@@ -23,6 +23,7 @@ import ssl
 from hanzo_edge.http.errors import ConnectError, DialTimeout
 from hanzo_edge.http.h2.client import H2ClientConnection
 from hanzo_edge.http.pool import ConnectionPool, TransportOptions
+from hanzo_edge.http.tls_buffered_reads import buffer_reads
 from hanzo_edge.http.upstream import UpstreamConnection
 from hanzo_edge.http.upstream_tls import TLSConfigError, client_context, peer_cert_uri_error, verify_error_text
 
@@ -52,6 +53,7 @@ class _AlpnChoice(asyncio.Protocol):
         self.chosen = chosen
         transport.set_protocol(chosen)
         chosen.connection_made(transport)
+        buffer_reads(transport)  # no 256 KiB bytes per decrypted read (http/tls_buffered_reads.py)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.chosen is not None:
