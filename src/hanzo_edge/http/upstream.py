@@ -103,7 +103,10 @@ class UpstreamConnection(asyncio.Protocol):
         self._resp_done = True
         self._keep_alive = True
         self._reading_paused = False
+        # responseHeaderTimeout: a deadline per exchange, checked by one timer per connection that re-arms itself
+        # for a later deadline (Go's deadline shape): keep-alive exchanges create no timer each (see _check_header).
         self._header_timer: asyncio.TimerHandle | None = None
+        self._header_deadline = 0.0
         self._upgraded = False
         self._has_date = False
         self._resp_is_chunked = False
@@ -300,7 +303,10 @@ class UpstreamConnection(asyncio.Protocol):
         self._stalled = 0
         self._body_left = 0
         if response_header_timeout > 0:
-            self._header_timer = self._loop.call_later(response_header_timeout, self._on_header_timeout)
+            deadline = self._loop.time() + response_header_timeout
+            self._header_deadline = deadline
+            if self._header_timer is None:
+                self._header_timer = self._loop.call_at(deadline, self._check_header)
         if isinstance(body, bytes):
             self._req_done = True
             self._req_body = None
@@ -357,7 +363,7 @@ class UpstreamConnection(asyncio.Protocol):
                 raise UpstreamProtocolError("too many 1xx informational responses")
             return
         self._progress = True
-        self._cancel_header_timer()
+        self._header_deadline = 0.0  # the head is here; the connection's timer finds no deadline and lapses
         self._has_date = False
         self._resp_is_chunked = False
         headers = self._filter_headers(status)
@@ -467,11 +473,21 @@ class UpstreamConnection(asyncio.Protocol):
         self._keep_alive = False
         self.close()
 
-    def _on_header_timeout(self) -> None:
+    def _check_header(self) -> None:
+        """The connection's header timer: fail a head that is late, wait on for a later deadline, else lapse."""
         self._header_timer = None
-        self._fail(UpstreamTimeout("timeout awaiting response headers"))
+        deadline = self._header_deadline
+        if not deadline:
+            return
+        # Within a millisecond counts as passed: timers are kept in milliseconds and may fire that much early.
+        if self._loop.time() + 0.001 >= deadline:
+            self._header_deadline = 0.0
+            self._fail(UpstreamTimeout("timeout awaiting response headers"))
+        else:
+            self._header_timer = self._loop.call_at(deadline, self._check_header)
 
     def _cancel_header_timer(self) -> None:
+        self._header_deadline = 0.0
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
