@@ -144,7 +144,7 @@ OPENERS = st.sampled_from(
     [None, ("headers", 1, 0x4, 3), ("headers", 1, 0x4, 3), ("headers", 1, 0x4, 0), ("headers", 1, 0x5, 1)]
 )
 ACTIONS = st.tuples(
-    st.sampled_from(["respond", "respond_end", "reset", "grant", "none", "none"]),
+    st.sampled_from(["respond", "respond_end", "reset", "grant", "settings", "none", "none"]),
     st.sampled_from(["last", "older", 1, 3]),
 )
 
@@ -284,6 +284,9 @@ def _act(conn: h2.connection.H2Connection, action: tuple[str, Any]) -> Any:
             conn.reset_stream(sid, 8)
         elif kind == "grant":
             conn.acknowledge_received_data(40000, sid)
+        elif kind == "settings":
+            # Pending until the client's ACK (which the fast lane may take): the values in force change then.
+            conn.update_settings({_CODES.INITIAL_WINDOW_SIZE: 100 + sid, _CODES.MAX_CONCURRENT_STREAMS: 2 + sid})
     except (h2.exceptions.ProtocolError, KeyError, ValueError) as exc:
         return (type(exc).__name__, str(exc))
     return None

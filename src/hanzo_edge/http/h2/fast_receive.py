@@ -30,7 +30,7 @@ The state transitions it makes by hand are checked against ``h2``'s transition t
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from h2.connection import ConnectionState, _decode_headers
 from h2.errors import ErrorCodes
@@ -45,6 +45,7 @@ from h2.events import (
     WindowUpdated,
 )
 from h2.exceptions import ProtocolError
+from h2.settings import SettingCodes
 from h2.stream import H2Stream, H2StreamStateMachine, StreamClosedBy, StreamInputs, StreamState, _transitions
 from hyperframe.exceptions import InvalidPaddingError
 
@@ -61,6 +62,8 @@ _END_HEADERS = 0x4
 _PADDED = 0x8
 _PRIORITY = 0x20
 _MAX_WINDOW = 2**31 - 1
+_MAX_STREAMS = SettingCodes.MAX_CONCURRENT_STREAMS
+_INITIAL_WINDOW = SettingCodes.INITIAL_WINDOW_SIZE
 _PING_ACK_HEAD = b"\x00\x00\x08\x06\x01\x00\x00\x00\x00"  # h2's PingFrame(0) with ACK, as serialize() writes it
 _SERVER_OPEN = ConnectionState.SERVER_OPEN
 _OPEN = StreamState.OPEN
@@ -208,14 +211,22 @@ def _headers(
     if not sid & 1 or sid <= conn.highest_inbound_stream_id:
         return False  # a server's or a reused id: h2 judges it (after decoding the block, which changes state)
     # h2 counts open streams first (sweeping closed ones as it counts) and refuses one over the limit.
-    if conn.open_inbound_streams + 1 > conn.local_settings.max_concurrent_streams:
+    # The settings in force, read as Settings.__getitem__ reads them (the first of each code's values) without its
+    # two Python calls per read; a code with no value in force falls back to the properties.
+    local = conn.local_settings._settings
+    streams_now = local.get(_MAX_STREAMS)
+    max_streams = streams_now[0] if streams_now else None
+    if max_streams is None:
+        max_streams = conn.local_settings.max_concurrent_streams
+    if conn.open_inbound_streams + 1 > max_streams:
         return False
-    headers = cast("list[tuple[bytes, bytes]]", _decode_headers(conn.decoder, bytes(src[start:end])))
+    headers: list[tuple[bytes, bytes]] = _decode_headers(conn.decoder, bytes(src[start:end]))  # type: ignore[assignment]
     stream = H2Stream(
         sid,
         config=conn.config,
-        inbound_window_size=conn.local_settings.initial_window_size,
-        outbound_window_size=conn.remote_settings.initial_window_size,
+        inbound_window_size=local[_INITIAL_WINDOW][0] or conn.local_settings.initial_window_size,
+        outbound_window_size=conn.remote_settings._settings[_INITIAL_WINDOW][0]
+        or conn.remote_settings.initial_window_size,
     )
     stream.max_outbound_frame_size = conn.max_outbound_frame_size
     conn.streams[sid] = stream
