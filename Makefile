@@ -25,9 +25,13 @@ $(COMPILED): $(STAMP) $(SOURCES) scripts/build_compiled.py
 
 compiled: $(COMPILED)
 
-# The main job: the bundled whoami backend plus `ingress` on examples/quickstart.
+# The main job: the bundled whoami backend plus `ingress` on examples/quickstart. It runs the compiled tree when
+# `make install` (or `make compiled`) left a fresh one, unless PURE=1; it never compiles, so a fresh clone starts fast.
 run: $(STAMP)
-	$(PY) -m hanzo_edge.demo.quickstart
+	@if [ "$${PURE:-0}" != 1 ] && [ -f $(COMPILED) ] && [ -z "$$(find src -name '*.py' -newer $(COMPILED) -print -quit)" ]; then \
+	  echo "run: the compiled hot path (build/compiled/src; PURE=1 for pure Python)"; \
+	  PYTHONPATH=build/compiled/src $(PY) -m hanzo_edge.demo.quickstart; \
+	else $(PY) -m hanzo_edge.demo.quickstart; fi
 
 # System packages the tests need (installed with apt only when missing).
 sysdeps:

@@ -10,6 +10,9 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)  # headless dashboard te
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)  # Docker provider engine tests
 test -x /bin/busybox || need+=(busybox-static)  # the Docker tests' local image
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # `openssl s_client` against the ZAP listener
+command -v gcc >/dev/null 2>&1 || need+=(gcc)  # mypyc's compiled hot path (scripts/build_compiled.py, make test-compiled)
+python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
+  || need+=(python3-dev)  # its Python headers (a pyenv or python.org build ships its own)
 if ((${#need[@]})); then
   if [[ $EUID -ne 0 ]]; then
     echo "sysdeps: missing ${need[*]}; run as root or install them" >&2
