@@ -442,7 +442,10 @@ def test_scripted_attacks_and_requests_agree_read_by_read_and_frame_by_frame() -
         wire = _wire(frames)
         for local in ({}, {_CODES.MAX_CONCURRENT_STREAMS: 100, _CODES.INITIAL_WINDOW_SIZE: 65535}):
             for kind in ("h2", "ours"):
-                for reads in ([PREFACE + _CLIENT_SETTINGS + b"".join(wire)], [PREFACE + _CLIENT_SETTINGS, *wire]):
+                whole = PREFACE + _CLIENT_SETTINGS + b"".join(wire)
+                by_frame = [PREFACE + _CLIENT_SETTINGS, *wire]
+                # bytes as asyncio hands them, and a bytearray (h2's buffer takes any buffer; so must the lane).
+                for reads in ([whole], by_frame, [bytearray(whole)], [bytearray(r) for r in by_frame]):
                     actions = [("respond_end", 1)] * 2
                     fast = _run(_server(kind, local), receive_data, reads, actions)
                     slow = _run(_server(kind, local), h2.connection.H2Connection.receive_data, reads, actions)
