@@ -26,6 +26,17 @@ _BY_KEY: Final = {field.key: field for field in FIELDS}
 _HEADER_PREFIX: Final = "request_"
 _ENVELOPE: Final = ("level", "msg", "time")  # logrus' own keys, after Traefik's in Go's order
 
+_COMMON_CASE: Final = {
+    # A field's `present` condition -> its value for the usual request: routed, proxied, plain HTTP, not traced.
+    "host": True,
+    "route is not None": True,
+    "server_url": True,
+    "route is not None and route.service": True,
+    "trace is not None": False,
+    "tls is not None": False,
+    "tls is not None and tls.client_subject": False,
+}
+
 
 # ------------------------------------------------------------------------------------------------------------ json
 
@@ -41,14 +52,22 @@ def json_renderer(kept: frozenset[str], names: dict[str, Any], log_headers: bool
         raise ValueError(f"access log field {fields[-1].key!r} sorts after logrus' {_ENVELOPE[0]!r}")
     # One dict literal in key order; the fields this request does not have are deleted after it, which keeps the
     # order without sorting. Their placeholder avoids evaluating an expression that needs what is missing.
-    items = [f"{f.key!r}: {_guarded(f, f.value, 'None')}" for f in fields]
-    items += ["'level': 'info'", "'msg': ''"]
-    body = [f"line = {{{', '.join(items)}}}"]
+    envelope = ["'level': 'info'", "'msg': ''"]
+    items = [f"{f.key!r}: {_guarded(f, f.value, 'None')}" for f in fields] + envelope
+    general = [f"line = {{{', '.join(items)}}}"]
     absent: dict[str, list[str]] = {}
     for f in fields:
         if f.present:
             absent.setdefault(f.present, []).append(f"line[{f.key!r}]")
-    body += [f"if not ({condition}): del {', '.join(keys)}" for condition, keys in absent.items()]
+    general += [f"if not ({condition}): del {', '.join(keys)}" for condition, keys in absent.items()]
+    body = general
+    if absent and all(condition in _COMMON_CASE for condition in absent):
+        # The usual request (routed, proxied, plain HTTP, no trace) gets a literal of exactly its fields: no
+        # placeholders, no deletions (~0.6 µs of ~5 a line).
+        usual = [f for f in fields if not f.present or _COMMON_CASE[f.present]]
+        literal = ", ".join([*(f"{f.key!r}: {f.value}" for f in usual), *envelope])
+        test = " and ".join(f"({c})" if _COMMON_CASE[c] else f"not ({c})" for c in absent)
+        body = [f"if {test}:", f"    line = {{{literal}}}", "else:", *(f"    {line}" for line in general)]
     if log_headers:
         body += [
             "if headers:",
