@@ -15,7 +15,6 @@ allow-lists. Per request it makes the backend :class:`Request` KrakenD sends:
 
 from __future__ import annotations
 
-import itertools
 import re
 import zlib
 from collections.abc import Sequence
@@ -29,17 +28,35 @@ from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.http.proxy import ServerTarget
 
-__all__ = ["KRAKEND_NAME", "KRAKEND_VERSION", "BackendCall", "GunzipRelay", "HeaderPolicy", "QueryPolicy"]
+__all__ = [
+    "KRAKEND_NAME",
+    "KRAKEND_VERSION",
+    "REDIRECTS",
+    "USER_AGENT",
+    "BackendCall",
+    "GunzipRelay",
+    "HeaderPolicy",
+    "QueryPolicy",
+    "forwarded_policy_names",
+]
 
 KRAKEND_NAME = "KrakenD"
 KRAKEND_VERSION = "2.13.8"
 USER_AGENT = f"{KRAKEND_NAME} Version {KRAKEND_VERSION}".encode()
 _PLACEHOLDER = re.compile(r"\{([^}]+)\}")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+REDIRECTS = _REDIRECTS
+"""The backend statuses Go's client follows."""
 _MAX_REDIRECTS = 10
 # Headers our proxy path writes itself, and the X-Forwarded-* the entrypoint sets (its trust boundary already
 # dropped the client's copies): none is forwarded, even under `input_headers: ["*"]`, as KrakenD sets no such header.
 _MANAGED = MANAGED_HEADERS | {b"host", b"content-length", b"transfer-encoding"}
+
+
+def forwarded_policy_names(policy: HeaderPolicy) -> tuple[frozenset[bytes], frozenset[bytes]]:
+    """The lower-case names never forwarded whatever the policy, and the names ``policy`` lists that are forwarded
+    (a listed managed name is not)."""
+    return _MANAGED, policy.names - _MANAGED
 
 
 class HeaderPolicy:
@@ -79,7 +96,7 @@ class BackendCall:
 
     __slots__ = (
         "_fixed",
-        "_hosts",
+        "_next",
         "_parts",
         "has_query",
         "headers",
@@ -87,6 +104,7 @@ class BackendCall:
         "options",
         "pools",
         "query",
+        "targets",
         "url_pattern",
     )
 
@@ -114,8 +132,22 @@ class BackendCall:
         if len(self._parts) == 1:
             path, _, pattern_query = url_pattern.partition("?")
             self._fixed = (path, pattern_query)
-        targets = [ServerTarget(host, pools, options, pass_host_header=False, preserve_path=True) for host in hosts]
-        self._hosts = itertools.cycle(targets)
+        self.targets = [
+            ServerTarget(host, pools, options, pass_host_header=False, preserve_path=True) for host in hosts
+        ]
+        self._next = 0  # round-robin position: one counter for every caller (the no-op fast path takes turns too)
+
+    @property
+    def fixed(self) -> tuple[str, str] | None:
+        """The backend path and the pattern's query when ``url_pattern`` has no ``{param}``, else None."""
+        return self._fixed
+
+    def next_index(self) -> int:
+        """The index in :attr:`targets` of the host to call next (round-robin, as Lura with one CPU)."""
+        index = self._next
+        following = index + 1
+        self._next = 0 if following >= len(self.targets) else following
+        return index
 
     def path_for(self, params: dict[str, str]) -> str:
         """The url_pattern with ``{param}`` filled (a missing one stays empty, as Lura)."""
@@ -127,16 +159,21 @@ class BackendCall:
             out.append(part if i % 2 == 0 else params.get(part, ""))
         return "".join(out)
 
-    def request_for(self, req: Request, params: dict[str, str], body: bytes | StreamBody) -> tuple[Request, bool]:
-        """The backend request for ``req``, and whether we asked for gzip (so a gzip answer is ours to decode)."""
+    def path_and_query(self, req: Request, params: dict[str, str]) -> tuple[str, str]:
+        """The backend path and query for ``req``: the pattern's query, then the allowed client parameters."""
         fixed = self._fixed
         if fixed is not None:
             path, pattern_query = fixed
         else:
             path, _, pattern_query = self.path_for(params).partition("?")
-        query = self.query.filter(req.query)
+        query = self.query.filter(req.query) if req.query else ""
         if pattern_query:
             query = f"{pattern_query}&{query}" if query else pattern_query
+        return path, query
+
+    def request_for(self, req: Request, params: dict[str, str], body: bytes | StreamBody) -> tuple[Request, bool]:
+        """The backend request for ``req``, and whether we asked for gzip (so a gzip answer is ours to decode)."""
+        path, query = self.path_and_query(req, params)
         raw: list[tuple[bytes, bytes]] = []
         policy = self.headers
         forwarded_ua = False
@@ -176,10 +213,14 @@ class BackendCall:
 
     async def send(self, backend: Request) -> Response:
         """Send ``backend`` to the next host, following redirects. Raises UpstreamError."""
-        target = next(self._hosts)
+        target = self.targets[self.next_index()]
         response = await target(backend)
         if response.status not in _REDIRECTS:
             return response  # the usual answer: nothing below (URL parsing for redirects) is needed
+        return await self.follow(backend, target, response)
+
+    async def follow(self, backend: Request, target: ServerTarget, response: Response) -> Response:
+        """Follow the redirect ``response`` that ``target`` gave to ``backend``, as Go's client does (up to 10)."""
         initial_addr = _canonical_addr(target.url)
         initial_headers = backend.headers
         for _ in range(_MAX_REDIRECTS):

@@ -45,7 +45,7 @@ def _health_body(clock: Callable[[], datetime]) -> bytes:
 class GinRoutingTable(RoutingTable):
     """See the module docstring. ``routes`` are the builder's routes of the gateway entrypoint."""
 
-    __slots__ = ("_gin", "_not_allowed_body", "_not_found_body", "_outer", "_version")
+    __slots__ = ("_exact", "_gin", "_not_allowed_body", "_not_found_body", "_outer", "_outer_idle", "_version")
 
     def __init__(
         self,
@@ -54,6 +54,7 @@ class GinRoutingTable(RoutingTable):
         options: GinOptions,
         *,
         outer: Callable[[Handler], Handler] | None = None,
+        outer_idle: Callable[[Request], bool] | None = None,
         generation: int = 0,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -85,14 +86,28 @@ class GinRoutingTable(RoutingTable):
             redirect_fixed_path=options.redirect_fixed_path,
             handle_method_not_allowed=options.handle_method_not_allowed,
         )
-        # Middlewares that wrap the whole router (CORS) are built once, around one dispatching handler.
+        # Endpoints on a fully static path: gin finds them by one probe (its own first step), done here inline.
+        self._exact: dict[tuple[str, str], _Entry] = {
+            (method, path): entry for method, path, entry in entries if "{" not in path and "/:" not in path
+        }
+        # Middlewares that wrap the whole router (CORS, the Hanzo chain) are built once, around one dispatching
+        # handler; ``outer_idle`` says, in one cheap check, that they would only pass a request on.
         self._outer: Handler | None = None if outer is None else outer(self._dispatch)
+        self._outer_idle = outer_idle if outer is not None else None
 
     def lookup(self, req: Request) -> Handler:
-        """The handler for ``req``: the whole-router middlewares when there are some, else gin's decision."""
+        """The handler for ``req``: the whole-router middlewares when they have work, else gin's decision."""
         outer = self._outer
         if outer is not None:
-            return outer
+            idle = self._outer_idle
+            if idle is None or not idle(req):
+                return outer
+        entry = self._exact.get((req.method, req.routing_path))
+        if entry is not None:
+            route = entry[1]
+            if route is not None:
+                req.route = route
+            return entry[0]
         return self.decide(req)
 
     async def _dispatch(self, req: Request) -> Response:

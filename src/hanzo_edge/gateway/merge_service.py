@@ -34,6 +34,7 @@ from hanzo_edge.gateway.backend_chain import wrap_backend
 from hanzo_edge.gateway.document import BackendModel, EndpointModel
 from hanzo_edge.gateway.encodings import DecodeError, decode, render
 from hanzo_edge.gateway.manipulate import Formatter, apply_flatmap
+from hanzo_edge.gateway.noop_fast import fast_noop
 from hanzo_edge.gateway.sequential import run_sequential, wanted_params
 from hanzo_edge.gateway.shadow import ShadowCalls
 from hanzo_edge.gateway.static_proxy import StaticResponse, static_matches
@@ -264,8 +265,22 @@ class MergeService:
         except (UpstreamError, TimeoutError, OSError) as exc:
             log.debug("no-op backend %s failed: %s", backend.call.url_pattern, exc)
             self._count_noop(backend, started, False)
-            return self._error(500, b"", b"")
+            self._origin_of(req, outgoing)
+            return self.noop_failure()
         self._count_noop(backend, started, True)
+        self._origin_of(req, outgoing)
+        return self.noop_answer(response, asked_gzip)
+
+    @staticmethod
+    def _origin_of(req: Request, outgoing: Request) -> None:
+        # The access log reads the backend call off the client's request (ServiceURL, origin duration), as the fast
+        # path (gateway/noop_fast.py), which sends the client's request object itself, leaves them.
+        req.server_url = outgoing.server_url
+        req.origin_started = outgoing.origin_started
+
+    def noop_answer(self, response: Response, asked_gzip: bool) -> Response:
+        """The no-op answer: the backend's response as it streams, a gzip body we asked for decoded on the way, and
+        KrakenD's ``X-Krakend`` pair."""
         headers = response.headers
         body = response.body
         if (
@@ -278,6 +293,21 @@ class MergeService:
             headers.remove("Content-Length")
         headers.raw.extend(self._noop_headers)
         return response
+
+    def noop_failure(self) -> Response:
+        """The no-op answer when the backend gave no response head (Lura's no-op proxy error): an empty 500."""
+        return self._error(500, b"", b"")
+
+    def fast_noop(self, general: Handler) -> Handler | None:
+        """The no-op fast path (:mod:`.noop_fast`) when this endpoint can take it, falling back to ``general``
+        (:meth:`_noop`, possibly wrapped) per request; None when it cannot: several or shadow backends, backend
+        namespaces, or /__stats to count into."""
+        if not self.noop or len(self._backends) != 1 or self._shadows or self._pipe is not None:
+            return None
+        backend = self._backends[0]
+        if backend.stats is not None or backend.send != backend.call.send:
+            return None
+        return fast_noop(backend.call, self.timeout, self.params_of, self.noop_answer, self.noop_failure, general)
 
     def _count_noop(self, backend: _Backend, started: float, answered: bool) -> None:
         """/__stats: a no-op call is complete whatever its status (Lura's no-op status handler), an error when the
@@ -410,8 +440,10 @@ def _build(config: MergeConfig, ctx: ServiceContext) -> Handler:
     if math.isnan(config.endpoint.timeout):
         raise ValueError("invalid timeout")
     service = MergeService(config, ctx)
-    # The route calls the endpoint's mode directly: one coroutine frame less per request than __call__.
-    return service._noop if service.noop else service._merge
+    if not service.noop:
+        # The route calls the endpoint's mode directly: one coroutine frame less per request than __call__.
+        return service._merge
+    return service.fast_noop(service._noop) or service._noop
 
 
 MERGE_KIND = register_service(ServiceKind("gatewayMerge", MergeConfig, _build))

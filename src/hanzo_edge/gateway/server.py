@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hanzo_edge.app import IngressApp
@@ -120,6 +120,7 @@ class GatewayApp(IngressApp):
                 self.translation.routes,
                 self.translation.gin,
                 outer=self._outer(self.translation.outer) if self.translation.outer or self.hanzo else None,
+                outer_idle=self._outer_idle(),
                 generation=generation,
             )
         return result
@@ -159,6 +160,13 @@ class GatewayApp(IngressApp):
             stats.observe(req, status, size, duration, aborted)
 
         return both
+
+    def _outer_idle(self) -> Callable[[Request], bool] | None:
+        """When only the Hanzo chain wraps the endpoints, its check that a request gives it nothing to do: such a
+        request goes to gin's decision without the chain. Whole-router namespaces (CORS) see every request."""
+        if self.hanzo is None or self.translation.outer:
+            return None
+        return self.hanzo.idle_check()
 
     def _outer(self, middlewares: list[NamespaceMiddleware]) -> Any:
         def wrap(handler: Handler) -> Handler:

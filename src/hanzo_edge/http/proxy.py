@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Coroutine
 from time import perf_counter
+from typing import Any
 from urllib.parse import urlsplit
 
 from hanzo_edge.http.body import StreamBody
-from hanzo_edge.http.errors import ClientClosed, UpstreamError
+from hanzo_edge.http.errors import ClientClosed, UpstreamError, UpstreamTimeout
 from hanzo_edge.http.forwarded import MANAGED_HEADERS
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.pool import ConnectionPool, PoolRegistry, TransportOptions
 from hanzo_edge.http.tracecontext import child_traceparent
-from hanzo_edge.http.upstream import HOP_BY_HOP, connection_tokens
+from hanzo_edge.http.upstream import HOP_BY_HOP, UpstreamConnection, connection_tokens
 
 __all__ = ["STRIPPED_UPSTREAM", "ServerTarget", "build_request_head", "replayable", "server_target", "split_server_url"]
 
@@ -82,10 +84,11 @@ class ServerTarget:
         self.path_prefix = path
         self.response_header_timeout = options.response_header_timeout
 
-    async def __call__(self, req: Request) -> Response:
+    def __call__(self, req: Request) -> Coroutine[Any, Any, Response]:
         """Proxy ``req`` to this server and return its response head (the body streams behind it).
 
-        Raises :class:`~hanzo_edge.http.errors.UpstreamError` when no response head could be had.
+        Raises :class:`~hanzo_edge.http.errors.UpstreamError` when no response head could be had. Not a coroutine
+        function itself: it builds the head and returns :meth:`exchange`'s coroutine, one frame less per request.
         """
         req.server_url = self.url
         req.origin_started = perf_counter()
@@ -93,17 +96,30 @@ class ServerTarget:
         # With tracing on, the backend's parent is our client span; otherwise only a fresh span id is forwarded.
         traceparent = None if trace is None else trace.start_client(req, self.url)
         head, chunked = build_request_head(req, self.host_header, self.pass_host_header, self.path_prefix, traceparent)
+        return self.exchange(req, head, chunked, req.method == "HEAD")
+
+    async def exchange(
+        self, req: Request, head: bytes, chunked: bool, head_request: bool, deadline: float = 0.0
+    ) -> Response:
+        """Send ``head`` (built for this server: :meth:`__call__`'s, or the gateway's KrakenD backend request) with
+        ``req``'s body; return the response head. ``deadline``, a ``perf_counter()`` instant (0: none), bounds the
+        dial and the wait for the head together, as KrakenD's endpoint ``timeout`` does: no second timeout context
+        runs per request, the connection's own response-header timer takes the time left."""
+        trace = req.trace
         body = req.body
         pool = self.pool
         for attempt in (0, 1):
-            conn = pool.acquire_idle() or await pool.acquire()
-            future = conn.send(
-                head,
-                body,
-                chunked=chunked,
-                head_request=req.method == "HEAD",
-                response_header_timeout=self.response_header_timeout,
-            )
+            conn = pool.acquire_idle()
+            if conn is None:
+                conn = await (pool.acquire() if not deadline else _acquire_by(pool, deadline))
+            wait = self.response_header_timeout
+            if deadline:
+                left = deadline - perf_counter()
+                if left <= 0:
+                    conn.close()  # dialled too late: nothing was sent on it
+                    raise UpstreamTimeout("timeout awaiting response headers")
+                wait = min(wait, left) if wait > 0 else left
+            future = conn.send(head, body, chunked=chunked, head_request=head_request, response_header_timeout=wait)
             try:
                 response = await future
             except UpstreamError as exc:
@@ -124,6 +140,15 @@ class ServerTarget:
 
     def __repr__(self) -> str:
         return f"<ServerTarget {self.url}>"
+
+
+async def _acquire_by(pool: ConnectionPool, deadline: float) -> UpstreamConnection:
+    """A connection from ``pool``, dialled before ``deadline`` (a ``perf_counter()`` instant) or UpstreamTimeout."""
+    try:
+        async with asyncio.timeout(max(deadline - perf_counter(), 0.0)):
+            return await pool.acquire()
+    except TimeoutError:
+        raise UpstreamTimeout("timeout awaiting response headers") from None
 
 
 _PLAIN_URL = re.compile(r"(https?)://([A-Za-z0-9.\-]+)(?::(\d{1,5}))?(/[^?#]*)?", re.ASCII)

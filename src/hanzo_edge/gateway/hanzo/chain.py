@@ -85,6 +85,11 @@ def _may_carry_credentials(raw: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
+def _untouched(req: Request) -> bool:
+    """True when the chain, without AUTH_REQUIRE or a host table, passes ``req`` on unchanged."""
+    return req.path != METRICS_PATH and not _may_carry_credentials(req.headers.raw)
+
+
 def _json(status: int, body: bytes) -> Response:
     return Response(status, Headers([(b"Content-Type", _JSON)]), body)
 
@@ -196,6 +201,17 @@ class HanzoChain:
             return await next(req)
 
         return hanzo
+
+    def idle_check(self) -> Callable[[Request], bool] | None:
+        """A check, one pass over the header names, that the chain would only pass a request on unchanged: no
+        credential or identity header and not its metrics path. None when the environment gives the chain work on
+        every request (``AUTH_REQUIRE``, a host table, a body limit to put back). The gin table calls it to go
+        straight to the endpoint without the chain's coroutine."""
+        if (self.verifier is not None and self.settings.require_auth) or self.settings.routes_file:
+            return None
+        if self._host is not None or self.endpoint_body_limit:
+            return None
+        return _untouched
 
     def _public_table(self, endpoints: tuple[tuple[str, str, bool], ...]) -> GinRouter[bool] | None:
         # Under `ingress --providers.gateway` each endpoint's router wraps the chain with the same endpoints: the
