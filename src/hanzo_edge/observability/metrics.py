@@ -19,8 +19,10 @@ headers. Router and service series exist only for matched requests; requests ser
 (ping, API, the metrics endpoint itself, entrypoint redirections) are not counted unless ``metrics.addInternals``.
 
 Hot path (ENGINEERING.md §4): :meth:`Metrics.observer` makes one tuple key per request and finds a cached *bundle*
-of plain-list cells (one per entrypoint/router/service scope) that it bumps in place: no per-request dicts, label
-formatting or locks (each worker process is single-threaded). Formatting happens only at scrape time. The
+whose one plain-list accumulator it bumps in place (five integer/float adds): no per-request dicts, label
+formatting or locks (each worker process is single-threaded). The accumulators are folded into the
+entrypoint/router/service cells they feed only when those are read (scrape, snapshot, series removal, a bundle cache
+reset). Formatting happens only at scrape time. The
 ``prometheus_client`` package is deliberately not used: a labelled ``inc()`` there costs 1.6-2.7 µs per family (and
 there are five families per scope), it takes a lock per update, and its multi-process mode does not give gauges or
 per-worker file semantics we need.
@@ -290,8 +292,9 @@ def request_protocol(raw: list[tuple[bytes, bytes]]) -> str:
 
 
 _Cell = list[Any]  # a counter/gauge is [value]; a core cell is [count, req bytes, resp bytes, sum, n_0..n_inf]
-_Bundle = tuple[tuple[_Cell, ...], tuple[_Cell, ...], str]  # (core cells, requests_total cells, retry service)
-_SKIP: _Bundle = ((), (), "")
+# (accumulator shaped like a core cell, the core cells it feeds, requests_total cells, retry service)
+_Bundle = tuple[_Cell, tuple[_Cell, ...], tuple[_Cell, ...], str]
+_SKIP: _Bundle = ([], (), (), "")
 
 
 class Metrics:
@@ -396,18 +399,15 @@ class Metrics:
         bundle = self._bundles.get(key)
         if bundle is None:
             bundle = self._new_bundle(key)
-        cores, counters, retry_service = bundle
-        if not cores:
+        acc, _, counters, retry_service = bundle
+        if not acc:
             return
         body = req.body
-        size = len(body) if isinstance(body, bytes) else body.received
-        slot = _FIRST_BUCKET + bisect_left(self._bounds, duration)
-        for cell in cores:
-            cell[0] += 1
-            cell[1] += size
-            cell[2] += response_bytes
-            cell[3] += duration
-            cell[slot] += 1
+        acc[0] += 1
+        acc[1] += len(body) if isinstance(body, bytes) else body.received
+        acc[2] += response_bytes
+        acc[3] += duration
+        acc[_FIRST_BUCKET + bisect_left(self._bounds, duration)] += 1
         for cell in counters:
             cell[0] += 1
         if retry_service:
@@ -421,6 +421,7 @@ class Metrics:
         entry_point, router, service, method, protocol, status = key[:6]
         extra: tuple[str, ...] = key[6:]
         if len(self._bundles) >= _MAX_BUNDLES:
+            self._fold()
             self._bundles.clear()
         if entry_point in self.disabled_entrypoints or (service.endswith("@internal") and not self.add_internals):
             self._bundles[key] = _SKIP
@@ -444,9 +445,18 @@ class Metrics:
             cores.append(cell)
             if self._header_names:
                 counters.append(self._cell(f"{scope}_requests_total", labels + extra))
-        bundle: _Bundle = (tuple(cores), tuple(counters), service if router and self._svc_on else "")
+        bundle: _Bundle = ([0] * width, tuple(cores), tuple(counters), service if router and self._svc_on else "")
         self._bundles[key] = bundle
         return bundle
+
+    def _fold(self) -> None:
+        """Add every bundle's accumulator into the core cells it feeds, and zero it: call before reading the cells."""
+        for acc, cores, _, _ in self._bundles.values():
+            if acc and acc[0]:
+                for cell in cores:
+                    for i, value in enumerate(acc):
+                        cell[i] += value
+                acc[:] = [0] * len(acc)
 
     def _cell(self, suffix: str, labels: tuple[str, ...], initial: float = 0) -> _Cell:
         table = self._values[suffix]
@@ -558,6 +568,7 @@ class Metrics:
         """Delete the series of objects still absent from the configuration (Traefik ``promState.Collect``)."""
         if not self._gone or self._known is None:
             return
+        self._fold()  # the bundles are dropped below: what they counted must be in the cells first
         eps, rts, svcs = self._known
         stores: list[tuple[tuple[str, ...], dict[tuple[str, ...], _Cell]]] = [
             (self.specs[suffix].labels, table) for suffix, table in self._values.items()
@@ -589,6 +600,7 @@ class Metrics:
     # -- scrape side -------------------------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         """Return this worker's current values: family suffix -> label values -> value (histograms as lists)."""
+        self._fold()
         snap: Snapshot = {suffix: {k: c[0] for k, c in table.items()} for suffix, table in self._values.items()}
         if self._watched:
             opened = snap["open_connections"]
