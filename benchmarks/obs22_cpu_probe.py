@@ -79,6 +79,20 @@ def thread_ticks(pid: int) -> tuple[int, int]:
     return user, system
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary context switches of every thread of ``pid`` (a thread handing the GIL over sleeps on a futex)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
 def ingress_pid(root: int, run: ModuleType) -> int:
     """The ingress python process under the launcher (sh execs it, so normally ``root`` itself)."""
     tree = run.process_tree(root)
@@ -186,8 +200,10 @@ def main() -> int:
                     pid = ingress_pid(proc.pid, run)
                     wrk(run, lua, port, args.warmup, args.connections)
                     user0, sys0 = thread_ticks(pid)
+                    switches0 = context_switches(pid)
                     result = wrk(run, lua, port, args.seconds, args.connections)
                     user1, sys1 = thread_ticks(pid)
+                    switches = (context_switches(pid) - switches0) / max(int(result["requests"]), 1)
                     requests = max(int(result["requests"]), 1)
                     tick_us = 1e6 / run.CLK_TCK
                     user_us = (user1 - user0) * tick_us / requests
@@ -196,7 +212,8 @@ def main() -> int:
                     results[name].append((user_us + sys_us, user_us, sys_us))
                     print(
                         f"round {rnd} {name:>18}: {user_us + sys_us:6.1f} us CPU/request "
-                        f"(user {user_us:5.1f}, sys {sys_us:5.1f}), {rps:8.0f} req/s",
+                        f"(user {user_us:5.1f}, sys {sys_us:5.1f}), {rps:8.0f} req/s, "
+                        f"{switches:.3f} voluntary context switches/request",
                         flush=True,
                     )
                     if args.strace and rnd == 1 and shutil.which("strace"):
