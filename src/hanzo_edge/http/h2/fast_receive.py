@@ -13,14 +13,16 @@ exactly the changes ``h2`` would make, with ``h2``'s own objects:
 * DATA (no PADDED) on an OPEN or HALF_CLOSED_LOCAL stream that fits both inbound windows and its content-length:
   both windows consumed, the length tracked, END_STREAM stepped as ``h2`` steps it;
 * WINDOW_UPDATE of 4 bytes on the connection or a known stream, when the window cannot overflow;
+* RST_STREAM of 4 bytes on a stream ``h2`` still holds (an open one is closed as ``stream_reset`` closes it);
 * PING (its ACK queued as ``h2`` serializes it) and PING ACK; SETTINGS ACK (``h2``'s ``_local_settings_acked``).
 
 Everything else (the preface's SETTINGS, priority, padding, CONTINUATION and any frame while a header block is
-open, RST_STREAM, GOAWAY, unknown types, a frame over the size limit, a connection not in SERVER_OPEN, a stream in
-any other state, a frame ``h2`` would refuse or answer with an error) is left to ``h2``'s own frame buffer and
-``_receive_frame``, one frame at a time, in order. A fast frame is only taken when nothing about it can fail
-except header decoding, which fails inside ``h2``'s own function at the same point ``h2`` would call it; frames are
-consumed from the buffer before they are handled, as ``h2``'s buffer does, so an error leaves the same state.
+open, RST_STREAM on a stream ``h2`` no longer holds, GOAWAY, unknown types, a frame over the size limit, a
+connection not in SERVER_OPEN, a stream in any other state, a frame ``h2`` would refuse or answer with an error) is
+left to ``h2``'s own frame buffer and ``_receive_frame``, one frame at a time, in order. A fast frame is only
+taken when nothing about it can fail except header decoding, which fails inside ``h2``'s own function at the same
+point ``h2`` would call it; frames are consumed from the buffer before they are handled, as ``h2``'s buffer does,
+so an error leaves the same state.
 
 The state transitions it makes by hand are checked against ``h2``'s transition table when this module loads; if an
 ``h2`` release changed any of them, :data:`FAST_PATH` is False and every frame takes ``h2``'s path.
@@ -33,7 +35,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from h2.connection import ConnectionState, _decode_headers
-from h2.errors import ErrorCodes
+from h2.errors import ErrorCodes, _error_code_from_int
 from h2.events import (
     DataReceived,
     Event,
@@ -42,6 +44,7 @@ from h2.events import (
     RequestReceived,
     SettingsAcknowledged,
     StreamEnded,
+    StreamReset,
     WindowUpdated,
 )
 from h2.exceptions import ProtocolError
@@ -56,7 +59,7 @@ __all__ = ["FAST_PATH", "receive_data"]
 
 _HEAD = struct.Struct(">IBI")  # (24-bit length << 8 | type), flags, stream id with its reserved bit
 _WINDOW = struct.Struct(">I")
-_DATA, _HEADERS, _SETTINGS, _PING, _WINDOW_UPDATE = 0x0, 0x1, 0x4, 0x6, 0x8
+_DATA, _HEADERS, _RST_STREAM, _SETTINGS, _PING, _WINDOW_UPDATE = 0x0, 0x1, 0x3, 0x4, 0x6, 0x8
 _END_STREAM = 0x1  # also SETTINGS' and PING's ACK
 _END_HEADERS = 0x4
 _PADDED = 0x8
@@ -83,6 +86,10 @@ _EXPECTED = {
     (_HALF_CLOSED_LOCAL, StreamInputs.RECV_WINDOW_UPDATE): (_M.window_updated, _HALF_CLOSED_LOCAL),
     (_HALF_CLOSED_REMOTE, StreamInputs.RECV_WINDOW_UPDATE): (_M.window_updated, _HALF_CLOSED_REMOTE),
     (_CLOSED, StreamInputs.RECV_WINDOW_UPDATE): (None, _CLOSED),
+    (_OPEN, StreamInputs.RECV_RST_STREAM): (_M.stream_reset, _CLOSED),
+    (_HALF_CLOSED_LOCAL, StreamInputs.RECV_RST_STREAM): (_M.stream_reset, _CLOSED),
+    (_HALF_CLOSED_REMOTE, StreamInputs.RECV_RST_STREAM): (_M.stream_reset, _CLOSED),
+    (_CLOSED, StreamInputs.RECV_RST_STREAM): (None, _CLOSED),
 }
 FAST_PATH = all(_transitions.get(key) == value for key, value in _EXPECTED.items())
 """False when the installed ``h2`` moves its stream states differently from what this module replays."""
@@ -92,7 +99,7 @@ _DATA_STEPS: dict[StreamState, tuple[StreamState, StreamState, StreamClosedBy | 
     _OPEN: (_OPEN, _HALF_CLOSED_REMOTE, None),
     _HALF_CLOSED_LOCAL: (_HALF_CLOSED_LOCAL, _CLOSED, StreamClosedBy.RECV_END_STREAM),
 }
-_WINDOW_STATES = frozenset({_OPEN, _HALF_CLOSED_LOCAL, _HALF_CLOSED_REMOTE})
+_WINDOW_STATES = frozenset({_OPEN, _HALF_CLOSED_LOCAL, _HALF_CLOSED_REMOTE})  # the open states, also for RST_STREAM
 
 
 def receive_data(conn: h2.connection.H2Connection, data: bytes) -> list[Event]:
@@ -178,6 +185,8 @@ def _fast_frame(
         return _data(conn, flags, sid, src, start, end, events)
     if kind == _WINDOW_UPDATE:
         return _window_update(conn, sid, src, start, end, events)
+    if kind == _RST_STREAM:
+        return _rst_stream(conn, sid, src, start, end, events)
     if kind == _PING:
         if sid or end - start != 8:
             return False
@@ -349,4 +358,31 @@ def _window_update(
         return False  # h2 resets the stream (FLOW_CONTROL_ERROR)
     stream.outbound_flow_control_window = window
     events.append(WindowUpdated(stream_id=sid, delta=increment))
+    return True
+
+
+def _rst_stream(
+    conn: h2.connection.H2Connection,
+    sid: int,
+    src: bytes | bytearray,
+    start: int,
+    end: int,
+    events: list[Event],
+) -> bool:
+    """The client resets a stream ``h2`` still holds (``_receive_rst_stream_frame`` + ``H2Stream.stream_reset``)."""
+    if end - start != 4 or not sid:
+        return False
+    stream = conn.streams.get(sid)
+    if stream is None:
+        return False  # never opened, or swept: h2 tells which (nothing, or a stream error)
+    machine = stream.state_machine
+    state = machine.state
+    if state is _CLOSED:
+        return True  # h2 accepts it on a closed stream it still holds, and does nothing
+    if state not in _WINDOW_STATES:
+        return False
+    machine.state = _CLOSED  # stream_reset
+    machine.stream_closed_by = StreamClosedBy.RECV_RST_STREAM
+    code = _WINDOW.unpack_from(src, start)[0]
+    events.append(StreamReset(stream_id=sid, error_code=_error_code_from_int(code)))
     return True
