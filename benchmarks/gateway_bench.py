@@ -9,7 +9,8 @@ Usage::
     .venv/bin/python benchmarks/gateway_bench.py                  # full run: 3 rounds x 10 s per scenario
     .venv/bin/python benchmarks/gateway_bench.py --smoke          # 1 round x 2 s: proves the harness works
 
-Results (requests/s per scenario and round, the ratios) go to ``benchmarks/results/gateway_latest.json``.
+Results (requests/s per scenario and round, the ratios) go to ``benchmarks/results/gateway_latest.json`` (a smoke
+run writes ``$TMPDIR/gateway_bench_smoke.json`` instead, so it never replaces quiet-machine figures).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from compiled_tree import child_env, choose
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv" / "bin"
 RESULTS = ROOT / "benchmarks" / "results" / "gateway_latest.json"
+SMOKE_RESULTS = Path(tempfile.gettempdir()) / "gateway_bench_smoke.json"
 # gateway and ingress run the compiled tree when it is fresh (PURE=1: pure Python); the JSON says which.
 BUILD = choose()
 BODY = '{"id":1,"name":"bench","tags":["a","b"],"nested":{"x":1,"y":"z"}}'
@@ -202,8 +204,9 @@ def main() -> int:
         "merge_over_single": median["gateway_merge"] / median["gateway_single"],
         "targets": {"noop_gateway_over_ingress": ">= 0.90", "merge_over_single": ">= 0.50"},
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    output = SMOKE_RESULTS if args.smoke else RESULTS
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
     for name, value in median.items():
         print(f"{name:16s} {value:10.0f} req/s")
     print(f"no-op gateway/ingress: {report['noop_gateway_over_ingress']:.2f} (target >= 0.90)")

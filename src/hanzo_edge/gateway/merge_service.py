@@ -177,6 +177,14 @@ class _Backend:
                 task.cancel()
 
 
+def _gzip_encoded(raw: list[tuple[bytes, bytes]]) -> bool:
+    """True when the first ``Content-Encoding`` field of a response is ``gzip``."""
+    for name, value in raw:
+        if len(name) == 16 and name.lower() == b"content-encoding":  # the length test spares the other names a copy
+            return value.lower() == b"gzip"
+    return False
+
+
 async def _read(response: Response, asked_gzip: bool) -> bytes:
     body = response.body
     raw = body if isinstance(body, bytes) else await body.read(MAX_BACKEND_BODY)
@@ -283,11 +291,7 @@ class MergeService:
         KrakenD's ``X-Krakend`` pair."""
         headers = response.headers
         body = response.body
-        if (
-            asked_gzip
-            and isinstance(body, StreamBody)
-            and (headers.get_raw(b"content-encoding") or b"").lower() == b"gzip"
-        ):
+        if asked_gzip and isinstance(body, StreamBody) and _gzip_encoded(headers.raw):
             response.body = GunzipRelay(body).body
             headers.remove("Content-Encoding")
             headers.remove("Content-Length")

@@ -78,9 +78,9 @@ def _may_carry_credentials(raw: list[tuple[bytes, bytes]]) -> bool:
     lookup and the widget gate has anything to do."""
     for name, _ in raw:
         lname = name.lower()
-        if lname in _CREDENTIAL_NAMES:
-            return True
-        if lname[:1] == b"x" and lname[1:2] in (b"-", b"_") and lname not in _ENTRYPOINT_NAMES:
+        if lname in _ENTRYPOINT_NAMES:
+            continue  # most X- names of a request: the entrypoint's own (the first test, one probe)
+        if lname in _CREDENTIAL_NAMES or lname[:2] in (b"x-", b"x_"):
             return True
     return False
 
