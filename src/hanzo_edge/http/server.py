@@ -223,6 +223,8 @@ class HttpProtocol(asyncio.Protocol):
         # included; only the first request of a connection can be the preface.
         if transport is None or self.requests or self._active is not None:
             return False
+        if self.parser.get_http_version() != "2.0":
+            return False  # llhttp pauses on any "PRI * HTTP/x.y" line; only the HTTP/2 preface is one (a 400)
         if not 0 <= consumed <= len(data):
             return False
         from hanzo_edge.http.h2.server import H2Protocol  # h2 is loaded by the first HTTP/2 connection only
