@@ -13,7 +13,8 @@ the requests answered:
   is then alone on the loop, so the ideal is 1 recv + 1 send per leg and 2-3 ``epoll_wait``;
 * ``cpu``: the ``seq`` batch three times without a tracer; the proxy's CPU (user + system) per request, best of 3;
 * ``wrk``: ``wrk -t1 -c16`` for ``--duration`` seconds; requests are counted by wrk. Under concurrency one
-  ``epoll_wait`` serves several connections.
+  ``epoll_wait`` serves several connections. ``--close`` makes every request a new connection (``newconn``): what
+  uvloop and the kernel spend per connection (accept4, TCP_NODELAY, getsockname + getpeername, epoll_ctl, close).
 
 The figures are counts, not times, so they hold on a loaded machine (strace slows the process; it changes no count
 that matters here except ``epoll_wait`` under ``wrk``, which gets fewer events per wake-up when the proxy is slower).
@@ -144,7 +145,16 @@ def drive_seq(client: Client, path: str, n: int) -> None:
 def drive_wrk(url: str, host: str, args: argparse.Namespace, answered: list[int]) -> None:
     """Run wrk against ``url`` for ``--duration`` seconds; append the requests it completed to ``answered``."""
     wrk = subprocess.run(
-        ["wrk", "-t1", f"-c{args.connections}", f"-d{max(1, round(args.duration))}s", "-H", f"Host: {host}", url],
+        [
+            "wrk",
+            "-t1",
+            f"-c{args.connections}",
+            f"-d{max(1, round(args.duration))}s",
+            "-H",
+            f"Host: {host}",
+            *(["-H", "Connection: close"] if args.close else []),
+            url,
+        ],
         capture_output=True,
         text=True,
         timeout=args.duration + 60,
@@ -178,6 +188,7 @@ def main() -> int:
     parser.add_argument("--path", default="/small", help="/small (100 B) or /large.bin (1 MiB)")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of the wrk batch")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--close", action="store_true", help="wrk sends Connection: close (a connection per request)")
     parser.add_argument("--raw", type=Path, help="also log every call of the seq batch to this file (strace -tt)")
     args = parser.parse_args()
     procs: list[subprocess.Popen[bytes]] = []
@@ -241,7 +252,8 @@ def main() -> int:
                     answered: list[int] = []
                     load = functools.partial(drive_wrk, url, host, args, answered)
                     counts = strace_counts(ingress.pid, work / "wrk.strace", load)
-                    report(f"{kind} {args.path}, wrk -t1 -c{args.connections}", counts, answered[0])
+                    close = ", Connection: close" if args.close else ""
+                    report(f"{kind} {args.path}, wrk -t1 -c{args.connections}{close}", counts, answered[0])
                 elif mode == "cpu":
                     # No tracer: the proxy's own CPU per request (user + system, from /proc), best of 3 batches.
                     best = float("inf")
