@@ -187,3 +187,19 @@ def test_buffered_lines_are_written_at_shutdown(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert _numbers(path) == list(range(10))
+
+
+def test_the_remembered_loop_is_asked_again_once_it_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    log = AccessLog(format="common", file_path=str(path))
+
+    async def one(n: int) -> None:
+        log.observer(_request(n), 200, 5, 0.001, False)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    asyncio.run(one(0))
+    asyncio.run(one(1))  # a new loop: the first one is closed
+    log.observer(_request(2), 200, 5, 0.001, False)  # no running loop: written at once
+    assert _numbers(path) == [0, 1, 2]
+    asyncio.run(log.aclose())

@@ -119,6 +119,7 @@ class AccessLog:
         # A thread's batch may grow for the whole loop iteration (one queue item); one written here stays small.
         self._batch_bytes = DIRECT_BATCH_BYTES if self._writer.direct else 1 << 62
         self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop observer() runs on, once seen
         self._closed = False
         self.request_count = 0
         """Requests observed since start (Traefik's ``RequestCount``)."""
@@ -209,11 +210,14 @@ class AccessLog:
         if self._buffering == 1:
             self._hand_over()
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._hand_over()  # no loop (a synchronous caller): write now
-            return
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            # asyncio.get_running_loop() makes a getpid() system call on every call (CPython 3.11): ask it once.
+            try:
+                loop = self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._hand_over()  # no loop (a synchronous caller): write now
+                return
         self._scheduled = True
         if self._buffering:
             loop.call_later(FLUSH_INTERVAL, self._on_timer)
