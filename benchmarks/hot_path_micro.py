@@ -2,9 +2,9 @@
 
 Drives a real ``HttpProtocol`` → ``RoutingTable`` → ``WeightedRoundRobin`` → ``ServerTarget`` → ``UpstreamConnection``
 with a canned nginx-like response, so the figure is the interpreter's share of a proxied keep-alive GET.
-Run: ``python benchmarks/hot_path_micro.py [N] [--rounds R] [--cpu] [--profile] [--json]``: the best of R rounds is
-printed. ``--cpu`` times with ``time.process_time`` (this process's CPU), which other load on a shared machine
-disturbs far less than wall time; ``--json`` prints ``{"us_per_request": ...}`` as the last line (for
+Run: ``python benchmarks/hot_path_micro.py [N] [--rounds R] [--cpu] [--profile] [--json] [--routers N]``: the best
+of R rounds is printed. ``--cpu`` times with ``time.process_time`` (this process's CPU), which other load on a shared
+machine disturbs far less than wall time; ``--json`` prints ``{"us_per_request": ...}`` as the last line (for
 ``compile_lever.py``). Pure Python by default; ``PYTHONPATH=build/compiled/src`` runs the compiled tree
 (``make compiled``), and the printout says which build ran.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import pstats
 import time
@@ -79,7 +80,16 @@ class UpTransport(DownTransport):
             self.loop.call_soon(conn.data_received, RESPONSE)
 
 
-async def run(n: int, rounds: int, profile: bool, cpu: bool) -> float:
+def decoy_routes(count: int, service: WeightedRoundRobin) -> list[Route]:
+    """``count`` host routers ``Host(`svc-i.example.com`)`` beside the measured one (issue 22's 10,000-router row)."""
+    routes = []
+    for i in range(count):
+        rule = compile_rule(f"Host(`svc-{i}.example.com`)")
+        routes.append(Route(f"decoy{i}@file", 30, rule.matches, service, rule.hosts, rule.host_only))
+    return routes
+
+
+async def run(n: int, rounds: int, profile: bool, cpu: bool, routers: int = 1) -> float:
     loop = asyncio.get_running_loop()
     pools = PoolRegistry()
     options = TransportOptions()
@@ -93,7 +103,8 @@ async def run(n: int, rounds: int, profile: bool, cpu: bool) -> float:
     pool.on_release(conn, True)  # idle in the pool, as after a first exchange
     rule = compile_rule("Host(`127.0.0.1`)")
     route = Route("bench@file", 19, rule.matches, WeightedRoundRobin([("s", 1, target)]), rule.hosts, rule.host_only)
-    table = RoutingTable([route], not_found)
+    table = RoutingTable([route, *decoy_routes(routers - 1, route.handler)], not_found)
+    gc.freeze()  # as the ingress does after each build (routing/heap.py)
     ctx = ConnectionContext(EntrypointSettings(), table.lookup, loop)
     proto = HttpProtocol(ctx)
     down = DownTransport()
@@ -121,7 +132,7 @@ async def run(n: int, rounds: int, profile: bool, cpu: bool) -> float:
             pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         best = min(best, dt * 1e6 / n)
     kind = "CPU" if cpu else "wall"
-    print(f"{n} requests, best of {rounds}: {best:.2f} us/request ({kind}, {BUILD}, no syscalls)")
+    print(f"{n} requests, best of {rounds}: {best:.2f} us/request ({kind}, {BUILD}, {routers} routers, no syscalls)")
     return best
 
 
@@ -132,8 +143,9 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true", help="time process CPU instead of wall time")
     parser.add_argument("--profile", action="store_true", help="cProfile each round (top 25 by own time)")
     parser.add_argument("--json", action="store_true", help="print the figure as one JSON line last")
+    parser.add_argument("--routers", type=int, default=1, help="routers in the table (N-1 decoy host routers)")
     args = parser.parse_args()
-    best = uvloop.run(run(args.n, max(1, args.rounds), args.profile, args.cpu))
+    best = uvloop.run(run(args.n, max(1, args.rounds), args.profile, args.cpu, max(1, args.routers)))
     if args.json:
         figures = {"us_per_request": round(best, 3), "cpu": args.cpu, "n": args.n, "rounds": args.rounds}
         print(json.dumps({**figures, "build": BUILD}))
