@@ -62,7 +62,7 @@ setup(
 
 def toolchain_missing() -> str | None:
     """Why the tree can't be built on this machine (no compiler, no headers, no mypyc), or None."""
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]  # as setuptools picks it
     if shutil.which(compiler) is None:
         return f"no C compiler ({compiler!r} is not on PATH)"
     include = Path(sysconfig.get_paths()["include"]) / "Python.h"
