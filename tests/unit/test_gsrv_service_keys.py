@@ -15,6 +15,7 @@ from hanzo_edge.gateway.document import parse_document
 from hanzo_edge.gateway.server import gateway_static
 from hanzo_edge.gateway.service_keys import (
     GO_DEFAULT_MAX_HEADER_BYTES,
+    GO_HEADER_SLOP,
     LURA_DEFAULT_MAX_IDLE_CONNS_PER_HOST,
     WARNED_KEYS,
     ServiceKeys,
@@ -57,7 +58,7 @@ def test_server_keys_reach_the_gateway_entrypoint() -> None:
     ep = static.entry_points[ENTRY_POINT]
     timeouts = ep.transport.responding_timeouts
     assert (timeouts.read_timeout, timeouts.write_timeout, timeouts.idle_timeout) == (1.5, 2.0, 0.3)
-    assert ep.http.max_header_bytes == 4096
+    assert ep.http.max_header_bytes == 4096 + GO_HEADER_SLOP  # Go's bound: the value plus its bufio slop
 
 
 def test_go_zero_values_mean_what_go_means() -> None:
@@ -66,7 +67,7 @@ def test_go_zero_values_mean_what_go_means() -> None:
     timeouts = ep.transport.responding_timeouts
     # 0 is no timeout; IdleTimeout 0 falls back to ReadTimeout (here 0 too: none); MaxHeaderBytes 0 is Go's 1 MB.
     assert (timeouts.read_timeout, timeouts.write_timeout, timeouts.idle_timeout) == (0.0, 0.0, 0.0)
-    assert ep.http.max_header_bytes == GO_DEFAULT_MAX_HEADER_BYTES
+    assert ep.http.max_header_bytes == GO_DEFAULT_MAX_HEADER_BYTES + GO_HEADER_SLOP
     assert static.servers_transport.max_idle_conns_per_host == LURA_DEFAULT_MAX_IDLE_CONNS_PER_HOST
 
 

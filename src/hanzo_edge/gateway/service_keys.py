@@ -10,10 +10,11 @@ from the client keys (``transport/http/server.InitHTTPDefaultTransport``). Here:
   (``merge_service.py`` asks for ``ctx.transport("")``).
 
 Go's zero values are read as Go reads them: a ``0`` timeout is no timeout, ``idle_timeout`` 0 falls back to the
-read timeout, ``max_header_bytes`` 0 is Go's 1 MB, ``max_idle_connections_per_host`` 0 is Lura's 250. A key that is
-not set keeps our default (see docs/compat.md: the slow-client bounds stay on). Keys with no counterpart here are
-named in a warning by the document reader (:data:`WARNED_KEYS`). All of these are listener- or process-level: a
-reload that changes one logs that it needs a restart (:func:`changed_keys`).
+read timeout, ``max_header_bytes`` 0 is Go's 1 MB (and Go answers 431 only 4096 bytes past the value),
+``max_idle_connections_per_host`` 0 is Lura's 250. A key that is not set keeps our default (see docs/compat.md:
+the slow-client bounds stay on). Keys with no counterpart here are named in a warning by the document reader
+(:data:`WARNED_KEYS`). All of these are listener- or process-level: a reload that changes one logs that it needs a
+restart (:func:`changed_keys`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hanzo_edge.config.static import RespondingTimeouts
 
 __all__ = [
     "GO_DEFAULT_MAX_HEADER_BYTES",
+    "GO_HEADER_SLOP",
     "LURA_DEFAULT_MAX_IDLE_CONNS_PER_HOST",
     "WARNED_KEYS",
     "ServiceKeys",
@@ -33,6 +35,9 @@ __all__ = [
 ]
 
 GO_DEFAULT_MAX_HEADER_BYTES = 1 << 20  # net/http DefaultMaxHeaderBytes: what max_header_bytes 0 means
+# net/http reads a request head through a reader limited to MaxHeaderBytes + 4096 ("bufio slop",
+# Server.initialReadLimitSize) and answers 431 only past that; our http.maxHeaderBytes is the exact bound.
+GO_HEADER_SLOP = 4096
 LURA_DEFAULT_MAX_IDLE_CONNS_PER_HOST = 250  # lura config: what an unset (or 0) max_idle_connections_per_host means
 
 # Keys KrakenD reads that have no counterpart in our runtime, and why: a warning names each one set to a value other
@@ -73,8 +78,11 @@ class ServiceKeys(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def go_duration(seconds: float) -> str:
-    """``seconds`` as a duration string the static flags parse (``0.3s``, ``90s``)."""
-    return f"{seconds!r}s" if seconds != int(seconds) else f"{int(seconds)}s"
+    """``seconds`` as a duration string the static flags parse (``0.3s``, ``90s``, ``0.00001s``): nanosecond
+    precision, Go's, and never an exponent (``repr`` writes 10us as ``1e-05``, which no duration parser reads)."""
+    if seconds == int(seconds):
+        return f"{int(seconds)}s"
+    return f"{seconds:.9f}".rstrip("0").rstrip(".") + "s"
 
 
 def static_flags(keys: ServiceKeys, entry_point: str) -> list[str]:
@@ -90,7 +98,8 @@ def static_flags(keys: ServiceKeys, entry_point: str) -> list[str]:
     if idle is not None:
         flags.append(f"{timeouts}.idleTimeout={go_duration(idle)}")
     if keys.max_header_bytes is not None:
-        limit = keys.max_header_bytes or GO_DEFAULT_MAX_HEADER_BYTES
+        # A head KrakenD accepts must not get our 431: Go's bound is the value plus its slop.
+        limit = (keys.max_header_bytes or GO_DEFAULT_MAX_HEADER_BYTES) + GO_HEADER_SLOP
         flags.append(f"--entrypoints.{entry_point}.http.maxHeaderBytes={limit}")
     # Always: Lura's own default (250) differs from ours (200), and a gateway must pool as KrakenD does.
     per_host = keys.max_idle_connections_per_host or LURA_DEFAULT_MAX_IDLE_CONNS_PER_HOST

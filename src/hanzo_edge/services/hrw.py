@@ -5,7 +5,8 @@ on the same child while the set of healthy children is unchanged, and removing (
 clients that child had. The score follows Traefik's ``getNodeScore`` exactly, so a client lands on the child Traefik
 would pick: ``u = fnv1a64(ip + childName) / 2**64`` and ``score = weight / -ln(u)`` (weighted rendezvous hashing:
 a child's share of the clients is proportional to its weight). The key is the IP of the connection's peer without
-the port (Traefik's ``RemoteAddrStrategy``), never a forwarded header. Children with weight ≤ 0 are ignored.
+the port (Traefik's ``RemoteAddrStrategy``; behind PROXY protocol the header's source, as Go's listener reports it,
+IPv4-mapped addresses written as IPv4), never a forwarded header. Children with weight ≤ 0 are ignored.
 
 FNV-1a is written out here (a few lines) rather than taken from a package: it must match Go's ``hash/fnv`` bit for
 bit, and the IP prefix's hash state is shared by all children of one pick. A pick costs a Python loop over the
@@ -18,6 +19,7 @@ and the service reports its own flips (some child up ⇄ none up) to its parents
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Awaitable, Sequence
 from functools import partial
@@ -26,7 +28,7 @@ from hanzo_edge.http.errors import NoAvailableServer
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.services.status import StatusPropagator, subscribe
 
-__all__ = ["HighestRandomWeight", "fnv1a64", "node_score"]
+__all__ = ["HighestRandomWeight", "fnv1a64", "go_ip", "node_score"]
 
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
@@ -49,7 +51,20 @@ def _score(hashed: int, weight: float) -> float:
         return 0.0  # Go: 1 / -ln(0) = 1 / +Inf = 0
     if unit >= 1.0:
         return -math.inf  # Go: 1 / -ln(1) = 1 / -0 = -Inf
-    return weight / -math.log(unit)
+    # Go's order of operations (1/-ln u, then times the weight): weight / -ln u can differ in the last bit.
+    return (1.0 / -math.log(unit)) * weight
+
+
+def go_ip(ip: str) -> str:
+    """``ip`` as Go's ``net.IP.String`` writes it: an IPv4-mapped IPv6 address (a PROXY header's ``::ffff:a.b.c.d``)
+    is the IPv4 address in Traefik's RemoteAddr, while Python writes it ``::ffff:a0b:c0d``; the hash must see Go's."""
+    if not ip.startswith("::ffff:"):
+        return ip
+    try:
+        mapped = ipaddress.IPv6Address(ip).ipv4_mapped
+    except ValueError:
+        return ip
+    return ip if mapped is None else str(mapped)
 
 
 def node_score(src: str, name: str, weight: float) -> float:
@@ -118,7 +133,7 @@ class HighestRandomWeight(StatusPropagator):
             return known
         if self._up == 0:
             raise NoAvailableServer(self.name)
-        prefix = fnv1a64(client_ip.encode())
+        prefix = fnv1a64(go_ip(client_ip).encode())
         best: _Child | None = None
         best_score = 0.0
         for child in self._children:
