@@ -4,7 +4,8 @@ Both faces are built as their commands build them (``GatewayApp`` from a ``gatew
 ``gateway_bench.py``'s, with the Hanzo chain from an empty environment, i.e. auth on; ``IngressApp`` with the
 ``replacePath`` route of ``gateway_bench.py``), then a real ``HttpProtocol`` is driven with fake transports on both
 legs: the upstream answers a canned nginx-like response. The figure is the interpreter's share of one proxied
-keep-alive GET.
+keep-alive GET. Both faces are built in one process and their rounds alternate, so a change in the machine's load
+hits both alike; the best round of each is reported.
 
 Run: ``python benchmarks/gateway_hot_micro.py [N] [--rounds R] [--cpu] [--profile] [--face gateway|ingress|both]``.
 """
