@@ -74,15 +74,20 @@ def wait_listening(port: int, seconds: float) -> None:
 class Client:
     """A blocking keep-alive HTTP/1.1 client that reads each response to its Content-Length."""
 
-    def __init__(self, port: int, host: str, context: ssl.SSLContext | None) -> None:
+    def __init__(self, port: int, host: str, context: ssl.SSLContext | None, body: bytes = b"") -> None:
         sock = socket.create_connection((run.HOST, port), timeout=10)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock: socket.socket = context.wrap_socket(sock, server_hostname=host) if context else sock
         self.host = host
         self.buf = b""
+        self.body = body  # sent with every request (POST) when not empty
 
     def get(self, path: str) -> int:
-        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        if self.body:
+            head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(self.body)}\r\n\r\n"
+            self.sock.sendall(head.encode() + self.body)
+        else:
+            self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
         while b"\r\n\r\n" not in self.buf:
             self._more()
         head, _, rest = self.buf.partition(b"\r\n\r\n")
@@ -188,6 +193,7 @@ def main() -> int:
     parser.add_argument("--path", default="/small", help="/small (100 B) or /large.bin (1 MiB)")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of the wrk batch")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--post", type=int, default=0, help="seq/cpu: POST this many body bytes (path /post)")
     parser.add_argument("--close", action="store_true", help="wrk sends Connection: close (a connection per request)")
     parser.add_argument("--raw", type=Path, help="also log every call of the seq batch to this file (strace -tt)")
     args = parser.parse_args()
@@ -238,7 +244,7 @@ def main() -> int:
             ingress = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
             procs.append(ingress)
             wait_listening(port, 30)
-            client = Client(port, host, context)
+            client = Client(port, host, context, b"p" * args.post)
             for _ in range(500):
                 client.get(args.path)
             kind = "TLS" if args.tls else "plain"

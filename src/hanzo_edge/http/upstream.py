@@ -65,6 +65,14 @@ forgets the callback first, so it is reported unusable at most once. The pool ha
 """
 
 
+def _chunk_framed(head: bytes, chunks: list[bytes]) -> list[bytes]:
+    """Return ``head`` followed by ``chunks`` in chunked framing, as buffers for one ``writelines``."""
+    out = [head]
+    for chunk in chunks:
+        out += (b"%x\r\n" % len(chunk), chunk, b"\r\n")
+    return out
+
+
 def connection_tokens(value: bytes) -> set[bytes]:
     """Return the lower-case header names listed in a ``Connection`` header value."""
     return {t.strip().lower() for t in value.split(b",") if t.strip()}
@@ -317,7 +325,14 @@ class UpstreamConnection(asyncio.Protocol):
         else:
             self._req_done = False
             self._req_body = body
-            transport.write(head)
+            # What of the body arrived with the client's head (usually all of a small one) goes out with our head.
+            buffered = body.take_buffered()
+            if not buffered:
+                transport.write(head)
+            elif chunked:
+                transport.writelines(_chunk_framed(head, buffered))
+            else:
+                transport.writelines([head, *buffered])
             body.pump(self)
         return future
 
