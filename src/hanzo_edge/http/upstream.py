@@ -313,7 +313,12 @@ class UpstreamConnection(asyncio.Protocol):
         if response_header_timeout > 0:
             deadline = self._loop.time() + response_header_timeout
             self._header_deadline = deadline
-            if self._header_timer is None:
+            timer = self._header_timer
+            if timer is None or deadline < timer.when():
+                # None armed, or armed for later than this deadline (a shorter timeout than an earlier exchange's:
+                # a gateway endpoint's, or its time left): this exchange's own deadline must be checked in time.
+                if timer is not None:
+                    timer.cancel()
                 self._header_timer = self._loop.call_at(deadline, self._check_header)
         if isinstance(body, bytes):
             self._req_done = True
