@@ -34,6 +34,7 @@ CHECK_SYNC_TIMEOUT = 3.0
 """How long ``check`` waits for a cluster's initial lists (the server waits ``INITIAL_SYNC_TIMEOUT`` at startup)."""
 
 _KUBE_LOGGER = "hanzo_edge.providers.kubernetes"
+_FAILURES_SHOWN = 3  # distinct list errors named on a "not checked" line
 
 
 @dataclass(slots=True)
@@ -85,10 +86,14 @@ async def _check_one(provider: KubeProvider[Any]) -> KubeCheck:
             )
         return out
     if translation is None:
+        # The first errors say why (a wrong token, RBAC refusing a list): "did not answer" alone would mislead.
+        failures = provider.sync_failures
+        why = f": {'; '.join(failures[:_FAILURES_SHOWN])}" if failures else ""
+        more = f" (and {len(failures) - _FAILURES_SHOWN} more)" if len(failures) > _FAILURES_SHOWN else ""
         out.lines.append(
             f"WARNING {path}: not checked: the cluster did not answer every initial list within "
-            f"{provider.settings.initial_sync_timeout:g}s (kubernetes providers are checked only when their cluster "
-            "can be reached)"
+            f"{provider.settings.initial_sync_timeout:g}s{why}{more} (kubernetes providers are checked only when "
+            "their cluster can be reached)"
         )
         return out
     out.snapshots[provider.name] = translation.config

@@ -11,7 +11,7 @@ cluster did not answer every initial list in time.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
@@ -123,6 +123,9 @@ class KubeProvider(Generic[_S]):
         self._policy = policy
         self._logged: set[str] = set()
         self.last_translation: Translation | None = None
+        self.sync_failures: tuple[str, ...] = ()
+        """After :meth:`translate_once` returned None: the distinct errors of the initial lists that did not finish
+        (``401 Unauthorized: ...``), each once; empty when they only timed out."""
         self.rebuild_seconds = 0.0
         """How long the last translation took (the benchmark reads it)."""
 
@@ -216,6 +219,8 @@ class KubeProvider(Generic[_S]):
         try:
             snapshot = await anext(snapshots, None)
             if snapshot is None or not snapshot.complete:
+                # Why, when the cluster did answer (401, 403 from RBAC...): the watch logs that say so are quiet here.
+                self.sync_failures = _grouped(w.last_error for w in watcher.watches if w.last_error)
                 return None
             objects = {resource.plural: snapshot.objects(resource) for resource in snapshot.resources}
             return self._translator.translate(objects)
@@ -234,3 +239,23 @@ class KubeProvider(Generic[_S]):
             else:
                 logger.error("%s: %s", self.log_prefix, message)
         self._logged = current
+
+
+def _grouped(errors: Iterable[str]) -> tuple[str, ...]:
+    """One line per distinct error: ``list <resource>: 401 Unauthorized: ...`` of fourteen resources is
+    ``401 Unauthorized: ... (list ingressroutes.traefik.io and 13 more)``."""
+    by_error: dict[str, list[str]] = {}
+    for error in errors:
+        what, sep, rest = error.partition(": ")
+        if not sep or not what.startswith(("list ", "watch ")):
+            what, rest = "", error
+        by_error.setdefault(rest, []).append(what)
+    lines = []
+    for rest, whats in by_error.items():
+        named = [what for what in whats if what]
+        if not named:
+            lines.append(rest)
+            continue
+        more = f" and {len(whats) - 1} more" if len(whats) > 1 else ""
+        lines.append(f"{rest} ({named[0]}{more})")
+    return tuple(lines)

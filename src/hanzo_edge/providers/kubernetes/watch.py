@@ -133,6 +133,12 @@ class PartitionWatch:
         self._last_error = ""
         self._where = f"{target.resource}" + (f" in namespace {namespace}" if namespace else "")
 
+    @property
+    def last_error(self) -> str:
+        """The error of this partition's last failed call ("" once a call succeeded again): what ``check`` says
+        when the initial list never finished (its retry warnings are not printed there)."""
+        return self._last_error
+
     def _log_failure(self, message: str, level: int = logging.WARNING) -> None:
         # The same error again and again (a long outage) is logged once, then at DEBUG.
         if message != self._last_error:
