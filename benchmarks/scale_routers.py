@@ -9,7 +9,9 @@ Two modes:
   starts the probe's steady-state window (SIGUSR2), loads it with ``wrk -c64`` for ``--duration`` seconds (a Python
   keep-alive client when wrk is missing), stops it and prints, per size: VmRSS/VmHWM after the load, the collector
   passes per generation in the window (count, total and longest ms), the loop ticker's lateness (p99, p99.9, max ms:
-  how long something held the event loop) and wrk's req/s and p99. ``--unfreeze`` adds a row per size with
+  how long something held the event loop) and wrk's req/s and p99. ``--idle S`` adds a row per size watched for S
+  seconds with no requests at all: a loop stall there is a periodic walk, a timer or the collector, not request
+  work. ``--unfreeze`` adds a row per size with
   ``PROBE_UNFREEZE=1``: the same run with the tables back in the collector's view (what ``gc.freeze()`` buys).
 * ``--run-py``: the row's figures as the issue measures them, both table sizes as two ``--proxy`` entries of ONE
   ``../shared/bench/run.py`` run (so load drift hits both alike), nginx as the baseline; extra arguments after
@@ -22,7 +24,7 @@ Quiet machine (the row's figures)::
 
 In-process evidence (any machine, ~1 minute)::
 
-    .venv/bin/python benchmarks/scale_routers.py --sizes 201,10001 --duration 8 --unfreeze
+    .venv/bin/python benchmarks/scale_routers.py --sizes 201,10001 --duration 8 --idle 8 --unfreeze
 
 Smoke (~20 s): ``.venv/bin/python benchmarks/scale_routers.py --sizes 201,2001 --duration 2``
 """
@@ -146,7 +148,7 @@ def load_with_socket(port: int, duration: float) -> dict[str, float]:
     return {"req_s": len(latencies) / duration, "p99_ms": p99}
 
 
-def measure(routers: int, duration: float, unfreeze: bool, work: Path) -> dict[str, Any]:
+def measure(routers: int, duration: float, unfreeze: bool, work: Path, idle: bool = False) -> dict[str, Any]:
     backend, port = free_port(), free_port()
     (work / "dynamic.yml").write_text(dynamic_yaml(routers, f"127.0.0.1:{backend}"))
     out = work / f"probe-{routers}-{int(unfreeze)}.json"
@@ -166,10 +168,14 @@ def measure(routers: int, duration: float, unfreeze: bool, work: Path) -> dict[s
             raise RuntimeError(f"ingress with {routers} routers did not serve: {(work / f'ingress-{routers}.log')}")
         proc.send_signal(signal.SIGUSR2)
         time.sleep(0.2)  # the signal is handled on the loop; nothing to poll for
-        load = load_with_wrk(port, duration) if shutil.which("wrk") else load_with_socket(port, duration)
+        if idle:  # no requests: any loop stall left is a periodic walk, a timer or the collector
+            time.sleep(duration)
+            load = {"req_s": 0.0}
+        else:
+            load = load_with_wrk(port, duration) if shutil.which("wrk") else load_with_socket(port, duration)
         proc.terminate()
         proc.wait(60)
-    return {"routers": routers, "unfreeze": unfreeze, "load": load, **json.loads(out.read_text())}
+    return {"routers": routers, "unfreeze": unfreeze, "idle": idle, "load": load, **json.loads(out.read_text())}
 
 
 def print_row(row: dict[str, Any]) -> None:
@@ -178,7 +184,7 @@ def print_row(row: dict[str, Any]) -> None:
         f"gen{gen}:{v['passes']}x/{v['total_ms']:.1f}ms(max {v['max_ms']:.1f})" for gen, v in row["gc"].items()
     )
     tick = row["ticker"]
-    label = f"{row['routers']}{' unfrozen' if row['unfreeze'] else ''}"
+    label = f"{row['routers']}{' unfrozen' if row['unfreeze'] else ''}{' idle' if row['idle'] else ''}"
     print(
         f"{label:>16}  RSS {rss.get('VmRSS', 0) / 1024:6.1f} MiB  HWM {rss.get('VmHWM', 0) / 1024:6.1f} MiB  "
         f"loop late p99/p99.9/max {tick['p99_late_ms']:.1f}/{tick['p999_late_ms']:.1f}/{tick['max_late_ms']:.1f} ms  "
@@ -204,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="201,10001", help="router counts, comma-separated")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per size")
     parser.add_argument("--unfreeze", action="store_true", help="also run each size with PROBE_UNFREEZE=1")
+    parser.add_argument("--idle", type=float, default=0.0, help="also watch each size this long with no requests")
     parser.add_argument("--json", help="write the rows here")
     parser.add_argument("--run-py", action="store_true", help="run ../shared/bench/run.py with both sizes")
     args = parser.parse_args(args_in)
@@ -214,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="scale22-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
+            if args.idle > 0:
+                row = measure(size, args.idle, False, Path(tmp), idle=True)
+                print_row(row)
+                rows.append(row)
             for unfreeze in (False, True) if args.unfreeze else (False,):
                 row = measure(size, args.duration, unfreeze, Path(tmp))
                 print_row(row)
