@@ -109,21 +109,25 @@ class ServerTarget:
         body = req.body
         pool = self.pool
         for attempt in (0, 1):
-            conn = pool.acquire_idle()
-            if conn is None:
-                conn = await (pool.acquire() if not deadline else _acquire_by(pool, deadline))
             wait = self.response_header_timeout
+            conn = pool.acquire_idle()
             if deadline:
+                if conn is None:
+                    conn = await _acquire_by(pool, deadline)
                 left = deadline - perf_counter()
                 if left <= 0:
-                    conn.close()  # dialled too late: nothing was sent on it
+                    pool.on_release(conn, True)  # nothing was sent on it: it stays idle for the next request
                     raise UpstreamTimeout("timeout awaiting response headers")
                 wait = min(wait, left) if wait > 0 else left
+            elif conn is None:
+                conn = await pool.acquire()
             future = conn.send(head, body, chunked=chunked, head_request=head_request, response_header_timeout=wait)
             try:
                 response = await future
             except UpstreamError as exc:
-                if attempt == 0 and conn.reused and not conn.got_response_bytes and _replayable(body):
+                stale = attempt == 0 and conn.reused and not conn.got_response_bytes and _replayable(body)
+                # A stale keep-alive connection is retried once; a deadline that passed is no stale connection.
+                if stale and not (deadline and isinstance(exc, UpstreamTimeout)):
                     continue
                 if trace is not None:
                     trace.end_client(exc.status, str(exc))

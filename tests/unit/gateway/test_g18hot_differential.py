@@ -372,3 +372,19 @@ def test_the_deadline_bounds_the_dial_too() -> None:
     with pytest.raises(UpstreamTimeout):
         asyncio.run(call())
     assert perf_counter() - started < 5
+
+
+def test_a_passed_deadline_on_a_reused_connection_is_not_retried(
+    backend_loop: tuple[asyncio.AbstractEventLoop, _Backend],
+) -> None:
+    loop, backend = backend_loop
+    pools = PoolRegistry()
+    host = (f"http://127.0.0.1:{backend.port}",)
+    warm = _fast(_service(pools, url_pattern="/a", hosts=host))
+    slow = _fast(_service(pools, url_pattern="/slow", hosts=host, timeout=0.1))
+    assert loop.run_until_complete(_outcome_of(warm, _request([("Host", "gw")], "/e/1/n", "", b"", None)))[0] == 200
+    status = loop.run_until_complete(_outcome_of(slow, _request([("Host", "gw")], "/e/1/n", "", b"", None)))[0]
+    assert status == 500
+    # The slow request went out once, on the kept-alive connection: a timeout is no stale connection to retry.
+    assert [r.split(b" ", 2)[1] for r in backend.requests] == [b"/a", b"/slow"]
+    pools.close()
