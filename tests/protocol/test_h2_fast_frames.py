@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.h2.fast_frames import send_whole_response
-from hanzo_edge.http.h2.server import _config, _ServerConnection
+from hanzo_edge.http.h2.server import _config, _ServerConnection, refuse_idle_reset
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
 
@@ -316,11 +316,19 @@ def _drive(conn: h2.connection.H2Connection, ops: list[tuple[str, int]]) -> list
     return trace
 
 
+class _H2RefusingIdleResets(h2.connection.H2Connection):
+    """Plain h2 plus the one intended difference: RST_STREAM on an idle stream is a connection error (RFC 9113)."""
+
+    def _receive_rst_stream_frame(self, frame: Any) -> Any:
+        refuse_idle_reset(self, frame.stream_id)
+        return super()._receive_rst_stream_frame(frame)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(FRAMES, min_size=1, max_size=10))
 def test_receive_frame_without_repr_handles_stream_errors_as_h2_does(ops: list[tuple[str, int]]) -> None:
     ours = _ServerConnection(_config())
-    h2s = h2.connection.H2Connection(_config())
+    h2s = _H2RefusingIdleResets(_config())
     assert _drive(ours, ops) == _drive(h2s, ops)
 
 

@@ -8,8 +8,10 @@ fields as the handler left them, the body length and the ``Date`` value added (N
 The encoding is connection-independent (``server_hpack.StatelessEncoder`` has no dynamic table; a pending table
 size update is added by the encoder when it writes the block).
 
-Bounded: at most ``_ENTRIES`` heads whose encoding is at most ``_MAX_BYTES`` each (~1 MiB in all); a larger or
-unhashable head is built every time.
+Bounded: at most ``_ENTRIES`` heads whose encoding and whose raw fields (the key: fields the block drops, such as
+those a ``Connection`` field names, are in it too) are at most ``_MAX_BYTES`` each (~2 MiB in all); a larger or
+unhashable head is built every time. A head carrying credentials (``Set-Cookie``, ``Authorization``, ...) is never
+kept: a session id has no business in a process-wide cache, and such heads rarely repeat anyway.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = ["response_block"]
 _ENTRIES = 1024
 _MAX_BYTES = 1024
 _HEADS: dict[Any, EncodedBlock] = {}
+_CREDENTIALS = frozenset({b"set-cookie", b"authorization", b"proxy-authorization", b"cookie"})
 
 
 def response_block(status: int, headers: Headers, body_length: int | None, date: bytes | None) -> EncodedBlock:
@@ -38,8 +41,18 @@ def response_block(status: int, headers: Headers, body_length: int | None, date:
         return EncodedBlock.of(response_header_block(status, headers, body_length, date))
     if block is None:
         block = EncodedBlock.of(response_header_block(status, headers, body_length, date))
-        if len(block.encoded) <= _MAX_BYTES:
+        if len(block.encoded) <= _MAX_BYTES and _keepable(headers.raw):
             if len(_HEADS) >= _ENTRIES:  # fields and dates come from backends: keep the cache bounded
                 _HEADS.clear()
             _HEADS[key] = block
     return block
+
+
+def _keepable(raw: list[tuple[bytes, bytes]]) -> bool:
+    """May this head be a cache key: its raw fields small enough, and none of them a credential?"""
+    size = 0
+    for name, value in raw:
+        size += len(name) + len(value)
+        if name.lower() in _CREDENTIALS:
+            return False
+    return size <= _MAX_BYTES

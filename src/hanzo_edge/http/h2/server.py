@@ -123,6 +123,10 @@ class _ServerConnection(h2.connection.H2Connection):
             self.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
         return frames, events
 
+    def _receive_rst_stream_frame(self, frame: RstStreamFrame) -> tuple[list[Frame], list[h2.events.Event]]:
+        refuse_idle_reset(self, frame.stream_id)
+        return super()._receive_rst_stream_frame(frame)
+
     def clear_outbound_data_buffer(self) -> None:
         """Keep what is queued: h2 calls this when a GOAWAY arrives, which would drop responses already owed."""
 
@@ -155,6 +159,18 @@ class _ServerConnection(h2.connection.H2Connection):
         else:
             self._prepare_for_sending(frames)
         return events
+
+
+def refuse_idle_reset(conn: h2.connection.H2Connection, sid: int) -> None:
+    """Raise ``ProtocolError`` for RST_STREAM on an idle stream, which ``h2`` ignores (RFC 9113 §6.4: a connection
+    error, as Go's server makes it). A stream ``h2`` swept after closing is not idle: its reset is ignored (§5.1)."""
+    if sid in conn.streams:
+        return
+    outbound = conn._stream_id_is_outbound(sid)
+    if sid > (conn.highest_outbound_stream_id if outbound else conn.highest_inbound_stream_id):
+        conn.state_machine.process_input(h2.connection.ConnectionInputs.RECV_RST_STREAM)  # h2's own check first
+        msg = f"RST_STREAM on idle stream {sid}"
+        raise h2.exceptions.ProtocolError(msg)
 
 
 def _config() -> h2.config.H2Configuration:
@@ -318,6 +334,8 @@ class H2Protocol(asyncio.Protocol):
         self.idle_deadline = 0.0
         if self.goaway_last is not None and sid > self.goaway_last:
             self._reset(sid, ErrorCodes.REFUSED_STREAM)
+            # Each one costs a decode and a reset as a rapid reset does: a GOAWAY must not open a way around its limit.
+            self._spend_reset()
             return
         if len(self.streams) >= self.limits.max_concurrent_streams:
             self._reset(sid, ErrorCodes.REFUSED_STREAM)
@@ -355,6 +373,11 @@ class H2Protocol(asyncio.Protocol):
                 if len(self.heads) >= _HEAD_CACHE_ENTRIES:
                     self.heads.clear()
                 self.heads[key] = head
+        if event.stream_ended is not None and head.content_length:
+            # h2 checks content-length only against DATA frames: a request that ends on its HEADERS yet declares a
+            # body is malformed (RFC 9113 §8.1.1), a connection error as h2 makes the DATA-frame case.
+            self._protocol_error("content-length on a request without a body")
+            return
         try:
             req = build_request(
                 settings,
@@ -424,6 +447,12 @@ class H2Protocol(asyncio.Protocol):
         stream.read_deadline = 0.0
         body = stream.body
         if body is not None:
+            if body.length is not None and body.received != body.length:
+                # Ended by trailers (h2 checks the length only when END_STREAM is on a DATA frame): a body short of
+                # its content-length must not end normally, or an HTTP/1.1 backend sent Content-Length: N gets fewer
+                # bytes and reads the next pooled request as the rest (desync). Malformed: RFC 9113 §8.1.1.
+                self._protocol_error("request body shorter than its content-length")
+                return
             stream.body = None
             body.feed_eof()
 

@@ -14,8 +14,8 @@ figures).
 * :class:`StatelessEncoder` never adds to the dynamic table: a field that is exactly a static-table entry is one
   indexed byte; any other is a literal without indexing (never-indexed for credentials and cookies), its name
   indexed when the static table has it, no Huffman coding. Without a dynamic table the encoding of a field does not
-  depend on the connection, so encoded fields are cached across connections (bounded). Responses are ~40 bytes
-  larger than with incremental indexing; compression-state attacks have no table to probe.
+  depend on the connection, so encoded fields are cached across connections (bounded; never credentials).
+  Responses are ~40 bytes larger than with incremental indexing; compression-state attacks have no table to probe.
 """
 
 from __future__ import annotations
@@ -181,7 +181,8 @@ def encode_fields(headers: Iterable[Any]) -> bytes:
         encoded = fields.get(key)
         if encoded is None:
             encoded = encode_field(name, value)
-            if len(encoded) <= _FIELD_CACHE_SIZE:
+            # Credentials (a Set-Cookie's session id) are not kept process-wide beyond the response that carries them.
+            if len(encoded) <= _FIELD_CACHE_SIZE and name not in _SENSITIVE:
                 if len(fields) >= _FIELD_CACHE_ENTRIES:  # values come from backends: keep the cache bounded
                     fields.clear()
                 fields[key] = encoded

@@ -53,6 +53,10 @@ _REQUEST_PSEUDO = frozenset({b":method", b":scheme", b":authority", b":path", b"
 # RFC 9113 §8.2.1: a name has no controls, space, upper case, DEL or non-ASCII byte, and no colon past its first.
 _BAD_NAME = re.compile(rb"[\x00-\x20A-Z\x7f-\xff]|(?<=.):")
 _VALID_NAMES: set[bytes] = set()  # names already checked (they repeat on every request), bounded
+# What an HTTP/1.1 request line can carry verbatim: a method is a token (RFC 9110 §9.1); a path has no space, control
+# or DEL (RFC 3986). Anything else would be written into the upstream request line as it is (line confusion).
+_METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_PATH = re.compile(rb"[\x00-\x20\x7f]")
 
 
 class MalformedHeaders(Exception):
@@ -192,6 +196,10 @@ def request_head(fields: list[tuple[bytes, bytes]], managed_headers: frozenset[b
         headers.append((canonical_name(name), value))
     if method is None:
         raise MalformedHeaders("no :method")
+    if _METHOD.fullmatch(method) is None:
+        raise MalformedHeaders("a :method that is not a token")
+    if path is not None and _BAD_PATH.search(path):
+        raise MalformedHeaders("a space or control byte in :path")
     if method == b"CONNECT" and not extended:
         if scheme or path is not None:
             raise MalformedHeaders("a CONNECT with :scheme or :path")
