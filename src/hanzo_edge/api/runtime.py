@@ -431,6 +431,9 @@ class RuntimeView:
 def _layer4_router(info: RouterInfo[Any]) -> dict[str, Any]:
     """A TCP or UDP router as Traefik shows it: its model, status, errors and the entrypoints it serves on."""
     item = _named(info)
+    # A router its provider refused (config/refusal.py) carries the reasons in the model; they are its "error" here,
+    # and "refusals" is no key of Traefik's.
+    item.pop("refusals", None)
     if not info.model.entry_points:
         item = {"entryPoints": sorted(info.entry_points), **item}  # the defaults Traefik's merge writes in
     return {**_with_errors({**item, "status": info.status}, info), "using": sorted(info.using)}
