@@ -27,8 +27,9 @@ from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.errors import UpstreamTimeout
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
-from hanzo_edge.http.pool import PoolRegistry, TransportOptions
+from hanzo_edge.http.pool import ConnectionPool, PoolRegistry, TransportOptions
 from hanzo_edge.http.proxy import ServerTarget, build_request_head
+from hanzo_edge.http.upstream import UpstreamConnection
 from hanzo_edge.services.generation import TaskScope
 from hanzo_edge.services.registry import ServiceContext
 
@@ -350,19 +351,17 @@ def test_the_endpoint_timeout_answers_500_on_both_paths(
     pools.close()
 
 
-class _SlowDialPool:
+class _SlowDialPool(ConnectionPool):
     """A pool with no idle connection whose dial never completes (a backend dropping SYNs)."""
 
-    def acquire_idle(self) -> None:
-        return None
-
-    async def acquire(self) -> None:
+    async def acquire(self) -> UpstreamConnection:
         await asyncio.sleep(30)
+        raise AssertionError("the deadline should have ended the dial")
 
 
 def test_the_deadline_bounds_the_dial_too() -> None:
     target = ServerTarget("http://127.0.0.1:9", PoolRegistry(), TransportOptions())
-    target.pool = _SlowDialPool()  # type: ignore[assignment]
+    target.pool = _SlowDialPool("http", "127.0.0.1", 9, TransportOptions())
     req = Request("GET", "/", Headers(), client_ip="10.0.0.1")
 
     async def call() -> None:
