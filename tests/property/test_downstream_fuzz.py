@@ -122,6 +122,8 @@ EXPECT_CONTINUE_THEN_GARBAGE = (
 
 
 @FUZZ
+@example(data=b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", cuts=[])  # the h2c preface: handed to HTTP/2
+@example(data=b"PRI * HTTP/1.0\r\n\r\nSM\r\n\r\n", cuts=[7])  # a PRI line of another version: a 400
 @given(data=st.binary(max_size=600), cuts=CUTS)
 def test_arbitrary_bytes_never_break_the_protocol(data: bytes, cuts: list[int]) -> None:
     check_downstream(split_at(data, cuts))
