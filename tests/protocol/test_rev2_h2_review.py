@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from h2_client import ErrorCodes, rst_frame
 from hanzo_edge.http.body import StreamBody
-from hanzo_edge.http.h2 import response_heads, server_hpack
+from hanzo_edge.http.h2 import response_heads, server_hpack, translate
 from hanzo_edge.http.h2.limits import H2Limits
 from hanzo_edge.http.h2.response_heads import response_block
 from hanzo_edge.http.headers import Headers
@@ -393,3 +393,64 @@ def test_a_sensitive_field_value_is_never_indexed_on_the_wire() -> None:
     # literal never indexed (0001xxxx), name index 55 (set-cookie) as a 4-bit prefix integer: 0x1f 0x28
     assert encoded[:1] == b"\x1f"
     assert not server_hpack._FIELDS
+
+
+# -- per-process and per-connection caches of what clients send ------------------------------------------------------
+
+
+def test_long_client_field_names_are_not_kept_process_wide() -> None:
+    """Field names are client-chosen: 4096 unique 8 KiB names would pin ~100 MiB in the name caches."""
+    translate._VALID_NAMES.clear()
+    translate._CANONICAL.clear()
+    long_name = b"x-" + b"a" * 8000
+    head = translate.request_head([*GET, (long_name, b"1"), (b"x-short", b"2")], frozenset())
+    assert (translate.canonical_name(long_name), b"1") in head.headers
+    assert long_name not in translate._VALID_NAMES
+    assert long_name not in translate._CANONICAL
+    assert b"x-short" in translate._VALID_NAMES  # short names are still remembered
+
+
+def _indexed_literal(name: bytes, value: bytes) -> bytes:
+    """A literal field with incremental indexing, new name (RFC 7541 §6.2.1): it adds to the decoder's table."""
+    return b"\x40" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def test_a_repeated_block_decodes_against_the_table_in_force() -> None:
+    """The per-connection block cache: the same bytes referencing the dynamic table decode to what the table holds
+    now (never a translation cached under an older table), and stale blocks are dropped, not kept alive."""
+    decoder = server_hpack.RepeatingDecoder(65536)
+    decoder.decode(_indexed_literal(b"x-user", b"alice"), raw=True)
+    block = b"\x82\x84\xbe"  # :method GET, :path /, dynamic entry 62
+    assert decoder.decode(block, raw=True)[-1] == (b"x-user", b"alice")
+    assert decoder.decode(block, raw=True)[-1] == (b"x-user", b"alice")  # a hit
+    assert block in decoder._cache
+    decoder.decode(_indexed_literal(b"x-user", b"mallory"), raw=True)  # entry 62 is now mallory
+    assert not decoder._cache or block not in decoder._cache
+    assert decoder.decode(block, raw=True)[-1] == (b"x-user", b"mallory")
+    decoder.header_table_size = 0  # a size update empties the table: the same bytes now fail as hpack fails them
+    with pytest.raises(Exception, match="Invalid table index"):
+        decoder.decode(block, raw=True)
+
+
+@pytest.mark.parametrize("lane", [False, True], ids=["h2-path", "fast-lane"])
+@async_test
+async def test_streams_over_max_concurrent_streams_are_refused_on_either_path(lane: bool) -> None:
+    gate = asyncio.Event()
+
+    async def held(req: Request) -> Response:
+        await gate.wait()
+        return Response(200, Headers(), b"")
+
+    wire = H2Wire(held, settings=settings_with(H2Limits(max_concurrent_streams=2, resets_per_interval=1000)))
+    if lane:
+        wire.peer.send_headers_raw(1, GET)
+        wire.flush()
+        await wire.settle(3)
+    sids = [wire.peer.request("/") for _ in range(4)]
+    wire.flush()
+    await wire.pump(lambda: wire.peer.streams[sids[-1]].reset is not None)
+    refused = [s for s in [*([1] if lane else []), *sids] if wire.peer.streams[s].reset == ErrorCodes.REFUSED_STREAM]
+    assert len(refused) == (3 if lane else 2)
+    assert len(wire.proto.streams) == 2
+    gate.set()
+    await wire.settle()

@@ -73,9 +73,15 @@ class RepeatingDecoder(Decoder):
         self.header_table = table
         self._table = table
         self._cache: dict[bytes, tuple[int, int, int, list[Any]]] = {}
+        self._cache_changes = 0  # the table's change count the cached blocks were decoded at
 
     def decode(self, data: bytes, raw: bool = False) -> list[Any]:
         table = self._table
+        if table.changes != self._cache_changes:
+            # Blocks decoded against an older table can never hit again, and their lists would keep values the
+            # table has since evicted alive: drop them (a connection then holds at most one table's worth).
+            self._cache.clear()
+            self._cache_changes = table.changes
         key = data if type(data) is bytes and len(data) <= _CACHE_BLOCK else None
         if key is not None:
             hit = self._cache.get(key)
@@ -88,7 +94,11 @@ class RepeatingDecoder(Decoder):
                 return list(hit[3])
         before = table.changes
         headers = list(super().decode(data, raw))
-        if key is not None and table.changes == before and len(headers) <= _CACHE_FIELDS:
+        if table.changes != before:
+            self._cache.clear()  # this block changed the table: what is cached decoded against the old one
+            self._cache_changes = table.changes
+            return headers
+        if key is not None and len(headers) <= _CACHE_FIELDS:
             cache = self._cache
             if len(cache) >= _CACHE_ENTRIES:
                 cache.clear()

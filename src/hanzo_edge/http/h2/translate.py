@@ -53,6 +53,8 @@ _REQUEST_PSEUDO = frozenset({b":method", b":scheme", b":authority", b":path", b"
 # RFC 9113 §8.2.1: a name has no controls, space, upper case, DEL or non-ASCII byte, and no colon past its first.
 _BAD_NAME = re.compile(rb"[\x00-\x20A-Z\x7f-\xff]|(?<=.):")
 _VALID_NAMES: set[bytes] = set()  # names already checked (they repeat on every request), bounded
+# Only names up to this size are cached process-wide: 4096 client-chosen 8 KiB names would pin ~100 MiB.
+_CACHED_NAME = 64
 # What an HTTP/1.1 request line can carry verbatim: a method is a token (RFC 9110 §9.1); a path has no space, control
 # or DEL (RFC 3986). Anything else would be written into the upstream request line as it is (line confusion).
 _METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -68,9 +70,10 @@ def _check_field(name: bytes, value: bytes) -> None:
     if name not in _VALID_NAMES:
         if not name or _BAD_NAME.search(name):
             raise MalformedHeaders(f"invalid field name {name!r}")
-        if len(_VALID_NAMES) >= 4096:  # names come from clients: keep the cache bounded
-            _VALID_NAMES.clear()
-        _VALID_NAMES.add(name)
+        if len(name) <= _CACHED_NAME:  # names come from clients: keep the cache bounded in count and size
+            if len(_VALID_NAMES) >= 4096:
+                _VALID_NAMES.clear()
+            _VALID_NAMES.add(name)
     if value and (
         b"\r" in value or b"\n" in value or b"\x00" in value or value[0] in (0x20, 0x09) or value[-1] in (0x20, 0x09)
     ):
@@ -123,9 +126,10 @@ def canonical_name(name: bytes) -> bytes:
     found = _CANONICAL.get(name)
     if found is None:
         found = b"-".join(part[:1].upper() + part[1:] for part in name.split(b"-"))
-        if len(_CANONICAL) >= 4096:  # names come from clients: keep the cache bounded
-            _CANONICAL.clear()
-        _CANONICAL[name] = found
+        if len(name) <= _CACHED_NAME:  # names come from clients: keep the cache bounded in count and size
+            if len(_CANONICAL) >= 4096:
+                _CANONICAL.clear()
+            _CANONICAL[name] = found
     return found
 
 
