@@ -49,6 +49,8 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "accesslog-file": ("", _LOG + "{workdir}/access.log"),
     "accesslog-common": ("", " --accesslog=true --accesslog.filePath={workdir}/access.log"),
     "accesslog-buffered": ("", _LOG + "{workdir}/access.log --accesslog.bufferingSize=100"),
+    # the observer runs, the filter keeps no line: what the hook costs without rendering or writing
+    "accesslog-filtered": ("", _LOG + "/dev/null --accesslog.filters.statusCodes=999"),
     "full": ("HEADERS=1", _METRICS + _LOG + "{workdir}/access.log"),
 }
 
