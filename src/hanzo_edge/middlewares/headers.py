@@ -71,6 +71,14 @@ def _canonical_host(value: str) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
+def _latin1(header: str, text: str) -> bytes:
+    """``text`` as header bytes; a character outside Latin-1 is a configuration error naming the header."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"customResponseHeaders {header!r}: {text!r} has a character outside Latin-1") from None
+
+
 def _attr(config: Any, name: str, default: Any) -> Any:
     value = getattr(config, name, default)
     return default if value is None else value
@@ -198,7 +206,7 @@ class HeadersMiddleware:
         self._request_ops = tuple(ops)
         # (canonical name, lower-case key, encoded field or None to delete): encoded once, not per response
         self._response_ops = tuple(
-            (name, name.encode("latin-1").lower(), (name.encode("latin-1"), value.encode("latin-1")) if value else None)
+            (name, _latin1(name, name).lower(), (_latin1(name, name), _latin1(name, value)) if value else None)
             for name, value in ((canonical_header_key(h), v) for h, v in custom_response.items())
         )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from hanzo_edge.config.dynamic import decode_dynamic
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
@@ -71,3 +73,11 @@ def test_https_is_decided_before_the_backend_runs() -> None:
     handler = _handler({"stsSeconds": 60, "sslProxyHeaders": {"X-Forwarded-Proto": "https"}}, backend)
     resp = asyncio.run(handler(_request(headers=((b"X-Forwarded-Proto", b"https"),))))
     assert resp.headers.get("Strict-Transport-Security") == "max-age=60"
+
+
+def test_a_response_header_value_outside_latin_1_is_a_configuration_error() -> None:
+    async def backend(req: Request) -> Response:
+        return Response(200, Headers(), b"")
+
+    with pytest.raises(ValueError, match=r"customResponseHeaders 'X-A'.*outside Latin-1"):
+        _handler({"customResponseHeaders": {"X-A": "snow \u2603"}}, backend)
