@@ -19,12 +19,13 @@ Findings covered (docs/compat.md and THREAT_MODEL.md name them):
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
 from edge_wire import async_test
 from h2_wire import H2Wire, settings_with
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from h2_client import ErrorCodes, rst_frame
@@ -454,3 +455,94 @@ async def test_streams_over_max_concurrent_streams_are_refused_on_either_path(la
     assert len(wire.proto.streams) == 2
     gate.set()
     await wire.settle()
+
+
+# -- the whole protocol under hostile body framing --------------------------------------------------------------------
+
+
+def _raw_frame(kind: int, flags: int, sid: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + sid.to_bytes(4, "big") + payload
+
+
+def _literals(fields: list[tuple[bytes, bytes]]) -> bytes:
+    """Literal fields without indexing (RFC 7541 §6.2.2): blocks that leave the decoder's table alone."""
+    return b"".join(b"\x00" + bytes([len(n)]) + n + bytes([len(v)]) + v for n, v in fields)
+
+
+_WHICH = st.sampled_from([0, 0, 0, 1, 2])  # mostly the newest stream: bodies then get to their end
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("open"), st.none() | st.integers(0, 8), st.sampled_from([False, False, False, True])),
+        st.tuples(st.just("data"), _WHICH, st.integers(0, 6), st.booleans()),
+        st.tuples(st.just("trailers"), _WHICH, st.sampled_from([True, True, False])),
+        st.tuples(st.just("rst"), _WHICH),
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+def _body_traffic(ops: list[tuple[Any, ...]]) -> bytes:
+    """Requests with and without ``content-length``, DATA of any size with or without END_STREAM, trailers (with
+    or without END_STREAM) and resets, on the last three streams opened, in any order."""
+    out, sids = [], []
+    for op in ops:
+        if op[0] == "open":
+            sid = 2 * len(sids) + 1
+            sids.append(sid)
+            fields = [*POST] + ([] if op[1] is None else [(b"content-length", str(op[1]).encode())])
+            out.append(_raw_frame(0x1, 0x4 | (0x1 if op[2] else 0), sid, _literals(fields)))
+        elif not sids:
+            continue
+        else:
+            sid = sids[-1 - op[1] % len(sids)]
+            if op[0] == "data":
+                out.append(_raw_frame(0x0, 0x1 if op[3] else 0, sid, b"x" * op[2]))
+            elif op[0] == "trailers":
+                out.append(_raw_frame(0x1, 0x4 | (0x1 if op[2] else 0), sid, _literals([(b"x-t", b"1")])))
+            else:
+                out.append(_raw_frame(0x3, 0, sid, (8).to_bytes(4, "big")))
+    return b"".join(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_OPS, cuts=st.lists(st.integers(0, 4096), max_size=5), lane=st.booleans())
+@example(ops=[("open", 5, False), ("data", 0, 3, False), ("trailers", 0, True)], cuts=[7], lane=True)
+def test_hostile_body_framing_never_delivers_a_body_that_lies_about_its_length(
+    ops: list[tuple[Any, ...]], cuts: list[int], lane: bool
+) -> None:
+    """Whatever the client does with its bodies (reads split anywhere, on the fast lane or ``h2``'s path), nothing
+    escapes ``data_received`` and no handler reads a body that ended normally with another length than its
+    ``content-length``: what an HTTP/1.1 backend would be sent as ``Content-Length``."""
+
+    async def scenario() -> None:
+        bodies = _Bodies()
+        wire = H2Wire(bodies)
+        if lane:  # open the connection first: every request below then takes the fast lane
+            wire.peer.send_headers_raw(1, GET)
+            await wire.pump(lambda: wire.peer.streams[1].done)
+        traffic = _body_traffic(ops)
+        if lane:
+            traffic = _shifted(traffic)
+        points = sorted({c % (len(traffic) + 1) for c in cuts} | {0, len(traffic)})
+        for begin, end in itertools.pairwise(points):
+            if wire.transport.closed:
+                break
+            wire.send(traffic[begin:end])  # the server's output is not fed back: the client only talks
+            await asyncio.sleep(0)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not bodies.complete_and_short()
+
+    asyncio.run(scenario())
+
+
+def _shifted(traffic: bytes) -> bytes:
+    """``traffic`` with every stream id moved up by 2 (stream 1 is the opener's)."""
+    out, pos = bytearray(), 0
+    while pos < len(traffic):
+        length = int.from_bytes(traffic[pos : pos + 3], "big")
+        sid = int.from_bytes(traffic[pos + 5 : pos + 9], "big") + 2
+        out += traffic[pos : pos + 5] + sid.to_bytes(4, "big") + traffic[pos + 9 : pos + 9 + length]
+        pos += 9 + length
+    return bytes(out)
