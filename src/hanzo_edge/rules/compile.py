@@ -200,6 +200,8 @@ def _syntax_table(syntax: str) -> tuple[str, Mapping[str, MatcherSpec]]:
     key = syntax.lower() if syntax else "v3"
     if key == "default":
         key = "v3"
+    # Every compiled rule keeps its syntax: the table's own key string, not a fresh copy per rule (lower() copies).
+    key = next((name for name in SYNTAXES if name == key), key)
     table = SYNTAXES.get(key)
     if table is None:
         raise RuleError(f"unknown rule syntax {syntax!r} (expected v3 or v2)")

@@ -56,6 +56,8 @@ def canonical_rule_host(value: str) -> str:
     """Return the rule-side host in the request's canonical form: lower-case, one trailing dot and IPv6 brackets
     removed (Traefik tolerates a trailing dot on either side; request hosts here never have one)."""
     host = value.lower()
+    if host == value:
+        host = value  # lower() always copies: keep the rule's own string (10,000 Host rules held two copies each)
     if host.endswith("."):
         host = host[:-1]
     if host.startswith("[") and host.endswith("]"):
