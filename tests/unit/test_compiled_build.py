@@ -53,3 +53,30 @@ def test_the_hot_modules_are_one_group_and_exist() -> None:
     for path in BUILD.MODULES:
         assert (ROOT / "src" / path).is_file(), path
 
+
+def test_sync_copies_changes_and_drops_what_would_shadow_a_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, tree = tmp_path / "src", tmp_path / "tree"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "hot.py").write_text("x = 1\n")
+    (src / "pkg" / "cold.py").write_text("y = 1\n")
+    (tree / "pkg" / "__pycache__").mkdir(parents=True)
+    (tree / "pkg" / "hot.cpython-311-x86_64-linux-gnu.so").write_bytes(b"ext")  # listed: kept
+    (tree / "pkg" / "cold.cpython-311-x86_64-linux-gnu.so").write_bytes(b"ext")  # no longer listed: would shadow
+    (tree / f"{BUILD.GROUP_NAME}__mypyc.cpython-311-x86_64-linux-gnu.so").write_bytes(b"lib")  # the group: kept
+    (tree / "pkg" / "gone.py").write_text("removed from src\n")
+    monkeypatch.setattr(BUILD, "SRC", src)
+    monkeypatch.setattr(BUILD, "TREE", tree)
+    monkeypatch.setattr(BUILD, "MODULES", ("pkg/hot.py",))
+    BUILD.sync_tree()
+    left = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+    assert left == [
+        f"{BUILD.GROUP_NAME}__mypyc.cpython-311-x86_64-linux-gnu.so",
+        "pkg/cold.py",
+        "pkg/hot.cpython-311-x86_64-linux-gnu.so",
+        "pkg/hot.py",
+    ]
+    (src / "pkg" / "cold.py").write_text("y = 2  # edited\n")
+    BUILD.sync_tree()
+    assert (tree / "pkg" / "cold.py").read_text() == "y = 2  # edited\n"
