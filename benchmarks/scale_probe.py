@@ -10,6 +10,7 @@ when the process stops (SIGTERM: the ingress drains and returns), writes ``OUT.j
   histogram say whether the loop has stalls that are not request work;
 * SIGUSR2 starts the measured window (the harness sends it once the ingress serves, so start-up is left out);
 * ``PROBE_UNFREEZE=1`` unfreezes the heap at that signal: what the collector costs without ``routing/heap.py``;
+* ``PROBE_COLLECT_AT=S`` runs one full collection on the loop S seconds into the window (what a gen-2 pass costs);
 * ``rss``: VmRSS/VmHWM at the end, in KiB.
 
 Used by ``benchmarks/scale_routers.py``; it wraps ``uvloop.run`` only in this harness process so the ticker starts
@@ -37,7 +38,9 @@ class Probe:
     """Collector passes and loop lateness, recorded with nothing allocated per event beyond a float or two."""
 
     def __init__(self) -> None:
-        self.gc_passes: list[tuple[int, float, int]] = []
+        self.gc_passes: list[tuple[int, float, int, float]] = []
+        self.startup_gc: list[tuple[int, float, int, float]] = []
+        self.startup_max_late_ms = 0.0
         self._gc_start = 0.0
         self.lateness: list[float] = []
         self._due = 0.0
@@ -46,20 +49,27 @@ class Probe:
 
     def reset(self) -> None:
         """SIGUSR2 (the harness, once the ingress serves): start the steady-state window, forget start-up."""
+        now = time.perf_counter()
+        # Start-up's passes and stalls over 1 ms are kept, timed from this mark (negative: before the first answer).
+        self.startup_gc = [(g, ms, c, round(t - now, 3)) for g, ms, c, t in self.gc_passes if ms > 1.0]
+        self.startup_max_late_ms = max(self.lateness, default=0.0)
         self.gc_passes.clear()
         self.lateness.clear()
-        self.started = time.perf_counter()
+        self.started = now
         if os.environ.get("PROBE_UNFREEZE") == "1":
             # The counterfactual "before": the routing tables back in the collector's view, as without gc.freeze().
             gc.unfreeze()
+        collect_at = float(os.environ.get("PROBE_COLLECT_AT", "0") or 0)
+        if collect_at > 0 and self._loop is not None:
+            # One full pass on the loop, as the collector's own gen-2 trigger would run it: what it costs per table.
+            self._loop.call_later(collect_at, gc.collect)
 
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_start = time.perf_counter()
         else:
-            self.gc_passes.append(
-                (info["generation"], (time.perf_counter() - self._gc_start) * 1e3, info.get("collected", 0))
-            )
+            now = time.perf_counter()
+            self.gc_passes.append((info["generation"], (now - self._gc_start) * 1e3, info.get("collected", 0), now))
 
     def start_ticker(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -77,7 +87,7 @@ class Probe:
 
     def report(self) -> dict[str, Any]:
         per_gen: dict[int, dict[str, float]] = {}
-        for gen, ms, collected in self.gc_passes:
+        for gen, ms, collected, _ in self.gc_passes:
             row = per_gen.setdefault(gen, {"passes": 0, "total_ms": 0.0, "max_ms": 0.0, "collected": 0})
             row["passes"] += 1
             row["total_ms"] += ms
@@ -96,9 +106,13 @@ class Probe:
                 if line.startswith(("VmRSS", "VmHWM")):
                     rss[line.split(":")[0]] = int(line.split()[1])
         worst = sorted(self.gc_passes, key=lambda p: -p[1])[:10]
+        startup = [
+            {"generation": g, "ms": round(ms, 1), "collected": c, "at_s": at} for g, ms, c, at in self.startup_gc
+        ]
         return {
             "gc": {str(k): v for k, v in sorted(per_gen.items())},
-            "gc_worst": [{"generation": g, "ms": round(ms, 3), "collected": c} for g, ms, c in worst],
+            "gc_worst": [{"generation": g, "ms": round(ms, 3), "collected": c} for g, ms, c, _ in worst],
+            "startup": {"gc_over_1ms": startup, "max_late_ms": round(self.startup_max_late_ms, 1)},
             "ticker": {
                 "ticks": len(late),
                 "max_late_ms": round(late[-1], 3) if late else 0.0,

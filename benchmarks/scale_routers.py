@@ -11,8 +11,11 @@ Two modes:
   passes per generation in the window (count, total and longest ms), the loop ticker's lateness (p99, p99.9, max ms:
   how long something held the event loop) and wrk's req/s and p99. ``--idle S`` adds a row per size watched for S
   seconds with no requests at all: a loop stall there is a periodic walk, a timer or the collector, not request
-  work. ``--unfreeze`` adds a row per size with
-  ``PROBE_UNFREEZE=1``: the same run with the tables back in the collector's view (what ``gc.freeze()`` buys).
+  work. ``--source DIR`` (repeatable) runs each size once more with another source tree first on the path (an
+  older commit: ``git archive REV src | tar -x -C DIR``), for a before/after in the same invocation. ``--unfreeze``
+  adds a row per size with ``PROBE_UNFREEZE=1``: the same run with the tables back in the collector's view (what
+  ``gc.freeze()`` buys); ``--collect-at S`` forces one full collection on the loop S seconds into each load, as the
+  collector's gen-2 trigger would (its duration and the loop stall it makes, frozen tables or not).
 * ``--run-py``: the row's figures as the issue measures them, both table sizes as two ``--proxy`` entries of ONE
   ``../shared/bench/run.py`` run (so load drift hits both alike), nginx as the baseline; extra arguments after
   ``--`` go to run.py.
@@ -24,7 +27,7 @@ Quiet machine (the row's figures)::
 
 In-process evidence (any machine, ~1 minute)::
 
-    .venv/bin/python benchmarks/scale_routers.py --sizes 201,10001 --duration 8 --idle 8 --unfreeze
+    .venv/bin/python benchmarks/scale_routers.py --sizes 201,10001 --duration 8 --idle 8 --unfreeze --collect-at 4
 
 Smoke (~20 s): ``.venv/bin/python benchmarks/scale_routers.py --sizes 201,2001 --duration 2``
 """
@@ -148,11 +151,21 @@ def load_with_socket(port: int, duration: float) -> dict[str, float]:
     return {"req_s": len(latencies) / duration, "p99_ms": p99}
 
 
-def measure(routers: int, duration: float, unfreeze: bool, work: Path, idle: bool = False) -> dict[str, Any]:
+def measure(
+    routers: int,
+    duration: float,
+    unfreeze: bool,
+    work: Path,
+    idle: bool = False,
+    source: str = "",
+    collect_at: float = 0.0,
+) -> dict[str, Any]:
     backend, port = free_port(), free_port()
     (work / "dynamic.yml").write_text(dynamic_yaml(routers, f"127.0.0.1:{backend}"))
     out = work / f"probe-{routers}-{int(unfreeze)}.json"
-    env = {**os.environ, "PROBE_UNFREEZE": "1" if unfreeze else "0"}
+    env = {**os.environ, "PROBE_UNFREEZE": "1" if unfreeze else "0", "PROBE_COLLECT_AT": str(collect_at)}
+    if source:  # another source tree (``git archive REV src | tar -x -C DIR``): the "before" of an A/B
+        env["PYTHONPATH"] = str(Path(source) / "src")
     whoami = [sys.executable, "-m", "hanzo_edge.demo.whoami", "--port", str(backend), "--name", "backend"]
     ingress = [
         sys.executable,
@@ -175,7 +188,8 @@ def measure(routers: int, duration: float, unfreeze: bool, work: Path, idle: boo
             load = load_with_wrk(port, duration) if shutil.which("wrk") else load_with_socket(port, duration)
         proc.terminate()
         proc.wait(60)
-    return {"routers": routers, "unfreeze": unfreeze, "idle": idle, "load": load, **json.loads(out.read_text())}
+    row = {"routers": routers, "unfreeze": unfreeze, "idle": idle, "source": source, "load": load}
+    return {**row, **json.loads(out.read_text())}
 
 
 def print_row(row: dict[str, Any]) -> None:
@@ -185,6 +199,12 @@ def print_row(row: dict[str, Any]) -> None:
     )
     tick = row["ticker"]
     label = f"{row['routers']}{' unfrozen' if row['unfreeze'] else ''}{' idle' if row['idle'] else ''}"
+    if row["source"]:
+        label += f" [{Path(row['source']).name}]"
+    startup = row.get("startup", {})
+    if startup.get("gc_over_1ms"):
+        passes = " ".join(f"gen{p['generation']}:{p['ms']}ms@{p['at_s']}s" for p in startup["gc_over_1ms"])
+        print(f"{label:>16}  start-up (times from the first answer): {passes}")
     print(
         f"{label:>16}  RSS {rss.get('VmRSS', 0) / 1024:6.1f} MiB  HWM {rss.get('VmHWM', 0) / 1024:6.1f} MiB  "
         f"loop late p99/p99.9/max {tick['p99_late_ms']:.1f}/{tick['p999_late_ms']:.1f}/{tick['max_late_ms']:.1f} ms  "
@@ -211,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per size")
     parser.add_argument("--unfreeze", action="store_true", help="also run each size with PROBE_UNFREEZE=1")
     parser.add_argument("--idle", type=float, default=0.0, help="also watch each size this long with no requests")
+    parser.add_argument("--source", action="append", default=[], help="also run this source tree (DIR/src)")
+    parser.add_argument("--collect-at", type=float, default=0.0, help="one full gc.collect() S seconds into the load")
     parser.add_argument("--json", help="write the rows here")
     parser.add_argument("--run-py", action="store_true", help="run ../shared/bench/run.py with both sizes")
     args = parser.parse_args(args_in)
@@ -221,14 +243,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="scale22-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
-            if args.idle > 0:
-                row = measure(size, args.idle, False, Path(tmp), idle=True)
-                print_row(row)
-                rows.append(row)
-            for unfreeze in (False, True) if args.unfreeze else (False,):
-                row = measure(size, args.duration, unfreeze, Path(tmp))
-                print_row(row)
-                rows.append(row)
+            for source in ["", *args.source]:
+                if args.idle > 0:
+                    row = measure(size, args.idle, False, Path(tmp), idle=True, source=source)
+                    print_row(row)
+                    rows.append(row)
+                for unfreeze in (False, True) if args.unfreeze and not source else (False,):
+                    row = measure(size, args.duration, unfreeze, Path(tmp), source=source, collect_at=args.collect_at)
+                    print_row(row)
+                    rows.append(row)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
