@@ -100,3 +100,16 @@ def test_the_load_peak_is_close_to_the_data_it_keeps() -> None:
         tracemalloc.stop()
     assert len(data["http"]["routers"]) == 2000
     assert peak < 3 * kept, (kept, peak)
+
+
+def test_equal_short_strings_are_one_object_in_the_loaded_data() -> None:
+    data = _load_yaml(routers_yaml(3))
+    routers = data["http"]["routers"]
+    services = [router["service"] for router in routers.values()]
+    assert services == ["backend"] * 3
+    assert services[0] is services[1] is services[2]
+    keys = [next(k for k in router if k == "rule") for router in routers.values()]
+    assert keys[0] is keys[1] is keys[2]
+    long_value = "x" * 100
+    twice = _load_yaml(f"a: {long_value}\nb: {long_value}\n")
+    assert twice == {"a": long_value, "b": long_value}  # long strings are kept as parsed, equal all the same

@@ -176,6 +176,7 @@ class _NeedsNodes(Exception):
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _NO_KEY = object()  # a mapping on the stack waits for its next key
+_SHARED_STRING_MAX = 64  # names, keys, short values; longer ones (rules, URLs with paths) are rarely repeated
 
 
 def _load_from_events(loader: Any) -> Any:
@@ -194,6 +195,9 @@ def _load_from_events(loader: Any) -> Any:
     if loader.check_event(yaml.StreamEndEvent):
         return None
     get()  # DocumentStartEvent
+    # Equal short strings become one object: keys and values repeated per router ("rule", "service", a shared
+    # service's name, "websecure") were one string per occurrence; the data keeps only the values.
+    strings: dict[str, str] = {}
     stack: list[tuple[Any, Any]] = []  # (dict or list being filled, the mapping's pending key or _NO_KEY)
     while True:
         event = get()
@@ -202,6 +206,8 @@ def _load_from_events(loader: Any) -> Any:
             if event.anchor is not None:
                 raise _NeedsNodes
             value = _scalar_from_event(event, loader)
+            if type(value) is str and len(value) <= _SHARED_STRING_MAX:
+                value = strings.setdefault(value, value)
         elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
             is_map = kind is yaml.MappingStartEvent
             if event.anchor is not None or event.tag not in (None, "!", _MAP if is_map else _SEQ):
