@@ -126,6 +126,11 @@ class UpstreamConnection(asyncio.Protocol):
         # Bytes of a Content-Length body still to come once the parser has seen its head and first bytes: they go
         # to the body as they arrive, without httptools (see _relay_counted).
         self._body_left = 0
+        # True while httptools parses a read: a response it completes is released only once the whole read is
+        # parsed, so bytes after it in the same read (an unsolicited response) close the connection before any
+        # holder could hand it to another request.
+        self._feeding = False
+        self._release_deferred = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -143,11 +148,17 @@ class UpstreamConnection(asyncio.Protocol):
                 tunnel.from_upstream(data)
             return
         self._progress = False
+        self._feeding = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
+            self._end_feed()
             self._on_upgrade(data[exc.args[0] :] if exc.args and isinstance(exc.args[0], int) else b"")
         except httptools.HttpParserError as exc:
+            # Each way on fails the connection or gives it to a tunnel: a response completed earlier in this read
+            # is not released (its bytes were followed by a broken or unsolicited message).
+            self._feeding = False
+            self._release_deferred = False
             cause = exc.__context__
             if isinstance(cause, UpstreamProtocolError):
                 self._fail(cause)  # one of our bounds, raised from a callback to stop the parser at once
@@ -158,6 +169,10 @@ class UpstreamConnection(asyncio.Protocol):
                 return
             self._fail(UpstreamProtocolError(f"malformed response from backend: {exc}"))
         else:
+            if self._release_deferred:
+                self._end_feed()
+            else:
+                self._feeding = False
             if self._progress:
                 self._stalled = 0
                 if self._in_body and not self._resp_done and not self._resp_is_chunked:
@@ -171,6 +186,13 @@ class UpstreamConnection(asyncio.Protocol):
             self._stalled = stalled
             if stalled > self.max_head_bytes:
                 self._fail(UpstreamProtocolError(f"server response headers exceeded {self.max_head_bytes} bytes"))
+
+    def _end_feed(self) -> None:
+        """The parser is done with this read: release the connection if a response it completed asked to."""
+        self._feeding = False
+        if self._release_deferred:
+            self._release_deferred = False
+            self._release()
 
     def _relay_counted(self, data: bytes, left: int) -> None:
         """Deliver a read of a Content-Length body to the body as it is, ``left`` bytes of the body still to come.
@@ -189,8 +211,10 @@ class UpstreamConnection(asyncio.Protocol):
                 self._end_counted()
             return
         # The body ends inside this read. What follows can only be a response nobody asked for (one exchange at a
-        # time): the fresh parser reports it as such.
+        # time): the connection is discarded, never released first (a pool that handed it on before the fresh
+        # parser reports the extra bytes would give them to another request as its response), then closed.
         self._body_left = 0
+        self._keep_alive = False
         if body is not None:
             body.feed(data[:left])
         self._end_counted()
@@ -462,6 +486,9 @@ class UpstreamConnection(asyncio.Protocol):
             self._release()
 
     def _release(self) -> None:
+        if self._feeding:
+            self._release_deferred = True  # see _end_feed
+            return
         if self._reading_paused and self.transport is not None and not self.closed:
             self._reading_paused = False
             self.transport.resume_reading()
