@@ -18,7 +18,6 @@ path; other paths walk one node per segment.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 __all__ = ["FOUND", "METHOD_NOT_ALLOWED", "NOT_FOUND", "REDIRECT", "GinRouter", "clean_path", "gin_path"]
@@ -31,13 +30,16 @@ METHOD_NOT_ALLOWED = 2
 NOT_FOUND = 3
 
 
-@dataclass(slots=True)
 class _Node(Generic[H]):
-    static: dict[str, _Node[H]] = field(default_factory=dict)
-    lowered: dict[str, list[tuple[str, _Node[H]]]] = field(default_factory=dict)
-    param: _Node[H] | None = None
-    param_name: str = ""
-    handlers: dict[str, H] = field(default_factory=dict)
+    # A plain slotted class, not a slots dataclass: mypyc (the compiled build) cannot import the latter.
+    __slots__ = ("handlers", "lowered", "param", "param_name", "static")
+
+    def __init__(self, param_name: str = "") -> None:
+        self.static: dict[str, _Node[H]] = {}
+        self.lowered: dict[str, list[tuple[str, _Node[H]]]] = {}
+        self.param: _Node[H] | None = None
+        self.param_name = param_name
+        self.handlers: dict[str, H] = {}
 
 
 def gin_path(endpoint: str) -> str:
