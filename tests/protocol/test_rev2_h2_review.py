@@ -546,3 +546,53 @@ def _shifted(traffic: bytes) -> bytes:
         out += traffic[pos : pos + 5] + sid.to_bytes(4, "big") + traffic[pos + 9 : pos + 9 + length]
         pos += 9 + length
     return bytes(out)
+
+
+# -- connection WINDOW_UPDATE floods -----------------------------------------------------------------------------------
+
+
+@async_test
+async def test_connection_window_updates_walk_the_streams_only_when_one_can_wait_on_them() -> None:
+    gate = asyncio.Event()
+
+    async def held(req: Request) -> Response:
+        await gate.wait()
+        return Response(200, Headers(), b"done")
+
+    wire = H2Wire(held)
+    sids = [wire.peer.request("/") for _ in range(50)]
+    wire.flush()
+    await wire.settle(3)
+    walks = 0
+    original = wire.proto._write_waiting
+
+    def counted() -> None:
+        nonlocal walks
+        walks += 1
+        original()
+
+    wire.proto._write_waiting = counted  # type: ignore[method-assign]
+    wire.send(b"".join(_raw_frame(0x8, 0, 0, (1).to_bytes(4, "big")) for _ in range(500)))
+    assert walks == 0  # the window was open: nobody could be waiting on it
+    assert not wire.transport.closed
+    gate.set()
+    await wire.pump(lambda: all(wire.peer.streams[s].done for s in sids))
+
+
+@async_test
+async def test_a_response_held_by_the_connection_window_resumes_when_it_opens() -> None:
+    big = b"y" * 100_000
+
+    async def sized(req: Request) -> Response:
+        return Response(200, Headers(), big)
+
+    # Stream windows of 1 MiB, the connection's 65,535 (never grown by the client on its own).
+    wire = H2Wire(sized, client_settings={4: 1 << 20}, auto_window=False)
+    await wire.settle()
+    sid = wire.peer.request("/")
+    await wire.pump(lambda: len(wire.peer.streams[sid].body) == 65_535)
+    await wire.settle(5)
+    assert not wire.peer.streams[sid].done
+    wire.peer.conn.increment_flow_control_window(100_000)
+    await wire.pump(lambda: wire.peer.streams[sid].done)
+    assert wire.peer.streams[sid].body == big

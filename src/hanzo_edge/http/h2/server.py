@@ -471,6 +471,11 @@ class H2Protocol(asyncio.Protocol):
             if stream is not None and (stream.pending or stream.ending):
                 self.flush_stream(stream)
             return
+        if self.conn.outbound_flow_control_window - (event.delta or 0) > 0:
+            # The connection window was open before this update, so no stream waits on it (one with bytes queued is
+            # held by its own window or by a client that does not read): nothing to write. Without this a flood of
+            # tiny connection WINDOW_UPDATEs walked every stream once per 13-byte frame.
+            return
         self._write_waiting()
 
     def _write_waiting(self) -> None:
