@@ -227,6 +227,10 @@ class HttpProtocol(asyncio.Protocol):
             return False  # llhttp pauses on any "PRI * HTTP/x.y" line; only the HTTP/2 preface is one (a 400)
         if not 0 <= consumed <= len(data):
             return False
+        # llhttp pauses on "PRI <any target> HTTP/2.0" too, and after leading empty lines: only the exact preface
+        # bytes may end here, else HTTP/2 would start reading frames at the wrong offset (a 400, as Go answers).
+        if self._url != b"*" or data[:consumed] != PREFACE[len(PREFACE) - consumed :]:
+            return False
         from hanzo_edge.http.h2.server import H2Protocol  # h2 is loaded by the first HTTP/2 connection only
 
         self._failed = True  # this protocol reads nothing more
