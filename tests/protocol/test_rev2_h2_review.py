@@ -596,3 +596,53 @@ async def test_a_response_held_by_the_connection_window_resumes_when_it_opens() 
     wire.peer.conn.increment_flow_control_window(100_000)
     await wire.pump(lambda: wire.peer.streams[sid].done)
     assert wire.peer.streams[sid].body == big
+
+
+# -- frames on closed streams: the reset flood (CVE-2019-9514) ---------------------------------------------------------
+
+
+def _rst_frames(out: bytes, sid: int) -> int:
+    return sum(1 for kind, _, frame_sid in _frames_of(out) if kind == 0x3 and frame_sid == sid)
+
+
+@async_test
+async def test_frames_on_a_stream_the_server_reset_are_ignored_not_answered() -> None:
+    """RFC 9113 §5.1: after sending RST_STREAM, frames the client had in flight on that stream are ignored (a DATA
+    frame's bytes still go back to the connection window). ``h2`` answered each with RST_STREAM: a client could
+    flood empty DATA frames on a refused stream and have an RST_STREAM written for every one, outside every budget."""
+    gate = asyncio.Event()
+
+    async def held(req: Request) -> Response:
+        await gate.wait()
+        return Response(200, Headers(), b"")
+
+    wire = H2Wire(held, settings=settings_with(H2Limits(max_concurrent_streams=1, resets_per_interval=50)))
+    wire.peer.request("/", end=False)
+    refused = wire.peer.request("/", end=False)
+    await wire.pump(lambda: wire.peer.streams[refused].reset == ErrorCodes.REFUSED_STREAM)
+    writes = len(wire.transport.writes)
+    flood = b"".join(_raw_frame(0x0, 0, refused, b"") for _ in range(500)) + _raw_frame(0x0, 0, refused, b"z" * 100)
+    wire.send(flood)
+    out = b"".join(wire.transport.writes[writes:])
+    assert _rst_frames(out, refused) == 0
+    assert not wire.transport.closed
+    assert wire.proto.conn._inbound_flow_control_window_manager.current_window_size > 0
+    gate.set()
+
+
+@async_test
+async def test_frames_on_a_stream_the_client_reset_are_answered_within_the_reset_budget() -> None:
+    """A client that goes on sending on a stream it reset (or ended) is in error (RFC 9113 §5.1: STREAM_CLOSED); each
+    RST_STREAM written in answer spends the reset budget, so the answers are bounded (CVE-2019-9514, reset flood)."""
+    wire = H2Wire(settings=settings_with(H2Limits(resets_per_interval=50)))
+    sid = wire.peer.request("/", end=False)
+    wire.flush()
+    wire.send(rst_frame(sid))
+    writes = len(wire.transport.writes)
+    for _ in range(20):
+        if wire.transport.closed:
+            break
+        wire.send(b"".join(_raw_frame(0x0, 0, sid, b"") for _ in range(10)))
+    assert await _connection_error(wire) == ErrorCodes.ENHANCE_YOUR_CALM
+    assert wire.proto.calmed == "rapid reset"
+    assert _rst_frames(b"".join(wire.transport.writes[writes:]), sid) <= 50

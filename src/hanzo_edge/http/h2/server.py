@@ -43,7 +43,7 @@ import h2.exceptions
 import h2.settings
 import h2.stream
 from h2.errors import ErrorCodes
-from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame, RstStreamFrame
 
 from hanzo_edge.http.body import BodyError, StreamBody
 from hanzo_edge.http.h2.fast_frames import send_whole_response
@@ -94,6 +94,7 @@ class _ServerConnection(h2.connection.H2Connection):
 
     def __init__(self, config: h2.config.H2Configuration) -> None:
         super().__init__(config)
+        self.closed_answers = 0  # RST_STREAMs answering frames on closed streams, not yet spent from the budget
         self.decoder = RepeatingDecoder(self.decoder.max_header_list_size)
         self.encoder = StatelessEncoder()  # type: ignore[assignment]  # h2 only calls encode and header_table_size
 
@@ -123,6 +124,29 @@ class _ServerConnection(h2.connection.H2Connection):
             self.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
         return frames, events
 
+    def _answer_closed_stream(self, sid: int, events: Sequence[h2.events.Event]) -> bool:
+        """Should a frame on closed stream ``sid`` be answered with RST_STREAM (STREAM_CLOSED), as ``h2`` answers it?
+
+        Not when we reset the stream ourselves: RFC 9113 §5.1 says to ignore what the client still had in flight
+        (``h2`` answered every frame, so empty DATA frames on a refused stream drew unlimited RST_STREAMs). Otherwise
+        the client is in error and is answered, and each answer no event reports counts in :attr:`closed_answers`,
+        which ``H2Protocol`` spends from the reset budget (the reset flood, CVE-2019-9514)."""
+        if self._stream_closed_by(sid) is h2.stream.StreamClosedBy.SEND_RST_STREAM:
+            return False
+        if not events:
+            self.closed_answers += 1
+        return True
+
+    def _handle_data_on_closed_stream(
+        self, events: list[h2.events.Event], exc: h2.exceptions.StreamClosedError, frame: DataFrame
+    ) -> tuple[list[Frame], list[h2.events.Event]]:
+        # h2's: the bytes go back to the connection window, and an RST_STREAM answers, which we send only when
+        # _answer_closed_stream says so.
+        frames, events = super()._handle_data_on_closed_stream(events, exc, frame)
+        if not self._answer_closed_stream(exc.stream_id, exc._events):
+            frames = [f for f in frames if not isinstance(f, RstStreamFrame)]
+        return frames, events
+
     def _receive_rst_stream_frame(self, frame: RstStreamFrame) -> tuple[list[Frame], list[h2.events.Event]]:
         refuse_idle_reset(self, frame.stream_id)
         return super()._receive_rst_stream_frame(frame)
@@ -139,19 +163,21 @@ class _ServerConnection(h2.connection.H2Connection):
         except h2.exceptions.StreamClosedError as e:
             # Closed by RST_STREAM: a stream error (answer RST_STREAM); otherwise a connection error.
             if self._stream_is_closed_by_reset(e.stream_id):
-                f = RstStreamFrame(e.stream_id)
-                f.error_code = e.error_code
-                self._prepare_for_sending([f])
                 events = e._events
+                if self._answer_closed_stream(e.stream_id, events):
+                    f = RstStreamFrame(e.stream_id)
+                    f.error_code = e.error_code
+                    self._prepare_for_sending([f])
             else:
                 raise
         except h2.exceptions.StreamIDTooLowError as e:
             # A stream closed by RST_STREAM is a stream error; by END_STREAM or implicitly, a connection error.
             if self._stream_is_closed_by_reset(e.stream_id):
-                f = RstStreamFrame(e.stream_id)
-                f.error_code = ErrorCodes.STREAM_CLOSED
-                self._prepare_for_sending([f])
                 events = []
+                if self._answer_closed_stream(e.stream_id, events):
+                    f = RstStreamFrame(e.stream_id)
+                    f.error_code = ErrorCodes.STREAM_CLOSED
+                    self._prepare_for_sending([f])
             elif self._stream_is_closed_by_end(e.stream_id):
                 raise h2.exceptions.StreamClosedError(e.stream_id) from e
             else:
@@ -275,6 +301,13 @@ class H2Protocol(asyncio.Protocol):
                     self.conn.close_connection(error_code=ErrorCodes.PROTOCOL_ERROR)
             self._terminate("")
             return
+        conn = self.conn
+        while conn.closed_answers:
+            # Frames on closed streams the client reset or ended, each answered with RST_STREAM: a reset each.
+            conn.closed_answers -= 1
+            self._spend_reset()
+            if self._ended():
+                return
         for event in events:
             handler = _DISPATCH.get(type(event))
             if handler is not None:
