@@ -8,9 +8,16 @@ Where the lines are written depends on what the output is:
   woken writer thread contends for the GIL with uvloop's callbacks, ~0.4 futex calls and ~9 µs of CPU per request
   at 20,000 req/s). Should :data:`SLOW_WRITES` writes in a row each take longer than :data:`SLOW_WRITE` (a disk
   under writeback pressure, a network file system), the output moves to the writer thread for good. One slow write
-  alone proves nothing: on a busy machine the loop thread is preempted in the middle of a write now and then;
+  alone proves nothing: on a busy machine the loop thread is preempted in the middle of a write now and then; but
+  one write over :data:`STALL_WRITE` is no preemption, and moves it at once. A single write that hangs (a hard NFS
+  mount whose server is gone) still holds the loop for as long as it hangs: that is the price of writing there, so a
+  log on a network file system is better given a local path;
 * anything else (stdout, a pipe, a terminal, an injected stream), which a slow reader can block: a
   :class:`~hanzo_edge.observability.writer_thread.WriterThread`.
+
+A reopen (SIGUSR1) looks at what the path is now: a FIFO put where the file was moves the output to the thread, and
+the reopen itself never waits for a FIFO's reader (it keeps the old file instead). A write that fails (``ENOSPC``,
+``EIO``) drops that batch and is logged once until writes succeed again, not once per batch.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import IO, Final
 
 from hanzo_edge.observability.writer_thread import WriterThread
 
-__all__ = ["BARRIER", "REOPEN", "SLOW_WRITE", "SLOW_WRITES", "STOP", "LogOutput"]
+__all__ = ["BARRIER", "REOPEN", "SLOW_WRITE", "SLOW_WRITES", "STALL_WRITE", "STOP", "LogOutput"]
 
 log = logging.getLogger("hanzo_edge.observability.accesslog")
 
@@ -40,12 +47,21 @@ SLOW_WRITE: Final = 0.002
 SLOW_WRITES: Final = 3
 """This many slow writes in a row move the output to the writer thread."""
 
+STALL_WRITE: Final = 0.05
+"""Seconds: one write on the event loop slower than this moves the output to the writer thread at once."""
 
-def _open_file(path: str) -> int:
+
+def _open_file(path: str, *, wait_for_reader: bool = True) -> int:
+    """Open ``path`` for appending. ``wait_for_reader`` False: a FIFO without a reader fails (ENXIO) at once."""
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, mode=0o755, exist_ok=True)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o664)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+    if wait_for_reader:
+        return os.open(path, flags, 0o664)
+    fd = os.open(path, flags | os.O_NONBLOCK, 0o664)
+    os.set_blocking(fd, True)  # only the open must not wait: the writer thread's writes may
+    return fd
 
 
 def _writes_never_block(fd: int) -> bool:
@@ -82,6 +98,7 @@ class LogOutput:
         self._slow_write = slow_write
         self._clock = clock
         self._slow_in_a_row = 0
+        self._dropped = 0  # bytes lost to failed writes since the last write that succeeded (0: writes succeed)
         self.direct = self._fd >= 0 and _writes_never_block(self._fd)
         """True while batches are written on the calling (event-loop) thread; False once they go to the thread."""
         self._thread = WriterThread(self, "hanzo-edge-accesslog")
@@ -98,14 +115,14 @@ class LogOutput:
             self._slow_in_a_row = 0
             return
         self._slow_in_a_row += 1
-        if self._slow_in_a_row >= SLOW_WRITES:
+        if self._slow_in_a_row >= SLOW_WRITES or took > STALL_WRITE:
             # Nothing is written out of order: every earlier batch is already in the file.
             self.direct = False
             log.warning(
-                "access log %s: %d writes in a row took over %.0f ms on the event loop (the last %.1f ms); "
+                "access log %s: %d write(s) in a row took over %.0f ms on the event loop (the last %.1f ms); "
                 "writing from a thread from now on",
                 self.path,
-                SLOW_WRITES,
+                self._slow_in_a_row,
                 self._slow_write * 1000,
                 took * 1000,
             )
@@ -152,22 +169,37 @@ class LogOutput:
     def _write_fd(self, data: bytes | bytearray) -> None:
         if self._fd < 0:
             return
+        view = memoryview(data)
         try:
-            view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
         except OSError as exc:
-            log.error("cannot write the access log: %s", exc)
+            # A full disk fails every batch: say so once, not once per loop iteration, until a write succeeds.
+            if not self._dropped:
+                log.error("cannot write the access log %s: %s (lines are dropped until writes succeed)", self.path, exc)
+            self._dropped += len(view)
+            return
+        if self._dropped:
+            log.warning(
+                "access log %s: writes succeed again (%d bytes of lines were dropped)", self.path, self._dropped
+            )
+            self._dropped = 0
 
     def _reopen(self) -> None:
         if not self.path or self._stream is not None:
             return
         try:
-            fd = _open_file(self.path)  # open first: on failure keep writing to the old file
+            # Open first: on failure keep writing to the old file. This may run on the event loop (no thread yet):
+            # a FIFO without a reader must not hold it.
+            fd = _open_file(self.path, wait_for_reader=False)
         except OSError as exc:
             log.error("access log reopen failed: %s", exc)
             return
+        if self.direct and not _writes_never_block(fd):
+            # What is at the path now can block a write (a FIFO, a socket, a terminal): the thread writes it.
+            # Nothing is reordered: every earlier batch was written on this thread already.
+            self.direct = False
         old, self._fd = self._fd, fd
         if old >= 0:
             os.close(old)
