@@ -76,7 +76,8 @@ def test_hostile_values_render_the_same_on_both_paths(
     args = (req, 200, 10, 0.0123, 0, "-", 7)
     line = FAST(*args)
     assert line == GENERAL(*args)
-    assert line.endswith(b"\n") and line.count(b"\n") == 1  # one line, whatever the values hold
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1  # one line, whatever the values hold
     parsed = json.loads(line)
     assert parsed["request_User-Agent"] == agent.decode("latin-1")
     assert parsed["request_X-Custom"] == custom.decode("latin-1")
