@@ -36,6 +36,7 @@ from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.paths import PathError, encoded_character_violation, normalize_path, routing_path, sanitize_path
 from hanzo_edge.http.status import status_text
+from hanzo_edge.middlewares.base import FusedHead
 
 if TYPE_CHECKING:
     from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings, RequestObserver
@@ -307,6 +308,17 @@ async def handle_request(channel: RequestChannel, req: Request) -> None:
                 # length over it is refused before anything reaches a middleware or a backend.
                 if type(body) is StreamBody and not body.admit(ctx.settings.body_limit_for(req.route)):
                     response = body_too_large(req)
+                elif type(handler) is FusedHead:
+                    # The route's outer head-only middlewares as plain calls, in this frame (no coroutine each).
+                    on_request = handler.on_request
+                    early = None if on_request is None else on_request(req)
+                    if early is not None:
+                        response = early
+                    else:
+                        response = await handler.next(req)
+                        on_response = handler.on_response
+                        if on_response is not None:
+                            on_response(req, response)
                 else:
                     response = await handler(req)
         except BodyTooLarge:

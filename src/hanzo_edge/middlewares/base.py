@@ -23,11 +23,13 @@ from typing import Any, Generic, Protocol, TypeVar
 import msgspec
 
 from hanzo_edge.config.middlewares import ExtensionMiddleware, Middleware, traefik_kinds
-from hanzo_edge.http.messages import Handler
+from hanzo_edge.http.messages import Handler, Request, Response
 
 __all__ = [
     "REGISTRY",
     "BuildContext",
+    "FusedHead",
+    "HeadHooks",
     "MiddlewareFactory",
     "MiddlewareKind",
     "add_kind",
@@ -36,6 +38,11 @@ __all__ = [
     "middleware_of",
     "register",
 ]
+
+RequestHook = Callable[[Request], "Response | None"]
+"""``on_request(req)``: change the request head, or return the layer's early answer (None: go on inward)."""
+ResponseHook = Callable[[Request, Response], None]
+"""``on_response(req, response)``: change the response head in place."""
 
 _M = TypeVar("_M")
 _M_contra = TypeVar("_M_contra", contravariant=True)
@@ -169,3 +176,96 @@ def _load_builtin() -> None:
     for module in pkgutil.iter_modules(package.__path__):
         if module.name != "base" and not module.name.startswith("_"):
             importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+# -- head-only layers fused (issue 22) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeadHooks:
+    """What a middleware that only touches heads does, as plain callables the chain builder can fuse.
+
+    A middleware instance offers them as its ``head_hooks`` attribute (None, or absent: it needs its own coroutine).
+    The hooks must do exactly what the instance's ``__call__`` does: ``on_request`` what it does before awaiting its
+    ``next`` (returning its early answer, already finished as the layer finishes it, or None), ``on_response`` what
+    it does to the response ``next`` returned. Both read the request when they run, as ``__call__`` does.
+    """
+
+    on_request: RequestHook | None = None
+    on_response: ResponseHook | None = None
+
+
+def head_hooks_of(layer: Handler) -> HeadHooks | None:
+    """The :class:`HeadHooks` a built middleware offers, or None when it must run as its own coroutine."""
+    hooks = getattr(layer, "head_hooks", None)
+    return hooks if isinstance(hooks, HeadHooks) else None
+
+
+class FusedHead:
+    """A run of head-only layers around ``next``, as two plain calls: no coroutine frame per layer.
+
+    Traefik's onion order is kept: request hooks outermost first; response hooks innermost first; an early answer
+    from layer *i* goes back out through the response hooks of the layers outside *i* only; an exception from a hook
+    or from ``next`` skips every response hook, as it skips the code after ``await next(req)``. The request pipeline
+    (:func:`hanzo_edge.http.pipeline.handle_request`) calls :attr:`on_request`, ``next`` and :attr:`on_response`
+    itself, so the outermost run costs no coroutine frame at all; anywhere else this is a one-frame handler.
+    """
+
+    __slots__ = ("next", "on_request", "on_response")
+
+    def __init__(self, next: Handler, hooks: list[HeadHooks]) -> None:
+        """``hooks`` outermost first."""
+        self.next = next
+        self.on_request: RequestHook | None = _requests_fused(hooks)
+        self.on_response: ResponseHook | None = _responses_fused([h.on_response for h in reversed(hooks)])
+
+    async def __call__(self, req: Request) -> Response:
+        on_request = self.on_request
+        if on_request is not None:
+            early = on_request(req)
+            if early is not None:
+                return early
+        response = await self.next(req)
+        on_response = self.on_response
+        if on_response is not None:
+            on_response(req, response)
+        return response
+
+
+def _responses_fused(hooks: list[ResponseHook | None]) -> ResponseHook | None:
+    # One callable running ``hooks`` in the given order (the common single hook is returned as it is).
+    chosen = tuple(hook for hook in hooks if hook is not None)
+    if not chosen:
+        return None
+    if len(chosen) == 1:
+        return chosen[0]
+
+    def respond(req: Request, response: Response) -> None:
+        for hook in chosen:
+            hook(req, response)
+
+    return respond
+
+
+def _requests_fused(hooks: list[HeadHooks]) -> RequestHook | None:
+    # Outermost first; an early answer from layer i goes out through the response hooks of layers i-1 .. 0.
+    steps = tuple(
+        (h.on_request, _responses_fused([o.on_response for o in reversed(hooks[:i])]))
+        for i, h in enumerate(hooks)
+        if h.on_request is not None
+    )
+    if not steps:
+        return None
+    if len(steps) == 1 and steps[0][1] is None:
+        return steps[0][0]
+
+    def answer(req: Request) -> Response | None:
+        for on_request, outward in steps:
+            early = on_request(req)
+            if early is not None:
+                if outward is not None:
+                    outward(req, early)
+                return early
+        return None
+
+    return answer

@@ -30,7 +30,7 @@ from hanzo_edge.config.middlewares import Headers as HeadersConfig
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.status import status_text
-from hanzo_edge.middlewares.base import BuildContext, register
+from hanzo_edge.middlewares.base import BuildContext, HeadHooks, register
 from hanzo_edge.rules.goregexp import GoRegexp, compile_go_regexp
 
 __all__ = ["HeadersMiddleware", "canonical_header_key"]
@@ -176,6 +176,7 @@ class HeadersMiddleware:
         "_sts_field",
         "_vary",
         "cors",
+        "head_hooks",
         "name",
         "next",
     )
@@ -299,6 +300,10 @@ class HeadersMiddleware:
         self._secure_response = has_secure and bool(
             self._ssl_host or self._sts is not None or self._secure_static or self._hpkp or self._csp_nonce_templates
         )
+        # Head-only (issue 22): the chain builder may run this layer as two plain calls with no coroutine of its own
+        # (middlewares.base.FusedHead). Not when HTTPS is decided from sslProxyHeaders: those request headers are
+        # read before the backend, and a fused response hook would read them after the inner layers ran.
+        self.head_hooks = None if self._ssl_proxy_headers else HeadHooks(self._on_request_head, self._on_response_head)
 
     # -- request side ----------------------------------------------------------------------------------------------
     async def __call__(self, req: Request) -> Response:
@@ -325,6 +330,32 @@ class HeadersMiddleware:
         if self._outer and not 100 <= response.status < 200:
             self._modify_response(req, response)
         return response
+
+    def _on_request_head(self, req: Request) -> Response | None:
+        """What ``__call__`` does before the backend: a preflight or security answer (finished), or None."""
+        if self.cors and req.method == "OPTIONS":
+            origin = req.headers.get("Origin")
+            method = req.headers.get("Access-Control-Request-Method")
+            if origin and method:
+                return self._preflight(req, origin, method)
+        if self._request_ops:
+            self._modify_request(req)
+        if self._secure_request:
+            early = self._secure_answer(req, self._is_ssl(req))
+            if early is not None:
+                if self._outer and not 100 <= early.status < 200:
+                    self._modify_response(req, early)
+                return early
+        return None
+
+    def _on_response_head(self, req: Request, response: Response) -> None:
+        """What ``__call__`` does to the backend's response (``_is_ssl`` reads no header here: see ``head_hooks``)."""
+        if 100 <= response.status < 200:
+            return
+        if self._secure_response:
+            self._add_secure_headers(response.headers, self._is_ssl(req))
+        if self._outer:
+            self._modify_response(req, response)
 
     def _modify_request(self, req: Request) -> None:
         headers = req.headers

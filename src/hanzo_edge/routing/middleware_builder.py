@@ -20,11 +20,12 @@ from collections.abc import Callable, Mapping, Sequence
 from hanzo_edge.config.middlewares import Buffering, Chain, Middleware
 from hanzo_edge.config.runtime import qualify
 from hanzo_edge.http.messages import Handler
-from hanzo_edge.middlewares.base import BuildContext, kind_of
+from hanzo_edge.middlewares.base import BuildContext, FusedHead, HeadHooks, head_hooks_of, kind_of
 
 __all__ = ["MiddlewareBuilder", "MiddlewareError"]
 
 _LayerKey = tuple[str, str, Middleware, Handler]
+_FUSED = "\x00fused"  # marks the key of a fused run of head-only layers (keyed by its outermost layer)
 
 
 class MiddlewareError(Exception):
@@ -106,7 +107,14 @@ class MiddlewareBuilder:
     ) -> Handler:
         """Wrap ``handler`` in the middlewares ``qnames`` (outermost first). Raises MiddlewareError.
 
-        ``record`` receives the key of each layer, so a router replayed by the next generation keeps its layers."""
+        ``record`` receives the key of each layer, so a router replayed by the next generation keeps its layers.
+
+        A run of consecutive head-only layers (``head_hooks``, see :class:`~hanzo_edge.middlewares.base.FusedHead`)
+        is served as one :class:`FusedHead` around the handler inside the run: the layers are still built (and
+        reused) one by one, and the fused handler is memoised like a layer, keyed by the run's outermost layer.
+        """
+        run: list[HeadHooks] = []  # the current run of head-only layers, innermost first
+        run_inner = handler  # what that run wraps
         for qname in reversed(qnames):
             owner, middleware = self.definitions[qname]
             config = middleware.config
@@ -126,5 +134,21 @@ class MiddlewareBuilder:
             self.layers[key] = built
             if record is not None:
                 record.append(key)
-            handler = built
+            hooks = head_hooks_of(built)
+            if hooks is None:
+                run = []
+                handler = built
+                continue
+            if not run:
+                run_inner = handler
+            run.append(hooks)
+            # The run so far, fused; the next layer out wraps this (a plain layer) or extends the run.
+            fused_key: _LayerKey = (router, qname + _FUSED, middleware, built)
+            fused = self.previous.get(fused_key)
+            if fused is None:
+                fused = FusedHead(run_inner, run[::-1])
+            self.layers[fused_key] = fused
+            if record is not None:
+                record.append(fused_key)
+            handler = fused
         return handler
