@@ -15,8 +15,9 @@ The thresholds: blocks up to 1 MiB come from the heap (so every body piece, join
 process holds at most 4 MiB more than it would have.
 
 Set once per serving process (each ``--workers`` child runs this itself). A user who set glibc's own
-``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` keeps their values; a libc without ``mallopt`` (musl,
-macOS) is left alone.
+``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_``, or either threshold through ``GLIBC_TUNABLES``
+(``glibc.malloc.mmap_threshold``, ``glibc.malloc.trim_threshold``: the current spelling of the same settings), keeps
+their values; a libc without ``mallopt`` (musl, macOS) is left alone.
 """
 
 from __future__ import annotations
@@ -36,13 +37,26 @@ TRIM_THRESHOLD = 4 << 20
 _M_TRIM_THRESHOLD = -1  # glibc's malloc.h parameter numbers
 _M_MMAP_THRESHOLD = -3
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+_USER_TUNABLES = ("glibc.malloc.mmap_threshold", "glibc.malloc.trim_threshold")
+
+
+def _user_set_thresholds(env: Mapping[str, str]) -> bool:
+    """True when the environment sets either threshold itself (legacy variables or ``GLIBC_TUNABLES``)."""
+    if any(name in env for name in _USER_SETTINGS):
+        return True
+    # GLIBC_TUNABLES is "name=value:name=value"; glibc reads it at startup, before mallopt could override it.
+    tunables = env.get("GLIBC_TUNABLES", "")
+    return any(item.split("=", 1)[0].strip() in _USER_TUNABLES for item in tunables.split(":"))
 
 
 def tune_malloc(env: Mapping[str, str] = os.environ) -> bool:
     """Set glibc's mmap and trim thresholds (see the module docstring). Returns True when they were set."""
-    if not sys.platform.startswith("linux") or any(name in env for name in _USER_SETTINGS):
+    if not sys.platform.startswith("linux") or _user_set_thresholds(env):
         return False
-    libc = ctypes.CDLL(None)  # the C library this interpreter is linked with
+    try:
+        libc = ctypes.CDLL(None)  # the C library this interpreter is linked with
+    except OSError:
+        return False  # a static interpreter without dlopen: nothing to tune through
     if not hasattr(libc, "gnu_get_libc_version"):
         return False  # not glibc: its mallopt (if any) takes other parameters
     mallopt = libc.mallopt
