@@ -71,12 +71,37 @@ def _canonical_host(value: str) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
-def _latin1(header: str, text: str) -> bytes:
+def _latin1(header: str, text: str, option: str = "customResponseHeaders") -> bytes:
     """``text`` as header bytes; a character outside Latin-1 is a configuration error naming the header."""
     try:
         return text.encode("latin-1")
     except UnicodeEncodeError:
-        raise ValueError(f"customResponseHeaders {header!r}: {text!r} has a character outside Latin-1") from None
+        raise ValueError(f"{option} {header!r}: {text!r} has a character outside Latin-1") from None
+
+
+# RFC 9110 token characters (Go's httpguts.ValidHeaderFieldName).
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _valid_name(name: bytes) -> bool:
+    return bool(name) and all(c in _TOKEN for c in name)
+
+
+def _request_header(header: str, value: str) -> None:
+    """Refuse a ``customRequestHeaders`` entry Go's transport would refuse on every request (a 502 each).
+
+    A CR or LF in a value would otherwise start a header line (or a request) of its own on the backend connection.
+    """
+    option = "customRequestHeaders"
+    if not _valid_name(_latin1(header, header, option)):
+        raise ValueError(f"{option} {header!r}: not a valid header name")
+    if any((c < 0x20 and c != 0x09) or c == 0x7F for c in _latin1(header, value, option)):
+        raise ValueError(f"{option} {header!r}: {value!r} has a control character")
+
+
+def _response_value(header: str, value: str) -> bytes:
+    """A ``customResponseHeaders`` value as Go's server writes it: CR and LF become spaces, then trimmed."""
+    return _latin1(header, value).replace(b"\r", b" ").replace(b"\n", b" ").strip(b" \t")
 
 
 def _attr(config: Any, name: str, default: Any) -> Any:
@@ -197,6 +222,7 @@ class HeadersMiddleware:
         # -- custom headers
         ops: list[tuple[int, str, str]] = []
         for header, value in custom_request.items():
+            _request_header(header, value)
             if value == "":
                 if header.lower() != "host":  # Go keeps the host outside req.Header: deleting it is a no-op
                     ops.append((_DELETE, header, ""))
@@ -206,9 +232,12 @@ class HeadersMiddleware:
                 ops.append((_SET, canonical_header_key(header), value))
         self._request_ops = tuple(ops)
         # (canonical name, lower-case key, encoded field or None to delete): encoded once, not per response
+        # A name that is no token is never written (Go's Header.writeSubset drops it), and a CR or LF in a value
+        # becomes a space (its headerNewlineToSpace): neither can start a header line of its own.
         self._response_ops = tuple(
-            (name, _latin1(name, name).lower(), (_latin1(name, name), _latin1(name, value)) if value else None)
+            (name, _latin1(name, name).lower(), (_latin1(name, name), _response_value(name, value)) if value else None)
             for name, value in ((canonical_header_key(h), v) for h, v in custom_response.items())
+            if _valid_name(_latin1(name, name))
         )
 
         # -- CORS
