@@ -184,3 +184,22 @@ async def test_a_cancelled_exchange_mid_body_closes_instead_of_returning_to_the_
     assert transport.closed
     assert pool.releases == [False]
     assert b"".join(sink.chunks) == b"z" * 10
+
+
+@async_test
+async def test_bytes_after_a_head_response_in_the_same_read_close_the_connection() -> None:
+    # llhttp takes a HEAD response's Content-Length for a body: the bytes after the head were read as that body and
+    # dropped, and the connection was kept. Go's transport closes it (unsolicited response on an idle connection).
+    conn, transport, pool = connect()
+    future, sink = await exchange(
+        conn, b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n" + b"SMUGGLED", head_request=True
+    )
+    response = future.result()
+    assert response.status == 200
+    assert isinstance(response.body, StreamBody)
+    assert response.body.length == 8  # the HEAD's declared length is passed on, its body is empty
+    assert sink.chunks == []
+    assert sink.ended
+    assert transport.closed
+    assert pool.releases == [False]
+    assert pool.next_response is None

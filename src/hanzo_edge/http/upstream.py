@@ -436,6 +436,10 @@ class UpstreamConnection(asyncio.Protocol):
             self._finish_response()
 
     def on_body(self, body: bytes) -> None:
+        if self._resp_done:
+            # Only the parser that read a HEAD response's head gets here (it takes the declared length for a body
+            # that never comes): bytes after that head in the same read are unsolicited, as Go's transport finds.
+            raise UpstreamProtocolError("unsolicited response from backend")
         self._progress = True
         if self._resp_body is not None:
             self._resp_body.feed(body)
