@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Final
 
-from hanzo_edge.observability.accesslog.fields import CORE_FIELDS, namespace, request_annotations
+from hanzo_edge.observability.accesslog.fields import CORE_FIELDS, namespace
 from hanzo_edge.observability.accesslog.formats import COMMON, FORMATS, GENERIC_CLF, clf_renderer, json_renderer
 from hanzo_edge.observability.accesslog.gofmt import Seconds, canonical_header_key
 from hanzo_edge.observability.accesslog.modes import DROP, HeaderModes, QueryModes, kept_fields
@@ -121,6 +121,7 @@ class AccessLog:
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop observer() runs on, once seen
         self._closed = False
+        self._logged_route: object = None  # the last route found not internal (routes are immutable)
         self.request_count = 0
         """Requests observed since start (Traefik's ``RequestCount``)."""
 
@@ -192,12 +193,15 @@ class AccessLog:
         if self._closed:
             return
         route = req.route
-        if route is not None and not self._add_internals:
+        if route is not None and route is not self._logged_route and not self._add_internals:
             service = route.service
             if service.endswith("@internal") or (not service and route.name.endswith("@internal")):
                 return
+            self._logged_route = route  # the next request of the same route skips the suffix checks
         self.request_count += 1
-        retries, username = request_annotations(req)
+        # request_annotations(req), inline (a call and a tuple per request)
+        retries = req.retry_attempts or 0
+        username = req.client_username or "-"
         if self._filtered and not self._keep_line(status, retries, duration):
             return
         # Appending to one buffer is what keeps this cheap: holding each orjson result alive costs ~5 us a line.

@@ -48,26 +48,35 @@ def json_renderer(kept: frozenset[str], names: dict[str, Any], log_headers: bool
     """
     fields = sorted((f for f in FIELDS if f.key in kept), key=lambda f: f.key)
     if fields and fields[-1].key > _ENVELOPE[0]:
-        # The dict literal below puts logrus' keys after the fields; a field sorting after them needs placing there.
+        # The templates put logrus' keys after the fields; a field sorting after them needs placing there.
         raise ValueError(f"access log field {fields[-1].key!r} sorts after logrus' {_ENVELOPE[0]!r}")
-    # One dict literal in key order; the fields this request does not have are deleted after it, which keeps the
-    # order without sorting. Their placeholder avoids evaluating an expression that needs what is missing.
-    envelope = ["'level': 'info'", "'msg': ''"]
-    items = [f"{f.key!r}: {_guarded(f, f.value, 'None')}" for f in fields] + envelope
-    general = [f"line = {{{', '.join(items)}}}"]
+    # A line is a copy of a template dict holding every key in Go's order, then one store per value: a copy of a
+    # 30-key dict plus the stores costs about half of one 30-key dict literal (~0.5 µs a line, issue 22). The
+    # fields this request does not have are deleted after it, which keeps the order without sorting; their
+    # placeholder avoids evaluating an expression that needs what is missing.
+    envelope = {"level": "info", "msg": ""}
+    general = ["line = GENERAL.copy()"]
+    general += [f"line[{f.key!r}] = {_guarded(f, f.value, 'None')}" for f in fields]
     absent: dict[str, list[str]] = {}
     for f in fields:
         if f.present:
             absent.setdefault(f.present, []).append(f"line[{f.key!r}]")
     general += [f"if not ({condition}): del {', '.join(keys)}" for condition, keys in absent.items()]
+    templates: dict[str, Any] = {"GENERAL": {**dict.fromkeys(f.key for f in fields), **envelope}}
     body = general
     if absent and all(condition in _COMMON_CASE for condition in absent):
-        # The usual request (routed, proxied, plain HTTP, no trace) gets a literal of exactly its fields: no
+        # The usual request (routed, proxied, plain HTTP, no trace) gets a template of exactly its fields: no
         # placeholders, no deletions (~0.6 µs of ~5 a line).
         usual = [f for f in fields if not f.present or _COMMON_CASE[f.present]]
-        literal = ", ".join([*(f"{f.key!r}: {f.value}" for f in usual), *envelope])
+        templates["USUAL"] = {**dict.fromkeys(f.key for f in usual), **envelope}
         test = " and ".join(f"({c})" if _COMMON_CASE[c] else f"not ({c})" for c in absent)
-        body = [f"if {test}:", f"    line = {{{literal}}}", "else:", *(f"    {line}" for line in general)]
+        body = [
+            f"if {test}:",
+            "    line = USUAL.copy()",
+            *(f"    line[{f.key!r}] = {f.value}" for f in usual),
+            "else:",
+            *(f"    {line}" for line in general),
+        ]
     if log_headers:
         body += [
             "if headers:",
@@ -79,7 +88,7 @@ def json_renderer(kept: frozenset[str], names: dict[str, Any], log_headers: bool
         "return dumps(line, option=APPEND_NEWLINE)",
     ]
     json_names = {"collect_headers": log_headers, "dumps": orjson.dumps, "APPEND_NEWLINE": orjson.OPT_APPEND_NEWLINE}
-    return compile_renderer("json", body, {**names, **json_names})
+    return compile_renderer("json", body, {**names, **json_names, **templates})
 
 
 def _guarded(field: Field, expr: str, absent: str) -> str:

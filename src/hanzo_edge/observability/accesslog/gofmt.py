@@ -127,14 +127,24 @@ def _utc_offsets(seconds: int) -> tuple[str, str]:
 class Seconds:
     """Small per-second caches of the formatted parts of timestamps (start and log times share them)."""
 
-    __slots__ = ("_clf_local", "_clf_utc", "_local", "_rfc3339", "_utc")
+    __slots__ = ("_clf_local", "_clf_utc", "_last_start", "_local", "_rfc3339", "_start_parts", "_utc")
 
     def __init__(self) -> None:
+        # The last second :meth:`start` formatted: lines come in time order, so one compare usually answers.
+        self._last_start = -1
+        self._start_parts = ("", "", "")
         self._utc: dict[int, str] = {}
         self._local: dict[int, tuple[str, str]] = {}
         self._rfc3339: dict[int, str] = {}
         self._clf_utc: dict[int, str] = {}
         self._clf_local: dict[int, str] = {}
+
+    def start(self, seconds: int) -> tuple[str, str, str]:
+        """``(utc(seconds), *local(seconds))``: a line's start time parts in one call, the last second kept."""
+        if seconds != self._last_start:
+            self._start_parts = (self.utc(seconds), *self.local(seconds))
+            self._last_start = seconds
+        return self._start_parts
 
     def utc(self, seconds: int) -> str:
         """``2006-01-02T15:04:05`` in UTC."""
