@@ -102,3 +102,34 @@ def test_a_fifo_in_place_of_the_file_after_reopen_is_written_from_the_thread(tmp
         output.command(STOP).result(WAIT)
     finally:
         os.close(reader)
+
+
+class BrokenStream:
+    """A stream whose writes fail until ``fixed`` (a non-blocking stdout whose reader is behind: EAGAIN)."""
+
+    def __init__(self) -> None:
+        self.fixed = False
+        self.data = b""
+
+    def write(self, data: bytes) -> int:
+        if not self.fixed:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        self.data += data
+        return len(data)
+
+    def flush(self) -> None:
+        return None
+
+
+def test_a_failing_stream_is_logged_once_per_failing_streak(caplog: pytest.LogCaptureFixture) -> None:
+    stream = BrokenStream()
+    output = LogOutput("", stream)  # type: ignore[arg-type]
+    caplog.set_level(logging.WARNING, logger="hanzo_edge.observability.accesslog")
+    for n in range(20):
+        output.write_batch([b"line %d\n" % n])
+    stream.fixed = True
+    output.write_batch([b"kept\n"])
+    assert stream.data == b"kept\n"
+    levels = [r.levelno for r in caplog.records]
+    assert levels == [logging.ERROR, logging.WARNING]
+    assert "Resource temporarily unavailable" in caplog.records[0].getMessage()

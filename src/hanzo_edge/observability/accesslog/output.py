@@ -162,7 +162,9 @@ class LogOutput:
                 stream.write(data)
                 stream.flush()
             except Exception as exc:
-                log.error("cannot write the access log: %s", exc)
+                self._failed(exc, len(data))  # a closed or non-blocking stdout (EAGAIN), a full disk behind it
+                return
+            self._succeeded()
             return
         self._write_fd(data)
 
@@ -175,15 +177,21 @@ class LogOutput:
                 written = os.write(self._fd, view)
                 view = view[written:]
         except OSError as exc:
-            # A full disk fails every batch: say so once, not once per loop iteration, until a write succeeds.
-            if not self._dropped:
-                log.error("cannot write the access log %s: %s (lines are dropped until writes succeed)", self.path, exc)
-            self._dropped += len(view)
+            self._failed(exc, len(view))
             return
+        self._succeeded()
+
+    def _failed(self, exc: BaseException, lost: int) -> None:
+        # A full disk fails every batch: say so once, not once per loop iteration, until a write succeeds.
+        if not self._dropped:
+            where = self.path or "stdout"
+            log.error("cannot write the access log %s: %s (lines are dropped until writes succeed)", where, exc)
+        self._dropped += lost
+
+    def _succeeded(self) -> None:
         if self._dropped:
-            log.warning(
-                "access log %s: writes succeed again (%d bytes of lines were dropped)", self.path, self._dropped
-            )
+            where = self.path or "stdout"
+            log.warning("access log %s: writes succeed again (%d bytes of lines were dropped)", where, self._dropped)
             self._dropped = 0
 
     def _reopen(self) -> None:
