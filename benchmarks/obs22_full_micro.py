@@ -8,6 +8,7 @@ Variants, measured interleaved in one process (CPU time, best of the rounds):
 * ``metrics``: the Prometheus observer (entrypoint + service scopes, Traefik's defaults);
 * ``accesslog``: the JSON access log to ``/dev/null`` (written on the loop, :mod:`...accesslog.output`);
 * ``accesslog-buffered``: the same with ``bufferingSize`` 100 (one write per 100 lines, no per-iteration hand-over);
+* ``accesslog-filtered``: the same with a status filter that keeps no line (the observer hook alone);
 * ``full``: all three, as the app wires them (one fan-out observer).
 
 Each request here is one event-loop iteration, so the access log's per-iteration write counts once per request (under
@@ -40,7 +41,7 @@ from hanzo_edge.observability.metrics import Metrics
 from hanzo_edge.routing.build import build_tables
 
 HEADERS = {"hdr": {"headers": {"customResponseHeaders": {"X-Served-By": "edge"}, "stsSeconds": 31536000}}}
-VARIANTS = ("bare", "headers", "metrics", "accesslog", "accesslog-buffered", "full")
+VARIANTS = ("bare", "headers", "metrics", "accesslog", "accesslog-buffered", "accesslog-filtered", "full")
 DEFAULT = ("bare", "headers", "metrics", "accesslog", "full")
 Observer = Callable[[Request, int, int, float, bool], None]
 
@@ -71,9 +72,10 @@ async def variant(name: str, loop: asyncio.AbstractEventLoop) -> tuple[Callable[
     ctx = ConnectionContext(EntrypointSettings(), result.tables["web"].lookup, loop)
     hooks: list[Observer] = []
     access_log = None
-    if name in ("accesslog", "accesslog-buffered", "full"):
+    if name in ("accesslog", "accesslog-buffered", "accesslog-filtered", "full"):
         buffering = 100 if name == "accesslog-buffered" else 0
-        access_log = AccessLog(format="json", file_path=os.devnull, buffering_size=buffering)
+        keep = ("999",) if name == "accesslog-filtered" else ()
+        access_log = AccessLog(format="json", file_path=os.devnull, buffering_size=buffering, status_codes=keep)
         hooks.append(access_log.observer)
     if name in ("metrics", "full"):
         hooks.append(Metrics().observer)
