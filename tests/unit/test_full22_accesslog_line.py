@@ -19,6 +19,7 @@ from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
 from hanzo_edge.observability.accesslog import CORE_FIELDS, AccessLog
 from hanzo_edge.observability.accesslog.gofmt import Seconds, fraction
+from hanzo_edge.observability.accesslog.modes import HeaderModes
 
 
 @dataclass(frozen=True)
@@ -116,3 +117,20 @@ def test_internal_routes_are_skipped_whatever_came_before(sequence: list[Route |
     ]
     assert logged == expected
     assert log.request_count == len(expected)
+
+
+header_names = st.sampled_from(
+    [b"Host", b"host", b"HOST", b"X-Forwarded-For", b"x-forwarded-for", b"Hos", b"X-Forwarded-Fox"]
+)
+header_lists = st.lists(
+    st.tuples(header_names, st.sampled_from([b"", b"a.test:80", b"10.0.0.1, 10.0.0.2"])), max_size=8
+)
+
+
+@given(raw=header_lists)
+def test_host_and_forwarded_for_without_the_header_map_match_the_full_scan(raw: list[tuple[bytes, bytes]]) -> None:
+    req = _request(None)
+    req.headers = Headers(list(raw))
+    collecting = HeaderModes("keep", {}).scan(req, True)
+    plain = HeaderModes("drop", {}).scan(req, False)
+    assert plain == (collecting[0], collecting[1], None)

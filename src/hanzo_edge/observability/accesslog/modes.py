@@ -57,6 +57,8 @@ class HeaderModes:
         The logged headers map canonical names to their values (repeated headers joined with ``,``, redacted ones as
         ``REDACTED``), or are None when there is none. Go keeps Host out of that map.
         """
+        if not collect:
+            return _host_and_forwarded_for(req.headers.raw)
         host = xff = ""
         found: dict[str, str] | None = None
         cache = self._cache
@@ -86,6 +88,20 @@ class HeaderModes:
                 else:
                     found[key] = value.decode("latin-1")
         return host, xff, found
+
+
+def _host_and_forwarded_for(raw: list[tuple[bytes, bytes]]) -> tuple[str, str, None]:
+    # HeaderModes.scan without the header map (Traefik's default drops every header): one length test per field,
+    # about half the loop with collection (a request carries ~10 fields once the X-Forwarded-* are added).
+    host = xff = b""
+    for name, value in raw:
+        size = len(name)
+        if size == 4:
+            if not host and name.lower() == b"host":
+                host = value
+        elif size == 15 and not xff and name.lower() == b"x-forwarded-for":
+            xff = value
+    return host.decode("latin-1"), xff.decode("latin-1"), None
 
 
 class QueryModes:
