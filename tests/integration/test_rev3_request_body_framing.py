@@ -153,3 +153,18 @@ def test_expect_100_continue_then_the_body(strict: StrictBackend, ingress: Any) 
             response = client.read_response()
             assert (response.status, response.body) == (200, _digest(body)), framing
     assert strict.errors == []
+
+
+def test_expect_100_continue_with_the_body_in_the_same_packet(strict: StrictBackend, ingress: Any) -> None:
+    # A client that does not wait for 100 Continue: the body that came with the head goes up with our head.
+    proxy = ingress(catch_all(strict.url))
+    body = b"f" * 3000
+    with RawConn(proxy.port) as client:
+        headers = [("Content-Length", str(len(body))), ("Expect", "100-continue")]
+        client.send(request_bytes("POST", "/up", "app.test", headers) + body)
+        response = client.read_response()  # skips an interim 100
+        assert (response.status, response.body) == (200, _digest(body))
+        client.send(request_bytes("GET", "/next", "app.test"))  # the connection is still framed right
+        response = client.read_response()
+        assert (response.status, response.body) == (200, _digest(b""))
+    assert strict.errors == []

@@ -504,6 +504,14 @@ class HttpProtocol(asyncio.Protocol):
         body = self._reading_body
         if body is not None:
             self._reading_body = None
+            pending = self._expect_pending
+            if pending is not None and pending.body is body:
+                # "Expect: 100-continue" and the whole body anyway: nothing is held back any more (RFC 9110 §10.1.1
+                # lets the 100 be omitted), and a consumer that finds the body complete never resumes reading, which
+                # left the connection paused for its next request.
+                self._expect_pending = None
+                body._paused = False
+                self._set_paused(_EXPECT_CONTINUE, False)
             body.feed_eof()
 
     # -- handling ----------------------------------------------------------------------------------------------------
