@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hanzo_edge.observability.accesslog.output import BARRIER, REOPEN, STALL_WRITE, STOP, LogOutput
+from hanzo_edge.observability.accesslog.output import BARRIER, REOPEN, STALL_WRITE, STOP, LogOutput, remote_fs_type
 
 WAIT = 5.0  # seconds: a bound for the writer thread, never a sleep
 
@@ -133,3 +133,29 @@ def test_a_failing_stream_is_logged_once_per_failing_streak(caplog: pytest.LogCa
     levels = [r.levelno for r in caplog.records]
     assert levels == [logging.ERROR, logging.WARNING]
     assert "Resource temporarily unavailable" in caplog.records[0].getMessage()
+
+
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
+31 27 0:45 / /mnt/logs rw,relatime - nfs4 filer:/export/logs rw,vers=4.2
+32 27 0:46 / /mnt/ssh rw,nosuid - fuse.sshfs user@host:/ rw
+33 27 0:47 / /mnt/with\\040space rw - cifs //srv/share rw
+"""
+
+
+def test_network_file_systems_are_found_by_device() -> None:
+    assert remote_fs_type(os.makedev(0, 45), MOUNTINFO) == "nfs4"
+    assert remote_fs_type(os.makedev(0, 46), MOUNTINFO) == "fuse.sshfs"
+    assert remote_fs_type(os.makedev(0, 47), MOUNTINFO) == "cifs"
+    assert remote_fs_type(os.makedev(8, 1), MOUNTINFO) is None  # local ext4
+    assert remote_fs_type(os.makedev(9, 9), MOUNTINFO) is None  # not listed
+
+
+def test_a_file_is_direct_exactly_when_its_file_system_is_local(tmp_path: Path) -> None:
+    path = tmp_path / "a.log"
+    output = LogOutput(str(path), None)
+    with open("/proc/self/mountinfo", encoding="utf-8") as mounts:
+        remote = remote_fs_type(path.stat().st_dev, mounts.read())
+    assert output.direct is (remote is None)
+    output.close_output()

@@ -3,15 +3,15 @@ injected stream, or stdout.
 
 Where the lines are written depends on what the output is:
 
-* a regular file or ``/dev/null`` (:attr:`LogOutput.direct`): on the event loop, one ``os.write`` per batch. Such a
-  write lands in the page cache and costs a few µs; handing it to a thread cost far more end to end (issue 22: the
-  woken writer thread contends for the GIL with uvloop's callbacks, ~0.4 futex calls and ~9 µs of CPU per request
-  at 20,000 req/s). Should :data:`SLOW_WRITES` writes in a row each take longer than :data:`SLOW_WRITE` (a disk
-  under writeback pressure, a network file system), the output moves to the writer thread for good. One slow write
-  alone proves nothing: on a busy machine the loop thread is preempted in the middle of a write now and then; but
-  one write over :data:`STALL_WRITE` is no preemption, and moves it at once. A single write that hangs (a hard NFS
-  mount whose server is gone) still holds the loop for as long as it hangs: that is the price of writing there, so a
-  log on a network file system is better given a local path;
+* a regular file on a local file system, or ``/dev/null`` (:attr:`LogOutput.direct`): on the event loop, one
+  ``os.write`` per batch. Such a write lands in the page cache and costs a few µs; handing it to a thread cost far more
+  end to end (issue 22: the woken writer thread contends for the GIL with uvloop's callbacks, ~0.4 futex calls and ~9 µs
+  of CPU per request at 20,000 req/s). Should :data:`SLOW_WRITES` writes in a row each take longer than
+  :data:`SLOW_WRITE` (a disk under writeback pressure, a network file system), the output moves to the writer thread for
+  good. One slow write alone proves nothing: on a busy machine the loop thread is preempted in the middle of a write now
+  and then; but one write over :data:`STALL_WRITE` is no preemption, and moves it at once. A single write that hangs (a
+  hard NFS mount whose server is gone) would hold the loop for as long as it hangs, so a file on a network file system
+  (NFS, CIFS, Ceph, FUSE..., found in ``/proc/self/mountinfo`` by its device) is written from the thread from the start;
 * anything else (stdout, a pipe, a terminal, an injected stream), which a slow reader can block: a
   :class:`~hanzo_edge.observability.writer_thread.WriterThread`.
 
@@ -33,7 +33,7 @@ from typing import IO, Final
 
 from hanzo_edge.observability.writer_thread import WriterThread
 
-__all__ = ["BARRIER", "REOPEN", "SLOW_WRITE", "SLOW_WRITES", "STALL_WRITE", "STOP", "LogOutput"]
+__all__ = ["BARRIER", "REOPEN", "SLOW_WRITE", "SLOW_WRITES", "STALL_WRITE", "STOP", "LogOutput", "remote_fs_type"]
 
 log = logging.getLogger("hanzo_edge.observability.accesslog")
 
@@ -64,12 +64,42 @@ def _open_file(path: str, *, wait_for_reader: bool = True) -> int:
     return fd
 
 
+# File systems whose writes wait on a network (or a user-space daemon): a write there can hang for as long as the
+# server is away, which no switch after the fact can bound on the event loop.
+_REMOTE_FS: Final = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "9p", "afs", "lustre", "gpfs", "ocfs2", "gfs2"}
+)
+
+
+def remote_fs_type(device: int, mountinfo: str) -> str | None:
+    """The type of the network (or FUSE) file system mounted as ``device`` (a ``st_dev``) per ``mountinfo``
+    (``/proc/self/mountinfo``'s text), or None when it is local or not listed."""
+    wanted = f"{os.major(device)}:{os.minor(device)}"
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        if len(fields) < 3 or fields[2] != wanted or " - " not in line:
+            continue
+        fs_type = line.split(" - ", 1)[1].split(" ", 1)[0]
+        if fs_type in _REMOTE_FS or fs_type == "fuse" or fs_type.startswith("fuse."):
+            return fs_type
+    return None
+
+
+def _on_remote_fs(device: int) -> bool:
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as mounts:
+            return remote_fs_type(device, mounts.read()) is not None
+    except OSError:
+        return False  # no /proc: local unless a write proves slow
+
+
 def _writes_never_block(fd: int) -> bool:
-    """True for a regular file or the null device: a write there never waits for a reader."""
+    """True for a regular file on a local file system, or the null device: a write there never waits for a reader
+    or a network."""
     try:
         mode = os.fstat(fd)
         if stat.S_ISREG(mode.st_mode):
-            return True
+            return not _on_remote_fs(mode.st_dev)
         return stat.S_ISCHR(mode.st_mode) and mode.st_rdev == os.stat(os.devnull).st_rdev
     except OSError:
         return False
