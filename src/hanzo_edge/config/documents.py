@@ -136,13 +136,14 @@ def read_document(filename: str, *, reader: Callable[[str], str] | None = None) 
 
 
 def _load_yaml(text: str) -> Any:
-    """Parse YAML with libyaml and build the data with a small tag-driven constructor, the cyclic GC paused.
+    """Parse YAML with libyaml into the data ``yaml.load(text, Loader=yaml.CSafeLoader)`` returns, the cyclic GC paused.
 
-    libyaml composes the node tree in C with every scalar's tag already resolved (YAML 1.1, as ``SafeLoader``).
-    PyYAML's generic Python constructor then costs more than the parse itself (0.45 s of 0.75 s for 10,000 routers),
-    so the common tags (str, int, float, bool, null, map, seq) are built here; anything else (merge keys,
-    timestamps, binary, YAML 1.1 sexagesimal or octal ints) falls back to PyYAML's ``SafeConstructor`` for that node,
-    so the result is the same as ``yaml.load(text, Loader=yaml.CSafeLoader)``.
+    Plain documents (nearly every configuration) are built straight from libyaml's events (:func:`_load_from_events`);
+    anything else (anchors and aliases, merge keys, collection tags, several documents, a scalar whose construction
+    fails) is composed into PyYAML's node tree and built by PyYAML's own constructor, so the result, the sharing of
+    aliased objects and the errors are PyYAML's. A scalar PyYAML cannot construct (``!!int abc``, an impossible
+    date such as ``2024-02-30``) raises a located ``ConstructorError`` instead of PyYAML's bare ValueError, and an
+    alias inside its own anchor (which Traefik's YAML decoder refuses) a located ``ComposerError``.
     """
     enabled = gc.isenabled()
     gc.disable()  # a document is a tree: collections during the load find nothing, and cost half the time
@@ -151,7 +152,7 @@ def _load_yaml(text: str) -> Any:
         try:
             return _load_from_events(loader)
         except _NeedsNodes:
-            pass  # anchors, merge keys, other tags, several documents: the node tree below handles them all
+            pass  # the node tree below handles the rest, exactly as PyYAML does
         finally:
             loader.dispose()
         loader = yaml.CSafeLoader(text)
@@ -159,7 +160,8 @@ def _load_yaml(text: str) -> Any:
             node = loader.get_single_node()
             if node is None:
                 return None
-            data = _construct(node, loader)
+            _refuse_recursive_aliases(node)
+            data = _construct_with_pyyaml(node, loader)
         finally:
             loader.dispose()
         _shed_nodes(node)
@@ -167,6 +169,91 @@ def _load_yaml(text: str) -> Any:
     finally:
         if enabled:
             gc.enable()
+
+
+def _construct_with_pyyaml(root: yaml.Node, loader: Any) -> Any:
+    """Return PyYAML's data for the composed ``root``; a scalar it cannot construct raises a located error.
+
+    PyYAML's constructor (not a recursive walk of ours) keeps its semantics: one object per anchor however often it
+    is aliased (a walk copying each alias grows exponentially with nested aliases), no recursion limit at 1,000
+    levels, merge keys flattened. Its constructors raise bare ValueError/KeyError/IndexError/AttributeError for
+    values their tag cannot hold; the scalar responsible is found again to name its line.
+    """
+    try:
+        return loader.construct_document(root)
+    except yaml.YAMLError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # ValueError, KeyError, IndexError, AttributeError...: whatever a constructor raised
+        culprit = _failing_scalar(root, loader)
+        mark = culprit.start_mark if culprit is not None else root.start_mark
+        tag = culprit.tag if culprit is not None else root.tag
+        value = culprit.value if culprit is not None else ""
+        problem = f"cannot construct {_short_tag(tag)} from {value!r} ({type(exc).__name__}: {exc})"
+        raise yaml.constructor.ConstructorError(None, None, problem, mark) from None
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
+
+
+def _failing_scalar(root: yaml.Node, loader: Any) -> yaml.ScalarNode | None:
+    """The first scalar, in document order, that PyYAML's constructor cannot build on its own."""
+    loader.constructed_objects = {}  # left as the failed construction left them: its culprit still "in progress"
+    loader.recursive_objects = {}
+    loader.state_generators = []
+    stack: list[yaml.Node] = [root]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                loader.construct_object(node, deep=True)
+            except yaml.YAMLError:
+                continue  # PyYAML's own (located) error would have been raised as such
+            except Exception:  # whatever the tag's constructor raised marks the culprit
+                return node
+            continue
+        children = node.value
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(child for pair in reversed(children) for child in reversed(pair))
+        else:
+            stack.extend(reversed(children))
+    return None
+
+
+def _refuse_recursive_aliases(root: yaml.Node) -> None:
+    """Raise a located ``ComposerError`` when an alias refers to a collection that contains it (``a: &a [*a]``).
+
+    PyYAML builds a cyclic object; no configuration means one, the typed decoding would recurse without end, and
+    Traefik's YAML decoder refuses it (``anchor 'a' value contains itself``). Iterative: nesting can be 1,000 deep.
+    """
+    on_path: set[int] = set()
+    done: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            done.add(id(node))
+            continue
+        if isinstance(node, yaml.ScalarNode) or id(node) in done:
+            continue
+        if id(node) in on_path:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "an alias refers to a collection that contains it (its value contains itself)",
+                node.start_mark,
+            )
+        on_path.add(id(node))
+        stack.append((node, True))
+        for item in node.value:
+            stack.extend((child, False) for child in (item if isinstance(item, tuple) else (item,)))
 
 
 class _NeedsNodes(Exception):
@@ -245,18 +332,26 @@ def _scalar_from_event(event: Any, loader: Any) -> Any:
         tag = loader.resolve(yaml.ScalarNode, value, event.implicit)  # what the composer does
     if tag == _TAG + "str":
         return value
-    if tag == _TAG + "int" and value.isdigit() and (value == "0" or value[0] != "0"):
+    # ASCII digits only: str.isdigit() accepts "¹", which int() refuses (PyYAML's error, raised where it would be).
+    if tag == _TAG + "int" and value.isascii() and value.isdigit() and (value == "0" or value[0] != "0"):
         return int(value)
     if tag == _TAG + "bool":
-        return value.lower() in _TRUE
+        # Only PyYAML's six words (``!!bool y`` or ``!!bool maybe`` is its KeyError, not False).
+        truth = _BOOL_WORDS.get(value.lower())
+        if truth is None:
+            raise _NeedsNodes
+        return truth
     if tag == _TAG + "null":
         return None
-    if tag == _TAG + "float" and value.replace(".", "", 1).isdigit():
+    if tag == _TAG + "float" and value.isascii() and value.replace(".", "", 1).isdigit():
         return float(value)
-    if tag == _TAG + "merge":
-        raise _NeedsNodes
+    if tag == _TAG + "merge" or tag == _TAG + "value":
+        raise _NeedsNodes  # ``<<`` merges and a ``=`` key is the string "=": only the mapping's constructor knows
     node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, style=event.style)
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except Exception:  # any failure: PyYAML reports syntax errors of the whole document first
+        raise _NeedsNodes from None
 
 
 def _shed_nodes(root: yaml.Node) -> None:
@@ -296,35 +391,4 @@ def shed_data(pending: list[object]) -> None:
 
 
 _TAG = "tag:yaml.org,2002:"
-_TRUE = frozenset({"yes", "true", "on", "y"})
-
-
-def _construct(node: yaml.Node, loader: Any) -> Any:
-    tag = node.tag
-    if isinstance(node, yaml.ScalarNode):
-        value: str = node.value
-        if tag == _TAG + "str":
-            return value
-        if tag == _TAG + "int" and value.isdigit() and (value == "0" or value[0] != "0"):
-            return int(value)
-        if tag == _TAG + "bool":
-            return value.lower() in _TRUE
-        if tag == _TAG + "null":
-            return None
-        if tag == _TAG + "float" and value.replace(".", "", 1).isdigit():
-            return float(value)
-        return loader.construct_object(node, deep=True)
-    if isinstance(node, yaml.MappingNode) and tag == _TAG + "map":
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _TAG + "merge":
-                return loader.construct_object(node, deep=True)  # YAML merge keys: let PyYAML flatten them
-            key = _construct(key_node, loader)
-            try:
-                out[key] = _construct(value_node, loader)
-            except TypeError:
-                return loader.construct_object(node, deep=True)  # an unhashable key: PyYAML reports it
-        return out
-    if isinstance(node, yaml.SequenceNode) and tag == _TAG + "seq":
-        return [_construct(item, loader) for item in node.value]
-    return loader.construct_object(node, deep=True)
+_BOOL_WORDS = {"yes": True, "no": False, "true": True, "false": False, "on": True, "off": False}  # PyYAML's
