@@ -28,6 +28,7 @@ from hanzo_edge.middlewares.base import (
     HeadHooks,
     MiddlewareKind,
     add_kind,
+    fuse_heads,
     middleware_of,
 )
 from hanzo_edge.middlewares.headers import HeadersMiddleware
@@ -240,7 +241,7 @@ def test_headers_middleware_fused_matches_its_call(options: dict[str, Any], shap
         plain = HeadersMiddleware(backend, config, name="h", ctx=BuildContext())
         fused_layer = HeadersMiddleware(backend, config, name="h", ctx=BuildContext())
         assert fused_layer.head_hooks is not None
-        fused = FusedHead(backend, [fused_layer.head_hooks])
+        fused = fuse_heads(backend, [fused_layer.head_hooks])
         a, b = make(), make()
         ra, rb = await plain(a), await fused(b)
         assert (ra.status, list(ra.headers.raw), ra.body) == (rb.status, list(rb.headers.raw), rb.body)

@@ -32,11 +32,11 @@ import httptools
 from hanzo_edge.http.body import BodyTooLarge, StreamBody
 from hanzo_edge.http.errors import ClientClosed, NoAvailableServer, UpstreamError
 from hanzo_edge.http.forwarded import remove_connection_headers
+from hanzo_edge.http.fused_head import FusedHead
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.paths import PathError, encoded_character_violation, normalize_path, routing_path, sanitize_path
 from hanzo_edge.http.status import status_text
-from hanzo_edge.middlewares.base import FusedHead
 
 if TYPE_CHECKING:
     from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings, RequestObserver

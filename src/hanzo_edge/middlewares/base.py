@@ -23,6 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import msgspec
 
 from hanzo_edge.config.middlewares import ExtensionMiddleware, Middleware, traefik_kinds
+from hanzo_edge.http.fused_head import FusedHead, RequestHook, ResponseHook
 from hanzo_edge.http.messages import Handler, Request, Response
 
 __all__ = [
@@ -34,15 +35,13 @@ __all__ = [
     "MiddlewareKind",
     "add_kind",
     "factory_for",
+    "fuse_heads",
+    "head_hooks_of",
     "kind_of",
     "middleware_of",
     "register",
 ]
 
-RequestHook = Callable[[Request], "Response | None"]
-"""``on_request(req)``: change the request head, or return the layer's early answer (None: go on inward)."""
-ResponseHook = Callable[[Request, Response], None]
-"""``on_response(req, response)``: change the response head in place."""
 
 _M = TypeVar("_M")
 _M_contra = TypeVar("_M_contra", contravariant=True)
@@ -201,35 +200,13 @@ def head_hooks_of(layer: Handler) -> HeadHooks | None:
     return hooks if isinstance(hooks, HeadHooks) else None
 
 
-class FusedHead:
-    """A run of head-only layers around ``next``, as two plain calls: no coroutine frame per layer.
+def fuse_heads(next: Handler, hooks: list[HeadHooks]) -> FusedHead:
+    """One :class:`~hanzo_edge.http.fused_head.FusedHead` for a run of head-only layers (``hooks`` outermost first).
 
     Traefik's onion order is kept: request hooks outermost first; response hooks innermost first; an early answer
-    from layer *i* goes back out through the response hooks of the layers outside *i* only; an exception from a hook
-    or from ``next`` skips every response hook, as it skips the code after ``await next(req)``. The request pipeline
-    (:func:`hanzo_edge.http.pipeline.handle_request`) calls :attr:`on_request`, ``next`` and :attr:`on_response`
-    itself, so the outermost run costs no coroutine frame at all; anywhere else this is a one-frame handler.
+    from layer *i* goes back out through the response hooks of the layers outside *i* only.
     """
-
-    __slots__ = ("next", "on_request", "on_response")
-
-    def __init__(self, next: Handler, hooks: list[HeadHooks]) -> None:
-        """``hooks`` outermost first."""
-        self.next = next
-        self.on_request: RequestHook | None = _requests_fused(hooks)
-        self.on_response: ResponseHook | None = _responses_fused([h.on_response for h in reversed(hooks)])
-
-    async def __call__(self, req: Request) -> Response:
-        on_request = self.on_request
-        if on_request is not None:
-            early = on_request(req)
-            if early is not None:
-                return early
-        response = await self.next(req)
-        on_response = self.on_response
-        if on_response is not None:
-            on_response(req, response)
-        return response
+    return FusedHead(next, _requests_fused(hooks), _responses_fused([h.on_response for h in reversed(hooks)]))
 
 
 def _responses_fused(hooks: list[ResponseHook | None]) -> ResponseHook | None:

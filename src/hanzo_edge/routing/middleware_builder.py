@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from hanzo_edge.config.middlewares import Buffering, Chain, Middleware
 from hanzo_edge.config.runtime import qualify
 from hanzo_edge.http.messages import Handler
-from hanzo_edge.middlewares.base import BuildContext, FusedHead, HeadHooks, head_hooks_of, kind_of
+from hanzo_edge.middlewares.base import BuildContext, HeadHooks, fuse_heads, head_hooks_of, kind_of
 
 __all__ = ["MiddlewareBuilder", "MiddlewareError"]
 
@@ -109,7 +109,7 @@ class MiddlewareBuilder:
 
         ``record`` receives the key of each layer, so a router replayed by the next generation keeps its layers.
 
-        A run of consecutive head-only layers (``head_hooks``, see :class:`~hanzo_edge.middlewares.base.FusedHead`)
+        A run of consecutive head-only layers (``head_hooks``, see :class:`~hanzo_edge.http.fused_head.FusedHead`)
         is served as one :class:`FusedHead` around the handler inside the run: the layers are still built (and
         reused) one by one, and the fused handler is memoised like a layer, keyed by the run's outermost layer.
         """
@@ -146,7 +146,7 @@ class MiddlewareBuilder:
             fused_key: _LayerKey = (router, qname + _FUSED, middleware, built)
             fused = self.previous.get(fused_key)
             if fused is None:
-                fused = FusedHead(run_inner, run[::-1])
+                fused = fuse_heads(run_inner, run[::-1])
             self.layers[fused_key] = fused
             if record is not None:
                 record.append(fused_key)
