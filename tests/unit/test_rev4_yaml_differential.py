@@ -142,12 +142,14 @@ def value_text(draw: st.DrawFn, indent: int, depth: int) -> str:
 @st.composite
 def yaml_document(draw: st.DrawFn) -> str:
     body = draw(value_text(-2, 3))
-    text = body[1:] if body.startswith("\n") else f"---{body}"
-    if draw(st.booleans()):  # anchors and aliases: an anchored value defined first, aliased below
+    block = body.startswith("\n")
+    text = body[1:] if block else f"---{body}"
+    if block and text.lstrip()[:1] not in ("-", "?") and draw(st.booleans()):
+        # anchors and aliases (the node-tree path): anchored values first, aliased below, in the same mapping
         text = f"base: &base {{x: 1, y: [a, b]}}\nscalar: &s yes\nuse: *base\nmerged:\n  <<: *base\n  z: *s\n{text}"
-    prefix = draw(st.sampled_from(["", "", "---\n", "%YAML 1.1\n---\n", "# comment\n", "\ufeff", "--- # c\n"]))
-    suffix = draw(st.sampled_from(["\n", "\n", "\n...\n", "\n# trailing\n", "", "\n---\nsecond: doc\n"]))
-    text = prefix + text + suffix
+    starts = ["", "", "# comment\n", "\ufeff"] + (["---\n", "%YAML 1.1\n---\n", "--- # c\n"] if block else [])
+    ends = ["\n", "\n", "\n", "\n...\n", "\n# trailing\n", "", "\n---\nsecond: doc\n"]
+    text = draw(st.sampled_from(starts)) + text + draw(st.sampled_from(ends))
     if draw(st.booleans()):
         text = text.replace("\n", "\r\n")
     if draw(st.integers(0, 9)) == 0:
@@ -268,3 +270,24 @@ def test_nested_aliases_share_one_object_per_anchor_as_pyyaml() -> None:
     assert time.process_time() - started < 5
     assert data["l10"][0] is data["l10"][9] is data["l9"]
     assert data["l1"][0] is data["l0"]
+
+
+def test_aliased_lists_shared_by_routers_decode_into_values_no_router_can_change(tmp_path: Path) -> None:
+    # PyYAML (and so the node-tree path) gives every alias the anchor's one list object: two routers hold the same
+    # list. The typed decoding turns it into tuples, so nothing one router's build does can show in another's.
+    path = tmp_path / "dynamic.yml"
+    path.write_text(
+        "x-chain: &chain [auth, compress]\n"
+        "http:\n"
+        "  routers:\n"
+        "    a: {rule: Host(`a`), service: s, middlewares: *chain}\n"
+        "    b: {rule: Host(`b`), service: s, middlewares: *chain}\n"
+        "  services:\n"
+        "    s: {loadBalancer: {servers: [{url: 'http://127.0.0.1:1'}]}}\n"
+    )
+    raw = parse_document(path.read_text(), str(path)).data
+    assert raw["http"]["routers"]["a"]["middlewares"] is raw["http"]["routers"]["b"]["middlewares"]
+    snapshot = read_snapshot(filename=str(path))
+    routers = snapshot.config.http.routers
+    assert routers["a"].middlewares == routers["b"].middlewares == ("auth", "compress")
+    assert isinstance(routers["a"].middlewares, tuple)
