@@ -291,3 +291,11 @@ def test_aliased_lists_shared_by_routers_decode_into_values_no_router_can_change
     routers = snapshot.config.http.routers
     assert routers["a"].middlewares == routers["b"].middlewares == ("auth", "compress")
     assert isinstance(routers["a"].middlewares, tuple)
+
+
+def test_text_with_a_lone_surrogate_is_a_config_error() -> None:
+    # A reader (templating) can hand over such text; libyaml's UnicodeEncodeError escaped parse_document.
+    with pytest.raises(
+        ConfigError, match=r"^f\.yml: invalid YAML: text is not valid Unicode \(surrogates not allowed\)"
+    ):
+        parse_document("a: \udc80\n", "f.yml")

@@ -103,6 +103,8 @@ def parse_document(text: str, name: str) -> Document:
             raise ConfigError("", f"invalid YAML: {problem}", location=location) from None
         except yaml.YAMLError as exc:
             raise ConfigError("", f"invalid YAML: {exc}", location=name) from None
+        except UnicodeEncodeError as exc:  # a lone surrogate from a reader: libyaml takes UTF-8 only
+            raise ConfigError("", f"invalid YAML: text is not valid Unicode ({exc.reason})", location=name) from None
         return Document(name, data, text, is_yaml=True)
     if lowered.endswith(".toml"):
         try:
