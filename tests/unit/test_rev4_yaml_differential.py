@@ -262,14 +262,31 @@ def test_an_alias_inside_its_own_anchor_is_a_located_error() -> None:
     assert parse_document("a: &a [x]\nb: [*a, *a]\n", "f.yml").data == {"a": ["x"], "b": [["x"], ["x"]]}
 
 
+def nested_aliases(levels: int) -> str:
+    lines = ["l0: &l0 [x, y]"] + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
 def test_nested_aliases_share_one_object_per_anchor_as_pyyaml() -> None:
-    # The node-tree walk copied each alias: ten levels of ten aliases each was 10**10 lists (it never finished).
-    lines = ["l0: &l0 [x, y]"] + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 11)]
-    started = time.process_time()
-    data = _load_yaml("\n".join(lines) + "\n")
-    assert time.process_time() - started < 5
-    assert data["l10"][0] is data["l10"][9] is data["l9"]
+    # The node-tree walk copied each alias (10**4 lists here; ten levels never finished); PyYAML shares one.
+    data = _load_yaml(nested_aliases(4))
+    assert data["l4"][0] is data["l4"][9] is data["l3"]
     assert data["l1"][0] is data["l0"]
+
+
+def test_an_alias_expansion_past_a_million_values_is_a_located_error() -> None:
+    # 100 lines, 10**10 values once expanded: the schema-less decoding (plugin settings) would walk them all.
+    started = time.process_time()
+    with pytest.raises(ConfigError, match=r"^f\.yml:1: invalid YAML: document contains excessive aliasing"):
+        parse_document(nested_aliases(10), "f.yml")
+    assert time.process_time() - started < 5
+
+
+def test_many_routers_sharing_an_aliased_chain_load() -> None:
+    lines = ["chain: &chain [auth, compress, retry]", "http:", "  routers:"]
+    lines += [f"    r{i}: {{rule: Host(`h{i}`), service: s, middlewares: *chain}}" for i in range(20000)]
+    data = _load_yaml("\n".join(lines) + "\n")
+    assert len(data["http"]["routers"]) == 20000
 
 
 def test_aliased_lists_shared_by_routers_decode_into_values_no_router_can_change(tmp_path: Path) -> None:
