@@ -330,9 +330,16 @@ class HeadersMiddleware:
             self._ssl_host or self._sts is not None or self._secure_static or self._hpkp or self._csp_nonce_templates
         )
         # Head-only (issue 22): the chain builder may run this layer as two plain calls with no coroutine of its own
-        # (middlewares.base.FusedHead). Not when HTTPS is decided from sslProxyHeaders: those request headers are
-        # read before the backend, and a fused response hook would read them after the inner layers ran.
-        self.head_hooks = None if self._ssl_proxy_headers else HeadHooks(self._on_request_head, self._on_response_head)
+        # (http.fused_head.FusedHead). Not when HTTPS is decided from sslProxyHeaders: those request headers are
+        # read before the backend, and a fused response hook would read them after the inner layers ran. A layer
+        # with nothing to do before the backend (the usual custom/security response headers) offers no request
+        # hook, so a request pays one call for it, not two.
+        request_side = self.cors or bool(self._request_ops) or self._secure_request
+        self.head_hooks = (
+            None
+            if self._ssl_proxy_headers
+            else HeadHooks(self._on_request_head if request_side else None, self._on_response_head)
+        )
 
     # -- request side ----------------------------------------------------------------------------------------------
     async def __call__(self, req: Request) -> Response:
