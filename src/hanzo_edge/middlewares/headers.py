@@ -199,6 +199,7 @@ class HeadersMiddleware:
         "_ssl_redirect_status",
         "_sts",
         "_sts_field",
+        "_sts_only",
         "_vary",
         "cors",
         "head_hooks",
@@ -335,6 +336,10 @@ class HeadersMiddleware:
         # with nothing to do before the backend (the usual custom/security response headers) offers no request
         # hook, so a request pays one call for it, not two.
         request_side = self.cors or bool(self._request_ops) or self._secure_request
+        # The security layer's response work is STS alone, and HTTPS is req.tls or the https scheme (_is_ssl).
+        self._sts_only = self._sts_field is not None and not (
+            self._ssl_host or self._secure_static or self._hpkp or self._csp_nonce_templates or self._ssl_proxy_headers
+        )
         self.head_hooks = (
             None
             if self._ssl_proxy_headers
@@ -389,7 +394,13 @@ class HeadersMiddleware:
         if 100 <= response.status < 200:
             return
         if self._secure_response:
-            self._add_secure_headers(response.headers, self._is_ssl(req))
+            if self._sts_only:
+                # Only Strict-Transport-Security to add (the bench's and most configurations): inline, no calls.
+                sts_field = self._sts_field
+                if sts_field is not None and (self._force_sts or req.tls or req.scheme == "https"):
+                    response.headers.set_field(b"strict-transport-security", sts_field)
+            else:
+                self._add_secure_headers(response.headers, self._is_ssl(req))
         if self._outer:
             self._modify_response(req, response)
 
