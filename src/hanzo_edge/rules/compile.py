@@ -74,6 +74,13 @@ class CompiledRule:
 
     __slots__ = ("ast", "host_only", "hosts", "matches", "syntax", "text")
 
+    text: str
+    syntax: str
+    ast: Node
+    hosts: frozenset[str] | None
+    host_only: bool
+    matches: Predicate
+
     def __init__(
         self,
         text: str,
@@ -84,12 +91,21 @@ class CompiledRule:
         *,
         host_only: bool = False,
     ) -> None:
-        self.text = text
-        self.syntax = syntax
-        self.ast = ast
-        self.hosts = hosts
-        self.host_only = host_only and hosts is not None
-        self.matches = matches
+        init = object.__setattr__  # __setattr__ below refuses every later assignment
+        init(self, "text", text)
+        init(self, "syntax", syntax)
+        init(self, "ast", ast)
+        init(self, "hosts", hosts)
+        init(self, "host_only", host_only and hosts is not None)
+        init(self, "matches", matches)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # The rule cache hands one compiled rule to every router with the same text: state set on it by one router's
+        # build would show in the others'. Per-router data belongs in the router's own route.
+        raise AttributeError(f"CompiledRule is immutable (shared by the routers with this rule): cannot set {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"CompiledRule is immutable (shared by the routers with this rule): cannot delete {name}")
 
     @property
     def priority(self) -> int:
