@@ -46,6 +46,8 @@ MODULES: tuple[str, ...] = (
     # Called on every request by the modules above (path normalisation). Not http/status.py: the protocol tests swap
     # its DATE for a fixed one, which a native DateHeader type would refuse, for no measurable gain.
     "hanzo_edge/http/paths.py",
+    # The fused head-only middleware layers the compiled pipeline calls on every request of such a route.
+    "hanzo_edge/http/fused_head.py",
     # The gateway's no-op endpoint path (issue 18): with http/* native, the gateway's own per-request modules pay
     # the boxing toll at every call into them unless they are native too (1.15x -> 1.03x the ingress's CPU).
     # Not gateway/gin_router.py: a test monkeypatches GinRouter.
