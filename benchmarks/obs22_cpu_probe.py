@@ -45,6 +45,11 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "ingress": ("", ""),
     "headers": ("HEADERS=1", ""),
     "metrics": ("", _METRICS),
+    # issue 22 split of the metrics cost: the observer alone (no /metrics router on web), the router alone (the
+    # entrypoint's observer switched off), and a plain second router on web (is it any extra router, or this one?)
+    "metrics-observer": ("", _METRICS + " --metrics.prometheus.manualRouting=true"),
+    "metrics-route": ("", _METRICS + " --entrypoints.web.observability.metrics=false"),
+    "ping-route": ("", " --ping=true --ping.entryPoint=web"),
     "accesslog": ("", _LOG + "/dev/null"),
     "accesslog-file": ("", _LOG + "{workdir}/access.log"),
     "accesslog-common": ("", " --accesslog=true --accesslog.filePath={workdir}/access.log"),
@@ -186,7 +191,8 @@ def main() -> int:
             for name in names:
                 env_text, flags = VARIANTS[name.removesuffix("@alt")]
                 if name.endswith("@alt"):
-                    env_text += f" PYTHONPATH={args.alt_src}"
+                    # HANZO_EDGE_BUILD keeps ingress-for-bench.sh from putting build/compiled/src first
+                    env_text += f" PYTHONPATH={args.alt_src} HANZO_EDGE_BUILD=alt"
                 rundir = workdir / f"{name.replace('@', '-')}-{rnd}"
                 rundir.mkdir()
                 port = run.free_port()
