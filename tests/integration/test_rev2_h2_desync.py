@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 
 import pytest
 from edge_harness import catch_all
+from raw_backend import ThreadedRawBackend
 
 from h2_client import H2Client
 
@@ -23,37 +23,22 @@ pytestmark = pytest.mark.integration
 _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 
 
-class _RecordingBackend:
+class _RecordingBackend(ThreadedRawBackend):
     """An HTTP/1.1 backend on 127.0.0.1 that answers every request head with 200 at once, keeps the connection, and
     records the bytes each connection carried."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        super().__init__()
         self.received: list[bytearray] = []
-        self.threads: list[threading.Thread] = []
-        self.lock = threading.Lock()
 
-    def start(self) -> _RecordingBackend:
-        thread = threading.Thread(target=self._accept, daemon=True)
-        thread.start()
-        self.threads.append(thread)
-        return self
+    def connection_opened(self) -> bytearray:
+        data = bytearray()
+        with self.lock:
+            self.received.append(data)
+        return data
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return  # closed by stop()
-            data = bytearray()
-            with self.lock:
-                self.received.append(data)
-            thread = threading.Thread(target=self._serve, args=(sock, data), daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def _serve(self, sock: socket.socket, data: bytearray) -> None:
+    def serve(self, sock: socket.socket, state: object) -> None:
+        data = state if isinstance(state, bytearray) else bytearray()
         answered = 0
         sock.settimeout(10.0)
         with sock:
@@ -74,11 +59,6 @@ class _RecordingBackend:
     def connections(self) -> list[bytes]:
         with self.lock:
             return [bytes(d) for d in self.received]
-
-    def stop(self) -> None:
-        self.listener.close()
-        for thread in self.threads:
-            thread.join(timeout=2.0)
 
 
 def _post(length: bytes) -> list[tuple[bytes, bytes]]:

@@ -10,46 +10,31 @@ HEAD response has no body.
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 from edge_harness import RawConn, catch_all, http_request
+from raw_backend import ThreadedRawBackend
 
 pytestmark = pytest.mark.integration
 
 SMUGGLED = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED"
 
 
-class HostileBackend:
+class HostileBackend(ThreadedRawBackend):
     """Answers each request by its path; records which requests each backend connection carried."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        super().__init__()
         self.connections: list[list[bytes]] = []
-        self.lock = threading.Lock()
-        self.threads: list[threading.Thread] = []
 
-    def start(self) -> HostileBackend:
-        thread = threading.Thread(target=self._accept, daemon=True)
-        thread.start()
-        self.threads.append(thread)
-        return self
+    def connection_opened(self) -> list[bytes]:
+        lines: list[bytes] = []
+        with self.lock:
+            self.connections.append(lines)
+        return lines
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            lines: list[bytes] = []
-            with self.lock:
-                self.connections.append(lines)
-            thread = threading.Thread(target=self._serve, args=(sock, lines), daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def _serve(self, sock: socket.socket, lines: list[bytes]) -> None:
+    def serve(self, sock: socket.socket, state: object) -> None:
+        lines = state if isinstance(state, list) else []
         sock.settimeout(10.0)
         buf = b""
         with sock:
@@ -90,11 +75,6 @@ class HostileBackend:
     def carried(self) -> list[list[bytes]]:
         with self.lock:
             return [list(lines) for lines in self.connections]
-
-    def stop(self) -> None:
-        self.listener.close()
-        for thread in self.threads:
-            thread.join(timeout=2.0)
 
 
 def test_hostile_framing_never_reaches_another_client(ingress) -> None:

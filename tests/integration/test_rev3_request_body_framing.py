@@ -9,42 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from edge_harness import RawConn, catch_all, request_bytes
+from raw_backend import ThreadedRawBackend
 
 pytestmark = pytest.mark.integration
 
 
-class StrictBackend:
+class StrictBackend(ThreadedRawBackend):
     """Decodes each request body strictly; answers ``200`` with ``<length> <sha256>``, or ``400`` and closes."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        super().__init__()
         self.errors: list[str] = []
-        self.threads: list[threading.Thread] = []
 
-    def start(self) -> StrictBackend:
-        thread = threading.Thread(target=self._accept, daemon=True)
-        thread.start()
-        self.threads.append(thread)
-        return self
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def _serve(self, sock: socket.socket) -> None:
+    def serve(self, sock: socket.socket, state: object) -> None:
         sock.settimeout(10.0)
         reader = sock.makefile("rb")
         with sock, reader:
@@ -95,11 +77,6 @@ class StrictBackend:
         if len(body) != length:
             raise ValueError("short body")
         return body
-
-    def stop(self) -> None:
-        self.listener.close()
-        for thread in self.threads:
-            thread.join(timeout=2.0)
 
 
 def _digest(body: bytes) -> bytes:
