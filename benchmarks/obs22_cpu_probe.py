@@ -140,6 +140,32 @@ def strace_counts(pid: int, seconds: float, run: ModuleType, lua: Path, port: in
         return int(result["requests"]), Path(out.name).read_text()
 
 
+def perf_report(pid: int, seconds: float, run: ModuleType, lua: Path, port: int, conns: int, out: Path) -> None:
+    """Sample ``pid`` with ``perf record`` for one wrk run; write the flat report (self time by symbol) to ``out``."""
+    data = out.with_suffix(".data")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    recorder = subprocess.Popen(
+        ["perf", "record", "-F", "2000", *os.environ.get("PERF_RECORD_ARGS", "").split(), "-o", str(data), "-p", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)
+    try:
+        wrk(run, lua, port, seconds, conns)
+    finally:
+        recorder.send_signal(2)
+        recorder.wait(60)
+    report = subprocess.run(
+        ["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso,symbol"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out.with_suffix(".txt").write_text(report.stdout)
+    print(f"perf report: {out.with_suffix('.txt')}", flush=True)
+
+
 def per_request_table(table: str, requests: int) -> str:
     """strace's summary with a calls-per-request column."""
     lines = []
@@ -158,6 +184,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--strace", action="store_true", help="one more run per variant under strace -f -c")
+    parser.add_argument("--perf", default="", help="directory: one more run per variant under perf record, report there")
     parser.add_argument("--env", default="", help="extra environment for ingress, e.g. PYTHONDONTWRITEBYTECODE=1")
     parser.add_argument("--alt-src", default="", help="source directory the NAME@alt variants import hanzo_edge from")
     args = parser.parse_args()
@@ -224,6 +251,8 @@ def main() -> int:
                         f"{switches:.3f} voluntary context switches/request",
                         flush=True,
                     )
+                    if args.perf and rnd == 1 and shutil.which("perf"):
+                        perf_report(pid, args.seconds, run, lua, port, args.connections, Path(args.perf) / name)
                     if args.strace and rnd == 1 and shutil.which("strace"):
                         requests, table = strace_counts(pid, args.seconds, run, lua, port, args.connections)
                         print(per_request_table(table, requests), flush=True)
