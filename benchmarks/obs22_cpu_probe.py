@@ -16,7 +16,8 @@ Usage (quiet machine)::
 Smoke: ``--seconds 2 --rounds 1 --variants ingress,full``.
 
 A/B against another copy of the source: ``--alt-src /tmp/old/src --variants accesslog-file,accesslog-file@alt`` runs
-each ``NAME@alt`` variant with ``PYTHONPATH`` set to that copy, interleaved with the others.
+each ``NAME@alt`` variant with ``PYTHONPATH`` set to that copy, interleaved with the others; ``--src DIR`` pins the
+other variants to another copy (``cp -a build/compiled/src /tmp/after``) the same way.
 """
 
 from __future__ import annotations
@@ -145,7 +146,17 @@ def perf_report(pid: int, seconds: float, run: ModuleType, lua: Path, port: int,
     data = out.with_suffix(".data")
     out.parent.mkdir(parents=True, exist_ok=True)
     recorder = subprocess.Popen(
-        ["perf", "record", "-F", "2000", *os.environ.get("PERF_RECORD_ARGS", "").split(), "-o", str(data), "-p", str(pid)],
+        [
+            "perf",
+            "record",
+            "-F",
+            "2000",
+            *os.environ.get("PERF_RECORD_ARGS", "").split(),
+            "-o",
+            str(data),
+            "-p",
+            str(pid),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -184,9 +195,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--strace", action="store_true", help="one more run per variant under strace -f -c")
-    parser.add_argument("--perf", default="", help="directory: one more run per variant under perf record, report there")
+    parser.add_argument(
+        "--perf", default="", help="directory: one more run per variant under perf record, report there"
+    )
     parser.add_argument("--env", default="", help="extra environment for ingress, e.g. PYTHONDONTWRITEBYTECODE=1")
     parser.add_argument("--alt-src", default="", help="source directory the NAME@alt variants import hanzo_edge from")
+    parser.add_argument(
+        "--src", default="", help="source directory the other variants import hanzo_edge from (default: as built)"
+    )
     args = parser.parse_args()
     names = [v for v in args.variants.split(",") if v]
     unknown = [v for v in names if v.removesuffix("@alt") not in VARIANTS]
@@ -220,6 +236,10 @@ def main() -> int:
                 if name.endswith("@alt"):
                     # HANZO_EDGE_BUILD keeps ingress-for-bench.sh from putting build/compiled/src first
                     env_text += f" PYTHONPATH={args.alt_src} HANZO_EDGE_BUILD=alt"
+                elif args.src:
+                    # pinned: a copy of a compiled tree stays what it is while others edit src/ (a stale tree
+                    # would otherwise fall back to pure Python)
+                    env_text += f" PYTHONPATH={args.src} HANZO_EDGE_BUILD=src"
                 rundir = workdir / f"{name.replace('@', '-')}-{rnd}"
                 rundir.mkdir()
                 port = run.free_port()

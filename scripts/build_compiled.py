@@ -57,6 +57,10 @@ MODULES: tuple[str, ...] = (
     # The Prometheus observer the compiled pipeline calls once per request (issue 22): interpreted, it cost
     # +2.2-2.5 us CPU/request end to end (28.8 -> 31.1) though the in-process micro saw +1.2; native, +0.5 (29.3).
     "hanzo_edge/observability/metrics.py",
+    # The observer fan-out (two or more observers on) and the headers middleware's usual response hook: one call
+    # each per request, interpreted frames before (issue 22).
+    "hanzo_edge/observability/fan_out.py",
+    "hanzo_edge/middlewares/_headers_response.py",
 )
 GROUP_NAME = "hanzo_edge_hot"
 

@@ -33,6 +33,7 @@ from hanzo_edge.http.pool import PoolRegistry
 from hanzo_edge.http.server import HttpProtocol
 from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings, RequestObserver
 from hanzo_edge.observability.accesslog import AccessLog
+from hanzo_edge.observability.fan_out import FanOut, PerRouterObservers
 from hanzo_edge.observability.metrics import Metrics
 from hanzo_edge.providers.base import ProviderFactory, ProviderHooks
 from hanzo_edge.providers.factory import PROVIDER_FACTORIES, create_providers
@@ -500,32 +501,15 @@ class IngressApp:
             features.append((self.metrics.observer, 1, observability.metrics))
         if self.tracer is not None:
             features.append((self.tracer.observer, 2, observability.tracing))
-        hooks = [hook for hook, _, default in features if default]
+        hooks = tuple(hook for hook, _, default in features if default)
+        # Compiled callables (observability/fan_out.py), not closures: no interpreted frame per request (issue 22).
         if overridden and features:
-
-            def per_router(req: Request, status: int, size: int, duration: float, aborted: bool) -> None:
-                route = req.route
-                overrides = route.observability if route is not None else None
-                if overrides is None:
-                    for hook in hooks:
-                        hook(req, status, size, duration, aborted)
-                    return
-                for hook, index, default in features:
-                    flag = overrides[index]
-                    if default if flag is None else flag:
-                        hook(req, status, size, duration, aborted)
-
-            return per_router
+            return PerRouterObservers(tuple(features), hooks)
         if not hooks:
             return None
         if len(hooks) == 1:
             return hooks[0]
-
-        def fan_out(req: Request, status: int, size: int, duration: float, aborted: bool) -> None:
-            for hook in hooks:
-                hook(req, status, size, duration, aborted)
-
-        return fan_out
+        return FanOut(hooks)
 
     async def _follow(self, provider: str, snapshots: AsyncIterator[Any]) -> None:
         """Apply a provider's snapshots through :attr:`watcher` (deduplicated, newest first, throttled)."""

@@ -27,9 +27,11 @@ import secrets
 from typing import Any
 
 from hanzo_edge.config.middlewares import Headers as HeadersConfig
+from hanzo_edge.http.fused_head import ResponseHook
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Handler, Request, Response
 from hanzo_edge.http.status import status_text
+from hanzo_edge.middlewares._headers_response import ResponseEdit, ResponseHeaderEdits
 from hanzo_edge.middlewares.base import BuildContext, HeadHooks, register
 from hanzo_edge.rules.goregexp import GoRegexp, compile_go_regexp
 
@@ -235,7 +237,7 @@ class HeadersMiddleware:
         # (canonical name, lower-case key, encoded field or None to delete): encoded once, not per response
         # A name that is no token is never written (Go's Header.writeSubset drops it), and a CR or LF in a value
         # becomes a space (its headerNewlineToSpace): neither can start a header line of its own.
-        self._response_ops = tuple(
+        self._response_ops: tuple[ResponseEdit, ...] = tuple(
             (name, _latin1(name, name).lower(), (_latin1(name, name), _response_value(name, value)) if value else None)
             for name, value in ((canonical_header_key(h), v) for h, v in custom_response.items())
             if _valid_name(_latin1(name, name))
@@ -343,8 +345,19 @@ class HeadersMiddleware:
         self.head_hooks = (
             None
             if self._ssl_proxy_headers
-            else HeadHooks(self._on_request_head if request_side else None, self._on_response_head)
+            else HeadHooks(self._on_request_head if request_side else None, self._response_hook())
         )
+
+    def _response_hook(self) -> ResponseHook:
+        """The fused response hook: one native call for the usual configurations (issue 22), else the method.
+
+        Without CORS, a response gets STS (when that is the security layer's only response header) and the custom
+        headers, all encoded above: :class:`ResponseHeaderEdits` makes exactly those edits.
+        """
+        if self.cors or (self._secure_response and not self._sts_only):
+            return self._on_response_head
+        sts_field = self._sts_field if self._secure_response else None
+        return ResponseHeaderEdits(sts_field, self._force_sts, self._response_ops if self._outer else ())
 
     # -- request side ----------------------------------------------------------------------------------------------
     async def __call__(self, req: Request) -> Response:

@@ -18,11 +18,12 @@ else ``EXTENSION_METHOD``, ``protocol`` one of ``http``/``websocket``/``sse``/``
 headers. Router and service series exist only for matched requests; requests served by an ``@internal`` service
 (ping, API, the metrics endpoint itself, entrypoint redirections) are not counted unless ``metrics.addInternals``.
 
-Hot path (ENGINEERING.md §4): :meth:`Metrics.observer` makes one tuple key per request and finds a cached *bundle*
-whose one plain-list accumulator it bumps in place (five integer/float adds): no per-request dicts, label
-formatting or locks (each worker process is single-threaded). The accumulators are folded into the
-entrypoint/router/service cells they feed only when those are read (scrape, snapshot, series removal, a bundle cache
-reset). Formatting happens only at scrape time. The
+Hot path (ENGINEERING.md §4, issue 22): :meth:`Metrics.observer` finds the request's *series* without building a
+label tuple: the last route's table is remembered (an identity test), and in it one small-integer key (status, method
+and protocol codes) names the series, whose typed fields it bumps (native integer and float adds in the compiled
+build; the bucket found by a native walk over the bounds). No per-request dicts, label formatting or locks (each
+worker process is single-threaded). The series are folded into the entrypoint/router/service cells they feed only
+when those are read (scrape, snapshot, series removal, a cache reset). Formatting happens only at scrape time. The
 ``prometheus_client`` package is deliberately not used: a labelled ``inc()`` there costs 1.6-2.7 µs per family (and
 there are five families per scope), it takes a lock per update, and its multi-process mode does not give gauges or
 per-worker file semantics we need.
@@ -39,13 +40,12 @@ import logging
 import os
 import re
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hanzo_edge.http.headers import Headers
-from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.http.messages import MatchedRoute, Request, Response
 from hanzo_edge.observability._metrics_snapshot import (
     Snapshot,
     WorkerSnapshot,
@@ -256,6 +256,9 @@ def _has_token(value: bytes, token: bytes) -> bool:
     return any(item.strip().lower() == token for item in value.split(b","))
 
 
+_PROTOCOLS = ("http", "websocket", "sse", "grpc", "grpc-web")  # the protocol label of each protocol code
+
+
 def request_protocol(raw: list[tuple[bytes, bytes]]) -> str:
     """Return Traefik's ``protocol`` label for request header fields ``raw``.
 
@@ -263,6 +266,11 @@ def request_protocol(raw: list[tuple[bytes, bytes]]) -> str:
     ``grpc-web`` / ``grpc`` (``Content-Type`` prefix), else ``http``. Like Go's ``Header.Get``, only the first field
     of each name is looked at. One pass over the fields.
     """
+    return _PROTOCOLS[_protocol_code(raw)]
+
+
+def _protocol_code(raw: list[tuple[bytes, bytes]]) -> int:
+    """:func:`request_protocol` as its index in ``_PROTOCOLS`` (the hot path keys series by small integers)."""
     connection = upgrade = accept = content_type = None
     for name, value in raw:
         size = len(name)
@@ -283,18 +291,64 @@ def request_protocol(raw: list[tuple[bytes, bytes]]) -> str:
         and _has_token(connection, b"upgrade")
         and _has_token(upgrade, b"websocket")
     ):
-        return "websocket"
+        return 1
     if accept is not None and b"event-stream" in accept.lower() and _has_token(accept, b"text/event-stream"):
-        return "sse"
+        return 2
     if content_type is not None and content_type.startswith(b"application/grpc"):
-        return "grpc-web" if content_type.startswith(b"application/grpc-web") else "grpc"
-    return "http"
+        return 4 if content_type.startswith(b"application/grpc-web") else 3
+    return 0
 
+
+# The method label as a small integer (0: EXTENSION_METHOD; 4 bits), for the hot path's series key.
+_METHOD_CODES: dict[str, int] = {method: i + 1 for i, method in enumerate(sorted(_METHODS))}
+_METHOD_LABELS = ("EXTENSION_METHOD", *sorted(_METHODS))
 
 _Cell = list[Any]  # a counter/gauge is [value]; a core cell is [count, req bytes, resp bytes, sum, n_0..n_inf]
-# (accumulator shaped like a core cell, the core cells it feeds, requests_total cells, retry service)
-_Bundle = tuple[_Cell, tuple[_Cell, ...], tuple[_Cell, ...], str]
-_SKIP: _Bundle = ([], (), (), "")
+
+
+class _Series:
+    """What requests with one label set added since the last read, and the cells that sum is folded into.
+
+    One per (entrypoint, router, service, method, protocol, status[, header label values]): a request bumps its
+    typed fields (native integer and float adds in the compiled build, no boxed arithmetic and no list of Any), and
+    :meth:`fold` moves them into the ``cores`` (the entrypoint/router/service core cells) when those are read.
+    ``counted`` is False for the requests not counted at all (a disabled entrypoint, an ``@internal`` service).
+    """
+
+    def __init__(
+        self, buckets: int, cores: tuple[_Cell, ...], counters: tuple[_Cell, ...], retry_service: str, counted: bool
+    ) -> None:
+        self.count = 0
+        self.request_bytes = 0
+        self.response_bytes = 0
+        self.duration_sum = 0.0
+        self.buckets = [0] * buckets  # n_0 .. n_inf
+        self.cores = cores
+        self.counters = counters  # the *_requests_total cells when headerLabels split them from the core cells
+        self.retry_service = retry_service
+        self.counted = counted
+
+    def fold(self) -> None:
+        """Add what was counted into the core cells it feeds, and start again from zero."""
+        if not self.count:
+            return
+        buckets = self.buckets
+        for cell in self.cores:
+            cell[0] += self.count
+            cell[1] += self.request_bytes
+            cell[2] += self.response_bytes
+            cell[3] += self.duration_sum
+            for i, n in enumerate(buckets):
+                cell[_FIRST_BUCKET + i] += n
+        self.count = 0
+        self.request_bytes = 0
+        self.response_bytes = 0
+        self.duration_sum = 0.0
+        self.buckets = [0] * len(buckets)
+
+
+_SKIP = _Series(0, (), (), "", False)
+_NO_ROUTE = object()  # the route memo before any request (None is a route value: an unmatched request)
 
 
 class Metrics:
@@ -330,7 +384,7 @@ class Metrics:
         if self.prefix and not _PREFIX.match(self.prefix):
             raise ValueError(f"metrics.prometheus.prefix {self.prefix!r} is not a valid metric name prefix")
         self.buckets: tuple[float, ...] = tuple(sorted(float(b) for b in (cfg.buckets if cfg else DEFAULT_BUCKETS)))
-        self._bounds = list(self.buckets)
+        self._bounds = self.buckets  # a tuple: the bucket search walks it natively
         gates = {
             "": True,
             "entrypoint": cfg.add_entry_points_labels if cfg else True,
@@ -371,7 +425,15 @@ class Metrics:
             self._values[suffix][()] = [0]  # label-less families are exported from the start, as 0
         self._open = self._values["open_connections"]
         self._watched: dict[tuple[str, str], Callable[[], int]] = {}
-        self._bundles: dict[tuple[Any, ...], _Bundle] = {}
+        # full label key -> series: every series the observer bumps (what _fold walks)
+        self._bundles: dict[tuple[Any, ...], _Series] = {}
+        # Without headerLabels a request finds its series in two small steps instead of hashing a six-label tuple:
+        # (entrypoint, router, service) -> {method/protocol/status code -> series}, and the last route's table is
+        # remembered (the route object, held here so its identity cannot be reused, and its entrypoint).
+        self._routes: dict[tuple[str, str, str], dict[int, _Series]] = {}
+        self._last_route: object = _NO_ROUTE
+        self._last_entry_point = ""
+        self._last_codes: dict[int, _Series] = {}
         self._tls_bundles: dict[tuple[Any, ...], tuple[_Cell, ...]] = {}
         # promState: objects gone from the dynamic configuration, dropped after the next scrape
         self._known: tuple[frozenset[str], frozenset[str], dict[str, frozenset[str]]] | None = None
@@ -381,48 +443,89 @@ class Metrics:
     # -- hot path ----------------------------------------------------------------------------------------------------
     def observer(self, req: Request, status: int, response_bytes: int, duration: float, aborted: bool) -> None:
         """Record one finished request (the ``ConnectionContext.observer`` hook; ``aborted`` ones count too)."""
-        route = req.route
-        if route is None:
-            router = service = ""
+        if self._header_names:
+            series = self._labelled_series(req, status)
         else:
-            router = route.name
-            service = route.service
+            route = req.route
+            entry_point = req.entry_point
+            if route is self._last_route and entry_point == self._last_entry_point:
+                codes = self._last_codes
+            else:
+                codes = self._route_codes(route, entry_point)
+            # status, method and protocol in one int key: no tuple to build or hash
+            code = (status << 7) | (_METHOD_CODES.get(req.method, 0) << 3) | _protocol_code(req.headers.raw)
+            found = codes.get(code)
+            series = self._coded_series(codes, code, entry_point, route) if found is None else found
+        if not series.counted:
+            return
+        body = req.body
+        series.count += 1
+        series.request_bytes += len(body) if isinstance(body, bytes) else body.received
+        series.response_bytes += response_bytes
+        series.duration_sum += duration
+        index = 0
+        for bound in self._bounds:  # le buckets: the first bound the duration does not exceed
+            if duration <= bound:
+                break
+            index += 1
+        series.buckets[index] += 1
+        for cell in series.counters:
+            cell[0] += 1
+        if series.retry_service:
+            retried = req.retry_attempts
+            if retried:
+                self.retries(series.retry_service, retried)
+        if req.tls:
+            route = req.route
+            if route is None:
+                self._observe_tls(req, req.entry_point, "", "")
+            else:
+                self._observe_tls(req, req.entry_point, route.name, route.service)
+
+    def _route_codes(self, route: MatchedRoute | None, entry_point: str) -> dict[int, _Series]:
+        """The series table of ``route`` on ``entry_point`` (made when new), remembered for the next request."""
+        names = ("", "") if route is None else (route.name, route.service)
+        key = (entry_point, names[0], names[1])
+        codes = self._routes.get(key)
+        if codes is None:
+            codes = self._routes[key] = {}
+        self._last_route = route
+        self._last_entry_point = entry_point
+        self._last_codes = codes
+        return codes
+
+    def _coded_series(
+        self, codes: dict[int, _Series], code: int, entry_point: str, route: MatchedRoute | None
+    ) -> _Series:
+        """The series of ``code`` (see :meth:`observer`) in a route's table: found by its labels, or made."""
+        router, service = ("", "") if route is None else (route.name, route.service)
+        status = code >> 7
+        key = (entry_point, router, service, _METHOD_LABELS[(code >> 3) & 15], _PROTOCOLS[code & 7], status)
+        series = self._bundles.get(key)
+        if series is None:
+            series = self._new_bundle(key)  # may reset the caches: ``codes`` is then dropped after this request
+        codes[code] = series
+        return series
+
+    def _labelled_series(self, req: Request, status: int) -> _Series:
+        """The series of a request when ``headerLabels`` add label values read from its headers."""
+        route = req.route
+        router, service = ("", "") if route is None else (route.name, route.service)
         method = req.method
         if method not in _METHODS:
             method = "EXTENSION_METHOD"
-        if self._header_names:
-            get = req.headers.get
-            key: tuple[Any, ...] = (req.entry_point, router, service, method, request_protocol(req.headers.raw), status)
-            key += tuple([get(h) or "" for h in self._header_names])
-        else:
-            key = (req.entry_point, router, service, method, request_protocol(req.headers.raw), status)
-        bundle = self._bundles.get(key)
-        if bundle is None:
-            bundle = self._new_bundle(key)
-        acc, _, counters, retry_service = bundle
-        if not acc:
-            return
-        body = req.body
-        acc[0] += 1
-        acc[1] += len(body) if isinstance(body, bytes) else body.received
-        acc[2] += response_bytes
-        acc[3] += duration
-        acc[_FIRST_BUCKET + bisect_left(self._bounds, duration)] += 1
-        for cell in counters:
-            cell[0] += 1
-        if retry_service:
-            retried = req.retry_attempts
-            if retried:
-                self.retries(retry_service, retried)
-        if req.tls:
-            self._observe_tls(req, key[0], router, service)
+        get = req.headers.get
+        key: tuple[Any, ...] = (req.entry_point, router, service, method, request_protocol(req.headers.raw), status)
+        key += tuple([get(h) or "" for h in self._header_names])
+        series = self._bundles.get(key)
+        return self._new_bundle(key) if series is None else series
 
-    def _new_bundle(self, key: tuple[Any, ...]) -> _Bundle:
+    def _new_bundle(self, key: tuple[Any, ...]) -> _Series:
         entry_point, router, service, method, protocol, status = key[:6]
         extra: tuple[str, ...] = key[6:]
         if len(self._bundles) >= _MAX_BUNDLES:
             self._fold()
-            self._bundles.clear()
+            self._reset_caches()
         if entry_point in self.disabled_entrypoints or (service.endswith("@internal") and not self.add_internals):
             self._bundles[key] = _SKIP
             return _SKIP
@@ -445,18 +548,23 @@ class Metrics:
             cores.append(cell)
             if self._header_names:
                 counters.append(self._cell(f"{scope}_requests_total", labels + extra))
-        bundle: _Bundle = ([0] * width, tuple(cores), tuple(counters), service if router and self._svc_on else "")
-        self._bundles[key] = bundle
-        return bundle
+        retry_service = service if router and self._svc_on else ""
+        series = _Series(len(self._bounds) + 1, tuple(cores), tuple(counters), retry_service, True)
+        self._bundles[key] = series
+        return series
+
+    def _reset_caches(self) -> None:
+        """Forget every series (fold them first): they hold cells that may be deleted, or the cache grew too big."""
+        self._bundles.clear()
+        self._routes.clear()
+        self._last_route = _NO_ROUTE
+        self._last_entry_point = ""
+        self._last_codes = {}
 
     def _fold(self) -> None:
         """Add every bundle's accumulator into the core cells it feeds, and zero it: call before reading the cells."""
-        for acc, cores, _, _ in self._bundles.values():
-            if acc and acc[0]:
-                for cell in cores:
-                    for i, value in enumerate(acc):
-                        cell[i] += value
-                acc[:] = [0] * len(acc)
+        for series in self._bundles.values():
+            series.fold()
 
     def _cell(self, suffix: str, labels: tuple[str, ...], initial: float = 0) -> _Cell:
         table = self._values[suffix]
@@ -549,6 +657,8 @@ class Metrics:
         now = (frozenset(entrypoints), frozenset(routers), {s: frozenset(urls) for s, urls in services.items()})
         before = self._known
         self._known = now
+        # The route memo holds the previous generation's last route (and through it, its handlers): let it go.
+        self._last_route = _NO_ROUTE
         if before is None:
             return
         eps, rts, svcs = now
@@ -594,7 +704,7 @@ class Metrics:
                 for key in [k for k in table if all(k[i] == v for i, v in where)]:
                     del table[key]
         self._gone = []
-        self._bundles.clear()  # bundles hold references to the deleted cells
+        self._reset_caches()  # the series hold references to the deleted cells
         self._tls_bundles.clear()
 
     # -- scrape side -------------------------------------------------------------------------------------------------
