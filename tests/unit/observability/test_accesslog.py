@@ -661,7 +661,7 @@ def test_from_config_defaults_are_traefiks() -> None:
     assert not log._generic
     assert log.kept_fields == frozenset(CORE_FIELDS)
     assert not log._hdr_any  # headers dropped
-    assert not log._filtered
+    assert not log._batch._filtered
 
 
 def test_unopenable_file_raises(tmp_path: Path) -> None:

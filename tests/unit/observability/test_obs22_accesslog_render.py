@@ -12,7 +12,7 @@ import pytest
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
 from hanzo_edge.http.tls_info import TLSInfo
-from hanzo_edge.observability.accesslog import AccessLog
+from hanzo_edge.observability.accesslog import AccessLog, json_line
 from hanzo_edge.observability.accesslog import formats as formats_module
 from hanzo_edge.observability.accesslog.codegen import Renderer
 
@@ -33,6 +33,8 @@ class Trace:
 
 def _renderers(monkeypatch: pytest.MonkeyPatch, **options: Any) -> tuple[Renderer, Renderer]:
     """(renderer with the usual-request literal, renderer with the general path only)."""
+    # The generated renderer, also in the compiled build (there JsonLine is used; its own test compares it to this).
+    monkeypatch.setattr(json_line, "compiled", lambda: False)
     fast = AccessLog(format="json", stream=None, wall_ns=lambda: NOW_NS, **options)._render
     monkeypatch.setattr(formats_module, "_COMMON_CASE", {})
     general = AccessLog(format="json", stream=None, wall_ns=lambda: NOW_NS, **options)._render

@@ -107,12 +107,14 @@ def _host_and_forwarded_for(raw: list[tuple[bytes, bytes]]) -> tuple[str, str, N
 class QueryModes:
     """``fields.queryParameters``: the query of ``RequestPath`` with each parameter kept, dropped or redacted."""
 
-    __slots__ = ("_default", "_names", "request_path")
+    __slots__ = ("_default", "_names", "plain", "request_path")
 
     def __init__(self, default_mode: str, modes: Mapping[str, str]) -> None:
         self._default = _MODES.get(default_mode, KEEP)
         self._names = {k: _MODES.get(v, self._default) for k, v in modes.items()}
         plain = self._default == KEEP and all(m == KEEP for m in self._names.values())
+        self.plain = plain
+        """Every parameter is kept: ``RequestPath`` is the target's path and query as received."""
         self.request_path: Callable[[str], str] = target_path if plain else self._filtered_path
         """Traefik's ``RequestPath`` of a request-target as received, its query parameters filtered by mode."""
 

@@ -1,0 +1,432 @@
+"""Traefik's JSON access-log line, written out by hand for the compiled build (issue 22).
+
+:func:`formats.json_renderer` generates a renderer from the field table (:mod:`.fields`) for each configuration; that
+is the reference and what a pure-Python process runs. This module computes the same line with the same table's
+rules, as ordinary typed code that mypyc compiles with the hot path (``scripts/build_compiled.py``): there the
+attribute reads of the (native) request, the per-second time texts and the small memos cost a few nanoseconds each,
+and only ``orjson.dumps`` of the finished dict is left of the ~4 µs a generated line takes under the interpreter.
+
+It must stay byte-for-byte equal to the generated renderer for every configuration and request:
+``tests/property/test_accesslog_json_line_equal.py`` compares the two with Hypothesis, and its key-set test fails
+when a field is added to the table and not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+import orjson
+
+from hanzo_edge.http.body import StreamBody
+from hanzo_edge.observability.accesslog.gofmt import PROTOCOLS, Seconds, service_addr, split_host_port
+
+if TYPE_CHECKING:
+    from hanzo_edge.http.messages import MatchedRoute, Request
+
+__all__ = ["JSON_LINE_FIELDS", "JsonLine", "compiled"]
+
+_NANOS: Final = 1_000_000_000
+_APPEND_NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
+_MEMO_LIMIT: Final = 4096
+
+JSON_LINE_FIELDS: Final = (
+    "ClientAddr",
+    "ClientHost",
+    "ClientPort",
+    "ClientUsername",
+    "DownstreamContentSize",
+    "DownstreamStatus",
+    "Duration",
+    "OriginContentSize",
+    "OriginDuration",
+    "OriginStatus",
+    "Overhead",
+    "RequestAddr",
+    "RequestContentSize",
+    "RequestCount",
+    "RequestHost",
+    "RequestMethod",
+    "RequestPath",
+    "RequestPort",
+    "RequestProtocol",
+    "RequestScheme",
+    "RetryAttempts",
+    "RouterName",
+    "ServiceAddr",
+    "ServiceName",
+    "ServiceURL",
+    "SpanId",
+    "StartLocal",
+    "StartUTC",
+    "TLSCipher",
+    "TLSClientSubject",
+    "TLSVersion",
+    "TraceId",
+    "entryPointName",
+)
+"""The fields :class:`JsonLine` knows, in Go's key order: the table's, checked by a test."""
+
+
+_NOT_USUAL: Final = ("SpanId", "TLSCipher", "TLSClientSubject", "TLSVersion", "TraceId")
+"""The fields the usual request (no trace, plain HTTP) does not have."""
+
+
+def _plain(text: str) -> bool:
+    """Whether JSON writes ``text`` as it is between quotes (no quote, backslash or control character in it).
+
+    Stricter than needed (``isprintable`` refuses some characters orjson passes through): those take the dict path.
+    Host and its parts: a Host without such characters has parts without them.
+    """
+    return text.isprintable() and '"' not in text and "\\" not in text
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a JSON string, as orjson writes it: quoted as it is unless a character must be escaped."""
+    return '"' + text + '"' if _plain(text) else orjson.dumps(text).decode()
+
+
+def compiled() -> bool:
+    """Whether this module runs compiled (mypyc): only then is :class:`JsonLine` the faster renderer."""
+    return not __file__.endswith(".py")
+
+
+class JsonLine:
+    """The JSON renderer of one log: ``render(req, status, nbytes, duration, retries, username, count) -> line``.
+
+    ``kept`` are the field keys the log keeps (``fields.names``); ``scan_headers`` and ``request_path`` are the
+    log's header and query modes (:mod:`.modes`), called only when they have work to do (``log_headers``: some
+    request header is logged; ``plain_query``: every query parameter is kept, so ``RequestPath`` is the target).
+    """
+
+    def __init__(
+        self,
+        kept: frozenset[str],
+        *,
+        wall_ns: Callable[[], int],
+        seconds: Seconds,
+        scan_headers: Callable[[Request, bool], tuple[str, str, dict[str, str] | None]],
+        request_path: Callable[[str], str],
+        plain_query: bool,
+        log_headers: bool,
+    ) -> None:
+        self._wall_ns = wall_ns
+        self._seconds = seconds
+        self._scan_headers = scan_headers
+        self._request_path = request_path
+        self._plain_query = plain_query
+        self._log_headers = log_headers
+        self._start_sec = -1
+        self._utc_start = ""
+        self._local_start = ""
+        self._local_offset = ""
+        self._now_sec = -1
+        self._now_text = ""
+        self._host_ports: dict[str, tuple[str, str]] = {}
+        self._service_addrs: dict[str, str] = {}
+        self._client_addr = "ClientAddr" in kept
+        self._client_host = "ClientHost" in kept
+        self._client_port = "ClientPort" in kept
+        self._client_username = "ClientUsername" in kept
+        self._downstream_size = "DownstreamContentSize" in kept
+        self._downstream_status = "DownstreamStatus" in kept
+        self._duration = "Duration" in kept
+        self._origin_size = "OriginContentSize" in kept
+        self._origin_duration = "OriginDuration" in kept
+        self._origin_status = "OriginStatus" in kept
+        self._overhead = "Overhead" in kept
+        self._request_addr = "RequestAddr" in kept
+        self._request_size = "RequestContentSize" in kept
+        self._request_count = "RequestCount" in kept
+        self._request_host = "RequestHost" in kept
+        self._request_method = "RequestMethod" in kept
+        self._request_path_kept = "RequestPath" in kept
+        self._request_port = "RequestPort" in kept
+        self._request_protocol = "RequestProtocol" in kept
+        self._request_scheme = "RequestScheme" in kept
+        self._retry_attempts = "RetryAttempts" in kept
+        self._router_name = "RouterName" in kept
+        self._service_addr = "ServiceAddr" in kept
+        self._service_name = "ServiceName" in kept
+        self._service_url = "ServiceURL" in kept
+        self._span_id = "SpanId" in kept
+        self._start_local = "StartLocal" in kept
+        self._start_utc = "StartUTC" in kept
+        self._tls_cipher = "TLSCipher" in kept
+        self._tls_subject = "TLSClientSubject" in kept
+        self._tls_version = "TLSVersion" in kept
+        self._trace_id = "TraceId" in kept
+        self._entry_point = "entryPointName" in kept
+        # Values several fields share are computed only when one of those fields is kept.
+        self._need_host = self._request_addr or self._request_host or self._request_port
+        self._need_start = self._start_local or self._start_utc
+        self._need_origin = self._origin_duration or self._overhead
+        # Traefik's default keeps every core field: that line is written as one string, no dict (see _usual_line).
+        self._every_field = all(k in kept for k in JSON_LINE_FIELDS if k not in _NOT_USUAL)
+        self._segments: dict[str, dict[str, tuple[str, str]]] = {}
+        self._safe_names: set[str] = set()
+        # The usual request (a Host, routed to a service, proxied; no trace, no TLS, no logged header) starts from a
+        # copy of a dict already holding its keys in order: each store then replaces a value instead of growing the
+        # dict (~0.5 µs of a compiled line). Any other request builds its dict key by key, in the same order.
+        self._usual: dict[str, object] = dict.fromkeys(k for k in JSON_LINE_FIELDS if k in kept and k not in _NOT_USUAL)
+        self._usual["level"] = "info"
+        self._usual["msg"] = ""
+
+    def render(
+        self, req: Request, status: int, nbytes: int, duration: float, retries: int, username: str, count: int
+    ) -> bytes:
+        """Return ``req``'s line, newline included."""
+        dur_ns = int(duration * _NANOS)
+        now_ns = self._wall_ns()
+        server_url = req.server_url
+        headers: dict[str, str] | None = None
+        xff = ""
+        host = ""
+        if self._log_headers:
+            host, xff, headers = self._scan_headers(req, True)
+        elif self._client_host or self._need_host:
+            # The header pass of modes.HeaderModes.scan without a header map: the first Host and X-Forwarded-For.
+            host_raw = b""
+            xff_raw = b""
+            for name, value in req.headers.raw:
+                size = len(name)
+                if size == 4:
+                    if not host_raw and name.lower() == b"host":
+                        host_raw = value
+                elif size == 15 and not xff_raw and name.lower() == b"x-forwarded-for":
+                    xff_raw = value
+            host = host_raw.decode("latin-1")
+            xff = xff_raw.decode("latin-1")
+        if not host:
+            host = req.host
+        route = req.route
+        trace = req.trace
+        tls = req.tls_info
+        usual = route is not None and bool(route.service) and bool(host) and bool(server_url)
+        if usual and trace is None and tls is None and not headers:
+            if self._every_field and route is not None and not self._log_headers:
+                written = self._usual_line(
+                    req, route, server_url, host, xff, status, nbytes, dur_ns, now_ns, retries, username, count
+                )
+                if written is not None:
+                    return written
+            line = self._usual.copy()
+        else:
+            line = {}
+        client_ip = req.client_ip
+        client_port = str(req.client_port)
+        if self._client_addr:
+            line["ClientAddr"] = f"[{client_ip}]:{client_port}" if ":" in client_ip else f"{client_ip}:{client_port}"
+        if self._client_host:
+            line["ClientHost"] = xff or client_ip
+        if self._client_port:
+            line["ClientPort"] = client_port
+        if self._client_username:
+            line["ClientUsername"] = username
+        if self._downstream_size:
+            line["DownstreamContentSize"] = nbytes
+        if self._downstream_status:
+            line["DownstreamStatus"] = status
+        if self._duration:
+            line["Duration"] = dur_ns
+        if self._origin_size:
+            line["OriginContentSize"] = nbytes if server_url else 0
+        origin_ns = 0
+        if self._need_origin and server_url:
+            origin_started = req.origin_started
+            origin_start_ns = int((origin_started - req.started) * _NANOS) if origin_started else 0
+            origin_ns = min(max(dur_ns - origin_start_ns, 0), dur_ns)
+        if self._origin_duration:
+            line["OriginDuration"] = origin_ns
+        if self._origin_status:
+            line["OriginStatus"] = status if server_url else 0
+        if self._overhead:
+            line["Overhead"] = dur_ns - origin_ns
+        req_host = req_port = ""
+        if self._need_host and host:
+            parts = self._host_ports.get(host)
+            if parts is None:
+                parts = split_host_port(host)
+                if len(self._host_ports) >= _MEMO_LIMIT:
+                    self._host_ports.clear()
+                self._host_ports[host] = parts
+            req_host, req_port = parts
+        if self._request_addr and host:
+            line["RequestAddr"] = host
+        if self._request_size:
+            body = req.body
+            line["RequestContentSize"] = body.received if isinstance(body, StreamBody) else len(body)
+        if self._request_count:
+            line["RequestCount"] = count
+        if self._request_host and host:
+            line["RequestHost"] = req_host
+        if self._request_method:
+            line["RequestMethod"] = req.method
+        if self._request_path_kept:
+            target = req.target
+            if self._plain_query and (target[:1] == "/" or target == "*"):
+                line["RequestPath"] = target  # gofmt.target_path's common case, without the call
+            else:
+                line["RequestPath"] = self._request_path(target)
+        if self._request_port and host:
+            line["RequestPort"] = req_port
+        if self._request_protocol:
+            version = req.version
+            line["RequestProtocol"] = PROTOCOLS.get(version) or f"HTTP/{version}"
+        if self._request_scheme:
+            line["RequestScheme"] = "https" if req.tls else "http"
+        if self._retry_attempts:
+            line["RetryAttempts"] = retries
+        if route is not None and self._router_name:
+            line["RouterName"] = route.name
+        if server_url and self._service_addr:
+            addr = self._service_addrs.get(server_url)
+            if addr is None:
+                addr = service_addr(server_url)
+                if len(self._service_addrs) >= _MEMO_LIMIT:
+                    self._service_addrs.clear()
+                self._service_addrs[server_url] = addr
+            line["ServiceAddr"] = addr
+        if route is not None and self._service_name:
+            service = route.service
+            if service:
+                line["ServiceName"] = service
+        if server_url and self._service_url:
+            line["ServiceURL"] = server_url
+        if trace is not None and self._span_id:
+            line["SpanId"] = trace.span_id
+        if self._need_start:
+            start_sec, start_frac = divmod(now_ns - dur_ns, _NANOS)
+            # Go's RFC3339Nano fraction: nine digits, trailing zeros removed, nothing when zero.
+            fraction = "." + str(start_frac + _NANOS)[1:].rstrip("0") if start_frac else ""
+            if start_sec != self._start_sec:
+                self._utc_start, self._local_start, self._local_offset = self._seconds.start(start_sec)
+                self._start_sec = start_sec
+            if self._start_local:
+                line["StartLocal"] = self._local_start + fraction + self._local_offset
+            if self._start_utc:
+                line["StartUTC"] = self._utc_start + fraction + "Z"
+        if tls is not None:
+            if self._tls_cipher:
+                line["TLSCipher"] = tls.cipher
+            if self._tls_subject and tls.client_subject:
+                line["TLSClientSubject"] = tls.client_subject
+            if self._tls_version:
+                line["TLSVersion"] = tls.version
+        if trace is not None and self._trace_id:
+            line["TraceId"] = trace.trace_hex
+        if self._entry_point:
+            line["entryPointName"] = req.entry_point
+        line["level"] = "info"
+        line["msg"] = ""
+        if headers:
+            for key in sorted(headers):
+                line["request_" + key] = headers[key]
+        now_sec = now_ns // _NANOS
+        if now_sec != self._now_sec:
+            self._now_text = self._seconds.rfc3339(now_sec)
+            self._now_sec = now_sec
+        line["time"] = self._now_text
+        return orjson.dumps(line, option=_APPEND_NEWLINE)
+
+    def _usual_line(
+        self,
+        req: Request,
+        route: MatchedRoute,
+        server_url: str,
+        host: str,
+        xff: str,
+        status: int,
+        nbytes: int,
+        dur_ns: int,
+        now_ns: int,
+        retries: int,
+        username: str,
+        count: int,
+    ) -> bytes | None:
+        """The usual request's line with every core field (Traefik's default), as one string: what ``render``
+        gives, without the dict. None when a client string holds a character JSON escapes (``render`` then takes
+        the dict path); the router's part is quoted by orjson once and remembered."""
+        client_ip = req.client_ip
+        target = req.target
+        path = target if self._plain_query and (target[:1] == "/" or target == "*") else self._request_path(target)
+        method = req.method
+        entry_point = req.entry_point
+        safe = self._safe_names
+        if not (
+            _plain(host)
+            and _plain(path)
+            and _plain(client_ip)
+            and (not xff or _plain(xff))
+            and (username == "-" or _plain(username))
+            and (method in safe or self._remember_plain(method))
+            and (entry_point in safe or self._remember_plain(entry_point))
+        ):
+            return None
+        version = req.version
+        protocol = PROTOCOLS.get(version)
+        if protocol is None:
+            protocol = f"HTTP/{version}"
+            if not _plain(protocol):
+                return None
+        client_port = str(req.client_port)
+        bracket = ":" in client_ip  # an IPv6 client: [ip]:port
+        origin_started = req.origin_started
+        origin_start_ns = int((origin_started - req.started) * _NANOS) if origin_started else 0
+        origin_ns = min(max(dur_ns - origin_start_ns, 0), dur_ns)
+        parts = self._host_ports.get(host)
+        if parts is None:
+            parts = split_host_port(host)
+            if len(self._host_ports) >= _MEMO_LIMIT:
+                self._host_ports.clear()
+            self._host_ports[host] = parts
+        body = req.body
+        size = body.received if isinstance(body, StreamBody) else len(body)
+        service = route.service
+        by_server = self._segments.get(route.name)
+        if by_server is None:
+            if len(self._segments) >= _MEMO_LIMIT:
+                self._segments.clear()
+            by_server = self._segments[route.name] = {}
+        cached = by_server.get(server_url)
+        if cached is None or cached[0] != service:
+            addr = service_addr(server_url)
+            segment = (
+                f'"RouterName":{_quoted(route.name)},"ServiceAddr":{_quoted(addr)},'
+                f'"ServiceName":{_quoted(service)},"ServiceURL":{_quoted(server_url)},'
+            )
+            if len(by_server) >= 64:
+                by_server.clear()
+            cached = by_server[server_url] = (service, segment)
+        start_sec, start_frac = divmod(now_ns - dur_ns, _NANOS)
+        fraction = "." + str(start_frac + _NANOS)[1:].rstrip("0") if start_frac else ""
+        if start_sec != self._start_sec:
+            self._utc_start, self._local_start, self._local_offset = self._seconds.start(start_sec)
+            self._start_sec = start_sec
+        now_sec = now_ns // _NANOS
+        if now_sec != self._now_sec:
+            self._now_text = self._seconds.rfc3339(now_sec)
+            self._now_sec = now_sec
+        line = (
+            f'{{"ClientAddr":"{"[" if bracket else ""}{client_ip}{"]" if bracket else ""}:{client_port}",'
+            f'"ClientHost":"{xff or client_ip}","ClientPort":"{client_port}","ClientUsername":"{username}",'
+            f'"DownstreamContentSize":{nbytes},"DownstreamStatus":{status},"Duration":{dur_ns},'
+            f'"OriginContentSize":{nbytes},"OriginDuration":{origin_ns},"OriginStatus":{status},'
+            f'"Overhead":{dur_ns - origin_ns},"RequestAddr":"{host}","RequestContentSize":{size},'
+            f'"RequestCount":{count},"RequestHost":"{parts[0]}","RequestMethod":"{method}",'
+            f'"RequestPath":"{path}","RequestPort":"{parts[1]}","RequestProtocol":"{protocol}",'
+            f'"RequestScheme":"{"https" if req.tls else "http"}","RetryAttempts":{retries},{cached[1]}'
+            f'"StartLocal":"{self._local_start}{fraction}{self._local_offset}",'
+            f'"StartUTC":"{self._utc_start}{fraction}Z","entryPointName":"{entry_point}",'
+            f'"level":"info","msg":"","time":"{self._now_text}"}}\n'
+        )
+        return line.encode()
+
+    def _remember_plain(self, name: str) -> bool:
+        # A method or entry point name needing no escape, remembered: few distinct ones reach a process (bounded).
+        if not _plain(name):
+            return False
+        if len(self._safe_names) >= 256:
+            self._safe_names.clear()
+        self._safe_names.add(name)
+        return True
