@@ -126,6 +126,7 @@ class Request:
         "server_url",
         "started",
         "target",
+        "task_free",
         "tls",
         "tls_info",
         "tls_options",
@@ -173,6 +174,9 @@ class Request:
         self.upgrade = upgrade
         self._query_params: dict[str, list[str]] | None = None
         self.route: MatchedRoute | None = None  # the routing table's Route that matched (set by the lookup)
+        # The matched route's chain is served without an asyncio Task (``routing.table`` sets it; see
+        # ``HttpProtocol``'s eager start): False keeps the Task, which any chain that is not known to be safe needs.
+        self.task_free = False
         self.server_url = ""  # the backend server that answered (set by the proxy)
         self.started = 0.0  # time.perf_counter() when the request head was complete
         self.origin_started = 0.0  # time.perf_counter() when the proxy last called a backend server (0: none)

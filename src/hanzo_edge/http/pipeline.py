@@ -289,11 +289,16 @@ def canonical_host(host: bytes) -> str:
 # -- the request cycle ---------------------------------------------------------------------------------------------
 
 
-async def handle_request(channel: RequestChannel, req: Request) -> None:
+async def handle_request(channel: RequestChannel, req: Request, eager: bool = False) -> None:
     """Serve ``req``: route it, run its handler, map failures to Traefik's answers, hand the response to ``channel``.
 
     This coroutine is the protocol's per-request task. A client that went away (``ClientClosed``) is reported as an
     aborted 499 and gets nothing written.
+
+    ``eager``: the protocol drives this coroutine itself, without a Task (``HttpProtocol``'s eager start). Once
+    routed, a request whose chain is not known to do without one (``req.task_free``) yields once, bare (as
+    ``asyncio.sleep(0)`` does); the protocol then hands the rest of the coroutine to a Task before anything of the
+    chain ran.
     """
     ctx = channel.ctx
     ctx.in_flight += 1
@@ -304,6 +309,8 @@ async def handle_request(channel: RequestChannel, req: Request) -> None:
                 response = Response(req.answer)
             else:
                 handler = ctx.lookup(req)
+                if eager and not req.task_free:
+                    await asyncio.sleep(0)  # to a Task, see above
                 # The body limit is known once routed (a router may override the entrypoint's): a declared
                 # length over it is refused before anything reaches a middleware or a backend.
                 if type(body) is StreamBody and not body.admit(ctx.settings.body_limit_for(req.route)):

@@ -40,6 +40,29 @@ STRIPPED_UPSTREAM = _STRIP
 """Request headers the proxy never forwards as they came (the HTTP/2 upstream path shares the list)."""
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
+# What the upstream head does with a request field, by its name as the client spelled it (one dict probe per field:
+# no lower-case copy, no set probe with a fresh hash). 0 forwards it; the others are names in _STRIP.
+_FORWARD, _DROP, _HOST, _XFF, _CONNECTION, _UPGRADE, _TE, _TRACEPARENT = range(8)
+_STRIP_KINDS = {
+    b"host": _HOST,
+    b"x-forwarded-for": _XFF,
+    b"connection": _CONNECTION,
+    b"upgrade": _UPGRADE,
+    b"te": _TE,
+    b"traceparent": _TRACEPARENT,
+}
+_NAME_KINDS: dict[bytes, int] = {}
+"""Raw field name → kind; names come from clients, so this is bounded (cleared when full, like the host cache)."""
+
+
+def _name_kind(name: bytes) -> int:
+    lname = name.lower()
+    kind = _STRIP_KINDS.get(lname, _DROP) if lname in _STRIP else _FORWARD
+    if len(_NAME_KINDS) >= 4096:
+        _NAME_KINDS.clear()
+    _NAME_KINDS[name] = kind
+    return kind
+
 
 def server_target(
     url: str,
@@ -201,6 +224,10 @@ def _without(flat: list[bytes], tokens: set[bytes]) -> list[bytes]:
     return out
 
 
+_HOST_AT = 3  # parts[_HOST_AT] is the Host value: the request line, then b"Host", b": ", host, b"\r\n"
+_FIELDS_AT = 5  # the forwarded fields start here, four parts each (name, b": ", value, b"\r\n")
+
+
 def build_request_head(
     req: Request, server_host: bytes, pass_host_header: bool, path_prefix: str, traceparent: bytes | None = None
 ) -> tuple[bytes, bool]:
@@ -212,53 +239,59 @@ def build_request_head(
     if path_prefix:
         path = path_prefix + path if path.startswith("/") else f"{path_prefix}/{path}"
     target = f"{path}?{req.query}" if req.query else path
-    parts: list[bytes] = [f"{req.method} {target} HTTP/1.1\r\n".encode("latin-1")]
+    # The Host field goes first; its value is known only after the scan (the client's, with passHostHeader).
+    parts: list[bytes] = [f"{req.method} {target} HTTP/1.1\r\n".encode("latin-1"), b"Host", b": ", b"", b"\r\n"]
     host = server_host
-    prior_xff: list[bytes] = []
+    prior_xff: list[bytes] | None = None
     tokens: set[bytes] | None = None
     upgrade_value: bytes | None = None
     keep_te = False
-    raw = req.headers.raw
-    for name, value in raw:
-        lname = name.lower()
-        if lname in _STRIP:
-            if lname == b"host":
+    kinds = _NAME_KINDS
+    for name, value in req.headers.raw:
+        kind = kinds.get(name)
+        if kind is None:
+            kind = _name_kind(name)
+        if kind:
+            if kind == _HOST:
                 if pass_host_header:
                     host = value
-            elif lname == b"x-forwarded-for":
-                prior_xff.append(value)
-            elif lname == b"connection":
+            elif kind == _XFF:
+                if prior_xff is None:
+                    prior_xff = [value]
+                else:
+                    prior_xff.append(value)
+            elif kind == _CONNECTION:
                 named = connection_tokens(value) - MANAGED_HEADERS - HOP_BY_HOP
                 if named:
                     # Headers named in any Connection header are hop-by-hop too (RFC 9110 §7.6.1).
                     tokens = named if tokens is None else tokens | named
-                    parts = [parts[0], *_without(parts[1:], tokens)]
-            elif lname == b"upgrade":
+                    parts = [*parts[:_FIELDS_AT], *_without(parts[_FIELDS_AT:], tokens)]
+            elif kind == _UPGRADE:
                 upgrade_value = value
-            elif lname == b"te" and b"trailers" in value.lower():
-                keep_te = True  # Go's ReverseProxy keeps "TE: trailers" (gRPC needs it)
-            elif lname == b"traceparent" and traceparent is None:
+            elif kind == _TE:
+                if b"trailers" in value.lower():
+                    keep_te = True  # Go's ReverseProxy keeps "TE: trailers" (gRPC needs it)
+            elif kind == _TRACEPARENT and traceparent is None:
                 child = child_traceparent(value)
                 if child is not None:
                     parts += (b"traceparent", b": ", child, b"\r\n")
             continue
-        if tokens is not None and lname in tokens:
+        if tokens is not None and name.lower() in tokens:
             continue
         parts += (name, b": ", value, b"\r\n")
-    parts.insert(1, b"Host: " + host + b"\r\n")
+    parts[_HOST_AT] = host
     if traceparent is not None:
-        parts.append(b"traceparent: " + traceparent + b"\r\n")
-    client = req.client_ip.encode("latin-1")
+        parts += (b"traceparent: ", traceparent, b"\r\n")
     if req.omit_forwarded_for:
         pass  # a headers middleware set X-Forwarded-For to "": Traefik then sends none
-    elif prior_xff:
-        parts.append(b"X-Forwarded-For: " + b", ".join(prior_xff) + b", " + client + b"\r\n")
+    elif prior_xff is not None:
+        parts += (b"X-Forwarded-For: ", b", ".join(prior_xff), b", ", req.client_ip.encode("latin-1"), b"\r\n")
     else:
-        parts.append(b"X-Forwarded-For: " + client + b"\r\n")
+        parts += (b"X-Forwarded-For: ", req.client_ip.encode("latin-1"), b"\r\n")
     if keep_te:
         parts.append(b"Te: trailers\r\n")
     if req.upgrade and upgrade_value is not None:
-        parts.append(b"Connection: Upgrade\r\nUpgrade: " + upgrade_value + b"\r\n")
+        parts += (b"Connection: Upgrade\r\nUpgrade: ", upgrade_value, b"\r\n")
     body = req.body
     chunked = False
     if isinstance(body, bytes):

@@ -30,8 +30,10 @@ observer) is ``http.pipeline``, shared with every other protocol and with ``ingr
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
+from collections.abc import Coroutine
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +61,25 @@ _SPECIAL = {
     b"content-length": 5,
     b"connection": 6,
 }
+_PREFIXED = 7  # an X-/X_ field: a managed X-Forwarded-* one when the entrypoint's set has it
+_HEAD_KINDS: dict[bytes, int] = {}
+"""Raw request field name → its ``_SPECIAL`` kind, ``_PREFIXED`` or 0: one dict probe per field, no lower-case copy.
+Names come from clients: bounded, cleared when full."""
+
+
+def _head_kind(name: bytes) -> int:
+    lname = name.lower()
+    kind = _SPECIAL.get(lname)
+    if kind is None:
+        kind = _PREFIXED if lname[:2] in (b"x-", b"x_") else 0
+    if len(_HEAD_KINDS) >= 4096:
+        _HEAD_KINDS.clear()
+    _HEAD_KINDS[name] = kind
+    return kind
+
+
 _NO_BODY_STATUS = frozenset({204, 304})
+_LINES: dict[int, bytes] = {}  # HTTP/1.1 status lines with the standard reason, without a call into http.status
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _FRAMING_LENGTHS = frozenset(len(n) for n in _FRAMING)
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -138,6 +158,14 @@ class HttpProtocol(asyncio.Protocol):
         self._conn_header = False
         self._active: Request | None = None
         self._task: asyncio.Task[None] | None = None
+        # The eager start (see _start): a request started while the parser ran waits in _eager for the end of that
+        # read; its coroutine, driven without a Task, waits in _coro on the future _waiting.
+        self._eager: Request | None = None
+        self._coro: Coroutine[Any, None, None] | None = None
+        self._waiting: asyncio.Future[Any] | None = None
+        self._must_cancel = False
+        self._resume_cb = self._resume  # bound once: one callback object per connection, not per request
+        self._context = contextvars.copy_context()
         self._resp_body: StreamBody | None = None
         self._resp_chunked = False
         self._resp_keep_alive = True
@@ -181,6 +209,13 @@ class HttpProtocol(asyncio.Protocol):
         if self._failed:
             return  # the parser is in an error state; the connection closes once earlier answers are out
         self._progress = False
+        self._feed(data)
+        eager = self._eager
+        if eager is not None:
+            self._eager = None
+            self._step(handle_request(self, eager, True), None)
+
+    def _feed(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -313,9 +348,7 @@ class HttpProtocol(asyncio.Protocol):
             self._resp_body = None
             resp_body.feed_error(ConnectionResetError("client disconnected"))
             resp_body.discard()  # the upstream connection cannot finish its message for anyone: it closes
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
+        self._cancel()
         self._queue.clear()
 
     def pause_writing(self) -> None:
@@ -408,10 +441,13 @@ class HttpProtocol(asyncio.Protocol):
             raise RequestRejected(431)
         self._head_bytes = size
         self._headers.append((name, value))
-        lname = name.lower()
-        kind = _SPECIAL.get(lname)
+        kind = _HEAD_KINDS.get(name)
         if kind is None:
-            if lname[:2] in (b"x-", b"x_") and lname in self.settings.managed_headers:
+            kind = _head_kind(name)
+        if kind == 0:
+            return
+        if kind == _PREFIXED:
+            if name.lower() in self.settings.managed_headers:
                 self._managed = True
             return
         if kind == 1:
@@ -487,7 +523,7 @@ class HttpProtocol(asyncio.Protocol):
                 body._paused = True
                 self._set_paused(_EXPECT_CONTINUE, True)
         if self._active is None:
-            self._start(req)
+            self._start(req, True)
         else:
             self._queue.append(req)
             self._set_paused(_PIPELINE, True)
@@ -515,7 +551,12 @@ class HttpProtocol(asyncio.Protocol):
             body.feed_eof()
 
     # -- handling ----------------------------------------------------------------------------------------------------
-    def _start(self, req: Request) -> None:
+    def _start(self, req: Request, eager: bool = False) -> None:
+        """Start handling ``req``. ``eager`` (a request read now, no earlier one in progress): its coroutine runs
+        as soon as this read is parsed (so the body bytes that came with the head are buffered and go upstream with
+        it) and without a Task (:meth:`_step`), as Python 3.12's eager tasks run, unless its route needs one. A
+        queued request starts in a Task on the next loop step, once the previous exchange released its upstream
+        connection for it."""
         self._active = req
         self._response_started = False
         self._resp_status = 0
@@ -523,7 +564,56 @@ class HttpProtocol(asyncio.Protocol):
         req.started = perf_counter()
         if self.settings.write_timeout > 0:
             self.write_deadline = self.loop.time() + self.settings.write_timeout
-        self._task = self.loop.create_task(handle_request(self, req))
+        if eager:
+            self._eager = req
+        else:
+            self._task = self.loop.create_task(handle_request(self, req))
+
+    def _step(self, coro: Coroutine[Any, None, None], exc: BaseException | None) -> None:
+        """Run the eagerly started request's coroutine up to its next suspension (a Task's step, without the Task).
+
+        A future it awaits resumes it from its done callback; a bare yield (``handle_request`` found a route that
+        needs a Task) or anything else hands the rest to a Task, which resumes it at once (a pending future yielded
+        again, since its blocking flag is reset as a Task resets it).
+        """
+        try:
+            yielded = coro.send(None) if exc is None else coro.throw(exc)
+        except StopIteration:
+            return
+        except asyncio.CancelledError:
+            return  # cancelled (connection lost) outside the handler's own handling, as a cancelled Task ends
+        except Exception:
+            log.exception("request handling failed")
+            return
+        if isinstance(yielded, asyncio.Future):
+            self._coro = coro
+            self._waiting = yielded
+            yielded.add_done_callback(self._resume_cb, context=self._context)
+            return
+        self._task = self.loop.create_task(coro)
+
+    def _resume(self, future: asyncio.Future[Any]) -> None:
+        coro = self._coro
+        if coro is None or future is not self._waiting:
+            return
+        self._coro = None
+        self._waiting = None
+        if self._must_cancel:
+            self._must_cancel = False
+            self._step(coro, asyncio.CancelledError())
+        else:
+            self._step(coro, None)  # the awaited future hands the coroutine its result (or raises its exception)
+
+    def _cancel(self) -> None:
+        """Cancel the request in progress (Task or eager coroutine), as ``Task.cancel`` does."""
+        self._eager = None  # not started yet: it never will be
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+        if self._coro is not None:
+            waiting = self._waiting
+            if waiting is None or not waiting.cancel():
+                self._must_cancel = True  # its future is done already: it resumes with CancelledError instead
 
     def send_response(self, req: Request, response: Response) -> None:
         """Write the response head (and what of the body is already here); relay the rest as it arrives."""
@@ -545,7 +635,12 @@ class HttpProtocol(asyncio.Protocol):
         self._response_started = True
         self._resp_status = status
         http10 = req.version == "1.0"
-        parts = [status_line(status, response.reason, http10)]
+        line = None if http10 or response.reason is not None else _LINES.get(status)
+        if line is None:
+            line = status_line(status, response.reason, http10)
+            if not http10 and response.reason is None:
+                _LINES[status] = line  # statuses are three digits: at most 900 entries
+        parts = [line]
         raw = response.headers.raw
         body = response.body
         for name, value in raw:
@@ -699,9 +794,7 @@ class HttpProtocol(asyncio.Protocol):
             body.feed_error(ValueError("malformed request body"))
             if not self._response_started:
                 self.closing = True
-                task = self._task
-                if task is not None and not task.done():
-                    task.cancel()
+                self._cancel()
                 transport.write(_error_bytes(status))
                 transport.close()
             else:

@@ -54,6 +54,25 @@ MAX_INTERIM_RESPONSES = 5
 """Go's ``max1xxResponses``: interim responses allowed before the final one."""
 _IMPLIED_TOKENS = HOP_BY_HOP | {b"close"}  # "Connection: keep-alive/close" names nothing extra to remove
 
+# What the response head does with a backend's field, by its name as the backend spelled it: one dict probe per
+# field instead of a lower-case copy and a set probe. Backends use few spellings; the cache is bounded anyway.
+_FORWARD, _HOP, _CHUNKED, _CONNECTION, _UPGRADE, _LENGTH, _DATE = range(7)
+_HOP_KINDS = {b"transfer-encoding": _CHUNKED, b"connection": _CONNECTION, b"upgrade": _UPGRADE}
+_NAME_KINDS: dict[bytes, int] = {}
+_IMPLIED_VALUES = frozenset({b"keep-alive", b"Keep-Alive", b"close", b"Close"})
+
+
+def _name_kind(name: bytes) -> int:
+    lname = name.lower()
+    if lname in HOP_BY_HOP:
+        kind = _HOP_KINDS.get(lname, _HOP)
+    else:
+        kind = _LENGTH if lname == b"content-length" else _DATE if lname == b"date" else _FORWARD
+    if len(_NAME_KINDS) >= 4096:
+        _NAME_KINDS.clear()
+    _NAME_KINDS[name] = kind
+    return kind
+
 
 ReleaseCallback = Callable[["UpstreamConnection", bool], None]
 """``on_release(conn, reusable)``: what a connection calls when it is done with the exchange it was handed out for.
@@ -454,23 +473,29 @@ class UpstreamConnection(asyncio.Protocol):
         out: list[tuple[bytes, bytes]] = []
         tokens: set[bytes] | None = None
         upgrade = status == 101
+        kinds = _NAME_KINDS
         for pair in self._headers:
-            lname = pair[0].lower()
-            if lname in HOP_BY_HOP:
-                if lname == b"transfer-encoding":
-                    self._resp_is_chunked = True
-                elif lname == b"connection":
-                    listed = connection_tokens(pair[1]) - _IMPLIED_TOKENS
-                    if listed:
-                        tokens = listed if tokens is None else tokens | listed
-                elif upgrade and lname == b"upgrade":
-                    out.append(pair)
-                continue
-            if lname == b"content-length":
+            kind = kinds.get(pair[0])
+            if kind is None:
+                kind = _name_kind(pair[0])
+            if kind == _FORWARD:
+                out.append(pair)
+            elif kind == _LENGTH:
                 self._content_length = int(pair[1])  # llhttp already validated it
-            elif lname == b"date":
+                out.append(pair)
+            elif kind == _DATE:
                 self._has_date = True
-            out.append(pair)
+                out.append(pair)
+            elif kind == _CHUNKED:
+                self._resp_is_chunked = True
+            elif kind == _CONNECTION:
+                if pair[1] in _IMPLIED_VALUES:
+                    continue  # "Connection: keep-alive" on every response of a keep-alive backend: no set to build
+                listed = connection_tokens(pair[1]) - _IMPLIED_TOKENS
+                if listed:
+                    tokens = listed if tokens is None else tokens | listed
+            elif kind == _UPGRADE and upgrade:
+                out.append(pair)
         if tokens:
             out = [p for p in out if p[0].lower() not in tokens or (upgrade and p[0].lower() == b"upgrade")]
         return out

@@ -14,10 +14,13 @@ from typing import Any
 
 from mypy_extensions import mypyc_attr
 
+from hanzo_edge.http.fused_head import FusedHead
 from hanzo_edge.http.messages import Handler, Request
+from hanzo_edge.http.proxy import ServerTarget
 from hanzo_edge.routing.slices import Steps
+from hanzo_edge.services.wrr import WeightedRoundRobin
 
-__all__ = ["ROUTES_PER_SLICE", "Route", "RoutingTable"]
+__all__ = ["ROUTES_PER_SLICE", "Route", "RoutingTable", "needs_no_task"]
 
 ROUTES_PER_SLICE = 2500
 """Routes (or hosts) :meth:`RoutingTable.compile_steps` files before yielding: a few ms on a quiet core."""
@@ -46,7 +49,31 @@ class Route:
     """The request-body limit its ``buffering`` middleware sets (0: none); None keeps the entrypoint's."""
 
 
-_Candidate = tuple[Callable[[Any], bool] | None, Handler, Route]
+_Candidate = tuple[Callable[[Any], bool] | None, Handler, Route, bool]
+"""``(matches, handler, route, task_free)``: ``matches`` None when the host alone decides."""
+
+_CHAIN_DEPTH = 8  # services nest a few levels at most; deeper is treated as needing a Task
+
+
+def needs_no_task(handler: Handler, depth: int = 0) -> bool:
+    """True when serving a request through ``handler`` needs no asyncio Task (``Request.task_free``).
+
+    ``HttpProtocol`` then drives the request's coroutine itself, which saves the Task and its loop step per request
+    but leaves ``asyncio.current_task()`` None, so ``asyncio.timeout`` and anything else that needs a Task would
+    fail. Only chains known to need none qualify: fused head-only middlewares (plain calls) around round-robin
+    balancers of HTTP/1.1 servers (``ServerTarget``: a pooled exchange awaiting one future; its dial uses
+    ``wait_for``, which needs no current task on Python 3.11). Anything else keeps its Task.
+    """
+    if depth > _CHAIN_DEPTH:
+        return False
+    if type(handler) is FusedHead:
+        return needs_no_task(handler.next, depth + 1)
+    if type(handler) is ServerTarget:
+        return True
+    if type(handler) is WeightedRoundRobin:
+        # Every child, fenced ones included (a sticky cookie still reaches them).
+        return all(needs_no_task(entry.handler, depth + 1) for entry in handler._by_name.values())
+    return False
 
 
 def _order(routes: Iterable[Route]) -> list[Route]:
@@ -81,7 +108,10 @@ class RoutingTable:
         self.routes: tuple[Route, ...] = tuple(ordered)
         self.not_found = not_found
         self.generation = generation
-        self._any: tuple[_Candidate, ...] = tuple((r.matches, r.handler, r) for r in ordered if r.hosts is None)
+        task_free = {id(r): needs_no_task(r.handler) for r in ordered}
+        self._any: tuple[_Candidate, ...] = tuple(
+            (r.matches, r.handler, r, task_free[id(r)]) for r in ordered if r.hosts is None
+        )
         # One pass files each host-bound route under its hosts; then each host's list is merged with the
         # host-independent routes in priority order. Cost: O(routes + hosts x host-independent routes).
         per_host: dict[str, list[tuple[int, Route]]] = {}
@@ -104,13 +134,13 @@ class RoutingTable:
                     route = own[i][1]
                     i += 1
                     if route.host_only:
-                        cands.append((None, route.handler, route))
+                        cands.append((None, route.handler, route, task_free[id(route)]))
                         break  # nothing below an unconditional match can win
-                    cands.append((route.matches, route.handler, route))
+                    cands.append((route.matches, route.handler, route, task_free[id(route)]))
                 else:
                     route = any_routes[j][1]
                     j += 1
-                    cands.append((route.matches, route.handler, route))
+                    cands.append((route.matches, route.handler, route, task_free[id(route)]))
             by_host[host] = tuple(cands)
             if count % ROUTES_PER_SLICE == 0:
                 yield
@@ -119,9 +149,10 @@ class RoutingTable:
     def lookup(self, req: Request) -> Handler:
         """Return the handler of the highest-priority router matching ``req`` (recorded in ``req.route``), else the
         not-found handler."""
-        for matches, handler, route in self._by_host.get(req.host, self._any):
+        for matches, handler, route, task_free in self._by_host.get(req.host, self._any):
             if matches is None or matches(req):
                 req.route = route
+                req.task_free = task_free
                 return handler
         return self.not_found
 
