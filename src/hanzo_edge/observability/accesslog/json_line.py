@@ -68,6 +68,7 @@ JSON_LINE_FIELDS: Final = (
 """The fields :class:`JsonLine` knows, in Go's key order: the table's, checked by a test."""
 
 
+_isprintable: Final = str.isprintable  # called unbound: compiled, text.isprintable() looks the method up per call
 _NOT_USUAL: Final = ("SpanId", "TLSCipher", "TLSClientSubject", "TLSVersion", "TraceId")
 """The fields the usual request (no trace, plain HTTP) does not have."""
 
@@ -78,7 +79,7 @@ def _plain(text: str) -> bool:
     Stricter than needed (``isprintable`` refuses some characters orjson passes through): those take the dict path.
     Host and its parts: a Host without such characters has parts without them.
     """
-    return text.isprintable() and '"' not in text and "\\" not in text
+    return _isprintable(text) and '"' not in text and "\\" not in text
 
 
 def _quoted(text: str) -> str:
@@ -190,10 +191,11 @@ class JsonLine:
             xff_raw = b""
             for name, value in req.headers.raw:
                 size = len(name)
+                # The usual spellings first: compiled, bytes.lower() is a method looked up per call.
                 if size == 4:
-                    if not host_raw and name.lower() == b"host":
+                    if not host_raw and (name == b"Host" or name == b"host" or name.lower() == b"host"):
                         host_raw = value
-                elif size == 15 and not xff_raw and name.lower() == b"x-forwarded-for":
+                elif size == 15 and not xff_raw and (name == b"X-Forwarded-For" or name.lower() == b"x-forwarded-for"):
                     xff_raw = value
             host = host_raw.decode("latin-1")
             xff = xff_raw.decode("latin-1")
@@ -296,7 +298,9 @@ class JsonLine:
         if trace is not None and self._span_id:
             line["SpanId"] = trace.span_id
         if self._need_start:
-            start_sec, start_frac = divmod(now_ns - dur_ns, _NANOS)
+            start_ns = now_ns - dur_ns
+            start_sec = start_ns // _NANOS  # two native int operations; divmod() is a generic call compiled
+            start_frac = start_ns - start_sec * _NANOS
             # Go's RFC3339Nano fraction: nine digits, trailing zeros removed, nothing when zero.
             fraction = "." + str(start_frac + _NANOS)[1:].rstrip("0") if start_frac else ""
             if start_sec != self._start_sec:
@@ -398,7 +402,9 @@ class JsonLine:
             if len(by_server) >= 64:
                 by_server.clear()
             cached = by_server[server_url] = (service, segment)
-        start_sec, start_frac = divmod(now_ns - dur_ns, _NANOS)
+        start_ns = now_ns - dur_ns
+        start_sec = start_ns // _NANOS
+        start_frac = start_ns - start_sec * _NANOS
         fraction = "." + str(start_frac + _NANOS)[1:].rstrip("0") if start_frac else ""
         if start_sec != self._start_sec:
             self._utc_start, self._local_start, self._local_offset = self._seconds.start(start_sec)
