@@ -6,6 +6,7 @@ plus ``--metrics.prometheus``):
 * ``headers``: the ``headers`` middleware's fused response hook (``customResponseHeaders`` ``X-Served-By: edge`` and
   ``stsSeconds``) on an nginx-like response, as ``http/pipeline.py`` calls it;
 * ``metrics``: the Prometheus observer (Traefik's default scopes: entrypoint and service) for a matched request;
+* ``report``: the metrics observer as the pipeline calls it (``http.pipeline.report``: the duration, a guard);
 * ``fan-out``: the entrypoint observer when two observers are on (the metrics observer and a no-op one), as
   ``App._observer_for`` returns it.
 
@@ -26,6 +27,7 @@ from hanzo_edge.config.dynamic import decode_dynamic
 from hanzo_edge.http import pipeline
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.http.pipeline import report
 from hanzo_edge.middlewares.base import BuildContext, HeadHooks, factory_for, head_hooks_of
 from hanzo_edge.observability.metrics import Metrics
 from hanzo_edge.routing.table import Route
@@ -104,12 +106,23 @@ def measure(n: int, rounds: int) -> dict[str, float]:
             headers.raw = NGINX_FIELDS[:]
             observer(req, 200, 100, 0.00031, False)
 
+    def run_report() -> None:
+        for _ in range(n):
+            headers.raw = NGINX_FIELDS[:]
+            report(observer, req, 200, 100, False)
+
     def run_fan_out() -> None:
         for _ in range(n):
             headers.raw = NGINX_FIELDS[:]
             fan(req, 200, 100, 0.00031, False)
 
-    cases = {"empty": empty, "headers": run_headers, "metrics": run_metrics, "fan-out": run_fan_out}
+    cases = {
+        "empty": empty,
+        "headers": run_headers,
+        "metrics": run_metrics,
+        "report": run_report,
+        "fan-out": run_fan_out,
+    }
     best = dict.fromkeys(cases, float("inf"))
     for _ in range(rounds):
         for name, case in cases.items():
