@@ -33,9 +33,9 @@ import asyncio
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import httptools
 
@@ -47,7 +47,7 @@ from hanzo_edge.http.status import DATE, status_line, status_text
 from hanzo_edge.http.tls_info import TLSInfo, tls_info_of
 
 if TYPE_CHECKING:
-    from hanzo_edge.http.settings import ConnectionContext
+    from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
 
 __all__ = ["HttpProtocol", "RequestRejected"]
 
@@ -79,6 +79,7 @@ def _head_kind(name: bytes) -> int:
 
 
 _NO_BODY_STATUS = frozenset({204, 304})
+_FUTURE: Final = asyncio.Future  # a native constant in the compiled build, not a module attribute read per request
 _LINES: dict[int, bytes] = {}  # HTTP/1.1 status lines with the standard reason, without a call into http.status
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _FRAMING_LENGTHS = frozenset(len(n) for n in _FRAMING)
@@ -118,10 +119,15 @@ class HttpProtocol(asyncio.Protocol):
 
     def __init__(self, ctx: ConnectionContext) -> None:
         self.ctx = ctx
-        self.settings = ctx.settings
         self.loop = ctx.loop
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
+        # Bound once per connection: each per-request call then skips the method lookup on a non-native object.
+        self._time: Callable[[], float] = ctx.loop.time
+        self._http_version: Callable[[], str] = self.parser.get_http_version
+        self._method: Callable[[], bytes] = self.parser.get_method
+        self._should_keep_alive: Callable[[], bool] = self.parser.should_keep_alive
+        self._use_settings(ctx.settings)
         self.client_ip = ""
         self.client_ip_bytes = b""
         self.client_port = 0
@@ -194,13 +200,24 @@ class HttpProtocol(asyncio.Protocol):
             self.tls_info = tls_info_of(ssl_object)
             # The TLS stage's context names the TLS options the handshake used (421 when a request needs others).
             made_with = getattr(getattr(ssl_object, "context", None), "tls_options_name", "default")
-            self.settings = self.ctx.secure_settings(made_with)
-        now = self.loop.time()
+            self._use_settings(self.ctx.secure_settings(made_with))
+        now = self._time()
         self.opened_at = now
         settings = self.settings
         if settings.read_timeout > 0:
             self.read_deadline = now + settings.read_timeout
         self.ctx.connection_opened(self)
+
+    def _use_settings(self, settings: EntrypointSettings) -> None:
+        """Serve with ``settings``; the limits read on every request are copied into native attributes."""
+        self.settings = settings
+        self._max_header_bytes = settings.max_header_bytes
+        self._read_timeout = settings.read_timeout
+        self._write_timeout = settings.write_timeout
+        self._idle_timeout = settings.idle_timeout
+        self._max_requests = settings.keep_alive_max_requests
+        self._max_time = settings.keep_alive_max_time
+        self._managed_headers = settings.managed_headers
 
     def data_received(self, data: bytes) -> None:
         if self._tunnel is not None:
@@ -423,12 +440,12 @@ class HttpProtocol(asyncio.Protocol):
         self._conn_header = False
         self._content_length = None
         self.idle_deadline = 0.0
-        if self.read_deadline == 0.0 and self.settings.read_timeout > 0:
-            self.read_deadline = self.loop.time() + self.settings.read_timeout
+        if self.read_deadline == 0.0 and self._read_timeout > 0:
+            self.read_deadline = self._time() + self._read_timeout
 
     def on_url(self, url: bytes) -> None:
         url = self._url + url if self._url else url
-        if len(url) > self.settings.max_header_bytes:
+        if len(url) > self._max_header_bytes:
             raise RequestRejected(414)
         self._url = url
 
@@ -437,7 +454,7 @@ class HttpProtocol(asyncio.Protocol):
             self._on_trailer(name, value)
             return
         size = self._head_bytes + len(name) + len(value) + 4
-        if size + len(self._url) > self.settings.max_header_bytes:
+        if size + len(self._url) > self._max_header_bytes:
             raise RequestRejected(431)
         self._head_bytes = size
         self._headers.append((name, value))
@@ -447,7 +464,7 @@ class HttpProtocol(asyncio.Protocol):
         if kind == 0:
             return
         if kind == _PREFIXED:
-            if name.lower() in self.settings.managed_headers:
+            if name.lower() in self._managed_headers:
                 self._managed = True
             return
         if kind == 1:
@@ -482,14 +499,13 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._head_open = False
         self._progress = True
-        parser = self.parser
-        version = parser.get_http_version()
+        version = self._http_version()
         if version != "1.1" and version != "1.0":
             # Go: a request line without a version is malformed (400); any HTTP/0.x or 2+ version is a 505.
             raise RequestRejected(400 if version == "0.9" else 505)
         req = build_request(  # rejects a missing or repeated Host too
             self.settings,
-            parser.get_method().decode("latin-1"),
+            self._method().decode("latin-1"),
             version,
             self._url.decode("latin-1"),
             self._headers,
@@ -504,11 +520,10 @@ class HttpProtocol(asyncio.Protocol):
         )
         req.tls_info = self.tls_info
         self.requests += 1
-        keep_alive = parser.should_keep_alive() and not self.ctx.draining
-        settings = self.settings
-        if settings.keep_alive_max_requests and self.requests >= settings.keep_alive_max_requests:
+        keep_alive = self._should_keep_alive() and not self.ctx.draining
+        if self._max_requests and self.requests >= self._max_requests:
             keep_alive = False
-        if settings.keep_alive_max_time and self.loop.time() - self.opened_at >= settings.keep_alive_max_time:
+        if self._max_time and self._time() - self.opened_at >= self._max_time:
             keep_alive = False
         req.keep_alive = keep_alive
         # A body exists when the request is chunked or declares a non-zero length.
@@ -562,8 +577,8 @@ class HttpProtocol(asyncio.Protocol):
         self._resp_status = 0
         self._resp_bytes = 0
         req.started = perf_counter()
-        if self.settings.write_timeout > 0:
-            self.write_deadline = self.loop.time() + self.settings.write_timeout
+        if self._write_timeout > 0:
+            self.write_deadline = self._time() + self._write_timeout
         if eager:
             self._eager = req
         else:
@@ -585,7 +600,7 @@ class HttpProtocol(asyncio.Protocol):
         except Exception:
             log.exception("request handling failed")
             return
-        if isinstance(yielded, asyncio.Future):
+        if isinstance(yielded, _FUTURE):
             self._coro = coro
             self._waiting = yielded
             yielded.add_done_callback(self._resume_cb, context=self._context)
@@ -766,8 +781,8 @@ class HttpProtocol(asyncio.Protocol):
                 self._set_paused(_PIPELINE, False)
             self._start(nxt)
             return
-        if self._reading_body is None and self.settings.idle_timeout > 0:
-            self.idle_deadline = self.loop.time() + self.settings.idle_timeout
+        if self._reading_body is None and self._idle_timeout > 0:
+            self.idle_deadline = self._time() + self._idle_timeout
 
     def observe(self, req: Request, status: int, aborted: bool) -> None:
         """Report ``req`` to the entrypoint observer with the response bytes written so far."""

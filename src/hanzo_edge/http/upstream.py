@@ -110,11 +110,12 @@ class UpstreamConnection(asyncio.Protocol):
     def __init__(self, on_release: ReleaseCallback | None = None) -> None:
         self.on_release = on_release
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        self._new_parser()
         self.closed = False
         self.requests_sent = 0
         self.idle_since = 0.0
         self._loop = asyncio.get_event_loop()
+        self._create_future = self._loop.create_future  # bound once: no method lookup per exchange
         self._future: asyncio.Future[Response] | None = None
         self._response: Response | None = None
         self._resp_body: StreamBody | None = None
@@ -169,7 +170,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._progress = False
         self._feeding = True
         try:
-            self.parser.feed_data(data)
+            self._feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self._end_feed()
             self._on_upgrade(data[exc.args[0] :] if exc.args and isinstance(exc.args[0], int) else b"")
@@ -240,8 +241,16 @@ class UpstreamConnection(asyncio.Protocol):
         if not self.closed:
             self.data_received(data[left:])
 
+    def _new_parser(self) -> None:
+        """A fresh response parser, with its per-response methods bound once (no lookup per call)."""
+        parser = httptools.HttpResponseParser(self)
+        self.parser = parser
+        self._feed_data: Callable[[bytes], None] = parser.feed_data
+        self._status_code: Callable[[], int] = parser.get_status_code
+        self._should_keep_alive: Callable[[], bool] = parser.should_keep_alive
+
     def _end_counted(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
+        self._new_parser()
         if not self._resp_done:
             self._finish_response()
 
@@ -333,7 +342,7 @@ class UpstreamConnection(asyncio.Protocol):
         The future fails with an :class:`~hanzo_edge.http.errors.UpstreamError` subclass.
         """
         transport = self.transport
-        future: asyncio.Future[Response] = self._loop.create_future()
+        future: asyncio.Future[Response] = self._create_future()
         if transport is None or self.closed:
             future.set_exception(UpstreamProtocolError("backend connection is closed"))
             return future
@@ -414,8 +423,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        parser = self.parser
-        status = parser.get_status_code()
+        status = self._status_code()
         if 100 <= status < 200 and status != 101:
             # Interim response (100 Continue, 103 Early Hints): the final head follows on the same connection,
             # and the response-header timeout keeps running until it does (as Go's transport). Interim heads are
@@ -430,7 +438,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._has_date = False
         self._resp_is_chunked = False
         headers = self._filter_headers(status)
-        if not parser.should_keep_alive():
+        if not self._should_keep_alive():
             self._keep_alive = False
         response = Response(status, Headers(headers))
         response.has_date = self._has_date
@@ -451,7 +459,7 @@ class UpstreamConnection(asyncio.Protocol):
         if no_body:
             # llhttp cannot know a HEAD response has no body; restart it for the next exchange.
             if self._head_only:
-                self.parser = httptools.HttpResponseParser(self)
+                self._new_parser()
             self._finish_response()
 
     def on_body(self, body: bytes) -> None:
