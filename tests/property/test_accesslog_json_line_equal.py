@@ -159,6 +159,55 @@ def test_json_line_equals_the_generated_renderer(
     assert written.render(*args) == expected  # the second line of the same second comes from the caches
 
 
+@st.composite
+def usual_requests(draw: st.DrawFn) -> Request:
+    """Requests the dict-free path takes (every string plain), varying what its memos are keyed on."""
+    raw = [(b"Host", draw(st.sampled_from([b"a.test", b"a.test:81", b"b.test:82"])))]
+    if draw(st.booleans()):
+        raw.append((b"X-Forwarded-For", draw(st.sampled_from([b"1.2.3.4", b"5.6.7.8, 9.9.9.9"]))))
+    req = Request(
+        "GET",
+        draw(st.sampled_from(["/", "/a?b=1"])),
+        Headers(raw),
+        client_ip=draw(st.sampled_from(["10.0.0.1", "10.0.0.2", "::1"])),
+        client_port=draw(st.sampled_from([1, 2])),
+        entry_point="web",
+    )
+    req.route = Route(draw(st.sampled_from(["a@file", "b@file"])), draw(st.sampled_from(["s@file", "t@file"])))
+    req.server_url = draw(st.sampled_from(["http://10.0.0.2:80", "http://10.0.0.3:80"]))
+    return req
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    reqs=st.lists(st.tuples(usual_requests(), st.sampled_from(["-", "alice", 'bo"b'])), min_size=2, max_size=8),
+)
+def test_json_line_memos_never_leak_between_requests(reqs: list[tuple[Request, str]]) -> None:
+    # One log, many requests: the per-client, per-Host and per-router memos must give each line its own values
+    # (the same client port from another IP, the same port with and without a user or X-Forwarded-For, ...).
+    kept = frozenset(json_line.JSON_LINE_FIELDS)
+    headers = HeaderModes("drop", {})
+    query = QueryModes("keep", {})
+
+    def wall_ns() -> int:
+        return 1_764_924_530_123_456_789
+
+    names = namespace(wall_ns=wall_ns, seconds=Seconds(), scan_headers=headers.scan, request_path=query.request_path)
+    generated = json_renderer(kept, names, False)
+    written = json_line.JsonLine(
+        kept,
+        wall_ns=wall_ns,
+        seconds=Seconds(),
+        scan_headers=headers.scan,
+        request_path=query.request_path,
+        plain_query=True,
+        log_headers=False,
+    )
+    for req, user in reqs:
+        args = (req, 200, 5, 0.25, 0, user, 1)
+        assert written.render(*args) == generated(*args)
+
+
 def _both(kept: frozenset[str], headers: HeaderModes, query: QueryModes, req: Request) -> tuple[bytes, bytes]:
     def wall_ns() -> int:
         return 1_764_924_530_123_456_789

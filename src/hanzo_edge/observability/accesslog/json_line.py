@@ -166,6 +166,8 @@ class JsonLine:
         self._every_field = all(k in kept for k in JSON_LINE_FIELDS if k not in _NOT_USUAL)
         self._segments: dict[str, dict[str, tuple[str, str]]] = {}
         self._safe_names: set[str] = set()
+        self._usual_hosts: dict[str, tuple[str, str, bool]] = {}  # Host -> (host part, port part, needs no escape)
+        self._clients: dict[int, tuple[str, str]] = {}  # client port -> (client IP, its fields of the line)
         # The usual request (a Host, routed to a service, proxied; no trace, no TLS, no logged header) starts from a
         # copy of a dict already holding its keys in order: each store then replaces a value instead of growing the
         # dict (~0.5 µs of a compiled line). Any other request builds its dict key by key, in the same order.
@@ -357,10 +359,17 @@ class JsonLine:
         method = req.method
         entry_point = req.entry_point
         safe = self._safe_names
+        known = self._usual_hosts.get(host)
+        if known is None:
+            # A Host seen for the first time: its parts, and whether the three fields need no escaping.
+            parts = split_host_port(host)
+            known = (parts[0], parts[1], _plain(host))
+            if len(self._usual_hosts) >= _MEMO_LIMIT:
+                self._usual_hosts.clear()
+            self._usual_hosts[host] = known
         if not (
-            _plain(host)
+            known[2]
             and _plain(path)
-            and _plain(client_ip)
             and (not xff or _plain(xff))
             and (username == "-" or _plain(username))
             and (method in safe or self._remember_plain(method))
@@ -373,17 +382,27 @@ class JsonLine:
             protocol = f"HTTP/{version}"
             if not _plain(protocol):
                 return None
-        client_port = str(req.client_port)
-        bracket = ":" in client_ip  # an IPv6 client: [ip]:port
+        port = req.client_port
+        client = self._clients.get(port)
+        if client is None or client[0] != client_ip:
+            # A connection's first line: its client's three fields, remembered by port (the IP checked each time).
+            client = (client_ip, self._client_fields(client_ip, port))
+            if len(self._clients) >= _MEMO_LIMIT:
+                self._clients.clear()
+            self._clients[port] = client
+        client_fields = client[1]
+        if not client_fields:
+            return None
+        if xff or username != "-":
+            client_port = str(port)
+            bracket = ":" in client_ip  # an IPv6 client: [ip]:port
+            client_fields = (
+                f'{{"ClientAddr":"{"[" if bracket else ""}{client_ip}{"]" if bracket else ""}:{client_port}",'
+                f'"ClientHost":"{xff or client_ip}","ClientPort":"{client_port}","ClientUsername":"{username}",'
+            )
         origin_started = req.origin_started
         origin_start_ns = int((origin_started - req.started) * _NANOS) if origin_started else 0
         origin_ns = min(max(dur_ns - origin_start_ns, 0), dur_ns)
-        parts = self._host_ports.get(host)
-        if parts is None:
-            parts = split_host_port(host)
-            if len(self._host_ports) >= _MEMO_LIMIT:
-                self._host_ports.clear()
-            self._host_ports[host] = parts
         body = req.body
         size = body.received if isinstance(body, StreamBody) else len(body)
         service = route.service
@@ -413,20 +432,30 @@ class JsonLine:
         if now_sec != self._now_sec:
             self._now_text = self._seconds.rfc3339(now_sec)
             self._now_sec = now_sec
+        sent = str(nbytes)  # each number is turned into text once
+        code = str(status)
         line = (
-            f'{{"ClientAddr":"{"[" if bracket else ""}{client_ip}{"]" if bracket else ""}:{client_port}",'
-            f'"ClientHost":"{xff or client_ip}","ClientPort":"{client_port}","ClientUsername":"{username}",'
-            f'"DownstreamContentSize":{nbytes},"DownstreamStatus":{status},"Duration":{dur_ns},'
-            f'"OriginContentSize":{nbytes},"OriginDuration":{origin_ns},"OriginStatus":{status},'
+            f'{client_fields}"DownstreamContentSize":{sent},"DownstreamStatus":{code},"Duration":{dur_ns},'
+            f'"OriginContentSize":{sent},"OriginDuration":{origin_ns},"OriginStatus":{code},'
             f'"Overhead":{dur_ns - origin_ns},"RequestAddr":"{host}","RequestContentSize":{size},'
-            f'"RequestCount":{count},"RequestHost":"{parts[0]}","RequestMethod":"{method}",'
-            f'"RequestPath":"{path}","RequestPort":"{parts[1]}","RequestProtocol":"{protocol}",'
+            f'"RequestCount":{count},"RequestHost":"{known[0]}","RequestMethod":"{method}",'
+            f'"RequestPath":"{path}","RequestPort":"{known[1]}","RequestProtocol":"{protocol}",'
             f'"RequestScheme":"{"https" if req.tls else "http"}","RetryAttempts":{retries},{cached[1]}'
             f'"StartLocal":"{self._local_start}{fraction}{self._local_offset}",'
             f'"StartUTC":"{self._utc_start}{fraction}Z","entryPointName":"{entry_point}",'
             f'"level":"info","msg":"","time":"{self._now_text}"}}\n'
         )
         return line.encode()
+
+    @staticmethod
+    def _client_fields(client_ip: str, port: int) -> str:
+        # ClientAddr, ClientHost, ClientPort and ClientUsername of a client without X-Forwarded-For or user; "" when
+        # its IP needs escaping (never from a socket, but the line must not depend on that).
+        if not _plain(client_ip):
+            return ""
+        client_port = str(port)
+        addr = f"[{client_ip}]:{client_port}" if ":" in client_ip else f"{client_ip}:{client_port}"
+        return f'{{"ClientAddr":"{addr}","ClientHost":"{client_ip}","ClientPort":"{client_port}","ClientUsername":"-",'
 
     def _remember_plain(self, name: str) -> bool:
         # A method or entry point name needing no escape, remembered: few distinct ones reach a process (bounded).
