@@ -20,7 +20,7 @@ import asyncio
 import re
 from collections.abc import Coroutine
 from time import perf_counter
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from hanzo_edge.http.body import StreamBody
@@ -38,12 +38,20 @@ __all__ = ["STRIPPED_UPSTREAM", "ServerTarget", "build_request_head", "replayabl
 _STRIP = HOP_BY_HOP | {b"host", b"content-length", b"x-forwarded-for", b"expect", b"traceparent", b"http2-settings"}
 STRIPPED_UPSTREAM = _STRIP
 """Request headers the proxy never forwards as they came (the HTTP/2 upstream path shares the list)."""
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
 # What the upstream head does with a request field, by its name as the client spelled it (one dict probe per field:
 # no lower-case copy, no set probe with a fresh hash). 0 forwards it; the others are names in _STRIP.
-_FORWARD, _DROP, _HOST, _XFF, _CONNECTION, _UPGRADE, _TE, _TRACEPARENT = range(8)
-_STRIP_KINDS = {
+# Final: native constants in the compiled build (a plain module global is a dict lookup at every use).
+_FORWARD: Final = 0
+_DROP: Final = 1
+_HOST: Final = 2
+_XFF: Final = 3
+_CONNECTION: Final = 4
+_UPGRADE: Final = 5
+_TE: Final = 6
+_TRACEPARENT: Final = 7
+_STRIP_KINDS: Final = {
     b"host": _HOST,
     b"x-forwarded-for": _XFF,
     b"connection": _CONNECTION,
@@ -51,7 +59,7 @@ _STRIP_KINDS = {
     b"te": _TE,
     b"traceparent": _TRACEPARENT,
 }
-_NAME_KINDS: dict[bytes, int] = {}
+_NAME_KINDS: Final[dict[bytes, int]] = {}
 """Raw field name → kind; names come from clients, so this is bounded (cleared when full, like the host cache)."""
 
 
@@ -224,8 +232,8 @@ def _without(flat: list[bytes], tokens: set[bytes]) -> list[bytes]:
     return out
 
 
-_HOST_AT = 3  # parts[_HOST_AT] is the Host value: the request line, then b"Host", b": ", host, b"\r\n"
-_FIELDS_AT = 5  # the forwarded fields start here, four parts each (name, b": ", value, b"\r\n")
+_HOST_AT: Final = 3  # parts[_HOST_AT] is the Host value: the request line, then b"Host", b": ", host, b"\r\n"
+_FIELDS_AT: Final = 5  # the forwarded fields start here, four parts each (name, b": ", value, b"\r\n")
 
 
 def build_request_head(

@@ -61,8 +61,8 @@ _SPECIAL = {
     b"content-length": 5,
     b"connection": 6,
 }
-_PREFIXED = 7  # an X-/X_ field: a managed X-Forwarded-* one when the entrypoint's set has it
-_HEAD_KINDS: dict[bytes, int] = {}
+_PREFIXED: Final = 7  # an X-/X_ field: a managed X-Forwarded-* one when the entrypoint's set has it
+_HEAD_KINDS: Final[dict[bytes, int]] = {}
 """Raw request field name → its ``_SPECIAL`` kind, ``_PREFIXED`` or 0: one dict probe per field, no lower-case copy.
 Names come from clients: bounded, cleared when full."""
 
@@ -78,13 +78,14 @@ def _head_kind(name: bytes) -> int:
     return kind
 
 
-_NO_BODY_STATUS = frozenset({204, 304})
+_NO_BODY_STATUS: Final = frozenset({204, 304})
 _FUTURE: Final = asyncio.Future  # a native constant in the compiled build, not a module attribute read per request
-_LINES: dict[int, bytes] = {}  # HTTP/1.1 status lines with the standard reason, without a call into http.status
-_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
-_FRAMING_LENGTHS = frozenset(len(n) for n in _FRAMING)
+_LINES: Final[dict[int, bytes]] = {}  # HTTP/1.1 status lines with the standard reason, without a call into http.status
+_FRAMING: Final = frozenset({b"content-length", b"transfer-encoding"})
+_FRAMING_LENGTHS: Final = frozenset(len(n) for n in _FRAMING)
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_JOIN_LIMIT = 16 * 1024  # body bytes from which writing them as they are (writev) beats copying them into one buffer
+# Body bytes from which writing them as they are (writev) beats copying them into one buffer.
+_JOIN_LIMIT: Final = 16 * 1024
 _STALL_SLACK = 4096  # Go reads a request head up to maxHeaderBytes + 4096 bytes before answering 431
 _METHOD_ROOM = 32  # carried request-line bytes beyond the URL: a preceding LF, the method, SP and CRLF
 # Pause reasons as plain ints: IntFlag arithmetic allocates a flag object per operation.

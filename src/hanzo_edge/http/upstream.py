@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Final
 
 import httptools
 
@@ -47,7 +48,7 @@ HOP_BY_HOP = frozenset(
 )
 """Hop-by-hop header names (RFC 9110 §7.6.1 plus Go's list), lower-case."""
 
-_NO_BODY_STATUS = frozenset({204, 304})
+_NO_BODY_STATUS: Final = frozenset({204, 304})
 MAX_RESPONSE_HEAD_BYTES = 10 << 20
 """Go's default ``Transport.MaxResponseHeaderBytes`` (Traefik's serversTransport has no option for it)."""
 MAX_INTERIM_RESPONSES = 5
@@ -56,10 +57,17 @@ _IMPLIED_TOKENS = HOP_BY_HOP | {b"close"}  # "Connection: keep-alive/close" name
 
 # What the response head does with a backend's field, by its name as the backend spelled it: one dict probe per
 # field instead of a lower-case copy and a set probe. Backends use few spellings; the cache is bounded anyway.
-_FORWARD, _HOP, _CHUNKED, _CONNECTION, _UPGRADE, _LENGTH, _DATE = range(7)
-_HOP_KINDS = {b"transfer-encoding": _CHUNKED, b"connection": _CONNECTION, b"upgrade": _UPGRADE}
-_NAME_KINDS: dict[bytes, int] = {}
-_IMPLIED_VALUES = frozenset({b"keep-alive", b"Keep-Alive", b"close", b"Close"})
+# Final: native constants in the compiled build (a plain module global is a dict lookup at every use).
+_FORWARD: Final = 0
+_HOP: Final = 1
+_CHUNKED: Final = 2
+_CONNECTION: Final = 3
+_UPGRADE: Final = 4
+_LENGTH: Final = 5
+_DATE: Final = 6
+_HOP_KINDS: Final = {b"transfer-encoding": _CHUNKED, b"connection": _CONNECTION, b"upgrade": _UPGRADE}
+_NAME_KINDS: Final[dict[bytes, int]] = {}
+_IMPLIED_VALUES: Final = frozenset({b"keep-alive", b"Keep-Alive", b"close", b"Close"})
 
 
 def _name_kind(name: bytes) -> int:
