@@ -66,6 +66,8 @@ def main() -> int:
             "tracing": f" --tracing=true --tracing.otlp.http.endpoint=http://127.0.0.1:{port}",
             "tracing-0": f" --tracing=true --tracing.sampleRate=0 --tracing.otlp.http.endpoint=http://127.0.0.1:{port}",
             "accesslog-file": " --accesslog=true --accesslog.format=json --accesslog.filePath={workdir}/access.log",
+            # Traefik's default format (common), to a file: the issue's "common-format access log" row.
+            "accesslog-common": " --accesslog=true --accesslog.filePath={workdir}/access.log",
             # Issue 22's "full product": a headers middleware, Prometheus metrics and a JSON access log to a file.
             "full": " --metrics.prometheus=true --metrics.prometheus.entryPoint=web"
             " --accesslog=true --accesslog.format=json --accesslog.filePath={workdir}/access.log",
