@@ -23,6 +23,7 @@ from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
 from hanzo_edge.http.tls_info import TLSInfo
 from hanzo_edge.observability.accesslog import AccessLog, json_line
+from hanzo_edge.observability.accesslog.codegen import Renderer
 from hanzo_edge.observability.accesslog.fields import FIELDS, namespace
 from hanzo_edge.observability.accesslog.formats import json_renderer
 from hanzo_edge.observability.accesslog.gofmt import Seconds
@@ -102,6 +103,27 @@ def requests(draw: st.DrawFn) -> Request:
     return req
 
 
+def _pair(
+    kept: frozenset[str], headers: HeaderModes, query: QueryModes, now_ns: int = 1_764_924_530_123_456_789
+) -> tuple[Renderer, json_line.JsonLine]:
+    """The generated renderer and a JsonLine for the same log configuration and wall clock."""
+
+    def wall_ns() -> int:
+        return now_ns
+
+    names = namespace(wall_ns=wall_ns, seconds=Seconds(), scan_headers=headers.scan, request_path=query.request_path)
+    written = json_line.JsonLine(
+        kept,
+        wall_ns=wall_ns,
+        seconds=Seconds(),
+        scan_headers=headers.scan,
+        request_path=query.request_path,
+        plain_query=query.plain,
+        log_headers=headers.any_logged,
+    )
+    return json_renderer(kept, names, headers.any_logged), written
+
+
 @settings(max_examples=600, deadline=None)
 @given(
     # Traefik's default (every field) takes JsonLine's dict-free path for the usual request: drawn half the time.
@@ -139,20 +161,7 @@ def test_json_line_equals_the_generated_renderer(
     headers = HeaderModes(header_default, header_names)
     query = QueryModes(query_default, query_names)
 
-    def wall_ns() -> int:
-        return now_ns
-
-    names = namespace(wall_ns=wall_ns, seconds=Seconds(), scan_headers=headers.scan, request_path=query.request_path)
-    generated = json_renderer(kept, names, headers.any_logged)
-    written = json_line.JsonLine(
-        kept,
-        wall_ns=wall_ns,
-        seconds=Seconds(),
-        scan_headers=headers.scan,
-        request_path=query.request_path,
-        plain_query=query.plain,
-        log_headers=headers.any_logged,
-    )
+    generated, written = _pair(kept, headers, query, now_ns)
     args = (req, status, nbytes, duration, retries, username or "-", count)
     expected = generated(*args)
     assert written.render(*args) == expected
@@ -189,41 +198,16 @@ def test_json_line_memos_never_leak_between_requests(reqs: list[tuple[Request, s
     headers = HeaderModes("drop", {})
     query = QueryModes("keep", {})
 
-    def wall_ns() -> int:
-        return 1_764_924_530_123_456_789
-
-    names = namespace(wall_ns=wall_ns, seconds=Seconds(), scan_headers=headers.scan, request_path=query.request_path)
-    generated = json_renderer(kept, names, False)
-    written = json_line.JsonLine(
-        kept,
-        wall_ns=wall_ns,
-        seconds=Seconds(),
-        scan_headers=headers.scan,
-        request_path=query.request_path,
-        plain_query=True,
-        log_headers=False,
-    )
+    generated, written = _pair(kept, headers, query)
     for req, user in reqs:
         args = (req, 200, 5, 0.25, 0, user, 1)
         assert written.render(*args) == generated(*args)
 
 
 def _both(kept: frozenset[str], headers: HeaderModes, query: QueryModes, req: Request) -> tuple[bytes, bytes]:
-    def wall_ns() -> int:
-        return 1_764_924_530_123_456_789
-
-    names = namespace(wall_ns=wall_ns, seconds=Seconds(), scan_headers=headers.scan, request_path=query.request_path)
-    written = json_line.JsonLine(
-        kept,
-        wall_ns=wall_ns,
-        seconds=Seconds(),
-        scan_headers=headers.scan,
-        request_path=query.request_path,
-        plain_query=query.plain,
-        log_headers=headers.any_logged,
-    )
+    generated, written = _pair(kept, headers, query)
     args = (req, 200, 5, 0.25, 0, "-", 1)
-    return json_renderer(kept, names, headers.any_logged)(*args), written.render(*args)
+    return generated(*args), written.render(*args)
 
 
 def test_json_line_filters_the_query_and_logs_headers_as_configured() -> None:
