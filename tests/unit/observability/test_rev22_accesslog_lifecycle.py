@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
 from hanzo_edge.observability import accesslog as accesslog_module
@@ -92,3 +93,23 @@ def test_a_synchronous_caller_writes_at_once(tmp_path: Path, buffering: int) -> 
     asyncio.run(close())
     assert _counts(path) == [1, 2]
     assert log.request_count == 2
+
+
+def test_a_line_says_what_the_request_was_when_it_finished(tmp_path: Path) -> None:
+    # After an early answer the server drains the rest of the client's body (StreamBody.drain): its ``received``
+    # goes on growing after the request was observed. Traefik writes the line at the end of the handler, so
+    # RequestContentSize is what had arrived then, whenever the batch is handed over.
+    path = tmp_path / "access.log"
+    body = StreamBody(None)
+    body.feed(b"12345")
+
+    async def life() -> None:
+        log = AccessLog(format="json", file_path=str(path))
+        req = Request("POST", "/x", Headers([(b"Host", b"a.test")]), host="a.test", entry_point="web", body=body)
+        log.observer(req, 401, 1, 0.001, False)  # in the loop: handed over at the end of this iteration
+        body.feed(b"6789")  # drained after the answer, before the hand-over
+        await log.aclose()
+
+    asyncio.run(life())
+    (line,) = path.read_bytes().splitlines()
+    assert orjson.loads(line)["RequestContentSize"] == 5
