@@ -11,6 +11,8 @@ logged. The synchronous caller (no running loop) writes at once. Runs interprete
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 import tempfile
 from pathlib import Path
 
@@ -113,3 +115,23 @@ def test_a_line_says_what_the_request_was_when_it_finished(tmp_path: Path) -> No
     asyncio.run(life())
     (line,) = path.read_bytes().splitlines()
     assert orjson.loads(line)["RequestContentSize"] == 5
+
+
+def test_the_log_holds_no_request_after_observing_it(tmp_path: Path) -> None:
+    # A request can carry a buffered body of up to maxRequestBodyBytes: a log that kept observed requests until the
+    # hand-over (up to FLUSH_INTERVAL, or hundreds of lines, later) would keep their bodies alive with them.
+    payload = b"x" * 100_000
+
+    async def life() -> None:
+        log = AccessLog(format="json", file_path=str(path), buffering_size=100)
+        req = Request("POST", "/x", Headers([(b"Host", b"a.test")]), host="a.test", entry_point="web", body=payload)
+        held = sys.getrefcount(payload)
+        log.observer(req, 200, 1, 0.001, False)
+        del req
+        gc.collect()
+        assert sys.getrefcount(payload) == held - 1  # only the request held it, and the request is gone
+        await log.aclose()
+
+    path = tmp_path / "access.log"
+    asyncio.run(life())
+    assert _counts(path) == [1]
