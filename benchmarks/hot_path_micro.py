@@ -28,6 +28,7 @@ from hanzo_edge.http.server import HttpProtocol
 from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
 from hanzo_edge.http.upstream import UpstreamConnection
 from hanzo_edge.routing.build import not_found
+from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.rules.compile import compile_rule
 from hanzo_edge.services.wrr import WeightedRoundRobin
@@ -105,7 +106,8 @@ async def run(n: int, rounds: int, profile: bool, cpu: bool, routers: int = 1) -
     route = Route("bench@file", 19, rule.matches, WeightedRoundRobin([("s", 1, target)]), rule.hosts, rule.host_only)
     table = RoutingTable([route, *decoy_routes(routers - 1, route.handler)], not_found)
     gc.freeze()  # as the ingress does after each build (routing/heap.py)
-    ctx = ConnectionContext(EntrypointSettings(), table.lookup, loop)
+    # Through the entrypoint's HandlerSwitch, as the ingress looks routes up (app.py).
+    ctx = ConnectionContext(EntrypointSettings(), HandlerSwitch(table).lookup, loop)
     proto = HttpProtocol(ctx)
     down = DownTransport()
     proto.connection_made(down)
