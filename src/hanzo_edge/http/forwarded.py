@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Final
 
 from hanzo_edge.http.headers import Headers
 
@@ -128,12 +129,24 @@ class ForwardedHeaders:
             raw.append((b"X-Real-Ip", client_ip))
 
 
+_HOST_PORTS: Final[dict[bytes, bytes]] = {}
+"""Raw ``Host`` value → its port, for the hosts that name one: the split is made once per distinct host, not per
+request. Hosts come from clients: bounded, cleared when full."""
+
+
 def _forwarded_port(host: bytes, proto: bytes, tls: bool) -> bytes:
     # Traefik's forwardedPort: the Host header's port, else 443 for https/wss or TLS, else 80.
-    if host and not host.endswith(b"]"):
-        _, sep, port = host.rpartition(b":")
-        if sep and port.isdigit():
-            return port
+    if host:
+        known = _HOST_PORTS.get(host)
+        if known is not None:
+            return known
+        if not host.endswith(b"]"):
+            _, sep, port = host.rpartition(b":")
+            if sep and port.isdigit():
+                if len(_HOST_PORTS) >= 4096:
+                    _HOST_PORTS.clear()
+                _HOST_PORTS[host] = port
+                return port
     if proto in (b"https", b"wss") or tls:
         return b"443"
     return b"80"
