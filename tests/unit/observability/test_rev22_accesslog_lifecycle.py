@@ -135,3 +135,27 @@ def test_the_log_holds_no_request_after_observing_it(tmp_path: Path) -> None:
     path = tmp_path / "access.log"
     asyncio.run(life())
     assert _counts(path) == [1]
+
+
+@pytest.mark.parametrize("buffering", [0, 1, 3])
+def test_a_burst_larger_than_one_batch_is_written_without_a_flush(tmp_path: Path, buffering: int) -> None:
+    # A file is written on the loop in batches of at most DIRECT_BATCH_BYTES: a burst of lines larger than that,
+    # observed in one loop iteration, must still reach the file by itself (the hand-overs are the log's business,
+    # not the caller's), within FLUSH_INTERVAL or so.
+    path = tmp_path / "access.log"
+    burst = 3 * accesslog_module.DIRECT_BATCH_BYTES // 1000  # ~1 KiB lines: three batches' worth
+
+    async def life() -> list[int]:
+        log = AccessLog(format="json", file_path=str(path), buffering_size=buffering)
+        for i in range(burst):
+            req = Request("GET", f"/{i:04d}" + "a" * 900, Headers([(b"Host", b"a.test")]), host="a.test")
+            log.observer(req, 200, 1, 0.001, False)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5 * accesslog_module.FLUSH_INTERVAL + 1.0
+        while len(_counts(path)) < burst and loop.time() < deadline:  # polled, not slept for a fixed time
+            await asyncio.sleep(0.005)
+        written = _counts(path)
+        await log.aclose()
+        return written
+
+    assert asyncio.run(life()) == list(range(1, burst + 1))
