@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -26,6 +28,20 @@ from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
 from hanzo_edge.observability import accesslog as accesslog_module
 from hanzo_edge.observability.accesslog import AccessLog
+from hanzo_edge.observability.accesslog.fields import FIELDS, namespace
+from hanzo_edge.observability.accesslog.formats import json_renderer
+from hanzo_edge.observability.accesslog.gofmt import Seconds
+from hanzo_edge.observability.accesslog.modes import HeaderModes, QueryModes
+
+
+@dataclass(frozen=True)
+class _Route:
+    name: str
+    service: str
+    rule: str = ""
+    observability: None = None
+    body_limit: None = None
+
 
 STEPS = st.lists(
     st.one_of(
@@ -159,3 +175,57 @@ def test_a_burst_larger_than_one_batch_is_written_without_a_flush(tmp_path: Path
         return written
 
     assert asyncio.run(life()) == list(range(1, burst + 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shapes=st.lists(
+        st.tuples(
+            st.sampled_from(["/", "/a?b=1", '/q"x', "/é"]),
+            st.sampled_from([b"a.test", b"a.test:81", b""]),
+            st.sampled_from(["-", "alice"]),
+            st.integers(0, 2_500_000_000),  # the wall clock's step before this request (up to 2.5 s)
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    buffering=st.sampled_from([0, 1, 3]),
+)
+def test_the_logs_lines_are_the_generated_renderers_at_the_instant_each_request_was_observed(
+    shapes: list[tuple[str, bytes, str, int]], buffering: int
+) -> None:
+    # The whole log (batch, hand-over, the compiled JsonLine when compiled) against the reference renderer, with
+    # the wall clock moving between requests and again before the hand-over: each line is the one the reference
+    # writes at the instant its request was observed.
+    clock = [1_764_924_530_000_000_000]
+
+    def wall_ns() -> int:
+        return clock[0]
+
+    stream = io.BytesIO()
+    kept = frozenset(f.key for f in FIELDS)
+    names = namespace(
+        wall_ns=wall_ns,
+        seconds=Seconds(),
+        scan_headers=HeaderModes("drop", {}).scan,
+        request_path=QueryModes("keep", {}).request_path,
+    )
+    reference = json_renderer(kept, names, False)
+    expected: list[bytes] = []
+
+    async def life() -> None:
+        log = AccessLog(format="json", stream=stream, buffering_size=buffering, wall_ns=wall_ns)
+        for count, (target, host, user, step) in enumerate(shapes, 1):
+            clock[0] += step
+            raw = [(b"Host", host)] if host else []
+            req = Request("GET", target, Headers(raw), host="h.test", entry_point="web", client_port=count)
+            req.route = _Route("r@file", "s@file")
+            req.server_url = "http://10.0.0.2:80"
+            req.client_username = "" if user == "-" else user
+            log.observer(req, 200, 3, 0.25, False)
+            expected.append(reference(req, 200, 3, 0.25, 0, user, count))
+        clock[0] += 3_000_000_000  # the hand-over comes later: the lines must not say so
+        await log.aclose()
+
+    asyncio.run(life())
+    assert stream.getvalue() == b"".join(expected)
