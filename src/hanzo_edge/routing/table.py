@@ -8,6 +8,7 @@ candidates, so its cost does not grow with the number of hosts.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,9 @@ _Candidate = tuple[Callable[[Any], bool] | None, Handler, Route, bool]
 """``(matches, handler, route, task_free)``: ``matches`` None when the host alone decides."""
 
 _CHAIN_DEPTH = 8  # services nest a few levels at most; deeper is treated as needing a Task
+# ServerTarget dials through asyncio.wait_for, which needs a current Task from Python 3.12 on (it became
+# asyncio.timeout there); 3.12 also has eager task factories to use instead.
+_DIAL_NEEDS_NO_TASK = sys.version_info < (3, 12)
 
 
 def needs_no_task(handler: Handler, depth: int = 0) -> bool:
@@ -69,7 +73,7 @@ def needs_no_task(handler: Handler, depth: int = 0) -> bool:
     if type(handler) is FusedHead:
         return needs_no_task(handler.next, depth + 1)
     if type(handler) is ServerTarget:
-        return True
+        return _DIAL_NEEDS_NO_TASK
     if type(handler) is WeightedRoundRobin:
         # Every child, fenced ones included (a sticky cookie still reaches them).
         return all(needs_no_task(entry.handler, depth + 1) for entry in handler._by_name.values())
