@@ -232,12 +232,14 @@ class AccessLog:
 
     def _on_timer(self) -> None:
         self._batch.scheduled = False
-        if self._batch.pending:
+        if self._batch.lines:
             self._hand_over()
 
     def _hand_over(self) -> None:
-        if self._batch.pending:
-            self._writer.submit(self._batch.take())
+        while self._batch.lines:  # each take() renders one batch (at most DIRECT_BATCH_BYTES written on the loop)
+            batch = self._batch.take()
+            if batch:
+                self._writer.submit(batch)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
     async def flush(self) -> None:

@@ -8,16 +8,23 @@ costs a fraction of the interpreted method, and it calls the compiled JSON line 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
+from hanzo_edge.http.body import StreamBody
+from hanzo_edge.http.messages import Request
 from hanzo_edge.observability.accesslog.json_line import JsonLine
 
 if TYPE_CHECKING:
-    from hanzo_edge.http.messages import Request
     from hanzo_edge.observability.accesslog.codegen import Renderer
 
-__all__ = ["LineBatch"]
+__all__ = ["DEFERRED_LINES", "LineBatch"]
+
+log = logging.getLogger("hanzo_edge.observability.accesslog")
+
+DEFERRED_LINES: Final = 256
+"""At most this many observed requests wait to be rendered: a burst renders each 256 at once (and frees them)."""
 
 
 class LineBatch:
@@ -58,6 +65,11 @@ class LineBatch:
         self._logged_route: object = None  # the last route found not internal (routes are immutable)
         self.pending = bytearray()
         """Rendered lines not yet handed to the writer."""
+        self._deferred: list[tuple[Request, int, int, float, int, str, int, int, int]] = []
+        """Observed requests whose JSON line is rendered at the hand-over (:meth:`take`)."""
+        # Only when the batch goes at the end of this loop iteration (bufferingSize 0): a request kept until a
+        # later hand-over (bufferingSize lines, or FLUSH_INTERVAL) would keep its buffered body alive with it.
+        self._defer = json is not None and buffering == 0
         self.lines = 0
         """How many lines :attr:`pending` holds."""
         self.scheduled = False
@@ -68,11 +80,34 @@ class LineBatch:
         """Requests observed since start (Traefik's ``RequestCount``)."""
 
     def take(self) -> bytearray:
-        """Return the pending lines and start an empty batch."""
+        """Return the pending lines, rendered, and start a new batch.
+
+        A batch stops at ``batch_bytes`` (what a write on the loop may hold): requests still waiting to be rendered
+        stay for the next call, and :attr:`lines` says how many.
+        """
+        self._render_deferred(self._batch_bytes)
         batch = self.pending
         self.pending = bytearray()
-        self.lines = 0
+        self.lines = len(self._deferred)
         return batch
+
+    def _render_deferred(self, limit: int) -> None:
+        # Render waiting requests into the pending lines until they hold `limit` bytes, or none waits.
+        deferred = self._deferred
+        json = self._json
+        if not deferred or json is None:
+            return
+        pending = self.pending
+        done = 0
+        for req, status, sent, duration, retries, username, count, now_ns, size in deferred:
+            if len(pending) >= limit:
+                break
+            done += 1
+            try:
+                pending += json.render_at(req, status, sent, duration, retries, username, count, now_ns, size)
+            except Exception:  # one line that cannot be written must not lose the batch
+                log.exception("access log: a line could not be rendered")
+        del deferred[:done]
 
     def observe(self, req: Request, status: int, response_bytes: int, duration: float, aborted: bool) -> None:
         """Log one finished request (``RequestObserver``); ``aborted`` requests are logged with their status."""
@@ -90,12 +125,23 @@ class LineBatch:
         if self._filtered and not self._keep_line(status, retries, duration):
             return
         json = self._json
-        if json is not None:
-            line = json.render(req, status, response_bytes, duration, retries, username, self.request_count)
+        if json is not None and self._defer:
+            # Rendered at the end of this loop iteration with the batch's other lines, one after another: the
+            # renderer's code and memos stay in the CPU caches, which interleaved with the proxy's work per request
+            # they do not (a compiled line cost ~2.7 µs of CPU end to end rendered here, ~1.3 in a loop). What can
+            # still change on the request (the clock, a body drained after an early answer) is read now.
+            body = req.body
+            size = body.received if isinstance(body, StreamBody) else len(body)
+            self._deferred.append(
+                (req, status, response_bytes, duration, retries, username, self.request_count, json.now(), size)
+            )
+            if len(self._deferred) >= DEFERRED_LINES:
+                self._render_deferred(self._batch_bytes)
+        elif json is not None:
+            self.pending += json.render(req, status, response_bytes, duration, retries, username, self.request_count)
         else:
-            line = self._render(req, status, response_bytes, duration, retries, username, self.request_count)
-        # Appending to one buffer is what keeps this cheap: holding each line alive costs more than the copy.
-        self.pending += line
+            # Appending to one buffer is what keeps this cheap: holding each line alive costs more than the copy.
+            self.pending += self._render(req, status, response_bytes, duration, retries, username, self.request_count)
         self.lines += 1
         if self.scheduled:
             if (self._buffering and self.lines >= self._buffering) or len(self.pending) >= self._batch_bytes:

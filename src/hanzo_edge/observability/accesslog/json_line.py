@@ -179,8 +179,29 @@ class JsonLine:
         self, req: Request, status: int, nbytes: int, duration: float, retries: int, username: str, count: int
     ) -> bytes:
         """Return ``req``'s line, newline included."""
+        body = req.body
+        size = body.received if isinstance(body, StreamBody) else len(body)
+        return self.render_at(req, status, nbytes, duration, retries, username, count, self._wall_ns(), size)
+
+    def now(self) -> int:
+        """The log's wall clock, in nanoseconds (what a line written now says)."""
+        return self._wall_ns()
+
+    def render_at(
+        self,
+        req: Request,
+        status: int,
+        nbytes: int,
+        duration: float,
+        retries: int,
+        username: str,
+        count: int,
+        now_ns: int,
+        request_size: int,
+    ) -> bytes:
+        """Return ``req``'s line as written at ``now_ns`` (the wall clock when the request was observed), with the
+        ``RequestContentSize`` read then: a body drained after an early answer goes on growing."""
         dur_ns = int(duration * _NANOS)
-        now_ns = self._wall_ns()
         server_url = req.server_url
         headers: dict[str, str] | None = None
         xff = ""
@@ -210,7 +231,19 @@ class JsonLine:
         if usual and trace is None and tls is None and not headers:
             if self._every_field and route is not None and not self._log_headers:
                 written = self._usual_line(
-                    req, route, server_url, host, xff, status, nbytes, dur_ns, now_ns, retries, username, count
+                    req,
+                    route,
+                    server_url,
+                    host,
+                    xff,
+                    status,
+                    nbytes,
+                    dur_ns,
+                    now_ns,
+                    retries,
+                    username,
+                    count,
+                    request_size,
                 )
                 if written is not None:
                     return written
@@ -258,8 +291,7 @@ class JsonLine:
         if self._request_addr and host:
             line["RequestAddr"] = host
         if self._request_size:
-            body = req.body
-            line["RequestContentSize"] = body.received if isinstance(body, StreamBody) else len(body)
+            line["RequestContentSize"] = request_size
         if self._request_count:
             line["RequestCount"] = count
         if self._request_host and host:
@@ -349,6 +381,7 @@ class JsonLine:
         retries: int,
         username: str,
         count: int,
+        size: int,
     ) -> bytes | None:
         """The usual request's line with every core field (Traefik's default), as one string: what ``render``
         gives, without the dict. None when a client string holds a character JSON escapes (``render`` then takes
@@ -403,8 +436,6 @@ class JsonLine:
         origin_started = req.origin_started
         origin_start_ns = int((origin_started - req.started) * _NANOS) if origin_started else 0
         origin_ns = min(max(dur_ns - origin_start_ns, 0), dur_ns)
-        body = req.body
-        size = body.received if isinstance(body, StreamBody) else len(body)
         service = route.service
         by_server = self._segments.get(route.name)
         if by_server is None:
