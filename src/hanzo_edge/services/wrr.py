@@ -104,6 +104,13 @@ class WeightedRoundRobin(StatusPropagator):
     def __call__(self, req: Request) -> Awaitable[Response]:
         # Not a coroutine: return the child's awaitable directly, so balancing adds no frame to the request.
         if self._sticky is None:
+            entries = self._entries
+            if len(entries) == 1:
+                # One server (the usual service): _next()'s answer without its call (a frame per request).
+                only = entries[0]
+                if only.up:
+                    return only.handler(req)
+                raise NoAvailableServer(self.name)
             return self._next().handler(req)
         return self._call_sticky(self._sticky, req)
 
