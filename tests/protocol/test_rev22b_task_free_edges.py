@@ -1,0 +1,264 @@
+"""Review of issue 22's Task-less request path: the edges of a task-free route on real loopback sockets.
+
+A task-free route (fused head-only hooks around a round-robin balancer of HTTP/1.1 servers) has its request
+coroutine driven by ``HttpProtocol`` itself. Each test here drives one edge the Task path handled and checks the
+bytes on the wire (and, where it matters, that no request Task was made, so the eager path is what ran): pipelined
+requests behind a suspended one, ``Expect: 100-continue``, a backend that dies mid-body, a stale pooled connection
+retried, a graceful drain that must wait for the suspended request, an upgrade tunnel, and HEAD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from edge_wire import async_test
+
+from hanzo_edge.http.messages import Handler
+from hanzo_edge.http.pool import PoolRegistry, TransportOptions
+from hanzo_edge.http.proxy import ServerTarget
+from hanzo_edge.http.server import HttpProtocol
+from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
+from hanzo_edge.routing.build import not_found
+from hanzo_edge.routing.table import Route, RoutingTable
+from hanzo_edge.rules.compile import compile_rule
+from hanzo_edge.services.wrr import WeightedRoundRobin
+
+GET = b"GET /x HTTP/1.1\r\nHost: app.test\r\n\r\n"
+Answer = Callable[["RawBackend", bytes], None]
+
+
+class RawBackend(asyncio.Protocol):
+    """One backend connection; ``answer(conn, data)`` decides what each read gets."""
+
+    answer: Answer
+    conns: list[RawBackend]
+    reads: list[bytes]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.conns.append(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.reads.append(data)
+        type(self).answer(self, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self in self.conns:
+            self.conns.remove(self)
+
+
+class Rig:
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.conns: list[RawBackend] = []
+        self.reads: list[bytes] = []
+        self.servers: list[asyncio.Server] = []
+        self.observed: list[tuple[int, bool]] = []
+
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        rig = self
+
+        class _Backend(RawBackend):
+            answer = rig.answer
+            conns = rig.conns
+            reads = rig.reads
+
+        backend = await loop.create_server(_Backend, "127.0.0.1", 0)
+        self.servers.append(backend)
+        port = backend.sockets[0].getsockname()[1]
+        self.pools = PoolRegistry()
+        target = ServerTarget(f"http://127.0.0.1:{port}", self.pools, TransportOptions())
+        handler: Handler = WeightedRoundRobin([("s", 1, target)])
+        rule = compile_rule("Host(`app.test`)")
+        route = Route("r@test", 10, rule.matches, handler, rule.hosts, rule.host_only)
+        table = RoutingTable([route], not_found)
+        self.ctx = ctx = ConnectionContext(EntrypointSettings(), table.lookup, loop)
+        ctx.observer = lambda _req, status, _n, _d, aborted: self.observed.append((status, aborted))
+        self.protocols: list[HttpProtocol] = []
+
+        def protocol() -> HttpProtocol:
+            proto = HttpProtocol(ctx)
+            self.protocols.append(proto)
+            return proto
+
+        ingress = await loop.create_server(protocol, "127.0.0.1", 0)
+        self.servers.append(ingress)
+        return int(ingress.sockets[0].getsockname()[1])
+
+    async def stop(self, *writers: asyncio.StreamWriter) -> None:
+        for writer in writers:
+            writer.close()
+        self.ctx.stop()
+        self.pools.close()
+        for server in self.servers:
+            server.close()
+            await server.wait_closed()
+        for conn in list(self.conns):
+            conn.transport.close()
+        await poll(lambda: not self.ctx.connections and not self.conns)
+        await asyncio.sleep(0.01)
+
+
+async def poll(check: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if check():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached in 5 s")
+
+
+def request_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if "handle_request" in repr(t.get_coro())]
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    body = await asyncio.wait_for(reader.readexactly(length), 5) if length else b""
+    return head, body
+
+
+def ok(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
+
+
+def echo_path(conn: RawBackend, data: bytes) -> None:
+    # One answer per request head seen (several may come in one read), naming its path.
+    for line in data.split(b"\r\n"):
+        if line.startswith((b"GET ", b"POST ", b"HEAD ")):
+            conn.transport.write(ok(line.split(b" ")[1]))
+
+
+@async_test
+async def test_pipelined_requests_behind_a_task_free_one_are_answered_in_order() -> None:
+    rig = Rig(echo_path)
+    port = await rig.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"".join(b"GET /%d HTTP/1.1\r\nHost: app.test\r\n\r\n" % i for i in range(3)))
+    bodies = [(await read_response(reader))[1] for _ in range(3)]
+    assert bodies == [b"/0", b"/1", b"/2"]
+    assert rig.observed == [(200, False)] * 3
+    await rig.stop(writer)
+
+
+@async_test
+async def test_expect_continue_on_a_task_free_route_gets_its_100_then_the_answer() -> None:
+    got: list[bytes] = []
+
+    def answer(conn: RawBackend, data: bytes) -> None:
+        got.append(data)
+        if b"".join(got).endswith(b"hello"):
+            conn.transport.write(ok(b"done"))
+
+    rig = Rig(answer)
+    port = await rig.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /u HTTP/1.1\r\nHost: app.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"hello")
+    head, body = await read_response(reader)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert body == b"done"
+    assert b"".join(got).endswith(b"\r\n\r\nhello")
+    await rig.stop(writer)
+
+
+@async_test
+async def test_a_backend_that_dies_mid_body_closes_the_client_connection() -> None:
+    def answer(conn: RawBackend, data: bytes) -> None:
+        conn.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        asyncio.get_running_loop().call_later(0.05, conn.transport.close)
+
+    rig = Rig(answer)
+    port = await rig.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(GET)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    rest = await asyncio.wait_for(reader.read(), 5)  # EOF: the body can only end short by the connection closing
+    assert rest == b"abc"
+    await poll(lambda: rig.observed == [(200, True)])
+    await rig.stop(writer)
+
+
+@async_test
+async def test_a_stale_pooled_connection_is_retried_once_on_a_fresh_one() -> None:
+    def answer(conn: RawBackend, data: bytes) -> None:
+        conn.transport.write(ok(b"fresh"))
+        conn.transport.close()  # keep-alive promised (no Connection: close), then gone: the pooled one is stale
+
+    rig = Rig(answer)
+    port = await rig.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(GET)
+    assert (await read_response(reader))[1] == b"fresh"
+    await poll(lambda: not rig.conns)
+    writer.write(GET)
+    assert (await read_response(reader))[1] == b"fresh"
+    assert rig.observed == [(200, False), (200, False)]
+    await rig.stop(writer)
+
+
+@async_test
+async def test_a_graceful_drain_waits_for_a_suspended_task_free_request() -> None:
+    held: list[RawBackend] = []
+    rig = Rig(lambda conn, _data: held.append(conn))
+    port = await rig.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(GET)
+    await poll(lambda: bool(held))
+    assert request_tasks() == []  # suspended without a Task: the eager path is what is being drained
+    rig.ctx.draining = True
+    assert rig.ctx.close_idle() == 1  # busy: not closed under the request
+    held[0].transport.write(ok(b"late"))
+    head, body = await read_response(reader)
+    assert body == b"late"
+    assert b"Connection: close" in head
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # draining: closed once answered
+    await rig.stop(writer)
+
+
+@async_test
+async def test_an_upgrade_on_a_task_free_route_becomes_a_tunnel() -> None:
+    def answer(conn: RawBackend, data: bytes) -> None:
+        if data.startswith(b"GET "):
+            conn.transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+            )
+            if data.endswith(b"early"):
+                conn.transport.write(b"echo:early")
+        else:
+            conn.transport.write(b"echo:" + data)
+
+    rig = Rig(answer)
+    port = await rig.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /ws HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    writer.write(b"ping")
+    assert await asyncio.wait_for(reader.readexactly(9), 5) == b"echo:ping"
+    await rig.stop(writer)
+
+
+@async_test
+async def test_head_on_a_task_free_route_relays_the_head_only_and_keeps_the_connection() -> None:
+    def answer(conn: RawBackend, data: bytes) -> None:
+        conn.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+
+    rig = Rig(answer)
+    port = await rig.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(2):
+        writer.write(b"HEAD /h HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert b"Content-Length: 5" in head
+    assert rig.observed == [(200, False), (200, False)]
+    await rig.stop(writer)
