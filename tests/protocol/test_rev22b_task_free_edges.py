@@ -262,3 +262,52 @@ async def test_head_on_a_task_free_route_relays_the_head_only_and_keeps_the_conn
         assert b"Content-Length: 5" in head
     assert rig.observed == [(200, False), (200, False)]
     await rig.stop(writer)
+
+
+async def read_until_eof(reader: asyncio.StreamReader) -> bytes:
+    """Everything until the proxy closes the connection (a timeout fails: a connection left open hangs a client)."""
+    got = b""
+    while chunk := await asyncio.wait_for(reader.read(65536), 5):
+        got += chunk
+    return got
+
+
+@async_test
+async def test_a_half_closed_client_gets_its_whole_streamed_answer_and_then_the_close() -> None:
+    # The client sends its request and shuts its side (SHUT_WR); the backend's body comes in two reads. The proxy
+    # finishes the answer it was asked for and then closes, as eof_received promises. Before the fix, the half-close
+    # marked the connection "closing": the body's later bytes were dropped and the connection was never closed.
+    def answer(conn: RawBackend, data: bytes) -> None:
+        conn.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc")
+        asyncio.get_running_loop().call_later(0.05, conn.transport.write, b"def")
+
+    rig = Rig(answer)
+    port = await rig.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(GET)
+    writer.write_eof()
+    got = await read_until_eof(reader)
+    assert got.startswith(b"HTTP/1.1 200 ")
+    assert got.endswith(b"\r\n\r\nabcdef")
+    assert rig.observed == [(200, False)]
+    await rig.stop(writer)
+
+
+@async_test
+async def test_a_half_closed_client_gets_every_pipelined_answer_it_asked_for() -> None:
+    held: list[RawBackend] = []
+
+    def answer(conn: RawBackend, data: bytes) -> None:
+        held.append(conn)
+        echo_path(conn, data)
+
+    rig = Rig(answer)
+    port = await rig.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"".join(b"GET /%d HTTP/1.1\r\nHost: app.test\r\n\r\n" % i for i in range(3)))
+    writer.write_eof()
+    got = await read_until_eof(reader)
+    assert got.count(b"HTTP/1.1 200 ") == 3
+    assert got.endswith(b"/2")
+    assert rig.observed == [(200, False)] * 3
+    await rig.stop(writer)

@@ -136,6 +136,7 @@ class HttpProtocol(asyncio.Protocol):
         self.requests = 0
         self.opened_at = 0.0
         self.closing = False
+        self._peer_eof = False  # the client half-closed (eof_received): answer what it asked for, then close
         # parse state of the request being read
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -346,9 +347,9 @@ class HttpProtocol(asyncio.Protocol):
             body.feed_error(ConnectionResetError("client closed before the end of the body"))
         if self._active is None and not self._queue:
             return None  # close now
-        # Half-closed client: finish the responses it already asked for, then close.
-        self._resp_keep_alive = False
-        self.closing = True
+        # Half-closed client: finish the responses it already asked for (queued ones too), then close. The socket
+        # still writes: ``closing`` (which drops writes) would cut the answer short and leave the connection open.
+        self._peer_eof = True
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -398,7 +399,7 @@ class HttpProtocol(asyncio.Protocol):
         """Resume the client socket (sends ``100 Continue`` first when the client is waiting for it)."""
         pending = self._expect_pending
         transport = self.transport
-        if transport is None or self.closing or transport.is_closing():
+        if transport is None or self.closing or self._peer_eof or transport.is_closing():
             self._expect_pending = None
             return
         if pending is not None and pending is self._active:
@@ -417,8 +418,8 @@ class HttpProtocol(asyncio.Protocol):
         after = before | reason if on else before & ~reason
         self._pause_reasons = after
         transport = self.transport
-        if transport is None or self.closing:
-            return
+        if transport is None or self.closing or self._peer_eof:
+            return  # nothing more to read
         if before == 0 and after != 0:
             transport.pause_reading()
         elif before != 0 and after == 0:
@@ -638,7 +639,7 @@ class HttpProtocol(asyncio.Protocol):
             discard_response(response)
             return
         status = response.status
-        keep_alive = req.keep_alive and not self.ctx.draining
+        keep_alive = req.keep_alive and not self.ctx.draining and not (self._peer_eof and not self._queue)
         request_body = req.body
         if isinstance(request_body, StreamBody) and not request_body.at_eof:
             keep_alive = False  # the rest of the body would be read as a new request
@@ -781,6 +782,9 @@ class HttpProtocol(asyncio.Protocol):
             if not self._queue:
                 self._set_paused(_PIPELINE, False)
             self._start(nxt)
+            return
+        if self._peer_eof:
+            transport.close()  # the half-closed client got every answer it asked for
             return
         if self._reading_body is None and self._idle_timeout > 0:
             self.idle_deadline = self._time() + self._idle_timeout
