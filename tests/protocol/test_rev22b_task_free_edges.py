@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from edge_wire import async_test
 
-from hanzo_edge.http.messages import Handler
+from hanzo_edge.http.messages import Handler, Response
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.http.proxy import ServerTarget
 from hanzo_edge.http.server import HttpProtocol
@@ -31,28 +31,24 @@ Answer = Callable[["RawBackend", bytes], None]
 class RawBackend(asyncio.Protocol):
     """One backend connection; ``answer(conn, data)`` decides what each read gets."""
 
-    answer: Answer
-    conns: list[RawBackend]
-    reads: list[bytes]
+    rig: Rig
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.conns.append(self)
+        self.rig.conns.append(self)
 
     def data_received(self, data: bytes) -> None:
-        self.reads.append(data)
-        type(self).answer(self, data)
+        self.rig.answer(self, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self in self.conns:
-            self.conns.remove(self)
+        if self in self.rig.conns:
+            self.rig.conns.remove(self)
 
 
 class Rig:
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.conns: list[RawBackend] = []
-        self.reads: list[bytes] = []
         self.servers: list[asyncio.Server] = []
         self.observed: list[tuple[int, bool]] = []
 
@@ -61,9 +57,9 @@ class Rig:
         rig = self
 
         class _Backend(RawBackend):
-            answer = rig.answer
-            conns = rig.conns
-            reads = rig.reads
+            pass
+
+        _Backend.rig = rig
 
         backend = await loop.create_server(_Backend, "127.0.0.1", 0)
         self.servers.append(backend)
@@ -310,4 +306,28 @@ async def test_a_half_closed_client_gets_every_pipelined_answer_it_asked_for() -
     assert got.count(b"HTTP/1.1 200 ") == 3
     assert got.endswith(b"/2")
     assert rig.observed == [(200, False)] * 3
+    await rig.stop(writer)
+
+
+@async_test
+async def test_a_client_lost_after_the_awaited_future_is_done_still_cancels_the_exchange() -> None:
+    # Task.cancel() on a Task whose awaited future is already done (its wake-up is queued) throws CancelledError
+    # into the coroutine at that await instead. The eager driver must do the same, pure and compiled (a mypyc
+    # coroutine resumed by throw()): the exchange closes its upstream connection and the request is a 499.
+    held: list[RawBackend] = []
+    rig = Rig(lambda conn, _data: held.append(conn))
+    port = await rig.start()
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(GET)
+    await poll(lambda: bool(held) and bool(rig.protocols) and rig.protocols[0]._waiting is not None)
+    proto = rig.protocols[0]
+    waiting = proto._waiting
+    assert waiting is not None
+    assert request_tasks() == []
+    waiting.set_result(Response(200))  # the backend's answer is in, its wake-up queued, when the loss is heard
+    proto.connection_lost(None)
+    assert proto.transport is not None
+    proto.transport.close()  # the socket itself (connection_lost was called first, by hand, to order the two)
+    await poll(lambda: rig.observed == [(499, True)])
+    await poll(lambda: not rig.conns)  # the upstream connection was closed, not returned to the pool
     await rig.stop(writer)
