@@ -338,3 +338,38 @@ async def test_a_client_lost_after_the_awaited_future_is_done_still_cancels_the_
     await poll(lambda: rig.observed == [(499, True)])
     await poll(lambda: not rig.conns)  # the upstream connection was closed, not returned to the pool
     await rig.stop(writer)
+
+
+@async_test
+async def test_a_large_body_to_a_backend_that_reads_slowly_is_relayed_whole_under_flow_control() -> None:
+    size = 8 << 20
+    received = [0]
+
+    def answer(conn: RawBackend, data: bytes) -> None:
+        if not received[0]:
+            # Stop reading for a while: the proxy's upstream buffer fills, the client socket must be paused.
+            conn.transport.pause_reading()
+            asyncio.get_running_loop().call_later(0.2, conn.transport.resume_reading)
+            received[0] = len(data.split(b"\r\n\r\n", 1)[1])
+        else:
+            received[0] += len(data)
+        if received[0] == size:
+            conn.transport.write(ok(b"%d" % received[0]))
+
+    rig = Rig(answer)
+    port = await rig.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /big HTTP/1.1\r\nHost: app.test\r\nContent-Length: %d\r\n\r\n" % size)
+    writer.write(b"x" * size)
+    paused = False
+    for _ in range(200):
+        paused = paused or bool(rig.protocols and rig.protocols[0].pause_reasons)
+        if paused:
+            break
+        await asyncio.sleep(0.005)
+    head, body = await read_response(reader)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert body == b"%d" % size
+    assert paused  # the client socket was paused while the backend was not reading
+    assert rig.observed == [(200, False)]
+    await rig.stop(writer)
