@@ -482,9 +482,8 @@ def test_tls_option_and_secret_rotation_without_dropping_connections(cluster: Cl
     context = ssl.create_default_context()
     ca.configure_trust(context)
     port = cluster.ports["websecure"]
-    assert eventually(lambda: _fetch_tls(port, "kms.hanzo.test", context), message=cluster.proc.describe) == (
-        200,
-        "127.0.1.3",
+    assert eventually(
+        lambda: _fetch_tls(port, "kms.hanzo.test", context) == (200, "127.0.1.3"), message=cluster.proc.describe
     )
     # The TLSOption's cipher list: a TLS 1.2 client offering only CHACHA20 (not listed for TLS 1.2) is refused,
     # one offering a listed suite gets in.
@@ -665,8 +664,9 @@ def test_tls_store_default_certificate(cluster: Cluster) -> None:
     context = ssl.create_default_context()
     ca.configure_trust(context)
     assert eventually(
-        lambda: _fetch_tls(cluster.ports["websecure"], "unknown.store.test", context), message=cluster.proc.describe
-    ) == (200, "127.0.1.2")
+        lambda: _fetch_tls(cluster.ports["websecure"], "unknown.store.test", context) == (200, "127.0.1.2"),
+        message=cluster.proc.describe,
+    )
 
 
 def test_absent_crd_group_never_blocks_readiness(tmp_path: Path) -> None:
@@ -729,12 +729,10 @@ def test_an_ingress_tls_secret_rotates_too(cluster: Cluster) -> None:
     first, second = ssl.create_default_context(), ssl.create_default_context()
     first_ca.configure_trust(first)
     second_ca.configure_trust(second)
-    assert eventually(lambda: _fetch_tls(port, "site.ing.test", first), message=cluster.proc.describe) == (
-        200,
-        "127.0.1.4",
+    assert eventually(
+        lambda: _fetch_tls(port, "site.ing.test", first) == (200, "127.0.1.4"), message=cluster.proc.describe
     )
     cluster.api.apply(_tls_secret("ingtls", "site-cert", second_ca.issue_cert("site.ing.test")))
-    assert eventually(lambda: _fetch_tls(port, "site.ing.test", second), message=cluster.proc.describe) == (
-        200,
-        "127.0.1.4",
+    assert eventually(
+        lambda: _fetch_tls(port, "site.ing.test", second) == (200, "127.0.1.4"), message=cluster.proc.describe
     )
