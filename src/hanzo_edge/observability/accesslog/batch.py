@@ -12,9 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.messages import Request
-from hanzo_edge.observability.accesslog.json_line import JsonLine
+from hanzo_edge.observability.accesslog.json_line import JsonLine, request_content_size
 
 if TYPE_CHECKING:
     from hanzo_edge.observability.accesslog.codegen import Renderer
@@ -130,8 +129,7 @@ class LineBatch:
             # renderer's code and memos stay in the CPU caches, which interleaved with the proxy's work per request
             # they do not (a compiled line cost ~2.7 µs of CPU end to end rendered here, ~1.3 in a loop). What can
             # still change on the request (the clock, a body drained after an early answer) is read now.
-            body = req.body
-            size = body.received if isinstance(body, StreamBody) else len(body)
+            size = request_content_size(req)
             self._deferred.append(
                 (req, status, response_bytes, duration, retries, username, self.request_count, json.now(), size)
             )

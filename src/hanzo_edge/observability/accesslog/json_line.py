@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Final
 import orjson
 
 from hanzo_edge.http.body import StreamBody
-from hanzo_edge.observability.accesslog.gofmt import PROTOCOLS, Seconds, service_addr, split_host_port
+from hanzo_edge.observability.accesslog.gofmt import PROTOCOLS, Seconds, remember, service_addr, split_host_port
 
 if TYPE_CHECKING:
     from hanzo_edge.http.messages import MatchedRoute, Request
 
-__all__ = ["JSON_LINE_FIELDS", "JsonLine", "compiled"]
+__all__ = ["JSON_LINE_FIELDS", "JsonLine", "compiled", "request_content_size"]
 
 _NANOS: Final = 1_000_000_000
 _APPEND_NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
@@ -87,6 +87,12 @@ def _quoted(text: str) -> str:
     return '"' + text + '"' if _plain(text) else orjson.dumps(text).decode()
 
 
+def request_content_size(req: Request) -> int:
+    """Traefik's ``RequestContentSize``: the body bytes received so far."""
+    body = req.body
+    return body.received if isinstance(body, StreamBody) else len(body)
+
+
 def compiled() -> bool:
     """Whether this module runs compiled (mypyc): only then is :class:`JsonLine` the faster renderer."""
     return not __file__.endswith(".py")
@@ -123,7 +129,7 @@ class JsonLine:
         self._local_offset = ""
         self._now_sec = -1
         self._now_text = ""
-        self._host_ports: dict[str, tuple[str, str]] = {}
+        self._hosts: dict[str, tuple[str, str, bool]] = {}  # Host -> (host part, port part, needs no escape)
         self._service_addrs: dict[str, str] = {}
         self._client_addr = "ClientAddr" in kept
         self._client_host = "ClientHost" in kept
@@ -166,7 +172,6 @@ class JsonLine:
         self._every_field = all(k in kept for k in JSON_LINE_FIELDS if k not in _NOT_USUAL)
         self._segments: dict[str, dict[str, tuple[str, str]]] = {}
         self._safe_names: set[str] = set()
-        self._usual_hosts: dict[str, tuple[str, str, bool]] = {}  # Host -> (host part, port part, needs no escape)
         self._clients: dict[int, tuple[str, str]] = {}  # client port -> (client IP, its fields of the line)
         # The usual request (a Host, routed to a service, proxied; no trace, no TLS, no logged header) starts from a
         # copy of a dict already holding its keys in order: each store then replaces a value instead of growing the
@@ -179,8 +184,7 @@ class JsonLine:
         self, req: Request, status: int, nbytes: int, duration: float, retries: int, username: str, count: int
     ) -> bytes:
         """Return ``req``'s line, newline included."""
-        body = req.body
-        size = body.received if isinstance(body, StreamBody) else len(body)
+        size = request_content_size(req)
         return self.render_at(req, status, nbytes, duration, retries, username, count, self._wall_ns(), size)
 
     def now(self) -> int:
@@ -281,13 +285,7 @@ class JsonLine:
             line["Overhead"] = dur_ns - origin_ns
         req_host = req_port = ""
         if self._need_host and host:
-            parts = self._host_ports.get(host)
-            if parts is None:
-                parts = split_host_port(host)
-                if len(self._host_ports) >= _MEMO_LIMIT:
-                    self._host_ports.clear()
-                self._host_ports[host] = parts
-            req_host, req_port = parts
+            req_host, req_port, _ = self._host_parts(host)
         if self._request_addr and host:
             line["RequestAddr"] = host
         if self._request_size:
@@ -319,9 +317,7 @@ class JsonLine:
             addr = self._service_addrs.get(server_url)
             if addr is None:
                 addr = service_addr(server_url)
-                if len(self._service_addrs) >= _MEMO_LIMIT:
-                    self._service_addrs.clear()
-                self._service_addrs[server_url] = addr
+                remember(self._service_addrs, server_url, addr, _MEMO_LIMIT)
             line["ServiceAddr"] = addr
         if route is not None and self._service_name:
             service = route.service
@@ -332,14 +328,7 @@ class JsonLine:
         if trace is not None and self._span_id:
             line["SpanId"] = trace.span_id
         if self._need_start:
-            start_ns = now_ns - dur_ns
-            start_sec = start_ns // _NANOS  # two native int operations; divmod() is a generic call compiled
-            start_frac = start_ns - start_sec * _NANOS
-            # Go's RFC3339Nano fraction: nine digits, trailing zeros removed, nothing when zero.
-            fraction = "." + str(start_frac + _NANOS)[1:].rstrip("0") if start_frac else ""
-            if start_sec != self._start_sec:
-                self._utc_start, self._local_start, self._local_offset = self._seconds.start(start_sec)
-                self._start_sec = start_sec
+            fraction = self._start_fraction(now_ns - dur_ns)
             if self._start_local:
                 line["StartLocal"] = self._local_start + fraction + self._local_offset
             if self._start_utc:
@@ -360,11 +349,7 @@ class JsonLine:
         if headers:
             for key in sorted(headers):
                 line["request_" + key] = headers[key]
-        now_sec = now_ns // _NANOS
-        if now_sec != self._now_sec:
-            self._now_text = self._seconds.rfc3339(now_sec)
-            self._now_sec = now_sec
-        line["time"] = self._now_text
+        line["time"] = self._time_text(now_ns)
         return orjson.dumps(line, option=_APPEND_NEWLINE)
 
     def _usual_line(
@@ -392,14 +377,7 @@ class JsonLine:
         method = req.method
         entry_point = req.entry_point
         safe = self._safe_names
-        known = self._usual_hosts.get(host)
-        if known is None:
-            # A Host seen for the first time: its parts, and whether the three fields need no escaping.
-            parts = split_host_port(host)
-            known = (parts[0], parts[1], _plain(host))
-            if len(self._usual_hosts) >= _MEMO_LIMIT:
-                self._usual_hosts.clear()
-            self._usual_hosts[host] = known
+        known = self._host_parts(host)
         if not (
             known[2]
             and _plain(path)
@@ -420,9 +398,7 @@ class JsonLine:
         if client is None or client[0] != client_ip:
             # A connection's first line: its client's three fields, remembered by port (the IP checked each time).
             client = (client_ip, self._client_fields(client_ip, port))
-            if len(self._clients) >= _MEMO_LIMIT:
-                self._clients.clear()
-            self._clients[port] = client
+            remember(self._clients, port, client, _MEMO_LIMIT)
         client_fields = client[1]
         if not client_fields:
             return None
@@ -439,9 +415,8 @@ class JsonLine:
         service = route.service
         by_server = self._segments.get(route.name)
         if by_server is None:
-            if len(self._segments) >= _MEMO_LIMIT:
-                self._segments.clear()
-            by_server = self._segments[route.name] = {}
+            by_server = {}
+            remember(self._segments, route.name, by_server, _MEMO_LIMIT)
         cached = by_server.get(server_url)
         if cached is None or cached[0] != service:
             addr = service_addr(server_url)
@@ -449,20 +424,10 @@ class JsonLine:
                 f'"RouterName":{_quoted(route.name)},"ServiceAddr":{_quoted(addr)},'
                 f'"ServiceName":{_quoted(service)},"ServiceURL":{_quoted(server_url)},'
             )
-            if len(by_server) >= 64:
-                by_server.clear()
-            cached = by_server[server_url] = (service, segment)
-        start_ns = now_ns - dur_ns
-        start_sec = start_ns // _NANOS
-        start_frac = start_ns - start_sec * _NANOS
-        fraction = "." + str(start_frac + _NANOS)[1:].rstrip("0") if start_frac else ""
-        if start_sec != self._start_sec:
-            self._utc_start, self._local_start, self._local_offset = self._seconds.start(start_sec)
-            self._start_sec = start_sec
-        now_sec = now_ns // _NANOS
-        if now_sec != self._now_sec:
-            self._now_text = self._seconds.rfc3339(now_sec)
-            self._now_sec = now_sec
+            cached = (service, segment)
+            remember(by_server, server_url, cached, 64)
+        fraction = self._start_fraction(now_ns - dur_ns)
+        now_text = self._time_text(now_ns)
         sent = str(nbytes)  # each number is turned into text once
         code = str(status)
         line = (
@@ -474,7 +439,7 @@ class JsonLine:
             f'"RequestScheme":"{"https" if req.tls else "http"}","RetryAttempts":{retries},{cached[1]}'
             f'"StartLocal":"{self._local_start}{fraction}{self._local_offset}",'
             f'"StartUTC":"{self._utc_start}{fraction}Z","entryPointName":"{entry_point}",'
-            f'"level":"info","msg":"","time":"{self._now_text}"}}\n'
+            f'"level":"info","msg":"","time":"{now_text}"}}\n'
         )
         return line.encode()
 
@@ -487,6 +452,33 @@ class JsonLine:
         client_port = str(port)
         addr = f"[{client_ip}]:{client_port}" if ":" in client_ip else f"{client_ip}:{client_port}"
         return f'{{"ClientAddr":"{addr}","ClientHost":"{client_ip}","ClientPort":"{client_port}","ClientUsername":"-",'
+
+    def _host_parts(self, host: str) -> tuple[str, str, bool]:
+        # A Host's parts (Go's SplitHostPort, Traefik's fallback) and whether JSON writes it as it is, remembered.
+        known = self._hosts.get(host)
+        if known is None:
+            parts = split_host_port(host)
+            known = (parts[0], parts[1], _plain(host))
+            remember(self._hosts, host, known, _MEMO_LIMIT)
+        return known
+
+    def _start_fraction(self, start_ns: int) -> str:
+        # Go's RFC3339Nano fraction of the start instant (nine digits, trailing zeros removed, nothing when zero);
+        # the start second's texts are refreshed when it changes.
+        start_sec = start_ns // _NANOS  # two native int operations; divmod() is a generic call compiled
+        start_frac = start_ns - start_sec * _NANOS
+        if start_sec != self._start_sec:
+            self._utc_start, self._local_start, self._local_offset = self._seconds.start(start_sec)
+            self._start_sec = start_sec
+        return "." + str(start_frac + _NANOS)[1:].rstrip("0") if start_frac else ""
+
+    def _time_text(self, now_ns: int) -> str:
+        # logrus' "time" (RFC 3339, local), formatted once per second.
+        now_sec = now_ns // _NANOS
+        if now_sec != self._now_sec:
+            self._now_text = self._seconds.rfc3339(now_sec)
+            self._now_sec = now_sec
+        return self._now_text
 
     def _remember_plain(self, name: str) -> bool:
         # A method or entry point name needing no escape, remembered: few distinct ones reach a process (bounded).
