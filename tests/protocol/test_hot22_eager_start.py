@@ -15,122 +15,23 @@ import struct
 from collections.abc import Awaitable, Callable
 
 from edge_wire import async_test
+from task_free_rig import GET, Rig, poll, read_response, request_tasks, wrr
 
 from hanzo_edge.http.fused_head import FusedHead
-from hanzo_edge.http.messages import Handler, Request, Response
+from hanzo_edge.http.messages import Request, Response
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.http.proxy import ServerTarget
-from hanzo_edge.http.server import HttpProtocol
-from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
-from hanzo_edge.routing.build import not_found
-from hanzo_edge.routing.table import Route, RoutingTable, needs_no_task
-from hanzo_edge.rules.compile import compile_rule
+from hanzo_edge.routing.table import needs_no_task
 from hanzo_edge.services.wrr import WeightedRoundRobin
-
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: Sat, 05 Dec 2026 09:00:00 GMT\r\n\r\nok"
-GET = b"GET /x HTTP/1.1\r\nHost: app.test\r\n\r\n"
-
-
-class Backend(asyncio.Protocol):
-    """One backend connection: records what arrives; answers ``OK`` to each request unless told to hold."""
-
-    hold = False
-    seen: asyncio.Queue[bytes]
-    closed: asyncio.Event
-    opened: list[Backend]
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        self.opened.append(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.seen.put_nowait(data)
-        if not self.hold:
-            self.transport.write(OK)  # type: ignore[attr-defined]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.opened.remove(self)
-        self.closed.set()
-
-
-class Rig:
-    """Backend, ingress listener and observer records for one test."""
-
-    def __init__(self) -> None:
-        self.observed: list[tuple[int, bool]] = []
-        self.seen: asyncio.Queue[bytes] = asyncio.Queue()
-        self.closed = asyncio.Event()
-        self.opened: list[Backend] = []
-        self.hold = False
-        self.servers: list[asyncio.Server] = []
-
-    async def start(self, handler_of: Callable[[ServerTarget], Handler], header_timeout: float = 0.0) -> int:
-        loop = asyncio.get_running_loop()
-        rig = self
-
-        class _Backend(Backend):
-            hold = rig.hold
-            seen = rig.seen
-            closed = rig.closed
-            opened = rig.opened
-
-        backend = await loop.create_server(_Backend, "127.0.0.1", 0)
-        self.servers.append(backend)
-        port = backend.sockets[0].getsockname()[1]
-        self.pools = PoolRegistry()
-        target = ServerTarget(
-            f"http://127.0.0.1:{port}", self.pools, TransportOptions(response_header_timeout=header_timeout)
-        )
-        rule = compile_rule("Host(`app.test`)")
-        route = Route("r@test", 10, rule.matches, handler_of(target), rule.hosts, rule.host_only)
-        self.table = RoutingTable([route], not_found)
-        self.ctx = ctx = ConnectionContext(EntrypointSettings(), self.table.lookup, loop)
-        ctx.observer = lambda _req, status, _n, _d, aborted: self.observed.append((status, aborted))
-        ingress = await loop.create_server(lambda: HttpProtocol(ctx), "127.0.0.1", 0)
-        self.servers.append(ingress)
-        return int(ingress.sockets[0].getsockname()[1])
-
-    async def stop(self, *writers: asyncio.StreamWriter) -> None:
-        for writer in writers:
-            writer.close()
-        self.ctx.stop()
-        self.pools.close()
-        for server in self.servers:
-            server.close()
-            await server.wait_closed()
-        for conn in list(self.opened):
-            conn.transport.close()
-        await poll(lambda: not self.ctx.connections and not self.opened)
-        await asyncio.sleep(0.01)  # the closed transports' last callbacks run before the loop ends
-
-
-def wrr(target: Handler) -> Handler:
-    return WeightedRoundRobin([("s", 1, target)])
 
 
 async def ask(port: int, request: bytes = GET) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(request)
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-    length = int(
-        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-    )
-    body = await asyncio.wait_for(reader.readexactly(length), 10)
+    head, body = await read_response(reader)
     writer.close()
     await writer.wait_closed()
     return head + body
-
-
-async def poll(check: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if check():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached in 5 s")
-
-
-def request_tasks() -> list[asyncio.Task[object]]:
-    return [t for t in asyncio.all_tasks() if "handle_request" in repr(t.get_coro())]
 
 
 def test_the_plain_chain_is_task_free_and_any_other_is_not() -> None:

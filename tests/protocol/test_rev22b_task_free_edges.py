@@ -10,113 +10,11 @@ retried, a graceful drain that must wait for the suspended request, an upgrade t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from edge_wire import async_test
+from task_free_rig import GET, RawBackend, Rig, poll, read_response, request_tasks
 
-from hanzo_edge.http.messages import Handler, Response
-from hanzo_edge.http.pool import PoolRegistry, TransportOptions
-from hanzo_edge.http.proxy import ServerTarget
-from hanzo_edge.http.server import HttpProtocol
-from hanzo_edge.http.settings import ConnectionContext, EntrypointSettings
-from hanzo_edge.routing.build import not_found
-from hanzo_edge.routing.table import Route, RoutingTable
-from hanzo_edge.rules.compile import compile_rule
-from hanzo_edge.services.wrr import WeightedRoundRobin
-
-GET = b"GET /x HTTP/1.1\r\nHost: app.test\r\n\r\n"
-Answer = Callable[["RawBackend", bytes], None]
-
-
-class RawBackend(asyncio.Protocol):
-    """One backend connection; ``answer(conn, data)`` decides what each read gets."""
-
-    rig: Rig
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.rig.conns.append(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.rig.answer(self, data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self in self.rig.conns:
-            self.rig.conns.remove(self)
-
-
-class Rig:
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
-        self.conns: list[RawBackend] = []
-        self.servers: list[asyncio.Server] = []
-        self.observed: list[tuple[int, bool]] = []
-
-    async def start(self) -> int:
-        loop = asyncio.get_running_loop()
-        rig = self
-
-        class _Backend(RawBackend):
-            pass
-
-        _Backend.rig = rig
-
-        backend = await loop.create_server(_Backend, "127.0.0.1", 0)
-        self.servers.append(backend)
-        port = backend.sockets[0].getsockname()[1]
-        self.pools = PoolRegistry()
-        target = ServerTarget(f"http://127.0.0.1:{port}", self.pools, TransportOptions())
-        handler: Handler = WeightedRoundRobin([("s", 1, target)])
-        rule = compile_rule("Host(`app.test`)")
-        route = Route("r@test", 10, rule.matches, handler, rule.hosts, rule.host_only)
-        table = RoutingTable([route], not_found)
-        self.ctx = ctx = ConnectionContext(EntrypointSettings(), table.lookup, loop)
-        ctx.observer = lambda _req, status, _n, _d, aborted: self.observed.append((status, aborted))
-        self.protocols: list[HttpProtocol] = []
-
-        def protocol() -> HttpProtocol:
-            proto = HttpProtocol(ctx)
-            self.protocols.append(proto)
-            return proto
-
-        ingress = await loop.create_server(protocol, "127.0.0.1", 0)
-        self.servers.append(ingress)
-        return int(ingress.sockets[0].getsockname()[1])
-
-    async def stop(self, *writers: asyncio.StreamWriter) -> None:
-        for writer in writers:
-            writer.close()
-        self.ctx.stop()
-        self.pools.close()
-        for server in self.servers:
-            server.close()
-            await server.wait_closed()
-        for conn in list(self.conns):
-            conn.transport.close()
-        await poll(lambda: not self.ctx.connections and not self.conns)
-        await asyncio.sleep(0.01)
-
-
-async def poll(check: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if check():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached in 5 s")
-
-
-def request_tasks() -> list[asyncio.Task[object]]:
-    return [t for t in asyncio.all_tasks() if "handle_request" in repr(t.get_coro())]
-
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    body = await asyncio.wait_for(reader.readexactly(length), 5) if length else b""
-    return head, body
+from hanzo_edge.http.messages import Response
 
 
 def ok(body: bytes) -> bytes:
