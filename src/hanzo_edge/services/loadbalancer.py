@@ -9,6 +9,7 @@ The builder maps the configuration onto :class:`HealthCheckOptions` / :class:`Pa
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
@@ -17,15 +18,27 @@ from typing import Any
 
 from hanzo_edge.http.messages import Handler
 from hanzo_edge.services.health import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, ActiveHealthChecker, Probe, Sleep
+from hanzo_edge.services.hrw_servers import ServerRendezvous
+from hanzo_edge.services.leasttime import LeastTime
 from hanzo_edge.services.p2c import PowerOfTwoChoices
 from hanzo_edge.services.passive import PassiveHealthChecker
 from hanzo_edge.services.status import StatusSetter
 from hanzo_edge.services.sticky import StickyCookie
 from hanzo_edge.services.wrr import WeightedRoundRobin
 
-__all__ = ["BuiltLoadBalancer", "HealthCheckOptions", "PassiveOptions", "build_load_balancer"]
+__all__ = ["STRATEGIES", "Balancer", "BuiltLoadBalancer", "HealthCheckOptions", "PassiveOptions", "build_load_balancer"]
 
 Spawn = Callable[[Coroutine[Any, Any, None]], object]
+
+Balancer = WeightedRoundRobin | PowerOfTwoChoices | ServerRendezvous | LeastTime
+"""The balancers of ``loadBalancer.strategy``: each takes ``add(url, weight, handler, fenced)`` and
+``set_status(url, up)``, and answers ``status(url)``."""
+
+STRATEGIES = ("wrr", "p2c", "hrw", "leasttime")
+"""Traefik v3.6's ``loadBalancer.strategy`` values ("" also means wrr, for providers that set no default)."""
+
+# Configuration that Traefik accepts and ignores is still named (at WARNING whatever the configured level).
+_unused = logging.getLogger("hanzo_edge.unsupported")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +71,7 @@ class PassiveOptions:
 class BuiltLoadBalancer:
     """A built load balancer: ``balancer`` is the service handler; ``checker`` runs once :meth:`start` is called."""
 
-    balancer: WeightedRoundRobin | PowerOfTwoChoices
+    balancer: Balancer
     checker: ActiveHealthChecker | None = None
     passive: PassiveHealthChecker | None = None
 
@@ -87,18 +100,25 @@ def build_load_balancer(
     """Return the balancer of a ``loadBalancer`` service with its health checks wired (not started).
 
     ``servers`` are ``(url, weight, handler)``: the URL names the server for health and sticky cookies. ``spawn``
-    runs passive-recovery timers (called only while serving). Raises ValueError for an unsupported ``strategy``
-    (only ``wrr`` and ``p2c``; "" means wrr) or invalid health-check options (absolute path, unknown mode).
+    runs passive-recovery timers (called only while serving). Raises ValueError for a ``strategy`` not in
+    :data:`STRATEGIES` ("" means wrr) or invalid health-check options (absolute path, unknown mode). ``clock`` also
+    times the ``leasttime`` strategy's responses.
     ``on_server_status(name, url, up)``, when given, also hears every status the health checks set (the
     ``service_server_up`` gauge); without it the checkers call ``balancer.set_status`` directly. Servers whose URL
     is in ``fenced`` only take requests already sticky to them (Traefik's fenced servers).
     """
     enabled = health_check is not None
-    balancer: WeightedRoundRobin | PowerOfTwoChoices
+    balancer: Balancer
     if strategy in ("", "wrr"):
         balancer = WeightedRoundRobin([], name, sticky=sticky, health_check_enabled=enabled)
     elif strategy == "p2c":
         balancer = PowerOfTwoChoices([], name, sticky=sticky, health_check_enabled=enabled, rand=rand)
+    elif strategy == "hrw":
+        if sticky is not None:
+            _unused.warning("service %s: loadBalancer.sticky is ignored with strategy hrw, as in Traefik", name)
+        balancer = ServerRendezvous(name, health_check_enabled=enabled)
+    elif strategy == "leasttime":
+        balancer = LeastTime(name, sticky=sticky, health_check_enabled=enabled, clock=clock)
     else:
         raise ValueError(f"unsupported load-balancer strategy {strategy!r}")
     set_status: StatusSetter = balancer.set_status

@@ -9,6 +9,8 @@ import pytest
 from services_fakes import Child, ManualSleep, child_name, request
 
 from hanzo_edge.services.generation import TaskScope
+from hanzo_edge.services.hrw_servers import ServerRendezvous
+from hanzo_edge.services.leasttime import LeastTime
 from hanzo_edge.services.loadbalancer import HealthCheckOptions, PassiveOptions, build_load_balancer
 from hanzo_edge.services.p2c import PowerOfTwoChoices
 from hanzo_edge.services.wrr import WeightedRoundRobin
@@ -27,6 +29,8 @@ def _servers() -> list[tuple[str, float, Child]]:
         pytest.param("wrr", WeightedRoundRobin, id="wrr"),
         pytest.param("", WeightedRoundRobin, id="empty means wrr"),
         pytest.param("p2c", PowerOfTwoChoices, id="p2c"),
+        pytest.param("hrw", ServerRendezvous, id="hrw"),
+        pytest.param("leasttime", LeastTime, id="leasttime"),
     ],
 )
 def test_strategies(strategy: str, kind: type) -> None:
@@ -36,7 +40,7 @@ def test_strategies(strategy: str, kind: type) -> None:
     assert not built.balancer.health_check_enabled
 
 
-@pytest.mark.parametrize("strategy", ["hrw", "leasttime", "bogus"])
+@pytest.mark.parametrize("strategy", ["bogus", "RoundRobin", "HRW"])
 def test_unsupported_strategy(strategy: str) -> None:
     with pytest.raises(ValueError, match="strategy"):
         build_load_balancer("svc@file", _servers(), spawn=lambda c: c.close(), strategy=strategy)
