@@ -2,8 +2,8 @@
 
 Every service is a :data:`~hanzo_edge.http.messages.Handler`; composite services wrap other services.
 
-* :mod:`.wrr` / :mod:`.p2c` — load balancers over servers (``loadBalancer.strategy``), :mod:`.loadbalancer`
-  assembles one with its health checks from plain arguments;
+* :mod:`.wrr` / :mod:`.p2c` / :mod:`.hrw_servers` / :mod:`.leasttime` — load balancers over servers
+  (``loadBalancer.strategy``), :mod:`.loadbalancer` assembles one with its health checks from plain arguments;
 * :mod:`.sticky` — sticky-session cookies for any balancer level;
 * :mod:`.health` (+ :mod:`.health_probe`) and :mod:`.passive` — active and passive health checks;
 * :mod:`.weighted`, :mod:`.failover`, :mod:`.mirroring` — services over services;
