@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hanzo_edge.goquote import go_quote
 from hanzo_edge.http.messages import Handler
 from hanzo_edge.services.health import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, ActiveHealthChecker, Probe, Sleep
 from hanzo_edge.services.hrw_servers import ServerRendezvous
@@ -120,7 +121,7 @@ def build_load_balancer(
     elif strategy == "leasttime":
         balancer = LeastTime(name, sticky=sticky, health_check_enabled=enabled, clock=clock)
     else:
-        raise ValueError(f"unsupported load-balancer strategy {strategy!r}")
+        raise ValueError(f"unsupported load-balancer strategy {go_quote(strategy)}")  # Traefik's words
     set_status: StatusSetter = balancer.set_status
     if on_server_status is not None:
         set_status = _reporting(balancer.set_status, name, on_server_status)
