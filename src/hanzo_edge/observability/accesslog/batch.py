@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from hanzo_edge.http.messages import Request
+from hanzo_edge.observability.accesslog.common_line import CommonLine
 from hanzo_edge.observability.accesslog.json_line import JsonLine, request_content_size
 
 if TYPE_CHECKING:
@@ -48,9 +49,11 @@ class LineBatch:
         batch_bytes: int,
         start_batch: Callable[[], None],
         hand_over: Callable[[], None],
+        common: CommonLine | None = None,
     ) -> None:
         self._render = render
         self._json = json
+        self._common = common  # the compiled build's CLF line (common, genericCLF), rendered like the JSON one
         self._add_internals = add_internals
         self._status_table = status_table
         self._status_ranges = status_ranges
@@ -65,10 +68,10 @@ class LineBatch:
         self.pending = bytearray()
         """Rendered lines not yet handed to the writer."""
         self._deferred: list[tuple[Request, int, int, float, int, str, int, int, int]] = []
-        """Observed requests whose JSON line is rendered at the hand-over (:meth:`take`)."""
+        """Observed requests whose JSON or CLF line is rendered at the hand-over (:meth:`take`)."""
         # Only when the batch goes at the end of this loop iteration (bufferingSize 0): a request kept until a
         # later hand-over (bufferingSize lines, or FLUSH_INTERVAL) would keep its buffered body alive with it.
-        self._defer = json is not None and buffering == 0
+        self._defer = (json is not None or common is not None) and buffering == 0
         self.lines = 0
         """How many lines :attr:`pending` holds."""
         self.scheduled = False
@@ -94,7 +97,8 @@ class LineBatch:
         # Render waiting requests into the pending lines until they hold `limit` bytes, or none waits.
         deferred = self._deferred
         json = self._json
-        if not deferred or json is None:
+        common = self._common
+        if not deferred or (json is None and common is None):
             return
         pending = self.pending
         done = 0
@@ -103,7 +107,10 @@ class LineBatch:
                 break
             done += 1
             try:
-                pending += json.render_at(req, status, sent, duration, retries, username, count, now_ns, size)
+                if json is not None:
+                    pending += json.render_at(req, status, sent, duration, retries, username, count, now_ns, size)
+                elif common is not None:
+                    pending += common.render_at(req, status, sent, duration, username, count, now_ns)
             except Exception:  # one line that cannot be written must not lose the batch
                 log.exception("access log: a line could not be rendered")
         del deferred[:done]
@@ -137,6 +144,17 @@ class LineBatch:
                 self._render_deferred(self._batch_bytes)
         elif json is not None:
             self.pending += json.render(req, status, response_bytes, duration, retries, username, self.request_count)
+        elif self._common is not None:
+            common = self._common
+            if self._defer:  # as the JSON line above; CLF has no RequestContentSize to read now
+                self._deferred.append(
+                    (req, status, response_bytes, duration, retries, username, self.request_count, common.now(), 0)
+                )
+                if len(self._deferred) >= DEFERRED_LINES:
+                    self._render_deferred(self._batch_bytes)
+            else:
+                count = self.request_count
+                self.pending += common.render(req, status, response_bytes, duration, retries, username, count)
         else:
             # Appending to one buffer is what keeps this cheap: holding each line alive costs more than the copy.
             self.pending += self._render(req, status, response_bytes, duration, retries, username, self.request_count)

@@ -1,0 +1,174 @@
+"""Traefik's ``common`` and ``genericCLF`` access-log lines, written out by hand for the compiled build (issue 22).
+
+:func:`formats.clf_renderer` generates a renderer from the field table (:mod:`.fields`) and the format's slots
+(:data:`formats.COMMON`, :data:`formats.GENERIC_CLF`) for each configuration; that is the reference and what a
+pure-Python process runs. This module computes the same line with the same rules as ordinary typed code that mypyc
+compiles with the hot path (``scripts/build_compiled.py``), the way :mod:`.json_line` does for ``json``: there the
+attribute reads of the (native) request and the string building cost a few nanoseconds each, and the per-second
+start time text is looked up once per second instead of once per line.
+
+It must stay byte-for-byte equal to the generated renderer for every configuration and request:
+``tests/property/test_accesslog_common_line_equal.py`` compares the two with Hypothesis, and fails when a CLF format
+gains a slot that is not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+from hanzo_edge.observability.accesslog.gofmt import PROTOCOLS, Seconds
+
+if TYPE_CHECKING:
+    from hanzo_edge.http.messages import Request
+
+__all__ = ["CLF_SLOT_FIELDS", "CommonLine", "compiled"]
+
+_NANOS: Final = 1_000_000_000
+_MILLIS: Final = 1_000_000
+
+CLF_SLOT_FIELDS: Final = (
+    ("ClientHost",),
+    ("ClientUsername",),
+    ("StartUTC", "StartLocal"),
+    ("RequestMethod",),
+    ("RequestPath",),
+    ("RequestProtocol",),
+    ("DownstreamStatus",),
+    ("DownstreamContentSize",),
+    ("request_Referer",),
+    ("request_User-Agent",),
+    ("RequestCount",),
+    ("RouterName",),
+    ("ServiceURL",),
+    ("Duration",),
+)
+"""The keys of :data:`formats.COMMON`'s slots, in order, as :class:`CommonLine` prints them (checked by a test);
+``genericCLF`` is the first ten."""
+
+
+def compiled() -> bool:
+    """Whether this module runs compiled (mypyc): only then is :class:`CommonLine` the faster renderer."""
+    return not __file__.endswith(".py")
+
+
+def _forwarded_for(raw: list[tuple[bytes, bytes]]) -> str:
+    # The first non-empty X-Forwarded-For value, as modes.HeaderModes.scan finds it (a first empty one is passed
+    # over there too), without the Host or the header map: the CLF line prints neither.
+    for name, value in raw:
+        # The usual spelling first: compiled, bytes.lower() is a method looked up per call.
+        if len(name) == 15 and value and (name == b"X-Forwarded-For" or name.lower() == b"x-forwarded-for"):
+            return value.decode("latin-1")
+    return ""
+
+
+class CommonLine:
+    """The CLF renderer of one log: ``render(req, status, nbytes, duration, retries, username, count) -> line``.
+
+    ``kept`` are the field keys the log keeps (``fields.names``): a dropped field prints ``-`` (``0`` for
+    ``Duration``). ``generic`` selects ``genericCLF`` (the line ends after User-Agent). ``scan_headers`` and
+    ``request_path`` are the log's header and query modes (:mod:`.modes`), called only when they have work to do
+    (``collect_headers``: Referer or User-Agent is logged; ``plain_query``: every query parameter is kept, so
+    ``RequestPath`` is the target's path as received).
+    """
+
+    def __init__(
+        self,
+        kept: frozenset[str],
+        *,
+        generic: bool,
+        wall_ns: Callable[[], int],
+        seconds: Seconds,
+        scan_headers: Callable[[Request, bool], tuple[str, str, dict[str, str] | None]],
+        collect_headers: bool,
+        request_path: Callable[[str], str],
+        plain_query: bool,
+    ) -> None:
+        self._generic = generic
+        self._wall_ns = wall_ns
+        self._seconds = seconds
+        self._scan_headers = scan_headers
+        self._collect_headers = collect_headers
+        self._request_path = request_path
+        self._plain_query = plain_query
+        self._client_host = "ClientHost" in kept
+        self._client_username = "ClientUsername" in kept
+        # Traefik prints StartUTC when kept, else StartLocal in local time, else "-".
+        self._start_utc = "StartUTC" in kept
+        self._start = self._start_utc or "StartLocal" in kept
+        self._method = "RequestMethod" in kept
+        self._path = "RequestPath" in kept
+        self._protocol = "RequestProtocol" in kept
+        self._status = "DownstreamStatus" in kept
+        self._size = "DownstreamContentSize" in kept
+        self._count = "RequestCount" in kept
+        self._router = "RouterName" in kept
+        self._service_url = "ServiceURL" in kept
+        self._duration = "Duration" in kept
+        # The last start second and its text (lines come in time order), valid from the start: no second is
+        # impossible, so the memo holds a real one rather than a sentinel.
+        self._start_sec = 0
+        self._start_text = seconds.clf(0, self._start_utc) if self._start else ""
+
+    def render(
+        self, req: Request, status: int, nbytes: int, duration: float, retries: int, username: str, count: int
+    ) -> bytes:
+        """Return ``req``'s line, newline included (``retries`` is not printed by CLF)."""
+        return self.render_at(req, status, nbytes, duration, username, count, self._wall_ns())
+
+    def now(self) -> int:
+        """The log's wall clock, in nanoseconds (what a line written now says)."""
+        return self._wall_ns()
+
+    def render_at(
+        self, req: Request, status: int, nbytes: int, duration: float, username: str, count: int, now_ns: int
+    ) -> bytes:
+        """Return ``req``'s line as written at ``now_ns`` (the wall clock when the request was observed)."""
+        dur_ns = int(duration * _NANOS)
+        xff = ""
+        referer = user_agent = "-"
+        if self._collect_headers:
+            _, xff, headers = self._scan_headers(req, True)
+            if headers:
+                # Go's %s of toLog(..., true): the value in double quotes, "-" for none (quoted below).
+                referer = headers.get("Referer", "") or "-"
+                user_agent = headers.get("User-Agent", "") or "-"
+        elif self._client_host:
+            xff = _forwarded_for(req.headers.raw)
+        client = (xff or req.client_ip or "-") if self._client_host else "-"
+        user = (username or "-") if self._client_username else "-"
+        start = self._start_clf(now_ns - dur_ns) if self._start else "-"
+        method = (req.method or "-") if self._method else "-"
+        path = "-"
+        if self._path:
+            target = req.target
+            if self._plain_query and (target[:1] == "/" or target == "*"):
+                path = target or "-"  # gofmt.target_path's common case, without the call
+            else:
+                path = self._request_path(target) or "-"
+        protocol = "-"
+        if self._protocol:
+            version = req.version
+            protocol = PROTOCOLS.get(version) or f"HTTP/{version}"
+        code = str(status) if self._status else "-"
+        sent = str(nbytes) if self._size else "-"
+        head = f'{client} - {user} [{start}] "{method} {path} {protocol}" {code} {sent} "{referer}" "{user_agent}"'
+        if self._generic:
+            return (head + "\n").encode()
+        router = "-"
+        if self._router:
+            route = req.route
+            if route is not None:
+                router = route.name or "-"
+        backend = (req.server_url or "-") if self._service_url else "-"
+        millis = str(dur_ns // _MILLIS) if self._duration else "0"
+        number = str(count) if self._count else "-"
+        return f'{head} {number} "{router}" "{backend}" {millis}ms\n'.encode()
+
+    def _start_clf(self, start_ns: int) -> str:
+        # The start instant's CLF time ("10/Nov/2009:23:00:00 +0000"), refreshed when its second changes.
+        start_sec = start_ns // _NANOS
+        if start_sec != self._start_sec:
+            self._start_text = self._seconds.clf(start_sec, self._start_utc)
+            self._start_sec = start_sec
+        return self._start_text
