@@ -575,6 +575,7 @@ class _Build:
             handler=handler,
             hosts=compiled.hosts,
             host_only=compiled.host_only,
+            path_rule=compiled.path_rule,
             rule=rule_text,
             service=service_name,
             middlewares=router.middlewares,  # resolved per entrypoint

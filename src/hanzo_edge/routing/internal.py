@@ -204,6 +204,7 @@ def internal_routes(static: StaticConfig, handlers: InternalHandlers) -> Interna
                 metrics_handler,
                 rule="PathPrefix(`/metrics`)",
                 service="prometheus@internal",
+                path_rule=(True, "/metrics"),  # _metrics_matches, tested natively: it precedes every router
             )
         )
     api_handler = services.get("api@internal")

@@ -70,9 +70,13 @@ class CompiledRule:
         host_only: True when the rule tests nothing but the host, i.e. ``matches(r) == (r.host in hosts)`` for
             every request (``Host(a)``, ``Host(a) || Host(b)``): a host-index hit then needs no further check.
         matches: ``matches(request) -> bool``; a plain closure attribute, so a call costs no method binding.
+        path_rule: ``(is_prefix, path)`` when, for a request whose host is in ``hosts`` (any request when ``hosts``
+            is None), ``matches`` is exactly ``routing_path.startswith(path)`` (or ``== path``): a lone literal
+            ``Path``/``PathPrefix``, or one beside a ``Host`` under ``&&``. The routing table tests it natively
+            instead of calling the closure (issue 22); None for every other shape.
     """
 
-    __slots__ = ("ast", "host_only", "hosts", "matches", "syntax", "text")
+    __slots__ = ("ast", "host_only", "hosts", "matches", "path_rule", "syntax", "text")
 
     text: str
     syntax: str
@@ -80,6 +84,7 @@ class CompiledRule:
     hosts: frozenset[str] | None
     host_only: bool
     matches: Predicate
+    path_rule: tuple[bool, str] | None
 
     def __init__(
         self,
@@ -90,6 +95,7 @@ class CompiledRule:
         matches: Predicate,
         *,
         host_only: bool = False,
+        path_rule: tuple[bool, str] | None = None,
     ) -> None:
         init = object.__setattr__  # __setattr__ below refuses every later assignment
         init(self, "text", text)
@@ -98,6 +104,7 @@ class CompiledRule:
         init(self, "hosts", hosts)
         init(self, "host_only", host_only and hosts is not None)
         init(self, "matches", matches)
+        init(self, "path_rule", path_rule)
 
     def __setattr__(self, name: str, value: object) -> None:
         # The rule cache hands one compiled rule to every router with the same text: state set on it by one router's
@@ -211,6 +218,37 @@ def _host_only(node: Node, table: Mapping[str, MatcherSpec], positive: bool = Tr
     return _host_only(node.left, table, positive) and _host_only(node.right, table, positive)
 
 
+_PATH_TESTS = {"Path": False, "PathPrefix": True}  # matcher name -> is_prefix, for the literal path shapes
+
+
+def _literal_path(node: Node, syntax: str) -> tuple[bool, str] | None:
+    """``(is_prefix, path)`` for a one-argument ``Path``/``PathPrefix`` whose closure compares the path as text.
+
+    v3 takes the argument literally; a v2 argument with ``{``/``}`` is a gorilla/mux template (a regexp), which stays
+    the closure's job.
+    """
+    if not isinstance(node, Matcher) or len(node.args) != 1:
+        return None
+    is_prefix = _PATH_TESTS.get(node.name)
+    path = node.args[0]
+    if is_prefix is None or (syntax != "v3" and ("{" in path or "}" in path)):
+        return None
+    return is_prefix, path
+
+
+def _path_rule(node: Node, syntax: str, table: Mapping[str, MatcherSpec]) -> tuple[bool, str] | None:
+    """The :attr:`CompiledRule.path_rule` of a parsed tree: a literal path test alone, or beside a Host matcher under
+    ``&&`` (either side). The host side is then true for every request filed under the rule's hosts, since those
+    are the Host matcher's own canonical hosts (``rule_hosts``)."""
+    if isinstance(node, And):
+        for host_side, path_side in ((node.left, node.right), (node.right, node.left)):
+            spec = table.get(host_side.name) if isinstance(host_side, Matcher) else None
+            if spec is not None and spec.hosts is not None:
+                return _literal_path(path_side, syntax)
+        return None
+    return _literal_path(node, syntax)
+
+
 def _syntax_table(syntax: str) -> tuple[str, Mapping[str, MatcherSpec]]:
     key = syntax.lower() if syntax else "v3"
     if key == "default":
@@ -248,7 +286,15 @@ def _compile(text: str, syntax: str) -> CompiledRule:
     key, table = _syntax_table(syntax)
     ast = parse_rule(text, table.keys())
     matches = _build(ast, table)
-    return CompiledRule(text, key, ast, rule_hosts(ast, table), matches, host_only=_host_only(ast, table))
+    return CompiledRule(
+        text,
+        key,
+        ast,
+        rule_hosts(ast, table),
+        matches,
+        host_only=_host_only(ast, table),
+        path_rule=_path_rule(ast, key, table),
+    )
 
 
 def compile_rule(text: str, syntax: str = "v3") -> CompiledRule:

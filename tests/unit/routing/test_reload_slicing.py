@@ -42,8 +42,8 @@ def _route(name: str, rule: str, priority: int) -> Route:
 
 def _shape(table: RoutingTable) -> Any:
     """Everything a lookup reads, by router name."""
-    by_host = {host: [(m is None, route.name) for m, _, route, _ in cands] for host, cands in table._by_host.items()}
-    return [r.name for r in table.routes], [r.name for _, _, r, _ in table._any], by_host, table.generation
+    by_host = {host: [(c.host_decides, c.route.name) for c in cands] for host, cands in table._by_host.items()}
+    return [r.name for r in table.routes], [c.route.name for c in table._any], by_host, table.generation
 
 
 @settings(max_examples=60, deadline=None)
