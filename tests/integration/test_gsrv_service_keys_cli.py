@@ -172,10 +172,14 @@ def test_check_names_every_key_it_cannot_honour(backend: JsonBackend, tmp_path: 
         "max_idle_connections": 10,
         "expect_continue_timeout": "1s",
         "dialer_fallback_delay": "300ms",
+    }
+    honoured = {
+        "disable_keep_alives": True,
+        "dialer_timeout": "1s",
+        "allow_insecure_connections": True,
         "dialer_keep_alive": "15s",
         "disable_compression": True,
     }
-    honoured = {"disable_keep_alives": True, "dialer_timeout": "1s", "allow_insecure_connections": True}
     path = tmp_path / "gateway.json"
     path.write_text(json.dumps({"version": 3, **_config(backend), **warned, **honoured}, indent=2))
     result = run_cli(["check", "-c", str(path)], program=GATEWAY)

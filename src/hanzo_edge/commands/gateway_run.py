@@ -113,7 +113,7 @@ def serve_gateway(args: Sequence[str], env: Mapping[str, str], stop_requested: C
 
     async def main() -> int:
         try:
-            app = GatewayApp(static, translation, hanzo)
+            app = GatewayApp(static, translation, hanzo, service_keys=service.keys)
         except HostTableError as exc:
             print(f"gateway: host table: {exc}", file=sys.stderr)
             return 1

@@ -6,7 +6,8 @@ allow-lists. Per request it makes the backend :class:`Request` KrakenD sends:
 
 * headers: only the endpoint's ``input_headers`` (``Content-Type`` by default; ``*`` for all), then
   ``X-Forwarded-For: <client ip>`` (one value), ``X-Forwarded-Host: <request host>``, ``User-Agent: KrakenD Version
-  2.13.8`` unless the client's is forwarded (then ``X-Forwarded-Via``), ``Accept-Encoding: gzip`` unless forwarded;
+  2.13.8`` unless the client's is forwarded (then ``X-Forwarded-Via``), ``Accept-Encoding: gzip`` unless forwarded
+  or ``disable_compression`` (Go's ``Transport.DisableCompression``: then no gzip is asked for, none decoded);
   ``Host`` is the backend's;
 * query: only ``input_query_strings`` (``*`` for all), appended to the pattern's own query, keys sorted as Go's
   ``url.Values.Encode``;
@@ -97,6 +98,7 @@ class BackendCall:
     __slots__ = (
         "_fixed",
         "_next",
+        "_no_gzip",
         "_parts",
         "has_query",
         "headers",
@@ -124,6 +126,9 @@ class BackendCall:
         self.query = query
         self.pools = pools
         self.options = options
+        # Go's Transport asks for gzip (and decodes it) only when the request has no Accept-Encoding of its own and
+        # DisableCompression is off: with it on, every request is as if the client's were forwarded.
+        self._no_gzip = options.disable_compression
         self.has_query = "?" in url_pattern
         # Literal text and parameter names alternate: ["/users/", "id", "/posts"].
         self._parts: list[str] = _PLACEHOLDER.split(url_pattern)
@@ -136,6 +141,11 @@ class BackendCall:
             ServerTarget(host, pools, options, pass_host_header=False, preserve_path=True) for host in hosts
         ]
         self._next = 0  # round-robin position: one counter for every caller (the no-op fast path takes turns too)
+
+    @property
+    def asks_gzip(self) -> bool:
+        """False when ``disable_compression`` keeps the backend requests from asking for gzip."""
+        return not self._no_gzip
 
     @property
     def fixed(self) -> tuple[str, str] | None:
@@ -177,7 +187,7 @@ class BackendCall:
         raw: list[tuple[bytes, bytes]] = []
         policy = self.headers
         forwarded_ua = False
-        forwarded_ae = False
+        forwarded_ae = self._no_gzip
         host: bytes | None = None
         for name, value in req.headers.raw:
             lname = name.lower()

@@ -380,16 +380,21 @@ class _Reader:
                 return False
             return value
 
+        def keep_alive() -> float | None:
+            # Go's Dialer.KeepAlive: a negative value turns the probes off (the only way to), so it is no error here.
+            key = "dialer_keep_alive"
+            value = raw.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                return -1.0
+            if isinstance(value, str) and value.startswith("-"):
+                return -1.0 if self.duration(value[1:], (key,), 0.0) > 0 else 0.0
+            return duration(key)
+
         for key, why in WARNED_KEYS.items():
             value = raw.get(key)
             if value is None:
                 continue
-            if key == "disable_compression":
-                zero = not flag(key)
-            elif key == "max_idle_connections":
-                zero = not integer(key, 0)
-            else:
-                zero = not duration(key)
+            zero = not integer(key, 0) if key == "max_idle_connections" else not duration(key)
             if not zero:
                 self.warn((key,), f"{key} is not honoured by hanzo-edge gateway: {why}")
         return ServiceKeys(
@@ -404,6 +409,8 @@ class _Reader:
             dialer_timeout=duration("dialer_timeout"),
             disable_keep_alives=flag("disable_keep_alives"),
             allow_insecure_connections=flag("allow_insecure_connections"),
+            dialer_keep_alive=keep_alive(),
+            disable_compression=flag("disable_compression"),
         )
 
     def hosts(self, value: Any, path: JsonPath, *, disable_sanitize: bool) -> tuple[str, ...] | None:

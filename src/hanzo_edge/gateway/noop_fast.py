@@ -66,6 +66,7 @@ class NoopFastPath:
         "_general",
         "_head_request",
         "_kinds",
+        "_no_gzip",
         "_params_of",
         "_tails",
         "_timeout",
@@ -90,6 +91,8 @@ class NoopFastPath:
         self._body_method = call.method in _BODY_METHODS
         self._tails = ((_tail(False, False), _tail(False, True)), (_tail(True, False), _tail(True, True)))
         self._kinds, self._default = _header_kinds(call)
+        # disable_compression: the tail never asks for gzip, as if the client's Accept-Encoding were forwarded.
+        self._no_gzip = not call.asks_gzip
         # A url_pattern without {param}, and a request whose query the policy drops entirely: the request line and
         # Host of each backend host are the same on every request.
         self._fixed_lines: list[bytes] | None = None
@@ -123,7 +126,8 @@ class NoopFastPath:
         parts = [b""]  # the request line and Host, once the host is picked
         kinds = self._kinds
         default = self._default
-        forwarded_ua = forwarded_ae = False
+        forwarded_ua = False
+        forwarded_ae = self._no_gzip
         host: bytes | None = None
         for name, value in req.headers.raw:
             kind = kinds.get(name.lower(), default)

@@ -21,7 +21,7 @@ from hanzo_edge.gateway.gin_table import GinRoutingTable
 from hanzo_edge.gateway.hanzo.chain import HanzoChain
 from hanzo_edge.gateway.hanzo.settings import HanzoSettings
 from hanzo_edge.gateway.namespaces.telemetry import METRICS_ENTRY_POINT
-from hanzo_edge.gateway.service_keys import go_duration
+from hanzo_edge.gateway.service_keys import ServiceKeys, go_duration
 from hanzo_edge.gateway.stats import STATS_PATHS, GatewayStats, activate, deactivate
 from hanzo_edge.gateway.translate import ENTRY_POINT, PROVIDER, Translation
 from hanzo_edge.http.messages import Handler, Request
@@ -71,7 +71,13 @@ def gateway_static(
 class GatewayApp(IngressApp):
     """See the module docstring."""
 
-    def __init__(self, static: StaticConfig, translation: Translation, hanzo: HanzoSettings | None = None) -> None:
+    def __init__(
+        self,
+        static: StaticConfig,
+        translation: Translation,
+        hanzo: HanzoSettings | None = None,
+        service_keys: ServiceKeys | None = None,
+    ) -> None:
         # telemetry/metrics: KrakenD's /__stats collector (gateway/stats.py), active before the first build so the
         # endpoints' services count into it. Its settings are read at start (a reload keeps them, as the listener).
         self.stats: GatewayStats | None = None
@@ -79,6 +85,9 @@ class GatewayApp(IngressApp):
             self.stats = GatewayStats(translation.stats)
             activate(self.stats)
         super().__init__(static, provider_factories={})
+        # The backends' transport: the static flags' one, with KrakenD's dialer keep-alive (15 s probes unless the
+        # file says otherwise) and disable_compression, which Traefik's static transport has no flag for.
+        self.default_transport = (service_keys or ServiceKeys()).backend_transport(self.default_transport)
         self.translation = translation
         # The Hanzo chain (identity stripping, auth, widget gate, host table) sits inside CORS, before gin.
         self.hanzo: HanzoChain | None = None

@@ -7,7 +7,9 @@ from the client keys (``transport/http/server.InitHTTPDefaultTransport``). Here:
 * the server keys become static flags of the ``gateway`` entrypoint (``respondingTimeouts``, ``http.maxHeaderBytes``)
   and ``max_shutdown_wait_time`` the ``lifeCycle.graceTimeOut`` of every entrypoint of the process;
 * the client keys become the static default ``serversTransport``, which is the transport of every gateway backend
-  (``merge_service.py`` asks for ``ctx.transport("")``).
+  (``merge_service.py`` asks for ``ctx.transport("")``); the two Traefik's static transport has no flag for,
+  ``dialer_keep_alive`` and ``disable_compression``, are set on the gateway app's default transport by
+  :meth:`ServiceKeys.backend_transport`.
 
 Go's zero values are read as Go reads them: a ``0`` timeout is no timeout, ``idle_timeout`` 0 falls back to the
 read timeout, ``max_header_bytes`` 0 is Go's 1 MB (and Go answers 431 only 4096 bytes past the value),
@@ -19,9 +21,12 @@ restart (:func:`changed_keys`).
 
 from __future__ import annotations
 
+import dataclasses
+
 import msgspec
 
 from hanzo_edge.config.static import RespondingTimeouts
+from hanzo_edge.http.pool import TransportOptions
 
 __all__ = [
     "GO_DEFAULT_MAX_HEADER_BYTES",
@@ -49,8 +54,6 @@ WARNED_KEYS: dict[str, str] = {
     "applies",
     "expect_continue_timeout": "requests are sent to backends without 'Expect: 100-continue', body included",
     "dialer_fallback_delay": "backend addresses are dialled in order, without Happy Eyeballs fallback",
-    "dialer_keep_alive": "backend connections get no TCP keep-alive probes",
-    "disable_compression": "backends are still asked for gzip (Accept-Encoding: gzip) and the answer decoded",
 }
 
 
@@ -68,6 +71,8 @@ class ServiceKeys(msgspec.Struct, frozen=True, kw_only=True):
     dialer_timeout: float | None = None
     disable_keep_alives: bool = False
     allow_insecure_connections: bool = False
+    dialer_keep_alive: float | None = None  # negative: Go's "no keep-alive probes"
+    disable_compression: bool = False
 
     def shutdown_grace(self) -> float | None:
         """``graceTimeOut`` for every entrypoint: ``max_shutdown_wait_time`` when positive, else None (our drain,
@@ -75,6 +80,17 @@ class ServiceKeys(msgspec.Struct, frozen=True, kw_only=True):
         rollout)."""
         wait = self.max_shutdown_wait_time
         return wait if wait is not None and wait > 0 else None
+
+    def backend_transport(self, base: TransportOptions) -> TransportOptions:
+        """``base`` (the default transport the static flags made) with the keys Traefik's static transport has no
+        flag for. Lura's dialer has ``KeepAlive: dialer_keep_alive``, which Go reads as probes after 15 s when it is
+        0 or unset, none when negative; ``disable_compression`` stops the backend calls asking for gzip."""
+        keep_alive = self.dialer_keep_alive or 0.0
+        return dataclasses.replace(
+            base,
+            dial_keep_alive=-1.0 if keep_alive < 0 else keep_alive,
+            disable_compression=self.disable_compression,
+        )
 
 
 def go_duration(seconds: float) -> str:

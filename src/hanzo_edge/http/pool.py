@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import ssl
 import time
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ConnectionPool", "PoolRegistry", "TransportOptions"]
+__all__ = ["ConnectionPool", "PoolRegistry", "TransportOptions", "set_keep_alive"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,12 @@ class TransportOptions:
     disable_http2: bool = False  # https servers: offer only http/1.1 in ALPN (Traefik's disableHTTP2)
     read_idle_timeout: float = 0.0  # HTTP/2: PING a connection quiet for this long (0: never)
     ping_timeout: float = 15.0  # HTTP/2: close a connection whose PING is unanswered this long
+    # TCP keep-alive probes on each dialled socket, Go's net.Dialer.KeepAlive: idle seconds before the first probe
+    # (0: Go's 15 s), negative: none (the default here; the gateway sets KrakenD's dialer_keep_alive).
+    dial_keep_alive: float = -1.0
+    # Go's Transport.DisableCompression, read by the gateway's backend calls (gateway/backend.py): when False they
+    # ask for gzip and decode it. The ingress proxy never adds Accept-Encoding, so it has no use for it.
+    disable_compression: bool = False
 
     def client_tls(self, alpn: tuple[str, ...] = ("http/1.1",)) -> ClientTLS:
         """The TLS settings an ``https`` pool builds its (cached) client context from."""
@@ -201,6 +208,8 @@ class ConnectionPool:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+            if self.options.dial_keep_alive >= 0:
+                set_keep_alive(sock, self.options.dial_keep_alive)
         return conn
 
     def _check_peer_cert_uri(self, conn: UpstreamConnection) -> None:
@@ -216,6 +225,31 @@ class ConnectionPool:
 
     def __repr__(self) -> str:
         return f"<ConnectionPool {self.scheme}://{self.host}:{self.port} active={self.active} idle={len(self._idle)}>"
+
+
+# Go's net.Dialer (Go 1.23+, KeepAliveConfig): a KeepAlive >= 0 enables probes with TCP_KEEPIDLE = KeepAlive
+# rounded up to whole seconds (0: 15 s), and leaves the interval and count at Go's defaults, 15 s and 9 probes.
+GO_KEEP_ALIVE_DEFAULT = 15
+GO_KEEP_ALIVE_INTERVAL = 15
+GO_KEEP_ALIVE_COUNT = 9
+
+
+def set_keep_alive(sock: socket.socket, idle: float) -> None:
+    """TCP keep-alive probes on ``sock`` as Go's dialer sets them for ``KeepAlive: idle`` (``idle`` >= 0; once per
+    dial, never per request). A platform without one of the options keeps its own value for it."""
+    seconds = math.ceil(idle) if idle > 0 else GO_KEEP_ALIVE_DEFAULT
+    for level, option, value in (
+        (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+        (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPIDLE", None), seconds),
+        (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPINTVL", None), GO_KEEP_ALIVE_INTERVAL),
+        (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPCNT", None), GO_KEEP_ALIVE_COUNT),
+    ):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(level, option, value)
+        except OSError:
+            log.debug("setsockopt(%s, %s) on a backend connection failed", option, value)
 
 
 def _close_detached(conn: UpstreamConnection) -> None:

@@ -1,0 +1,235 @@
+"""KrakenD's ``dialer_keep_alive`` and ``disable_compression`` (gateway/service_keys.py): read from the file, put on
+the backends' transport, and honoured where they act: TCP keep-alive options on the socket a real dial makes
+(``getsockopt``), and no ``Accept-Encoding: gzip`` on the backend request of either no-op path (the general one and
+the fast one, byte for byte the same head) or of a merging backend."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hanzo_edge.config.types import FrozenDict
+from hanzo_edge.gateway.backend import BackendCall, HeaderPolicy, QueryPolicy
+from hanzo_edge.gateway.document import BackendModel, EndpointModel, GatewayDocument, parse_document
+from hanzo_edge.gateway.merge_service import MergeConfig, MergeService
+from hanzo_edge.gateway.noop_fast import NoopFastPath
+from hanzo_edge.gateway.service_keys import WARNED_KEYS, ServiceKeys, changed_keys
+from hanzo_edge.http.headers import Headers
+from hanzo_edge.http.messages import Request
+from hanzo_edge.http.pool import (
+    GO_KEEP_ALIVE_COUNT,
+    GO_KEEP_ALIVE_DEFAULT,
+    GO_KEEP_ALIVE_INTERVAL,
+    ConnectionPool,
+    PoolRegistry,
+    TransportOptions,
+    set_keep_alive,
+)
+from hanzo_edge.http.proxy import build_request_head
+from hanzo_edge.services.generation import TaskScope
+from hanzo_edge.services.registry import ServiceContext
+
+_LINUX_KEEPALIVE = all(hasattr(socket, name) for name in ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"))
+
+
+def _doc(**raw: Any) -> GatewayDocument:
+    return parse_document(json.dumps({"version": 3, "endpoints": [], **raw}), {})
+
+
+def _keys(**raw: Any) -> ServiceKeys:
+    doc = _doc(**raw)
+    assert doc.ok, doc.errors
+    assert doc.service is not None
+    return doc.service.keys
+
+
+# -- the file and the transport -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "read", "probes_after"),
+    [
+        (None, None, 0.0),  # unset: Go's dialer KeepAlive 0, i.e. probes after 15 s
+        ("0s", 0.0, 0.0),
+        ("40s", 40.0, 40.0),
+        ("1500ms", 1.5, 1.5),
+        ("-1s", -1.0, -1.0),  # Go: a negative KeepAlive turns the probes off
+        (-1, -1.0, -1.0),
+        ("-0s", 0.0, 0.0),
+    ],
+)
+def test_dialer_keep_alive_reaches_the_backend_transport(value: Any, read: float | None, probes_after: float) -> None:
+    keys = _keys() if value is None else _keys(dialer_keep_alive=value)
+    assert keys.dialer_keep_alive == read
+    assert keys.backend_transport(TransportOptions()).dial_keep_alive == probes_after
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_disable_compression_reaches_the_backend_transport(value: bool) -> None:
+    keys = _keys(disable_compression=value)
+    transport = keys.backend_transport(TransportOptions(dial_timeout=3.0))
+    assert transport.disable_compression is value
+    assert transport.dial_timeout == 3.0  # the static flags' settings are kept
+
+
+def test_the_keys_are_no_longer_warned_and_bad_values_are_located_errors() -> None:
+    assert "dialer_keep_alive" not in WARNED_KEYS
+    assert "disable_compression" not in WARNED_KEYS
+    doc = _doc(dialer_keep_alive="-often")
+    assert not doc.ok
+    assert [e.path for e in doc.errors] == [("dialer_keep_alive",)]
+    doc = _doc(disable_compression="yes")
+    assert not doc.ok
+    assert "want true or false" in doc.errors[0].message
+
+
+def test_a_reload_that_changes_them_is_named_as_needing_a_restart() -> None:
+    running = _keys(dialer_keep_alive="30s")
+    assert changed_keys(running, _keys(dialer_keep_alive="10s", disable_compression=True)) == [
+        "dialer_keep_alive",
+        "disable_compression",
+    ]
+    assert changed_keys(running, _keys(dialer_keep_alive="30s")) == []
+
+
+# -- keep-alive on the dialled socket -------------------------------------------------------------------------------
+
+
+def _keepalive_of(sock: socket.socket) -> tuple[int, int, int, int]:
+    return (
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+    )
+
+
+@pytest.mark.skipif(not _LINUX_KEEPALIVE, reason="TCP_KEEPIDLE/INTVL/CNT are Linux socket options")
+@pytest.mark.parametrize(("idle", "want_idle"), [(0.0, GO_KEEP_ALIVE_DEFAULT), (40.0, 40), (1.2, 2), (0.001, 1)])
+def test_set_keep_alive_is_gos_dialer(idle: float, want_idle: int) -> None:
+    with socket.socket() as sock:
+        set_keep_alive(sock, idle)
+        assert _keepalive_of(sock) == (1, want_idle, GO_KEEP_ALIVE_INTERVAL, GO_KEEP_ALIVE_COUNT)
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    yield server
+    server.close()
+
+
+async def _dialled(listener: socket.socket, options: TransportOptions) -> tuple[int, int, int, int]:
+    pool = ConnectionPool("http", "127.0.0.1", listener.getsockname()[1], options)
+    conn = await pool.acquire()
+    try:
+        assert conn.transport is not None
+        sock = conn.transport.get_extra_info("socket")
+        return _keepalive_of(sock)
+    finally:
+        conn.close()
+        await asyncio.sleep(0)
+
+
+@pytest.mark.skipif(not _LINUX_KEEPALIVE, reason="TCP_KEEPIDLE/INTVL/CNT are Linux socket options")
+def test_a_real_dial_carries_the_transports_keep_alive(listener: socket.socket) -> None:
+    probed = asyncio.run(_dialled(listener, TransportOptions(dial_keep_alive=40.0)))
+    assert probed == (1, 40, GO_KEEP_ALIVE_INTERVAL, GO_KEEP_ALIVE_COUNT)
+    gateway_default = ServiceKeys().backend_transport(TransportOptions())
+    assert asyncio.run(_dialled(listener, gateway_default))[:2] == (1, GO_KEEP_ALIVE_DEFAULT)
+    # The ingress's transport and dialer_keep_alive "-1s": no probes (the socket's default).
+    assert asyncio.run(_dialled(listener, TransportOptions()))[0] == 0
+    assert asyncio.run(_dialled(listener, _keys(dialer_keep_alive="-1s").backend_transport(TransportOptions())))[0] == 0
+
+
+# -- no gzip asked for ----------------------------------------------------------------------------------------------
+
+
+def _service(options: TransportOptions, input_headers: tuple[str, ...], output_encoding: str = "no-op") -> MergeService:
+    ctx = ServiceContext(
+        name="ep0-GET@gateway",
+        provider="gateway",
+        scope=TaskScope(),
+        pools=PoolRegistry(),
+        service=lambda name: pytest.fail("no child services"),
+        transport=lambda name: options,
+        on_activate=lambda start: None,
+    )
+    backend = BackendModel(url_pattern="/u/{id}", hosts=("http://127.0.0.1:9001",), method="GET")
+    model = EndpointModel(
+        endpoint="/e/{id}",
+        method="GET",
+        backends=(backend,),
+        timeout=2.0,
+        cache_ttl=0.0,
+        concurrent_calls=1,
+        output_encoding=output_encoding,
+        input_headers=input_headers,
+        input_query_strings=(),
+        extra_config=FrozenDict(),
+    )
+    return MergeService(MergeConfig(endpoint=model), ctx)
+
+
+_NAMES = ["Accept-Encoding", "User-Agent", "Content-Type", "X-Custom", "Host"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    headers=st.lists(st.tuples(st.sampled_from(_NAMES), st.sampled_from(["gzip", "br", "x", ""])), max_size=6),
+    policy=st.lists(st.sampled_from(["*", "Accept-Encoding", "Content-Type", "User-Agent"]), max_size=3, unique=True),
+    disable=st.booleans(),
+)
+def test_both_no_op_paths_ask_for_gzip_only_without_disable_compression(
+    headers: list[tuple[str, str]], policy: list[str], disable: bool
+) -> None:
+    service = _service(TransportOptions(disable_compression=disable), tuple(policy))
+    fast = service.fast_noop(service._noop)
+    assert isinstance(fast, NoopFastPath)
+    raw = [(n.encode(), v.encode()) for n, v in headers]
+    req = Request("GET", "/e/7", Headers(raw), path="/e/7", query="", host="gw", client_ip="10.0.0.1", body=b"")
+    built = fast.head_for(req)
+    assert built is not None
+    head, _chunked, asked_gzip, target, _params = built
+    backend, general_gzip = service._backends[0].call.request_for(req, service.params_of(req.path), b"")
+    general_head, _ = build_request_head(backend, target.host_header, target.pass_host_header, target.path_prefix)
+    assert head == general_head
+    assert asked_gzip is general_gzip
+    forwarded_ae = any(n == "Accept-Encoding" for n, _ in headers) and ("*" in policy or "Accept-Encoding" in policy)
+    # Go's Transport adds the header (and decodes the answer) only for a request without one, and not when disabled.
+    assert asked_gzip is (not disable and not forwarded_ae)
+    lower = head.lower()
+    if asked_gzip:
+        assert b"\r\naccept-encoding: gzip\r\n" in lower
+    elif not forwarded_ae:
+        assert b"accept-encoding" not in lower
+
+
+def test_a_merging_backend_call_asks_for_no_gzip_when_disabled() -> None:
+    def call(options: TransportOptions) -> BackendCall:
+        return BackendCall(
+            "/a",
+            ["http://127.0.0.1:9001"],
+            "GET",
+            HeaderPolicy(["Content-Type"]),
+            QueryPolicy([]),
+            PoolRegistry(),
+            options,
+        )
+
+    req = Request("GET", "/a", Headers([]), path="/a", query="", host="gw", client_ip="10.0.0.1", body=b"")
+    asked, asked_gzip = call(TransportOptions()).request_for(req, {}, b"")
+    assert asked.headers.get("accept-encoding") == "gzip"
+    assert asked_gzip
+    plain, plain_gzip = call(TransportOptions(disable_compression=True)).request_for(req, {}, b"")
+    assert plain.headers.get("accept-encoding") is None
+    assert not plain_gzip
