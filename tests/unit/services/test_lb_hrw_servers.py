@@ -140,3 +140,29 @@ def test_build_load_balancer_hrw_ignores_sticky_with_a_warning_and_wires_passive
 
     assert asyncio.run(scenario()) == [(502, "a", None), (200, "b", None)]
     assert lb.status(URLS[0]) is False
+
+
+def test_a_fenced_server_keeps_its_health_and_counts_for_the_service_status_as_in_traefik() -> None:
+    # Traefik's hrw balancer adds a fenced server to its status map like any other (only the pick skips it): the
+    # health checks set its status, and it keeps the service up for its parents while it is up itself.
+    lb = ServerRendezvous("svc@file", health_check_enabled=True)
+    flips: list[bool] = []
+    lb.register_status_updater(flips.append)
+    lb.add(URLS[0], 1, Child("live"))
+    lb.add(URLS[1], 1, Child("fenced"), fenced=True)
+    assert lb.status(URLS[1]) is True
+    lb.set_status(URLS[0], False)
+    assert (lb.any_up, flips) == (True, [])  # the fenced server still counts
+    lb.set_status(URLS[1], False)
+    assert (lb.status(URLS[1]), lb.any_up, flips) == (False, False, [False])
+    lb.set_status(URLS[1], True)
+    assert flips == [False, True]
+
+    async def scenario() -> None:
+        with pytest.raises(NoAvailableServer):  # up, but nothing it may pick
+            await lb(_from("10.1.1.1"))
+
+    asyncio.run(scenario())
+    lb.set_status(URLS[0], True)
+    assert flips == [False, True]
+    assert set(_picks(lb, CLIENTS[:50]).values()) == {"live"}

@@ -158,3 +158,31 @@ def test_explain_shows_the_service_and_its_servers(
         f"server: {A} (weight 1)",
         f"server: {B} (weight 3)",
     ]
+
+
+@pytest.mark.parametrize("strategy", ["hrw", "leasttime"])
+def test_the_api_shows_a_fenced_server_down_once_its_check_says_so(strategy: str) -> None:
+    config, warnings = decode_dynamic(
+        {
+            "http": {
+                "routers": {"r": {"rule": "Host(`app.test`)", "service": "app"}},
+                "services": {
+                    "app": {
+                        "loadBalancer": {
+                            "strategy": strategy,
+                            "servers": [{"url": A}, {"url": B, "fenced": True}],
+                            "healthCheck": {"path": "/health"},
+                        }
+                    }
+                },
+            }
+        }
+    )
+    assert warnings == []
+    result = build_tables({"file": config}, ["web"], ["web"], PoolRegistry(), TransportOptions())
+    balancer: Any = result.built["app@file"][1]
+    balancer.set_status(B, False)  # what the active check does when the terminating endpoint stops answering
+    view = RuntimeView(load_static(["--entrypoints.web.address=:80"], {}), {"file": config}, result)
+    shown = view.item("http/services", "app@file")
+    assert shown is not None
+    assert shown["serverStatus"] == {A: "UP", B: "DOWN"}
