@@ -21,6 +21,8 @@ from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.providers.kubernetes.crd_translate import translate_crds
 from hanzo_edge.routing.build import BuildResult, build_tables
 from hanzo_edge.services.generation import TaskScope
+from hanzo_edge.services.hrw_servers import ServerRendezvous
+from hanzo_edge.services.leasttime import LeastTime
 from hanzo_edge.services.loadbalancer import STRATEGIES, HealthCheckOptions, build_load_balancer
 
 A = "http://10.0.0.1:80"
@@ -135,6 +137,9 @@ def test_an_ingress_route_service_strategy_reaches_the_built_balancer(strategy: 
     result = build_tables({"kubernetescrd": config}, ["web"], ["web"], PoolRegistry(), TransportOptions())
     assert all(info.status == ENABLED for info in result.runtime.routers.values())
     assert result.runtime.services[f"{name}@kubernetescrd"].status == ENABLED
+    balancer = result.built[f"{name}@kubernetescrd"][1]
+    assert isinstance(balancer, ServerRendezvous if strategy == "hrw" else LeastTime)
+    assert [balancer.status(url) for url in ("http://10.10.0.1:8080", "http://10.10.0.2:8080")] == [True, True]
 
 
 @pytest.mark.parametrize("strategy", ["hrw", "leasttime"])
@@ -186,3 +191,21 @@ def test_the_api_shows_a_fenced_server_down_once_its_check_says_so(strategy: str
     shown = view.item("http/services", "app@file")
     assert shown is not None
     assert shown["serverStatus"] == {A: "UP", B: "DOWN"}
+
+
+def test_a_reload_keeps_an_unchanged_leasttime_balancer_and_a_changed_service_starts_over() -> None:
+    # Traefik rebuilds every balancer on each configuration; here an unchanged service keeps its instance (docs/compat).
+    first = build_tables({"file": _file_config("leasttime")}, ["web"], ["web"], PoolRegistry(), TransportOptions())
+    balancer: Any = first.built["app@file"][1]
+    assert isinstance(balancer, LeastTime)
+    balancer.set_status(B, False)
+    again = build_tables(
+        {"file": _file_config("leasttime")}, ["web"], ["web"], PoolRegistry(), TransportOptions(), previous=first
+    )
+    assert again.built["app@file"][1] is balancer
+    changed = build_tables(
+        {"file": _file_config("hrw")}, ["web"], ["web"], PoolRegistry(), TransportOptions(), previous=again
+    )
+    rebuilt = changed.built["app@file"][1]
+    assert isinstance(rebuilt, ServerRendezvous)
+    assert rebuilt.status(B) is True
