@@ -176,15 +176,6 @@ class LeastTime(StatusPropagator):
         sticky.write(resp, server.name)
         return resp
 
-    def pick(self) -> Handler:
-        """Return a handler for the next pick that keeps its in-flight count and response times."""
-        server = self._next()
-
-        def serve(req: Request) -> Awaitable[Response]:
-            return self._serve(server, req)
-
-        return serve
-
     def set_status(self, name: str, up: bool) -> None:
         """Mark server ``name`` up or down; runs the status updaters when the aggregate status flips.
 
