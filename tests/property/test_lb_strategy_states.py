@@ -1,7 +1,7 @@
 """The ``hrw`` and ``leasttime`` balancers as state machines: whatever the servers (weights, fenced), health changes,
 client IPs and response times, a pick is always an up, unfenced server of positive weight; "no available server"
-comes exactly when there is none; hrw gives one client the same server while nothing changes; nothing stays in
-flight once the answers are in."""
+comes exactly when there is none; the service is up exactly while a server of positive weight is (fenced or not);
+hrw gives one client the same server while nothing changes; nothing stays in flight once the answers are in."""
 
 from __future__ import annotations
 
@@ -91,6 +91,8 @@ def test_picks_respect_health_fencing_and_weights(
                     if up[url] != flag:
                         remembered.clear()
                     up[url] = flag
+                # As Traefik's status map: every server of positive weight counts, a fenced one too.
+                assert lb.any_up == any(up[s.url] for s in servers if s.weight > 0)
                 continue
             ip = f"{number >> 24}.{(number >> 16) & 255}.{(number >> 8) & 255}.{number & 255}"
             req = Request("GET", "/", Headers([(b"Host", b"x")]), host="x", client_ip=ip)
