@@ -50,7 +50,9 @@ class Trace:
 
 MODES = st.sampled_from(["keep", "drop", "redact", "bogus"])
 PARAMS = st.sampled_from(["page", "token", "q", "a b"])
-HEADER_NAMES = st.sampled_from(["User-Agent", "Referer", "user-agent", "X-Forwarded-For", "Accept", "X-Custom"])
+HEADER_NAMES = st.sampled_from(
+    ["User-Agent", "Referer", "user-agent", "REFERER", "X-Forwarded-For", "Accept", "X-Custom"]
+)
 UNICODE = st.text(max_size=6)  # every code point, lone surrogates included
 LATIN1 = st.text(st.characters(codec="latin-1"), max_size=8)
 USUAL = st.sampled_from(["a", "é", "日本", "x y", 'q"', "b\\s", "\x7f", "\u2028", "-", ""])
@@ -158,8 +160,8 @@ def _pair(
         generic=generic,
         wall_ns=clock,
         seconds=Seconds(),
-        scan_headers=headers.scan,
-        collect_headers=collect,
+        referer=headers.mode("Referer"),
+        user_agent=headers.mode("User-Agent"),
         request_path=query.request_path,
         plain_query=query.plain,
     )

@@ -170,8 +170,8 @@ class AccessLog:
                     generic=self._generic,
                     wall_ns=wall_ns,
                     seconds=render_names["seconds"],
-                    scan_headers=headers.scan,
-                    collect_headers=collect,
+                    referer=headers.mode("Referer"),
+                    user_agent=headers.mode("User-Agent"),
                     request_path=query.request_path,
                     plain_query=query.plain,
                 )

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from hanzo_edge.observability.accesslog.gofmt import PROTOCOLS, Seconds
+from hanzo_edge.observability.accesslog.modes import DROP, REDACT
 
 if TYPE_CHECKING:
     from hanzo_edge.http.messages import Request
@@ -26,6 +27,9 @@ __all__ = ["CLF_SLOT_FIELDS", "CommonLine", "compiled"]
 
 _NANOS: Final = 1_000_000_000
 _MILLIS: Final = 1_000_000
+_REDACTED: Final = "REDACTED"
+_DROP: Final = DROP  # as native constants: the per-line scan compares against them
+_REDACT: Final = REDACT
 
 CLF_SLOT_FIELDS: Final = (
     ("ClientHost",),
@@ -62,14 +66,48 @@ def _forwarded_for(raw: list[tuple[bytes, bytes]]) -> str:
     return ""
 
 
+def _logged_headers(raw: list[tuple[bytes, bytes]], referer: int, user_agent: int) -> tuple[str, str, str]:
+    """X-Forwarded-For, Referer and User-Agent as ``modes.HeaderModes.scan`` collects them, in one pass.
+
+    ``referer`` and ``user_agent`` are their modes. A logged header's values are joined with ``,``, a redacted one
+    is ``REDACTED``; Referer and User-Agent come back as printed between the quotes (``-`` when absent or empty).
+    Go's canonical key of a name is ``Referer`` only for a case variant of ``referer`` (any other byte is either
+    not a token, which leaves the name as it is, or changes the letters), so the names compare lower-cased.
+    """
+    xff = ""
+    found_referer: str | None = None
+    found_agent: str | None = None
+    for name, value in raw:
+        size = len(name)
+        if size == 15:
+            if not xff and (name == b"X-Forwarded-For" or name.lower() == b"x-forwarded-for"):
+                xff = value.decode("latin-1")
+        elif size == 10:
+            if user_agent != _DROP and (name == b"User-Agent" or name.lower() == b"user-agent"):
+                if user_agent == _REDACT:
+                    found_agent = _REDACTED
+                elif found_agent is None:
+                    found_agent = value.decode("latin-1")
+                else:
+                    found_agent += "," + value.decode("latin-1")
+        elif size == 7 and referer != _DROP and (name == b"Referer" or name.lower() == b"referer"):
+            if referer == _REDACT:
+                found_referer = _REDACTED
+            elif found_referer is None:
+                found_referer = value.decode("latin-1")
+            else:
+                found_referer += "," + value.decode("latin-1")
+    return xff, found_referer or "-", found_agent or "-"
+
+
 class CommonLine:
     """The CLF renderer of one log: ``render(req, status, nbytes, duration, retries, username, count) -> line``.
 
     ``kept`` are the field keys the log keeps (``fields.names``): a dropped field prints ``-`` (``0`` for
-    ``Duration``). ``generic`` selects ``genericCLF`` (the line ends after User-Agent). ``scan_headers`` and
-    ``request_path`` are the log's header and query modes (:mod:`.modes`), called only when they have work to do
-    (``collect_headers``: Referer or User-Agent is logged; ``plain_query``: every query parameter is kept, so
-    ``RequestPath`` is the target's path as received).
+    ``Duration``). ``generic`` selects ``genericCLF`` (the line ends after User-Agent). ``referer`` and
+    ``user_agent`` are those headers' modes (:class:`.modes.HeaderModes`); ``request_path`` is the log's query modes
+    (:class:`.modes.QueryModes`), called only when it has work to do (``plain_query``: every query parameter is
+    kept, so ``RequestPath`` is the target's path as received).
     """
 
     def __init__(
@@ -79,16 +117,17 @@ class CommonLine:
         generic: bool,
         wall_ns: Callable[[], int],
         seconds: Seconds,
-        scan_headers: Callable[[Request, bool], tuple[str, str, dict[str, str] | None]],
-        collect_headers: bool,
+        referer: int,
+        user_agent: int,
         request_path: Callable[[str], str],
         plain_query: bool,
     ) -> None:
         self._generic = generic
         self._wall_ns = wall_ns
         self._seconds = seconds
-        self._scan_headers = scan_headers
-        self._collect_headers = collect_headers
+        self._referer = referer
+        self._user_agent = user_agent
+        self._collect_headers = referer != DROP or user_agent != DROP
         self._request_path = request_path
         self._plain_query = plain_query
         self._client_host = "ClientHost" in kept
@@ -128,11 +167,7 @@ class CommonLine:
         xff = ""
         referer = user_agent = "-"
         if self._collect_headers:
-            _, xff, headers = self._scan_headers(req, True)
-            if headers:
-                # Go's %s of toLog(..., true): the value in double quotes, "-" for none (quoted below).
-                referer = headers.get("Referer", "") or "-"
-                user_agent = headers.get("User-Agent", "") or "-"
+            xff, referer, user_agent = _logged_headers(req.headers.raw, self._referer, self._user_agent)
         elif self._client_host:
             xff = _forwarded_for(req.headers.raw)
         client = (xff or req.client_ip or "-") if self._client_host else "-"
