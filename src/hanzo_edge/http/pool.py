@@ -58,8 +58,9 @@ class TransportOptions:
     read_idle_timeout: float = 0.0  # HTTP/2: PING a connection quiet for this long (0: never)
     ping_timeout: float = 15.0  # HTTP/2: close a connection whose PING is unanswered this long
     # TCP keep-alive probes on each dialled socket, Go's net.Dialer.KeepAlive: idle seconds before the first probe
-    # (0: Go's 15 s), negative: none (the default here; the gateway sets KrakenD's dialer_keep_alive).
-    dial_keep_alive: float = -1.0
+    # (0: Go's 15 s), negative: none. 30 s is the dialer of Traefik's transports (and of Go's DefaultTransport), which
+    # no option changes; the gateway sets KrakenD's dialer_keep_alive instead.
+    dial_keep_alive: float = 30.0
     # Go's Transport.DisableCompression, read by the gateway's backend calls (gateway/backend.py): when False they
     # ask for gzip and decode it. The ingress proxy never adds Accept-Encoding, so it has no use for it.
     disable_compression: bool = False

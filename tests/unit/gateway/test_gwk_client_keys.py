@@ -146,8 +146,9 @@ def test_a_real_dial_carries_the_transports_keep_alive(listener: socket.socket) 
     assert probed == (1, 40, GO_KEEP_ALIVE_INTERVAL, GO_KEEP_ALIVE_COUNT)
     gateway_default = ServiceKeys().backend_transport(TransportOptions())
     assert asyncio.run(_dialled(listener, gateway_default))[:2] == (1, GO_KEEP_ALIVE_DEFAULT)
-    # The ingress's transport and dialer_keep_alive "-1s": no probes (the socket's default).
-    assert asyncio.run(_dialled(listener, TransportOptions()))[0] == 0
+    # The ingress's transport: Traefik's dialer, KeepAlive 30 s.
+    assert asyncio.run(_dialled(listener, TransportOptions())) == (1, 30, GO_KEEP_ALIVE_INTERVAL, GO_KEEP_ALIVE_COUNT)
+    # dialer_keep_alive "-1s": no probes (the socket's default).
     assert asyncio.run(_dialled(listener, _keys(dialer_keep_alive="-1s").backend_transport(TransportOptions())))[0] == 0
 
 
