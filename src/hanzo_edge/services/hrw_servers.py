@@ -49,10 +49,15 @@ class ServerRendezvous(HighestRandomWeight):
         self._reported = self.any_up  # adding reports nothing, as in Traefik: later flips count from here
 
     def set_status(self, name: str, up: bool) -> None:
-        """Mark server ``name`` up or down, fenced or not; parents hear when the service's status flips."""
+        """Mark server ``name`` up or down, fenced or not; parents hear when the service's status flips.
+
+        A report that changes nothing keeps the remembered picks: the active checker reports every probe's result, so
+        forgetting them each time would hash every client again about once per probe.
+        """
         if name in self._fenced:
             self._fenced[name] = up
-        super().set_status(name, up)  # a flip of the unfenced servers alone comes through _propagate
+        if super().status(name) not in (None, up):
+            super().set_status(name, up)  # a flip of the unfenced servers alone comes through _propagate
         self._report()
 
     def _propagate(self, up: bool) -> None:

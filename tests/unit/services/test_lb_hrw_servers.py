@@ -12,6 +12,7 @@ from services_fakes import Child, child_name, request
 
 from hanzo_edge.http.errors import NoAvailableServer
 from hanzo_edge.http.messages import Request
+from hanzo_edge.services import hrw as hrw_module
 from hanzo_edge.services.hrw import node_score
 from hanzo_edge.services.hrw_servers import ServerRendezvous
 from hanzo_edge.services.loadbalancer import PassiveOptions, build_load_balancer
@@ -166,3 +167,30 @@ def test_a_fenced_server_keeps_its_health_and_counts_for_the_service_status_as_i
     lb.set_status(URLS[0], True)
     assert flips == [False, True]
     assert set(_picks(lb, CLIENTS[:50]).values()) == {"live"}
+
+
+def test_health_checks_that_change_nothing_keep_the_remembered_picks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The active checker reports every probe's result (set_status is idempotent): with 100 servers probed every 30 s
+    # that is 3 reports a second, and forgetting every client's pick at each one would hash each client again
+    # (~2 us per server) for nothing. Only a report that changes a status may move clients.
+    hashed: list[bytes] = []
+    real = hrw_module.fnv1a64
+
+    def counting(data: bytes, state: int = 0xCBF29CE484222325) -> int:
+        hashed.append(data)
+        return real(data, state)
+
+    monkeypatch.setattr(hrw_module, "fnv1a64", counting)
+    lb = _balancer()
+    lb.add("http://10.0.3.1:8080", 1, Child("fenced"), fenced=True)
+    first = _picks(lb, CLIENTS[:100])
+    hashed.clear()
+    for url in (*URLS, "http://10.0.3.1:8080"):
+        lb.set_status(url, True)  # already up: what every successful probe reports
+    assert _picks(lb, CLIENTS[:100]) == first
+    assert hashed == []
+    moved = first[CLIENTS[0]]
+    lb.set_status(moved, False)  # a real change: the clients are picked again
+    again = _picks(lb, CLIENTS[:100])
+    assert hashed != []
+    assert moved not in again.values()
