@@ -1,5 +1,7 @@
 """KrakenD's ``dialer_keep_alive`` and ``disable_compression`` through the real ``gateway run`` with real backends.
 
+The ingress side has no such key, but Traefik's transport dials with ``KeepAlive: 30s``: so does ``ingress``.
+
 Three gateways, each with its own backend (so the backend port names the gateway's connections in ``ss``):
 ``dialer_keep_alive: "40s"`` with ``disable_compression: true``, the defaults (Go's dialer: probes after 15 s; gzip
 asked for and decoded), and ``dialer_keep_alive: "-1s"`` (no probes). The kernel's own view of the gateway's idle
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edge_harness import eventually, http_request
+from edge_harness import catch_all, eventually, http_request
 from gateway_fixtures import Gateway, JsonBackend, start_gateway
 
 pytestmark = [
@@ -150,3 +152,12 @@ def test_a_gzip_answer_is_not_decoded_for_the_json_encoding(tuned: _Setup, defau
     merged = http_request(defaults.gateway.port, path="/gzip")
     assert merged.status == 200
     assert json.loads(merged.body) == {"zipped": True}
+
+
+def test_the_ingress_dials_as_traefiks_transport(backend: Any, ingress: Any) -> None:
+    app = backend()
+    proxy = ingress(catch_all(app.url))
+    assert http_request(proxy.port, path="/").status == 200
+    timers = eventually(lambda: _timers_to(app.port), timeout=5.0)
+    assert {kind for kind, _ in timers} == {"keepalive"}, timers
+    assert all(15.0 < _seconds(left) <= 30.0 for _, left in timers), timers
