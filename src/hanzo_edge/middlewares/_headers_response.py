@@ -21,6 +21,7 @@ ResponseEdit = tuple[str, bytes, "tuple[bytes, bytes] | None"]
 """``(canonical name, lower-case key, encoded field)``: set the field, or delete every ``name`` field when None."""
 
 _STS_KEY: Final = b"strict-transport-security"
+_MAX_KEY: Final = 62  # key lengths the one-scan check covers: its bit set stays a native (short) int
 
 
 class ResponseHeaderEdits:
@@ -35,6 +36,17 @@ class ResponseHeaderEdits:
         self.sts_field = sts_field
         self.force_sts = force_sts
         self.edits = edits
+        # The usual response has none of the fields the edits name: each set is then an append and each delete a
+        # no-op, so one scan of the response's field names (by length: a bit per length the edits name) replaces a
+        # set_field search per edit. Only when no key repeats: a second set of one key replaces the first.
+        keys = [key for _, key, _ in edits]
+        if sts_field is not None:
+            keys.append(_STS_KEY)
+        sizes = {len(key) for key in keys}
+        self.lengths = sum(1 << size for size in sizes if size < _MAX_KEY)
+        self.appends: tuple[tuple[bytes, bytes], ...] | None = None
+        if len(set(keys)) == len(keys) and all(size < _MAX_KEY for size in sizes):
+            self.appends = tuple(field for _, _, field in edits if field is not None)
 
     def __call__(self, req: Request, response: Response) -> None:
         status = response.status
@@ -43,10 +55,28 @@ class ResponseHeaderEdits:
         headers = response.headers
         sts_field = self.sts_field
         # HTTPS as the security layer decides it without sslProxyHeaders (HeadersMiddleware._is_ssl).
-        if sts_field is not None and (self.force_sts or req.tls or req.scheme == "https"):
+        with_sts = sts_field is not None and (self.force_sts or req.tls or req.scheme == "https")
+        appends = self.appends
+        if appends is not None and not self._names_a_field(headers.raw):
+            raw = headers.raw
+            if with_sts and sts_field is not None:
+                raw.append(sts_field)
+            for pair in appends:
+                raw.append(pair)
+            return
+        if with_sts and sts_field is not None:
             headers.set_field(_STS_KEY, sts_field)
         for name, key, field in self.edits:
             if field is None:
                 headers.remove(name)
             else:
                 headers.set_field(key, field)
+
+    def _names_a_field(self, raw: list[tuple[bytes, bytes]]) -> bool:
+        """True when some field of ``raw`` may be one an edit names (its name has the length of an edit's key)."""
+        lengths = self.lengths
+        for name, _ in raw:
+            size = len(name)
+            if size < _MAX_KEY and (lengths >> size) & 1:
+                return True
+        return False

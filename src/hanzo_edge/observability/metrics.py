@@ -308,6 +308,14 @@ _METHOD_LABELS = ("EXTENSION_METHOD", *sorted(_METHODS))
 _Cell = list[Any]  # a counter/gauge is [value]; a core cell is [count, req bytes, resp bytes, sum, n_0..n_inf]
 
 
+class _Count:
+    """One histogram bucket's count of a series: a native integer field, so a request's ``n += 1`` allocates
+    nothing (an ``int`` in a list is boxed, and past 256 every increment made a new int object)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
 class _Series:
     """What requests with one label set added since the last read, and the cells that sum is folded into.
 
@@ -324,7 +332,7 @@ class _Series:
         self.request_bytes = 0
         self.response_bytes = 0
         self.duration_sum = 0.0
-        self.buckets = [0] * buckets  # n_0 .. n_inf
+        self.buckets = [_Count() for _ in range(buckets)]  # n_0 .. n_inf
         self.cores = cores
         self.counters = counters  # the *_requests_total cells when headerLabels split them from the core cells
         self.retry_service = retry_service
@@ -340,13 +348,14 @@ class _Series:
             cell[1] += self.request_bytes
             cell[2] += self.response_bytes
             cell[3] += self.duration_sum
-            for i, n in enumerate(buckets):
-                cell[_FIRST_BUCKET + i] += n
+            for i, bucket in enumerate(buckets):
+                cell[_FIRST_BUCKET + i] += bucket.n
         self.count = 0
         self.request_bytes = 0
         self.response_bytes = 0
         self.duration_sum = 0.0
-        self.buckets = [0] * len(buckets)
+        for bucket in buckets:
+            bucket.n = 0
 
 
 _SKIP = _Series(0, (), (), "", False)
@@ -436,6 +445,10 @@ class Metrics:
         self._last_route: object = _NO_ROUTE
         self._last_entry_point = ""
         self._last_codes: dict[int, _Series] = {}
+        # ... and in that table, the last request's code and series: a keep-alive client's next request is most
+        # often the same (route, status, method, protocol), found then with one int comparison.
+        self._last_code = -1
+        self._last_series = _SKIP
         self._tls_bundles: dict[tuple[Any, ...], tuple[_Cell, ...]] = {}
         # promState: objects gone from the dynamic configuration, dropped after the next scrape
         self._known: tuple[frozenset[str], frozenset[str], dict[str, frozenset[str]]] | None = None
@@ -450,14 +463,15 @@ class Metrics:
         else:
             route = req.route
             entry_point = req.entry_point
-            if route is self._last_route and entry_point == self._last_entry_point:
-                codes = self._last_codes
-            else:
-                codes = self._route_codes(route, entry_point)
             # status, method and protocol in one int key: no tuple to build or hash
             code = (status << 7) | (_METHOD_CODES.get(req.method, 0) << 3) | _protocol_code(req.headers.raw)
-            found = codes.get(code)
-            series = self._coded_series(codes, code, entry_point, route) if found is None else found
+            if route is self._last_route and entry_point == self._last_entry_point:
+                if code == self._last_code:
+                    series = self._last_series
+                else:
+                    series = self._code_series(self._last_codes, code, entry_point, route)
+            else:
+                series = self._code_series(self._route_codes(route, entry_point), code, entry_point, route)
         if not series.counted:
             return
         body = req.body
@@ -470,7 +484,7 @@ class Metrics:
             if duration <= bound:
                 break
             index += 1
-        series.buckets[index] += 1
+        series.buckets[index].n += 1
         for cell in series.counters:
             cell[0] += 1
         if series.retry_service:
@@ -495,6 +509,17 @@ class Metrics:
         self._last_entry_point = entry_point
         self._last_codes = codes
         return codes
+
+    def _code_series(
+        self, codes: dict[int, _Series], code: int, entry_point: str, route: MatchedRoute | None
+    ) -> _Series:
+        """The series of ``code`` in a route's table (found or made), remembered for the next request."""
+        found = codes.get(code)
+        series = self._coded_series(codes, code, entry_point, route) if found is None else found
+        # Set after _coded_series: a cache reset there forgets the route memo, so this one is not used.
+        self._last_code = code
+        self._last_series = series
+        return series
 
     def _coded_series(
         self, codes: dict[int, _Series], code: int, entry_point: str, route: MatchedRoute | None
@@ -562,6 +587,8 @@ class Metrics:
         self._last_route = _NO_ROUTE
         self._last_entry_point = ""
         self._last_codes = {}
+        self._last_code = -1
+        self._last_series = _SKIP
 
     def _fold(self) -> None:
         """Add every bundle's accumulator into the core cells it feeds, and zero it: call before reading the cells."""
