@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["JSON_LINE_FIELDS", "JsonLine", "compiled", "request_content_size"]
 
 _NANOS: Final = 1_000_000_000
+_NANOS_FLOAT: Final = 1e9  # float * int is a generic call compiled; float * float is one native multiply (same value)
 _APPEND_NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
 _MEMO_LIMIT: Final = 4096
 
@@ -66,6 +67,34 @@ JSON_LINE_FIELDS: Final = (
     "entryPointName",
 )
 """The fields :class:`JsonLine` knows, in Go's key order: the table's, checked by a test."""
+
+
+_NUMBERS: Final = tuple(str(n) for n in range(1000))
+"""The texts of 0..999: a status, a retry count, most request and response sizes, without an int-to-str per line."""
+_DIGITS: Final = tuple(f"{n:03d}" for n in range(1000))
+_DIGITS_TRIMMED: Final = tuple(f"{n:03d}".rstrip("0") for n in range(1000))
+"""Three digits of a fraction, padded (``007``) and, for its last group, with trailing zeros removed (``07``)."""
+
+
+def _number(value: int) -> str:
+    # str(value), from the table when it holds it.
+    return _NUMBERS[value] if 0 <= value < 1000 else str(value)
+
+
+def _fraction(frac: int) -> str:
+    """Go's RFC3339Nano fraction of ``frac`` nanoseconds (0 <= frac < 1e9): nine digits, trailing zeros removed,
+    nothing when zero (what ``gofmt.fraction`` gives), from three-digit groups instead of ``str`` and ``rstrip``."""
+    if not frac:
+        return ""
+    high = frac // 1_000_000
+    rest = frac - high * 1_000_000
+    mid = rest // 1000
+    low = rest - mid * 1000
+    if low:
+        return f".{_DIGITS[high]}{_DIGITS[mid]}{_DIGITS_TRIMMED[low]}"
+    if mid:
+        return f".{_DIGITS[high]}{_DIGITS_TRIMMED[mid]}"
+    return "." + _DIGITS_TRIMMED[high]
 
 
 _isprintable: Final = str.isprintable  # called unbound: compiled, text.isprintable() looks the method up per call
@@ -129,7 +158,14 @@ class JsonLine:
         self._local_offset = ""
         self._now_sec = -1
         self._now_text = ""
-        self._hosts: dict[str, tuple[str, str, bool]] = {}  # Host -> (host part, port part, needs no escape)
+        # Host -> (host part, port part, needs no escape, and the usual line's three texts around them)
+        self._hosts: dict[str, tuple[str, str, bool, str, str, str]] = {}
+        self._start_middle = ""  # the usual line's text between the two fractions, for the start second
+        self._tail_sec = -1
+        self._tail_entry_point = ""
+        self._tail = ""  # the usual line's end (entrypoint, level, msg, time) for that second and entrypoint
+        self._protocols: dict[str, tuple[str, str]] = {}  # version -> its usual-line texts (http, https); plain only
+        self._statuses: dict[int, tuple[str, str]] = {}  # status -> its two usual-line texts
         self._service_addrs: dict[str, str] = {}
         self._client_addr = "ClientAddr" in kept
         self._client_host = "ClientHost" in kept
@@ -205,7 +241,7 @@ class JsonLine:
     ) -> bytes:
         """Return ``req``'s line as written at ``now_ns`` (the wall clock when the request was observed), with the
         ``RequestContentSize`` read then: a body drained after an early answer goes on growing."""
-        dur_ns = int(duration * _NANOS)
+        dur_ns = int(duration * _NANOS_FLOAT)
         server_url = req.server_url
         headers: dict[str, str] | None = None
         xff = ""
@@ -275,7 +311,7 @@ class JsonLine:
         origin_ns = 0
         if self._need_origin and server_url:
             origin_started = req.origin_started
-            origin_start_ns = int((origin_started - req.started) * _NANOS) if origin_started else 0
+            origin_start_ns = int((origin_started - req.started) * _NANOS_FLOAT) if origin_started else 0
             origin_ns = min(max(dur_ns - origin_start_ns, 0), dur_ns)
         if self._origin_duration:
             line["OriginDuration"] = origin_ns
@@ -285,7 +321,9 @@ class JsonLine:
             line["Overhead"] = dur_ns - origin_ns
         req_host = req_port = ""
         if self._need_host and host:
-            req_host, req_port, _ = self._host_parts(host)
+            known = self._host_parts(host)
+            req_host = known[0]
+            req_port = known[1]
         if self._request_addr and host:
             line["RequestAddr"] = host
         if self._request_size:
@@ -370,7 +408,11 @@ class JsonLine:
     ) -> bytes | None:
         """The usual request's line with every core field (Traefik's default), as one string: what ``render``
         gives, without the dict. None when a client string holds a character JSON escapes (``render`` then takes
-        the dict path); the router's part is quoted by orjson once and remembered."""
+        the dict path); the router's part is quoted by orjson once and remembered.
+
+        The line is joined from few pieces: what stays the same between lines (a client's fields, a Host's, a
+        router's, a protocol's, a status's, a second's) is one remembered text with the keys around it, so only the
+        per-request values are joined one by one."""
         client_ip = req.client_ip
         target = req.target
         path = target if self._plain_query and (target[:1] == "/" or target == "*") else self._request_path(target)
@@ -387,11 +429,10 @@ class JsonLine:
             and (entry_point in safe or self._remember_plain(entry_point))
         ):
             return None
-        version = req.version
-        protocol = PROTOCOLS.get(version)
+        protocol = self._protocols.get(req.version)
         if protocol is None:
-            protocol = f"HTTP/{version}"
-            if not _plain(protocol):
+            protocol = self._protocol_texts(req.version)
+            if not protocol[0]:
                 return None
         port = req.client_port
         client = self._clients.get(port)
@@ -408,9 +449,10 @@ class JsonLine:
             client_fields = (
                 f'{{"ClientAddr":"{"[" if bracket else ""}{client_ip}{"]" if bracket else ""}:{client_port}",'
                 f'"ClientHost":"{xff or client_ip}","ClientPort":"{client_port}","ClientUsername":"{username}",'
+                '"DownstreamContentSize":'
             )
         origin_started = req.origin_started
-        origin_start_ns = int((origin_started - req.started) * _NANOS) if origin_started else 0
+        origin_start_ns = int((origin_started - req.started) * _NANOS_FLOAT) if origin_started else 0
         origin_ns = min(max(dur_ns - origin_start_ns, 0), dur_ns)
         service = route.service
         by_server = self._segments.get(route.name)
@@ -421,27 +463,46 @@ class JsonLine:
         if cached is None or cached[0] != service:
             addr = service_addr(server_url)
             segment = (
-                f'"RouterName":{_quoted(route.name)},"ServiceAddr":{_quoted(addr)},'
-                f'"ServiceName":{_quoted(service)},"ServiceURL":{_quoted(server_url)},'
+                f',"RouterName":{_quoted(route.name)},"ServiceAddr":{_quoted(addr)},'
+                f'"ServiceName":{_quoted(service)},"ServiceURL":{_quoted(server_url)},"StartLocal":"'
             )
             cached = (service, segment)
             remember(by_server, server_url, cached, 64)
+        statuses = self._statuses.get(status)
+        if statuses is None:
+            code = str(status)
+            statuses = (f',"DownstreamStatus":{code},"Duration":', f',"OriginStatus":{code},"Overhead":')
+            remember(self._statuses, status, statuses, 256)
         fraction = self._start_fraction(now_ns - dur_ns)
-        now_text = self._time_text(now_ns)
-        sent = str(nbytes)  # each number is turned into text once
-        code = str(status)
+        now_sec = now_ns // _NANOS
+        if now_sec != self._tail_sec or entry_point != self._tail_entry_point:
+            self._tail = (
+                f'Z","entryPointName":"{entry_point}","level":"info","msg":"","time":"{self._time_text(now_ns)}"}}\n'
+            )
+            self._tail_sec = now_sec
+            self._tail_entry_point = entry_point
+        sent = _number(nbytes)  # each number is turned into text once
         line = (
-            f'{client_fields}"DownstreamContentSize":{sent},"DownstreamStatus":{code},"Duration":{dur_ns},'
-            f'"OriginContentSize":{sent},"OriginDuration":{origin_ns},"OriginStatus":{code},'
-            f'"Overhead":{dur_ns - origin_ns},"RequestAddr":"{host}","RequestContentSize":{size},'
-            f'"RequestCount":{count},"RequestHost":"{known[0]}","RequestMethod":"{method}",'
-            f'"RequestPath":"{path}","RequestPort":"{known[1]}","RequestProtocol":"{protocol}",'
-            f'"RequestScheme":"{"https" if req.tls else "http"}","RetryAttempts":{retries},{cached[1]}'
-            f'"StartLocal":"{self._local_start}{fraction}{self._local_offset}",'
-            f'"StartUTC":"{self._utc_start}{fraction}Z","entryPointName":"{entry_point}",'
-            f'"level":"info","msg":"","time":"{now_text}"}}\n'
+            f"{client_fields}{sent}{statuses[0]}{dur_ns},"
+            f'"OriginContentSize":{sent},"OriginDuration":{origin_ns}{statuses[1]}{dur_ns - origin_ns}'
+            f'{known[3]}{_number(size)},"RequestCount":{count}{known[4]}{method}","RequestPath":"{path}{known[5]}'
+            f"{protocol[1] if req.tls else protocol[0]}{_number(retries)}{cached[1]}"
+            f"{self._local_start}{fraction}{self._start_middle}{fraction}{self._tail}"
         )
         return line.encode()
+
+    def _protocol_texts(self, version: str) -> tuple[str, str]:
+        # A protocol version's usual-line texts, from RequestProtocol to RetryAttempts, for http and https;
+        # remembered when JSON writes them as they are, ("", "") otherwise.
+        protocol = PROTOCOLS.get(version) or f"HTTP/{version}"
+        if not _plain(protocol):
+            return "", ""
+        texts = (
+            f'{protocol}","RequestScheme":"http","RetryAttempts":',
+            f'{protocol}","RequestScheme":"https","RetryAttempts":',
+        )
+        remember(self._protocols, version, texts, 64)
+        return texts
 
     @staticmethod
     def _client_fields(client_ip: str, port: int) -> str:
@@ -451,26 +512,37 @@ class JsonLine:
             return ""
         client_port = str(port)
         addr = f"[{client_ip}]:{client_port}" if ":" in client_ip else f"{client_ip}:{client_port}"
-        return f'{{"ClientAddr":"{addr}","ClientHost":"{client_ip}","ClientPort":"{client_port}","ClientUsername":"-",'
+        return (
+            f'{{"ClientAddr":"{addr}","ClientHost":"{client_ip}","ClientPort":"{client_port}","ClientUsername":"-",'
+            '"DownstreamContentSize":'
+        )
 
-    def _host_parts(self, host: str) -> tuple[str, str, bool]:
-        # A Host's parts (Go's SplitHostPort, Traefik's fallback) and whether JSON writes it as it is, remembered.
+    def _host_parts(self, host: str) -> tuple[str, str, bool, str, str, str]:
+        # A Host's parts (Go's SplitHostPort, Traefik's fallback), whether JSON writes it as it is, and the usual
+        # line's texts holding them (RequestAddr, RequestHost, RequestPort with the keys around), remembered.
         known = self._hosts.get(host)
         if known is None:
-            parts = split_host_port(host)
-            known = (parts[0], parts[1], _plain(host))
+            name, port = split_host_port(host)
+            known = (
+                name,
+                port,
+                _plain(host),
+                f',"RequestAddr":"{host}","RequestContentSize":',
+                f',"RequestHost":"{name}","RequestMethod":"',
+                f'","RequestPort":"{port}","RequestProtocol":"',
+            )
             remember(self._hosts, host, known, _MEMO_LIMIT)
         return known
 
     def _start_fraction(self, start_ns: int) -> str:
         # Go's RFC3339Nano fraction of the start instant (nine digits, trailing zeros removed, nothing when zero);
         # the start second's texts are refreshed when it changes.
-        start_sec = start_ns // _NANOS  # two native int operations; divmod() is a generic call compiled
-        start_frac = start_ns - start_sec * _NANOS
+        start_sec = start_ns // _NANOS  # native int operations; divmod() and a big product are generic calls
         if start_sec != self._start_sec:
             self._utc_start, self._local_start, self._local_offset = self._seconds.start(start_sec)
+            self._start_middle = f'{self._local_offset}","StartUTC":"{self._utc_start}'
             self._start_sec = start_sec
-        return "." + str(start_frac + _NANOS)[1:].rstrip("0") if start_frac else ""
+        return _fraction(start_ns % _NANOS)
 
     def _time_text(self, now_ns: int) -> str:
         # logrus' "time" (RFC 3339, local), formatted once per second.
