@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -161,3 +162,23 @@ def test_the_ingress_dials_as_traefiks_transport(backend: Any, ingress: Any) -> 
     timers = eventually(lambda: _timers_to(app.port), timeout=5.0)
     assert {kind for kind, _ in timers} == {"keepalive"}, timers
     assert all(15.0 < _seconds(left) <= 30.0 for _, left in timers), timers
+
+
+def test_a_reload_that_changes_them_needs_a_restart(tmp_path: Path) -> None:
+    backend = JsonBackend().start()
+    config = {"timeout": "5s", "host": [backend.url], "endpoints": ENDPOINTS}
+    gateway = start_gateway(tmp_path, config, env={"HANZO_GATEWAY_WATCH_INTERVAL": "0.05"})
+    try:
+        written = json.loads((tmp_path / "gateway.json").read_text())
+        written.update(dialer_keep_alive="40s", disable_compression=True)
+        written["endpoints"] = [*ENDPOINTS, {"endpoint": "/echo-new", "backend": [{"url_pattern": "/echo/new"}]}]
+        (tmp_path / "gateway.tmp").write_text(json.dumps(written))
+        os.replace(tmp_path / "gateway.tmp", tmp_path / "gateway.json")
+        eventually(lambda: http_request(gateway.port, path="/echo-new").status == 200, timeout=10)
+        assert "dialer_keep_alive, disable_compression changed in" in gateway.output()
+        assert "needs a restart" in gateway.output()
+        # The endpoint the reload added is built on the transport the process started with: gzip is still asked for.
+        assert backend.last("/echo/new")[2].get("accept-encoding") == ["gzip"]
+    finally:
+        gateway.stop()
+        backend.stop()
