@@ -37,7 +37,19 @@ _NANOSECOND_MS = 1e-6
 
 
 class _Server:
-    __slots__ = ("deadline", "fenced", "handler", "inflight", "name", "next_slot", "samples", "total", "up", "weight")
+    __slots__ = (
+        "average",
+        "deadline",
+        "fenced",
+        "handler",
+        "inflight",
+        "name",
+        "next_slot",
+        "samples",
+        "total",
+        "up",
+        "weight",
+    )
 
     def __init__(self, name: str, weight: float, handler: Handler, deadline: float, fenced: bool) -> None:
         self.name = name
@@ -50,6 +62,9 @@ class _Server:
         self.samples: list[int] = []
         self.next_slot = 0
         self.total = 0
+        self.average = 0.0
+        """The mean of the remembered response times in milliseconds (0 before the first answer): kept up to date by
+        :meth:`record`, as every pick reads it for every server."""
 
     def record(self, seconds: float) -> None:
         """Add one response time to the ring of the last :data:`SAMPLE_SIZE`."""
@@ -62,11 +77,7 @@ class _Server:
             samples[self.next_slot] = ms
         self.total += ms
         self.next_slot = (self.next_slot + 1) % SAMPLE_SIZE
-
-    @property
-    def average(self) -> float:
-        """The mean of the remembered response times in milliseconds (0 before the first answer)."""
-        return self.total / len(self.samples) if self.samples else 0.0
+        self.average = self.total / len(samples)  # Go's responseTimeSum / float64(sampleCount)
 
 
 class LeastTime(StatusPropagator):
