@@ -175,6 +175,18 @@ def _outcome(render: object, args: tuple[object, ...]) -> bytes | str:
         return f"{type(exc).__name__}: {exc}"
 
 
+def _batched(written: common_line.CommonLine, args: tuple[Request, int, int, float, str, int, int]) -> bytes | str:
+    # line_at's outcome as the batch writes it: text (joined with others, encoded once) only when it is ASCII.
+    try:
+        line = written.line_at(*args)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(line, str):
+        assert line.isascii()
+        return line.encode()
+    return line
+
+
 @settings(max_examples=400, deadline=None)
 @given(
     generic=st.booleans(),
@@ -211,7 +223,9 @@ def test_common_line_equals_the_generated_renderer(
         assert _outcome(written.render, args) == expected
         # What the deferred path calls: the instant read when the request was observed, rendered later.
         clock.now = now_ns + 7_000_000_000
-        assert _outcome(written.render_at, (req, status, nbytes, duration, username, count, now_ns)) == expected
+        deferred = (req, status, nbytes, duration, username, count, now_ns)
+        assert _outcome(written.render_at, deferred) == expected
+        assert _batched(written, deferred) == expected
 
 
 def _line(generic: bool, headers: HeaderModes, query: QueryModes, req: Request, username: str = "-") -> bytes:

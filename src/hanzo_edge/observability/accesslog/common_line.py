@@ -30,6 +30,7 @@ _MILLIS: Final = 1_000_000
 _REDACTED: Final = "REDACTED"
 _DROP: Final = DROP  # as native constants: the per-line scan compares against them
 _REDACT: Final = REDACT
+_isascii: Final = str.isascii  # called unbound: compiled, text.isascii() looks the method up per call
 
 CLF_SLOT_FIELDS: Final = (
     ("ClientHost",),
@@ -163,6 +164,19 @@ class CommonLine:
         self, req: Request, status: int, nbytes: int, duration: float, username: str, count: int, now_ns: int
     ) -> bytes:
         """Return ``req``'s line as written at ``now_ns`` (the wall clock when the request was observed)."""
+        return self._text(req, status, nbytes, duration, username, count, now_ns).encode()
+
+    def line_at(
+        self, req: Request, status: int, nbytes: int, duration: float, username: str, count: int, now_ns: int
+    ) -> str | bytes:
+        """:meth:`render_at`'s line, as text when it is ASCII (the batch joins those and encodes them once: no
+        encoding can fail there), else encoded here (UTF-8; a lone surrogate raises, as the generated renderer does)."""
+        text = self._text(req, status, nbytes, duration, username, count, now_ns)
+        return text if _isascii(text) else text.encode()
+
+    def _text(
+        self, req: Request, status: int, nbytes: int, duration: float, username: str, count: int, now_ns: int
+    ) -> str:
         dur_ns = int(duration * _NANOS)
         xff = ""
         referer = user_agent = "-"
@@ -189,7 +203,7 @@ class CommonLine:
         sent = str(nbytes) if self._size else "-"
         head = f'{client} - {user} [{start}] "{method} {path} {protocol}" {code} {sent} "{referer}" "{user_agent}"'
         if self._generic:
-            return (head + "\n").encode()
+            return head + "\n"
         router = "-"
         if self._router:
             route = req.route
@@ -198,7 +212,7 @@ class CommonLine:
         backend = (req.server_url or "-") if self._service_url else "-"
         millis = str(dur_ns // _MILLIS) if self._duration else "0"
         number = str(count) if self._count else "-"
-        return f'{head} {number} "{router}" "{backend}" {millis}ms\n'.encode()
+        return f'{head} {number} "{router}" "{backend}" {millis}ms\n'
 
     def _start_clf(self, start_ns: int) -> str:
         # The start instant's CLF time ("10/Nov/2009:23:00:00 +0000"), refreshed when its second changes.
