@@ -9,6 +9,10 @@ In-flight accounting: a request counts against its child from the moment it is s
 head because the body streams behind the returned :class:`~hanzo_edge.http.messages.Response` and no balancer
 frame stays on the stack while it does. For typical request/response APIs the two are close; long streaming
 responses (SSE, downloads) are not counted once their head is out.
+
+Fenced children (terminating Kubernetes endpoints) are never picked, but as in Traefik's status map they keep a
+health of their own (a sticky client of a fenced child that is down gets a new pick) and an up one keeps the
+balancer up for its parents.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ class PowerOfTwoChoices(StatusPropagator):
     Calling raises :class:`~hanzo_edge.http.errors.NoAvailableServer` when every child is down (or there are none).
     """
 
-    __slots__ = ("_by_name", "_entries", "_healthy", "_rand", "_sticky")
+    __slots__ = ("_by_name", "_entries", "_fenced", "_healthy", "_rand", "_sticky")
 
     def __init__(
         self,
@@ -58,6 +62,9 @@ class PowerOfTwoChoices(StatusPropagator):
         super().__init__(name, health_check_enabled)
         self._entries: list[_Entry] = []
         self._healthy: list[_Entry] = []
+        """The unfenced children that are up: what a pick chooses from."""
+        self._fenced: list[_Entry] = []
+        """Fenced children: reached only through a sticky cookie, but their health is kept like the others'."""
         self._by_name: dict[str, _Entry] = {}
         self._sticky = sticky
         self._rand = rand
@@ -71,12 +78,10 @@ class PowerOfTwoChoices(StatusPropagator):
         """
         entry = _Entry(name, handler)
         if fenced:
-            self._by_name.setdefault(name, entry)
-            if self._sticky is not None:
-                self._sticky.add(name)
-            return
-        self._entries.append(entry)
-        self._healthy.append(entry)
+            self._fenced.append(entry)
+        else:
+            self._entries.append(entry)
+            self._healthy.append(entry)
         self._by_name.setdefault(name, entry)
         if self._sticky is not None:
             self._sticky.add(name)
@@ -128,21 +133,24 @@ class PowerOfTwoChoices(StatusPropagator):
         return resp
 
     def set_status(self, name: str, up: bool) -> None:
-        """Mark child ``name`` up or down; runs the status updaters when the aggregate status flips."""
-        was_up = bool(self._healthy)
+        """Mark child ``name`` up or down; runs the status updaters when the aggregate status flips.
+
+        A fenced child keeps its status too, as in Traefik: down, its sticky clients get a new pick; up, it keeps the
+        balancer up for its parents. Unknown names are ignored."""
+        was_up = self.any_up
         changed = False
-        for entry in self._entries:
+        for entry in (*self._entries, *self._fenced):
             if entry.name == name and entry.up != up:
                 entry.up = up
                 changed = True
         if changed:
             self._healthy = [e for e in self._entries if e.up]
-        if bool(self._healthy) != was_up:
+        if self.any_up != was_up:
             self._propagate(not was_up)
 
     def inflight(self, name: str) -> int:
         """Return the number of requests in flight to child ``name`` (0 for an unknown name)."""
-        return sum(e.inflight for e in self._entries if e.name == name)
+        return sum(e.inflight for e in (*self._entries, *self._fenced) if e.name == name)
 
     def status(self, name: str) -> bool | None:
         """Return whether child ``name`` is up, or None when there is no such child."""
@@ -151,8 +159,9 @@ class PowerOfTwoChoices(StatusPropagator):
 
     @property
     def any_up(self) -> bool:
-        """True when at least one child can take traffic."""
-        return bool(self._healthy)
+        """True when some child is up, a fenced one included (as in Traefik), though only unfenced ones are picked."""
+        return bool(self._healthy) or any(e.up for e in self._fenced)
 
     def __repr__(self) -> str:
-        return f"<PowerOfTwoChoices {self.name} {[(e.name, e.inflight, e.up) for e in self._entries]}>"
+        fenced = [(e.name, e.inflight, e.up) for e in self._fenced]
+        return f"<PowerOfTwoChoices {self.name} {[(e.name, e.inflight, e.up) for e in self._entries]} {fenced=}>"

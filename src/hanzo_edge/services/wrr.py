@@ -7,6 +7,10 @@ picks for every one of the second, interleaved smoothly. Servers with weight ≤
 Health is set per child name with :meth:`WeightedRoundRobin.set_status`; when the balancer's aggregate status flips
 (some child up ⇄ none up) the registered status updaters run (see :mod:`hanzo_edge.services.status`). With a
 :class:`~hanzo_edge.services.sticky.StickyCookie` the balancer honours and writes the sticky cookie.
+
+Fenced children (Traefik's fenced servers: terminating Kubernetes endpoints) are never picked, but as in Traefik's
+status map they keep a health of their own (a sticky client of a fenced child that is down gets a new pick) and an
+up one keeps the balancer up for its parents.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class WeightedRoundRobin(StatusPropagator):
     Calling raises :class:`~hanzo_edge.http.errors.NoAvailableServer` when every child is down (or there are none).
     """
 
-    __slots__ = ("_by_name", "_current", "_entries", "_sticky", "_up")
+    __slots__ = ("_by_name", "_current", "_entries", "_fenced", "_sticky", "_up")
 
     def __init__(
         self,
@@ -54,9 +58,13 @@ class WeightedRoundRobin(StatusPropagator):
         super().__init__(name, health_check_enabled)
         self._current = 0.0
         self._entries: list[_Entry] = []
+        """The children a pick chooses from (never a fenced one): the per-request loop walks only these."""
+        self._fenced: list[_Entry] = []
+        """Fenced children: reached only through a sticky cookie, but their health is kept like the others'."""
         self._by_name: dict[str, _Entry] = {}
         self._sticky = sticky
         self._up = 0
+        """Children up, fenced ones included (Traefik's status map): the balancer's own status is ``_up > 0``."""
         for child_name, weight, handler in children:
             self.add(child_name, weight, handler)
 
@@ -69,12 +77,7 @@ class WeightedRoundRobin(StatusPropagator):
         if weight <= 0:
             return
         entry = _Entry(name, weight, handler, self._current + 1.0 / weight)
-        if fenced:
-            self._by_name.setdefault(name, entry)
-            if self._sticky is not None:
-                self._sticky.add(name)
-            return
-        self._entries.append(entry)
+        (self._fenced if fenced else self._entries).append(entry)
         self._by_name.setdefault(name, entry)
         self._up += 1
         if self._sticky is not None:
@@ -131,10 +134,12 @@ class WeightedRoundRobin(StatusPropagator):
     def set_status(self, name: str, up: bool) -> None:
         """Mark child ``name`` up or down (a recovered child restarts from the current deadline).
 
-        Runs the status updaters when the balancer's aggregate status flips. Unknown names are ignored.
+        A fenced child keeps its status too, as in Traefik: down, its sticky clients get a new pick; up, it keeps the
+        balancer up for its parents. Runs the status updaters when the balancer's aggregate status flips. Unknown
+        names are ignored.
         """
         was_up = self._up > 0
-        for entry in self._entries:
+        for entry in (*self._entries, *self._fenced):
             if entry.name == name and entry.up != up:
                 entry.up = up
                 if up:
@@ -152,8 +157,9 @@ class WeightedRoundRobin(StatusPropagator):
 
     @property
     def any_up(self) -> bool:
-        """True when at least one child can take traffic."""
+        """True when some child is up, a fenced one included (as in Traefik), though only unfenced ones are picked."""
         return self._up > 0
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {[(e.name, e.weight, e.up) for e in self._entries]}>"
+        fenced = [(e.name, e.weight, e.up) for e in self._fenced]
+        return f"<{type(self).__name__} {self.name} {[(e.name, e.weight, e.up) for e in self._entries]} {fenced=}>"

@@ -16,7 +16,8 @@ from hanzo_edge.cli import ingress_main
 from hanzo_edge.config.dynamic import Configuration, decode_dynamic
 from hanzo_edge.config.loader import load_static
 from hanzo_edge.config.runtime import ENABLED
-from hanzo_edge.http.messages import Request
+from hanzo_edge.http.errors import NoAvailableServer
+from hanzo_edge.http.messages import Handler, Request
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.providers.kubernetes.crd_translate import translate_crds
 from hanzo_edge.routing.build import BuildResult, build_tables
@@ -24,6 +25,8 @@ from hanzo_edge.services.generation import TaskScope
 from hanzo_edge.services.hrw_servers import ServerRendezvous
 from hanzo_edge.services.leasttime import LeastTime
 from hanzo_edge.services.loadbalancer import STRATEGIES, HealthCheckOptions, build_load_balancer
+from hanzo_edge.services.sticky import StickyCookie, sticky_value
+from hanzo_edge.services.weighted import Weighted
 
 A = "http://10.0.0.1:80"
 B = "http://10.0.0.2:80"
@@ -165,7 +168,7 @@ def test_explain_shows_the_service_and_its_servers(
     ]
 
 
-@pytest.mark.parametrize("strategy", ["hrw", "leasttime"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_the_api_shows_a_fenced_server_down_once_its_check_says_so(strategy: str) -> None:
     config, warnings = decode_dynamic(
         {
@@ -191,6 +194,91 @@ def test_the_api_shows_a_fenced_server_down_once_its_check_says_so(strategy: str
     shown = view.item("http/services", "app@file")
     assert shown is not None
     assert shown["serverStatus"] == {A: "UP", B: "DOWN"}
+
+
+@pytest.mark.parametrize("strategy", ["wrr", "p2c", "leasttime"])  # hrw has no sticky cookie (Traefik's neither)
+def test_a_sticky_client_of_a_fenced_server_its_check_says_down_moves_to_a_healthy_one(strategy: str) -> None:
+    # A terminating pod that stops answering its health check: Traefik's sticky handler checks the status map, which
+    # holds fenced servers too, and sends the client to a new pick, rewriting its cookie.
+    answers = {A + "/health": 200, B + "/health": 503}
+
+    async def probe(url: str, method: str, headers: Mapping[str, str], timeout: float, follow: bool) -> int:
+        return answers[url]
+
+    async def scenario() -> list[tuple[str, str | None]]:
+        scope = TaskScope()
+        sleep = ManualSleep()
+        built = build_load_balancer(
+            "svc@file",
+            [(A, 1, Child("a")), (B, 1, Child("b"))],
+            spawn=scope.spawn,
+            strategy=strategy,
+            sticky=StickyCookie("svc@file", name="lb"),
+            health_check=HealthCheckOptions(path="/health", interval=5.0),
+            probe=probe,
+            sleep=sleep,
+            fenced={B},
+        )
+        lb = built.balancer
+        built.start(scope.spawn)
+        await asyncio.sleep(0)  # the checker's loops reach their first sleep
+        pinned = request(cookie=f"lb={sticky_value(B)}")
+        seen = []
+        resp = await lb(pinned)  # before the first probe: the fenced server still serves its sticky client
+        seen.append((child_name(resp), resp.headers.get("Set-Cookie")))
+        await sleep.wake()  # B's probe answers 503: B is down
+        for _ in range(2):
+            resp = await lb(request(cookie=f"lb={sticky_value(B)}"))
+            seen.append((child_name(resp), resp.headers.get("Set-Cookie")))
+        await scope.aclose()
+        return seen
+
+    moved = f"lb={sticky_value(A)}; Path=/"
+    assert asyncio.run(scenario()) == [("b", None), ("a", moved), ("a", moved)]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_service_whose_only_up_server_is_fenced_is_up_for_its_parent(strategy: str) -> None:
+    # Traefik's status map holds fenced servers like the others: the service's own status (what its parents hear)
+    # stays up while a fenced server is, though only sticky clients can still reach it.
+    built = build_load_balancer(
+        "svc@file",
+        [(A, 1, Child("a")), (B, 1, Child("b"))],
+        spawn=lambda coro: coro.close(),
+        strategy=strategy,
+        health_check=HealthCheckOptions(path="/health"),
+        fenced={B},
+    )
+    lb = built.balancer
+    parent = Weighted([("svc@file", 1, lb)], "top@file", health_check_enabled=True)
+    flips: list[bool] = []
+    parent.register_status_updater(flips.append)
+    lb.set_status(A, False)
+    assert (lb.any_up, parent.status("svc@file"), flips) == (True, True, [])
+    with pytest.raises(NoAvailableServer):  # no unfenced server left for a request without a cookie
+        asyncio.run(_served(parent))
+    lb.set_status(B, False)
+    assert (lb.any_up, parent.status("svc@file"), flips) == (False, False, [False])
+    lb.set_status(B, True)
+    assert (lb.any_up, parent.status("svc@file"), flips) == (True, True, [False, True])
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_service_of_fenced_servers_only_starts_up_for_its_parent(strategy: str) -> None:
+    built = build_load_balancer(
+        "svc@file",
+        [(B, 1, Child("b"))],
+        spawn=lambda coro: coro.close(),
+        strategy=strategy,
+        health_check=HealthCheckOptions(path="/health"),
+        fenced={B},
+    )
+    parent = Weighted([("svc@file", 1, built.balancer)], "top@file", health_check_enabled=True)
+    assert (built.balancer.any_up, parent.status("svc@file"), built.balancer.status(B)) == (True, True, True)
+
+
+async def _served(handler: Handler) -> str:
+    return child_name(await handler(request()))
 
 
 def test_a_reload_keeps_an_unchanged_leasttime_balancer_and_a_changed_service_starts_over() -> None:
