@@ -23,6 +23,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from hanzo_edge.http.pool import set_keep_alive as set_socket_keep_alive
 from hanzo_edge.http.settings import ConnectionContext
 from hanzo_edge.http.tls_buffered_reads import buffer_reads
 from hanzo_edge.http.upstream_tls import peer_cert_uri_error
@@ -78,14 +79,11 @@ _MAX_PENDING = 256 * 1024
 
 
 def set_keep_alive(sock: socket.socket | None, interval: float) -> None:
-    """Traefik's ``dialKeepAlive``: TCP keep-alive probes every ``interval`` seconds (0: 15 s; <0: off)."""
+    """Traefik's ``dialKeepAlive`` as Go 1.23+'s dialer applies it: probes after ``interval`` seconds idle (0: 15 s;
+    < 0: off), then every 15 s, 9 of them (the HTTP pools' :func:`hanzo_edge.http.pool.set_keep_alive`)."""
     if sock is None or interval < 0:
         return
-    seconds = max(1, int(interval or 15))
-    with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, seconds)
+    set_socket_keep_alive(sock, interval)
 
 
 def _address(value: Any) -> tuple[str, int] | None:

@@ -22,7 +22,7 @@ import ssl
 
 from hanzo_edge.http.errors import ConnectError, DialTimeout
 from hanzo_edge.http.h2.client import H2ClientConnection
-from hanzo_edge.http.pool import ConnectionPool, TransportOptions
+from hanzo_edge.http.pool import ConnectionPool, TransportOptions, set_keep_alive
 from hanzo_edge.http.tls_buffered_reads import buffer_reads
 from hanzo_edge.http.upstream import UpstreamConnection
 from hanzo_edge.http.upstream_tls import TLSConfigError, client_context, peer_cert_uri_error, verify_error_text
@@ -217,6 +217,8 @@ class H2Pool:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+            if self.options.dial_keep_alive >= 0:  # as the HTTP/1.1 pool's dial: Traefik's dialer probes at 30 s
+                set_keep_alive(sock, self.options.dial_keep_alive)
         conn = protocol.chosen if isinstance(protocol, _AlpnChoice) else protocol
         if isinstance(conn, UpstreamConnection):
             # The server did not pick h2: it is an HTTP/1.1 origin, served by the HTTP/1.1 pool from now on.
