@@ -9,8 +9,11 @@ the port (Traefik's ``RemoteAddrStrategy``; behind PROXY protocol the header's s
 IPv4-mapped addresses written as IPv4), never a forwarded header. Children with weight ≤ 0 are ignored.
 
 FNV-1a is written out here (a few lines) rather than taken from a package: it must match Go's ``hash/fnv`` bit for
-bit, and the IP prefix's hash state is shared by all children of one pick. A pick costs a Python loop over the
-children's name bytes, so the winner per client IP is remembered until a child's status changes (bounded).
+bit, and the IP prefix's hash state is shared by all children of one pick. Continuing that state over a child's name
+takes no loop over the name: FNV-1a's xor touches only the low byte, and the low byte of a product depends only on
+the factors' low bytes, so ``fnv1a64(name, state) == (state * P**len(name) + tail[state & 0xff]) mod 2**64`` with
+``tail`` depending on the name and that low byte alone (see :class:`_Child`). Each child fills its 256 tails as
+client states need them. The winner per client IP is also remembered until a child's status changes (bounded).
 
 With ``health_check_enabled`` (``healthCheck: {}``) the service follows its children's health like ``weighted``
 does: each child must report its status (construction raises ValueError otherwise, as Traefik refuses to build it)
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from array import array
 from collections.abc import Awaitable, Sequence
 from functools import partial
 
@@ -73,7 +77,7 @@ def node_score(src: str, name: str, weight: float) -> float:
 
 
 class _Child:
-    __slots__ = ("handler", "name", "name_bytes", "up", "weight")
+    __slots__ = ("_has_tail", "_shift", "_tails", "handler", "name", "name_bytes", "up", "weight")
 
     def __init__(self, name: str, weight: float, handler: Handler) -> None:
         self.name = name
@@ -81,6 +85,23 @@ class _Child:
         self.weight = weight
         self.handler = handler
         self.up = True
+        # One step of FNV-1a maps h to (h ^ b) * P = h * P + ((l ^ b) - l) * P where l = h & 0xff, and the new low
+        # byte is ((l ^ b) * P) & 0xff: both depend on l alone. After the whole name, h * P**n plus a sum fixed by
+        # the first l: tail[l] = fnv1a64(name, l) - l * P**n. At most 256 tails, 2 KiB per child, filled lazily.
+        self._shift = pow(_FNV_PRIME, len(self.name_bytes), 1 << 64)
+        self._tails = array("Q", bytes(8 * 256))
+        self._has_tail = bytearray(256)
+
+    def hash_after(self, state: int) -> int:
+        """Return ``fnv1a64(self.name_bytes, state)`` without walking the name (see ``__init__``)."""
+        low = state & 0xFF
+        if self._has_tail[low]:
+            tail = self._tails[low]
+        else:
+            tail = (fnv1a64(self.name_bytes, low) - low * self._shift) & _MASK64
+            self._tails[low] = tail
+            self._has_tail[low] = 1
+        return (state * self._shift + tail) & _MASK64
 
 
 class HighestRandomWeight(StatusPropagator):
@@ -139,7 +160,7 @@ class HighestRandomWeight(StatusPropagator):
         for child in self._children:
             if not child.up:
                 continue
-            score = _score(fnv1a64(child.name_bytes, prefix), child.weight)
+            score = _score(child.hash_after(prefix), child.weight)
             if score > best_score:
                 best, best_score = child, score
         if best is None:
