@@ -97,7 +97,7 @@ def test_explain_a_match(tmp_path: Path, busy_port: int) -> None:
         'not matched: v1@file (priority 20): PathPrefix(`/api/v1`) false: path is "/x"',
         "matched: site@file (priority 16): Host(`app.test`)",
         "middlewares: none",
-        "service: app@file (loadBalancer)",
+        "service: app@file (loadBalancer, strategy wrr)",
         "server: http://127.0.0.1:9 (weight 1)",
     ]
 

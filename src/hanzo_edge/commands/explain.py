@@ -13,7 +13,7 @@ Output, one fact per line::
     not matched: admin@file (priority 50): Host(`admin.test`) false: host is "app.test"
     matched: api@file (priority 38): Host(`app.test`) && PathPrefix(`/api`)
     middlewares: none
-    service: app@file (loadBalancer)
+    service: app@file (loadBalancer, strategy wrr)
     server: http://127.0.0.1:8081 (weight 1)
 
 When more than :data:`FULL_LIST_LIMIT` routers are checked before the match (or without one), they are summarised
@@ -270,8 +270,10 @@ def _service_lines(loaded: Loaded, route: Route) -> list[str]:
             lines.append(f"service: {name}")
             continue
         provider, service = info.provider, info.model
-        lines.append(f"service: {name} ({service.kind})")
         lb = service.load_balancer
+        # A load balancer's strategy decides which server a request reaches ("" is the builder's wrr too).
+        strategy = "" if lb is None else f", strategy {lb.strategy or 'wrr'}"
+        lines.append(f"service: {name} ({service.kind}{strategy})")
         if lb is not None:
             lines.extend(f"server: {server.url} (weight {server.weight})" for server in lb.servers)
             if not lb.servers:

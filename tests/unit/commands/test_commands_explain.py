@@ -67,7 +67,7 @@ def test_a_match_prints_the_routers_checked_first_the_chain_and_the_service(
         "not matched: beta@file (priority 43): Header(`X-Beta`, `1`) false: header X-Beta is absent",
         "matched: api@file (priority 38): Host(`app.test`) && PathPrefix(`/api`)",
         "middlewares: none",
-        "service: app@file (loadBalancer)",
+        "service: app@file (loadBalancer, strategy wrr)",
         "server: http://127.0.0.1:8081 (weight 1)",
         "server: http://127.0.0.1:8082 (weight 3)",
     ]
@@ -80,7 +80,7 @@ def test_headers_take_part_in_matching(flags: list[str], capsys: pytest.CaptureF
     assert out[3:] == [
         "matched: beta@file (priority 43): Header(`X-Beta`, `1`) && PathPrefix(`/api`)",
         "middlewares: none",
-        "service: beta@file (loadBalancer)",
+        "service: beta@file (loadBalancer, strategy wrr)",
         "server: http://127.0.0.1:9090 (weight 1)",
     ]
 
@@ -152,9 +152,9 @@ http:
         "service: split@file (weighted)",
         "child: stable@file (weight 9)",
         "child: next@file (weight 1)",
-        "service: stable@file (loadBalancer)",
+        "service: stable@file (loadBalancer, strategy wrr)",
         "server: http://127.0.0.1:8081 (weight 1)",
-        "service: next@file (loadBalancer)",
+        "service: next@file (loadBalancer, strategy wrr)",
         "server: none (the service answers 503)",
     ]
 

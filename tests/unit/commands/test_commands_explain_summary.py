@@ -60,7 +60,7 @@ def test_routers_checked_first_are_counted_by_reason_with_the_nearest_in_full(bi
         ),
         "matched: app@file (priority 1): Host(`app.test`)",
         "middlewares: none",
-        "service: app@file (loadBalancer)",
+        "service: app@file (loadBalancer, strategy wrr)",
         "server: http://127.0.0.1:9 (weight 1)",
     ]
 

@@ -145,8 +145,8 @@ def test_an_ingress_route_service_strategy_reaches_the_built_balancer(strategy: 
     assert [balancer.status(url) for url in ("http://10.10.0.1:8080", "http://10.10.0.2:8080")] == [True, True]
 
 
-@pytest.mark.parametrize("strategy", ["hrw", "leasttime"])
-def test_explain_shows_the_service_and_its_servers(
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_explain_shows_the_service_its_strategy_and_its_servers(
     strategy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "dynamic.yml"
@@ -162,7 +162,7 @@ def test_explain_shows_the_service_and_its_servers(
     assert code == 0
     assert out[-4:] == [
         "middlewares: none",
-        "service: app@file (loadBalancer)",
+        f"service: app@file (loadBalancer, strategy {strategy})",
         f"server: {A} (weight 1)",
         f"server: {B} (weight 3)",
     ]
