@@ -19,12 +19,42 @@ from hanzo_edge.observability.accesslog.json_line import JsonLine, request_conte
 if TYPE_CHECKING:
     from hanzo_edge.observability.accesslog.codegen import Renderer
 
-__all__ = ["DEFERRED_LINES", "LineBatch"]
+__all__ = ["DEFERRED_LINES", "LineBatch", "Observed"]
 
 log = logging.getLogger("hanzo_edge.observability.accesslog")
 
 DEFERRED_LINES: Final = 256
 """At most this many observed requests wait to be rendered: a burst renders each 256 at once (and frees them)."""
+
+
+class Observed:
+    """An observed request waiting for its line, with what was read when it was observed.
+
+    A native class compiled: its numbers are stored unboxed, where a tuple per request took an int or float object
+    for each of the clock, the count and the duration, and unpacking it checked each item's type again.
+    """
+
+    def __init__(
+        self,
+        req: Request,
+        status: int,
+        sent: int,
+        duration: float,
+        retries: int,
+        username: str,
+        count: int,
+        now_ns: int,
+        size: int,
+    ) -> None:
+        self.req = req
+        self.status = status
+        self.sent = sent
+        self.duration = duration
+        self.retries = retries
+        self.username = username
+        self.count = count
+        self.now_ns = now_ns
+        self.size = size
 
 
 class LineBatch:
@@ -67,7 +97,7 @@ class LineBatch:
         self._logged_route: object = None  # the last route found not internal (routes are immutable)
         self.pending = bytearray()
         """Rendered lines not yet handed to the writer."""
-        self._deferred: list[tuple[Request, int, int, float, int, str, int, int, int]] = []
+        self._deferred: list[Observed] = []
         """Observed requests whose JSON or CLF line is rendered at the hand-over (:meth:`take`)."""
         # Only when the batch goes at the end of this loop iteration (bufferingSize 0): a request kept until a
         # later hand-over (bufferingSize lines, or FLUSH_INTERVAL) would keep its buffered body alive with it.
@@ -101,18 +131,48 @@ class LineBatch:
         if not deferred or (json is None and common is None):
             return
         pending = self.pending
+        # The usual JSON lines come as text: joined and encoded once per batch instead of a bytes object each.
+        # `texts` holds the lines after the last bytes appended to `pending`, which keeps the order.
+        texts: list[str] = []
+        size = len(pending)  # approximately: a text's length in characters, not in bytes
         done = 0
-        for req, status, sent, duration, retries, username, count, now_ns, size in deferred:
-            if len(pending) >= limit:
+        for seen in deferred:
+            if size >= limit:
                 break
             done += 1
             try:
+                line: str | bytes
                 if json is not None:
-                    pending += json.render_at(req, status, sent, duration, retries, username, count, now_ns, size)
+                    line = json.line_at(
+                        seen.req,
+                        seen.status,
+                        seen.sent,
+                        seen.duration,
+                        seen.retries,
+                        seen.username,
+                        seen.count,
+                        seen.now_ns,
+                        seen.size,
+                    )
                 elif common is not None:
-                    pending += common.render_at(req, status, sent, duration, username, count, now_ns)
+                    line = common.render_at(
+                        seen.req, seen.status, seen.sent, seen.duration, seen.username, seen.count, seen.now_ns
+                    )
+                else:
+                    break
             except Exception:  # one line that cannot be written must not lose the batch
                 log.exception("access log: a line could not be rendered")
+                continue
+            size += len(line)
+            if isinstance(line, str):
+                texts.append(line)
+                continue
+            if texts:
+                pending += "".join(texts).encode()
+                texts.clear()
+            pending += line
+        if texts:
+            pending += "".join(texts).encode()
         del deferred[:done]
 
     def observe(self, req: Request, status: int, response_bytes: int, duration: float, aborted: bool) -> None:
@@ -138,7 +198,7 @@ class LineBatch:
             # still change on the request (the clock, a body drained after an early answer) is read now.
             size = request_content_size(req)
             self._deferred.append(
-                (req, status, response_bytes, duration, retries, username, self.request_count, json.now(), size)
+                Observed(req, status, response_bytes, duration, retries, username, self.request_count, json.now(), size)
             )
             if len(self._deferred) >= DEFERRED_LINES:
                 self._render_deferred(self._batch_bytes)
@@ -148,7 +208,9 @@ class LineBatch:
             common = self._common
             if self._defer:  # as the JSON line above; CLF has no RequestContentSize to read now
                 self._deferred.append(
-                    (req, status, response_bytes, duration, retries, username, self.request_count, common.now(), 0)
+                    Observed(
+                        req, status, response_bytes, duration, retries, username, self.request_count, common.now(), 0
+                    )
                 )
                 if len(self._deferred) >= DEFERRED_LINES:
                     self._render_deferred(self._batch_bytes)

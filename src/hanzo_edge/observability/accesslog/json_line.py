@@ -241,6 +241,23 @@ class JsonLine:
     ) -> bytes:
         """Return ``req``'s line as written at ``now_ns`` (the wall clock when the request was observed), with the
         ``RequestContentSize`` read then: a body drained after an early answer goes on growing."""
+        line = self.line_at(req, status, nbytes, duration, retries, username, count, now_ns, request_size)
+        return line.encode() if isinstance(line, str) else line
+
+    def line_at(
+        self,
+        req: Request,
+        status: int,
+        nbytes: int,
+        duration: float,
+        retries: int,
+        username: str,
+        count: int,
+        now_ns: int,
+        request_size: int,
+    ) -> str | bytes:
+        """:meth:`render_at`'s line, as text when it was written as one string (the usual request: the batch joins
+        those and encodes them once), else as orjson's bytes."""
         dur_ns = int(duration * _NANOS_FLOAT)
         server_url = req.server_url
         headers: dict[str, str] | None = None
@@ -405,7 +422,7 @@ class JsonLine:
         username: str,
         count: int,
         size: int,
-    ) -> bytes | None:
+    ) -> str | None:
         """The usual request's line with every core field (Traefik's default), as one string: what ``render``
         gives, without the dict. None when a client string holds a character JSON escapes (``render`` then takes
         the dict path); the router's part is quoted by orjson once and remembered.
@@ -489,7 +506,7 @@ class JsonLine:
             f"{protocol[1] if req.tls else protocol[0]}{_number(retries)}{cached[1]}"
             f"{self._local_start}{fraction}{self._start_middle}{fraction}{self._tail}"
         )
-        return line.encode()
+        return line
 
     def _protocol_texts(self, version: str) -> tuple[str, str]:
         # A protocol version's usual-line texts, from RequestProtocol to RetryAttempts, for http and https;
