@@ -15,6 +15,13 @@ latency in ms; then the worst over all rewrites, and the rebuild times the ingre
 (``configuration generation N applied ... in X ms (longest slice Y ms)``: the wall time of the rebuild and the
 longest the event loop was held by one slice of it). Exit status 0 when every rewrite was applied.
 
+The ingress runs under a loop-lag probe (``--no-probe`` to run the plain CLI): a coroutine on its event loop sleeps
+1 ms at a time and notes how late each wake-up is, and ``gc.callbacks`` note every collection's generation and
+duration; the report then gives, per window, the longest stall the process itself saw (the client's worst also holds
+the loopback and the client thread's own scheduling) and the collections of 2 ms or more. ``--stacks`` adds a
+watchdog thread that samples the event loop thread's stack when the loop has not ticked for 4 ms (it perturbs the
+GIL a little: use it to find a stall's cause, not for the figures).
+
 The ingress's own in-process profile of one rebuild is ``--profile``: no sockets, it loads the same file, builds
 generation 1, changes one router, and prints cProfile's top functions for the second load + rebuild.
 
@@ -26,7 +33,10 @@ Smoke (≈ 15 s): ``python benchmarks/reload_stall.py --routers 2000 --rewrites 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import gc
+import json
 import os
 import re
 import socket
@@ -35,8 +45,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import traceback
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 INGRESS = str(BIN / "ingress") if (BIN / "ingress").exists() else "ingress"
@@ -175,17 +187,20 @@ def run(args: argparse.Namespace) -> int:
         dynamic = work / "dynamic.yml"
         write_atomically(dynamic, config_text(args.routers, backend, 0))
         log = work / "ingress.log"
-        ingress = stack.enter_context(
-            process(
-                [
-                    INGRESS,
-                    f"--entrypoints.web.address=127.0.0.1:{ingress_port}",
-                    f"--providers.file.filename={dynamic}",
-                    "--log.level=INFO",
-                ],
-                log,
-            )
-        )
+        probe_out = work / "probe.json"
+        ingress_args = [
+            f"--entrypoints.web.address=127.0.0.1:{ingress_port}",
+            f"--providers.file.filename={dynamic}",
+            "--log.level=INFO",
+        ]
+        if args.probe:
+            launcher = [sys.executable, __file__, "--serve-probed", str(probe_out)]
+            if args.stacks:
+                launcher.append("--stacks")
+            command = [*launcher, "--", *ingress_args]
+        else:
+            command = [INGRESS, *ingress_args]
+        ingress = stack.enter_context(process(command, log))
         client = KeepAliveClient(ingress_port)
         client.start()
         if not wait_for(lambda: len(client.samples) > 100, 120):
@@ -202,9 +217,19 @@ def run(args: argparse.Namespace) -> int:
         client.stop.set()
         client.join(10)
         alive = ingress.poll() is None
+        if alive and args.probe:
+            ingress.terminate()  # the probe writes its record on the way out
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                ingress.wait(15)
         text = log.read_text(errors="replace")
+        probe = json.loads(probe_out.read_text()) if probe_out.exists() else None
     samples = list(client.samples)
-    return report(args, samples, marks, client.failures, alive, text)
+    code = report(args, samples, marks, client.failures, alive, text)
+    if probe is not None:
+        report_probe(probe, marks)
+    elif args.probe:
+        print("probe: no record written (the ingress did not stop cleanly)")
+    return code
 
 
 def report(
@@ -240,6 +265,27 @@ def report(
     if len(reloads) < args.rewrites:
         print("log tail:\n" + "\n".join(log_text.splitlines()[-15:]))
     return 0 if alive and len(reloads) >= args.rewrites else 1
+
+
+def report_probe(probe: dict[str, Any], marks: Sequence[float]) -> None:
+    """Per window: the event loop's longest stall (probe) and the collections of 2 ms or more; then the stacks."""
+    lags: list[list[float]] = probe["lags"]
+    collections: list[list[float]] = probe["gc"]
+    names = ["steady state"] + [f"rewrite {i:3d}" for i in range(1, len(marks) - 1)]
+    worst_all = 0.0
+    for name, start, end in zip(names, marks, marks[1:], strict=False):
+        inside = [lag for at, lag in lags if start <= at < end]
+        worst = max(inside, default=0.0) * 1000
+        over = sum(1 for lag in inside if lag > 0.005)
+        slow_gc = [(int(gen), dur * 1000) for at, gen, dur in collections if start <= at < end and dur >= 0.002]
+        if name != "steady state":
+            worst_all = max(worst_all, worst)
+        gcs = " ".join(f"gen{gen}:{ms:.1f}" for gen, ms in slow_gc) or "-"
+        print(f"{name}: loop stall worst {worst:6.2f} ms, stalls > 5 ms: {over:3d}; collections >= 2 ms: {gcs}")
+    print(f"loop stall worst over all rewrites (probe): {worst_all:.2f} ms")
+    for at, lag, stack in probe.get("stacks", [])[:40]:
+        window = next((n for n, a, b in zip(names, marks, marks[1:], strict=False) if a <= at < b), "outside")
+        print(f"--- stall sample ({window}, loop silent {lag * 1000:.1f} ms so far):\n{stack}")
 
 
 def median(values: Sequence[float]) -> float:
@@ -283,13 +329,114 @@ def profile(args: argparse.Namespace) -> int:
     return 0
 
 
+class LoopProbe:
+    """What ``--serve-probed`` records inside the ingress: loop lateness, collections, and (``--stacks``) stalls.
+
+    Times are ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux: the same clock as the client's in the parent)."""
+
+    TICK = 0.001
+    WATCHDOG_AFTER = 0.004
+
+    def __init__(self, stacks: bool) -> None:
+        self.lags: list[tuple[float, float]] = []  # (when the wake-up was due, how late it came)
+        self.collections: list[tuple[float, int, float]] = []  # (start, generation, duration)
+        self.stacks: list[tuple[float, float, str]] = []
+        self.last_tick = time.perf_counter()
+        self._gc_started = 0.0
+        self._stacks = stacks
+        self._loop_thread = threading.get_ident()
+        self._stop = threading.Event()
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            now = time.perf_counter()
+            self.collections.append((self._gc_started, info["generation"], now - self._gc_started))
+
+    async def ticks(self) -> None:
+        clock = time.perf_counter
+        while True:
+            due = clock() + self.TICK
+            await asyncio.sleep(self.TICK)
+            now = clock()
+            self.last_tick = now
+            if now - due > 0.0005:
+                self.lags.append((due, now - due))
+
+    def watchdog(self) -> None:
+        """Sample the loop thread's stack once per stall (when it has not ticked for WATCHDOG_AFTER)."""
+        sampled_for = 0.0
+        while not self._stop.wait(0.001):
+            silent = time.perf_counter() - self.last_tick
+            if silent < self.WATCHDOG_AFTER:
+                sampled_for = 0.0
+                continue
+            if sampled_for and sampled_for == self.last_tick:
+                continue
+            sampled_for = self.last_tick
+            # Innermost frames of every thread but this one: a loop thread sitting in run_until_complete is in C
+            # (waiting for the GIL another thread holds, or in a C call), so the others' stacks say who runs.
+            me = threading.get_ident()
+            parts = []
+            for ident, frame in sys._current_frames().items():
+                if ident != me:
+                    role = "loop" if ident == self._loop_thread else f"thread {ident}"
+                    inner = traceback.extract_stack(frame)[-6:]
+                    parts.append(f"[{role}]\n" + "".join(traceback.format_list(inner)))
+            self.stacks.append((time.perf_counter(), silent, "".join(parts)))
+
+    async def around(self, main: Coroutine[Any, Any, int]) -> int:
+        ticker = asyncio.get_running_loop().create_task(self.ticks())
+        watchdog = threading.Thread(target=self.watchdog, daemon=True)
+        if self._stacks:
+            watchdog.start()
+        try:
+            return await main
+        finally:
+            ticker.cancel()
+            self._stop.set()
+
+    def dump(self, path: str) -> None:
+        record = {"lags": self.lags, "gc": self.collections, "stacks": self.stacks}
+        Path(path).write_text(json.dumps(record))
+
+
+def serve_probed(argv: Sequence[str]) -> int:
+    """The ingress CLI (``argv`` after ``--``) with a :class:`LoopProbe` on its event loop; the record goes to
+    ``argv[0]`` when it stops."""
+    import uvloop
+
+    from hanzo_edge.cli import ingress_main
+
+    out, rest = argv[0], list(argv[1:])
+    stacks = "--stacks" in rest[: rest.index("--")]
+    ingress_argv = rest[rest.index("--") + 1 :]
+    probe = LoopProbe(stacks)
+    run_main = uvloop.run
+
+    def probed_run(main: Coroutine[Any, Any, int], **kwargs: Any) -> int:
+        return run_main(probe.around(main), **kwargs)
+
+    uvloop.run = probed_run  # the CLI looks uvloop.run up when it serves: the harness's hook, not the product's
+    try:
+        return ingress_main(ingress_argv)
+    finally:
+        probe.dump(out)
+
+
 def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "--serve-probed":
+        return serve_probed(sys.argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--routers", type=int, default=10000)
     parser.add_argument("--rewrites", type=int, default=20)
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between rewrites (> throttle, 2 s)")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds of steady state before the first")
     parser.add_argument("--profile", action="store_true", help="profile one reload in-process instead")
+    parser.add_argument("--no-probe", dest="probe", action="store_false", help="run the plain CLI, no loop probe")
+    parser.add_argument("--stacks", action="store_true", help="sample the loop's stack in each stall of >= 4 ms")
     args = parser.parse_args()
     return profile(args) if args.profile else run(args)
 

@@ -48,7 +48,7 @@ from hanzo_edge.routing.internal import (
     tls_entry_points,
 )
 from hanzo_edge.routing.service_builder import retire
-from hanzo_edge.routing.slices import Steps, release_steps, run_steps, run_steps_async
+from hanzo_edge.routing.slices import Steps, release_steps, run_steps, run_steps_async, slice_spent
 from hanzo_edge.routing.switch import HandlerSwitch
 from hanzo_edge.routing.table import RoutingTable
 from hanzo_edge.routing.tcp_build import Layer4Build
@@ -216,7 +216,7 @@ class IngressApp:
             log.error("%s", diagnostic)  # check lists what the build logs at ERROR
         tcp_entry_points = [name for name, ep in self.static.entry_points.items() if not ep.is_udp]
         snapshots = dict(snapshots)  # a snapshot applied while this build yields is the next build's
-        runtime = yield from merge_steps(snapshots, self.static)
+        runtime = yield from merge_steps(snapshots, self.static, spent=slice_spent)
         result = yield from build_runtime_steps(
             runtime,
             tcp_entry_points,

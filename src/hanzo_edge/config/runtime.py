@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -203,8 +203,12 @@ def merge(
             gc.enable()
 
 
-MERGE_SLICE = 2000
-"""Objects :func:`merge_steps` merges between two yields (a few milliseconds)."""
+MERGE_CHECK_EVERY = 64
+"""Objects :func:`merge_steps` merges between two calls of its ``spent`` check (a few microseconds each)."""
+
+
+def _never_spent() -> bool:
+    return False
 
 
 def merge_steps(
@@ -213,9 +217,11 @@ def merge_steps(
     *,
     entry_point_defaults: Sequence[str] | None = None,
     udp_entry_point_defaults: Sequence[str] | None = None,
+    spent: Callable[[], bool] = _never_spent,
 ) -> Generator[None, None, RuntimeConfig]:
-    """:func:`merge` as a generator that yields every :data:`MERGE_SLICE` objects, so a reload can merge on the
-    event loop in slices (``routing/slices.py``); its result is the same."""
+    """:func:`merge` as a generator that yields whenever ``spent()`` says the slice has used its time (checked every
+    :data:`MERGE_CHECK_EVERY` objects), so a reload can merge on the event loop in slices (``routing/slices.py``
+    passes its ``slice_spent``; config may not import routing); its result is the same."""
     if entry_point_defaults is not None:
         defaults = tuple(entry_point_defaults)
     else:
@@ -224,12 +230,14 @@ def merge_steps(
         udp_defaults = tuple(udp_entry_point_defaults)
     else:
         udp_defaults = tuple(udp_entry_points(static)) if static is not None else ()
-    runtime = yield from _merge(snapshots, defaults)
+    runtime = yield from _merge(snapshots, defaults, spent)
     _merge_layer4(snapshots, runtime, defaults, udp_defaults)
     return runtime
 
 
-def _merge(snapshots: Mapping[str, Configuration], defaults: tuple[str, ...]) -> Generator[None, None, RuntimeConfig]:
+def _merge(
+    snapshots: Mapping[str, Configuration], defaults: tuple[str, ...], spent: Callable[[], bool]
+) -> Generator[None, None, RuntimeConfig]:
     runtime = RuntimeConfig()
     services = runtime.services
     middlewares = runtime.middlewares
@@ -241,7 +249,7 @@ def _merge(snapshots: Mapping[str, Configuration], defaults: tuple[str, ...]) ->
         for count, (name, service) in enumerate(http.services.items(), 1):
             qname = qualify(name, provider)
             services[qname] = Info(qname, provider, service)
-            if count % MERGE_SLICE == 0:
+            if count % MERGE_CHECK_EVERY == 0 and spent():
                 yield
         for name, middleware in http.middlewares.items():
             qname = qualify(name, provider)
@@ -249,7 +257,7 @@ def _merge(snapshots: Mapping[str, Configuration], defaults: tuple[str, ...]) ->
     routers = runtime.routers
     for provider, config in snapshots.items():
         for count, (name, router) in enumerate(config.http.routers.items(), 1):
-            if count % MERGE_SLICE == 0:
+            if count % MERGE_CHECK_EVERY == 0 and spent():
                 yield
             qname = qualify(name, provider)
             # Interned: many routers name one service, and each record keeps the qualified name (one string, not

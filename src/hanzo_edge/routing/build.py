@@ -36,7 +36,7 @@ from hanzo_edge.routing.reuse import (
 )
 from hanzo_edge.routing.secure_table import SecureRoutingTable
 from hanzo_edge.routing.service_builder import ServiceBuilder
-from hanzo_edge.routing.slices import ROUTERS_PER_SLICE, Steps, sync
+from hanzo_edge.routing.slices import Steps, slice_spent, sync
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.routing.tcp_build import Layer4Build, build_layer4
 from hanzo_edge.rules.compile import compile_rule
@@ -331,16 +331,17 @@ class _Build:
         self._served: list[ServedRoute] | None = None  # the routes of the router being built (for the memory)
 
     def steps(self, internal_routes: Mapping[str, Sequence[Route]], generation: int) -> Steps[BuildResult]:
-        """Build everything, yielding every ``ROUTERS_PER_SLICE`` routers and around each table compile."""
+        """Build everything, yielding once a slice has used its time (``slices.slice_spent``) and around each table
+        compile."""
         for ep, ep_routes in self.routes.items():
             for route in internal_routes.get(ep, ()):
                 # Traefik: on an entrypoint with http.tls the internal routers (API, ping...) are TLS routers too.
                 (self.secure_routes[ep] if ep in self.tls_entry_points else ep_routes).append(route)
                 self._add_internal_router(route, ep)
-        for count, info in enumerate(self.runtime.routers.values(), 1):
+        for info in self.runtime.routers.values():
             if not info.internal:
                 self._build_router(info)
-            if count % ROUTERS_PER_SLICE == 0:
+            if slice_spent():
                 yield
         result = self.result
         for ep, ep_routes in self.routes.items():

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 from hanzo_edge.config.dynamic import Configuration, Router, decode_dynamic
 from hanzo_edge.config.runtime import (
     DISABLED,
     ENABLED,
+    MERGE_CHECK_EVERY,
     WARNING,
     Info,
+    RuntimeConfig,
     default_entry_points,
     default_priority,
     merge,
+    merge_steps,
     qualify,
 )
 from hanzo_edge.config.static import EntryPoint, StaticConfig
@@ -157,3 +161,35 @@ def test_servers_transports_are_qualified() -> None:
     config = _config({"http": {"serversTransports": {"st": {"maxIdleConnsPerHost": 3}}}})
     runtime = merge({"file": config})
     assert runtime.servers_transports["st@file"].max_idle_conns_per_host == 3
+
+
+def _shape(runtime: RuntimeConfig) -> dict[str, Any]:
+    """Every record of ``runtime`` as plain values (the records compare by identity)."""
+
+    def plain(value: Any) -> Any:
+        if is_dataclass(value):
+            return {f.name: getattr(value, f.name) for f in fields(value)}
+        return value
+
+    return {f.name: {k: plain(v) for k, v in getattr(runtime, f.name).items()} for f in fields(runtime)}
+
+
+def test_a_merge_in_slices_is_the_merge_at_once() -> None:
+    routers = {f"r{i}": {"rule": f"Host(`h{i}.test`)", "service": f"s{i % 150}"} for i in range(300)}
+    services = {f"s{i}": LB for i in range(150)}
+    file = _config({"http": {"routers": routers, "services": services}})
+    other = _config({"http": {"routers": {"x": {"rule": "Path(`/x`)", "service": "s3@file"}}}})
+    snapshots = {"file": file, "other": other}
+    steps = merge_steps(snapshots, spent=lambda: True)  # every check point yields
+    yields = 0
+    while True:
+        try:
+            next(steps)
+            yields += 1
+        except StopIteration as done:
+            in_slices = done.value
+            break
+    at_once = merge(snapshots)
+    assert yields >= 300 // MERGE_CHECK_EVERY + 150 // MERGE_CHECK_EVERY
+    assert _shape(in_slices) == _shape(at_once)
+    assert in_slices.services["s3@file"].used_by == ["r3@file", "r153@file", "x@other"]

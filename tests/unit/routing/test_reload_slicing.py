@@ -4,16 +4,19 @@ retired generation released piece by piece frees what only it held, never what t
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request, Response
+from hanzo_edge.routing import slices as slices_module
 from hanzo_edge.routing import table as table_module
-from hanzo_edge.routing.slices import Steps, release_steps, run_steps, run_steps_async
+from hanzo_edge.routing.slices import Steps, release_steps, run_steps, run_steps_async, slice_spent
 from hanzo_edge.routing.table import Route, RoutingTable
 from hanzo_edge.rules.compile import compile_rule
 
@@ -84,7 +87,8 @@ class _Record:
         self.children = children
 
 
-def test_a_release_frees_what_only_the_garbage_held_and_keeps_what_is_shared() -> None:
+def test_a_release_frees_what_only_the_garbage_held_and_keeps_what_is_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slices_module, "SLICE_SECONDS", 0.0)  # every check point yields
     shared = _Record("shared", [])
     exclusive = [_Record(f"own{i}", [_Record(f"leaf{i}", [])]) for i in range(30_000)]
     watched = [weakref.ref(exclusive[0]), weakref.ref(exclusive[0].children[0]), weakref.ref(exclusive[-1])]
@@ -92,9 +96,16 @@ def test_a_release_frees_what_only_the_garbage_held_and_keeps_what_is_shared() -
     del exclusive
     steps = release_steps(generation)
     del generation
-    next(steps)  # one slice: the whole tree is not freed at once
-    assert any(ref() is not None for ref in watched)
-    run_steps(steps)
+    alive_at_yields: list[int] = []
+
+    def watching() -> Steps[None]:
+        for _ in steps:
+            alive_at_yields.append(sum(ref() is not None for ref in watched))
+            yield
+
+    asyncio.run(run_steps_async(watching()))
+    assert alive_at_yields, "the release yielded"
+    assert alive_at_yields[0] > 0, "the whole tree was not freed in one slice"
     assert [ref() for ref in watched] == [None, None, None]
     assert shared.name == "shared"
     assert shared.children == []  # untouched
@@ -115,3 +126,34 @@ def test_what_the_loop_readies_between_slices_runs_before_the_next_slice() -> No
 
     asyncio.run(scenario())
     assert order == ["slice 1", "timer", "slice 2"]
+
+
+def test_a_slice_is_spent_only_inside_the_async_driver_once_its_time_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+
+    def steps() -> Steps[None]:
+        seen.append(slice_spent())  # just started: time left
+        started = time.perf_counter()
+        while not slice_spent() and time.perf_counter() - started < 5:  # bounded: the budget below is 1 ms
+            pass
+        seen.append(slice_spent())
+        yield
+        seen.append(slice_spent())  # a new slice: a new budget
+
+    monkeypatch.setattr(slices_module, "SLICE_SECONDS", 0.001)
+    asyncio.run(run_steps_async(steps()))
+    assert seen == [False, True, False]
+    assert not slice_spent(), "outside a slice nothing is spent"
+
+
+def test_steps_run_at_once_never_see_their_time_spent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slices_module, "SLICE_SECONDS", 0.0)
+    seen: list[bool] = []
+
+    def steps() -> Steps[None]:
+        seen.append(slice_spent())
+        yield
+        seen.append(slice_spent())
+
+    run_steps(steps())
+    assert seen == [False, False]
