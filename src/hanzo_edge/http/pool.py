@@ -235,10 +235,15 @@ GO_KEEP_ALIVE_INTERVAL = 15
 GO_KEEP_ALIVE_COUNT = 9
 
 
+_C_INT_MAX = 2**31 - 1  # setsockopt takes a C int: a bigger Python int is a TypeError, not the kernel's EINVAL
+
+
 def set_keep_alive(sock: socket.socket, idle: float) -> None:
     """TCP keep-alive probes on ``sock`` as Go's dialer sets them for ``KeepAlive: idle`` (``idle`` >= 0; once per
-    dial, never per request). A platform without one of the options keeps its own value for it."""
-    seconds = math.ceil(idle) if idle > 0 else GO_KEEP_ALIVE_DEFAULT
+    dial, never per request). A platform without one of the options keeps its own value for it. A value the kernel
+    refuses (Linux: an idle past 32767 s) never fails the dial: as Go's SetKeepAliveConfig, the first failure ends
+    the settings and is otherwise ignored."""
+    seconds = min(math.ceil(idle), _C_INT_MAX) if idle > 0 else GO_KEEP_ALIVE_DEFAULT
     for level, option, value in (
         (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
         (socket.IPPROTO_TCP, getattr(socket, "TCP_KEEPIDLE", None), seconds),
@@ -251,6 +256,7 @@ def set_keep_alive(sock: socket.socket, idle: float) -> None:
             sock.setsockopt(level, option, value)
         except OSError:
             log.debug("setsockopt(%s, %s) on a backend connection failed", option, value)
+            return
 
 
 def _close_detached(conn: UpstreamConnection) -> None:

@@ -234,3 +234,32 @@ def test_a_merging_backend_call_asks_for_no_gzip_when_disabled() -> None:
     plain, plain_gzip = call(TransportOptions(disable_compression=True)).request_for(req, {}, b"")
     assert plain.headers.get("accept-encoding") is None
     assert not plain_gzip
+
+
+# -- a value the kernel refuses never fails the dial ----------------------------------------------------------------
+
+
+def _kernel_default(option: int) -> int:
+    with socket.socket() as fresh:
+        return fresh.getsockopt(socket.IPPROTO_TCP, option)
+
+
+@pytest.mark.skipif(not _LINUX_KEEPALIVE, reason="TCP_KEEPIDLE/INTVL/CNT are Linux socket options")
+@pytest.mark.parametrize("idle", [40_000.0, 4e9, 1e30])
+def test_an_idle_the_kernel_refuses_leaves_the_dial_as_gos(idle: float) -> None:
+    # Linux takes TCP_KEEPIDLE up to 32767 s; past a C int Python cannot even pass it. Go's dialer ignores the
+    # error and stops there (SetKeepAliveConfig: enable, idle, interval, count, returning at the first failure).
+    with socket.socket() as sock:
+        set_keep_alive(sock, idle)
+        assert _keepalive_of(sock) == (
+            1,
+            _kernel_default(socket.TCP_KEEPIDLE),
+            _kernel_default(socket.TCP_KEEPINTVL),
+            _kernel_default(socket.TCP_KEEPCNT),
+        )
+
+
+@pytest.mark.skipif(not _LINUX_KEEPALIVE, reason="TCP_KEEPIDLE/INTVL/CNT are Linux socket options")
+def test_a_huge_dialer_keep_alive_still_dials(listener: socket.socket) -> None:
+    huge = _keys(dialer_keep_alive="1000000h").backend_transport(TransportOptions())
+    assert asyncio.run(_dialled(listener, huge))[0] == 1
