@@ -131,7 +131,7 @@ class LineBatch:
         if not deferred or (json is None and common is None):
             return
         pending = self.pending
-        # The usual JSON lines come as text: joined and encoded once per batch instead of a bytes object each.
+        # The usual JSON and CLF lines come as text: joined and encoded once per batch instead of a bytes object each.
         # `texts` holds the lines after the last bytes appended to `pending`, which keeps the order.
         texts: list[str] = []
         size = len(pending)  # approximately: a text's length in characters, not in bytes
@@ -155,7 +155,7 @@ class LineBatch:
                         seen.size,
                     )
                 elif common is not None:
-                    line = common.render_at(
+                    line = common.line_at(
                         seen.req, seen.status, seen.sent, seen.duration, seen.username, seen.count, seen.now_ns
                     )
                 else:
