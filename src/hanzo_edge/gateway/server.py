@@ -25,6 +25,7 @@ from hanzo_edge.gateway.service_keys import ServiceKeys, go_duration
 from hanzo_edge.gateway.stats import STATS_PATHS, GatewayStats, activate, deactivate
 from hanzo_edge.gateway.translate import ENTRY_POINT, PROVIDER, Translation
 from hanzo_edge.http.messages import Handler, Request
+from hanzo_edge.http.pool import TransportOptions
 from hanzo_edge.http.settings import RequestObserver
 from hanzo_edge.middlewares.base import BuildContext, factory_for
 from hanzo_edge.routing.build import BuildResult
@@ -92,7 +93,14 @@ class GatewayApp(IngressApp):
         # The Hanzo chain (identity stripping, auth, widget gate, host table) sits inside CORS, before gin.
         self.hanzo: HanzoChain | None = None
         if hanzo is not None:
-            self.hanzo = HanzoChain(hanzo, self.pools)
+            self.hanzo = HanzoChain(hanzo, self.pools, transport=self.hanzo_transport(service_keys or ServiceKeys()))
+
+    @staticmethod
+    def hanzo_transport(keys: ServiceKeys) -> TransportOptions:
+        """The transport of the Hanzo chain's own upstream calls (host table, Commerce): Go's http.DefaultTransport,
+        which Lura's router replaces with KrakenD's at start, so its dialer keep-alive is dialer_keep_alive. The
+        rest stays as the chain always had it (no KrakenD timeouts: Go's ReverseProxy has none)."""
+        return keys.backend_transport(TransportOptions())
 
     async def start(self, initial: Mapping[str, Any] | None = None) -> None:
         """Start as ``ingress`` does, then follow ``routes.yaml`` when there is a host table."""

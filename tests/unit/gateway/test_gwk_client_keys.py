@@ -9,6 +9,7 @@ import asyncio
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +19,13 @@ from hypothesis import strategies as st
 from hanzo_edge.config.types import FrozenDict
 from hanzo_edge.gateway.backend import BackendCall, HeaderPolicy, QueryPolicy
 from hanzo_edge.gateway.document import BackendModel, EndpointModel, GatewayDocument, parse_document
+from hanzo_edge.gateway.hanzo.settings import HanzoSettings
 from hanzo_edge.gateway.merge_service import MergeConfig, MergeService
 from hanzo_edge.gateway.noop_fast import NoopFastPath
+from hanzo_edge.gateway.server import GatewayApp, gateway_static
 from hanzo_edge.gateway.service_keys import WARNED_KEYS, ServiceKeys, changed_keys
+from hanzo_edge.gateway.translate import translate_document
+from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
 from hanzo_edge.http.pool import (
@@ -263,3 +268,59 @@ def test_an_idle_the_kernel_refuses_leaves_the_dial_as_gos(idle: float) -> None:
 def test_a_huge_dialer_keep_alive_still_dials(listener: socket.socket) -> None:
     huge = _keys(dialer_keep_alive="1000000h").backend_transport(TransportOptions())
     assert asyncio.run(_dialled(listener, huge))[0] == 1
+
+
+# -- the Hanzo chain's own upstream calls ---------------------------------------------------------------------------
+
+
+async def _host_table_dial(tmp_path: Path, keys: ServiceKeys) -> tuple[int, int, int, int]:
+    """The keep-alive options of the connection the gateway's host table dials for one request."""
+
+    writers: list[asyncio.StreamWriter] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(f"routes:\n  app.test:\n    - {{prefix: /, backend: 'http://127.0.0.1:{port}'}}\n")
+    doc = parse_document(json.dumps({"version": 3, "endpoints": []}), {})
+    settings = HanzoSettings(auth_enabled=False, routes_file=str(routes))
+    app = GatewayApp(gateway_static("127.0.0.1", 0), translate_document(doc), settings, service_keys=keys)
+    assert app.hanzo is not None
+    try:
+        handler = app.hanzo.wrap(lambda req: pytest.fail("the host table answers"))
+        req = Request(
+            "GET", "/x", Headers([(b"Host", b"app.test")]), path="/x", query="", host="app.test", client_ip="10.0.0.1"
+        )
+        response = await asyncio.wait_for(handler(req), 10)
+        assert response.status == 204
+        await response.body.read() if isinstance(response.body, StreamBody) else None
+        dialled = [pool for pool in app.pools._pools.values() if pool.port == port]
+        assert len(dialled) == 1
+        idle = await asyncio.wait_for(dialled[0].acquire(), 10)
+        assert idle.transport is not None
+        probes = _keepalive_of(idle.transport.get_extra_info("socket"))
+        idle.close()
+        return probes
+    finally:
+        app.pools.close()
+        server.close()
+        await server.wait_closed()
+        for writer in writers:
+            writer.close()
+            await writer.wait_closed()
+
+
+@pytest.mark.skipif(not _LINUX_KEEPALIVE, reason="TCP_KEEPIDLE/INTVL/CNT are Linux socket options")
+def test_the_host_table_dials_with_dialer_keep_alive(tmp_path: Path) -> None:
+    # Hanzo's host proxies are Go ReverseProxies on http.DefaultTransport, which Lura's router replaces at start
+    # (InitHTTPDefaultTransport): their dials carry dialer_keep_alive as the KrakenD backends' do.
+    tuned = asyncio.run(_host_table_dial(tmp_path, _keys(dialer_keep_alive="40s")))
+    assert tuned == (1, 40, GO_KEEP_ALIVE_INTERVAL, GO_KEEP_ALIVE_COUNT)
+    unset = asyncio.run(_host_table_dial(tmp_path, ServiceKeys()))
+    assert unset[:2] == (1, GO_KEEP_ALIVE_DEFAULT)
+    assert asyncio.run(_host_table_dial(tmp_path, _keys(dialer_keep_alive="-1s")))[0] == 0

@@ -45,10 +45,19 @@ class BalanceChecker:
 
     __slots__ = ("_base_path", "_host", "_target", "failures", "timeout", "token")
 
-    def __init__(self, base_url: str, token: str, pools: PoolRegistry, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        pools: PoolRegistry,
+        *,
+        timeout: float = 5.0,
+        transport: TransportOptions | None = None,
+    ) -> None:
         _, _, _, netloc, path = split_server_url(base_url)
         origin = base_url[: base_url.index(netloc) + len(netloc)]
-        self._target: Handler = server_target(origin, pools, TransportOptions(), pass_host_header=False)
+        options = transport or TransportOptions()
+        self._target: Handler = server_target(origin, pools, options, pass_host_header=False)
         self._host = netloc
         self._base_path = path.rstrip("/")
         self.token = token

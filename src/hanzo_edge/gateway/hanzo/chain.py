@@ -104,10 +104,9 @@ class _HostStage:
 
     __slots__ = ("table", "targets")
 
-    def __init__(self, table: HostTable, pools: PoolRegistry) -> None:
+    def __init__(self, table: HostTable, pools: PoolRegistry, options: TransportOptions) -> None:
         self.table = table
         # No KrakenD timeout (Go's ReverseProxy has none); the backend's host:port is the Host header.
-        options = TransportOptions()
         self.targets: dict[str, Handler] = {
             url: server_target(url, pools, options, pass_host_header=False, preserve_path=True)
             for url in table.backends()
@@ -126,9 +125,14 @@ class HanzoChain:
         wall_clock: Callable[[], float] = time.time,
         verifier: JwtVerifier | None = None,
         endpoint_body_limit: int | None = None,
+        transport: TransportOptions | None = None,
     ) -> None:
         self.settings = settings
         self.pools = pools
+        # Hanzo's host proxies and its Commerce client are Go clients on http.DefaultTransport, which `gateway run`
+        # makes KrakenD's (Lura's router calls InitHTTPDefaultTransport at start): their dials carry
+        # dialer_keep_alive. None (the ingress's gateway provider): Traefik's dialer, keep-alive 30 s.
+        self.transport = transport or TransportOptions()
         # With a host table, `gateway run` lifts its entrypoint's body limit (Go's ReverseProxy has none: uploads
         # to s3/registry hosts) and the chain puts KrakenD's 10 MiB back on everything else. 0: leave the
         # entrypoint's limit alone (ingress's gateway provider).
@@ -143,7 +147,11 @@ class HanzoChain:
         self.billing: BalanceChecker | None = None
         if settings.auth_enabled and settings.billing_enabled and settings.billing_url:
             self.billing = BalanceChecker(
-                settings.billing_url, settings.commerce_token, pools, timeout=settings.billing_timeout
+                settings.billing_url,
+                settings.commerce_token,
+                pools,
+                timeout=settings.billing_timeout,
+                transport=self.transport,
             )
         self.windows = MemoryWindows(settings.widget_per_ip, settings.widget_global, settings.widget_window, clock)
         self.redis_windows: RedisWindows | None = None
@@ -155,7 +163,7 @@ class HanzoChain:
         self._public: tuple[tuple[tuple[str, str, bool], ...], GinRouter[bool] | None] | None = None
         if settings.routes_file:
             # At startup a bad file is an error of the command (raised), not a silently empty table.
-            self._host = _HostStage(load_host_table(settings.routes_file), pools)
+            self._host = _HostStage(load_host_table(settings.routes_file), pools, self.transport)
             self.routes_loaded = 1
 
     # -- the handler ---------------------------------------------------------------------------------------------
@@ -310,7 +318,7 @@ class HanzoChain:
             self.routes_failed += 1
             log.error("host table: %s; keeping the last good table", exc)
             return False
-        self._host = _HostStage(table, self.pools)
+        self._host = _HostStage(table, self.pools, self.transport)
         self.routes_loaded += 1
         log.info("host table: %s reloaded (%d hosts, %d redirects)", path, len(table.routes), len(table.redirects))
         return True
