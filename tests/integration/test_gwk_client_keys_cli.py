@@ -84,12 +84,25 @@ def _timers_to(port: int) -> list[tuple[str, str]]:
     return [(m.group(1), m.group(2)) if (m := _TIMER.search(line)) else ("", "") for line in out.splitlines()]
 
 
+# ss's print_ms_timer: minutes, then seconds ("sec", or "." when milliseconds follow), then "%03dms"; e.g. "1min",
+# "1min2sec", "39sec", "5.696ms" (5.696 s, not 696 ms), "480ms".
+_SS_TIMER = re.compile(r"(?:(\d+)min)?(?:(\d+)(?:sec|\.))?(?:(\d+)ms)?")
+
+
 def _seconds(remaining: str) -> float:
-    """An ``ss`` timer value (``39sec``, ``1min2sec``, ``480ms``) in seconds."""
-    total = 0.0
-    for amount, unit in re.findall(r"(\d+)(min|sec|ms)", remaining):
-        total += int(amount) * {"min": 60.0, "sec": 1.0, "ms": 0.001}[unit]
-    return total
+    """An ``ss`` timer value in seconds."""
+    match = _SS_TIMER.fullmatch(remaining)
+    assert match is not None, remaining
+    minutes, seconds, millis = (int(part or 0) for part in match.groups())
+    return minutes * 60.0 + seconds + millis / 1000.0
+
+
+@pytest.mark.parametrize(
+    ("printed", "seconds"),
+    [("39sec", 39.0), ("1min2sec", 62.0), ("10min", 600.0), ("480ms", 0.48), ("5.696ms", 5.696), ("9.007ms", 9.007)],
+)
+def test_ss_timer_values_read_as_ss_prints_them(printed: str, seconds: float) -> None:
+    assert _seconds(printed) == pytest.approx(seconds)
 
 
 def _idle_backend_connection(setup: _Setup) -> list[tuple[str, str]]:
