@@ -166,6 +166,9 @@ class JsonLine:
         self._tail = ""  # the usual line's end (entrypoint, level, msg, time) for that second and entrypoint
         self._protocols: dict[str, tuple[str, str]] = {}  # version -> its usual-line texts (http, https); plain only
         self._statuses: dict[int, tuple[str, str]] = {}  # status -> its two usual-line texts
+        self._last_route: object = None  # the previous usual line's route object and backend URL, and their text
+        self._last_server_url = ""
+        self._last_router_text = ""
         self._service_addrs: dict[str, str] = {}
         self._client_addr = "ClientAddr" in kept
         self._client_host = "ClientHost" in kept
@@ -471,20 +474,11 @@ class JsonLine:
         origin_started = req.origin_started
         origin_start_ns = int((origin_started - req.started) * _NANOS_FLOAT) if origin_started else 0
         origin_ns = min(max(dur_ns - origin_start_ns, 0), dur_ns)
-        service = route.service
-        by_server = self._segments.get(route.name)
-        if by_server is None:
-            by_server = {}
-            remember(self._segments, route.name, by_server, _MEMO_LIMIT)
-        cached = by_server.get(server_url)
-        if cached is None or cached[0] != service:
-            addr = service_addr(server_url)
-            segment = (
-                f',"RouterName":{_quoted(route.name)},"ServiceAddr":{_quoted(addr)},'
-                f'"ServiceName":{_quoted(service)},"ServiceURL":{_quoted(server_url)},"StartLocal":"'
-            )
-            cached = (service, segment)
-            remember(by_server, server_url, cached, 64)
+        if route is self._last_route and server_url is self._last_server_url:
+            # The previous line's route (the table's object, immutable) and backend: two compares, no lookups.
+            router_text = self._last_router_text
+        else:
+            router_text = self._router_text(route, server_url)
         statuses = self._statuses.get(status)
         if statuses is None:
             code = str(status)
@@ -503,10 +497,32 @@ class JsonLine:
             f"{client_fields}{sent}{statuses[0]}{dur_ns},"
             f'"OriginContentSize":{sent},"OriginDuration":{origin_ns}{statuses[1]}{dur_ns - origin_ns}'
             f'{known[3]}{_number(size)},"RequestCount":{count}{known[4]}{method}","RequestPath":"{path}{known[5]}'
-            f"{protocol[1] if req.tls else protocol[0]}{_number(retries)}{cached[1]}"
+            f"{protocol[1] if req.tls else protocol[0]}{_number(retries)}{router_text}"
             f"{self._local_start}{fraction}{self._start_middle}{fraction}{self._tail}"
         )
         return line
+
+    def _router_text(self, route: MatchedRoute, server_url: str) -> str:
+        # The usual line's RouterName to ServiceURL for this router, backend and service (quoted by orjson once),
+        # remembered by router name and backend, the service checked; kept as the previous line's too.
+        service = route.service
+        by_server = self._segments.get(route.name)
+        if by_server is None:
+            by_server = {}
+            remember(self._segments, route.name, by_server, _MEMO_LIMIT)
+        cached = by_server.get(server_url)
+        if cached is None or cached[0] != service:
+            addr = service_addr(server_url)
+            segment = (
+                f',"RouterName":{_quoted(route.name)},"ServiceAddr":{_quoted(addr)},'
+                f'"ServiceName":{_quoted(service)},"ServiceURL":{_quoted(server_url)},"StartLocal":"'
+            )
+            cached = (service, segment)
+            remember(by_server, server_url, cached, 64)
+        self._last_route = route
+        self._last_server_url = server_url
+        self._last_router_text = cached[1]
+        return cached[1]
 
     def _protocol_texts(self, version: str) -> tuple[str, str]:
         # A protocol version's usual-line texts, from RequestProtocol to RetryAttempts, for http and https;
