@@ -6,8 +6,9 @@ allow-lists. Per request it makes the backend :class:`Request` KrakenD sends:
 
 * headers: only the endpoint's ``input_headers`` (``Content-Type`` by default; ``*`` for all), then
   ``X-Forwarded-For: <client ip>`` (one value), ``X-Forwarded-Host: <request host>``, ``User-Agent: KrakenD Version
-  2.13.8`` unless the client's is forwarded (then ``X-Forwarded-Via``), ``Accept-Encoding: gzip`` unless forwarded
-  or ``disable_compression`` (Go's ``Transport.DisableCompression``: then no gzip is asked for, none decoded);
+  2.13.8`` unless the client's is forwarded (then ``X-Forwarded-Via``), ``Accept-Encoding: gzip`` unless forwarded,
+  a ``Range`` is forwarded, the backend method is ``HEAD`` or ``disable_compression`` is set (Go's Transport adds it
+  only then; ``DisableCompression``: no gzip asked for, none decoded);
   ``Host`` is the backend's;
 * query: only ``input_query_strings`` (``*`` for all), appended to the pattern's own query, keys sorted as Go's
   ``url.Values.Encode``;
@@ -126,9 +127,10 @@ class BackendCall:
         self.query = query
         self.pools = pools
         self.options = options
-        # Go's Transport asks for gzip (and decodes it) only when the request has no Accept-Encoding of its own and
-        # DisableCompression is off: with it on, every request is as if the client's were forwarded.
-        self._no_gzip = options.disable_compression
+        # Go's Transport asks for gzip (and decodes it) only when DisableCompression is off and the request is no
+        # HEAD and has neither an Accept-Encoding nor a Range of its own (transport.go, requestedGzip): with it on, or
+        # for a HEAD backend, every request is as if the client's Accept-Encoding were forwarded.
+        self._no_gzip = options.disable_compression or method == "HEAD"
         self.has_query = "?" in url_pattern
         # Literal text and parameter names alternate: ["/users/", "id", "/posts"].
         self._parts: list[str] = _PLACEHOLDER.split(url_pattern)
@@ -144,7 +146,7 @@ class BackendCall:
 
     @property
     def asks_gzip(self) -> bool:
-        """False when ``disable_compression`` keeps the backend requests from asking for gzip."""
+        """False when ``disable_compression`` or a ``HEAD`` backend keeps every request from asking for gzip."""
         return not self._no_gzip
 
     @property
@@ -187,7 +189,7 @@ class BackendCall:
         raw: list[tuple[bytes, bytes]] = []
         policy = self.headers
         forwarded_ua = False
-        forwarded_ae = self._no_gzip
+        no_gzip = self._no_gzip  # the Transport's requestedGzip, negated
         host: bytes | None = None
         for name, value in req.headers.raw:
             lname = name.lower()
@@ -197,8 +199,8 @@ class BackendCall:
                 continue
             if lname == b"user-agent":
                 forwarded_ua = True
-            elif lname == b"accept-encoding":
-                forwarded_ae = True
+            elif lname == b"accept-encoding" or (lname == b"range" and value):
+                no_gzip = True  # Go reads Header.Get: an empty Range is no range
             raw.append((name, value))
         if host is not None:
             raw.append((b"X-Forwarded-Host", host))
@@ -206,7 +208,7 @@ class BackendCall:
             raw.append((b"X-Forwarded-Via", USER_AGENT))
         else:
             raw.append((b"User-Agent", USER_AGENT))
-        if not forwarded_ae:
+        if not no_gzip:
             raw.append((b"Accept-Encoding", b"gzip"))
         backend = Request(
             self.method,
@@ -219,7 +221,7 @@ class BackendCall:
             scheme="http",
             body=body,
         )
-        return backend, not forwarded_ae
+        return backend, not no_gzip
 
     async def send(self, backend: Request) -> Response:
         """Send ``backend`` to the next host, following redirects. Raises UpstreamError."""

@@ -91,7 +91,7 @@ class NoopFastPath:
         self._body_method = call.method in _BODY_METHODS
         self._tails = ((_tail(False, False), _tail(False, True)), (_tail(True, False), _tail(True, True)))
         self._kinds, self._default = _header_kinds(call)
-        # disable_compression: the tail never asks for gzip, as if the client's Accept-Encoding were forwarded.
+        # disable_compression or a HEAD backend: the tail never asks for gzip, as if the client's were forwarded.
         self._no_gzip = not call.asks_gzip
         # A url_pattern without {param}, and a request whose query the policy drops entirely: the request line and
         # Host of each backend host are the same on every request.
@@ -209,6 +209,9 @@ def _header_kinds(call: BackendCall) -> tuple[dict[bytes, int], int]:
         kinds[b"user-agent"] = _USER_AGENT
     if policy.all or b"accept-encoding" in forwarded:
         kinds[b"accept-encoding"] = _ACCEPT_ENCODING
+    if policy.all or b"range" in forwarded:
+        # A forwarded Range keeps Go's Transport from asking for gzip: rare enough for the general path to decide.
+        kinds[b"range"] = _GENERAL
     return kinds, (_COPY if policy.all else _DROP)
 
 
