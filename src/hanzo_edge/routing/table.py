@@ -69,6 +69,8 @@ class _Candidate:
     (issue 22: the ``/metrics`` router sits before every router of its entrypoint and cost 0.16 us a request).
     """
 
+    __slots__ = ("handler", "matches", "route", "task_free", "test", "text")
+
     def __init__(self, route: Route, host_hit: bool, task_free: bool) -> None:
         self.route = route
         self.handler = route.handler
