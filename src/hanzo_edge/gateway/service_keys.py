@@ -22,11 +22,12 @@ restart (:func:`changed_keys`).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import msgspec
 
 from hanzo_edge.config.static import RespondingTimeouts
-from hanzo_edge.http.pool import TransportOptions
+from hanzo_edge.http.pool import GO_KEEP_ALIVE_DEFAULT, TransportOptions
 
 __all__ = [
     "GO_DEFAULT_MAX_HEADER_BYTES",
@@ -144,6 +145,21 @@ def _idle_timeout(keys: ServiceKeys) -> float | None:
     return keys.read_timeout if keys.read_timeout is not None else float(RespondingTimeouts().read_timeout)
 
 
+def _probe_idle(keep_alive: float | None) -> int:
+    """What Go's dialer makes of ``KeepAlive``: whole seconds before the first probe (unset and 0: 15 s), -1: none."""
+    if keep_alive is not None and keep_alive < 0:
+        return -1
+    return math.ceil(keep_alive) if keep_alive else GO_KEEP_ALIVE_DEFAULT
+
+
 def changed_keys(running: ServiceKeys, new: ServiceKeys) -> list[str]:
-    """The keys whose value differs between the running configuration and a reloaded one (in declaration order)."""
-    return [name for name in running.__struct_fields__ if getattr(running, name) != getattr(new, name)]
+    """The keys whose value differs between the running configuration and a reloaded one (in declaration order);
+    ``dialer_keep_alive`` by the probes it makes, so "0s" for unset is no change to restart for."""
+    changed = []
+    for name in running.__struct_fields__:
+        was, now = getattr(running, name), getattr(new, name)
+        if name == "dialer_keep_alive":
+            was, now = _probe_idle(was), _probe_idle(now)
+        if was != now:
+            changed.append(name)
+    return changed

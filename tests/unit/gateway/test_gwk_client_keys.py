@@ -104,6 +104,16 @@ def test_a_reload_that_changes_them_is_named_as_needing_a_restart() -> None:
     assert changed_keys(running, _keys(dialer_keep_alive="30s")) == []
 
 
+@pytest.mark.parametrize(
+    ("running", "new"), [(None, "0s"), (None, "15s"), ("0s", "14.2s"), ("-1s", "-5m"), ("40s", "39.5s")]
+)
+def test_a_reload_to_the_same_probes_is_no_change(running: str | None, new: str) -> None:
+    # Go's dialer: unset and 0 are 15 s, the idle is whole seconds rounded up, every negative value is "none".
+    was = _keys() if running is None else _keys(dialer_keep_alive=running)
+    assert changed_keys(was, _keys(dialer_keep_alive=new)) == []
+    assert changed_keys(was, _keys(dialer_keep_alive="16s")) == ["dialer_keep_alive"]
+
+
 # -- keep-alive on the dialled socket -------------------------------------------------------------------------------
 
 
