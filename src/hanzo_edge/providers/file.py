@@ -73,10 +73,12 @@ def _list_files(directory: str) -> list[str]:
     return files
 
 
-LOAD_SWITCH_INTERVAL = 0.001
+LOAD_SWITCH_INTERVAL = 0.0001
 """The interpreter's thread switch interval while a load runs in a thread (default 5 ms). The event loop waits up to
-one interval for the GIL after each system call: a 10,000-router load held requests up 10-30 ms at 5 ms, 6 ms at
-1 ms (benchmarks/reload_stall.py), for the same load time."""
+one interval for the GIL each time it takes it back (after every system call, at every libuv callback): a
+10,000-router load held requests up 10-30 ms at 5 ms, 6 ms at 1 ms; at 0.1 ms the per-reload p99 of back-to-back
+requests is 1.0-1.2 ms instead of 2.4-3.4 ms and the loop's longest stall 5.4 ms instead of 6.6-8.6
+(benchmarks/reload_stall.py, alternating runs; the load's own time under more switches was not measured)."""
 
 _handoff_lock = threading.Lock()
 _handoff_users = 0
