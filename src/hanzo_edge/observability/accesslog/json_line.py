@@ -166,6 +166,8 @@ class JsonLine:
         self._tail = ""  # the usual line's end (entrypoint, level, msg, time) for that second and entrypoint
         self._protocols: dict[str, tuple[str, str]] = {}  # version -> its usual-line texts (http, https); plain only
         self._statuses: dict[int, tuple[str, str]] = {}  # status -> its two usual-line texts
+        self._last_host_raw = b""  # the previous raw Host value and its text
+        self._last_host = ""
         self._last_route: object = None  # the previous usual line's route object and backend URL, and their text
         self._last_server_url = ""
         self._last_router_text = ""
@@ -280,7 +282,14 @@ class JsonLine:
                         host_raw = value
                 elif size == 15 and not xff_raw and (name == b"X-Forwarded-For" or name.lower() == b"x-forwarded-for"):
                     xff_raw = value
-            host = host_raw.decode("latin-1")
+            if host_raw == self._last_host_raw:
+                # The previous line's Host (most of a log's lines have one of few): its text object again, whose
+                # hash the Host memo's lookup then reuses, instead of a new one to decode and hash.
+                host = self._last_host
+            else:
+                host = host_raw.decode("latin-1")
+                self._last_host_raw = host_raw
+                self._last_host = host
             xff = xff_raw.decode("latin-1")
         if not host:
             host = req.host
