@@ -252,3 +252,18 @@ def test_the_compiled_build_logs_through_json_line() -> None:
     assert line["RequestPath"] == "/x"
     assert line["RequestHost"] == "a.test"
     assert line["DownstreamStatus"] == 200
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    req=requests(),
+    duration=st.floats(0, 3, allow_nan=False),
+    now_ns=st.integers(-3_000_000_000, 3_000_000_000),
+)
+def test_json_line_around_the_epoch_equals_the_generated_renderer(req: Request, duration: float, now_ns: int) -> None:
+    # The time memos start from a real second (the epoch's): a start or log time in the second before 1970 (-1,
+    # once the memos' sentinel) must print its own texts, not empty ones.
+    kept = frozenset(json_line.JSON_LINE_FIELDS)
+    generated, written = _pair(kept, HeaderModes("drop", {}), QueryModes("keep", {}), now_ns)
+    args = (req, 200, 10, duration, 0, "-", 1)
+    assert written.render(*args) == generated(*args)

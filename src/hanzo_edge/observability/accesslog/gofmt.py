@@ -130,14 +130,16 @@ class Seconds:
     __slots__ = ("_clf_local", "_clf_utc", "_last_start", "_local", "_rfc3339", "_start_parts", "_utc")
 
     def __init__(self) -> None:
-        # The last second :meth:`start` formatted: lines come in time order, so one compare usually answers.
-        self._last_start = -1
-        self._start_parts = ("", "", "")
         self._utc: dict[int, str] = {}
         self._local: dict[int, tuple[str, str]] = {}
         self._rfc3339: dict[int, str] = {}
         self._clf_utc: dict[int, str] = {}
         self._clf_local: dict[int, str] = {}
+        # The last second :meth:`start` formatted: lines come in time order, so one compare usually answers. It
+        # holds a real second from the start (the epoch's), not a sentinel: -1, the second before 1970, once was
+        # one, and a line starting then printed empty times.
+        self._last_start = 0
+        self._start_parts = (self.utc(0), *self.local(0))
 
     def start(self, seconds: int) -> tuple[str, str, str]:
         """``(utc(seconds), *local(seconds))``: a line's start time parts in one call, the last second kept."""

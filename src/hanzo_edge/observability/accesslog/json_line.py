@@ -152,18 +152,20 @@ class JsonLine:
         self._request_path = request_path
         self._plain_query = plain_query
         self._log_headers = log_headers
-        self._start_sec = -1
-        self._utc_start = ""
-        self._local_start = ""
-        self._local_offset = ""
-        self._now_sec = -1
-        self._now_text = ""
+        # The time memos hold a real second from the start (0, the epoch's), not a sentinel: every second is a
+        # possible one (-1 is the one before 1970, and a sentinel equal to it printed empty times).
+        self._start_sec = 0
+        self._utc_start, self._local_start, self._local_offset = seconds.start(0)
+        self._now_sec = 0
+        self._now_text = seconds.rfc3339(0)
         # Host -> (host part, port part, needs no escape, and the usual line's three texts around them)
         self._hosts: dict[str, tuple[str, str, bool, str, str, str]] = {}
-        self._start_middle = ""  # the usual line's text between the two fractions, for the start second
-        self._tail_sec = -1
+        # the usual line's text between the two fractions, for the start second
+        self._start_middle = f'{self._local_offset}","StartUTC":"{self._utc_start}'
+        self._tail_sec = 0
         self._tail_entry_point = ""
-        self._tail = ""  # the usual line's end (entrypoint, level, msg, time) for that second and entrypoint
+        # the usual line's end (entrypoint, level, msg, time) for that second and entrypoint
+        self._tail = f'Z","entryPointName":"","level":"info","msg":"","time":"{self._now_text}"}}\n'
         self._protocols: dict[str, tuple[str, str]] = {}  # version -> its usual-line texts (http, https); plain only
         self._statuses: dict[int, tuple[str, str]] = {}  # status -> its two usual-line texts
         self._last_host_raw = b""  # the previous raw Host value and its text
