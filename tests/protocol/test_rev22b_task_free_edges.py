@@ -83,12 +83,13 @@ async def test_a_backend_that_dies_mid_body_closes_the_client_connection() -> No
 
 @async_test
 async def test_a_stale_pooled_connection_is_retried_once_on_a_fresh_one() -> None:
-    served: dict[int, int] = {}
+    # Keyed by the connection itself, which keeps it alive: an id() could be a closed connection's again.
+    served: dict[RawBackend, int] = {}
 
     def answer(conn: RawBackend, data: bytes) -> None:
         # The first request of a backend connection is answered (keep-alive promised); a second one on it finds
         # the connection gone without a byte of answer: the pooled connection was stale, the exchange is retried.
-        count = served[id(conn)] = served.get(id(conn), 0) + 1
+        count = served[conn] = served.get(conn, 0) + 1
         if count == 1:
             conn.transport.write(ok(b"fresh"))
         else:
