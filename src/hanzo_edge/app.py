@@ -39,6 +39,7 @@ from hanzo_edge.providers.base import ProviderFactory, ProviderHooks
 from hanzo_edge.providers.factory import PROVIDER_FACTORIES, create_providers
 from hanzo_edge.providers.watcher import SnapshotWatcher
 from hanzo_edge.routing.build import BuildResult, build_runtime_steps, transport_options
+from hanzo_edge.routing.equal_steps import equal_in_steps
 from hanzo_edge.routing.heap import FrozenHeap
 from hanzo_edge.routing.internal import (
     InternalHandlers,
@@ -372,13 +373,14 @@ class IngressApp:
     async def apply_snapshot_in_slices(self, provider: str, config: Any) -> None:
         """:meth:`apply_snapshot` with the build in slices (:meth:`rebuild_in_slices`)."""
         async with self._rebuilding:
-            if self.snapshots.get(provider) == config:
+            started = time.perf_counter()
+            slices: list[float] = []
+            # Compared in slices: a 10,000-router snapshot's == held the loop 2-3.5 ms in one block (equal_steps).
+            if await run_steps_async(equal_in_steps(self.snapshots.get(provider), config), slices):
                 return
             self.heap.freeze_arrival()  # the new snapshot, before a young collection on the loop walks it
             previous = self.snapshots.get(provider)
             self.snapshots[provider] = config
-            started = time.perf_counter()
-            slices: list[float] = []
             try:
                 await self._rebuild_in_slices(slices)
             except Exception:

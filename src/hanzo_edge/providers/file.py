@@ -46,6 +46,8 @@ from hanzo_edge.config.tcp import TCPConfiguration, UDPConfiguration
 from hanzo_edge.config.tls import CertAndStores, TLSConfiguration
 from hanzo_edge.config.types import FrozenDict
 from hanzo_edge.providers.base import ProviderHooks
+from hanzo_edge.routing.equal_steps import equal_in_steps
+from hanzo_edge.routing.slices import run_steps_async
 
 __all__ = ["FileProvider", "FileSnapshot", "from_static", "load_file_snapshot", "read_snapshot"]
 
@@ -329,7 +331,8 @@ class FileProvider:
             if snapshot.errors:
                 self._failed(snapshot.errors, self._left_out())
             complete = not snapshot.errors
-            if snapshot.config == last:
+            # Compared in slices: an equal 10,000-router snapshot held the loop 2-3.5 ms in one == (equal_steps).
+            if await run_steps_async(equal_in_steps(snapshot.config, last)):
                 continue
             last = snapshot.config
             yield snapshot.config
