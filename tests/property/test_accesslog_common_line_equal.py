@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from dataclasses import dataclass
 
 import pytest
+from accesslog_twins import Route, Trace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,22 +31,6 @@ from hanzo_edge.observability.accesslog.fields import CORE_FIELDS, namespace
 from hanzo_edge.observability.accesslog.formats import COMMON, GENERIC_CLF, clf_renderer
 from hanzo_edge.observability.accesslog.gofmt import Seconds
 from hanzo_edge.observability.accesslog.modes import DROP, HeaderModes, QueryModes
-
-
-@dataclass(frozen=True)
-class Route:
-    name: str
-    service: str
-    rule: str = ""
-    observability: None = None
-    body_limit: None = None
-
-
-@dataclass(frozen=True)
-class Trace:
-    trace_hex: str
-    span_id: str
-
 
 MODES = st.sampled_from(["keep", "drop", "redact", "bogus"])
 PARAMS = st.sampled_from(["page", "token", "q", "a b"])

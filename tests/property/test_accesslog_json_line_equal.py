@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-from dataclasses import dataclass
 
 import orjson
+from accesslog_twins import Route, Trace, json_twins
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,26 +24,8 @@ from hanzo_edge.http.messages import Request
 from hanzo_edge.http.tls_info import TLSInfo
 from hanzo_edge.observability.accesslog import AccessLog, json_line
 from hanzo_edge.observability.accesslog.codegen import Renderer
-from hanzo_edge.observability.accesslog.fields import FIELDS, namespace
-from hanzo_edge.observability.accesslog.formats import json_renderer
-from hanzo_edge.observability.accesslog.gofmt import Seconds
+from hanzo_edge.observability.accesslog.fields import FIELDS
 from hanzo_edge.observability.accesslog.modes import HeaderModes, QueryModes
-
-
-@dataclass(frozen=True)
-class Route:
-    name: str
-    service: str
-    rule: str = ""
-    observability: None = None
-    body_limit: None = None
-
-
-@dataclass(frozen=True)
-class Trace:
-    trace_hex: str
-    span_id: str
-
 
 TEXT = st.text(st.characters(codec="latin-1"), max_size=12)
 """Client-controlled text: latin-1 (what the protocols decode bytes as), quotes, backslashes and controls included."""
@@ -111,17 +93,7 @@ def _pair(
     def wall_ns() -> int:
         return now_ns
 
-    names = namespace(wall_ns=wall_ns, seconds=Seconds(), scan_headers=headers.scan, request_path=query.request_path)
-    written = json_line.JsonLine(
-        kept,
-        wall_ns=wall_ns,
-        seconds=Seconds(),
-        scan_headers=headers.scan,
-        request_path=query.request_path,
-        plain_query=query.plain,
-        log_headers=headers.any_logged,
-    )
-    return json_renderer(kept, names, headers.any_logged), written
+    return json_twins(kept, headers, query, wall_ns)
 
 
 @settings(max_examples=600, deadline=None)

@@ -8,8 +8,7 @@ renderer's lines for the same requests, in the order observed. Runs interpreted 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from accesslog_twins import Route, json_twins
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,19 +16,7 @@ from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
 from hanzo_edge.observability.accesslog import json_line
 from hanzo_edge.observability.accesslog.batch import LineBatch
-from hanzo_edge.observability.accesslog.fields import namespace
-from hanzo_edge.observability.accesslog.formats import json_renderer
-from hanzo_edge.observability.accesslog.gofmt import Seconds
 from hanzo_edge.observability.accesslog.modes import HeaderModes, QueryModes
-
-
-@dataclass(frozen=True)
-class Route:
-    name: str
-    service: str
-    rule: str = ""
-    observability: None = None
-    body_limit: None = None
 
 
 @st.composite
@@ -67,17 +54,7 @@ def test_taken_batches_hold_every_line_in_order(reqs: list[Request], batch_bytes
     def wall_ns() -> int:
         return clock[0]
 
-    names = namespace(wall_ns=wall_ns, seconds=Seconds(), scan_headers=headers.scan, request_path=query.request_path)
-    generated = json_renderer(kept, names, headers.any_logged)
-    written = json_line.JsonLine(
-        kept,
-        wall_ns=wall_ns,
-        seconds=Seconds(),
-        scan_headers=headers.scan,
-        request_path=query.request_path,
-        plain_query=query.plain,
-        log_headers=headers.any_logged,
-    )
+    generated, written = json_twins(kept, headers, query, wall_ns)
     handed: list[int] = []
     batch = LineBatch(
         generated,

@@ -10,27 +10,15 @@ boundary either way) and must give the generated renderer's bytes each time. Run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from accesslog_twins import Route, json_twins
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
 from hanzo_edge.observability.accesslog import json_line
-from hanzo_edge.observability.accesslog.fields import namespace
-from hanzo_edge.observability.accesslog.formats import json_renderer
-from hanzo_edge.observability.accesslog.gofmt import NANOS, Seconds, fraction
+from hanzo_edge.observability.accesslog.gofmt import NANOS, fraction
 from hanzo_edge.observability.accesslog.modes import HeaderModes, QueryModes
-
-
-@dataclass(frozen=True)
-class Route:
-    name: str
-    service: str
-    rule: str = ""
-    observability: None = None
-    body_limit: None = None
 
 
 @settings(max_examples=500, deadline=None)
@@ -111,17 +99,7 @@ def test_each_remembered_text_follows_its_keys(
     def wall_ns() -> int:
         return clock[0]
 
-    names = namespace(wall_ns=wall_ns, seconds=Seconds(), scan_headers=headers.scan, request_path=query.request_path)
-    generated = json_renderer(kept, names, headers.any_logged)
-    written = json_line.JsonLine(
-        kept,
-        wall_ns=wall_ns,
-        seconds=Seconds(),
-        scan_headers=headers.scan,
-        request_path=query.request_path,
-        plain_query=query.plain,
-        log_headers=headers.any_logged,
-    )
+    generated, written = json_twins(kept, headers, query, wall_ns)
     for count, ((req, status, username), now_ns, duration, sent, retries) in enumerate(steps, 1):
         clock[0] = now_ns
         req.retry_attempts = retries
@@ -138,17 +116,7 @@ def test_a_route_whose_service_changes_gets_the_new_service() -> None:
     def wall_ns() -> int:
         return BASE_NS + 5
 
-    names = namespace(wall_ns=wall_ns, seconds=Seconds(), scan_headers=headers.scan, request_path=query.request_path)
-    generated = json_renderer(kept, names, headers.any_logged)
-    written = json_line.JsonLine(
-        kept,
-        wall_ns=wall_ns,
-        seconds=Seconds(),
-        scan_headers=headers.scan,
-        request_path=query.request_path,
-        plain_query=query.plain,
-        log_headers=headers.any_logged,
-    )
+    generated, written = json_twins(kept, headers, query, wall_ns)
     lines = []
     for service in ("s@file", "t@file", "s@file"):
         req = Request("GET", "/", Headers([(b"Host", b"a.test:80")]), client_port=7, entry_point="web")

@@ -12,8 +12,7 @@ surrogate). Runs interpreted and against the compiled tree (where ``JsonLine`` i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from accesslog_twins import Route, Trace, json_twins
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,26 +20,7 @@ from hanzo_edge.http.body import StreamBody
 from hanzo_edge.http.headers import Headers
 from hanzo_edge.http.messages import Request
 from hanzo_edge.observability.accesslog import json_line
-from hanzo_edge.observability.accesslog.fields import namespace
-from hanzo_edge.observability.accesslog.formats import json_renderer
-from hanzo_edge.observability.accesslog.gofmt import Seconds
 from hanzo_edge.observability.accesslog.modes import HeaderModes, QueryModes
-
-
-@dataclass(frozen=True)
-class Route:
-    name: str
-    service: str
-    rule: str = ""
-    observability: None = None
-    body_limit: None = None
-
-
-@dataclass(frozen=True)
-class Trace:
-    trace_hex: str
-    span_id: str
-
 
 UNICODE = st.text(max_size=6)  # every code point, lone surrogates included
 LATIN1 = st.text(st.characters(codec="latin-1"), max_size=6)
@@ -139,17 +119,7 @@ def test_a_sequence_through_one_log_equals_the_generated_renderer(
     def wall_ns() -> int:
         return clock[0]
 
-    names = namespace(wall_ns=wall_ns, seconds=Seconds(), scan_headers=headers.scan, request_path=query.request_path)
-    generated = json_renderer(fields, names, headers.any_logged)
-    written = json_line.JsonLine(
-        fields,
-        wall_ns=wall_ns,
-        seconds=Seconds(),
-        scan_headers=headers.scan,
-        request_path=query.request_path,
-        plain_query=query.plain,
-        log_headers=headers.any_logged,
-    )
+    generated, written = json_twins(fields, headers, query, wall_ns)
     for count, ((req, username), now_ns, duration, status, retries) in enumerate(steps, 1):
         clock[0] = now_ns
         args = (req, status, 17, duration, retries, username, count)
