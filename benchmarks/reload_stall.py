@@ -354,6 +354,87 @@ def profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def slice_sites(args: argparse.Namespace) -> int:
+    """In-process: the slices of ``--rewrites`` reloads (snapshot comparison, merge, build, table compile, release),
+    each timed and named by where its steps stopped; prints every slice over :data:`SLICE_SECONDS` and the longest
+    per site. No sockets, so the figures are the loop-holding work alone."""
+    import uvloop
+
+    from hanzo_edge import app as app_module
+    from hanzo_edge.app import IngressApp
+    from hanzo_edge.config.loader import load_static
+    from hanzo_edge.providers.file import load_file_snapshot
+    from hanzo_edge.routing import slices as slices_module
+    from hanzo_edge.routing.equal_steps import equal_in_steps
+
+    timed: list[tuple[float, str]] = []
+
+    def site(steps: Any) -> str:
+        """The innermost generator frame the steps stopped in (``file:function:line``), or "end"."""
+        frame_of = steps
+        where = "end"
+        while frame_of is not None and getattr(frame_of, "gi_frame", None) is not None:
+            frame = frame_of.gi_frame
+            where = f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}:{frame.f_lineno}"
+            frame_of = getattr(frame_of, "gi_yieldfrom", None)
+        return where
+
+    async def run_timed(steps: Any, slices: list[float] | None = None) -> Any:
+        """slices.run_steps_async, timing each slice and naming where it stopped (the harness's hook)."""
+        clock = time.perf_counter
+        began = "start"
+        while True:
+            enabled = gc.isenabled()
+            gc.disable()
+            started = clock()
+            slices_module._deadline = started + slices_module.SLICE_SECONDS
+            try:
+                next(steps)
+            except StopIteration as done:
+                timed.append((clock() - started, f"{began} -> end"))
+                return done.value
+            finally:
+                slices_module._deadline = float("inf")
+                if enabled:
+                    gc.enable()
+            spent = clock() - started
+            stopped = site(steps)
+            timed.append((spent, f"{began} -> {stopped}"))
+            began = stopped
+            if slices is not None:
+                slices.append(spent)
+            await asyncio.sleep(0)
+
+    app_module.run_steps_async = run_timed  # type: ignore[attr-defined]
+
+    def snapshot(path: Path, version: int) -> Any:
+        path.write_text(config_text(args.routers, 1, version))
+        return load_file_snapshot(str(path))[0]
+
+    async def reloads(path: Path) -> None:
+        app = IngressApp(load_static(["--entrypoints.web.address=127.0.0.1:0"], {}, search=False))
+        config = snapshot(path, 0)
+        app.apply_snapshot("file", config)
+        for version in range(1, args.rewrites + 1):
+            changed = snapshot(path, version)
+            await run_timed(equal_in_steps(changed, config))  # the file provider's, then the watcher's comparison
+            await run_timed(equal_in_steps(config, changed))
+            await app.apply_snapshot_in_slices("file", changed)
+            config = changed
+
+    with tempfile.TemporaryDirectory(prefix="reload-slices-") as tmp:
+        uvloop.run(reloads(Path(tmp) / "dynamic.yml"))
+    budget = slices_module.SLICE_SECONDS
+    longest: dict[str, float] = {}
+    for spent, where in timed:
+        longest[where] = max(spent, longest.get(where, 0.0))
+    print(f"{len(timed)} slices over {args.rewrites} reloads; the longest per site (* over {budget * 1000:.1f} ms):")
+    for where, spent in sorted(longest.items(), key=lambda item: -item[1])[:25]:
+        mark = "*" if spent > budget else " "
+        print(f"{mark} {spent * 1000:6.2f} ms  {where}")
+    return 0
+
+
 class LoopProbe:
     """What ``--serve-probed`` records inside the ingress: loop lateness, collections, and (``--stacks``) stalls.
 
@@ -462,7 +543,10 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="profile one reload in-process instead")
     parser.add_argument("--no-probe", dest="probe", action="store_false", help="run the plain CLI, no loop probe")
     parser.add_argument("--stacks", action="store_true", help="sample the loop's stack in each stall of >= 4 ms")
+    parser.add_argument("--slices", action="store_true", help="time each reload slice in-process, named by its site")
     args = parser.parse_args()
+    if args.slices:
+        return slice_sites(args)
     return profile(args) if args.profile else run(args)
 
 

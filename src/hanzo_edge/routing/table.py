@@ -8,8 +8,9 @@ candidates, so its cost does not grow with the number of hosts.
 
 from __future__ import annotations
 
+import heapq
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, final
 
@@ -121,9 +122,32 @@ def needs_no_task(handler: Handler, depth: int = 0) -> bool:
     return False
 
 
-def _order(routes: Iterable[Route]) -> list[Route]:
-    # Highest priority first; ties broken stably by router name (Traefik leaves them undefined).
-    return sorted(routes, key=lambda r: (-r.priority, r.name))
+ORDER_RUN = 512
+"""Routes sorted in one piece of the compile's sort: 10,000 routes sorted at once held the loop 1.2-3 ms; runs of
+512 are sorted in a tenth of a millisecond each and then merged with check points."""
+
+
+def _order_steps(routes: Sequence[Route], ordered: list[Route]) -> Iterator[None]:
+    """Fill ``ordered`` with ``routes`` highest priority first, ties by router name then by position (a stable sort:
+    Traefik leaves ties undefined), yielding at check points once the slice is spent.
+
+    The same order ``sorted(routes, key=(-priority, name))`` gives, as a merge sort in pieces: runs of
+    :data:`ORDER_RUN` routes sorted on plain key tuples, then merged (the position in each key makes every key
+    distinct, so neither the runs' sort nor the merge ever compares two routes or depends on stability)."""
+    runs: list[list[tuple[int, str, int]]] = []
+    for start in range(0, len(routes), ORDER_RUN):
+        run = [(-routes[i].priority, routes[i].name, i) for i in range(start, min(start + ORDER_RUN, len(routes)))]
+        run.sort()
+        runs.append(run)
+        if slice_spent():
+            yield
+    if len(runs) == 1:
+        ordered.extend(routes[key[2]] for key in runs[0])
+        return
+    for count, key in enumerate(heapq.merge(*runs), 1):
+        ordered.append(routes[key[2]])
+        if count % ROUTES_PER_SLICE == 0 and slice_spent():
+            yield
 
 
 # Compiled build: open to interpreted subclasses (the TLS 421 table, gin's table, the sidecar's).
@@ -149,7 +173,8 @@ class RoutingTable:
         return table
 
     def _compile(self, routes: Sequence[Route], not_found: Handler, generation: int) -> Iterator[None]:
-        ordered = _order(routes)
+        ordered: list[Route] = []
+        yield from _order_steps(routes, ordered)
         yield
         self.routes: tuple[Route, ...] = tuple(ordered)
         self.not_found = not_found

@@ -85,6 +85,31 @@ def test_a_table_compiled_in_slices_is_the_table_compiled_at_once(spec: list[tup
             assert req.route is twin.route
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["a", "b", "c", "d"])), max_size=40),
+    st.integers(1, 5),
+)
+def test_the_compile_sort_in_runs_and_merged_is_the_stable_sort_by_priority_then_name(
+    spec: list[tuple[int, str]], run: int
+) -> None:
+    # Duplicate names on purpose: ties must keep the routes' order, as sorted() does.
+    routes = [_route(name, "Path(`/`)", priority) for priority, name in spec]
+    expected = [id(r) for r in sorted(routes, key=lambda r: (-r.priority, r.name))]
+    saved = table_module.ORDER_RUN, table_module.ROUTES_PER_SLICE, slices_module._deadline
+    table_module.ORDER_RUN, table_module.ROUTES_PER_SLICE = run, 1  # many runs, a check point at every merged route
+    slices_module._deadline = -math.inf  # every check point yields
+    try:
+        ordered: list[Route] = []
+        pieces = sum(1 for _ in table_module._order_steps(routes, ordered))
+    finally:
+        table_module.ORDER_RUN, table_module.ROUTES_PER_SLICE, slices_module._deadline = saved
+    assert [id(r) for r in ordered] == expected
+    runs = -(-len(routes) // run)
+    assert pieces == runs + (len(routes) if runs > 1 else 0)  # one yield per run sorted, one per route merged
+    assert [id(r) for r in RoutingTable(routes, _not_found).routes] == expected
+
+
 class _Record:
     def __init__(self, name: str, children: list[Any]) -> None:
         self.name = name
