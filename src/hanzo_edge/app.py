@@ -331,7 +331,8 @@ class IngressApp:
                 for route in table.routes
             }
             yield
-            self.metrics.on_configuration(self.static.entry_points, routers, result.runtime.server_urls())
+            server_urls = yield from result.runtime.server_urls_steps(slice_spent)
+            self.metrics.on_configuration(self.static.entry_points, routers, server_urls)
             yield
             # tls_certs_not_after follows every build, so a reloaded certificate replaces its series.
             certificates = result.tls.certificates() if result.tls is not None else []

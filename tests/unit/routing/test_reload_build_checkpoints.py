@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from hanzo_edge.config.dynamic import decode_dynamic
-from hanzo_edge.config.runtime import merge
+from hanzo_edge.config.runtime import MERGE_CHECK_EVERY, merge
 from hanzo_edge.http.pool import PoolRegistry, TransportOptions
 from hanzo_edge.routing import build as build_module
 from hanzo_edge.routing import slices as slices_module
@@ -53,3 +53,19 @@ def test_a_build_yielding_at_every_service_definition_check_point_builds_what_a_
     assert _shape(in_slices) == _shape(at_once)
     assert "lost@file" in in_slices.errors
     assert gathering == SERVICES // build_module._DEFS_PER_CHECK  # one yield per check point of the gathering
+
+
+def test_the_server_urls_gathered_in_slices_are_the_server_urls_gathered_at_once() -> None:
+    runtime = _runtime()
+    steps = runtime.server_urls_steps(lambda: True)  # every check point yields
+    yields = 0
+    while True:
+        try:
+            next(steps)
+            yields += 1
+        except StopIteration as done:
+            in_slices = done.value
+            break
+    expected = {f"s{i}@file": [f"http://127.0.0.1:{9000 + i}"] for i in range(SERVICES)}
+    assert in_slices == runtime.server_urls() == expected
+    assert yields == SERVICES // MERGE_CHECK_EVERY
