@@ -24,9 +24,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Generic, TypeVar
 
-from hanzo_edge.routing.equal_steps import equal_in_steps
-from hanzo_edge.routing.slices import run_steps_async
-
 __all__ = ["Apply", "Clock", "Sleep", "SnapshotWatcher"]
 
 log = logging.getLogger("hanzo_edge.providers")
@@ -75,14 +72,6 @@ class SnapshotWatcher(Generic[S]):
         self.latest[provider] = snapshot
         return True
 
-    async def offer_in_slices(self, provider: str, snapshot: S) -> bool:
-        """:meth:`offer` with the comparison in slices (a 10,000-router snapshot's == held the loop 2-3.5 ms)."""
-        if provider in self.latest and await run_steps_async(equal_in_steps(self.latest[provider], snapshot)):
-            log.debug("skipping an unchanged configuration of provider %s", provider)
-            return False
-        self.latest[provider] = snapshot
-        return True
-
     async def first(self, provider: str, snapshots: AsyncIterator[S]) -> S:
         """Return ``provider``'s initial snapshot (the caller applies it with the others before serving)."""
         snapshot = await anext(snapshots)
@@ -99,7 +88,7 @@ class SnapshotWatcher(Generic[S]):
         async def pull() -> None:
             try:
                 async for snapshot in snapshots:
-                    if await self.offer_in_slices(provider, snapshot):
+                    if self.offer(provider, snapshot):
                         pending[:] = [snapshot]
                         arrived.set()
             except asyncio.CancelledError:
