@@ -27,7 +27,6 @@ __all__ = ["ROUTES_PER_SLICE", "Route", "RoutingTable", "needs_no_task"]
 ROUTES_PER_SLICE = 64
 """Routes (or hosts) compiled between two reads of the clock: a sliced compile yields at those points once its slice
 has used ``slices.SLICE_SECONDS`` (a count of routes alone was 3-5 ms per slice for 2,500 routes)."""
-"""Routes (or hosts) :meth:`RoutingTable.compile_steps` files before yielding: a few ms on a quiet core."""
 
 
 @dataclass(frozen=True, slots=True)
